@@ -1,0 +1,95 @@
+"""Execution: what each child order did at its venue, fills, and balance changes.
+
+Subject `exec.<venue>.<tenant>`; live and sandbox fills look the same.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from events.base import Event
+
+
+class ChildSubmitted(Event, frozen=True, tag="exec.child_submitted.v1"):
+    child_id: str
+    client_order_id: str
+    graph_id: str
+    node_id: str
+    venue: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    qty_1e8: int
+    limit_px_1e9: int | None
+
+
+class ChildAcked(Event, frozen=True, tag="exec.child_acked.v1"):
+    child_id: str
+    venue: str
+    client_order_id: str
+    venue_order_id: str
+    ts_event_ns: int = 0
+
+
+class ChildRejected(Event, frozen=True, tag="exec.child_rejected.v1"):
+    child_id: str
+    venue: str
+    client_order_id: str
+    code: str
+    message: str
+
+
+class ChildCancelled(Event, frozen=True, tag="exec.child_cancelled.v1"):
+    child_id: str
+    venue: str
+    client_order_id: str
+    filled_qty_1e8: int
+    cancelled_qty_1e8: int
+    reason: str
+
+
+class ChildAmended(Event, frozen=True, tag="exec.child_amended.v1"):
+    child_id: str
+    venue: str
+    client_order_id: str
+    new_qty_1e8: int
+    new_limit_px_1e9: int | None
+    mode: Literal["native_atomic", "cancel_replace"]
+    new_client_order_id: str | None = None
+
+
+class FillRecorded(Event, frozen=True, tag="exec.fill.v1"):
+    fill_id: str  # venue trade id where the venue gives one: dedups replayed venue fills
+    child_id: str
+    client_order_id: str
+    graph_id: str
+    node_id: str
+    venue: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    qty_1e8: int
+    px_1e9: int
+    fee_usd_1e9: int
+    liquidity: Literal["maker", "taker"]
+    is_sandbox: bool
+    ts_event_ns: int = 0
+
+
+class BalanceAdjusted(Event, frozen=True, tag="exec.balance_adjusted.v1"):
+    """A balance change not caused by a fill (paper funding, deposit seen, reconciliation)."""
+
+    venue: str
+    asset: str
+    delta_qty_1e8: int
+    reason: str
+    is_sandbox: bool
+
+
+EXECUTION_EVENTS = (
+    ChildSubmitted,
+    ChildAcked,
+    ChildRejected,
+    ChildCancelled,
+    ChildAmended,
+    FillRecorded,
+    BalanceAdjusted,
+)

@@ -1,0 +1,1 @@
+"""Crossbook services: one package per service."""

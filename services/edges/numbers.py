@@ -1,0 +1,57 @@
+"""Exact decimal-string to fixed-point integer conversion (never through float)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.errors import CrossbookError
+
+PX_SCALE = 9  # prices: px_1e9
+QTY_SCALE = 8  # quantities: qty_1e8
+
+
+class PrecisionError(CrossbookError):
+    """A venue value has more decimals than the fixed-point scale can hold exactly."""
+
+
+def scale(text: str | int | Decimal, places: int) -> int:
+    """Return `text * 10**places` exactly; raise PrecisionError if that is not an integer."""
+    if isinstance(text, int):
+        return text * 10**places
+    if isinstance(text, Decimal):
+        text = format(text, "f")
+    s = text.strip()
+    neg = s.startswith("-")
+    if neg or s.startswith("+"):
+        s = s[1:]
+    if "e" in s or "E" in s:
+        value = Decimal(s).scaleb(places)
+        if value != value.to_integral_value():
+            raise PrecisionError(f"value {text!r} has more than {places} decimals")
+        n = int(value)
+    else:
+        whole, _, frac = s.partition(".")
+        if len(frac) > places:
+            extra = frac[places:]
+            if extra.strip("0"):
+                raise PrecisionError(f"value {text!r} has more than {places} decimals")
+            frac = frac[:places]
+        n = int((whole or "0") + frac.ljust(places, "0"))
+    return -n if neg else n
+
+
+def px_1e9(text: str | int | Decimal) -> int:
+    return scale(text, PX_SCALE)
+
+
+def qty_1e8(text: str | int | Decimal) -> int:
+    return scale(text, QTY_SCALE)
+
+
+def unscale(value: int, places: int) -> Decimal:
+    """Return the Decimal for a fixed-point integer (for venue requests and human output)."""
+    return Decimal(value).scaleb(-places)
+
+
+def ms_to_ns(ms: int | str) -> int:
+    return int(ms) * 1_000_000

@@ -1,0 +1,1 @@
+"""Local venue servers: each venue's own wire protocol on loopback, with fault injection."""

@@ -1,0 +1,108 @@
+"""A deterministic, live-looking market for one symbol: random-walk mid, realistic depth."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from services.edges.book import L2Book, RawLevel
+
+
+@dataclass(frozen=True, slots=True)
+class SimInstrument:
+    symbol: str  # canonical symbol
+    mid_px_1e9: int
+    tick_1e9: int
+    lot_1e8: int
+    depth: int = 25
+    base_qty_1e8: int = 50_000_000  # typical size near the top
+
+
+@dataclass(frozen=True, slots=True)
+class SimTrade:
+    px_1e9: int
+    qty_1e8: int
+    aggressor: str
+    trade_id: int
+
+
+class SimMarket:
+    """The server's true book. `step()` mutates it and returns the absolute level changes."""
+
+    def __init__(self, instrument: SimInstrument, seed: int) -> None:
+        self.instrument = instrument
+        self.rng = random.Random(seed)
+        self.book = L2Book()
+        self.trade_seq = 0
+        self.mid_ticks = instrument.mid_px_1e9 // instrument.tick_1e9
+        self.last_trade: SimTrade | None = None
+        self._reset_book()
+
+    def _size(self, distance: int) -> int:
+        inst = self.instrument
+        lots = max(1, int(inst.base_qty_1e8 * (1 + distance * 0.35) * self.rng.uniform(0.3, 1.7)) // inst.lot_1e8)
+        return lots * inst.lot_1e8
+
+    def _reset_book(self) -> None:
+        inst = self.instrument
+        self.book.clear()
+        for i in range(inst.depth):
+            self.book.set_bid(RawLevel((self.mid_ticks - 1 - i) * inst.tick_1e9, self._size(i)))
+            self.book.set_ask(RawLevel((self.mid_ticks + 1 + i) * inst.tick_1e9, self._size(i)))
+
+    def step(self, n_changes: int = 4) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Advance the market one tick; return (bid changes, ask changes) as absolute sizes."""
+        inst = self.instrument
+        tick = inst.tick_1e9
+        bids: dict[int, int] = {}
+        asks: dict[int, int] = {}
+        drift = self.rng.choice((-1, 0, 0, 0, 1))
+        if drift:
+            self.mid_ticks += drift
+            best_bid = (self.mid_ticks - 1) * tick
+            best_ask = (self.mid_ticks + 1) * tick
+            # Clear levels the new mid crossed; add fresh ones at the inside.
+            for px, _ in self.book.bids():
+                if px >= best_ask or px > best_bid:
+                    bids[px] = 0
+            for px, _ in self.book.asks():
+                if px <= best_bid or px < best_ask:
+                    asks[px] = 0
+            for px, q in bids.items():
+                self.book.set_bid(RawLevel(px, q))
+            for px, q in asks.items():
+                self.book.set_ask(RawLevel(px, q))
+            if self.book.best_bid() is None or self.book.best_bid()[0] < best_bid:
+                bids[best_bid] = self._size(0)
+                self.book.set_bid(RawLevel(best_bid, bids[best_bid]))
+            if self.book.best_ask() is None or self.book.best_ask()[0] > best_ask:
+                asks[best_ask] = self._size(0)
+                self.book.set_ask(RawLevel(best_ask, asks[best_ask]))
+        for _ in range(n_changes):
+            distance = min(int(self.rng.expovariate(0.25)), inst.depth - 1)
+            if self.rng.random() < 0.5:
+                px = (self.mid_ticks - 1 - distance) * tick
+                q = 0 if (distance > 2 and self.rng.random() < 0.15) else self._size(distance)
+                bids[px] = q
+                self.book.set_bid(RawLevel(px, q))
+            else:
+                px = (self.mid_ticks + 1 + distance) * tick
+                q = 0 if (distance > 2 and self.rng.random() < 0.15) else self._size(distance)
+                asks[px] = q
+                self.book.set_ask(RawLevel(px, q))
+        # Keep depth bounded: drop levels that drifted out of range.
+        for px, _ in self.book.bids()[inst.depth + 5 :]:
+            bids[px] = 0
+            self.book.set_bid(RawLevel(px, 0))
+        for px, _ in self.book.asks()[inst.depth + 5 :]:
+            asks[px] = 0
+            self.book.set_ask(RawLevel(px, 0))
+        self.last_trade = None
+        if self.rng.random() < 0.3:
+            self.trade_seq += 1
+            buy = self.rng.random() < 0.5
+            top = self.book.best_ask() if buy else self.book.best_bid()
+            if top:
+                qty = max(inst.lot_1e8, (top[1] // 3) // inst.lot_1e8 * inst.lot_1e8)
+                self.last_trade = SimTrade(top[0], qty, "buy" if buy else "sell", self.trade_seq)
+        return sorted(bids.items(), reverse=True), sorted(asks.items())

@@ -1,0 +1,169 @@
+"""The one interface a venue implements. The framework (`runtime.py`) owns the loop.
+
+A venue module supplies data and pure functions only: endpoints, subscribe frames, a frame
+parser, the sequence rule, the checksum, symbol mapping and (for REST-bootstrapped books) the
+snapshot request. It never reconnects, resyncs or publishes by itself.
+
+| member                     | required | what it does                                                    |
+|----------------------------|----------|-----------------------------------------------------------------|
+| name, book_mode, depth     | yes      | venue id, WS_SNAPSHOT or REST_SNAPSHOT, levels kept per side    |
+| ws_url(symbols)            | yes      | connection URL (settings decide host: real venue or local sim)  |
+| subscribe_frames(symbols)  | yes      | text frames to send after connect                               |
+| parse(raw)                 | yes      | wire frame -> list of Parsed; raise ParseError on garbage       |
+| sequence(state, update)    | yes      | APPLY / SKIP / GAP for a delta given the last applied sequence  |
+| checksum_ok(book, update)  | no       | verify a venue checksum after applying (default: no checksum)   |
+| snapshot_url / parse_snapshot | REST  | REST bootstrap (Binance)                                        |
+| ping_frame, ping_interval_s | no      | application-level keepalive                                     |
+| to_venue / to_canonical    | yes      | symbol mapping                                                  |
+| derive_books(sym, changes) | no       | map one venue book onto canonical books (Kalshi YES/NO legs)    |
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from services.edges.book import L2Book, RawLevel
+from services.errors import CrossbookError
+
+
+class ParseError(CrossbookError):
+    """A frame is garbage, truncated or of an unexpected shape (counted, logged, skipped)."""
+
+
+class BookMode(enum.Enum):
+    WS_SNAPSHOT = "ws_snapshot"  # the stream sends a snapshot after subscribe
+    REST_SNAPSHOT = "rest_snapshot"  # buffer the diff stream, fetch a REST snapshot, replay (Binance)
+
+
+class SeqVerdict(enum.Enum):
+    APPLY = "apply"
+    SKIP = "skip"  # older than the snapshot: drop silently
+    GAP = "gap"  # continuity broken: resync
+
+
+@dataclass(slots=True)
+class BookUpdate:
+    """A parsed book message in venue terms. Sizes are absolute unless `increments` is set."""
+
+    symbol: str  # venue symbol
+    snapshot: bool
+    bids: list[RawLevel]
+    asks: list[RawLevel]
+    seq: int | None = None  # sequence after this message (Binance u, OKX seqId, Bybit u, Kalshi seq)
+    prev_seq: int | None = None  # venue's previous sequence (OKX prevSeqId, USD-M pu, Bitget pseq)
+    first_seq: int | None = None  # first update id in this message (Binance U)
+    checksum: int | None = None
+    increments: bool = False  # sizes are signed changes (Kalshi)
+    ts_event_ns: int = 0
+    stream_key: str | None = None  # sequence scope when not per symbol (Kalshi sid); None = symbol
+
+
+@dataclass(slots=True)
+class TradeUpdate:
+    symbol: str  # venue symbol
+    px_1e9: int
+    qty_1e8: int
+    aggressor: Literal["buy", "sell", "unknown"]
+    trade_id: str = ""
+    ts_event_ns: int = 0
+
+
+@dataclass(slots=True)
+class Reply:
+    """A frame the venue requires us to send back (application heartbeat)."""
+
+    frame: str
+
+
+@dataclass(slots=True)
+class Control:
+    """Harmless control traffic: subscribe acks, pongs, heartbeats, info."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class VenueNotice:
+    """The venue reported an error for a request (e.g. unknown symbol)."""
+
+    message: str
+    symbol: str | None = None
+
+
+Parsed = BookUpdate | TradeUpdate | Reply | Control | VenueNotice
+
+
+@dataclass(slots=True)
+class SeqState:
+    """Sequence bookkeeping for one book (or one `stream_key`)."""
+
+    last_seq: int | None = None  # after a snapshot: the snapshot's sequence
+    applied_since_snapshot: int = 0
+
+
+@dataclass(slots=True)
+class VenueEndpoints:
+    ws_url: str
+    rest_url: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class VenueAdapter(ABC):
+    """Implement one of these per venue in `services/edges/<venue>/`."""
+
+    name: ClassVar[str]
+    book_mode: ClassVar[BookMode] = BookMode.WS_SNAPSHOT
+    depth: ClassVar[int] = 50
+    truncate_to_depth: ClassVar[bool] = False  # venue sends no deletes past the subscribed depth
+    keep_raw: ClassVar[bool] = False  # the checksum needs the exact wire strings
+    ping_interval_s: ClassVar[float] = 20.0
+    default_ws_url: ClassVar[str]
+    default_rest_url: ClassVar[str] = ""
+
+    def __init__(self, endpoints: VenueEndpoints | None = None) -> None:
+        self.endpoints = endpoints or VenueEndpoints(self.default_ws_url, self.default_rest_url)
+
+    # --- connection -------------------------------------------------------------------------
+    def ws_url(self, venue_symbols: list[str]) -> str:
+        return self.endpoints.ws_url
+
+    @abstractmethod
+    def subscribe_frames(self, venue_symbols: list[str]) -> list[str]: ...
+
+    def ping_frame(self) -> str | None:
+        return None
+
+    # --- symbols ----------------------------------------------------------------------------
+    @abstractmethod
+    def to_venue(self, canonical: str) -> str: ...
+
+    @abstractmethod
+    def to_canonical(self, venue_symbol: str) -> str: ...
+
+    # --- frames -----------------------------------------------------------------------------
+    @abstractmethod
+    def parse(self, raw: str | bytes) -> list[Parsed]: ...
+
+    @abstractmethod
+    def sequence(self, state: SeqState, update: BookUpdate) -> SeqVerdict: ...
+
+    def checksum_ok(self, book: L2Book, update: BookUpdate) -> bool:
+        return True
+
+    # --- REST bootstrap ---------------------------------------------------------------------
+    def snapshot_url(self, venue_symbol: str) -> str:
+        raise NotImplementedError(f"{self.name} bootstraps from the WebSocket snapshot")
+
+    def parse_snapshot(self, body: bytes, venue_symbol: str) -> BookUpdate:
+        raise NotImplementedError(f"{self.name} bootstraps from the WebSocket snapshot")
+
+    # --- canonical books --------------------------------------------------------------------
+    def derive_books(
+        self, venue_symbol: str, book: L2Book, depth: int
+    ) -> list[tuple[str, list[tuple[int, int]], list[tuple[int, int]]]]:
+        """Return (canonical symbol, bids, asks) for each canonical book this venue book feeds."""
+        return [(self.to_canonical(venue_symbol), book.bids(depth), book.asks(depth))]

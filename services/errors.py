@@ -1,0 +1,48 @@
+"""The error tree: callers catch by meaning, not by library."""
+
+from __future__ import annotations
+
+
+class CrossbookError(Exception):
+    """Root of every error Crossbook raises on purpose."""
+
+
+class ConfigError(CrossbookError):
+    """A setting is missing or invalid."""
+
+
+class BusError(CrossbookError):
+    """JetStream refused or could not take a request."""
+
+
+class ConcurrencyConflict(BusError):
+    """Another writer appended to the aggregate subject first (optimistic concurrency)."""
+
+    def __init__(self, subject: str, expected_seq: int, detail: str) -> None:
+        super().__init__(
+            f"concurrency conflict on {subject}: expected last subject sequence {expected_seq}, {detail}"
+        )
+        self.subject = subject
+        self.expected_seq = expected_seq
+
+
+class StoreError(CrossbookError):
+    """A read-model store failed (named after PEP 249's DatabaseError)."""
+
+
+class VenueError(CrossbookError):
+    """A venue connection or request failed."""
+
+
+class Retryable(VenueError):
+    def __init__(self, message: str, retry_after_ms: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+
+class Rejected(VenueError):
+    """The venue refused the request; retrying the same request will not help."""
+
+
+class Fatal(VenueError):
+    """The connection cannot continue (bad credentials, banned, unknown symbol)."""
