@@ -1,0 +1,1 @@
+"""Read models: folds over the JetStream log, applied exactly once through tracking recorders."""

@@ -1,0 +1,227 @@
+"""Publish events to JetStream exactly once and read them back in order.
+
+- `publish` sets `Nats-Msg-Id` = event id (a retried publish is stored once) and, for the
+  single writer of an aggregate, `Nats-Expected-Last-Subject-Sequence` (a racing writer gets
+  `ConcurrencyConflict`).
+- `publish_many` pipelines async publishes (the fast path for market data).
+- `durable_pull` creates/binds a durable pull consumer with explicit ack.
+- `replay` reads a subject range from a stream sequence, in order, without a durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import nats
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    PubAck,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from events import AnyEvent, decode, encode
+from events.subjects import subject_for
+from services.bus.streams import ConsumerDefaults, StreamDef, load_stream_defs, stream_for_subject
+from services.errors import BusError, ConcurrencyConflict
+from services.settings import Settings
+
+WRONG_LAST_SEQUENCE = 10071  # JetStream API error code for a failed expected-last-subject-sequence
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An event read back from a stream with its stream sequence."""
+
+    seq: int
+    subject: str
+    event: AnyEvent
+
+
+class Bus:
+    def __init__(self, nc: Client, settings: Settings) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=10)
+        self.settings = settings
+        self.streams, self.consumer_defaults = load_stream_defs(settings)
+
+    @classmethod
+    async def connect(cls, settings: Settings, *, name: str = "crossbook", url: str | None = None) -> Bus:
+        nc = await nats.connect(
+            url or settings.effective_nats_url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            pending_size=256 * 1024 * 1024,
+        )
+        bus = cls(nc, settings)
+        return bus
+
+    async def close(self) -> None:
+        # close, not drain: draining waits out every idle pull request (30 s each)
+        if not self.nc.is_closed:
+            await self.nc.flush()
+            await self.nc.close()
+
+    # --- streams --------------------------------------------------------------------------
+    async def ensure_streams(self) -> None:
+        """Create or update every stream in nats/streams.json (idempotent)."""
+        for s in self.streams:
+            config = _stream_config(s)
+            try:
+                await self.js.stream_info(s.name)
+            except nats.js.errors.NotFoundError:
+                await self.js.add_stream(config)
+            else:
+                await self.js.update_stream(config)
+
+    def stream_of(self, subject: str) -> StreamDef:
+        return stream_for_subject(self.streams, subject)
+
+    async def last_subject_seq(self, subject: str) -> int:
+        """Return the stream sequence of the last message on `subject` (0 if none)."""
+        try:
+            msg = await self.js.get_last_msg(self.stream_of(subject).name, subject)
+        except nats.js.errors.NotFoundError:
+            return 0
+        return msg.seq or 0
+
+    # --- publish --------------------------------------------------------------------------
+    async def publish(self, event: AnyEvent, *, expected_last_subject_seq: int | None = None) -> PubAck:
+        subject = subject_for(event)
+        headers = {"Nats-Msg-Id": event.event_id}
+        if expected_last_subject_seq is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
+        try:
+            return await self.js.publish(subject, encode(event), headers=headers)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE and expected_last_subject_seq is not None:
+                raise ConcurrencyConflict(subject, expected_last_subject_seq, exc.description or "") from exc
+            raise BusError(f"publish to {subject} failed: {exc}") from exc
+        except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
+            raise BusError(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
+
+    async def publish_many(self, events: Iterable[AnyEvent]) -> list[PubAck]:
+        """Pipeline many publishes and wait for every ack (ordering per subject is preserved)."""
+        futures = []
+        for event in events:
+            futures.append(
+                await self.js.publish_async(subject_for(event), encode(event), headers={"Nats-Msg-Id": event.event_id})
+            )
+        acks = await asyncio.gather(*futures, return_exceptions=True)
+        errors = [a for a in acks if isinstance(a, BaseException)]
+        if errors:
+            raise BusError(f"{len(errors)} of {len(acks)} publishes failed, first: {errors[0]!r}")
+        return acks  # type: ignore[return-value]
+
+    # --- consume --------------------------------------------------------------------------
+    async def durable_pull(
+        self,
+        stream: str,
+        durable: str,
+        *,
+        filter_subjects: list[str] | None = None,
+        start_seq: int | None = None,
+        ack_wait_s: float | None = None,
+        max_ack_pending: int | None = None,
+    ) -> JetStreamContext.PullSubscription:
+        """Bind (or create) a durable pull consumer with explicit ack.
+
+        A new consumer starts at `start_seq` (default: the beginning of the stream)."""
+        d: ConsumerDefaults = self.consumer_defaults
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s if ack_wait_s is not None else d.ack_wait_s,
+            max_ack_pending=max_ack_pending or d.max_ack_pending,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start_seq else DeliverPolicy.ALL,
+            opt_start_seq=start_seq or None,
+        )
+        if filter_subjects:
+            if len(filter_subjects) == 1:
+                config.filter_subject = filter_subjects[0]
+            else:
+                config.filter_subjects = filter_subjects
+        try:
+            await self.js.consumer_info(stream, durable)
+        except nats.js.errors.NotFoundError:
+            await self.js.add_consumer(stream, config)
+        return await self.js.pull_subscribe_bind(durable, stream=stream)
+
+    async def delete_consumer(self, stream: str, durable: str) -> None:
+        try:
+            await self.js.delete_consumer(stream, durable)
+        except nats.js.errors.NotFoundError:
+            pass
+
+    async def replay(
+        self,
+        stream: str,
+        subjects: str | list[str] = ">",
+        *,
+        start_seq: int = 1,
+        end_seq: int | None = None,
+        batch: int = 512,
+    ) -> AsyncIterator[Delivered]:
+        """Yield events of `subjects` from `start_seq` to `end_seq` (default: the stream's
+        last sequence when the replay starts), in stream order."""
+        info = await self.js.stream_info(stream)
+        last = info.state.last_seq if end_seq is None else min(end_seq, info.state.last_seq)
+        if last < start_seq or info.state.messages == 0:
+            return
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(start_seq, info.state.first_seq),
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+        filters = [subjects] if isinstance(subjects, str) else subjects
+        if len(filters) == 1:
+            config.filter_subject = filters[0]
+        else:
+            config.filter_subjects = filters
+        sub = await self.js.pull_subscribe(filters[0], stream=stream, config=config)
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(batch, timeout=2.0)
+                except nats.errors.TimeoutError:
+                    return  # nothing more matches within the range
+                for msg in msgs:
+                    meta = msg.metadata
+                    seq = meta.sequence.stream
+                    if seq > last:
+                        return
+                    yield Delivered(seq, msg.subject, decode(msg.data))
+                    if seq == last or meta.num_pending == 0:
+                        return
+        finally:
+            await sub.unsubscribe()
+
+
+def _stream_config(s: StreamDef) -> StreamConfig:
+    return StreamConfig(
+        name=s.name,
+        subjects=list(s.subjects),
+        storage=StorageType.FILE if s.storage == "file" else StorageType.MEMORY,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=float(s.max_age_s),
+        max_bytes=s.max_bytes,
+        duplicate_window=float(s.duplicate_window_s),
+    )
+
+
+def message_seq(msg: Msg) -> int:
+    return msg.metadata.sequence.stream

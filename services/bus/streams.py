@@ -1,0 +1,56 @@
+"""Stream definitions, read from `nats/streams.json` (the one place they are declared)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.settings import PROJECT_ROOT, Settings
+
+STREAMS_FILE = PROJECT_ROOT / "nats" / "streams.json"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDef:
+    name: str
+    subjects: tuple[str, ...]
+    storage: str
+    max_age_s: int
+    max_bytes: int
+    duplicate_window_s: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerDefaults:
+    max_ack_pending: int
+    ack_wait_s: float
+
+
+def load_stream_defs(settings: Settings, path: Path = STREAMS_FILE) -> tuple[list[StreamDef], ConsumerDefaults]:
+    doc = json.loads(path.read_text())
+    streams = []
+    for s in doc["streams"]:
+        streams.append(
+            StreamDef(
+                name=s["name"],
+                subjects=tuple(s["subjects"]),
+                storage=s["storage"],
+                max_age_s=settings.md_max_age_s if s["max_age_s"] is None else s["max_age_s"],
+                max_bytes=settings.md_max_bytes if s["max_bytes"] is None else s["max_bytes"],
+                duplicate_window_s=s["duplicate_window_s"],
+                kind=s["kind"],
+            )
+        )
+    c = doc["consumers"]
+    ack_wait = settings.ack_wait_s if c["ack_wait_s"] is None else c["ack_wait_s"]
+    return streams, ConsumerDefaults(max_ack_pending=c["max_ack_pending"], ack_wait_s=ack_wait)
+
+
+def stream_for_subject(streams: list[StreamDef], subject: str) -> StreamDef:
+    root = subject.split(".", 1)[0]
+    for s in streams:
+        if any(pattern.split(".", 1)[0] == root for pattern in s.subjects):
+            return s
+    raise KeyError(f"no stream captures subject {subject!r}")

@@ -1,0 +1,87 @@
+"""Pure Bybit v5 public frame parsing: wire text -> BookUpdate / TradeUpdate / Control / VenueNotice."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from services.edges.book import RawLevel
+from services.edges.bybit.wire import BybitBook, BybitFrame, BybitTrade
+from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
+from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+
+_FRAME = msgspec.json.Decoder(BybitFrame)
+_BOOK = msgspec.json.Decoder(BybitBook)
+_TRADES = msgspec.json.Decoder(list[BybitTrade])
+_AGGRESSOR: dict[str, Literal["buy", "sell"]] = {"Buy": "buy", "Sell": "sell"}
+_MS = 1_000_000
+
+
+def parse_frame(raw: str | bytes) -> list[Parsed]:
+    """Parse one Bybit public frame; raise ParseError for anything malformed.
+
+    Inputs: fixtures bybit/ws_orderbook50_BTCUSDT.jsonl (ack, snapshot, delta),
+    ws_orderbook_snapshot.json, ws_orderbook_delta.json, ws_public_trade_BTCUSDT.jsonl,
+    ws_subscription_ack.json, ws_subscription_failure.json; pong replies.
+    """
+    try:
+        frame = _FRAME.decode(raw)
+        if frame.topic:
+            if frame.topic.startswith("orderbook."):
+                return [_book(frame)]
+            if frame.topic.startswith("publicTrade."):
+                return [_trade(t) for t in _TRADES.decode(frame.data)]
+            return [Control("unhandled", frame.topic)]
+    except msgspec.DecodeError as exc:
+        raise ParseError(f"bybit: undecodable frame ({exc}): {raw[:120]!r}") from None
+    except (ValueError, ArithmeticError, PrecisionError) as exc:
+        raise ParseError(f"bybit: bad number in {frame.topic} ({exc}): {raw[:120]!r}") from None
+    if frame.op:
+        return [_op_reply(frame)]
+    raise ParseError(f"bybit: frame has neither topic nor op: {raw[:120]!r}")
+
+
+def _book(frame: BybitFrame) -> BookUpdate:
+    data = _BOOK.decode(frame.data)
+    if frame.type not in ("snapshot", "delta"):
+        raise ParseError(f"bybit: {frame.topic} has type {frame.type!r}, expected snapshot or delta")
+    return BookUpdate(
+        symbol=data.s,
+        # u == 1 means Bybit's book service restarted: the push is a full book whatever its type.
+        snapshot=frame.type == "snapshot" or data.u == 1,
+        bids=_levels(data.b),
+        asks=_levels(data.a),
+        seq=data.u,
+        ts_event_ns=frame.ts * _MS,
+    )
+
+
+def _levels(rows: list[tuple[str, str]]) -> list[RawLevel]:
+    out = []
+    for px, qty in rows:
+        q = qty_1e8(qty)
+        if q < 0:
+            raise ValueError(f"negative size {qty!r} at {px}")
+        out.append(RawLevel(px_1e9(px), q, px, qty))
+    return out
+
+
+def _trade(t: BybitTrade) -> TradeUpdate:
+    return TradeUpdate(
+        symbol=t.symbol,
+        px_1e9=px_1e9(t.px),
+        qty_1e8=qty_1e8(t.qty),
+        aggressor=_AGGRESSOR.get(t.taker_side, "unknown"),
+        trade_id=t.trade_id,
+        ts_event_ns=t.ts_ms * _MS,
+    )
+
+
+def _op_reply(frame: BybitFrame) -> Control | VenueNotice:
+    if frame.op in ("ping", "pong"):
+        # public sockets answer {"op":"ping","ret_msg":"pong"}; others {"op":"pong","args":[ms]}
+        return Control("pong", frame.ret_msg)
+    if frame.success is False:
+        return VenueNotice(f"bybit {frame.op} failed: {frame.ret_msg}")
+    return Control(frame.op, frame.req_id)

@@ -1,0 +1,46 @@
+"""Process settings from `CROSSBOOK_*` environment variables (and `.env`), read once at start.
+
+The embedded defaults need nothing installed beyond `make`: a project-local nats-server on
+127.0.0.1:4250, SQLite read models under `.data/`, simulated venues.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CROSSBOOK_", env_file=".env", extra="ignore", frozen=True)
+
+    data_dir: Path = PROJECT_ROOT / ".data"
+    # Empty = start our own nats-server on nats_port; a URL = use that server.
+    nats_url: str = ""
+    nats_port: int = 4250
+    # Empty = SQLite file under data_dir; "postgresql://user@host:port/db" = PostgreSQL.
+    database_url: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8700
+    md_max_age_s: int = 3600
+    md_max_bytes: int = 1 << 30
+    dedup_window_s: int = 120
+    ack_wait_s: float = 5.0
+    nbbo_tick_ms: int = Field(default=25, ge=0)
+    master_key: SecretStr = SecretStr("")
+    sim_seed: int = 7
+
+    @property
+    def effective_nats_url(self) -> str:
+        return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "views.sqlite"
+
+
+def load_settings() -> Settings:
+    return Settings()
