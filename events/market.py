@@ -22,6 +22,7 @@ class BookSnapshot(Event, frozen=True, tag="md.book_snapshot.v1"):
     venue_seq: int | None = None
     ts_event_ns: int = 0
     ts_recv_ns: int = 0
+    truncate_depth: int = 0  # keep only this many levels per side after applying (0 = all)
 
 
 class BookDeltaBatch(Event, frozen=True, tag="md.book_delta.v1"):
@@ -34,6 +35,7 @@ class BookDeltaBatch(Event, frozen=True, tag="md.book_delta.v1"):
     venue_seq: int | None = None
     ts_event_ns: int = 0
     ts_recv_ns: int = 0
+    truncate_depth: int = 0  # venues that send no deletes past their depth (Kraken)
 
 
 class TradePrinted(Event, frozen=True, tag="md.trade.v1"):

@@ -56,16 +56,28 @@ class Bus:
         self.streams, self.consumer_defaults = load_stream_defs(settings)
 
     @classmethod
-    async def connect(cls, settings: Settings, *, name: str = "crossbook", url: str | None = None) -> Bus:
-        nc = await nats.connect(
-            url or settings.effective_nats_url,
-            name=name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            pending_size=256 * 1024 * 1024,
-        )
-        bus = cls(nc, settings)
-        return bus
+    async def connect(
+        cls, settings: Settings, *, name: str = "crossbook", url: str | None = None, wait_s: float = 30.0
+    ) -> Bus:
+        """Connect, retrying for `wait_s` while the server is still starting (local cluster)."""
+        target = url or settings.effective_nats_url
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            try:
+                nc = await nats.connect(
+                    target,
+                    name=name,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    pending_size=256 * 1024 * 1024,
+                )
+                return cls(nc, settings)
+            except (OSError, nats.errors.NoServersError) as exc:
+                if loop.time() >= deadline:
+                    raise BusError(f"cannot reach NATS at {target}: {exc}") from exc
+                await asyncio.sleep(0.25)  # the server is not up yet; nothing to wait on but time
 
     async def close(self) -> None:
         # close, not drain: draining waits out every idle pull request (30 s each)
@@ -113,16 +125,15 @@ class Bus:
 
     async def publish_many(self, events: Iterable[AnyEvent]) -> list[PubAck]:
         """Pipeline many publishes and wait for every ack (ordering per subject is preserved)."""
-        futures = []
-        for event in events:
-            futures.append(
-                await self.js.publish_async(subject_for(event), encode(event), headers={"Nats-Msg-Id": event.event_id})
-            )
-        acks = await asyncio.gather(*futures, return_exceptions=True)
-        errors = [a for a in acks if isinstance(a, BaseException)]
-        if errors:
-            raise BusError(f"{len(errors)} of {len(acks)} publishes failed, first: {errors[0]!r}")
-        return acks  # type: ignore[return-value]
+        js = self.js
+        futures = [
+            await js.publish_async(subject_for(e), encode(e), headers={"Nats-Msg-Id": e.event_id}) for e in events
+        ]
+        await js.publish_async_completed()
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if failed:
+            raise BusError(f"{len(failed)} of {len(futures)} publishes failed, first: {failed[0]!r}")
+        return [f.result() for f in futures]
 
     # --- consume --------------------------------------------------------------------------
     async def durable_pull(

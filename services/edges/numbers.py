@@ -16,6 +16,18 @@ class PrecisionError(CrossbookError):
 
 def scale(text: str | int | Decimal, places: int) -> int:
     """Return `text * 10**places` exactly; raise PrecisionError if that is not an integer."""
+    if type(text) is str:
+        # Fast path for the common wire form "123.4500": digits, one dot, no sign or exponent.
+        whole, _, frac = text.partition(".")
+        if whole.isdigit() and len(frac) <= places and (frac.isdigit() or not frac):
+            return int(whole + frac) * _POW10[places - len(frac)]
+    return _scale_slow(text, places)
+
+
+_POW10 = [10**i for i in range(19)]
+
+
+def _scale_slow(text: str | int | Decimal, places: int) -> int:
     if isinstance(text, int):
         return text * 10**places
     if isinstance(text, Decimal):

@@ -14,6 +14,8 @@ snapshot request. It never reconnects, resyncs or publishes by itself.
 | checksum_ok(book, update)  | no       | verify a venue checksum after applying (default: no checksum)   |
 | snapshot_url / parse_snapshot | REST  | REST bootstrap (Binance)                                        |
 | ping_frame, ping_interval_s | no      | application-level keepalive                                     |
+| on_connect()               | no       | reset per-connection parse state (connection-wide sequences)    |
+| resync_frames(sym)         | no       | resend one snapshot in-band; default [] = reconnect to resync   |
 | to_venue / to_canonical    | yes      | symbol mapping                                                  |
 | derive_books(sym, changes) | no       | map one venue book onto canonical books (Kalshi YES/NO legs)    |
 """
@@ -136,6 +138,14 @@ class VenueAdapter(ABC):
 
     def ping_frame(self) -> str | None:
         return None
+
+    def on_connect(self) -> None:
+        """Reset per-connection parse state (e.g. Coinbase's connection-wide sequence_num)."""
+
+    def resync_frames(self, venue_symbol: str) -> list[str]:
+        """Frames that make the venue resend one book's snapshot on the open connection
+        (unsubscribe + subscribe, Kalshi get_snapshot...). Empty = reconnect to resync."""
+        return []
 
     # --- symbols ----------------------------------------------------------------------------
     @abstractmethod

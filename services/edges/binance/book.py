@@ -26,14 +26,16 @@ def spot_sequence(state: SeqState, update: BookUpdate) -> SeqVerdict:
 
 def usdm_sequence(state: SeqState, update: BookUpdate) -> SeqVerdict:
     """USD-M (venues.md §2): drop `u < lastUpdateId`; the first applied event must have
-    `U <= lastUpdateId <= u`; every later one `pu == previous u` (U itself jumps)."""
+    `U <= lastUpdateId <= u`, or continue the snapshot exactly (`pu == lastUpdateId`: the
+    straddling event was consumed before the snapshot was taken); every later one
+    `pu == previous u` (U itself jumps)."""
     last, first, final = state.last_seq, update.first_seq, update.seq
     if last is None or first is None or final is None:
         return SeqVerdict.GAP
     if state.applied_since_snapshot == 0:
         if final < last:
             return SeqVerdict.SKIP
-        return SeqVerdict.APPLY if first <= last else SeqVerdict.GAP
+        return SeqVerdict.APPLY if first <= last or update.prev_seq == last else SeqVerdict.GAP
     if final <= last:
         return SeqVerdict.SKIP  # a repeat of what is already applied
     return SeqVerdict.APPLY if update.prev_seq == last else SeqVerdict.GAP

@@ -22,12 +22,6 @@ from services.edges.sim.server import SimConn, SimProtocol
 
 _SEP = (",", ":")  # Binance sends compact JSON
 
-# Framework workaround: SimServer keeps connections in a set, but SimConn is a plain
-# @dataclass (eq=True sets __hash__ to None), so every client connection fails with
-# "unhashable type". Identity hashing is what the set needs (no two conns share a socket).
-if SimConn.__hash__ is None:
-    SimConn.__hash__ = object.__hash__  # type: ignore[method-assign]
-
 
 @dataclass(slots=True)
 class _Ids:

@@ -14,7 +14,7 @@ import msgspec
 from services.edges.book import L2Book
 from services.edges.bybit.adapter import perp_to_venue, spot_to_venue
 from services.edges.numbers import unscale
-from services.edges.sim.market import SimInstrument, SimTrade
+from services.edges.sim.market import SimInstrument, SimMarket, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
 
 _DEPTH = 50
@@ -23,14 +23,22 @@ _SEQ0 = 546_137_962_055
 _ENC = msgspec.json.Encoder()
 
 
-def _places(step_scaled: int, scale: int) -> int:
+def _places(step: int, scale: int) -> int:
     """Decimal places of a tick or lot given as a scaled integer (0.01 at 1e9 -> 2)."""
-    zeros = len(str(step_scaled)) - len(str(step_scaled).rstrip("0"))
-    return max(0, scale - zeros)
+    digits = str(step)
+    return max(0, scale - (len(digits) - len(digits.rstrip("0"))))
 
 
 def _text(value: int, scale: int, places: int) -> str:
     return format(unscale(value, scale), f".{places}f")
+
+
+def _json(body: dict[str, Any]) -> str:
+    return _ENC.encode(body).decode()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class _BybitSim(SimProtocol):
@@ -39,32 +47,34 @@ class _BybitSim(SimProtocol):
 
     def __init__(self) -> None:
         super().__init__()
-        self.state = {"u": {}, "seq": {}}
+        self.state = {"u": {}, "seq": {}}  # per topic, shared by every connection like the venue's
         self._conn_ids = itertools.count(1)
+
+    def _market(self, venue_symbol: str) -> SimMarket | None:
+        assert self.server is not None
+        return self.server.markets_by_venue_symbol.get(venue_symbol)
 
     # --- client frames ----------------------------------------------------------------------
     def on_client_frame(self, conn: SimConn, text: str) -> list[str]:
         try:
             msg = msgspec.json.decode(text)
         except msgspec.DecodeError:
-            return [self._reply(conn, "", "", False, f"Invalid request: {text[:60]}")]
+            msg = None
         if not isinstance(msg, dict):
-            return [self._reply(conn, "", "", False, "Invalid request")]
+            return [self._reply(conn, "", "", False, f"Invalid request: {text[:60]}")]
         op, req_id = msg.get("op", ""), str(msg.get("req_id", ""))
         if op == "ping":
             return [self._pong(conn, req_id)]
         if op != "subscribe":
             return [self._reply(conn, op, req_id, False, f"Invalid op: {op}")]
-        args = msg.get("args") or []
         books, trades, bad = [], [], []
-        for arg in args:
+        for arg in msg.get("args") or []:
             parts = str(arg).split(".")
-            known = len(parts) >= 2 and parts[-1] in self.server.markets_by_venue_symbol  # type: ignore[union-attr]
-            if known and len(parts) == 3 and parts[0] == "orderbook" and parts[1] == str(_DEPTH):
+            if len(parts) == 3 and parts[:2] == ["orderbook", str(_DEPTH)] and self._market(parts[2]):
                 books.append(parts[2])
-            elif known and len(parts) == 2 and parts[0] == "publicTrade":
+            elif len(parts) == 2 and parts[0] == "publicTrade" and self._market(parts[1]):
                 trades.append(parts[1])
-            else:
+            else:  # the sim serves orderbook.50 and publicTrade only
                 bad.append(str(arg))
         if bad:  # Bybit rejects the whole request
             return [self._reply(conn, "subscribe", req_id, False, f"Invalid symbol :[{','.join(bad)}]")]
@@ -76,35 +86,36 @@ class _BybitSim(SimProtocol):
     def _conn_id(self, conn: SimConn) -> str:
         if "conn_id" not in conn.state:
             conn.state["conn_id"] = f"sim{next(self._conn_ids):06d}-{self.category}"
-        return conn.state["conn_id"]
+        return str(conn.state["conn_id"])
 
     def _reply(self, conn: SimConn, op: str, req_id: str, ok: bool, ret_msg: str) -> str:
-        body = {"success": ok, "ret_msg": ret_msg, "conn_id": self._conn_id(conn), "req_id": req_id, "op": op}
-        return _ENC.encode(body).decode()
+        return _json({"success": ok, "ret_msg": ret_msg, "conn_id": self._conn_id(conn), "req_id": req_id, "op": op})
 
     def _pong(self, conn: SimConn, req_id: str) -> str:
         return self._reply(conn, "ping", req_id, True, "pong")
 
-    # --- book -------------------------------------------------------------------------------
-    def _fmt(self, venue_symbol: str) -> tuple[int, int]:
-        inst = self.server.markets_by_venue_symbol[venue_symbol].instrument  # type: ignore[union-attr]
-        return _places(inst.tick_1e9, 9), _places(inst.lot_1e8, 8)
+    # --- book and trades --------------------------------------------------------------------
+    def _formats(self, venue_symbol: str) -> tuple[int, int]:
+        market = self._market(venue_symbol)
+        assert market is not None
+        # Bybit prints prices with at least 2 decimals ("71423.80" on a 0.1 tick)
+        return max(2, _places(market.instrument.tick_1e9, 9)), _places(market.instrument.lot_1e8, 8)
 
     def _rows(self, venue_symbol: str, levels: list[tuple[int, int]]) -> list[list[str]]:
-        pp, qp = self._fmt(venue_symbol)
+        pp, qp = self._formats(venue_symbol)
         return [[_text(px, 9, pp), _text(q, 8, qp)] for px, q in levels]
 
     def _ids(self, venue_symbol: str) -> tuple[int, int]:
         return self.state["u"].setdefault(venue_symbol, _U0), self.state["seq"].setdefault(venue_symbol, _SEQ0)
 
-    def _frame(self, venue_symbol: str, kind: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> str:
-        u, seq = self._ids(venue_symbol)
+    def _book_frame(self, sym: str, kind: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> str:
+        u, seq = self._ids(sym)
         ts = _now_ms()
-        data = {"s": venue_symbol, "b": self._rows(venue_symbol, bids), "a": self._rows(venue_symbol, asks), "u": u, "seq": seq}
-        return _ENC.encode({"topic": f"orderbook.{_DEPTH}.{venue_symbol}", "type": kind, "ts": ts, "data": data, "cts": ts - 3}).decode()
+        data = {"s": sym, "b": self._rows(sym, bids), "a": self._rows(sym, asks), "u": u, "seq": seq}
+        return _json({"topic": f"orderbook.{_DEPTH}.{sym}", "type": kind, "ts": ts, "data": data, "cts": ts - 3})
 
     def snapshot_frames(self, conn: SimConn, venue_symbol: str, book: L2Book) -> list[str]:
-        return [self._frame(venue_symbol, "snapshot", book.bids(_DEPTH), book.asks(_DEPTH))]
+        return [self._book_frame(venue_symbol, "snapshot", book.bids(_DEPTH), book.asks(_DEPTH))]
 
     def advance(self, venue_symbol: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> None:
         if not bids and not asks:
@@ -124,31 +135,27 @@ class _BybitSim(SimProtocol):
     ) -> list[str]:
         if not bids and not asks:
             return []
-        return [self._frame(venue_symbol, "delta", bids, asks)]
+        return [self._book_frame(venue_symbol, "delta", bids, asks)]
 
     def trade_frames(self, conn: SimConn, venue_symbol: str, trade: SimTrade) -> list[str]:
         if venue_symbol not in conn.state.get("trades", ()):
             return []
-        pp, qp = self._fmt(venue_symbol)
+        pp, qp = self._formats(venue_symbol)
         ts = _now_ms()
+        buy = trade.aggressor == "buy"
         fill = {
             "T": ts,
             "s": venue_symbol,
-            "S": "Buy" if trade.aggressor == "buy" else "Sell",
+            "S": "Buy" if buy else "Sell",
             "v": _text(trade.qty_1e8, 8, qp),
             "p": _text(trade.px_1e9, 9, pp),
-            "L": "PlusTick" if trade.aggressor == "buy" else "MinusTick",
+            "L": "PlusTick" if buy else "MinusTick",
             "i": f"{trade.trade_id:08x}-0000-5000-8000-{zlib.crc32(venue_symbol.encode()):012x}",
             "BT": False,
             "RPI": False,
             "seq": self._ids(venue_symbol)[1],
         }
-        frame: dict[str, Any] = {"topic": f"publicTrade.{venue_symbol}", "type": "snapshot", "ts": ts, "data": [fill]}
-        return [_ENC.encode(frame).decode()]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+        return [_json({"topic": f"publicTrade.{venue_symbol}", "type": "snapshot", "ts": ts, "data": [fill]})]
 
 
 class BybitSpotSim(_BybitSim):
@@ -169,21 +176,21 @@ class BybitLinearSim(_BybitSim):
         return perp_to_venue(canonical)
 
     def _pong(self, conn: SimConn, req_id: str) -> str:
-        # the derivatives sockets answer with op "pong" and the server time [verify per category]
-        body = {"req_id": req_id, "op": "pong", "args": [str(_now_ms())], "conn_id": self._conn_id(conn)}
-        return _ENC.encode(body).decode()
+        # the other documented pong shape: op "pong" with the server time [verify per category]
+        return _json({"req_id": req_id, "op": "pong", "args": [str(_now_ms())], "conn_id": self._conn_id(conn)})
 
 
 SIM_PROTOCOLS = {"bybit": BybitSpotSim, "bybit_linear": BybitLinearSim}
 
+# Spot: 0.01 ticks, 0.000001 BTC / 0.00001 ETH lots. Linear: 0.1 ticks, 0.001 BTC lots.
 SIM_INSTRUMENTS = {
     "bybit": [
-        SimInstrument("BTC-USDT", mid_px_1e9=97_012_340_000_000, tick_1e9=10_000_000, lot_1e8=100, base_qty_1e8=40_000_000),
-        SimInstrument("ETH-USDT", mid_px_1e9=3_401_270_000_000, tick_1e9=10_000_000, lot_1e8=1_000, base_qty_1e8=900_000_000),
+        SimInstrument("BTC-USDT", mid_px_1e9=97_012_340_000_000, tick_1e9=10**7, lot_1e8=100, base_qty_1e8=40_000_000),
+        SimInstrument("ETH-USDT", mid_px_1e9=3_401_270_000_000, tick_1e9=10**7, lot_1e8=1_000, base_qty_1e8=9 * 10**8),
     ],
     "bybit_linear": [
         SimInstrument(
-            "BTC-USDT-PERP", mid_px_1e9=96_985_000_000_000, tick_1e9=100_000_000, lot_1e8=100_000, base_qty_1e8=80_000_000
+            "BTC-USDT-PERP", mid_px_1e9=96_985_000_000_000, tick_1e9=10**8, lot_1e8=100_000, base_qty_1e8=80_000_000
         ),
     ],
 }

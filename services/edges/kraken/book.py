@@ -18,24 +18,21 @@ _PX_PLACES = 9  # px_1e9
 _QTY_PLACES = 8  # qty_1e8
 
 
-def _rescale(value: int, places: int, precision: int) -> int:
+def _factor(places: int, precision: int) -> tuple[int, int]:
+    # (multiplier, divisor) taking a `places`-scaled integer to `precision` decimals
     if precision <= places:
-        return value // 10 ** (places - precision)
-    return value * 10 ** (precision - places)
+        return 1, 10 ** (places - precision)
+    return 10 ** (precision - places), 1
 
 
 def checksum_text(
     asks: list[tuple[int, int]], bids: list[tuple[int, int]], price_precision: int, qty_precision: int
 ) -> str:
     """Return the string Kraken hashes: top 10 asks ascending, then top 10 bids descending."""
-    parts: list[str] = []
-    for px, qty in asks[:CHECKSUM_LEVELS]:
-        parts.append(str(_rescale(px, _PX_PLACES, price_precision)))
-        parts.append(str(_rescale(qty, _QTY_PLACES, qty_precision)))
-    for px, qty in bids[:CHECKSUM_LEVELS]:
-        parts.append(str(_rescale(px, _PX_PLACES, price_precision)))
-        parts.append(str(_rescale(qty, _QTY_PLACES, qty_precision)))
-    return "".join(parts)
+    pm, pd = _factor(_PX_PLACES, price_precision)
+    qm, qd = _factor(_QTY_PLACES, qty_precision)
+    n = CHECKSUM_LEVELS
+    return "".join([f"{px * pm // pd}{qty * qm // qd}" for px, qty in asks[:n] + bids[:n]])
 
 
 def checksum(

@@ -7,9 +7,9 @@ and error replies take a second, generic one. Instrument precisions come back as
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -21,8 +21,9 @@ from services.errors import CrossbookError
 
 _CHANNEL = msgspec.json.Decoder(wire.ChannelMsg)
 _METHOD = msgspec.json.Decoder(wire.MethodMsg)
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 _NUMBER_ERRORS = (ValueError, ArithmeticError, CrossbookError, UnicodeDecodeError)
-_AGGRESSOR = {"buy": "buy", "sell": "sell"}
+_AGGRESSOR: dict[str, Literal["buy", "sell"]] = {"buy": "buy", "sell": "sell"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,20 +42,25 @@ def rfc3339_ns(text: str) -> int:
     """Return epoch ns for `2025-05-06T09:17:26.208075Z` (any number of fraction digits); '' -> 0."""
     if not text:
         return 0
-    head, dot, tail = text.partition(".")
-    frac, zone = "", ""
-    if dot:
-        i = 0
-        while i < len(tail) and tail[i].isdigit():
-            i += 1
-        frac, zone = tail[:i], tail[i:]
+    body, offset_s = text[19:], 0
+    if body[-1:] in ("Z", "z"):
+        body = body[:-1]
+    elif len(body) >= 6 and body[-6] in "+-" and body[-3] == ":":  # e.g. +00:00
+        sign = -1 if body[-6] == "-" else 1
+        try:
+            offset_s = sign * (int(body[-5:-3]) * 3600 + int(body[-2:]) * 60)
+        except ValueError as exc:
+            raise ParseError(f"bad timestamp {text!r}") from exc
+        body = body[:-6]
+    frac = body[1:]
+    if body and (body[0] != "." or not (frac.isascii() and frac.isdigit())):
+        raise ParseError(f"bad timestamp {text!r}")
     try:
-        dt = datetime.fromisoformat(head + zone)
+        dt = datetime.fromisoformat(text[:19])
     except ValueError as exc:
         raise ParseError(f"bad timestamp {text!r}") from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return calendar.timegm(dt.utctimetuple()) * 1_000_000_000 + int((frac + "000000000")[:9])
+    secs = (dt.toordinal() - _EPOCH_ORDINAL) * 86_400 + dt.hour * 3_600 + dt.minute * 60 + dt.second - offset_s
+    return secs * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def _text(raw: msgspec.Raw) -> str:
@@ -106,7 +112,7 @@ def trades(msg: wire.TradeMsg) -> list[TradeUpdate]:
             px, qty = px_1e9(_text(t.price)), qty_1e8(_text(t.qty))
         except _NUMBER_ERRORS as exc:
             raise ParseError(f"bad trade price/qty: {exc}") from exc
-        out.append(TradeUpdate(t.symbol, px, qty, aggressor, str(t.trade_id), rfc3339_ns(t.timestamp)))  # type: ignore[arg-type]
+        out.append(TradeUpdate(t.symbol, px, qty, aggressor, str(t.trade_id), rfc3339_ns(t.timestamp)))
     return out
 
 
@@ -116,7 +122,7 @@ def _reply(raw: str | bytes, why: Exception) -> list[KrakenItem]:
         msg = _METHOD.decode(raw)
     except msgspec.DecodeError as exc:
         raise ParseError(f"not a Kraken frame: {exc}") from exc
-    if msg.success is False or (msg.error and not msg.success):
+    if msg.error or msg.success is False:
         return [VenueNotice(msg.error or f"{msg.method} failed", msg.symbol)]
     if msg.method == "pong":
         return [Control("pong")]

@@ -7,7 +7,14 @@ from typing import ClassVar
 
 from services.edges.book import L2Book
 from services.edges.okx import book, parse
-from services.edges.venue import BookMode, BookUpdate, Parsed, SeqState, SeqVerdict, VenueAdapter
+from services.edges.venue import (
+    BookMode,
+    BookUpdate,
+    Parsed,
+    SeqState,
+    SeqVerdict,
+    VenueAdapter,
+)
 from services.errors import ConfigError
 
 _SWAP = "-SWAP"

@@ -9,7 +9,14 @@ import msgspec
 from services.edges.book import RawLevel
 from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
 from services.edges.okx.wire import OkxData, OkxFrame
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+from services.edges.venue import (
+    BookUpdate,
+    Control,
+    Parsed,
+    ParseError,
+    TradeUpdate,
+    VenueNotice,
+)
 
 _DECODER = msgspec.json.Decoder(OkxFrame)
 # Channels whose every push is a full book (no action field).
@@ -65,10 +72,10 @@ def _levels(rows: list[list[str]] | None, side: str) -> list[RawLevel]:
         if len(row) < 2:
             raise ParseError(f"okx: {side} level {row!r} has fewer than 2 fields")
         px, sz = row[0], row[1]
-        qty = qty_1e8(sz)
-        if qty < 0:
-            raise ParseError(f"okx: {side} size {sz!r} is negative")
-        out.append(RawLevel(px_1e9(px), qty, px, sz))
+        price, qty = px_1e9(px), qty_1e8(sz)
+        if price <= 0 or qty < 0:
+            raise ParseError(f"okx: {side} level {row!r} has a non-positive price or negative size")
+        out.append(RawLevel(price, qty, px, sz))
     return out
 
 
@@ -96,15 +103,14 @@ def _book(inst: str, channel: str, action: str | None, item: OkxData) -> BookUpd
 def _trade(item: OkxData) -> TradeUpdate:
     if not (item.instId and item.px and item.sz):
         raise ParseError(f"okx: trade without instId/px/sz: {item!r}")
-    qty = qty_1e8(item.sz)
-    if qty <= 0:
-        raise ParseError(f"okx: trade size {item.sz!r} is not positive")
+    price, qty = px_1e9(item.px), qty_1e8(item.sz)
+    if price <= 0 or qty <= 0:
+        raise ParseError(f"okx: trade px {item.px!r} / sz {item.sz!r} is not positive")
     return TradeUpdate(
         symbol=item.instId,
-        px_1e9=px_1e9(item.px),
+        px_1e9=price,
         qty_1e8=qty,
         aggressor=_SIDES.get(item.side, "unknown"),
         trade_id=item.tradeId,
         ts_event_ns=int(item.ts) * 1_000_000,
     )
-

@@ -50,19 +50,26 @@ class OkxSimProtocol(SimProtocol):
             if op not in ("subscribe", "unsubscribe") or not isinstance(args, list):
                 raise ValueError(op)
         except (ValueError, KeyError, TypeError):
-            return [_compact({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:60]}", "connId": conn_id})]
+            return [
+                _compact({"event": "error", "code": "60012", "msg": f"Invalid request: {text[:60]}", "connId": conn_id})
+            ]
         replies: list[str] = []
         trades: set[str] = conn.state.setdefault("trades", set())
+        assert self.server is not None
         for arg in args:
+            arg = arg if isinstance(arg, dict) else {}
             channel, inst = arg.get("channel", ""), arg.get("instId", "")
-            assert self.server is not None
             if channel not in ("books", "trades") or inst not in self.server.markets_by_venue_symbol:
-                replies.append(_compact({
-                    "event": "error",
-                    "code": "60018",
-                    "msg": f"Wrong URL or channel:{channel},instId:{inst} doesn't exist.",
-                    "connId": conn_id,
-                }))
+                replies.append(
+                    _compact(
+                        {
+                            "event": "error",
+                            "code": "60018",
+                            "msg": f"Wrong URL or channel:{channel},instId:{inst} doesn't exist.",
+                            "connId": conn_id,
+                        }
+                    )
+                )
                 continue
             if op == "subscribe":
                 if channel == "books":
@@ -83,7 +90,8 @@ class OkxSimProtocol(SimProtocol):
         self.state[venue_symbol] = (seq, seq + 1 + len(bids) + len(asks))
 
     def _seq(self, venue_symbol: str) -> tuple[int, int]:
-        return self.state.get(venue_symbol, (-1, FIRST_SEQ_ID))
+        seqs: tuple[int, int] = self.state.get(venue_symbol, (-1, FIRST_SEQ_ID))
+        return seqs
 
     def snapshot_frames(self, conn: SimConn, venue_symbol: str, book: L2Book) -> list[str]:
         bids = _rows(book.bids(SNAPSHOT_DEPTH))
@@ -149,8 +157,16 @@ SIM_INSTRUMENTS = {
     "okx": [
         # mids nudged off the other venues' (+0.03%) so the cluster's venues differ
         SimInstrument("BTC-USDT", mid_px_1e9=97_029_100_000_000, tick_1e9=100_000_000, lot_1e8=1_000),
-        SimInstrument("ETH-USDT", mid_px_1e9=3_401_020_000_000, tick_1e9=10_000_000, lot_1e8=10_000, base_qty_1e8=500_000_000),
+        SimInstrument(
+            "ETH-USDT", mid_px_1e9=3_401_020_000_000, tick_1e9=10_000_000, lot_1e8=10_000, base_qty_1e8=500_000_000
+        ),
         # swap sizes are contracts (ctVal 0.01 BTC), lot 0.01 contract
-        SimInstrument("BTC-USDT-PERP", mid_px_1e9=97_047_300_000_000, tick_1e9=100_000_000, lot_1e8=1_000_000, base_qty_1e8=5_000_000_000),
+        SimInstrument(
+            "BTC-USDT-PERP",
+            mid_px_1e9=97_047_300_000_000,
+            tick_1e9=100_000_000,
+            lot_1e8=1_000_000,
+            base_qty_1e8=5_000_000_000,
+        ),
     ]
 }

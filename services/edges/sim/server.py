@@ -38,7 +38,7 @@ log = logging.getLogger("crossbook.sim")
 FAULTS = ("gap", "bad_checksum", "close", "stall", "garbage")
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: connections live in a set
 class SimConn:
     """One client connection and the venue symbols it subscribed to."""
 
@@ -46,6 +46,7 @@ class SimConn:
     subscribed: set[str] = field(default_factory=set)
     state: dict[str, Any] = field(default_factory=dict)  # protocol's per-connection state
     pending_faults: dict[str, int] = field(default_factory=dict)
+    frames_sent: int = 0
 
 
 class SimProtocol(ABC):
@@ -135,6 +136,7 @@ class SimServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stall_until = 0.0
         self._lock = asyncio.Lock()
+        self._paused = False
         self.stats = {"connections": 0, "frames_sent": 0, "faults": 0}
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -193,6 +195,17 @@ class SimServer:
                     if venue_symbol is None or sym == venue_symbol:
                         conn.pending_faults[f"{kind}:{sym}"] = 1
 
+    async def pause(self) -> None:
+        """Stop the market (ticks and heartbeats) so a test can compare books at rest."""
+        if not self._paused:
+            await self._lock.acquire()
+            self._paused = True
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._lock.release()
+
     def true_book(self, venue_symbol: str) -> L2Book:
         return self.markets_by_venue_symbol[venue_symbol].book
 
@@ -205,6 +218,7 @@ class SimServer:
             try:
                 await conn.ws.send(frame)
                 self.stats["frames_sent"] += 1
+                conn.frames_sent += 1
             except Exception:  # a closing client is not the server's problem
                 return
 

@@ -20,6 +20,7 @@ class SimClient:
         self.adapter = adapter
         self.syncs = {s: BookSync(adapter, s) for s in symbols}
         self.received = 0
+        self.snapshots = 0
         self.results: list[tuple[str, SyncResult]] = []
         self.trades: list[TradeUpdate] = []
         self.controls: list[Control] = []
@@ -35,6 +36,7 @@ class SimClient:
         parsed = self.adapter.parse(raw)
         for item in parsed:
             if isinstance(item, BookUpdate):
+                self.snapshots += item.snapshot
                 self.results.append((item.symbol, self.syncs[item.symbol].apply(item)))
             elif isinstance(item, TradeUpdate):
                 self.trades.append(item)

@@ -15,7 +15,12 @@ from tests.shared_fixtures import fixture_lines
 
 @pytest.mark.parametrize(
     ("canonical", "venue"),
-    [("BTC-USDT", "BTC-USDT"), ("ETH-USDT", "ETH-USDT"), ("BTC-USDT-PERP", "BTC-USDT-SWAP"), ("BTC-USD-PERP", "BTC-USD-SWAP")],
+    [
+        ("BTC-USDT", "BTC-USDT"),
+        ("ETH-USDT", "ETH-USDT"),
+        ("BTC-USDT-PERP", "BTC-USDT-SWAP"),
+        ("BTC-USD-PERP", "BTC-USD-SWAP"),
+    ],
 )
 def test_symbol_mapping_round_trips(canonical: str, venue: str) -> None:
     adapter = OkxAdapter()

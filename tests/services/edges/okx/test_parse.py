@@ -8,7 +8,13 @@ import pytest
 
 from services.edges.book import RawLevel
 from services.edges.okx.parse import parse_frame
-from services.edges.venue import BookUpdate, Control, ParseError, TradeUpdate, VenueNotice
+from services.edges.venue import (
+    BookUpdate,
+    Control,
+    ParseError,
+    TradeUpdate,
+    VenueNotice,
+)
 from tests.shared_fixtures import fixture_lines, fixture_path
 
 
@@ -54,7 +60,12 @@ def test_trades_push() -> None:
     assert trade == TradeUpdate("BTC-USDT", 30_236_000_000_000, 20_000, "buy", "338476307", 1652459224818_000_000)
     (sell,) = parse_frame(lines[1])
     assert isinstance(sell, TradeUpdate)
-    assert (sell.symbol, sell.px_1e9, sell.qty_1e8, sell.aggressor) == ("UNI-USD-SWAP", 5_123_000_000, 10_000_000_000, "sell")
+    assert (sell.symbol, sell.px_1e9, sell.qty_1e8, sell.aggressor) == (
+        "UNI-USD-SWAP",
+        5_123_000_000,
+        10_000_000_000,
+        "sell",
+    )
 
 
 def test_subscribe_acks_are_control() -> None:
@@ -102,6 +113,7 @@ def _book_frame(**data: object) -> str:
         '{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"bids":[]}]}',
         '{"arg":{"channel":"books","instId":""},"action":"update","data":[{"asks":[],"bids":[]}]}',
         _book_frame(asks=[["100"]]),
+        _book_frame(asks=[["", "1", "0", "1"]]),
         _book_frame(asks=[["abc", "1", "0", "1"]]),
         _book_frame(asks=[["100", "1e", "0", "1"]]),
         _book_frame(asks=[["100", "-1", "0", "1"]]),

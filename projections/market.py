@@ -1,0 +1,231 @@
+"""The hot market-data projection: per-venue books, the consolidated book and the NBBO.
+
+In memory only, rebuilt from the MD stream on start, never waits on a database. A venue book
+that is stale (its edge said so, or the edge went down) or crossed never reaches the NBBO or
+the consolidated book.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedDict
+
+from events import AnyEvent
+from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, TradePrinted, VenueBbo, VenueStatusChanged
+
+
+@dataclass
+class VenueBook:
+    venue: str
+    symbol: str
+    bids: SortedDict = field(default_factory=SortedDict)  # -px -> qty
+    asks: SortedDict = field(default_factory=SortedDict)  # px -> qty
+    stale: bool = True
+    stale_reason: str = "no snapshot yet"
+    last_update_ns: int = 0  # edge receive time of the last applied event
+    venue_seq: int | None = None
+
+    def apply_levels(self, bids: list[tuple[int, int]], asks: list[tuple[int, int]], truncate: int) -> None:
+        for px, qty in bids:
+            if qty:
+                self.bids[-px] = qty
+            else:
+                self.bids.pop(-px, None)
+        for px, qty in asks:
+            if qty:
+                self.asks[px] = qty
+            else:
+                self.asks.pop(px, None)
+        if truncate:
+            while len(self.bids) > truncate:
+                self.bids.popitem(-1)
+            while len(self.asks) > truncate:
+                self.asks.popitem(-1)
+
+    def best_bid(self) -> tuple[int, int] | None:
+        if not self.bids:
+            return None
+        k, v = self.bids.peekitem(0)
+        return -k, v
+
+    def best_ask(self) -> tuple[int, int] | None:
+        return self.asks.peekitem(0) if self.asks else None
+
+    @property
+    def crossed(self) -> bool:
+        b, a = self.best_bid(), self.best_ask()
+        return b is not None and a is not None and b[0] >= a[0]
+
+    @property
+    def usable(self) -> bool:
+        return not self.stale and not self.crossed
+
+    def top(self, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return [(-k, v) for k, v in self.bids.items()[:depth]], list(self.asks.items()[:depth])
+
+
+@dataclass(frozen=True, slots=True)
+class Nbbo:
+    symbol: str
+    bid_px_1e9: int
+    bid_qty_1e8: int
+    bid_venue: str
+    ask_px_1e9: int
+    ask_qty_1e8: int
+    ask_venue: str
+    venues: tuple[VenueBbo, ...]
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (self.bid_px_1e9, self.bid_qty_1e8, self.ask_px_1e9, self.ask_qty_1e8, self.venues_key)
+
+    @property
+    def venues_key(self) -> tuple[tuple[str, int, int, int, int], ...]:
+        return tuple((v.venue, v.bid_px_1e9, v.bid_qty_1e8, v.ask_px_1e9, v.ask_qty_1e8) for v in self.venues)
+
+
+@dataclass
+class TradeStats:
+    last_px_1e9: int = 0
+    volume_1e8: int = 0
+    notional_1e17: int = 0  # sum px_1e9 * qty_1e8, for VWAP
+    count: int = 0
+
+
+class MarketBooks:
+    """Fold of md.* events. `apply` returns the canonical symbols whose books changed."""
+
+    def __init__(self) -> None:
+        self.books: dict[tuple[str, str], VenueBook] = {}
+        self.by_symbol: dict[str, dict[str, VenueBook]] = {}
+        self.trades: dict[tuple[str, str], TradeStats] = {}
+        self.venue_state: dict[str, VenueStatusChanged] = {}
+        self.last_seen_ns: dict[str, int] = {}
+        self.position = 0
+
+    def _book(self, venue: str, symbol: str) -> VenueBook:
+        book = self.books.get((venue, symbol))
+        if book is None:
+            book = VenueBook(venue, symbol)
+            self.books[(venue, symbol)] = book
+            self.by_symbol.setdefault(symbol, {})[venue] = book
+        return book
+
+    def apply(self, event: AnyEvent, seq: int = 0) -> tuple[str, ...]:
+        self.position = max(self.position, seq)
+        match event:
+            case BookDeltaBatch(venue=v, symbol=s):
+                self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns
+                book = self.books.get((v, s))
+                if book is None or book.stale:
+                    return ()  # deltas without a snapshot cannot be applied
+                book.apply_levels(event.bids, event.asks, event.truncate_depth)
+                book.last_update_ns = event.ts_recv_ns or event.ts_ns
+                book.venue_seq = event.venue_seq
+                return (s,)
+            case BookSnapshot(venue=v, symbol=s):
+                self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns
+                book = self._book(v, s)
+                book.bids.clear()
+                book.asks.clear()
+                book.apply_levels(event.bids, event.asks, event.truncate_depth)
+                book.stale = False
+                book.stale_reason = ""
+                book.last_update_ns = event.ts_recv_ns or event.ts_ns
+                book.venue_seq = event.venue_seq
+                return (s,)
+            case TradePrinted(venue=v, symbol=s):
+                self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns
+                stats = self.trades.setdefault((v, s), TradeStats())
+                stats.last_px_1e9 = event.px_1e9
+                stats.volume_1e8 += event.qty_1e8
+                stats.notional_1e17 += event.px_1e9 * event.qty_1e8
+                stats.count += 1
+                return ()
+            case VenueStatusChanged(venue=v, symbol=s, state=state):
+                if not s:
+                    self.venue_state[v] = event
+                if state in ("connected", "connecting"):
+                    return ()  # a book becomes live again only through a snapshot
+                changed = []
+                for book in self.books.values():
+                    if book.venue == v and (not s or book.symbol == s) and not book.stale:
+                        book.stale = True
+                        book.stale_reason = event.reason or state
+                        changed.append(book.symbol)
+                return tuple(changed)
+        return ()
+
+    # --- reads ------------------------------------------------------------------------------
+    def symbols(self) -> list[str]:
+        return sorted(self.by_symbol)
+
+    def venues_for(self, symbol: str) -> list[str]:
+        return sorted(self.by_symbol.get(symbol, {}))
+
+    def nbbo(self, symbol: str) -> Nbbo | None:
+        """Best bid/ask over usable venue books (None when no venue book is usable)."""
+        venues: list[VenueBbo] = []
+        best_bid: tuple[int, int, str] | None = None
+        best_ask: tuple[int, int, str] | None = None
+        for venue, book in sorted(self.by_symbol.get(symbol, {}).items()):
+            if not book.usable:
+                continue
+            b, a = book.best_bid(), book.best_ask()
+            bid_px, bid_qty = b if b else (0, 0)
+            ask_px, ask_qty = a if a else (0, 0)
+            venues.append(VenueBbo(venue, bid_px, bid_qty, ask_px, ask_qty, book.last_update_ns))
+            if b and (best_bid is None or b[0] > best_bid[0]):
+                best_bid = (b[0], b[1], venue)
+            elif b and best_bid is not None and b[0] == best_bid[0]:
+                best_bid = (b[0], best_bid[1] + b[1], best_bid[2])
+            if a and (best_ask is None or a[0] < best_ask[0]):
+                best_ask = (a[0], a[1], venue)
+            elif a and best_ask is not None and a[0] == best_ask[0]:
+                best_ask = (a[0], best_ask[1] + a[1], best_ask[2])
+        if not venues:
+            return None
+        bb = best_bid or (0, 0, "")
+        ba = best_ask or (0, 0, "")
+        return Nbbo(symbol, bb[0], bb[1], bb[2], ba[0], ba[1], ba[2], tuple(venues))
+
+    def consolidated(self, symbol: str, depth: int) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+        """Merged depth over usable venue books: (px, qty, venue) per venue level, best first."""
+        bids: list[tuple[int, int, str]] = []
+        asks: list[tuple[int, int, str]] = []
+        for venue, book in self.by_symbol.get(symbol, {}).items():
+            if not book.usable:
+                continue
+            b, a = book.top(depth)
+            bids.extend((px, q, venue) for px, q in b)
+            asks.extend((px, q, venue) for px, q in a)
+        bids.sort(key=lambda lvl: (-lvl[0], lvl[2]))
+        asks.sort(key=lambda lvl: (lvl[0], lvl[2]))
+        return bids[:depth], asks[:depth]
+
+    def dump(self) -> dict[str, object]:
+        """A plain-data image of the projection (for rebuild-vs-live comparisons)."""
+        return {
+            "books": {
+                f"{v}|{s}": {"bids": b.top(10**9)[0], "asks": b.top(10**9)[1], "stale": b.stale, "seq": b.venue_seq}
+                for (v, s), b in sorted(self.books.items())
+            },
+            "nbbo": {s: self.nbbo(s) for s in self.symbols()},
+            "trades": {f"{v}|{s}": vars(t) for (v, s), t in sorted(self.trades.items())},
+        }
+
+
+def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int) -> NbboChanged:
+    return NbboChanged(
+        event_id=event_id,
+        ts_ns=ts_ns,
+        symbol=nbbo.symbol,
+        bid_px_1e9=nbbo.bid_px_1e9,
+        bid_qty_1e8=nbbo.bid_qty_1e8,
+        bid_venue=nbbo.bid_venue,
+        ask_px_1e9=nbbo.ask_px_1e9,
+        ask_qty_1e8=nbbo.ask_qty_1e8,
+        ask_venue=nbbo.ask_venue,
+        venues=list(nbbo.venues),
+    )

@@ -1,0 +1,1 @@
+"""The `crossbook` command line (typer + rich)."""

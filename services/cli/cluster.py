@@ -1,0 +1,51 @@
+"""`crossbook up`: run the Procfile's local cluster under honcho."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from services.settings import PROJECT_ROOT, Settings
+
+PROCFILE = PROJECT_ROOT / "Procfile"
+
+
+def procfile_entries(path: Path = PROCFILE) -> list[tuple[str, str]]:
+    entries = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, cmd = line.partition(":")
+        entries.append((name.strip(), cmd.strip()))
+    return entries
+
+
+def up(settings: Settings, console: Console) -> None:
+    """Print where everything listens, then replace this process with honcho (Ctrl-C stops all)."""
+    entries = procfile_entries()
+    names = [n for n, _ in entries if not (n == "nats" and settings.nats_url)]
+    table = Table(title="Crossbook local cluster", show_header=True)
+    table.add_column("what")
+    table.add_column("where")
+    nats_note = "existing server" if settings.nats_url else "own nats-server (JetStream)"
+    table.add_row("NATS", f"{settings.effective_nats_url}  ({nats_note})")
+    table.add_row("API", f"http://{settings.api_host}:{settings.api_port}")
+    table.add_row("read models", settings.database_url or f"sqlite:///{settings.sqlite_path}")
+    table.add_row("data dir", str(settings.data_dir))
+    table.add_row("processes", ", ".join(names))
+    console.print(table)
+    console.print("Ctrl-C stops every process.", style="dim")
+    sys.stdout.flush()
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or shutil.which("honcho")
+    if honcho is None:
+        raise SystemExit("honcho is not installed (make install)")
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    os.execve(honcho, [honcho, "start", "-f", str(PROCFILE), "-d", str(PROJECT_ROOT), *names], env)

@@ -1,0 +1,1 @@
+"""Coinbase Advanced Trade market data: level2 books (connection-wide sequence_num), trades, heartbeats."""
