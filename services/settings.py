@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     nbbo_tick_ms: int = Field(default=25, ge=0)
     master_key: SecretStr = SecretStr("")
     sim_seed: int = 7
+    # "sim" = edges connect to the local venue servers (embedded default); "live" = real venues.
+    market: str = "sim"
+    sim_base_port: int = 9100
+    sim_tick_ms: int = 100
 
     @property
     def effective_nats_url(self) -> str:

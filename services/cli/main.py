@@ -47,6 +47,40 @@ def projection(
     asyncio.run(run_projection(load_settings(), name, stream))
 
 
+@app.command()
+def edge(venue: str = typer.Option(None, envvar="VENUE", help="venue name, e.g. okx")) -> None:
+    """Stream one venue's books into JetStream (one process per venue)."""
+    from services.edges.service import run_edge
+
+    if not venue:
+        raise typer.BadParameter("set --venue or VENUE")
+    asyncio.run(run_edge(load_settings(), venue))
+
+
+@app.command()
+def sim(venue: list[str] = typer.Option(None, help="only these venues (default: all)")) -> None:
+    """Run the local venue servers (each venue's own protocol on loopback)."""
+    from services.edges.sim.service import run_sims
+
+    asyncio.run(run_sims(load_settings(), venue or None))
+
+
+@app.command()
+def nbbo() -> None:
+    """Fold market data into books and publish NBBO changes."""
+    from services.md.service import run_nbbo
+
+    asyncio.run(run_nbbo(load_settings()))
+
+
+@app.command()
+def api() -> None:
+    """Serve the REST/WebSocket API."""
+    from services.api.app import run_api
+
+    run_api(load_settings())
+
+
 def main() -> None:
     app()
 

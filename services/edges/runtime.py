@@ -234,10 +234,13 @@ class EdgeRunner:
         was_stale = sync.stale
         result = sync.apply(update)
         if result is SyncResult.APPLIED:
-            if was_stale:
+            self.counters["updates"] += 1
+            if was_stale or update.snapshot:
+                # A snapshot replaces the book (venues like Hyperliquid push one every time).
                 self.counters["snapshots"] += 1
                 events.extend(self._snapshot_events(update.symbol, sync.book, update, recv_ns))
-                events.append(self._status_event("connected", update.symbol))
+                if was_stale:
+                    events.append(self._status_event("connected", update.symbol))
             else:
                 self.counters["deltas"] += 1
                 events.extend(self._delta_events(update, sync.book, recv_ns))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 
 from services.edges.book import L2Book, RawLevel
@@ -34,9 +35,19 @@ class SimMarket:
         self.rng = random.Random(seed)
         self.book = L2Book()
         self.trade_seq = 0
-        self.mid_ticks = instrument.mid_px_1e9 // instrument.tick_1e9
+        # Every venue quoting a symbol follows one shared, mean-reverting anchor path (seeded by
+        # the symbol), so simulated venues stay within a few ticks of each other like real ones.
+        self.anchor_rng = random.Random(zlib.crc32(instrument.symbol.encode()))
+        self.anchor_cbps = 0  # anchor offset from the base price, in 1/100 bp
+        self.base_px_1e9 = _two_significant_digits(instrument.mid_px_1e9)
+        self.offset_ticks = self.rng.randint(-1, 1)
+        self.mid_ticks = self._target_ticks()
         self.last_trade: SimTrade | None = None
         self._reset_book()
+
+    def _target_ticks(self) -> int:
+        px = self.base_px_1e9 + self.base_px_1e9 * self.anchor_cbps // 1_000_000
+        return px // self.instrument.tick_1e9 + self.offset_ticks
 
     def _size(self, distance: int) -> int:
         inst = self.instrument
@@ -56,7 +67,9 @@ class SimMarket:
         tick = inst.tick_1e9
         bids: dict[int, int] = {}
         asks: dict[int, int] = {}
-        drift = self.rng.choice((-1, 0, 0, 0, 1))
+        self.anchor_cbps += self.anchor_rng.randint(-20, 20) - self.anchor_cbps // 300
+        gap = self._target_ticks() - self.mid_ticks
+        drift = max(-10, min(10, gap)) if self.rng.random() < 0.7 else 0
         if drift:
             self.mid_ticks += drift
             best_bid = (self.mid_ticks - 1) * tick
@@ -72,12 +85,16 @@ class SimMarket:
                 self.book.set_bid(RawLevel(px, q))
             for px, q in asks.items():
                 self.book.set_ask(RawLevel(px, q))
-            if self.book.best_bid() is None or self.book.best_bid()[0] < best_bid:
-                bids[best_bid] = self._size(0)
-                self.book.set_bid(RawLevel(best_bid, bids[best_bid]))
-            if self.book.best_ask() is None or self.book.best_ask()[0] > best_ask:
-                asks[best_ask] = self._size(0)
-                self.book.set_ask(RawLevel(best_ask, asks[best_ask]))
+            # Refill the side the move thinned, so both sides keep their full depth.
+            for i in range(inst.depth):
+                px = (self.mid_ticks - 1 - i) * tick
+                if not self.book.bid_qty(px):
+                    bids[px] = self._size(i)
+                    self.book.set_bid(RawLevel(px, bids[px]))
+                px = (self.mid_ticks + 1 + i) * tick
+                if not self.book.ask_qty(px):
+                    asks[px] = self._size(i)
+                    self.book.set_ask(RawLevel(px, asks[px]))
         for _ in range(n_changes):
             distance = min(int(self.rng.expovariate(0.25)), inst.depth - 1)
             if self.rng.random() < 0.5:
@@ -106,3 +123,8 @@ class SimMarket:
                 qty = max(inst.lot_1e8, (top[1] // 3) // inst.lot_1e8 * inst.lot_1e8)
                 self.last_trade = SimTrade(top[0], qty, "buy" if buy else "sell", self.trade_seq)
         return sorted(bids.items(), reverse=True), sorted(asks.items())
+
+
+def _two_significant_digits(px_1e9: int) -> int:
+    magnitude = 10 ** max(len(str(px_1e9)) - 2, 0)
+    return (px_1e9 + magnitude // 2) // magnitude * magnitude

@@ -49,8 +49,8 @@ async def edge(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EdgeRunner
     await server.stop()
 
 
-def live(vs: str, min_deltas: int) -> object:
-    return lambda r: r.connected and not r.is_stale(vs) and r.counters["deltas"] >= min_deltas
+def live(vs: str, min_updates: int) -> object:
+    return lambda r: r.connected and not r.is_stale(vs) and r.counters["updates"] >= min_updates
 
 
 async def assert_equals_server(runner: EdgeRunner, server: SimServer, vs: str) -> None:
@@ -84,10 +84,18 @@ async def test_gap_is_detected_and_resynced(edge: tuple[EdgeRunner, SimServer, s
     if runner.venue in GAP_UNDETECTABLE:
         pytest.skip(f"{runner.venue} has no sequence number or checksum to detect a dropped delta")
     await runner.wait_until(live(vs, 5))
-    await server.inject("gap", vs)
-    await runner.wait_until(lambda r: r.counters["integrity_failures"] >= 1)
+    # A checksum-only venue (Kraken) cannot see a dropped delta that touched only levels past
+    # its checksum depth: that book is still right. Drop deltas until one matters.
+    for _ in range(20):
+        await server.inject("gap", vs)
+        try:
+            await runner.wait_until(lambda r: r.counters["integrity_failures"] >= 1, timeout=2)
+            break
+        except TimeoutError:
+            continue
+    assert runner.counters["integrity_failures"] >= 1
     assert runner.counters["resyncs"] + runner.counters["disconnects"] >= 1
-    await runner.wait_until(live(vs, runner.counters["deltas"] + 5))
+    await runner.wait_until(live(vs, runner.counters["updates"] + 5))
     await assert_equals_server(runner, server, vs)
 
 
@@ -98,7 +106,7 @@ async def test_corrupt_checksum_is_detected_and_resynced(edge: tuple[EdgeRunner,
     await runner.wait_until(live(vs, 5))
     await server.inject("bad_checksum", vs)
     await runner.wait_until(lambda r: r.counters["integrity_checksum"] >= 1)
-    await runner.wait_until(live(vs, runner.counters["deltas"] + 5))
+    await runner.wait_until(live(vs, runner.counters["updates"] + 5))
     await assert_equals_server(runner, server, vs)
 
 
@@ -109,7 +117,7 @@ async def test_dropped_connection_reconnects_and_resyncs(edge: tuple[EdgeRunner,
     await server.inject("close")
     await runner.wait_until(lambda r: r.counters["reconnects"] >= 1)
     await runner.wait_until(lambda r: r.counters["snapshots"] > snapshots and not r.is_stale(vs))
-    await runner.wait_until(live(vs, runner.counters["deltas"] + 5))
+    await runner.wait_until(live(vs, runner.counters["updates"] + 5))
     await assert_equals_server(runner, server, vs)
 
 
@@ -118,7 +126,6 @@ async def test_garbage_frames_are_counted_and_the_edge_keeps_running(edge: tuple
     await runner.wait_until(live(vs, 5))
     await server.inject("garbage")
     await runner.wait_until(lambda r: r.counters["bad_frames"] >= 2)
-    deltas = runner.counters["deltas"]
-    await runner.wait_until(live(vs, deltas + 5))
+    await runner.wait_until(live(vs, runner.counters["updates"] + 5))
     assert runner.counters["disconnects"] == 0
     await assert_equals_server(runner, server, vs)

@@ -1,0 +1,123 @@
+"""Follow a stream in order into an in-memory projection (hot views: books, NBBO).
+
+Rebuilt from the log on every start: reads from `start_seq` with an ephemeral, ack-less pull
+consumer and never waits on a database. If the consumer is lost (server restart, inactivity),
+it is recreated from the last applied sequence + 1, so nothing is skipped or applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import nats.errors
+import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from events import AnyEvent, EventDecodeError, decode
+from services.bus import Bus
+
+log = logging.getLogger("crossbook.projections")
+
+Apply = Callable[[AnyEvent, int], object]
+
+
+class StreamFollower:
+    def __init__(self, bus: Bus, stream: str, subjects: list[str], apply: Apply, *, batch: int = 1024) -> None:
+        self.bus = bus
+        self.stream = stream
+        self.subjects = subjects
+        self.apply = apply
+        self.batch = batch
+        self.position = 0
+        self.bad_events = 0
+        self.caught_up = asyncio.Event()
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, start_seq: int = 1) -> None:
+        self.position = start_seq - 1
+        self._task = asyncio.create_task(self._run(), name=f"follow-{self.stream}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def wait_for(self, seq: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            async with self._advanced:
+                await self._advanced.wait_for(lambda: self.position >= seq)
+
+    async def wait_caught_up(self, timeout: float = 30.0) -> None:
+        info = await self.bus.js.stream_info(self.stream)
+        await self.wait_for(info.state.last_seq, timeout)
+
+    async def _subscribe(self):  # type: ignore[no-untyped-def]
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self.position + 1,
+            inactive_threshold=60.0,
+            mem_storage=True,
+        )
+        if len(self.subjects) == 1:
+            config.filter_subject = self.subjects[0]
+        else:
+            config.filter_subjects = self.subjects
+        return await self.bus.js.pull_subscribe(self.subjects[0], stream=self.stream, config=config)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sub = await self._subscribe()
+            except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                log.warning("follower %s: cannot subscribe (%s); retrying", self.stream, exc)
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self._consume(sub)
+            except (nats.js.errors.NotFoundError, nats.errors.ConnectionClosedError, nats.errors.Error) as exc:
+                log.warning("follower %s: consumer lost at %s (%s); recreating", self.stream, self.position, exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _consume(self, sub) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            try:
+                msgs = await sub.fetch(self.batch, timeout=0.5)
+            except nats.errors.TimeoutError:
+                await self._mark_idle(sub)
+                continue
+            last = self.position
+            for msg in msgs:
+                seq = msg.metadata.sequence.stream
+                if seq <= self.position:
+                    continue
+                try:
+                    event = decode(msg.data)
+                except EventDecodeError as exc:
+                    self.bad_events += 1
+                    log.error("follower %s: undecodable event at seq %s on %s: %s", self.stream, seq, msg.subject, exc)
+                else:
+                    self.apply(event, seq)
+                last = seq
+            async with self._advanced:
+                self.position = max(self.position, last)
+                self._advanced.notify_all()
+
+    async def _mark_idle(self, sub) -> None:  # type: ignore[no-untyped-def]
+        # Read the stream's end first, then the consumer: if nothing matching is pending now,
+        # nothing matching exists up to that end, so waiters on it may proceed.
+        info = await self.bus.js.stream_info(self.stream)
+        pending = (await sub.consumer_info()).num_pending
+        async with self._advanced:
+            if pending == 0 and info.state.last_seq > self.position:
+                self.position = info.state.last_seq
+            self.caught_up.set()
+            self._advanced.notify_all()

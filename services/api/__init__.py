@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket API (FastAPI on uvicorn), shaped to the sequence-markets client contract."""

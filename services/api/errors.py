@@ -1,0 +1,73 @@
+"""The error envelope: {"error": {code, message, request_id, details}} on every non-2xx."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or STATUS_CODES.get(status, "ERROR")
+        self.message = message
+        self.details = details or []
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    return rid or str(uuid.uuid4())
+
+
+def envelope(request: Request, status: int, code: str, message: str, details: list[dict[str, Any]]) -> JSONResponse:
+    rid = request_id(request)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "request_id": rid, "details": details}},
+        status_code=status,
+        headers={"X-Request-Id": rid},
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_ids(request: Request, call_next):  # type: ignore[no-untyped-def]
+        rid = request.headers.get("x-request-id", "")[:128] or str(uuid.uuid4())
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return envelope(request, exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return envelope(request, exc.status_code, STATUS_CODES.get(exc.status_code, "ERROR"), str(exc.detail), [])
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "invalid request"
+        return envelope(request, 400, "INVALID_PARAMS", message, details)

@@ -1,0 +1,128 @@
+"""Market reads: quotes, edges, venues per symbol, symbols."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from services.api.errors import ApiError
+from services.api.state import ApiState, get_state
+from services.api.units import px, qty
+
+router = APIRouter(prefix="/v1", tags=["market"])
+State = Annotated[ApiState, Depends(get_state)]
+
+
+def quote_payload(state: ApiState, symbol: str, depth: int) -> dict[str, Any]:
+    market = state.market
+    if symbol not in market.by_symbol:
+        raise ApiError(404, f"unknown symbol {symbol!r}: no venue streams it", code="NOT_FOUND")
+    now_ns = time.time_ns()
+    nbbo = market.nbbo(symbol)
+    venues: dict[str, Any] = {}
+    for v in nbbo.venues if nbbo else ():
+        venues[v.venue] = {
+            "bid": px(v.bid_px_1e9) if v.bid_px_1e9 else None,
+            "ask": px(v.ask_px_1e9) if v.ask_px_1e9 else None,
+            "bid_size": qty(v.bid_qty_1e8),
+            "ask_size": qty(v.ask_qty_1e8),
+            "age_ms": max(0, (now_ns - v.ts_recv_ns) // 1_000_000),
+        }
+    bids, asks = market.consolidated(symbol, depth)
+    book = {
+        "bids": [[px(p), qty(q)] for p, q, _ in bids],
+        "asks": [[px(p), qty(q)] for p, q, _ in asks],
+        "venues": {"bids": [v for _, _, v in bids], "asks": [v for _, _, v in asks]},
+    }
+    if nbbo is None or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
+        top: dict[str, Any] = {"bid": None, "ask": None, "mid": None, "spread_bps": None}
+        if nbbo is not None:
+            top["bid"] = px(nbbo.bid_px_1e9) if nbbo.bid_px_1e9 else None
+            top["ask"] = px(nbbo.ask_px_1e9) if nbbo.ask_px_1e9 else None
+        source = "unavailable" if nbbo is None else "edge_nbbo"
+    else:
+        mid_1e9 = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2
+        top = {
+            "bid": px(nbbo.bid_px_1e9),
+            "ask": px(nbbo.ask_px_1e9),
+            "mid": px(mid_1e9),
+            "spread_bps": (nbbo.ask_px_1e9 - nbbo.bid_px_1e9) * 10_000 / mid_1e9,
+            "bid_size": qty(nbbo.bid_qty_1e8),
+            "ask_size": qty(nbbo.ask_qty_1e8),
+            "bid_venue": nbbo.bid_venue,
+            "ask_venue": nbbo.ask_venue,
+        }
+        source = "edge_nbbo"
+    return {"symbol": symbol, "nbbo": top, "venues": venues, "book": book, "source": source}
+
+
+@router.get("/quotes/{symbol}")
+async def quote(
+    symbol: str,
+    state: State,
+    depth: Annotated[int, Query(ge=1, le=100)] = 10,
+    nowait: bool = False,
+) -> dict[str, Any]:
+    return quote_payload(state, symbol, depth)
+
+
+@router.get("/edges")
+async def edges(state: State) -> dict[str, Any]:
+    market = state.market
+    now_ns = time.time_ns()
+    out = []
+    venues = sorted(set(market.venue_state) | {v for v, _ in market.books})
+    for venue in venues:
+        status_event = market.venue_state.get(venue)
+        books = [b for (v, _), b in market.books.items() if v == venue]
+        live = [b for b in books if b.usable]
+        if status_event is None or status_event.state in ("down", "connecting"):
+            status = "down"
+        elif len(live) < len(books) or not books:
+            status = "degraded"
+        else:
+            status = "connected"
+        last_ns = market.last_seen_ns.get(venue, 0)
+        out.append(
+            {
+                "edge_id": f"venue-edge-{venue}",
+                "venue": venue,
+                "region": "local",
+                "status": status,
+                "sandbox_capable": True,
+                "last_heartbeat_ns": last_ns,
+                "age_ms": (now_ns - last_ns) // 1_000_000 if last_ns else None,
+                "rtt_ms": None,
+                "subscribed_symbols": sorted(b.symbol for b in books),
+                "symbol_count": len(books),
+                "live_symbol_count": len(live),
+            }
+        )
+    return {"edges": out}
+
+
+@router.get("/pairs/{symbol}/venues")
+async def pair_venues(symbol: str, state: State) -> dict[str, Any]:
+    books = state.market.by_symbol.get(symbol)
+    if not books:
+        raise ApiError(404, f"unknown symbol {symbol!r}: no venue lists it", code="NOT_FOUND")
+    rows = []
+    for venue, book in sorted(books.items()):
+        b, a = book.best_bid(), book.best_ask()
+        rows.append(
+            {
+                "venue": venue,
+                "status": "live" if book.usable else "stale",
+                "stale_reason": book.stale_reason or None,
+                "bid": px(b[0]) if b else None,
+                "ask": px(a[0]) if a else None,
+            }
+        )
+    return {"symbol": symbol, "venues": rows}
+
+
+@router.get("/symbols")
+async def symbols(state: State) -> list[dict[str, Any]]:
+    return [{"symbol": s, "venues": state.market.venues_for(s)} for s in state.market.symbols()]

@@ -1,0 +1,11 @@
+"""Human-unit conversions at the API edge (the contract's unsuffixed fields are floats)."""
+
+from __future__ import annotations
+
+
+def px(px_1e9: int) -> float:
+    return px_1e9 / 1e9
+
+
+def qty(qty_1e8: int) -> float:
+    return qty_1e8 / 1e8

@@ -1,0 +1,35 @@
+"""`crossbook sim`: every venue's local server in one process, on fixed loopback ports."""
+
+from __future__ import annotations
+
+import logging
+
+from services.edges import registry
+from services.edges.service import sim_port
+from services.edges.sim.server import SimServer
+from services.runtime import configure_logging, wait_for_shutdown
+from services.settings import Settings
+
+log = logging.getLogger("crossbook.sim")
+
+
+async def run_sims(settings: Settings, venues: list[str] | None = None) -> None:
+    configure_logging()
+    protocols = registry.sim_protocols()
+    instruments = registry.sim_instruments()
+    servers = []
+    for name in sorted(venues or protocols):
+        server = SimServer(
+            protocols[name](),
+            instruments[name],
+            seed=settings.sim_seed + len(servers),
+            tick_ms=settings.sim_tick_ms,
+            port=sim_port(settings, name),
+        )
+        await server.start()
+        servers.append(server)
+        symbols = ", ".join(i.symbol for i in instruments[name])
+        log.info("sim %-13s %s  (%s)", name, server.ws_url, symbols)
+    await wait_for_shutdown()
+    for server in servers:
+        await server.stop()

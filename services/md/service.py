@@ -1,0 +1,107 @@
+"""`crossbook nbbo`: rebuild books from the MD stream, publish `NbboChanged` when it changes.
+
+Quiet markets publish nothing; bursts coalesce: changed symbols are collected between ticks
+(`CROSSBOOK_NBBO_TICK_MS`) and each publishes at most one event per tick, only if its NBBO
+(price, size or per-venue BBO) differs from the last one published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from events import AnyEvent, new_event_id
+from projections.follower import StreamFollower
+from projections.market import MarketBooks, Nbbo, nbbo_event
+from services.bus import Bus
+from services.runtime import configure_logging, wait_for_shutdown
+from services.settings import Settings
+
+log = logging.getLogger("crossbook.md")
+
+
+class NbboPublisher:
+    def __init__(
+        self,
+        bus: Bus,
+        tick_ms: int,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        new_id: Callable[[], str] = new_event_id,
+    ) -> None:
+        self.bus = bus
+        self.books = MarketBooks()
+        self.tick_ms = tick_ms
+        self.clock_ns = clock_ns
+        self.new_id = new_id
+        self.dirty: set[str] = set()
+        self.published: dict[str, tuple[object, ...]] = {}
+        self.published_count = 0
+        self.follower = StreamFollower(bus, "MD", ["md.>"], self._apply)
+        self._task: asyncio.Task[None] | None = None
+
+    def _apply(self, event: AnyEvent, seq: int) -> None:
+        self.dirty.update(self.books.apply(event, seq))
+
+    async def start(self) -> None:
+        await self._load_last_published()
+        await self.follower.start()
+        self._task = asyncio.create_task(self._tick_loop(), name="nbbo-tick")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        await self.follower.stop()
+
+    async def _load_last_published(self) -> None:
+        # A restart must not republish an unchanged NBBO: remember the last one per symbol.
+        async for delivered in self.bus.replay("MD", "nbbo.>"):
+            e = delivered.event
+            venues = tuple((v.venue, v.bid_px_1e9, v.bid_qty_1e8, v.ask_px_1e9, v.ask_qty_1e8) for v in e.venues)
+            self.published[e.symbol] = (e.bid_px_1e9, e.bid_qty_1e8, e.ask_px_1e9, e.ask_qty_1e8, venues)
+
+    async def flush(self) -> int:
+        """Publish NBBO changes for symbols touched since the last flush; return how many."""
+        dirty, self.dirty = self.dirty, set()
+        events = []
+        for symbol in sorted(dirty):
+            nbbo: Nbbo | None = self.books.nbbo(symbol)
+            if nbbo is None:
+                key: tuple[object, ...] = (0, 0, 0, 0, ())
+                nbbo = Nbbo(symbol, 0, 0, "", 0, 0, "", ())
+            else:
+                key = nbbo.key
+            if self.published.get(symbol) == key:
+                continue
+            self.published[symbol] = key
+            events.append(nbbo_event(nbbo, self.new_id(), self.clock_ns()))
+        if events:
+            await self.bus.publish_many(events)
+            self.published_count += len(events)
+        return len(events)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_ms / 1000)
+            try:
+                await self.flush()
+            except Exception as exc:  # the outermost loop: log, count, keep going
+                log.error("nbbo publish failed: %s", exc)
+
+
+async def run_nbbo(settings: Settings) -> None:
+    configure_logging()
+    bus = await Bus.connect(settings, name="nbbo")
+    await bus.ensure_streams()
+    publisher = NbboPublisher(bus, settings.nbbo_tick_ms)
+    await publisher.start()
+    log.info("nbbo publisher running (tick %s ms)", settings.nbbo_tick_ms)
+    await wait_for_shutdown()
+    await publisher.stop()
+    await bus.close()
+
+
+
