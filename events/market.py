@@ -69,6 +69,7 @@ class NbboChanged(Event, frozen=True, tag="md.nbbo.v1"):
     ask_qty_1e8: int
     ask_venue: str
     venues: list[VenueBbo]
+    md_seq: int = 0  # the MD stream sequence this NBBO was computed from (audit: refold to it)
 
 
 VenueState = Literal["connecting", "connected", "resyncing", "stale", "down"]

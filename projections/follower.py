@@ -17,7 +17,9 @@ import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import AnyEvent, EventDecodeError, decode
+from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.bus.bus import fetch_batch
 
 log = logging.getLogger("crossbook.projections")
 
@@ -33,6 +35,7 @@ class StreamFollower:
         self.batch = batch
         self.position = 0
         self.bad_events = 0
+        self.restarts = 0
         self.caught_up = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -43,9 +46,7 @@ class StreamFollower:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def wait_for(self, seq: int, timeout: float = 10.0) -> None:
@@ -81,8 +82,12 @@ class StreamFollower:
                 continue
             try:
                 await self._consume(sub)
-            except (nats.js.errors.NotFoundError, nats.errors.ConnectionClosedError, nats.errors.Error) as exc:
-                log.warning("follower %s: consumer lost at %s (%s); recreating", self.stream, self.position, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the outermost loop: log, count, recreate from position + 1
+                self.restarts += 1
+                log.error("follower %s: consumer lost at %s (%r); recreating", self.stream, self.position, exc)
+                await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
@@ -90,8 +95,8 @@ class StreamFollower:
     async def _consume(self, sub) -> None:  # type: ignore[no-untyped-def]
         while True:
             try:
-                msgs = await sub.fetch(self.batch, timeout=0.5)
-            except nats.errors.TimeoutError:
+                msgs = await fetch_batch(sub, self.batch, 0.5)
+            except TimeoutError:  # nats-py raises both its own and asyncio's
                 await self._mark_idle(sub)
                 continue
             last = self.position

@@ -216,7 +216,7 @@ class MarketBooks:
         }
 
 
-def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int) -> NbboChanged:
+def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int, md_seq: int = 0) -> NbboChanged:
     return NbboChanged(
         event_id=event_id,
         ts_ns=ts_ns,
@@ -228,4 +228,5 @@ def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int) -> NbboChanged:
         ask_qty_1e8=nbbo.ask_qty_1e8,
         ask_venue=nbbo.ask_venue,
         venues=list(nbbo.venues),
+        md_seq=md_seq,
     )

@@ -22,7 +22,9 @@ from nats.aio.msg import Msg
 
 from events import AnyEvent, EventDecodeError, decode
 from projections.store import AlreadyApplied, Doc, ViewStore
+from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.bus.bus import fetch_batch
 from services.errors import CrossbookError
 
 log = logging.getLogger("crossbook.projections")
@@ -98,9 +100,7 @@ class ProjectionRunner:
     async def stop(self) -> None:
         self._stop.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._sub is not None:
             with contextlib.suppress(Exception):
@@ -155,8 +155,8 @@ class ProjectionRunner:
         try:
             while not self._stop.is_set():
                 try:
-                    msgs = await self._sub.fetch(self.batch, timeout=1.0)
-                except nats.errors.TimeoutError:
+                    msgs = await fetch_batch(self._sub, self.batch, 1.0)
+                except TimeoutError:  # nats-py raises both its own and asyncio's
                     await self._mark_caught_up()
                     continue
                 await self._process(msgs)

@@ -129,7 +129,9 @@ class Bus:
         futures = [
             await js.publish_async(subject_for(e), encode(e), headers={"Nats-Msg-Id": e.event_id}) for e in events
         ]
-        await js.publish_async_completed()
+        if futures:
+            # Wait for our own acks only: other tasks may share this connection's async window.
+            await asyncio.wait(futures)
         failed = [f.exception() for f in futures if f.exception() is not None]
         if failed:
             raise BusError(f"{len(failed)} of {len(futures)} publishes failed, first: {failed[0]!r}")
@@ -204,18 +206,19 @@ class Bus:
             config.filter_subjects = filters
         sub = await self.js.pull_subscribe(filters[0], stream=stream, config=config)
         try:
-            while True:
+            remaining = (await sub.consumer_info()).num_pending  # matching messages from start_seq
+            while remaining > 0:
                 try:
-                    msgs = await sub.fetch(batch, timeout=2.0)
-                except nats.errors.TimeoutError:
-                    return  # nothing more matches within the range
+                    msgs = await sub.fetch(min(batch, remaining), timeout=5.0)
+                except TimeoutError:  # nats-py raises both its own and asyncio's
+                    return
                 for msg in msgs:
-                    meta = msg.metadata
-                    seq = meta.sequence.stream
+                    seq = msg.metadata.sequence.stream
                     if seq > last:
                         return
+                    remaining -= 1
                     yield Delivered(seq, msg.subject, decode(msg.data))
-                    if seq == last or meta.num_pending == 0:
+                    if seq == last:
                         return
         finally:
             await sub.unsubscribe()
@@ -236,3 +239,16 @@ def _stream_config(s: StreamDef) -> StreamConfig:
 
 def message_seq(msg: Msg) -> int:
     return msg.metadata.sequence.stream
+
+
+async def fetch_batch(sub: JetStreamContext.PullSubscription, batch: int, wait_s: float) -> list[Msg]:
+    """Return up to `batch` messages as soon as any are there; wait up to `wait_s` for one.
+
+    nats-py's `fetch(n)` returns at once when messages are waiting, but when none are it
+    lingers until all n arrive or the timeout passes: a half-second batch delay on a quiet
+    stream. So drain with a short fetch, and wait for the next message with `fetch(1)`.
+    Raises `TimeoutError` when nothing arrived."""
+    try:
+        return await sub.fetch(batch, timeout=0.02)
+    except TimeoutError:  # nats-py raises both its own and asyncio's
+        return await sub.fetch(1, timeout=wait_s)

@@ -23,6 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from events import AnyEvent, new_event_id
+from services.aio import cancel_and_wait
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
 from services.edges.book import L2Book
 from services.edges.sync import BookSync, SyncResult
@@ -114,9 +115,7 @@ class EdgeRunner:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._http is not None:
             await self._http.aclose()
@@ -179,8 +178,11 @@ class EdgeRunner:
         keepalive = asyncio.create_task(self._keepalive(ws))
         try:
             while True:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races
+                # with a frame arriving, and stop() would then wait forever.
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), self.timing.silence_timeout_s)
+                    async with asyncio.timeout(self.timing.silence_timeout_s):
+                        raw = await ws.recv()
                 except TimeoutError as exc:
                     raise SilentConnection(f"no frame for {self.timing.silence_timeout_s}s") from exc
                 await self.handle_frame(raw, self.clock_ns())

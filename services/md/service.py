@@ -15,6 +15,7 @@ from collections.abc import Callable
 from events import AnyEvent, new_event_id
 from projections.follower import StreamFollower
 from projections.market import MarketBooks, Nbbo, nbbo_event
+from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.runtime import configure_logging, wait_for_shutdown
 from services.settings import Settings
@@ -52,7 +53,7 @@ class NbboPublisher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            await cancel_and_wait(self._task)
             self._task = None
         await self.follower.stop()
 
@@ -77,7 +78,7 @@ class NbboPublisher:
             if self.published.get(symbol) == key:
                 continue
             self.published[symbol] = key
-            events.append(nbbo_event(nbbo, self.new_id(), self.clock_ns()))
+            events.append(nbbo_event(nbbo, self.new_id(), self.clock_ns(), self.books.position))
         if events:
             await self.bus.publish_many(events)
             self.published_count += len(events)

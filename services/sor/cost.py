@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.sor.errors import SorError
 from services.sor.model import Side
 
 PPT = 10**12  # parts per trillion: the unit of a venue's combined charge
@@ -47,7 +48,7 @@ def walk(levels: Sequence[tuple[int, int]], qty_1e8: int) -> tuple[int, int]:
         gross += px * q
         left -= q
     if left:
-        raise ValueError(f"walk: book too thin for qty_1e8={qty_1e8}, short by {left}")
+        raise SorError(f"walk: book too thin for qty_1e8={qty_1e8}, short by {left}")
     return gross, px
 
 

@@ -11,8 +11,8 @@ class EmaLatency(msgspec.Struct, frozen=True, kw_only=True):
     """EMA of measured RTTs: ema += (sample - ema) * alpha_num / alpha_den (default 1/8, as TCP).
 
     A value, not a mutable counter: `update` returns the next state, so a projection can fold it
-    over `VenueStatusChanged.rtt_ns`. The first sample seeds the average. The step rounds half
-    away from zero so a constant sample stream converges exactly onto the sample.
+    over `VenueStatusChanged.rtt_ns`. The first sample seeds the average. The step rounds away
+    from zero (at least 1 ns toward the sample) so a steady RTT is reached exactly, not 4 ns off.
     """
 
     alpha_num: int = 1
@@ -34,8 +34,8 @@ class EmaLatency(msgspec.Struct, frozen=True, kw_only=True):
             ema = sample_ns
         else:
             diff = (sample_ns - self.ema_ns) * self.alpha_num
-            half = self.alpha_den // 2
-            step = (diff + half) // self.alpha_den if diff >= 0 else -((-diff + half) // self.alpha_den)
+            # Ceil for a rise, floor for a fall: both round away from zero.
+            step = -(-diff // self.alpha_den) if diff >= 0 else diff // self.alpha_den
             ema = self.ema_ns + step
         return EmaLatency(alpha_num=self.alpha_num, alpha_den=self.alpha_den, ema_ns=ema, samples=self.samples + 1)
 

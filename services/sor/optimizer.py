@@ -57,7 +57,7 @@ class _Venue:
     def room(self) -> int:
         """Most this venue can take: depth within the limit, capped by balance, in whole lots."""
         if self._depth is None:
-            self._depth = sum(q for _, q in self.levels)
+            self._depth = sum(map(_qty, self.levels))
         room = self._depth if self.cap is None else min(self._depth, self.cap)
         return room - room % self.lot
 
@@ -156,6 +156,10 @@ def _prepare(side: Side, books: Sequence[VenueBook], limit: int | None, pen_per_
     return pool
 
 
+def _qty(level: tuple[int, int]) -> int:
+    return level[1]
+
+
 def _px(level: tuple[int, int]) -> int:
     return level[0]
 
@@ -168,42 +172,51 @@ def _sweep(
     qty: int, pool: Sequence[_Venue], active: Sequence[bool] | None = None
 ) -> tuple[list[int], list[int], list[int]]:
     # The exact LP: a heap merge of all venues' levels by unit cost. Returns per venue the qty
-    # taken, its gross (sum px*q) and the worst px touched.
+    # taken, its gross (sum px*q) and the worst px touched. Hot path: locals and flat lists.
     n = len(pool)
     takes = [0] * n
     grosses = [0] * n
     worsts = [0] * n
+    pos = [0] * n
+    books = [v.levels for v in pool]
+    mults = [v.mult for v in pool]
+    caps = [qty if v.cap is None or v.cap > qty else v.cap for v in pool]
     heap = [
-        (v.levels[0][0] * v.mult, i, 0)
-        for i, v in enumerate(pool)
-        if v.levels and (v.cap is None or v.cap > 0) and (active is None or active[i])
+        (lv[0][0] * mults[i], i)
+        for i, lv in enumerate(books)
+        if lv and caps[i] > 0 and (active is None or active[i])
     ]
     heapify(heap)
     left = qty
     while heap:
-        _, i, j = heap[0]
-        v = pool[i]
-        px, q = v.levels[j]
+        i = heap[0][1]
+        lv = books[i]
+        j = pos[i]
+        px, q = lv[j]
+        room = caps[i] - takes[i]
         t = q if q < left else left
-        if v.cap is not None and v.cap - takes[i] < t:
-            t = v.cap - takes[i]
+        if room < t:
+            t = room
         takes[i] += t
         grosses[i] += px * t
         worsts[i] = px
         left -= t
         if not left:
             break
-        if t == q and j + 1 < len(v.levels) and (v.cap is None or takes[i] < v.cap):
-            heapreplace(heap, (v.levels[j + 1][0] * v.mult, i, j + 1))
+        j += 1
+        if t == q and j < len(lv) and t < room:
+            pos[i] = j
+            heapreplace(heap, (lv[j][0] * mults[i], i))
         else:
             heappop(heap)
     return takes, grosses, worsts
 
 
-def _integerize(qty: int, pool: list[_Venue], takes: list[int]) -> list[int]:
+def _integerize(qty: int, pool: list[_Venue], lp: list[int]) -> list[int]:
     n = len(pool)
     active = [True] * n
     forced = [0] * n
+    takes = lp
 
     # B. Minimums: drop or raise to m, one venue at a time, re-solving the LP each time.
     while True:
@@ -226,7 +239,26 @@ def _integerize(qty: int, pool: list[_Venue], takes: list[int]) -> list[int]:
 
     # C. Lots: round every allocation down, then re-add the remainder in cheapest chunks.
     y = [t - t % v.lot for v, t in zip(pool, takes)]
-    left = qty - sum(y)
+    left = _fill_greedy(pool, y, qty - sum(y))
+
+    # D. Exchanges: one chunk onto a venue against whole lots off another, while that fills
+    # more or costs less. A pair of venues both still at their LP value cannot gain on cost
+    # (LP optimality), so only pairs with a moved venue are tried unless fill is short.
+    touched = [a != b for a, b in zip(y, lp)]
+    for _ in range(4 * n):
+        move = _best_exchange(pool, y, left, touched)
+        if move is None:
+            break
+        i, add, j, cut = move
+        y[i] += add
+        y[j] -= cut
+        touched[i] = touched[j] = True
+        left = _fill_greedy(pool, y, left - add + cut)
+    return y
+
+
+def _fill_greedy(pool: list[_Venue], y: list[int], left: int) -> int:
+    # Add the cheapest legal chunk per unit until nothing fits; returns what is still left.
     while left > 0:
         pick = -1
         pick_step = pick_cost = 0
@@ -251,7 +283,37 @@ def _integerize(qty: int, pool: list[_Venue], takes: list[int]) -> list[int]:
             break
         y[pick] += pick_step
         left -= pick_step
-    return y
+    return left
+
+
+def _best_exchange(
+    pool: list[_Venue], y: list[int], left: int, touched: list[bool]
+) -> tuple[int, int, int, int] | None:
+    best: tuple[int, int, int, int] | None = None
+    best_fill = best_cost = 0
+    for i, vi in enumerate(pool):
+        add = vi.lot if y[i] else vi.m
+        if y[i] + add > vi.room():
+            continue
+        need = add - left  # what must come off elsewhere to stay within the order
+        if need <= 0:
+            continue
+        gain = vi.key_cost(y[i] + add) - vi.key_cost(y[i])
+        for j, vj in enumerate(pool):
+            if j == i or y[j] == 0 or not (left or touched[i] or touched[j]):
+                continue
+            cut = -(-need // vj.lot) * vj.lot
+            if cut > y[j]:
+                continue
+            if y[j] - cut < vj.m:
+                cut = y[j]  # below its minimum: leave the venue entirely
+            d_fill = add - cut
+            d_cost = gain + vj.key_cost(y[j] - cut) - vj.key_cost(y[j])
+            if d_fill < 0 or (d_fill == 0 and d_cost >= 0):
+                continue
+            if best is None or d_fill > best_fill or (d_fill == best_fill and d_cost < best_cost):
+                best, best_fill, best_cost = (i, add, j, cut), d_fill, d_cost
+    return best
 
 
 def _solve_fixed(
@@ -281,6 +343,7 @@ def _best_single(side: Side, qty: int, pool: list[_Venue]) -> Allocation | None:
     fills = []
     for v in pool:
         f = min(qty, v.room())
+        f -= f % v.lot
         fills.append(f if f >= v.m else 0)
     most = max(fills, default=0)
     if most == 0:

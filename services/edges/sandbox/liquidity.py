@@ -32,7 +32,7 @@ class LevelChange:
 class SymbolLiquidity:
     """Displayed levels, consumed quantities and traded volume per level, for one symbol."""
 
-    __slots__ = ("levels", "consumed", "traded", "ts_ns", "stale", "has_book")
+    __slots__ = ("consumed", "has_book", "levels", "stale", "traded", "ts_ns")
 
     def __init__(self) -> None:
         self.levels: dict[BookSide, dict[int, int]] = {"bid": {}, "ask": {}}
@@ -86,8 +86,9 @@ class SymbolLiquidity:
         changes.append(LevelChange(side, px, old, qty, traded))
 
     def note_trade(self, side: BookSide, px_1e9: int, qty_1e8: int) -> None:
-        """Remember volume that traded against `side` at `px_1e9` until that level changes."""
-        self.traded[side][px_1e9] = self.traded[side].get(px_1e9, 0) + qty_1e8
+        """Remember volume that traded against a displayed level until that level changes."""
+        if px_1e9 in self.levels[side]:  # volume at an absent level explains no later shrinkage
+            self.traded[side][px_1e9] = self.traded[side].get(px_1e9, 0) + qty_1e8
 
     # --- reads ------------------------------------------------------------------------------
     def sorted_prices(self, side: BookSide) -> list[int]:

@@ -1,0 +1,167 @@
+"""The hot market projection: per-venue books, consolidated book, NBBO; rebuild = live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from events import new_event_id
+from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, VenueStatusChanged
+from projections.market import MarketBooks
+from services.bus import Bus
+from services.edges import registry
+from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.service import BusSink
+from services.edges.sim.server import SimServer
+from services.edges.venue import VenueEndpoints
+from services.md.service import NbboPublisher
+
+BTC = 97_000_000_000_000
+
+
+def snap(venue: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]], symbol: str = "BTC-USDT") -> BookSnapshot:
+    return BookSnapshot(event_id=new_event_id(), ts_ns=1, venue=venue, symbol=symbol, bids=bids, asks=asks, ts_recv_ns=5)
+
+
+def delta(venue: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]], truncate: int = 0) -> BookDeltaBatch:
+    return BookDeltaBatch(
+        event_id=new_event_id(), ts_ns=2, venue=venue, symbol="BTC-USDT", bids=bids, asks=asks, truncate_depth=truncate
+    )
+
+
+def status(venue: str, state: str, symbol: str = "") -> VenueStatusChanged:
+    return VenueStatusChanged(event_id=new_event_id(), ts_ns=3, venue=venue, state=state, symbol=symbol, reason="x")  # type: ignore[arg-type]
+
+
+def test_nbbo_takes_the_best_usable_venue_per_side_and_sums_ties() -> None:
+    books = MarketBooks()
+    books.apply(snap("okx", [(BTC, 5), (BTC - 10, 7)], [(BTC + 20, 3)]))
+    books.apply(snap("binance", [(BTC, 2)], [(BTC + 10, 4)]))
+    nbbo = books.nbbo("BTC-USDT")
+    assert nbbo is not None
+    assert (nbbo.bid_px_1e9, nbbo.bid_qty_1e8, nbbo.bid_venue) == (BTC, 7, "binance")
+    assert (nbbo.ask_px_1e9, nbbo.ask_qty_1e8, nbbo.ask_venue) == (BTC + 10, 4, "binance")
+    bids, asks = books.consolidated("BTC-USDT", 3)
+    assert bids == [(BTC, 2, "binance"), (BTC, 5, "okx"), (BTC - 10, 7, "okx")]
+    assert asks == [(BTC + 10, 4, "binance"), (BTC + 20, 3, "okx")]
+
+
+def test_stale_and_crossed_books_never_reach_the_nbbo() -> None:
+    books = MarketBooks()
+    books.apply(snap("okx", [(BTC, 5)], [(BTC + 20, 3)]))
+    books.apply(snap("binance", [(BTC + 5, 2)], [(BTC + 10, 4)]))
+    # binance's book goes stale (its edge saw a gap): only okx remains
+    assert books.apply(status("binance", "stale", "BTC-USDT")) == ("BTC-USDT",)
+    assert [v.venue for v in books.nbbo("BTC-USDT").venues] == ["okx"]
+    # a delta for a stale book is not applied: it must wait for the resync snapshot
+    assert books.apply(delta("binance", [(BTC + 50, 1)], [])) == ()
+    # a crossed okx book is excluded too: nothing usable is left
+    books.apply(delta("okx", [(BTC + 30, 1)], []))
+    assert books.nbbo("BTC-USDT") is None
+    assert books.consolidated("BTC-USDT", 5) == ([], [])
+    # a snapshot makes binance live again
+    books.apply(snap("binance", [(BTC + 5, 2)], [(BTC + 10, 4)]))
+    assert books.nbbo("BTC-USDT").bid_venue == "binance"
+
+
+def test_venue_down_marks_all_its_books_stale_and_truncation_applies() -> None:
+    books = MarketBooks()
+    books.apply(snap("kraken", [(BTC, 1), (BTC - 1, 1), (BTC - 2, 1)], [(BTC + 1, 1)]))
+    books.apply(delta("kraken", [(BTC - 3, 9)], [], truncate=2))
+    assert books.books[("kraken", "BTC-USDT")].top(10)[0] == [(BTC, 1), (BTC - 1, 1)]
+    books.apply(status("kraken", "down"))
+    assert books.books[("kraken", "BTC-USDT")].stale
+    assert books.nbbo("BTC-USDT") is None
+
+
+VENUES = ["binance", "okx", "kraken"]
+
+
+@pytest.fixture
+async def market(bus: Bus) -> AsyncIterator[tuple[list[SimServer], list[EdgeRunner], NbboPublisher]]:
+    protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
+    servers, runners = [], []
+    for i, name in enumerate(VENUES):
+        inst = [x for x in instruments[name] if x.symbol in ("BTC-USDT", "BTC-USD")][:1]
+        server = await SimServer(protocols[name](), inst, tick_ms=20, seed=21 + i).start()
+        adapter = adapters[name](VenueEndpoints(server.ws_url, server.rest_url))
+        runner = EdgeRunner(adapter, [inst[0].symbol], BusSink(bus), timing=EdgeTiming(0.05, 0.5, 5.0, 0.1))
+        await runner.start()
+        servers.append(server)
+        runners.append(runner)
+    publisher = NbboPublisher(bus, tick_ms=10)
+    await publisher.start()
+    yield servers, runners, publisher
+    await publisher.stop()
+    for runner in runners:
+        await runner.stop()
+    for server in servers:
+        await server.stop()
+
+
+async def test_nbbo_from_live_edges_is_rebuilt_identically_from_the_log(
+    bus: Bus, market: tuple[list[SimServer], list[EdgeRunner], NbboPublisher]
+) -> None:
+    servers, runners, publisher = market
+    for runner in runners:
+        start = runner.counters["updates"]
+        await runner.wait_until(lambda r: r.counters["updates"] >= start + 10 and not r.is_stale(r.venue_symbols[0]))
+    # Faults while the NBBO is being published: stale books must drop out, then come back.
+    await servers[0].inject("gap")
+    await servers[1].inject("bad_checksum")
+    await runners[0].wait_until(lambda r: r.counters["integrity_failures"] >= 1)
+    await runners[1].wait_until(lambda r: r.counters["integrity_failures"] >= 1)
+    for runner in runners:
+        start = runner.counters["updates"]
+        await runner.wait_until(lambda r: r.counters["updates"] >= start + 20 and not r.is_stale(r.venue_symbols[0]))
+    # Freeze the markets and let everything drain into the log and the publisher.
+    for server in servers:
+        await server.pause()
+    await bus.nc.flush()
+    await publisher.follower.wait_caught_up()
+    await publisher.flush()
+    published_before = publisher.published_count
+    assert published_before > 10
+
+    # Quiet markets publish nothing.
+    assert await publisher.flush() == 0
+
+    # Audit: refold the MD log; every NBBO event equals the fold at the sequence it names,
+    # lists only uncrossed venue books, and the final fold equals the live projection.
+    log = [d async for d in bus.replay("MD", ["md.>", "nbbo.>"])]
+    pending = sorted((d.event for d in log if isinstance(d.event, NbboChanged)), key=lambda e: e.md_seq)
+    replayed = MarketBooks()
+    checked = 0
+    for d in log:
+        if isinstance(d.event, NbboChanged):
+            continue
+        while pending and pending[0].md_seq < d.seq:
+            checked += _check_nbbo(replayed, pending.pop(0))
+        replayed.apply(d.event, d.seq)
+    for e in pending:
+        checked += _check_nbbo(replayed, e)
+    assert checked == published_before
+    assert replayed.dump() == publisher.books.dump()
+    for server in servers:
+        server.resume()
+
+
+def _check_nbbo(fold: MarketBooks, event: NbboChanged) -> int:
+    nbbo = fold.nbbo(event.symbol)
+    if not event.venues:  # "no usable venue": every book of the symbol was stale or crossed
+        assert nbbo is None and event.bid_px_1e9 == event.ask_px_1e9 == 0
+        return 1
+    assert nbbo is not None, f"NBBO published at md seq {event.md_seq} with no usable book in the log"
+    assert (nbbo.bid_px_1e9, nbbo.bid_qty_1e8, nbbo.ask_px_1e9, nbbo.ask_qty_1e8) == (
+        event.bid_px_1e9,
+        event.bid_qty_1e8,
+        event.ask_px_1e9,
+        event.ask_qty_1e8,
+    )
+    assert [v.venue for v in nbbo.venues] == [v.venue for v in event.venues]
+    for v in event.venues:
+        assert not fold.books[(v.venue, event.symbol)].stale
+        assert v.bid_px_1e9 < v.ask_px_1e9 or not v.ask_px_1e9 or not v.bid_px_1e9
+    return 1
