@@ -289,31 +289,38 @@ def _fill_greedy(pool: list[_Venue], y: list[int], left: int) -> int:
 def _best_exchange(
     pool: list[_Venue], y: list[int], left: int, touched: list[bool]
 ) -> tuple[int, int, int, int] | None:
+    # Try adding 1..4 chunks to venue i against the fewest whole lots off venue j.
     best: tuple[int, int, int, int] | None = None
     best_fill = best_cost = 0
     for i, vi in enumerate(pool):
-        add = vi.lot if y[i] else vi.m
-        if y[i] + add > vi.room():
-            continue
-        need = add - left  # what must come off elsewhere to stay within the order
-        if need <= 0:
-            continue
-        gain = vi.key_cost(y[i] + add) - vi.key_cost(y[i])
-        for j, vj in enumerate(pool):
-            if j == i or y[j] == 0 or not (left or touched[i] or touched[j]):
+        room = vi.room()
+        first = vi.lot if y[i] else vi.m
+        for k in range(_EXCHANGE_CHUNKS):
+            add = first + k * vi.lot
+            if y[i] + add > room:
+                break
+            need = add - left  # what must come off elsewhere to stay within the order
+            if need <= 0:
                 continue
-            cut = -(-need // vj.lot) * vj.lot
-            if cut > y[j]:
-                continue
-            if y[j] - cut < vj.m:
-                cut = y[j]  # below its minimum: leave the venue entirely
-            d_fill = add - cut
-            d_cost = gain + vj.key_cost(y[j] - cut) - vj.key_cost(y[j])
-            if d_fill < 0 or (d_fill == 0 and d_cost >= 0):
-                continue
-            if best is None or d_fill > best_fill or (d_fill == best_fill and d_cost < best_cost):
-                best, best_fill, best_cost = (i, add, j, cut), d_fill, d_cost
+            gain = vi.key_cost(y[i] + add) - vi.key_cost(y[i])
+            for j, vj in enumerate(pool):
+                if j == i or y[j] == 0 or not (left or touched[i] or touched[j]):
+                    continue
+                cut = -(-need // vj.lot) * vj.lot
+                if cut > y[j]:
+                    continue
+                if y[j] - cut < vj.m:
+                    cut = y[j]  # below its minimum: leave the venue entirely
+                d_fill = add - cut
+                d_cost = gain + vj.key_cost(y[j] - cut) - vj.key_cost(y[j])
+                if d_fill < 0 or (d_fill == 0 and d_cost >= 0):
+                    continue
+                if best is None or d_fill > best_fill or (d_fill == best_fill and d_cost < best_cost):
+                    best, best_fill, best_cost = (i, add, j, cut), d_fill, d_cost
     return best
+
+
+_EXCHANGE_CHUNKS = 4
 
 
 def _solve_fixed(
