@@ -122,7 +122,8 @@ def reserve(
                 message=(
                     f"{intent.side} {fmt_qty(sum(venue_amounts.values()))} {intent.symbol} needs "
                     f"{fmt_qty(delta)} {asset} on {venue}, available {fmt_qty(available)} "
-                    f"(balance {fmt_qty(state.balance(venue, asset))}, reserved {fmt_qty(state.reserved_qty(venue, asset))})"
+                    f"(balance {fmt_qty(state.balance(venue, asset))}, "
+                    f"reserved {fmt_qty(state.reserved_qty(venue, asset))})"
                 ),
             )
         rid = new_id()
@@ -185,7 +186,8 @@ def decide_and_reserve(
     newer state.
     """
     if (intent.graph_id, intent.node_id) in state.passed_nodes:
-        return RiskOutcome(decision=check_instrument(intent, limits, rules, mark_px_1e9), events=(), already_passed=True)
+        shaped = check_instrument(intent, limits, rules, mark_px_1e9)
+        return RiskOutcome(decision=shaped, events=(), already_passed=True)
     decision = check_order(intent, state, limits, rules, mark_px_1e9, now_ns)
     if isinstance(decision, RiskAccepted):
         if venue_amounts is None:
@@ -196,7 +198,8 @@ def decide_and_reserve(
         if isinstance(made, RiskRejected):
             decision = made
         else:
-            return RiskOutcome(decision=decision, events=(*made, check_event(decision, event_id=new_id(), now_ns=now_ns)))
+            passed = check_event(decision, event_id=new_id(), now_ns=now_ns)
+            return RiskOutcome(decision=decision, events=(*made, passed))
     return RiskOutcome(decision=decision, events=(check_event(decision, event_id=new_id(), now_ns=now_ns),))
 
 
@@ -252,7 +255,8 @@ def releases_for(state: AccountState, event: Event, *, now_ns: int) -> list[Rese
         case RiskCheckRejected(graph_id=g, node_id=n):
             return release_node(state, g, n, "rejected", cause=event, now_ns=now_ns)
         case GraphCompleted(graph_id=g, status=status):
-            return release_node(state, g, None, "completed" if status == "COMPLETED" else "rejected", cause=event, now_ns=now_ns)
+            reason: ReleaseReason = "completed" if status == "COMPLETED" else "rejected"
+            return release_node(state, g, None, reason, cause=event, now_ns=now_ns)
         case GraphCancelled(graph_id=g):
             return release_node(state, g, None, "cancelled", cause=event, now_ns=now_ns)
     return []

@@ -113,8 +113,10 @@ def _run(rng: random.Random, attempts: list[Attempt], log: Log, occ: bool) -> li
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.randoms(use_true_random=False))
-def test_no_interleaving_of_50_attempts_reserves_more_than_the_balance(rng: random.Random) -> None:
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_no_interleaving_of_50_attempts_reserves_more_than_the_balance(seed: int) -> None:
+    # One seed drives both the orders and the schedule: a failure shrinks to a small, replayable int.
+    rng = random.Random(seed)
     attempts = _attempts(rng, 50)
     log = Log()
 

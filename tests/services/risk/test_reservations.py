@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+
 import pytest
 
 from events.execution import ChildCancelled
-from events.graph import GraphCancelled, NodeCompleted
+from events.base import Event
+from events.graph import GraphCancelled, NodeCompleted, NodeFinalStatus
 from events.ids import derive_id
 from events.risk import (
     KillSwitchEngaged,
@@ -16,10 +19,11 @@ from events.risk import (
 )
 from services.risk.account import AccountState, apply, replay
 from services.risk.config import RiskLimits
+from services.risk.money import Side
 from services.risk.errors import RiskError
 from services.risk.reservations import RiskOutcome, decide_and_reserve, releases_for, reserve
 from services.risk.rules import OrderIntent, RiskAccepted, RiskRejected, check_order
-from tests.services.risk.factory import PX, QTY, RULES, T0, TENANT, USD, child, fill, fund, id_source
+from tests.services.risk.factory import PX, QTY, RULES, T0, TENANT, child, fill, fund, id_source
 
 MARK = 60_000 * PX
 NOW = T0 + 1_000
@@ -34,24 +38,29 @@ def _funded() -> AccountState:
 
 
 def _intent(
-    qty_1e8: int, *, side: str = "buy", limit_px_1e9: int | None = 60_000 * PX, venue: str | None = "okx",
+    qty_1e8: int, *, side: Side = "buy", limit_px_1e9: int | None = 60_000 * PX, venue: str | None = "okx",
     node_id: str = "n1", graph_id: str = "g1",
 ) -> OrderIntent:
     return OrderIntent(
-        tenant=TENANT, graph_id=graph_id, node_id=node_id, symbol="BTC-USDT", side=side,  # type: ignore[arg-type]
+        tenant=TENANT, graph_id=graph_id, node_id=node_id, symbol="BTC-USDT", side=side,
         qty_1e8=qty_1e8, limit_px_1e9=limit_px_1e9, venue=venue,
     )
 
 
-def _decide(state: AccountState, intent: OrderIntent, new_id: object = None, **kw: object) -> RiskOutcome:
+def _decide(
+    state: AccountState,
+    intent: OrderIntent,
+    new_id: Callable[[], str] | None = None,
+    venue_amounts: Mapping[str, int] | None = None,
+) -> RiskOutcome:
     return decide_and_reserve(
         state, intent, limits=RiskLimits(), rules=RULES, mark_px_1e9=MARK, now_ns=NOW,
-        new_id=new_id or id_source(), **kw,  # type: ignore[arg-type]
+        new_id=new_id or id_source(), venue_amounts=venue_amounts,
     )
 
 
-def _publish(state: AccountState, events: object) -> AccountState:
-    for event in events:  # type: ignore[attr-defined]
+def _publish(state: AccountState, events: Iterable[Event]) -> AccountState:
+    for event in events:
         state = apply(state, event, RULES)
     return state
 
@@ -102,7 +111,8 @@ def test_reserved_balance_is_not_available_to_the_next_order() -> None:
 
 
 def test_split_reserves_on_each_venue() -> None:
-    outcome = _decide(_funded(), _intent(QTY // 2, venue=None), venue_amounts={"okx": 30_000_000, "binance": 20_000_000})
+    amounts = {"okx": 30_000_000, "binance": 20_000_000}
+    outcome = _decide(_funded(), _intent(QTY // 2, venue=None), venue_amounts=amounts)
     assert [(e.venue, e.asset, e.qty_1e8) for e in outcome.events if isinstance(e, ReservationMade)] == [
         ("binance", "USDT", 12_012 * QTY),
         ("okx", "USDT", 18_018 * QTY),
@@ -161,9 +171,9 @@ def test_rerun_after_partial_publish_only_adds_the_missing_part() -> None:
     assert state.reserved == {("binance", "USDT"): 12_012 * QTY, ("okx", "USDT"): 18_018 * QTY}
 
 
-def _node_completed(status: str = "FILLED") -> NodeCompleted:
+def _node_completed(status: NodeFinalStatus = "FILLED") -> NodeCompleted:
     return NodeCompleted(event_id="nc1", ts_ns=NOW, tenant=TENANT, graph_id="g1", node_id="n1",
-                         status=status, filled_qty_1e8=QTY // 2, avg_fill_px_1e9=59_000 * PX)  # type: ignore[arg-type]
+                         status=status, filled_qty_1e8=QTY // 2, avg_fill_px_1e9=59_000 * PX)
 
 
 def test_fill_consumes_and_node_end_releases_the_worst_case_surplus() -> None:

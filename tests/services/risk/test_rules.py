@@ -5,6 +5,7 @@ from __future__ import annotations
 from events.risk import KillSwitchEngaged
 from services.risk.account import AccountState, replay
 from services.risk.config import InstrumentRules, RiskLimits, rules_book
+from services.risk.money import Side
 from services.risk.rules import OrderIntent, RiskAccepted, RiskRejected, VenueFit, check_order
 from tests.services.risk.factory import DAY_NS, PX, QTY, RULES, T0, TENANT, USD, child, fill
 
@@ -15,13 +16,13 @@ NOW = T0 + 1_000
 def _intent(
     qty_1e8: int = QTY // 10,
     *,
-    side: str = "buy",
+    side: Side = "buy",
     limit_px_1e9: int | None = None,
     venue: str | None = "okx",
     symbol: str = "BTC-USDT",
 ) -> OrderIntent:
     return OrderIntent(
-        tenant=TENANT, graph_id="g1", node_id="n1", symbol=symbol, side=side,  # type: ignore[arg-type]
+        tenant=TENANT, graph_id="g1", node_id="n1", symbol=symbol, side=side,
         qty_1e8=qty_1e8, limit_px_1e9=limit_px_1e9, venue=venue,
     )
 
@@ -82,9 +83,10 @@ def test_quantity_that_rounds_below_the_minimum() -> None:
 
 
 def test_buy_rounds_quantity_down_to_lot_and_limit_down_to_tick() -> None:
-    decision = check_order(_intent(12_345_678, limit_px_1e9=60_000_050_000_000), _empty(), RiskLimits(), RULES, MARK, NOW)
+    intent = _intent(12_345_678, limit_px_1e9=60_000_050_000_000)
+    decision = check_order(intent, _empty(), RiskLimits(), RULES, MARK, NOW)
     assert decision == RiskAccepted(
-        intent=_intent(12_345_678, limit_px_1e9=60_000_050_000_000),
+        intent=intent,
         qty_1e8=12_340_000,
         notional_usd_1e9=7_404_006_170_000,  # 0.1234 x 60000.05, priced at the intent's limit
         ref_px_1e9=60_000_050_000_000,

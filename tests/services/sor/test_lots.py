@@ -74,6 +74,20 @@ def test_remainder_is_refilled_by_the_cheapest_chunk_even_across_a_level() -> No
     assert plan.expected_cost_usd_1e9 == 100_800_000_000  # 35 + 15.3 + 50.5
 
 
+def test_exchange_trades_lots_between_venues_to_fill_the_whole_order() -> None:
+    # Arrange: rounding leaves a 0.14 (its cap) + b 0.10 and 0.02 that b's 0.05 lots cannot take
+    a = book("a", [(100 * P, 14 * U // 100)], lot_1e8=2 * U // 100)
+    b = book("b", [(101 * P, U)], lot_1e8=5 * U // 100)
+
+    # Act
+    plan = plan_order("buy", 26 * U // 100, [a, b], arrival_mid_px_1e9=100 * P)
+
+    # Assert: the only full fill is a 0.06 + b 0.20 (b alone stops at 0.25)
+    assert split(plan) == [("a", 6 * U // 100), ("b", 20 * U // 100)]
+    assert (plan.unroutable_qty_1e8, plan.expected_cost_usd_1e9) == (0, 26_200_000_000)
+    assert (plan.best_single_venue, plan.best_single_venue_qty_1e8) == ("b", 25 * U // 100)
+
+
 def test_quantity_finer_than_every_lot_is_unroutable() -> None:
     # Act
     plan = plan_order("buy", 105 * U // 100, [book("a", [(100 * P, 10 * U)], lot_1e8=U // 10)], arrival_mid_px_1e9=100 * P)
