@@ -224,16 +224,17 @@ def apply(state: GraphState, event: Event) -> GraphState:
                 changes["target_qty_1e8"] = event.new_qty_1e8
             if event.new_limit_px_1e9 is not None:
                 changes["limit_px_1e9"] = event.new_limit_px_1e9
-            return _put_node(state, _refresh(replace(node, **changes, updated_ns=event.ts_ns)), event.ts_ns)
+            node = replace(node, **changes, updated_ns=max(node.updated_ns, event.ts_ns))
+            return _put_node(state, _refresh(node), event.ts_ns)
         case GraphCompleted(status=status, reason=reason) if _mine(state, event):
-            return replace(state, status=status, reason=reason, updated_ns=event.ts_ns)
+            return replace(state, status=status, reason=reason, updated_ns=max(state.updated_ns, event.ts_ns))
         case GraphCancelled(reason=reason) if _mine(state, event):
-            return replace(state, status="CANCELLED", reason=reason, updated_ns=event.ts_ns)
+            return replace(state, status="CANCELLED", reason=reason, updated_ns=max(state.updated_ns, event.ts_ns))
         case GraphPaused(reason=reason) if _mine(state, event) and not state.terminal:
-            return replace(state, status="PAUSED", reason=reason, updated_ns=event.ts_ns)
+            return replace(state, status="PAUSED", reason=reason, updated_ns=max(state.updated_ns, event.ts_ns))
         case GraphResumed() if _mine(state, event) and state.status == "PAUSED":
             resumed: GraphStatus = "RUNNING" if any(n.activated for n in state.nodes.values()) else "ACCEPTED"
-            return replace(state, status=resumed, reason=None, updated_ns=event.ts_ns)
+            return replace(state, status=resumed, reason=None, updated_ns=max(state.updated_ns, event.ts_ns))
         case RiskCheckRejected(node_id=node_id) if _mine(state, event, node_id):
             return _set_node(state, node_id, event.ts_ns, risk_reject_code=event.code,
                              last_reject_reason=f"{event.code}: {event.message}")
@@ -294,7 +295,8 @@ def _put_node(state: GraphState, node: NodeState, ts_ns: int) -> GraphState:
 
 
 def _set_node(state: GraphState, node_id: str, ts_ns: int, **changes: Any) -> GraphState:
-    node = replace(state.nodes[node_id], **changes, updated_ns=ts_ns)
+    node = state.nodes[node_id]
+    node = replace(node, **changes, updated_ns=max(node.updated_ns, ts_ns))
     return _put_node(state, _refresh(node), ts_ns)
 
 
@@ -320,7 +322,7 @@ def _on_child_known(state: GraphState, child_id: str, node_id: str, qty_1e8: int
             node,
             children_seen=node.children_seen + (existing is None),
             allocated_qty_1e8=node.allocated_qty_1e8 + qty_1e8,
-            updated_ns=ts_ns,
+            updated_ns=max(node.updated_ns, ts_ns),
         ),
         ts_ns,
     )
@@ -339,7 +341,7 @@ def _on_fill(state: GraphState, event: FillRecorded) -> GraphState:
         fill_count=node.fill_count + 1,
         fees_usd_1e9=node.fees_usd_1e9 + event.fee_usd_1e9,
         children_seen=node.children_seen + (event.child_id not in state.children),
-        updated_ns=event.ts_ns,
+        updated_ns=max(node.updated_ns, event.ts_ns),
     )
     state = replace(state, fill_ids=state.fill_ids | {event.fill_id})
     state = _put_node(state, node, event.ts_ns)

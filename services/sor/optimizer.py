@@ -249,7 +249,7 @@ def _integerize(qty: int, pool: list[_Venue], lp: list[int]) -> list[int]:
     # more or costs less. A pair of venues both still at their LP value cannot gain on cost
     # (LP optimality), so only pairs with a moved venue are tried unless fill is short.
     touched = [a != b for a, b in zip(y, lp)]
-    for _ in range(0):
+    for _ in range(4 * n):
         move = _best_exchange(pool, y, left, touched)
         if move is None:
             break
