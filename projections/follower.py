@@ -54,6 +54,12 @@ class StreamFollower:
             async with self._advanced:
                 await self._advanced.wait_for(lambda: self.position >= seq)
 
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until `predicate()` holds after an applied batch."""
+        async with asyncio.timeout(timeout):
+            async with self._advanced:
+                await self._advanced.wait_for(predicate)
+
     async def wait_caught_up(self, timeout: float = 30.0) -> None:
         info = await self.bus.js.stream_info(self.stream)
         await self.wait_for(info.state.last_seq, timeout)

@@ -50,3 +50,22 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
     for task in done:
         if task is not stopper and task.exception():
             raise task.exception()  # type: ignore[misc]
+
+
+async def run_trader(settings: Settings) -> None:
+    """Graph engine, router (risk + SOR) and sandbox execution in one process."""
+    from services.edges.sandbox.service import SandboxExecutor
+    from services.graph.service import GraphEngineService
+    from services.sor.service import RouterService
+
+    configure_logging()
+    bus = await Bus.connect(settings, name="trader")
+    await bus.ensure_streams()
+    parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus, seed=settings.sim_seed)]
+    for part in parts:
+        await part.start()
+    log.info("trader running: graph engine, router, sandbox execution")
+    await wait_for_shutdown()
+    for part in reversed(parts):
+        await part.stop()
+    await bus.close()

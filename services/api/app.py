@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from projections.follower import StreamFollower
+from projections.ledger import LedgerView
 from projections.market import MarketBooks
+from services.edges import registry
 from services.api import errors
-from services.api.routers import health, market
+from services.api.routers import health, market, orders
 from services.api.state import ApiState
 from services.bus import Bus
 from services.settings import Settings
@@ -24,10 +26,22 @@ def create_app(settings: Settings) -> FastAPI:
         books = MarketBooks()
         follower = StreamFollower(bus, "MD", ["md.>"], books.apply)
         await follower.start()
-        app.state.api = ApiState(settings=settings, bus=bus, market=books, md_follower=follower)
+        ledger = LedgerView()
+        ledger_follower = StreamFollower(bus, "LEDGER", [">"], ledger.apply)
+        await ledger_follower.start()
+        app.state.api = ApiState(
+            settings=settings,
+            bus=bus,
+            market=books,
+            md_follower=follower,
+            ledger=ledger,
+            ledger_follower=ledger_follower,
+            sandbox_venues=sorted(registry.sim_instruments()),
+        )
         try:
             yield
         finally:
+            await ledger_follower.stop()
             await follower.stop()
             await bus.close()
 
@@ -35,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(market.router)
+    app.include_router(orders.router)
     return app
 
 

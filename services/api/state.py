@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from projections.follower import StreamFollower
+from projections.ledger import LedgerView
 from projections.market import MarketBooks
 from services.bus import Bus
 from services.settings import Settings
@@ -18,6 +19,9 @@ class ApiState:
     bus: Bus
     market: MarketBooks
     md_follower: StreamFollower
+    ledger: LedgerView
+    ledger_follower: StreamFollower
+    sandbox_venues: list[str]
 
 
 def get_state(request: Request) -> ApiState:

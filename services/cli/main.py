@@ -74,6 +74,14 @@ def nbbo() -> None:
 
 
 @app.command()
+def trader() -> None:
+    """Run the graph engine, the router (risk + SOR) and sandbox execution."""
+    from services.runtime import run_trader
+
+    asyncio.run(run_trader(load_settings()))
+
+
+@app.command()
 def api() -> None:
     """Serve the REST/WebSocket API."""
     from services.api.app import run_api

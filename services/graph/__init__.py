@@ -22,8 +22,9 @@ React (graph engine consumer)
 ChildAllocated/ChildSubmitted/ChildRejected/ChildCancelled/ChildAmended, PlanMade,
 RiskCheckRejected) or a command: `CancelGraph`, `CancelNode`, `PauseGraph`, `ResumeGraph`,
 `AmendNode`, `FinishNode`, `Tick`. `state` is the state *before* the message; `step` returns
-the state after it and after the returned events: they are already folded in, so do not feed
-them back when they come round on the stream. `engine.decide(...)` returns
+the state after it and after the returned events. Those are already folded in; when they come
+back on the stream `step` ignores them (every applied event id is remembered), and so it does
+any redelivered event. `engine.decide(...)` returns
 just the events. Invalid commands raise `UnknownNode` (404), `GraphStateConflict` (409) or
 `AmendRejected` (400). After a restart: `graph_state = state.fold(log)` then
 `engine.step(graph_state, Tick(), now, new_id)` emits anything missed.

@@ -189,7 +189,7 @@ class _Out:
     def now_ns(self) -> int:
         return self._now_ns
 
-    def emit(self, cls: type[Event], **fields: Any) -> None:
+    def emit(self, cls: Callable[..., Event], **fields: Any) -> None:
         event = cls(
             event_id=self._new_id(),
             ts_ns=self._now_ns,

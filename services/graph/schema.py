@@ -291,8 +291,8 @@ def _parse_graph_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
             else:
                 first_index[node_id] = i
         if parsed is not None:
-            spec, activation, usd = parsed
-            nodes.append((i, spec, activation))
+            spec, explicit_activation, usd = parsed
+            nodes.append((i, spec, explicit_activation))
             if usd is not None:
                 notional[spec.node_id] = usd
 

@@ -140,6 +140,7 @@ class GraphState:
     updated_ns: int
     children: Mapping[str, ChildState] = field(default_factory=dict)
     fill_ids: frozenset[str] = frozenset()
+    seen_event_ids: frozenset[str] = frozenset()  # an event delivered twice (or echoed back) is applied once
     max_notional_usd_1e9: int | None = None
     max_loss_usd_1e9: int | None = None
     reason: str | None = None
@@ -185,6 +186,7 @@ def initial(event: GraphSubmitted) -> GraphState:
         edges={e.edge_id: EdgeState(spec=e) for e in event.edges},
         created_ns=event.ts_ns,
         updated_ns=event.ts_ns,
+        seen_event_ids=frozenset({event.event_id}),
         max_notional_usd_1e9=event.max_notional_usd_1e9,
         max_loss_usd_1e9=event.max_loss_usd_1e9,
     )
@@ -206,7 +208,20 @@ def fold(events: Iterable[Event]) -> GraphState:
 
 
 def apply(state: GraphState, event: Event) -> GraphState:
-    """Return the state after one event (the same object when the event changes nothing)."""
+    """Return the state after one event (the same object when the event changes nothing).
+
+    An event id already applied is ignored, so redelivery and the engine's own events coming
+    back on the stream are harmless; a fill_id already counted is ignored too (venue replays).
+    """
+    if event.event_id in state.seen_event_ids:
+        return state
+    after = _apply(state, event)
+    if after is state:
+        return state
+    return replace(after, seen_event_ids=state.seen_event_ids | {event.event_id})
+
+
+def _apply(state: GraphState, event: Event) -> GraphState:
     match event:
         case FillRecorded():
             return _on_fill(state, event)

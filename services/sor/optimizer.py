@@ -50,12 +50,11 @@ _qty = itemgetter(1)
 
 class _Venue:
     # Per-plan working copy of one VenueBook: the levels within the limit, its multiplier, caps.
-    __slots__ = ("book", "levels", "n_ok", "mult", "cap", "lot", "m", "fee_ppm", "pen_ppt", "_depth", "_cum")
+    __slots__ = ("book", "levels", "mult", "cap", "lot", "m", "fee_ppm", "pen_ppt", "_depth", "_cum")
 
     def __init__(self, book: VenueBook, levels: Sequence[tuple[int, int]], mult: int, pen_ppt: int) -> None:
         self.book = book
         self.levels = levels
-        self.n_ok = len(levels)
         self.mult = mult
         self.cap = book.max_qty_1e8  # balance cap; None = unlimited (depth still bounds it)
         self.lot = book.lot_1e8
@@ -67,14 +66,14 @@ class _Venue:
         self._cum: tuple[list[int], list[int]] | None = None
 
     def room(self) -> int:
-        """Most this venue can take: depth within the limit, capped by balance, in whole lots."""
+        # Most this venue can take: depth within the limit, capped by balance, in whole lots.
         if self._depth is None:
             self._depth = sum(map(_qty, self.levels))
         room = self._depth if self.cap is None else min(self._depth, self.cap)
         return room - room % self.lot
 
     def key_cost(self, qty: int) -> int:
-        """Exact scaled cost to us of the first `qty` units (sum of px * mult * q)."""
+        # Exact scaled cost to us of the first `qty` units (sum of px * mult * q).
         cum_q, cum_k = self.curve()
         j = bisect_right(cum_q, qty) - 1
         if cum_q[j] == qty:
@@ -82,11 +81,12 @@ class _Venue:
         return cum_k[j] + (qty - cum_q[j]) * self.levels[j][0] * self.mult
 
     def level_end(self, qty: int) -> int:
-        """Cumulative size at the end of the level holding unit number `qty` (0-based)."""
+        # Cumulative size at the end of the level holding unit number `qty` (0-based).
         cum_q = self.curve()[0]
         return cum_q[bisect_right(cum_q, qty)]
 
     def curve(self) -> tuple[list[int], list[int]]:
+        # Cumulative size and scaled cost at each level boundary, built on first use (lots only).
         if self._cum is None:
             cum_q, cum_k = [0], [0]
             for px, q in self.levels:
@@ -136,7 +136,7 @@ def plan_order(
         single.qty_1e8 > filled or (single.qty_1e8 == filled and single.est_cost_usd_1e9 <= cost)
     ):
         allocations, filled, cost = [single], single.qty_1e8, single.est_cost_usd_1e9
-        grosses = [_gross_of(single)]
+        grosses = [single.gross_1e17]
     return _route_plan(
         side, qty_1e8, allocations, filled, cost, sum(grosses), single, arrival_mid_px_1e9, limit_px_1e9
     )
@@ -365,7 +365,11 @@ def _best_single(side: Side, qty: int, pool: list[_Venue]) -> Allocation | None:
     # The venue that alone fills the most (lots and minimums respected), cheapest on a tie.
     fills = []
     for v in pool:
-        f = min(qty, v.room())
+        f = sum(map(_qty, v.levels))  # depth within the limit (inlined room(): hot path)
+        if v.cap is not None and v.cap < f:
+            f = v.cap
+        if qty < f:
+            f = qty
         f -= f % v.lot
         fills.append(f if f >= v.m else 0)
     most = max(fills, default=0)
@@ -395,10 +399,6 @@ def _allocation(side: Side, v: _Venue, qty: int, gross: int, worst: int) -> Allo
         est_cost_usd_1e9=cost,
         gross_1e17=gross,
     )
-
-
-def _gross_of(a: Allocation) -> int:
-    return a.gross_1e17
 
 
 def _route_plan(

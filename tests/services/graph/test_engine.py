@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -519,6 +520,42 @@ def test_a_restart_mid_way_catches_up_with_a_tick() -> None:
     _, caught_up = step(rebuilt, Tick(), T0 + 99, ids)
     # Assert
     assert kinds(caught_up) == [("activated", "hedge", "e_spot_hedge")]
+
+
+def test_own_events_echoed_back_and_redeliveries_change_nothing() -> None:
+    # Arrange: react to each input, then receive the input again and every reaction as the stream
+    # delivers them (after the later pause/resume, which must not be undone by the old echo)
+    ids = Ids()
+    state, published = start(RATIO_BODY, ids)
+    echoes: list[Event] = list(published)
+    for message in (PauseGraph(reason="p"), ResumeGraph(), fill("spot", 60, fill_id="f1")):
+        state, out = step(state, message, T0 + 5, ids)
+        echoes += out
+    echoes.append(fill("spot", 60, fill_id="f1"))
+    before = state
+    # Act
+    emitted: list[Event] = []
+    for event in echoes:
+        state, out = step(state, event, T0 + 6, ids)
+        emitted += out
+    # Assert
+    assert emitted == []
+    assert state is before
+    assert state.status == "RUNNING"
+
+
+def test_a_venue_fill_replayed_under_a_new_event_id_is_counted_once() -> None:
+    # Arrange
+    ids = Ids()
+    state, _ = start(RATIO_BODY, ids)
+    first = fill("spot", 30, fill_id="venue-trade-9")
+    replay = msgspec.structs.replace(first, event_id="another-event-id")
+    # Act
+    state, _ = step(state, first, T0 + 1, ids)
+    state, out = step(state, replay, T0 + 2, ids)
+    # Assert
+    assert out == []
+    assert state.nodes["spot"].filled_qty_1e8 == 30
 
 
 def test_decide_returns_the_step_events() -> None:

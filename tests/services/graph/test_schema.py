@@ -34,7 +34,7 @@ def ids() -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=next(counter)))
 
 
-def node(node_id: str = "a", **overrides: Any) -> dict[str, Any]:
+def node(node_id: str | None = "a", **overrides: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "node_id": node_id,
         "instrument": {"symbol": "BTC-USD", "type": "spot", "venue": None},
@@ -384,7 +384,7 @@ def test_validation_error_details_are_the_envelope_list() -> None:
 # --- idempotency hash --------------------------------------------------------------------------
 
 
-GRAPH = {
+GRAPH: dict[str, Any] = {
     "graph_id": "g1",
     "nodes": [node("a"), node("b", order_type={"limit": {"price_1e9": 7}})],
     "edges": [edge("a", "b", trigger="on_fill_ratio", condition={"fill_ratio_gte": 0.25})],
@@ -424,7 +424,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def test_hash_changes_when_any_leaf_changes(path: tuple[Any, ...]) -> None:
     # Arrange
     changed = copy.deepcopy(GRAPH)
-    holder = changed
+    holder: Any = changed
     for key in path[:-1]:
         holder = holder[key]
     old = holder[path[-1]]

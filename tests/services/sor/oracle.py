@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-from scipy.optimize import linprog
-
 from services.sor import Allocation, VenueBook
 
 
@@ -55,6 +52,9 @@ def lp_optimum(side: str, target: int, books: Sequence[VenueBook], pen: int, lim
     Variables: one per level, 0 <= x <= level size (base units as floats); each venue's sum
     <= its balance cap; the sum equals `target`.
     """
+    import numpy as np  # here, so the scipy-free oracles import without scipy installed
+    from scipy.optimize import linprog
+
     c: list[float] = []
     bounds: list[tuple[float, float]] = []
     cap_rows: list[list[int]] = []

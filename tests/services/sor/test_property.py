@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.sor import SorParams, VenueBook, plan_order
 from tests.services.sor.oracle import capacity, lp_optimum, plan_cost, venue_cost
+
+pytest.importorskip("scipy", reason="the LP oracle needs scipy (test extra)")
 
 MID = 1_000 * 10**9
 CENT = 10**7  # 0.01 USD in px_1e9

@@ -1,0 +1,38 @@
+"""The hot ledger projection the API reads: graphs (status, order rows) and fills.
+
+Rebuilt from the LEDGER stream on start, like the market books. (Durable, tracked views of
+orders, fills and positions through `ProjectionRunner` are the next step.)"""
+
+from __future__ import annotations
+
+from events import AnyEvent
+from events.execution import BalanceAdjusted, FillRecorded
+from events.graph import GraphSubmitted
+from services.graph import GraphState
+from services.graph import apply as apply_graph
+from services.graph.state import initial
+
+
+class LedgerView:
+    def __init__(self) -> None:
+        self.graphs: dict[str, GraphState] = {}
+        self.fills: list[FillRecorded] = []
+        self.fill_ids: set[str] = set()
+        self.funded: set[str] = set()  # tenants holding paper balances
+        self.position = 0
+
+    def apply(self, event: AnyEvent, seq: int) -> None:
+        self.position = max(self.position, seq)
+        if isinstance(event, GraphSubmitted):
+            self.graphs.setdefault(event.graph_id, initial(event))
+            return
+        if isinstance(event, BalanceAdjusted) and event.reason == "paper_funding":
+            self.funded.add(event.tenant)
+            return
+        if isinstance(event, FillRecorded) and event.fill_id not in self.fill_ids:
+            self.fill_ids.add(event.fill_id)
+            self.fills.append(event)
+        graph_id = getattr(event, "graph_id", None)
+        state = self.graphs.get(graph_id) if graph_id else None
+        if state is not None and state.owns(event):
+            self.graphs[graph_id] = apply_graph(state, event)

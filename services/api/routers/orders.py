@@ -1,0 +1,133 @@
+"""Order entry and reads: POST /v1/orders, graph status, orders, fills.
+
+Until tenants and API keys land, every request acts for the tenant `default`, and every order
+is sandbox (simulated fills against the live books): no live order transport exists yet."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from events import new_event_id
+from events.ids import derive_id
+from services.api.errors import ApiError
+from services.api.state import ApiState, get_state
+from services.edges.sandbox.service import funding_events
+from services.errors import ConcurrencyConflict
+from services.graph import GraphConflict, ValidationError, check_idempotency, parse_order_body, submit, submit_response, to_status_json
+from services.graph.state import order_rows
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+State = Annotated[ApiState, Depends(get_state)]
+TENANT = "default"
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}  # the SDK sends no body for an empty dict
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}", code="BAD_REQUEST") from exc
+
+
+@router.post("/orders")
+async def submit_order(request: Request, state: State) -> dict[str, Any]:
+    body = await json_body(request)
+    first_id = new_event_id()
+    try:
+        parsed = parse_order_body(body, new_event_id, force_sandbox=True)
+    except ValidationError as exc:
+        details = [{"field": e.field, "message": e.message} for e in exc.errors]
+        raise ApiError(422, "; ".join(f"{d['field']}: {d['message']}" for d in details), details=details) from exc
+    await state.ledger_follower.wait_caught_up()
+    existing = state.ledger.graphs.get(parsed.graph_id)
+    if existing is not None:
+        return _replay(existing, parsed)
+    if TENANT not in state.ledger.funded:
+        await state.bus.publish_many(funding_events(TENANT, state.sandbox_venues, time.time_ns()))
+        state.ledger.funded.add(TENANT)
+    graph_state, events = submit(parsed, tenant=TENANT, now_ns=time.time_ns(), new_id=_derived(first_id))
+    try:
+        # Creating the graph subject: only one writer can append the first event.
+        await state.bus.publish(events[0], expected_last_subject_seq=0)
+    except ConcurrencyConflict:
+        await state.ledger_follower.wait_caught_up()
+        existing = state.ledger.graphs.get(parsed.graph_id)
+        if existing is None:
+            raise ApiError(409, f"graph_id {parsed.graph_id} is being created by another request", code="CONFLICT")
+        return _replay(existing, parsed)
+    await state.bus.publish_many(events[1:])
+    return submit_response(graph_state)
+
+
+def _derived(first_id: str):  # type: ignore[no-untyped-def]
+    # The first id is the GraphSubmitted's; the rest derive from it exactly as the graph
+    # engine derives its reactions, so both publish the same ids and JetStream keeps one.
+    counter = itertools.count()
+
+    def new_id() -> str:
+        n = next(counter)
+        return first_id if n == 0 else derive_id("react", first_id, str(n))
+
+    return new_id
+
+
+def _replay(existing, parsed) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    try:
+        check_idempotency(existing.body_sha256, parsed)
+    except GraphConflict as exc:
+        raise ApiError(409, str(exc), code="CONFLICT") from exc
+    return submit_response(existing)
+
+
+@router.get("/execution_graphs/{graph_id}")
+async def graph_status(graph_id: str, state: State) -> dict[str, Any]:
+    graph = state.ledger.graphs.get(graph_id)
+    if graph is None or graph.tenant != TENANT:
+        raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
+    return to_status_json(graph)
+
+
+@router.get("/orders")
+async def orders(
+    state: State, limit: int = 50, offset: int = 0, symbol: str | None = None, node_order_id: str | None = None
+) -> dict[str, Any]:
+    rows = [row for g in state.ledger.graphs.values() if g.tenant == TENANT for row in order_rows(g)]
+    if symbol:
+        rows = [r for r in rows if r.get("symbol") == symbol]
+    if node_order_id:
+        wanted = node_order_id.removeprefix("graph:")
+        rows = [r for r in rows if r.get("node_order_id") == wanted]
+    rows.sort(key=lambda r: r.get("created_ns", 0), reverse=True)
+    page = rows[offset : offset + limit]
+    return {"orders": page, "total": len(rows), "limit": limit, "offset": offset, "has_more": offset + limit < len(rows)}
+
+
+@router.get("/fills")
+async def fills(state: State, limit: int = 50, offset: int = 0, symbol: str | None = None) -> dict[str, Any]:
+    rows = [
+        {
+            "fill_id": f.fill_id,
+            "node_order_id": f"{f.graph_id}:{f.node_id}:1",
+            "graph_id": f.graph_id,
+            "symbol": f.symbol,
+            "side": f.side,
+            "venue": f.venue,
+            "qty_1e8": f.qty_1e8,
+            "price_1e9": f.px_1e9,
+            "fee_usd_1e9": f.fee_usd_1e9,
+            "liquidity": f.liquidity,
+            "is_sandbox": f.is_sandbox,
+            "ts_ns": f.ts_event_ns or f.ts_ns,
+        }
+        for f in reversed(state.ledger.fills)
+        if f.tenant == TENANT and (symbol is None or f.symbol == symbol)
+    ]
+    page = rows[offset : offset + limit]
+    return {"fills": page, "total": len(rows), "limit": limit, "offset": offset, "has_more": offset + limit < len(rows)}

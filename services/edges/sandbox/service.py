@@ -1,0 +1,124 @@
+"""Sandbox order transport: child orders fill against each venue's live book, as events.
+
+Follows the MD stream (books and trades feed one `SandboxVenue` per venue) and the LEDGER
+stream's child allocations. A child that already has an execution event on the log is never
+submitted again, and outcome ids derive from the client order id, so a restart cannot fill
+a child twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from events import AnyEvent
+from events.execution import BalanceAdjusted, ChildAcked, ChildRejected, FillRecorded
+from events.ids import derive_id
+from events.routing import ChildAllocated
+from projections.follower import StreamFollower
+from services.bus import Bus
+from services.bus.outbox import Outbox
+from services.edges.sandbox.config import SandboxConfig, build_venue
+from services.edges.sandbox.balances import paper_funding
+from services.edges.sandbox.engine import SandboxVenue
+from services.edges.sandbox.mapping import ChildRef, grant_event, to_event
+from services.edges.sandbox.orders import Outcome, SandboxOrder
+
+log = logging.getLogger("crossbook.sandbox")
+
+
+def funding_events(tenant: str, venues: list[str], ts_ns: int) -> list[BalanceAdjusted]:
+    """Paper balances for a new sandbox tenant; ids derive from the tenant, so funding twice
+    within the dedup window is stored once (callers also check the account first)."""
+    return [
+        grant_event(g, event_id=derive_id("paper_funding", tenant, g.venue, g.asset), ts_ns=ts_ns, tenant=tenant)
+        for g in paper_funding(venues)
+    ]
+
+
+class SandboxExecutor:
+    def __init__(self, bus: Bus, *, config: SandboxConfig | None = None, seed: int = 7,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.bus = bus
+        self.config = config or SandboxConfig()
+        self.seed = seed
+        self.clock_ns = clock_ns
+        self.venues: dict[str, SandboxVenue] = {}
+        self.refs: dict[str, ChildRef] = {}  # client order id -> owner
+        self.emitted: dict[str, int] = {}  # client order id -> outcomes published
+        self.done: set[str] = set()  # client order ids that already have execution events
+        self.outbox = Outbox(bus, "sandbox")
+        self.md = StreamFollower(bus, "MD", ["md.>"], self.on_md)
+        self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>"], self.on_ledger)
+
+    async def start(self) -> None:
+        await self.outbox.start()
+        await self.md.start()
+        await self.ledger.start()
+
+    async def stop(self) -> None:
+        await self.ledger.stop()
+        await self.md.stop()
+        await self.outbox.stop()
+
+    def venue(self, name: str) -> SandboxVenue:
+        if name not in self.venues:
+            self.venues[name] = build_venue(name, self.config, self.seed)
+        return self.venues[name]
+
+    def on_md(self, event: AnyEvent, seq: int) -> None:
+        venue = getattr(event, "venue", None)
+        if venue:
+            self._emit(self.venue(venue).on_event(event))  # type: ignore[arg-type]
+
+    def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        if isinstance(event, (ChildAcked, ChildRejected, FillRecorded)):
+            self.done.add(event.client_order_id)
+            return
+        if not isinstance(event, ChildAllocated) or not event.is_sandbox:
+            return
+        coid = event.client_order_id
+        self.refs[coid] = ChildRef(event.child_id, event.graph_id, event.node_id, event.venue, event.tenant)
+        if coid in self.done or not self.md.caught_up.is_set():
+            # Already executed before a restart, or allocated while we were still replaying.
+            if coid not in self.done:
+                log.warning("sandbox: child %s allocated before market data caught up; rejecting", coid)
+                self._emit([_reject(coid, self.clock_ns())])
+            return
+        order = SandboxOrder(
+            client_order_id=coid,
+            symbol=event.symbol,
+            side=event.side,
+            qty_1e8=event.qty_1e8,
+            order_type=event.order_type,
+            limit_px_1e9=event.limit_px_1e9,
+            tif=event.tif,
+        )
+        self._emit(self.venue(event.venue).submit(order, self.clock_ns()))
+
+    def _emit(self, outcomes: list[Outcome]) -> None:
+        events = []
+        for outcome in outcomes:
+            coid = outcome.client_order_id
+            ref = self.refs.get(coid)
+            if ref is None:
+                continue
+            n = self.emitted.get(coid, 0)
+            self.emitted[coid] = n + 1
+            events.append(
+                to_event(
+                    outcome,
+                    ref,
+                    event_id=derive_id("sandbox", coid, str(n)),
+                    ts_ns=self.clock_ns(),
+                    correlation_id=ref.graph_id,
+                )
+            )
+        self.outbox.put(events)
+
+
+def _reject(coid: str, ts_ns: int) -> Outcome:
+    from services.edges.sandbox.orders import Rejected
+
+    return Rejected(client_order_id=coid, code="EXCHANGE_BUSY", message="sandbox market data not ready", ts_ns=ts_ns)

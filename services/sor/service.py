@@ -1,0 +1,244 @@
+"""The router process: for each activated node, check risk, plan the split, reserve, allocate.
+
+Inputs are folds of the log: the MD stream (books, NBBO) and the LEDGER stream (graphs, the
+account: balances, reservations, kill switch). A node is routed once: nodes that already have
+a plan or a risk verdict on the log are skipped, so a restart never routes twice; ids of the
+events a node produces are derived from its activation event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from events import AnyEvent
+from events.graph import GraphSubmitted, NodeActivated, NodeSpec
+from events.risk import RiskCheckPassed, RiskCheckRejected
+from events.routing import ChildAllocated, PlanMade
+from events.subjects import account_subject
+from projections.follower import StreamFollower
+from projections.market import MarketBooks
+from services.aio import cancel_and_wait
+from services.bus import Bus
+from services.edges.instruments import instrument_rules
+from services.edges.sandbox import default_fee_schedule
+from services.errors import ConcurrencyConflict
+from services.graph.service import derived_ids
+from services.risk import (
+    AccountState,
+    OrderIntent,
+    RiskLimits,
+    RiskRejected,
+    decide_and_reserve,
+    fold_into,
+    new_account,
+    rules_book,
+)
+from services.sor import SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
+
+log = logging.getLogger("crossbook.sor")
+
+SOR_DEPTH = 20
+DEFAULT_LATENCY_NS = 20_000_000
+
+
+class RouterService:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        limits: RiskLimits | None = None,
+        params: SorParams | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.bus = bus
+        self.limits = limits or RiskLimits()
+        self.params = params or SorParams(latency_penalty_ppm_per_ms=5)
+        self.clock_ns = clock_ns
+        self.rules_list = instrument_rules()
+        self.rules = rules_book(self.rules_list)
+        self.market = MarketBooks()
+        self.accounts: dict[str, AccountState] = {}
+        self.graphs: dict[str, GraphSubmitted] = {}
+        self.routed: set[tuple[str, str]] = set()
+        self.pending: asyncio.Queue[NodeActivated] = asyncio.Queue()
+        self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
+        self.ledger = StreamFollower(bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>"], self.on_ledger)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.md.start()
+        await self.ledger.start()
+        self._task = asyncio.create_task(self._work(), name="router")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+        await self.ledger.stop()
+        await self.md.stop()
+
+    def account(self, tenant: str) -> AccountState:
+        if tenant not in self.accounts:
+            self.accounts[tenant] = new_account(tenant)
+        return self.accounts[tenant]
+
+    def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        match event:
+            case GraphSubmitted():
+                self.graphs[event.graph_id] = event
+            case NodeActivated():
+                self.pending.put_nowait(event)
+            case PlanMade() | RiskCheckRejected() | RiskCheckPassed():
+                self.routed.add((event.graph_id, event.node_id))
+        if event.tenant:
+            try:
+                fold_into(self.account(event.tenant), event, self.rules)
+            except Exception as exc:  # a fold bug must not stop routing for every tenant
+                log.error("account fold of %s failed: %s", type(event).__name__, exc)
+
+    async def _work(self) -> None:
+        await self.ledger.caught_up.wait()  # decide only on a complete view of the log
+        await self.md.caught_up.wait()
+        while True:
+            activation = await self.pending.get()
+            await self.ledger.wait_caught_up()  # the account must include everything before it
+            key = (activation.graph_id, activation.node_id)
+            if key in self.routed:
+                continue
+            try:
+                await self.route(activation)
+            except Exception as exc:  # the outermost loop: log and go on with the next node
+                log.exception("routing %s failed: %s", key, exc)
+
+    async def route(self, activation: NodeActivated) -> None:
+        graph = self.graphs.get(activation.graph_id)
+        if graph is None:
+            log.error("activation for unknown graph %s", activation.graph_id)
+            return
+        node = next(n for n in graph.nodes if n.node_id == activation.node_id)
+        new_id = derived_ids(activation.event_id)
+        now = self.clock_ns()
+        tenant = activation.tenant
+        nbbo = self.market.nbbo(node.instrument.symbol)
+        mark = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2 if nbbo and nbbo.bid_px_1e9 and nbbo.ask_px_1e9 else None
+        books = self._venue_books(node)
+        plan = plan_order(
+            node.side, node.qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9
+        ) if books else None
+        amounts = {a.venue: a.qty_1e8 for a in plan.allocations if a.qty_1e8 > 0} if plan else {}
+        intent = OrderIntent(
+            tenant=tenant,
+            graph_id=graph.graph_id,
+            node_id=node.node_id,
+            symbol=node.instrument.symbol,
+            side=node.side,
+            qty_1e8=sum(amounts.values()) if amounts else node.qty_1e8,
+            limit_px_1e9=node.limit_px_1e9,
+            venue=node.instrument.venue,
+        )
+        outcome = decide_and_reserve(
+            self.account(tenant),
+            intent,
+            limits=self.limits,
+            rules=self.rules,
+            mark_px_1e9=mark,
+            now_ns=now,
+            new_id=new_id,
+            venue_amounts=amounts or None,
+        )
+        if isinstance(outcome.decision, RiskRejected) or not amounts:
+            events = list(outcome.events) or [
+                RiskCheckRejected(
+                    event_id=new_id(),
+                    ts_ns=now,
+                    tenant=tenant,
+                    graph_id=graph.graph_id,
+                    node_id=node.node_id,
+                    code="STALE_VENUE",
+                    message=f"no live book for {node.instrument.symbol} on any venue",
+                )
+            ]
+            await self._publish_account(tenant, events)
+            return
+        if not outcome.already_passed:
+            await self._publish_account(tenant, list(outcome.events))
+        assert plan is not None
+        plan_id = new_id()
+        allocations = [a for a in plan.allocations if a.qty_1e8 > 0]
+        made = plan_made_event(
+            plan,
+            event_id=new_id(),
+            ts_ns=self.clock_ns(),
+            plan_id=plan_id,
+            graph_id=graph.graph_id,
+            node_id=node.node_id,
+            symbol=node.instrument.symbol,
+            tenant=tenant,
+            causation_id=activation.event_id,
+        )
+        children = []
+        for alloc in allocations:
+            event_id = new_id()
+            book = next(b for b in books if b.venue == alloc.venue)
+            children.append(
+                ChildAllocated(
+                    event_id=event_id,
+                    ts_ns=self.clock_ns(),
+                    tenant=tenant,
+                    causation_id=made.event_id,
+                    plan_id=plan_id,
+                    graph_id=graph.graph_id,
+                    node_id=node.node_id,
+                    child_id=f"{activation.node_order_id}:{alloc.venue}",
+                    client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
+                    venue=alloc.venue,
+                    symbol=node.instrument.symbol,
+                    side=node.side,
+                    qty_1e8=alloc.qty_1e8,
+                    order_type="limit",
+                    limit_px_1e9=marketable_limit_px(node.side, alloc.worst_px_1e9, book.tick_1e9, limit_px_1e9=node.limit_px_1e9),
+                    tif="ioc" if node.limit_px_1e9 is None else node.execution.tif,
+                    is_sandbox=graph.is_sandbox,
+                )
+            )
+        await self.bus.publish_many([made, *children])
+
+    async def _publish_account(self, tenant: str, events: list[AnyEvent]) -> None:
+        # Single writer of the account subject: each append names the sequence it saw last.
+        subject = account_subject(tenant)
+        last = await self.bus.last_subject_seq(subject)
+        for event in events:
+            try:
+                ack = await self.bus.publish(event, expected_last_subject_seq=last)
+            except ConcurrencyConflict:
+                log.warning("account %s moved under us; the decision is re-made on the next pass", tenant)
+                raise
+            last = ack.seq
+
+    def _venue_books(self, node: NodeSpec) -> list[VenueBook]:
+        out = []
+        for venue, book in sorted(self.market.by_symbol.get(node.instrument.symbol, {}).items()):
+            if not book.usable or (node.instrument.venue and venue != node.instrument.venue):
+                continue
+            rules = self.rules.get(venue, {}).get(node.instrument.symbol)
+            if rules is None:
+                continue
+            bids, asks = book.top(SOR_DEPTH)
+            levels = asks if node.side == "buy" else bids
+            if not levels:
+                continue
+            out.append(
+                VenueBook(
+                    venue=venue,
+                    levels=levels,
+                    taker_fee_ppm=default_fee_schedule(venue).taker_ppm,
+                    latency_ns=DEFAULT_LATENCY_NS,
+                    min_qty_1e8=rules.min_qty_1e8,
+                    lot_1e8=rules.lot_1e8,
+                    tick_1e9=rules.tick_1e9,
+                )
+            )
+        return out
+

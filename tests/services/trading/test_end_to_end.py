@@ -1,0 +1,91 @@
+"""An order from the API to fills over JetStream, against venue books streamed over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.api.app import create_app
+from services.bus import Bus
+from services.edges import registry
+from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.sandbox.service import SandboxExecutor
+from services.edges.service import BusSink
+from services.edges.sim.server import SimServer
+from services.edges.venue import VenueEndpoints
+from services.graph.service import GraphEngineService
+from services.settings import Settings
+from services.sor.service import RouterService
+
+VENUES = ["binance", "okx", "bybit"]
+
+
+@pytest.fixture
+async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, list[SimServer], object]]:
+    protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
+    servers, runners = [], []
+    for i, name in enumerate(VENUES):
+        inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
+        server = await SimServer(protocols[name](), inst, tick_ms=50, seed=31 + i).start()
+        runner = EdgeRunner(
+            adapters[name](VenueEndpoints(server.ws_url, server.rest_url)), ["BTC-USDT"], BusSink(bus),
+            timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
+        )
+        await runner.start()
+        await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
+        servers.append(server)
+        runners.append(runner)
+    parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus)]
+    for part in parts:
+        await part.start()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await app.state.api.md_follower.wait_caught_up()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield client, servers, app.state.api
+    for part in reversed(parts):
+        await part.stop()
+    for runner in runners:
+        await runner.stop()
+    for server in servers:
+        await server.stop()
+
+
+async def test_market_buy_larger_than_any_top_level_is_split_across_venues_and_completes(
+    cluster: tuple[httpx.AsyncClient, list[SimServer], object],
+) -> None:
+    client, servers, api = cluster
+    # Arrange: freeze the markets so the books the router sees are the books the fills hit.
+    for server in servers:
+        await server.pause()
+    await api.md_follower.wait_caught_up()
+    depth = {v: sum(q for _, q in b.top(20)[1]) for (v, s), b in api.market.books.items() if s == "BTC-USDT"}
+    # More than the deepest venue shows in the 20 levels the router reads: it must split.
+    qty_1e8 = (max(depth.values()) * 3 // 2) // 10_000 * 10_000
+    # Act
+    r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": qty_1e8 / 1e8})
+    assert r.status_code == 200, r.text
+    graph_id = r.json()["graph_id"]
+    await api.ledger_follower.wait_until(
+        lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.status in ("COMPLETED", "FAILED", "REJECTED"),
+        timeout=30,
+    )
+    for server in servers:
+        server.resume()
+    # Assert
+    status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
+    assert status["status"] == "COMPLETED", status
+    [node] = status["nodes"]
+    fills = [f for f in (await client.get("/v1/fills")).json()["fills"] if f["graph_id"] == graph_id]
+    assert len({f["venue"] for f in fills}) >= 2  # split across venues
+    assert sum(f["qty_1e8"] for f in fills) == node["filled_qty_1e8"] == node["qty_1e8"]
+    notional = sum(f["qty_1e8"] * f["price_1e9"] for f in fills)
+    q = node["filled_qty_1e8"]
+    assert node["avg_fill_price_1e9"] == (2 * notional + q) // (2 * q)  # VWAP, rounded half up
+    orders = (await client.get("/v1/orders")).json()["orders"]
+    assert orders[0]["graph_id"] == graph_id and orders[0]["status"] == "FILLED"
+    # Same graph_id + same body replays; a different body conflicts.
+    again = await client.post("/v1/orders", json={"graph_id": graph_id, "symbol": "BTC-USDT", "side": "buy", "qty": qty_1e8 / 1e8})
+    assert again.status_code in (200, 409)
