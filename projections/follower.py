@@ -36,12 +36,18 @@ class StreamFollower:
         self.position = 0
         self.bad_events = 0
         self.restarts = 0
+        self._catch_up_to = 0
         self.caught_up = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, start_seq: int = 1) -> None:
         self.position = start_seq - 1
+        # Caught up = applied everything that was in the stream when we started (a busy
+        # stream may never go idle).
+        self._catch_up_to = (await self.bus.js.stream_info(self.stream)).state.last_seq
+        if self._catch_up_to <= self.position:
+            self.caught_up.set()
         self._task = asyncio.create_task(self._run(), name=f"follow-{self.stream}")
 
     async def stop(self) -> None:
@@ -120,6 +126,8 @@ class StreamFollower:
                 last = seq
             async with self._advanced:
                 self.position = max(self.position, last)
+                if self.position >= self._catch_up_to:
+                    self.caught_up.set()
                 self._advanced.notify_all()
 
     async def _mark_idle(self, sub) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from events.execution import BalanceAdjusted, FillRecorded
 from events.graph import GraphSubmitted
 from services.graph import GraphState
 from services.graph import apply as apply_graph
+from services.graph.service import graph_of
 from services.graph.state import initial
 
 
@@ -18,6 +19,7 @@ class LedgerView:
         self.graphs: dict[str, GraphState] = {}
         self.fills: list[FillRecorded] = []
         self.fill_ids: set[str] = set()
+        self.child_graph: dict[str, str] = {}
         self.funded: set[str] = set()  # tenants holding paper balances
         self.position = 0
 
@@ -32,7 +34,7 @@ class LedgerView:
         if isinstance(event, FillRecorded) and event.fill_id not in self.fill_ids:
             self.fill_ids.add(event.fill_id)
             self.fills.append(event)
-        graph_id = getattr(event, "graph_id", None)
+        graph_id = graph_of(event, self.child_graph)
         state = self.graphs.get(graph_id) if graph_id else None
         if state is not None and state.owns(event):
             self.graphs[graph_id] = apply_graph(state, event)

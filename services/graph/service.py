@@ -25,6 +25,15 @@ log = logging.getLogger("crossbook.graph")
 LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "risk.>"]
 
 
+def graph_of(event: AnyEvent, child_graph: dict[str, str]) -> str | None:
+    """The graph an event belongs to; child replies are matched through their allocation."""
+    graph_id = getattr(event, "graph_id", None)
+    child_id = getattr(event, "child_id", None)
+    if graph_id and child_id:
+        child_graph[child_id] = graph_id
+    return graph_id or (child_graph.get(child_id) if child_id else None)
+
+
 def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:
     """Ids for the reactions to one event: the same cause always yields the same ids."""
     counter = itertools.count(start)
@@ -36,6 +45,7 @@ class GraphEngineService:
         self.bus = bus
         self.clock_ns = clock_ns
         self.graphs: dict[str, GraphState] = {}
+        self.child_graph: dict[str, str] = {}  # child_id -> graph_id (child replies carry no graph_id)
         self.outbox = Outbox(bus, "graph")
         self.follower = StreamFollower(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event)
 
@@ -56,7 +66,7 @@ class GraphEngineService:
             self.graphs[event.graph_id] = state
             self.outbox.put(out)
             return
-        graph_id = getattr(event, "graph_id", None)
+        graph_id = graph_of(event, self.child_graph)
         state = self.graphs.get(graph_id) if graph_id else None
         if state is None or not state.owns(event):
             return

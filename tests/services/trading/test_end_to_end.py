@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from events.execution import FillRecorded
+from events.graph import NodeActivated
 from services.api.app import create_app
 from services.bus import Bus
 from services.edges import registry
@@ -89,3 +91,49 @@ async def test_market_buy_larger_than_any_top_level_is_split_across_venues_and_c
     # Same graph_id + same body replays; a different body conflicts.
     again = await client.post("/v1/orders", json={"graph_id": graph_id, "symbol": "BTC-USDT", "side": "buy", "qty": qty_1e8 / 1e8})
     assert again.status_code in (200, 409)
+
+
+async def test_on_fill_ratio_edge_activates_the_second_node_after_the_first_half_fills(
+    cluster: tuple[httpx.AsyncClient, list[SimServer], object],
+) -> None:
+    client, servers, api = cluster
+    node = lambda node_id, side: {  # noqa: E731
+        "node_id": node_id,
+        "instrument": {"symbol": "BTC-USDT", "type": "spot", "venue": None},
+        "side": side,
+        "order_type": "market",
+        "quantity": {"fixed": {"qty_1e8": 10_000_000}},
+        "execution": {},
+    }
+    body = {
+        "nodes": [node("entry", "buy"), node("hedge", "sell")],
+        "edges": [
+            {"edge_id": "e_entry_hedge", "from_node": "entry", "to_node": "hedge", "trigger": "on_fill_ratio",
+             "condition": {"fill_ratio_gte": 0.5}}
+        ],
+    }
+    r = await client.post("/v1/orders", json=body)
+    assert r.status_code == 200, r.text
+    graph_id = r.json()["graph_id"]
+    assert r.json()["node_count"] == 2
+    await api.ledger_follower.wait_until(
+        lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=30
+    )
+    status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
+    assert status["status"] == "COMPLETED", status
+    nodes = {n["node_id"]: n for n in status["nodes"]}
+    assert nodes["entry"]["status"] == nodes["hedge"]["status"] == "FILLED"
+    [edge] = status["edges"]
+    assert edge["fired"] is True
+    # In log order, the hedge was activated only once the entry had filled at least half.
+    entry_filled = 0
+    async for d in api.bus.replay("LEDGER", ["exec.>", "ord.>"]):
+        e = d.event
+        if isinstance(e, FillRecorded) and e.graph_id == graph_id and e.node_id == "entry":
+            entry_filled += e.qty_1e8
+        if isinstance(e, NodeActivated) and e.graph_id == graph_id and e.node_id == "hedge":
+            assert entry_filled >= 5_000_000
+            assert e.fired_edge_id == "e_entry_hedge"
+            break
+    else:
+        raise AssertionError("the hedge node was never activated")
