@@ -1,0 +1,1 @@
+"""Replay: export and import of streams, and audit (rebuild a projection from the log, diff it)."""
