@@ -89,6 +89,7 @@ class ProjectionRunner:
         self._stop = asyncio.Event()
         self.error: BaseException | None = None
         self._sub: Any = None
+        self._inflight: asyncio.Future[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,6 +103,9 @@ class ProjectionRunner:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        if self._inflight is not None:
+            await asyncio.wait({self._inflight})
+            self._inflight = None
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -202,8 +206,13 @@ class ProjectionRunner:
             last = seq
             fresh += 1
         if fresh:
+            # Shielded: a commit that started must finish before the store can be closed
+            # (stop() waits for it); cancelling the await must not strand the DB thread.
+            self._inflight = asyncio.ensure_future(
+                asyncio.to_thread(self.store.commit, self.projection.name, tx.writes, last)
+            )
             try:
-                await asyncio.to_thread(self.store.commit, self.projection.name, tx.writes, last)
+                await asyncio.shield(self._inflight)
             except AlreadyApplied:
                 log.warning("projection %s: batch up to %s was already applied", self.projection.name, last)
             self.applied += fresh

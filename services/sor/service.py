@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 from events import AnyEvent
 from events.graph import GraphSubmitted, NodeActivated, NodeSpec
-from events.risk import RiskCheckPassed, RiskCheckRejected
+from events.risk import RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
+from events.ids import derive_id
 from events.subjects import account_subject
 from projections.follower import StreamFollower
 from projections.market import MarketBooks
@@ -42,6 +43,12 @@ log = logging.getLogger("crossbook.sor")
 
 SOR_DEPTH = 20
 DEFAULT_LATENCY_NS = 20_000_000
+DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
+
+
+def _collar_ppm(node: NodeSpec) -> int:
+    bps = node.execution.max_slippage_bps
+    return (DEFAULT_COLLAR_BPS if bps is None else bps) * 100
 
 
 class RouterService:
@@ -90,7 +97,9 @@ class RouterService:
                 self.graphs[event.graph_id] = event
             case NodeActivated():
                 self.pending.put_nowait(event)
-            case PlanMade() | RiskCheckRejected() | RiskCheckPassed():
+            case PlanMade() | RiskCheckRejected():
+                # A pass without a plan (crash between the two) is routed again: the risk
+                # decision then reports already_passed and the plan is made.
                 self.routed.add((event.graph_id, event.node_id))
         if event.tenant:
             try:
@@ -165,11 +174,12 @@ class RouterService:
         if not outcome.already_passed:
             await self._publish_account(tenant, list(outcome.events))
         assert plan is not None
-        plan_id = new_id()
+        # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
+        plan_id = derive_id("plan", activation.event_id)
         allocations = [a for a in plan.allocations if a.qty_1e8 > 0]
         made = plan_made_event(
             plan,
-            event_id=new_id(),
+            event_id=derive_id("plan_made", activation.event_id),
             ts_ns=self.clock_ns(),
             plan_id=plan_id,
             graph_id=graph.graph_id,
@@ -180,7 +190,7 @@ class RouterService:
         )
         children = []
         for alloc in allocations:
-            event_id = new_id()
+            event_id = derive_id("child", activation.event_id, alloc.venue)
             book = next(b for b in books if b.venue == alloc.venue)
             children.append(
                 ChildAllocated(
@@ -198,7 +208,13 @@ class RouterService:
                     side=node.side,
                     qty_1e8=alloc.qty_1e8,
                     order_type="limit",
-                    limit_px_1e9=marketable_limit_px(node.side, alloc.worst_px_1e9, book.tick_1e9, limit_px_1e9=node.limit_px_1e9),
+                    limit_px_1e9=marketable_limit_px(
+                        node.side,
+                        alloc.worst_px_1e9,
+                        book.tick_1e9,
+                        collar_ppm=_collar_ppm(node),
+                        limit_px_1e9=node.limit_px_1e9,
+                    ),
                     tif="ioc" if node.limit_px_1e9 is None else node.execution.tif,
                     is_sandbox=graph.is_sandbox,
                 )

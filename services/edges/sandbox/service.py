@@ -8,15 +8,17 @@ a child twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, ChildAcked, ChildRejected, FillRecorded
+from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, FillRecorded
 from events.ids import derive_id
 from events.routing import ChildAllocated
 from projections.follower import StreamFollower
+from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
 from services.edges.sandbox.config import SandboxConfig, build_venue
@@ -48,7 +50,13 @@ class SandboxExecutor:
         self.refs: dict[str, ChildRef] = {}  # client order id -> owner
         self.emitted: dict[str, int] = {}  # client order id -> outcomes published
         self.done: set[str] = set()  # client order ids that already have execution events
+        self.deferred: list[ChildAllocated] = []  # seen while replaying: decided once caught up
+        self.allocated: dict[str, ChildAllocated] = {}
+        self.filled: dict[str, int] = {}
+        self.final: set[str] = set()
+        self.live: set[str] = set()  # submitted by this process
         self.outbox = Outbox(bus, "sandbox")
+        self._resume: asyncio.Task[None] | None = None
         self.md = StreamFollower(bus, "MD", ["md.>"], self.on_md)
         self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>"], self.on_ledger)
 
@@ -56,8 +64,46 @@ class SandboxExecutor:
         await self.outbox.start()
         await self.md.start()
         await self.ledger.start()
+        self._resume = asyncio.create_task(self._submit_deferred(), name="sandbox-resume")
+
+    async def _submit_deferred(self) -> None:
+        # After a restart, children allocated before it and never executed are submitted once
+        # both the ledger (what was done) and the books (what to fill against) are caught up.
+        await self.ledger.caught_up.wait()
+        await self.md.caught_up.wait()
+        deferred, self.deferred = self.deferred, []
+        for event in deferred:
+            if event.client_order_id not in self.done:
+                self._submit(event)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        # Reconcile on restart: a child acked by the previous process and neither filled nor
+        # closed lived only in that process's simulated venue, so it is cancelled, visibly.
+        events = []
+        for coid, alloc in self.allocated.items():
+            filled = self.filled.get(coid, 0)
+            if coid in self.done and coid not in self.final and filled < alloc.qty_1e8 and coid not in self.live:
+                events.append(
+                    ChildCancelled(
+                        event_id=derive_id("sandbox_reconcile", coid),
+                        ts_ns=self.clock_ns(),
+                        tenant=alloc.tenant,
+                        child_id=alloc.child_id,
+                        venue=alloc.venue,
+                        client_order_id=coid,
+                        filled_qty_1e8=filled,
+                        cancelled_qty_1e8=alloc.qty_1e8 - filled,
+                        reason="sandbox restarted: simulated venue state was lost",
+                    )
+                )
+        if events:
+            log.warning("sandbox: reconciled %d children left open by a restart", len(events))
+        self.outbox.put(events)
 
     async def stop(self) -> None:
+        if self._resume is not None:
+            await cancel_and_wait(self._resume)
         await self.ledger.stop()
         await self.md.stop()
         await self.outbox.stop()
@@ -73,19 +119,29 @@ class SandboxExecutor:
             self._emit(self.venue(venue).on_event(event))  # type: ignore[arg-type]
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
-        if isinstance(event, (ChildAcked, ChildRejected, FillRecorded)):
-            self.done.add(event.client_order_id)
+        if isinstance(event, (ChildAcked, ChildRejected, ChildCancelled, FillRecorded)):
+            coid = event.client_order_id
+            self.done.add(coid)
+            if isinstance(event, FillRecorded):
+                self.filled[coid] = self.filled.get(coid, 0) + event.qty_1e8
+            elif isinstance(event, (ChildRejected, ChildCancelled)):
+                self.final.add(coid)
             return
         if not isinstance(event, ChildAllocated) or not event.is_sandbox:
             return
         coid = event.client_order_id
         self.refs[coid] = ChildRef(event.child_id, event.graph_id, event.node_id, event.venue, event.tenant)
-        if coid in self.done or not self.md.caught_up.is_set():
-            # Already executed before a restart, or allocated while we were still replaying.
-            if coid not in self.done:
-                log.warning("sandbox: child %s allocated before market data caught up; rejecting", coid)
-                self._emit([_reject(coid, self.clock_ns())])
+        self.allocated[coid] = event
+        if coid in self.done:
+            return  # executed before a restart
+        if not (self.ledger.caught_up.is_set() and self.md.caught_up.is_set()):
+            self.deferred.append(event)
             return
+        self._submit(event)
+
+    def _submit(self, event: ChildAllocated) -> None:
+        coid = event.client_order_id
+        self.live.add(coid)
         order = SandboxOrder(
             client_order_id=coid,
             symbol=event.symbol,
@@ -117,8 +173,3 @@ class SandboxExecutor:
             )
         self.outbox.put(events)
 
-
-def _reject(coid: str, ts_ns: int) -> Outcome:
-    from services.edges.sandbox.orders import Rejected
-
-    return Rejected(client_order_id=coid, code="EXCHANGE_BUSY", message="sandbox market data not ready", ts_ns=ts_ns)

@@ -10,6 +10,7 @@ import pytest
 from events.execution import FillRecorded
 from events.graph import NodeActivated
 from services.api.app import create_app
+from services.api.keys import create_key
 from services.bus import Bus
 from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming
@@ -18,6 +19,7 @@ from services.edges.service import BusSink
 from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.graph.service import GraphEngineService
+from services.risk import RiskLimits
 from services.settings import Settings
 from services.sor.service import RouterService
 
@@ -39,13 +41,18 @@ async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.Asy
         await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
         servers.append(server)
         runners.append(runner)
-    parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus)]
+    # The split test buys more than any venue's 20 visible levels: allow that notional.
+    limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
+    parts = [GraphEngineService(bus), RouterService(bus, limits=limits), SandboxExecutor(bus)]
     for part in parts:
         await part.start()
+    key = create_key(settings, "default", sandbox=True, now_ns=1).secret
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await app.state.api.md_follower.wait_caught_up()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {key}"}
+        ) as client:
             yield client, servers, app.state.api
     for part in reversed(parts):
         await part.stop()
@@ -78,7 +85,7 @@ async def test_market_buy_larger_than_any_top_level_is_split_across_venues_and_c
         server.resume()
     # Assert
     status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
-    assert status["status"] == "COMPLETED", status
+    assert status["status"] == "COMPLETED", repr([(n["node_id"], n["status"], n["filled_qty_1e8"], n["failure_reason"]) for n in status["nodes"]])
     [node] = status["nodes"]
     fills = [f for f in (await client.get("/v1/fills")).json()["fills"] if f["graph_id"] == graph_id]
     assert len({f["venue"] for f in fills}) >= 2  # split across venues
@@ -120,7 +127,7 @@ async def test_on_fill_ratio_edge_activates_the_second_node_after_the_first_half
         lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=30
     )
     status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
-    assert status["status"] == "COMPLETED", status
+    assert status["status"] == "COMPLETED", repr([(n["node_id"], n["status"], n["filled_qty_1e8"], n["failure_reason"]) for n in status["nodes"]])
     nodes = {n["node_id"]: n for n in status["nodes"]}
     assert nodes["entry"]["status"] == nodes["hedge"]["status"] == "FILLED"
     [edge] = status["edges"]
