@@ -32,6 +32,7 @@ from events.market import TradePrinted  # noqa: E402
 from events.routing import ChildAllocated  # noqa: E402
 from projections.follower import StreamFollower  # noqa: E402
 from services.api.app import create_app  # noqa: E402
+from services.api.keys import create_key  # noqa: E402
 from services.bus import Bus  # noqa: E402
 from services.edges import registry  # noqa: E402
 from services.edges.runtime import EdgeRunner  # noqa: E402
@@ -92,10 +93,14 @@ async def main(n_orders: int) -> None:
         await watcher.start()
         raw_us = await raw_round_trip_us(bus)
         app = create_app(settings)
+        key = create_key(settings, "bench", sandbox=True, now_ns=time.time_ns())
+        auth = {"Authorization": f"Bearer {key.secret}"}
         submitted: dict[str, int] = {}
         async with app.router.lifespan_context(app):
             await app.state.api.md_follower.wait_caught_up()
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=auth
+            ) as client:
                 # Warm up (paper funding, first JetStream consumers), then measure.
                 r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0.001})
                 assert r.status_code == 200, r.text

@@ -33,6 +33,7 @@ class PlanMade(Event, frozen=True, tag="route.plan_made.v1"):
     best_single_venue: str | None
     best_single_venue_cost_usd_1e9: int | None
     unroutable_qty_1e8: int = 0
+    best_single_venue_qty_1e8: int | None = None  # what that venue alone could fill (TCA compares like with like)
 
 
 class ChildAllocated(Event, frozen=True, tag="route.child_allocated.v1"):

@@ -36,6 +36,7 @@ class StreamFollower:
         self.position = 0
         self.bad_events = 0
         self.restarts = 0
+        self.apply_errors = 0
         self._catch_up_to = 0
         self.caught_up = asyncio.Event()
         self._advanced = asyncio.Condition()
@@ -122,7 +123,13 @@ class StreamFollower:
                     self.bad_events += 1
                     log.error("follower %s: undecodable event at seq %s on %s: %s", self.stream, seq, msg.subject, exc)
                 else:
-                    self.apply(event, seq)
+                    try:
+                        self.apply(event, seq)
+                    except Exception as exc:  # one bad event must not wedge the whole view
+                        self.apply_errors += 1
+                        log.error(
+                            "follower %s: applying %s at seq %s failed: %r", self.stream, type(event).__name__, seq, exc
+                        )
                 last = seq
             async with self._advanced:
                 self.position = max(self.position, last)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from events import AnyEvent
 from events.execution import BalanceAdjusted, FillRecorded
 from events.graph import GraphSubmitted
+from events.risk import KillSwitchCleared, KillSwitchEngaged
+from events.tca import TcaReported
 from services.graph import GraphState
 from services.graph import apply as apply_graph
 from services.graph.service import graph_of
@@ -21,12 +23,23 @@ class LedgerView:
         self.fill_ids: set[str] = set()
         self.child_graph: dict[str, str] = {}
         self.funded: set[str] = set()  # tenants holding paper balances
+        self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
+        self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
         self.position = 0
 
     def apply(self, event: AnyEvent, seq: int) -> None:
         self.position = max(self.position, seq)
         if isinstance(event, GraphSubmitted):
             self.graphs.setdefault(event.graph_id, initial(event))
+            return
+        if isinstance(event, TcaReported):
+            self.tca.setdefault(event.event_id, event)
+            return
+        if isinstance(event, KillSwitchEngaged):
+            self.kill[event.tenant] = event
+            return
+        if isinstance(event, KillSwitchCleared):
+            self.kill.pop(event.tenant, None)
             return
         if isinstance(event, BalanceAdjusted) and event.reason == "paper_funding":
             self.funded.add(event.tenant)

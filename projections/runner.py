@@ -90,6 +90,7 @@ class ProjectionRunner:
         self.error: BaseException | None = None
         self._sub: Any = None
         self._inflight: asyncio.Future[None] | None = None
+        self.consumer_was_reset = False  # delivered-but-uncommitted messages forced a restart at tracked + 1
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -151,6 +152,7 @@ class ProjectionRunner:
                 self.position,
             )
             await self.bus.delete_consumer(stream, durable)
+            self.consumer_was_reset = True
         self._sub = await self.bus.durable_pull(
             stream, durable, filter_subjects=self.projection.subjects, start_seq=self.position + 1
         )

@@ -57,14 +57,15 @@ async def run_trader(settings: Settings) -> None:
     from services.edges.sandbox.service import SandboxExecutor
     from services.graph.service import GraphEngineService
     from services.sor.service import RouterService
+    from services.tca.service import TcaService
 
     configure_logging()
     bus = await Bus.connect(settings, name="trader")
     await bus.ensure_streams()
-    parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus, seed=settings.sim_seed)]
+    parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus, seed=settings.sim_seed), TcaService(bus)]
     for part in parts:
         await part.start()
-    log.info("trader running: graph engine, router, sandbox execution")
+    log.info("trader running: graph engine, router, sandbox execution, TCA")
     await wait_for_shutdown()
     for part in reversed(parts):
         await part.stop()

@@ -5,14 +5,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from projections.follower import StreamFollower
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
+from projections.positions import PositionsProjection
+from projections.runner import ProjectionRunner
+from projections.store import open_store
 from services.edges import registry
 from services.api import errors
-from services.api.routers import health, market, orders
+from services.api.auth import require_key
+from services.api.keys import open_key_store
+from services.api.routers import account, health, market, orders, positions
+from services.api.routers import tca
 from services.api.state import ApiState
 from services.bus import Bus
 from services.settings import Settings
@@ -29,6 +35,10 @@ def create_app(settings: Settings) -> FastAPI:
         ledger = LedgerView()
         ledger_follower = StreamFollower(bus, "LEDGER", [">"], ledger.apply)
         await ledger_follower.start()
+        keys = open_key_store(settings)
+        views = open_store(settings)
+        positions_runner = ProjectionRunner(bus, views, PositionsProjection())
+        await positions_runner.start()
         app.state.api = ApiState(
             settings=settings,
             bus=bus,
@@ -37,19 +47,31 @@ def create_app(settings: Settings) -> FastAPI:
             ledger=ledger,
             ledger_follower=ledger_follower,
             sandbox_venues=sorted(registry.sim_instruments()),
+            keys=keys,
+            views=views,
+            positions=positions_runner,
         )
         try:
             yield
         finally:
+            await positions_runner.stop()
+            views.close()
             await ledger_follower.stop()
             await follower.stop()
             await bus.close()
+            keys.close()
 
     app = FastAPI(title="Crossbook API", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(market.router)
-    app.include_router(orders.router)
+    app.include_router(health.router)  # the only route without a key: the SDK calls it bare
+    # Every other router needs a key. Handlers that need the caller take `Auth` as well;
+    # FastAPI resolves it once per request.
+    authed = [Depends(require_key)]
+    app.include_router(market.router, dependencies=authed)
+    app.include_router(orders.router, dependencies=authed)
+    app.include_router(tca.router, dependencies=authed)
+    app.include_router(account.router, dependencies=authed)
+    app.include_router(positions.router, dependencies=authed)
     return app
 
 

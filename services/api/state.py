@@ -1,4 +1,4 @@
-"""What the API process holds: the bus and the in-memory market projection."""
+"""What the API process holds: the bus, the in-memory projections and the API key store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from fastapi import Request
 from projections.follower import StreamFollower
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore
+from services.api.keys import KeyStore
 from services.bus import Bus
 from services.settings import Settings
 
@@ -22,6 +25,9 @@ class ApiState:
     ledger: LedgerView
     ledger_follower: StreamFollower
     sandbox_venues: list[str]
+    keys: KeyStore
+    views: ViewStore  # durable read models (SQLite or PostgreSQL)
+    positions: ProjectionRunner  # folds balances and positions into `views`
 
 
 def get_state(request: Request) -> ApiState:

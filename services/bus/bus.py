@@ -249,6 +249,6 @@ async def fetch_batch(sub: JetStreamContext.PullSubscription, batch: int, wait_s
     stream. So drain with a short fetch, and wait for the next message with `fetch(1)`.
     Raises `TimeoutError` when nothing arrived."""
     try:
-        return await sub.fetch(batch, timeout=0.02)
+        return await sub.fetch(batch, timeout=0.002)
     except TimeoutError:  # nats-py raises both its own and asyncio's
         return await sub.fetch(1, timeout=wait_s)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from projections.store import open_store
+from services.api.keys import ensure_default_key
 from services.settings import PROJECT_ROOT, Settings
 
 PROCFILE = PROJECT_ROOT / "Procfile"
+DEFAULT_TENANT = "default"
 
 
 def procfile_entries(path: Path = PROCFILE) -> list[tuple[str, str]]:
@@ -30,16 +34,25 @@ def up(settings: Settings, console: Console) -> None:
     """Print where everything listens, then replace this process with honcho (Ctrl-C stops all)."""
     entries = procfile_entries()
     names = [n for n, _ in entries if not (n == "nats" and settings.nats_url)]
+    # Create the read-model tables once, here: processes that start together and each create
+    # them on a fresh database race on eventsourcing's tracking migration, and the loser exits.
+    open_store(settings).close()
+    # The key lives in the same store the API process opens, so it works as soon as the API is up.
+    key = ensure_default_key(settings, DEFAULT_TENANT, now_ns=time.time_ns())
     table = Table(title="Crossbook local cluster", show_header=True)
     table.add_column("what")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")  # fold, never crop: the key must print whole
     nats_note = "existing server" if settings.nats_url else "own nats-server (JetStream)"
     table.add_row("NATS", f"{settings.effective_nats_url}  ({nats_note})")
     table.add_row("API", f"http://{settings.api_host}:{settings.api_port}")
+    table.add_row("API key", key.secret)
+    table.add_row("key id", f"{key.record.key_id} (tenant {DEFAULT_TENANT}, sandbox)")
     table.add_row("read models", settings.database_url or f"sqlite:///{settings.sqlite_path}")
     table.add_row("data dir", str(settings.data_dir))
     table.add_row("processes", ", ".join(names))
     console.print(table)
+    # Also on one plain line: a narrow terminal may fold the table cell.
+    print(f"export CROSSBOOK_API_KEY={key.secret}")
     console.print("Ctrl-C stops every process.", style="dim")
     sys.stdout.flush()
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or shutil.which("honcho")

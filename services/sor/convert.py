@@ -52,5 +52,6 @@ def plan_made_event(
         expected_cost_usd_1e9=plan.expected_cost_usd_1e9,
         best_single_venue=plan.best_single_venue,
         best_single_venue_cost_usd_1e9=plan.best_single_venue_cost_usd_1e9,
+        best_single_venue_qty_1e8=plan.best_single_venue_qty_1e8,
         unroutable_qty_1e8=plan.unroutable_qty_1e8,
     )

@@ -1,7 +1,9 @@
 """Order entry and reads: POST /v1/orders, graph status, orders, fills.
 
-Until tenants and API keys land, every request acts for the tenant `default`, and every order
-is sandbox (simulated fills against the live books): no live order transport exists yet."""
+Every request acts for the tenant of its API key and sees only that tenant's graphs, orders
+and fills (a foreign id answers 404, like an unknown one). A seq_test_ key sees only sandbox
+graphs. Every order is sandbox for now (simulated fills against the live books): no live
+order transport exists yet."""
 
 from __future__ import annotations
 
@@ -14,16 +16,16 @@ from fastapi import APIRouter, Depends, Request
 
 from events import new_event_id
 from events.ids import derive_id
+from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
 from services.edges.sandbox.service import funding_events
 from services.errors import ConcurrencyConflict
-from services.graph import GraphConflict, ValidationError, check_idempotency, parse_order_body, submit, submit_response, to_status_json
+from services.graph import GraphConflict, GraphState, ValidationError, check_idempotency, parse_order_body, submit, submit_response, to_status_json
 from services.graph.state import order_rows
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
-TENANT = "default"
 
 
 async def json_body(request: Request) -> Any:
@@ -36,11 +38,18 @@ async def json_body(request: Request) -> Any:
         raise ApiError(400, f"request body is not valid JSON: {exc}", code="BAD_REQUEST") from exc
 
 
+def visible(graph: GraphState | None, auth: AuthContext) -> bool:
+    """Whether the caller may see this graph: its own tenant, and the sandbox book for a test key."""
+    return graph is not None and graph.tenant == auth.tenant and (graph.is_sandbox or not auth.is_sandbox)
+
+
 @router.post("/orders")
-async def submit_order(request: Request, state: State) -> dict[str, Any]:
+async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, Any]:
+    tenant = auth.tenant
     body = await json_body(request)
     first_id = new_event_id()
     try:
+        # A seq_test_ key forces sandbox by contract; live keys too until a live order transport exists.
         parsed = parse_order_body(body, new_event_id, force_sandbox=True)
     except ValidationError as exc:
         details = [{"field": e.field, "message": e.message} for e in exc.errors]
@@ -48,11 +57,15 @@ async def submit_order(request: Request, state: State) -> dict[str, Any]:
     await state.ledger_follower.wait_caught_up()
     existing = state.ledger.graphs.get(parsed.graph_id)
     if existing is not None:
-        return _replay(existing, parsed)
-    if TENANT not in state.ledger.funded:
-        await state.bus.publish_many(funding_events(TENANT, state.sandbox_venues, time.time_ns()))
-        state.ledger.funded.add(TENANT)
-    graph_state, events = submit(parsed, tenant=TENANT, now_ns=time.time_ns(), new_id=_derived(first_id))
+        # A retry of a stored graph replays its answer even under the kill switch (no new effect).
+        return _replay(existing, parsed, auth)
+    engaged = state.ledger.kill.get(tenant)
+    if engaged is not None:
+        raise ApiError(409, f"kill switch engaged: {engaged.reason or 'no reason given'}", code="KILL_SWITCH")
+    if tenant not in state.ledger.funded:
+        await state.bus.publish_many(funding_events(tenant, state.sandbox_venues, time.time_ns()))
+        state.ledger.funded.add(tenant)
+    graph_state, events = submit(parsed, tenant=tenant, now_ns=time.time_ns(), new_id=_derived(first_id))
     try:
         # Creating the graph subject: only one writer can append the first event.
         await state.bus.publish(events[0], expected_last_subject_seq=0)
@@ -61,7 +74,7 @@ async def submit_order(request: Request, state: State) -> dict[str, Any]:
         existing = state.ledger.graphs.get(parsed.graph_id)
         if existing is None:
             raise ApiError(409, f"graph_id {parsed.graph_id} is being created by another request", code="CONFLICT")
-        return _replay(existing, parsed)
+        return _replay(existing, parsed, auth)
     await state.bus.publish_many(events[1:])
     return submit_response(graph_state)
 
@@ -78,7 +91,10 @@ def _derived(first_id: str):  # type: ignore[no-untyped-def]
     return new_id
 
 
-def _replay(existing, parsed) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _replay(existing: GraphState, parsed, auth: AuthContext) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    if existing.tenant != auth.tenant:
+        # graph_ids are client-chosen and global: say it is taken, never show the other tenant's graph.
+        raise ApiError(409, f"graph_id {existing.graph_id} is already in use; choose another", code="CONFLICT")
     try:
         check_idempotency(existing.body_sha256, parsed)
     except GraphConflict as exc:
@@ -87,18 +103,23 @@ def _replay(existing, parsed) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 @router.get("/execution_graphs/{graph_id}")
-async def graph_status(graph_id: str, state: State) -> dict[str, Any]:
+async def graph_status(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
     graph = state.ledger.graphs.get(graph_id)
-    if graph is None or graph.tenant != TENANT:
+    if graph is None or not visible(graph, auth):
         raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
     return to_status_json(graph)
 
 
 @router.get("/orders")
 async def orders(
-    state: State, limit: int = 50, offset: int = 0, symbol: str | None = None, node_order_id: str | None = None
+    state: State,
+    auth: Auth,
+    limit: int = 50,
+    offset: int = 0,
+    symbol: str | None = None,
+    node_order_id: str | None = None,
 ) -> dict[str, Any]:
-    rows = [row for g in state.ledger.graphs.values() if g.tenant == TENANT for row in order_rows(g)]
+    rows = [row for g in state.ledger.graphs.values() if visible(g, auth) for row in order_rows(g)]
     if symbol:
         rows = [r for r in rows if r.get("symbol") == symbol]
     if node_order_id:
@@ -110,7 +131,9 @@ async def orders(
 
 
 @router.get("/fills")
-async def fills(state: State, limit: int = 50, offset: int = 0, symbol: str | None = None) -> dict[str, Any]:
+async def fills(
+    state: State, auth: Auth, limit: int = 50, offset: int = 0, symbol: str | None = None
+) -> dict[str, Any]:
     rows = [
         {
             "fill_id": f.fill_id,
@@ -127,7 +150,9 @@ async def fills(state: State, limit: int = 50, offset: int = 0, symbol: str | No
             "ts_ns": f.ts_event_ns or f.ts_ns,
         }
         for f in reversed(state.ledger.fills)
-        if f.tenant == TENANT and (symbol is None or f.symbol == symbol)
+        if f.tenant == auth.tenant
+        and (f.is_sandbox or not auth.is_sandbox)
+        and (symbol is None or f.symbol == symbol)
     ]
     page = rows[offset : offset + limit]
     return {"fills": page, "total": len(rows), "limit": limit, "offset": offset, "has_more": offset + limit < len(rows)}

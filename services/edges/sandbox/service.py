@@ -21,6 +21,7 @@ from projections.follower import StreamFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
+from services.edges import registry
 from services.edges.sandbox.config import SandboxConfig, build_venue
 from services.edges.sandbox.balances import paper_funding
 from services.edges.sandbox.engine import SandboxVenue
@@ -47,6 +48,7 @@ class SandboxExecutor:
         self.seed = seed
         self.clock_ns = clock_ns
         self.venues: dict[str, SandboxVenue] = {}
+        self.known_venues = set(registry.adapters())  # md from anything else is not a venue
         self.refs: dict[str, ChildRef] = {}  # client order id -> owner
         self.emitted: dict[str, int] = {}  # client order id -> outcomes published
         self.done: set[str] = set()  # client order ids that already have execution events
@@ -115,7 +117,7 @@ class SandboxExecutor:
 
     def on_md(self, event: AnyEvent, seq: int) -> None:
         venue = getattr(event, "venue", None)
-        if venue:
+        if venue in self.known_venues:
             self._emit(self.venue(venue).on_event(event))  # type: ignore[arg-type]
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:

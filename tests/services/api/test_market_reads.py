@@ -10,6 +10,7 @@ import pytest
 from events import new_event_id
 from events.market import BookSnapshot, VenueStatusChanged
 from services.api.app import create_app
+from services.api.keys import create_key
 from services.bus import Bus
 from services.settings import Settings
 
@@ -32,10 +33,13 @@ async def client(bus: Bus, settings: Settings) -> AsyncIterator[httpx.AsyncClien
             snap("binance", [(BTC - 50_000_000, 20_000_000)], [(BTC + 100_000_000, 40_000_000)]),
         ]
     )
+    key = create_key(settings, "default", sandbox=True, now_ns=1).secret
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await app.state.api.md_follower.wait_caught_up()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {key}"}
+        ) as c:
             yield c
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5) as r:
+def get_json(url: str, key: str | None = None) -> object:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.loads(r.read())
 
 
@@ -73,9 +75,12 @@ def test_up_serves_quotes_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [str(crossbook), "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    key_file = tmp_path / "data" / "default_api_key"
     try:
+        # `up` writes the default tenant's sandbox key before it starts the processes.
+        key = poll(lambda: key_file.exists() and key_file.read_text().strip(), 30)
         quote = poll(
-            lambda: (q := get_json(f"http://127.0.0.1:{api_port}/v1/quotes/BTC-USDT?depth=5"))
+            lambda: (q := get_json(f"http://127.0.0.1:{api_port}/v1/quotes/BTC-USDT?depth=5", key))
             and len(q["venues"]) >= 3
             and q,
             120,
@@ -83,8 +88,11 @@ def test_up_serves_quotes_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert quote["source"] == "edge_nbbo"
         assert quote["nbbo"]["bid"] < quote["nbbo"]["ask"] or len(quote["venues"]) > 1
         assert len(quote["book"]["bids"]) == 5
-        edges = get_json(f"http://127.0.0.1:{api_port}/v1/edges")["edges"]
+        edges = get_json(f"http://127.0.0.1:{api_port}/v1/edges", key)["edges"]
         assert {"binance", "okx", "kraken", "coinbase", "kalshi"} <= {e["venue"] for e in edges}
+        with pytest.raises(urllib.error.HTTPError) as no_key:
+            get_json(f"http://127.0.0.1:{api_port}/v1/edges")
+        assert no_key.value.code == 401
         pids = descendants(proc.pid)
         assert len(pids) >= 10
     finally:
@@ -94,3 +102,5 @@ def test_up_serves_quotes_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     alive = [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()]
     assert alive == [], f"processes left running after Ctrl-C: {alive}"
     assert f"http://127.0.0.1:{api_port}" in output  # `up` printed where the API listens
+    assert f"export CROSSBOOK_API_KEY={key}" in output  # ... and the key to call it with
+    assert key.startswith("seq_test_")

@@ -54,5 +54,6 @@ def test_plan_becomes_a_plan_made_event_that_round_trips() -> None:
         best_single_venue="b",
         best_single_venue_cost_usd_1e9=202 * P,
         unroutable_qty_1e8=0,
+        best_single_venue_qty_1e8=200_000_000,
     )
     assert decode(encode(event)) == event

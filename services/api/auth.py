@@ -1,0 +1,43 @@
+"""Bearer-key authentication: every route except GET /v1/health/live depends on `require_key`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.api.errors import ApiError
+from services.api.keys import well_formed
+from services.api.state import ApiState, get_state
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling: the key's tenant, and what the key may do."""
+
+    tenant: str
+    key_id: str
+    is_sandbox: bool  # a seq_test_ key: every order is sandbox, reads see the sandbox book only
+    is_admin: bool
+
+
+async def require_key(request: Request, state: Annotated[ApiState, Depends(get_state)]) -> AuthContext:
+    """Resolve `Authorization: Bearer <key>` to an `AuthContext`, or answer 401."""
+    scheme, _, raw = request.headers.get("authorization", "").strip().partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw:
+        raise ApiError(401, "missing API key: send Authorization: Bearer <key>", code="UNAUTHORIZED")
+    if not well_formed(raw):
+        raise ApiError(
+            401, "malformed API key: expected seq_live_<64 hex> or seq_test_<64 hex>", code="UNAUTHORIZED"
+        )
+    key = state.keys.lookup(raw)
+    if key is None:
+        raise ApiError(401, "unknown API key", code="UNAUTHORIZED")
+    if key.revoked:
+        raise ApiError(401, f"API key {key.key_id} was revoked", code="UNAUTHORIZED")
+    return AuthContext(tenant=key.tenant, key_id=key.key_id, is_sandbox=key.is_sandbox, is_admin=key.is_admin)
+
+
+Auth = Annotated[AuthContext, Depends(require_key)]

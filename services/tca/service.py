@@ -1,0 +1,155 @@
+"""The TCA process: fold each node's facts from the LEDGER stream, report each completed node once.
+
+The report's id is derived from the NodeCompleted event id, and its time is the completion's, so
+re-running (a restart, a second instance) republishes the same bytes under the same id and
+JetStream keeps one. Completions seen while replaying are held until the follower has caught up:
+a report already on the log (`tca.>`) is then not published again, even outside the dedup window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from events import AnyEvent
+from events.execution import ChildAcked, ChildSubmitted, FillRecorded
+from events.graph import NodeActivated, NodeCompleted
+from events.ids import derive_id
+from events.routing import ChildAllocated, PlanMade
+from events.tca import TcaReported
+from projections.follower import StreamFollower
+from services.aio import cancel_and_wait
+from services.bus import Bus
+from services.bus.outbox import Outbox
+from services.tca.errors import TcaInputError
+from services.tca.report import build_report
+
+log = logging.getLogger("crossbook.tca")
+
+LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "tca.>"]
+NodeKey = tuple[str, str]
+
+
+def report_id(completed: NodeCompleted) -> str:
+    """The report's id: one completion, one report, whoever builds it."""
+    return derive_id("tca", completed.event_id)
+
+
+@dataclass
+class NodeFacts:
+    """Everything the log said about one node, in log order."""
+
+    activation: NodeActivated | None = None
+    plan: PlanMade | None = None
+    children: list[ChildAllocated] = field(default_factory=list)
+    submitted: list[ChildSubmitted] = field(default_factory=list)
+    acks: list[ChildAcked] = field(default_factory=list)
+    fills: list[FillRecorded] = field(default_factory=list)
+
+
+class TcaFold:
+    """The in-memory fold: node facts, and a report for each completion (None = nothing to report)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[NodeKey, NodeFacts] = {}
+        self.child_node: dict[str, NodeKey] = {}  # acks carry no graph/node: matched through the child
+        self.reported: set[str] = set()  # report event ids already on the log
+
+    def apply(self, event: AnyEvent) -> TcaReported | None:
+        match event:
+            case TcaReported():
+                self.reported.add(event.event_id)
+            case NodeActivated():
+                facts = self._facts((event.graph_id, event.node_id))
+                if facts.activation is None:
+                    facts.activation = event
+            case PlanMade():
+                facts = self._facts((event.graph_id, event.node_id))
+                if facts.plan is None:  # the arrival is the first plan's; a re-plan does not move it
+                    facts.plan = event
+            case ChildAllocated() | ChildSubmitted() | FillRecorded():
+                key = (event.graph_id, event.node_id)
+                self.child_node[event.child_id] = key
+                facts = self._facts(key)
+                if isinstance(event, ChildAllocated):
+                    facts.children.append(event)
+                elif isinstance(event, ChildSubmitted):
+                    facts.submitted.append(event)
+                else:
+                    facts.fills.append(event)
+            case ChildAcked():
+                key = self.child_node.get(event.child_id)
+                if key is not None:
+                    self._facts(key).acks.append(event)
+            case NodeCompleted():
+                report = self.report(event)
+                # A node completes once: its facts are done with (a late stray fill starts an
+                # empty entry that no completion will ever read).
+                self.nodes.pop((event.graph_id, event.node_id), None)
+                return report
+        return None
+
+    def report(self, completed: NodeCompleted) -> TcaReported | None:
+        facts = self.nodes.get((completed.graph_id, completed.node_id))
+        if facts is None or facts.activation is None or facts.plan is None or not facts.fills:
+            return None  # nothing executed (rejected, cancelled before a fill): nothing to analyse
+        try:
+            return build_report(
+                activation=facts.activation,
+                completed=completed,
+                plan=facts.plan,
+                single_venue_qty_1e8=facts.plan.best_single_venue_qty_1e8 if facts.plan else None,
+                fills=facts.fills,
+                children=facts.children,
+                submitted=facts.submitted,
+                acks=facts.acks,
+                event_id=report_id(completed),
+            )
+        except TcaInputError as exc:
+            log.error("tca: cannot report %s/%s: %s", completed.graph_id, completed.node_id, exc)
+            return None
+
+    def _facts(self, key: NodeKey) -> NodeFacts:
+        facts = self.nodes.get(key)
+        if facts is None:
+            facts = self.nodes[key] = NodeFacts()
+        return facts
+
+
+class TcaService:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.fold = TcaFold()
+        self.held: dict[str, TcaReported] = {}  # built while replaying; published once caught up
+        self.outbox = Outbox(bus, "tca")
+        self.follower = StreamFollower(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.outbox.start()
+        await self.follower.start()
+        self._task = asyncio.create_task(self._release_when_caught_up(), name="tca-release")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+        await self.follower.stop()
+        await self.outbox.stop()
+
+    def on_event(self, event: AnyEvent, seq: int) -> None:
+        report = self.fold.apply(event)
+        if isinstance(event, TcaReported):
+            self.held.pop(event.event_id, None)
+        if report is None or report.event_id in self.fold.reported:
+            return
+        if self.follower.caught_up.is_set():
+            self.outbox.put([report])
+        else:
+            self.held[report.event_id] = report
+
+    async def _release_when_caught_up(self) -> None:
+        await self.follower.caught_up.wait()
+        held, self.held = self.held, {}
+        self.outbox.put([r for r in held.values() if r.event_id not in self.fold.reported])
