@@ -1,0 +1,90 @@
+"""Cancel and resume: DELETE /v1/execution_graphs/{id}, DELETE /v1/orders/{node_order_id},
+POST /v1/execution_graphs/{id}/resume.
+
+Each runs the graph engine's command on the API's ledger view of the graph, publishes the
+resulting events, and answers once the ledger view has folded them, so the caller's next read
+already sees the new status. Event ids derive from the graph, the command and how many events
+the graph had seen: two concurrent identical requests publish the same ids and JetStream keeps
+one copy, while a later pause/resume cycle gets fresh ids."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from events.ids import derive_id
+from services.api.auth import Auth
+from services.api.errors import ApiError
+from services.api.routers.orders import visible
+from services.api.state import ApiState, get_state
+from services.graph import CancelGraph, CancelNode, GraphState, ResumeGraph, parse_node_order_id, step
+from services.graph.engine import Command
+from services.graph.errors import GraphStateConflict, UnknownNode
+
+router = APIRouter(prefix="/v1", tags=["cancel"])
+State = Annotated[ApiState, Depends(get_state)]
+
+
+def _ids(kind: str, graph: GraphState, *parts: str) -> Callable[[], str]:
+    version = str(len(graph.seen_event_ids))
+    counter = itertools.count()
+    return lambda: derive_id(kind, graph.graph_id, *parts, version, str(next(counter)))
+
+
+async def _graph(state: ApiState, graph_id: str, auth: Any) -> GraphState:
+    await state.ledger_follower.wait_caught_up()
+    graph = state.ledger.graphs.get(graph_id)
+    if graph is None or not visible(graph, auth):
+        # Another tenant's graph answers exactly like an unknown one.
+        raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
+    return graph
+
+
+async def _run(state: ApiState, graph: GraphState, cmd: Command, new_id: Callable[[], str]) -> GraphState:
+    try:
+        _, events = step(graph, cmd, time.time_ns(), new_id)
+    except GraphStateConflict as exc:
+        raise ApiError(409, str(exc), code="CONFLICT") from exc
+    except UnknownNode as exc:
+        raise ApiError(404, str(exc), code="NOT_FOUND") from exc
+    if events:
+        acks = await state.bus.publish_many(events)
+        await state.ledger_follower.wait_for(max(a.seq for a in acks))
+    return state.ledger.graphs[graph.graph_id]
+
+
+@router.delete("/execution_graphs/{graph_id}")
+async def cancel_graph(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
+    graph = await _graph(state, graph_id, auth)
+    # A terminal graph is left as it is (idempotent): `step` emits nothing for it.
+    after = await _run(state, graph, CancelGraph(reason="user"), _ids("cancel", graph))
+    return {"graph_id": graph_id, "status": after.status}
+
+
+@router.delete("/orders/{node_order_id:path}")
+async def cancel_order(node_order_id: str, state: State, auth: Auth) -> dict[str, Any]:
+    text = urllib.parse.unquote(node_order_id).removeprefix("graph:")
+    try:
+        graph_id, node_id, _ = parse_node_order_id(text)
+    except Exception as exc:  # the parser's own error type varies; any failure is a bad id
+        raise ApiError(
+            400, f"malformed node_order_id {text!r}: expected <graph_id>:<node_id>:<n>", code="INVALID_PARAMS"
+        ) from exc
+    graph = await _graph(state, graph_id, auth)
+    if node_id not in graph.nodes:
+        raise ApiError(404, f"unknown order {text!r}", code="NOT_FOUND")
+    after = await _run(state, graph, CancelNode(node_id=node_id, reason="user"), _ids("cancel", graph, node_id))
+    node = after.nodes[node_id]
+    return {"node_order_id": text, "graph_id": graph_id, "status": node.status, "graph_status": after.status}
+
+
+@router.post("/execution_graphs/{graph_id}/resume")
+async def resume_graph(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
+    graph = await _graph(state, graph_id, auth)
+    after = await _run(state, graph, ResumeGraph(), _ids("resume", graph))
+    return {"graph_id": graph_id, "status": after.status}
