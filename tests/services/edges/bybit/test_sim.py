@@ -12,7 +12,7 @@ from services.edges.bybit.sim import SIM_INSTRUMENTS, BybitLinearSim, BybitSpotS
 from services.edges.sim.server import SimServer
 from services.edges.sync import SyncResult
 from services.edges.venue import VenueAdapter
-from tests.services.edges.bybit.simclient import SimClient
+from tests.services.edges.simclient import SimClient
 
 
 

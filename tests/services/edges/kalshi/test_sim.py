@@ -10,7 +10,7 @@ from services.edges.kalshi.adapter import KalshiAdapter
 from services.edges.kalshi.sim import SIM_INSTRUMENTS, KalshiSim
 from services.edges.sim.server import SimServer
 from services.edges.sync import SyncResult
-from tests.services.edges.kalshi.simclient import SimClient
+from tests.services.edges.simclient import SimClient
 
 
 async def test_round_trip_matches_true_book_then_detects_gap() -> None:

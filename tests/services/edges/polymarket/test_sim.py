@@ -13,7 +13,7 @@ from services.edges.polymarket.adapter import PolymarketAdapter
 from services.edges.polymarket.sim import NO_TOKEN, SIM_INSTRUMENTS, YES_TOKEN, PolymarketSim
 from services.edges.sim.server import SimServer
 from services.edges.venue import BookUpdate, VenueEndpoints
-from tests.services.edges.polymarket.simclient import TIMEOUT_S, SimClient
+from tests.services.edges.simclient import TIMEOUT_S, SimClient
 
 TOKENS = [YES_TOKEN, NO_TOKEN]
 
