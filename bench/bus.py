@@ -1,6 +1,6 @@
 """Bus throughput: our publish and projection apply rates beside raw nats-py JetStream.
 
-Run: .venv/bin/python bench/bus.py [--events N]
+Run: .venv/bin/python bench/bus.py [--events N] [--rounds R]
 Prints events/s for (1) raw js.publish_async of same-size payloads, (2) Bus.publish_many of
 events (envelope + msgpack codec + Nats-Msg-Id dedup header), (3) raw pull fetch+ack, (4) the
 stream-health projection applying the same events through SQLite tracking; and the ratios.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,23 +45,26 @@ def make_events(n: int) -> list[TradePrinted]:
     ]
 
 
-async def raw_publish(url: str, payload: bytes, n: int) -> float:
+async def raw_publish(url: str, payload: bytes, n: int, stream: str = "RAW") -> float:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.add_stream(StreamConfig(name="RAW", subjects=["raw.>"]))
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream.lower()}.>"]))
+    subject = f"{stream.lower()}.x"
     t0 = time.perf_counter()
     for _ in range(n):
-        await js.publish_async("raw.x", payload)
+        await js.publish_async(subject, payload)
     await js.publish_async_completed()
     dt = time.perf_counter() - t0
     await nc.close()
     return dt
 
 
-async def raw_consume(url: str, n: int) -> float:
+async def raw_consume_stream(url: str, n: int, stream: str) -> float:
     nc = await nats.connect(url)
     js = nc.jetstream()
-    sub = await js.pull_subscribe("raw.>", durable="rawc", config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT))
+    sub = await js.pull_subscribe(
+        f"{stream.lower()}.>", durable="rawc", stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
+    )
     got = 0
     t0 = time.perf_counter()
     while got < n:
@@ -74,8 +78,7 @@ async def raw_consume(url: str, n: int) -> float:
 
 async def bus_publish(bus: Bus, events: list[TradePrinted]) -> float:
     t0 = time.perf_counter()
-    for i in range(0, len(events), 2000):
-        await bus.publish_many(events[i : i + 2000])
+    await bus.publish_many(events)  # one pipelined batch, like the raw loop
     return time.perf_counter() - t0
 
 
@@ -84,32 +87,43 @@ async def projection_apply(bus: Bus, store_path: Path, n: int) -> float:
     runner = ProjectionRunner(bus, store, StreamHealthProjection("MD"), batch=512)
     t0 = time.perf_counter()
     await runner.start()
-    await runner.wait_for(n, timeout=600)
+    await runner.wait_until(lambda r: r.applied >= n, timeout=600)
     dt = time.perf_counter() - t0
     await runner.stop()
     store.close()
     return dt
 
 
-async def main(n: int) -> None:
-    events = make_events(n)
-    payload_size = len(encode(events[0]))
+async def main(n: int, rounds: int) -> None:
+    payload_size = len(encode(make_events(1)[0]))
+    pub_ratios, raw_rates, bus_rates = [], [], []
     with throwaway_cluster() as (settings, tmp):
-        t_raw_pub = await raw_publish(settings.effective_nats_url, b"x" * payload_size, n)
-        t_raw_con = await raw_consume(settings.effective_nats_url, n)
         bus = await Bus.connect(settings)
         await bus.ensure_streams()
-        t_bus_pub = await bus_publish(bus, events)
+        # Alternate raw and bus rounds on fresh streams, so machine noise hits both alike.
+        for r in range(rounds):
+            events = make_events(n)
+            t_raw = await raw_publish(settings.effective_nats_url, b"x" * payload_size, n, stream=f"RAW{r}")
+            await bus.js.purge_stream("MD")
+            t_bus = await bus_publish(bus, events)
+            raw_rates.append(n / t_raw)
+            bus_rates.append(n / t_bus)
+            pub_ratios.append(t_raw / t_bus)
+        t_raw_con = await raw_consume_stream(settings.effective_nats_url, n, "RAW0")
         t_proj = await projection_apply(bus, tmp / "views.sqlite", n)
         await bus.close()
-    print(f"events: {n:,}  payload: {payload_size} bytes (msgpack TradePrinted)")
-    print(f"raw js.publish_async          {rate(n, t_raw_pub):>12}")
-    print(f"Bus.publish_many (events)     {rate(n, t_bus_pub):>12}   ratio vs raw publish {t_raw_pub / t_bus_pub:.2f}")
+    med = statistics.median
+    print(f"events: {n:,} per round, {rounds} rounds  payload: {payload_size} bytes (msgpack TradePrinted)")
+    print(f"raw js.publish_async          {med(raw_rates):>10,.0f}/s (median)")
+    print(f"Bus.publish_many (events)     {med(bus_rates):>10,.0f}/s (median)   ratio vs raw publish {med(pub_ratios):.2f} "
+          f"(rounds: {', '.join(f'{x:.2f}' for x in pub_ratios)})")
     print(f"raw pull fetch(256)+ack       {rate(n, t_raw_con):>12}")
     print(f"projection apply (SQLite)     {rate(n, t_proj):>12}   ratio vs raw consume {t_raw_con / t_proj:.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=50_000)
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.rounds))
