@@ -70,15 +70,16 @@ def parse_apply_us(name: str, steps: int) -> tuple[float, int]:
         import json
 
         sync.apply(adapter.parse_snapshot(json.dumps(body).encode(), venue_symbol))
-    applied = 0
+    applied = levels = 0
     t0 = time.perf_counter()
     for frame in frames:
         for item in adapter.parse(frame):
             if isinstance(item, BookUpdate):
                 if sync.apply(item) is SyncResult.APPLIED:
                     applied += 1
+                    levels += len(item.bids) + len(item.asks)
     dt = time.perf_counter() - t0
-    return dt / max(applied, 1) * 1e6, applied
+    return dt / max(applied, 1) * 1e6, applied, dt / max(levels, 1) * 1e6, levels
 
 
 def _rest_request(adapter, venue_symbol: str) -> tuple[str, dict[str, str]]:  # type: ignore[no-untyped-def]
@@ -132,20 +133,23 @@ def nbbo_fold_rate(events: list[AnyEvent]) -> float:
 
 async def main(steps: int) -> None:
     print(f"parse + apply per book update ({steps} market steps rendered by each venue's sim protocol)")
-    results = []
+    print(f"  {'venue':14s} {'µs/update':>10s} {'levels/update':>14s} {'µs/level':>9s}")
     for name in sorted(registry.sim_protocols()):
         samples = [parse_apply_us(name, steps) for _ in range(3)]
         us = statistics.median(s[0] for s in samples)
-        results.append((name, us, samples[0][1]))
-        print(f"  {name:14s} {us:7.2f} µs/update  ({samples[0][1]} updates)")
+        per_level = statistics.median(s[2] for s in samples)
+        _, updates, _, levels = samples[0]
+        print(f"  {name:14s} {us:10.2f} {levels / max(updates, 1):14.1f} {per_level:9.2f}")
     with throwaway_cluster() as (settings, _tmp):
         bus = await Bus.connect(settings)
         await bus.ensure_streams()
         raw = await raw_publish_rate(settings.effective_nats_url, 180, 20_000)
         rate, updates, events = await edge_rate(bus, "okx", steps)
         await bus.close()
+    _, _, _, okx_levels = parse_apply_us("okx", steps)
     print(f"raw JetStream publish_async (180 B)      {raw:12,.0f} msg/s")
     print(f"one edge (okx): parse+book+publish       {rate:12,.0f} updates/s   ratio vs raw {rate / raw:.2f}")
+    print(f"                 = level changes/s         {rate * okx_levels / max(updates, 1):12,.0f}")
     fold = nbbo_fold_rate(events * 5)
     print(f"NBBO fold (MarketBooks.apply + nbbo)     {fold:12,.0f} events/s    vs 5 edges at full rate {fold / (5 * rate):.2f}x")
 
