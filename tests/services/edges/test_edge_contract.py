@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from events.market import VenueStatusChanged
+
 from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming, MemorySink
 from services.edges.sim.server import SimServer
@@ -129,3 +131,33 @@ async def test_garbage_frames_are_counted_and_the_edge_keeps_running(edge: tuple
     await runner.wait_until(live(vs, runner.counters["updates"] + 5))
     assert runner.counters["disconnects"] == 0
     await assert_equals_server(runner, server, vs)
+
+
+async def test_a_stalled_connection_is_dropped_by_the_watchdog_and_resynced() -> None:
+    # One venue is enough: the watchdog is framework code, the same for every venue.
+    name = "okx"
+    instruments = INSTRUMENTS[name][:1]
+    server = await SimServer(PROTOCOLS[name](), instruments, tick_ms=20, heartbeat_s=0.2, seed=5).start()
+    adapter = ADAPTERS[name](VenueEndpoints(server.ws_url, server.rest_url))
+    runner = EdgeRunner(
+        adapter,
+        [instruments[0].symbol],
+        MemorySink(),
+        timing=EdgeTiming(reconnect_base_s=0.05, reconnect_max_s=0.5, silence_timeout_s=0.8, snapshot_retry_s=0.1),
+    )
+    await runner.start()
+    vs = adapter.to_venue(instruments[0].symbol)
+    try:
+        await runner.wait_until(live(vs, 5))
+        await server.inject("stall", stall_s=2.0)
+        def downs(r: EdgeRunner) -> list[VenueStatusChanged]:
+            return [e for e in r.sink.events if isinstance(e, VenueStatusChanged) and e.state == "down"]
+
+        await runner.wait_until(lambda r: bool(downs(r)), timeout=10)
+        assert "SilentConnection" in downs(runner)[0].reason
+        await runner.wait_until(lambda r: r.counters["reconnects"] >= 1)
+        await runner.wait_until(live(vs, runner.counters["updates"] + 5))
+        await assert_equals_server(runner, server, vs)
+    finally:
+        await runner.stop()
+        await server.stop()
