@@ -31,7 +31,11 @@ async def wait_for_shutdown() -> None:
 def durable_projection(name: str, stream: str) -> Projection:
     if name == "stream_health":
         return StreamHealthProjection(stream)
-    raise SystemExit(f"unknown projection {name!r}; known: stream_health")
+    if name == "positions":
+        from projections.positions import PositionsProjection
+
+        return PositionsProjection()
+    raise SystemExit(f"unknown projection {name!r}; known: stream_health, positions")
 
 
 async def run_projection(settings: Settings, name: str, stream: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -89,6 +90,53 @@ def api() -> None:
     from services.api.app import run_api
 
     run_api(load_settings())
+
+
+@app.command()
+def export(
+    out: Path = typer.Argument(..., help="JSON-lines file to write"),
+    stream: str = typer.Option("LEDGER", help="stream to read"),
+    subjects: str = typer.Option(">", help="subject filter"),
+    start_seq: int = typer.Option(1, help="first stream sequence"),
+) -> None:
+    """Export a stream range as JSON lines (one event per line, ids kept)."""
+    from replay.export import export_stream
+    from services.bus import Bus
+
+    async def run() -> int:
+        bus = await Bus.connect(load_settings(), name="export")
+        try:
+            return await export_stream(bus, stream, subjects, out, start_seq=start_seq)
+        finally:
+            await bus.close()
+
+    console.print(f"exported {asyncio.run(run())} events from {stream} to {out}")
+
+
+@app.command()
+def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Option("LEDGER")) -> None:
+    """Rebuild a durable projection from the log and diff it with the live view (exit 1 on a diff)."""
+    from projections.store import open_store
+    from replay.audit import audit as run_audit
+    from services.bus import Bus
+    from services.runtime import durable_projection
+
+    async def run():  # type: ignore[no-untyped-def]
+        settings = load_settings()
+        bus = await Bus.connect(settings, name="audit")
+        store = open_store(settings)
+        try:
+            return await run_audit(bus, store, durable_projection(name, stream))
+        finally:
+            store.close()
+            await bus.close()
+
+    report = asyncio.run(run())
+    console.print(
+        f"{report.projection}: live position {report.live_position}, rebuilt {report.rebuilt_position}; "
+        f"missing {len(report.missing)}, extra {len(report.extra)}, changed {len(report.changed)}"
+    )
+    raise typer.Exit(0 if report.clean else 1)
 
 
 def main() -> None:
