@@ -139,6 +139,21 @@ def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Optio
     raise typer.Exit(0 if report.clean else 1)
 
 
+@app.command()
+def mcp(
+    api_key: str = typer.Option(..., envvar="CROSSBOOK_API_KEY", help="the key every tool acts with"),
+    api_url: str = typer.Option("", help="default: http://<api_host>:<api_port>"),
+    transport: str = typer.Option("stdio", help="stdio or streamable-http"),
+    allow_live: bool = typer.Option(False, help="let a live key place live orders"),
+) -> None:
+    """Serve Crossbook's tools over MCP for AI agents."""
+    from services.mcp.server import build_server
+
+    settings = load_settings()
+    url = api_url or f"http://{settings.api_host}:{settings.api_port}"
+    build_server(url, api_key, allow_live=allow_live).run(transport=transport)  # type: ignore[arg-type]
+
+
 def main() -> None:
     app()
 

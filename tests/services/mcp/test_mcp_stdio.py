@@ -1,0 +1,47 @@
+"""An MCP client session over stdio: list the tools, get a quote, place a sandbox order that fills."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from tests.services.api.test_sdk_compat import Stack, stack  # noqa: F401 - the running stack fixture
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def payload(result) -> dict:  # type: ignore[no-untyped-def]
+    assert not result.is_error, result.content
+    if result.structured_content:
+        return result.structured_content.get("result", result.structured_content)
+    return json.loads(result.content[0].text)
+
+
+async def test_mcp_client_lists_tools_quotes_and_places_a_sandbox_order_that_fills(stack: Stack) -> None:  # noqa: F811
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "services.cli.main", "mcp", "--api-url", stack.base_url],
+        env={**os.environ, "CROSSBOOK_API_KEY": stack.key},
+        cwd=str(ROOT),
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert {"quote", "buy", "sell", "cancel", "order_status", "positions", "fills", "tca", "kill_switch"} <= names
+
+        quote = payload(await session.call_tool("quote", {"symbol": "BTC-USDT", "depth": 3}))
+        assert quote["symbol"] == "BTC-USDT" and quote["source"] == "edge_nbbo"
+        assert quote["nbbo"]["bid"] > 0 and len(quote["book"]["asks"]) == 3
+
+        submitted = payload(await session.call_tool("buy", {"symbol": "BTC-USDT", "qty": 0.05}))
+        status = payload(await session.call_tool("order_status", {"graph_id": submitted["graph_id"], "wait_s": 20}))
+        assert status["status"] == "COMPLETED" and status["is_sandbox"] is True
+        assert status["nodes"][0]["filled_qty_1e8"] == 5_000_000
+
+        bad = await session.call_tool("quote", {"symbol": "NOPE-USD"})
+        assert bad.is_error and "NOPE-USD" in bad.content[0].text
