@@ -24,7 +24,6 @@ from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
-from services.edges.sandbox import default_fee_schedule
 from services.errors import ConcurrencyConflict
 from services.graph.service import derived_ids
 from services.risk import (
@@ -37,12 +36,11 @@ from services.risk import (
     new_account,
     rules_book,
 )
-from services.sor import SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
+from services.sor import SorParams, marketable_limit_px, plan_made_event, plan_order
+from services.sor.books import venue_books
 
 log = logging.getLogger("crossbook.sor")
 
-SOR_DEPTH = 20
-DEFAULT_LATENCY_NS = 20_000_000
 DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
 
 
@@ -132,7 +130,7 @@ class RouterService:
         tenant = activation.tenant
         nbbo = self.market.nbbo(node.instrument.symbol)
         mark = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2 if nbbo and nbbo.bid_px_1e9 and nbbo.ask_px_1e9 else None
-        books = self._venue_books(node)
+        books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue)
         plan = plan_order(
             node.side, node.qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9
         ) if books else None
@@ -232,29 +230,3 @@ class RouterService:
                 log.warning("account %s moved under us; the decision is re-made on the next pass", tenant)
                 raise
             last = ack.seq
-
-    def _venue_books(self, node: NodeSpec) -> list[VenueBook]:
-        out = []
-        for venue, book in sorted(self.market.by_symbol.get(node.instrument.symbol, {}).items()):
-            if not book.usable or (node.instrument.venue and venue != node.instrument.venue):
-                continue
-            rules = self.rules.get(venue, {}).get(node.instrument.symbol)
-            if rules is None:
-                continue
-            bids, asks = book.top(SOR_DEPTH)
-            levels = asks if node.side == "buy" else bids
-            if not levels:
-                continue
-            out.append(
-                VenueBook(
-                    venue=venue,
-                    levels=levels,
-                    taker_fee_ppm=default_fee_schedule(venue).taker_ppm,
-                    latency_ns=DEFAULT_LATENCY_NS,
-                    min_qty_1e8=rules.min_qty_1e8,
-                    lot_1e8=rules.lot_1e8,
-                    tick_1e9=rules.tick_1e9,
-                )
-            )
-        return out
-
