@@ -45,6 +45,9 @@ class CrossbookTools:
     async def quote(self, symbol: str, depth: int = 5) -> dict[str, Any]:
         return await self._call("GET", f"/v1/quotes/{symbol}", params={"depth": depth})
 
+    async def preview(self, symbol: str, side: str, qty: float) -> dict[str, Any]:
+        return await self._call("POST", "/v1/orders/preview", json={"symbol": symbol, "side": side, "qty": qty})
+
     async def order(self, symbol: str, side: str, qty: float, limit_price: float | None, venue: str | None,
                     sandbox: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty}
@@ -89,6 +92,10 @@ def build_server(api_url: str, api_key: str, *, allow_live: bool = False) -> MCP
     @server.tool(description="NBBO, per-venue best bid/offer and consolidated book for a symbol, e.g. BTC-USDT.")
     async def quote(symbol: str, depth: int = 5) -> dict[str, Any]:
         return await tools.quote(symbol, depth)
+
+    @server.tool(description="What a market order would cost: the SOR split, average price, fees. Trades nothing.")
+    async def preview(symbol: str, side: str, qty: float) -> dict[str, Any]:
+        return await tools.preview(symbol, side, qty)
 
     @server.tool(description="Buy `qty` (base units) of `symbol`; market unless limit_price. Sandbox by default.")
     async def buy(symbol: str, qty: float, limit_price: float | None = None, venue: str | None = None,

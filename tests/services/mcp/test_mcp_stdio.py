@@ -32,11 +32,14 @@ async def test_mcp_client_lists_tools_quotes_and_places_a_sandbox_order_that_fil
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         names = {t.name for t in (await session.list_tools()).tools}
-        assert {"quote", "buy", "sell", "cancel", "order_status", "positions", "fills", "tca", "kill_switch"} <= names
+        assert {"quote", "preview", "buy", "sell", "cancel", "order_status", "positions", "fills", "tca", "kill_switch"} <= names
 
         quote = payload(await session.call_tool("quote", {"symbol": "BTC-USDT", "depth": 3}))
         assert quote["symbol"] == "BTC-USDT" and quote["source"] == "edge_nbbo"
         assert quote["nbbo"]["bid"] > 0 and len(quote["book"]["asks"]) == 3
+
+        plan = payload(await session.call_tool("preview", {"symbol": "BTC-USDT", "side": "buy", "qty": 0.05}))
+        assert sum(v["alloc_qty_1e8"] for v in plan["candidate_venues"]) == 5_000_000
 
         submitted = payload(await session.call_tool("buy", {"symbol": "BTC-USDT", "qty": 0.05}))
         status = payload(await session.call_tool("order_status", {"graph_id": submitted["graph_id"], "wait_s": 20}))
