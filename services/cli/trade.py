@@ -1,0 +1,221 @@
+"""Trading commands: quote, buy/sell, status, cancel, orders, fills, positions, tca, kill-switch,
+edges. Thin clients of the REST API (the same endpoints any SDK uses).
+
+Exit codes: 0 ok, 1 the order ended without filling (REJECTED/FAILED/CANCELLED),
+2 usage error, 3 the API refused the request (4xx), 4 the API could not be reached or failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from services.settings import load_settings
+
+console = Console()
+TERMINAL = {"COMPLETED", "CANCELLED", "REJECTED", "FAILED"}
+EXIT_NOT_FILLED, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3, 4
+
+
+def _client() -> httpx.Client:
+    settings = load_settings()
+    key = os.environ.get("CROSSBOOK_API_KEY", "")
+    if not key:
+        console.print("set CROSSBOOK_API_KEY (make run prints one; or: crossbook keys create --tenant NAME --sandbox)")
+        raise typer.Exit(2)
+    url = os.environ.get("CROSSBOOK_API_URL", f"http://{settings.api_host}:{settings.api_port}")
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30.0)
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        with _client() as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach the API: {exc}[/red]")
+        raise typer.Exit(EXIT_UNREACHABLE) from exc
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        console.print(f"[red]{response.status_code}: {message}[/red]")
+        raise typer.Exit(EXIT_REFUSED if response.status_code < 500 else EXIT_UNREACHABLE)
+    return response.json() if response.content else None
+
+
+def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
+    if as_json or table is None:
+        typer.echo(json.dumps(data))
+    else:
+        console.print(table)
+
+
+def _fmt(px_1e9: int | None) -> str:
+    return "" if px_1e9 is None else f"{px_1e9 / 1e9:,.9f}".rstrip("0").rstrip(".")
+
+
+def _qty(qty_1e8: int | None) -> str:
+    return "" if qty_1e8 is None else f"{qty_1e8 / 1e8:,.8f}".rstrip("0").rstrip(".")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def quote(symbol: str, depth: int = 5, as_json: bool = typer.Option(False, "--json")) -> None:
+        """NBBO and per-venue best bid/offer for SYMBOL."""
+        q = _call("GET", f"/v1/quotes/{symbol}", params={"depth": depth})
+        table = Table(title=f"{symbol}  bid {q['nbbo'].get('bid')}  ask {q['nbbo'].get('ask')}  ({q['source']})")
+        for col in ("venue", "bid", "bid size", "ask", "ask size", "age ms"):
+            table.add_column(col, justify="right" if col != "venue" else "left")
+        for venue, v in sorted(q["venues"].items()):
+            table.add_row(venue, str(v["bid"]), str(v["bid_size"]), str(v["ask"]), str(v["ask_size"]), str(v["age_ms"]))
+        _emit(q, as_json, table)
+
+    def _order(side: str, symbol: str, qty: float, limit: float | None, venue: str | None, as_json: bool, wait: bool) -> None:
+        body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty, "sandbox": True}
+        if limit is not None:
+            body["price"] = limit
+        if venue:
+            body["venue"] = venue
+        submitted = _call("POST", "/v1/orders", json=body)
+        graph_id = submitted["graph_id"]
+        status = _call("GET", f"/v1/execution_graphs/{graph_id}")
+        if wait and status["status"] not in TERMINAL:
+            with Live(console=console, transient=True) as live:
+                deadline = time.monotonic() + 60
+                while status["status"] not in TERMINAL and time.monotonic() < deadline:
+                    node = status["nodes"][0]
+                    live.update(f"{graph_id}  {status['status']}  filled {_qty(node['filled_qty_1e8'])} / {_qty(node['qty_1e8'])}")
+                    time.sleep(0.2)  # polling the API for the live display
+                    status = _call("GET", f"/v1/execution_graphs/{graph_id}")
+        if as_json:
+            typer.echo(json.dumps(status))
+        else:
+            node = status["nodes"][0]
+            console.print(
+                f"{graph_id}  {status['status']}  filled {_qty(node['filled_qty_1e8'])} @ {_fmt(node['avg_fill_price_1e9'])}"
+            )
+        if status["status"] in ("REJECTED", "FAILED", "CANCELLED"):
+            raise typer.Exit(EXIT_NOT_FILLED)
+
+    @app.command()
+    def buy(
+        symbol: str,
+        qty: float,
+        limit: float = typer.Option(None, help="limit price (default: market)"),
+        venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
+        urgency: str = typer.Option("medium", help="low|medium|high"),
+        sandbox: bool = typer.Option(True, help="simulated fills against live books"),
+        wait: bool = typer.Option(True, help="show progress until the order ends"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Buy QTY of SYMBOL (sandbox)."""
+        _order("buy", symbol, qty, limit, venue, as_json, wait)
+
+    @app.command()
+    def sell(
+        symbol: str,
+        qty: float,
+        limit: float = typer.Option(None, help="limit price (default: market)"),
+        venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
+        urgency: str = typer.Option("medium", help="low|medium|high"),
+        sandbox: bool = typer.Option(True, help="simulated fills against live books"),
+        wait: bool = typer.Option(True, help="show progress until the order ends"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Sell QTY of SYMBOL (sandbox)."""
+        _order("sell", symbol, qty, limit, venue, as_json, wait)
+
+    @app.command()
+    def status(graph_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Status of an order graph and its nodes."""
+        s = _call("GET", f"/v1/execution_graphs/{graph_id}")
+        table = Table(title=f"{graph_id}  {s['status']}")
+        for col in ("node", "status", "side", "symbol", "qty", "filled", "avg price"):
+            table.add_column(col)
+        for n in s["nodes"]:
+            table.add_row(n["node_id"], n["status"], n["side"], n["symbol"], _qty(n["qty_1e8"]),
+                          _qty(n["filled_qty_1e8"]), _fmt(n["avg_fill_price_1e9"]))
+        _emit(s, as_json, table)
+
+    @app.command()
+    def cancel(graph_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Cancel an order graph (idempotent)."""
+        result = _call("DELETE", f"/v1/execution_graphs/{graph_id}")
+        typer.echo(json.dumps(result)) if as_json else console.print(f"{graph_id}  {result.get('status')}")
+
+    @app.command()
+    def orders(limit: int = 20, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Your most recent orders."""
+        rows = _call("GET", "/v1/orders", params={"limit": limit})["orders"]
+        table = Table(title="orders")
+        for col in ("node_order_id", "status", "side", "symbol", "qty", "filled", "avg price"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["node_order_id"], r["status"], r["side"], r["symbol"], _qty(r["qty_1e8"]),
+                          _qty(r["filled_qty_1e8"]), _fmt(r.get("avg_fill_price_1e9")))
+        _emit(rows, as_json, table)
+
+    @app.command()
+    def fills(limit: int = 20, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Your most recent fills."""
+        rows = _call("GET", "/v1/fills", params={"limit": limit})["fills"]
+        table = Table(title="fills")
+        for col in ("venue", "side", "symbol", "qty", "price", "fee USD", "liquidity"):
+            table.add_column(col)
+        for f in rows:
+            table.add_row(f["venue"], f["side"], f["symbol"], _qty(f["qty_1e8"]), _fmt(f["price_1e9"]),
+                          _fmt(f["fee_usd_1e9"]), f["liquidity"])
+        _emit(rows, as_json, table)
+
+    @app.command()
+    def positions(as_json: bool = typer.Option(False, "--json")) -> None:
+        """Positions across venues."""
+        data = _call("GET", "/v1/positions/unified")
+        table = Table(title="positions")
+        for col in ("venue", "symbol", "kind", "qty", "entry", "mark", "unrealized USD"):
+            table.add_column(col)
+        for p in data["positions"]:
+            table.add_row(p["venue"], p["instrument"]["symbol"], p["instrument"]["kind"], _qty(p["qty_1e8"]),
+                          _fmt(p["entry_price_usd_1e9"]), _fmt(p["current_price_usd_1e9"]), _fmt(p["unrealized_pnl_usd_1e9"]))
+        _emit(data, as_json, table)
+
+    @app.command()
+    def tca(symbol: str = typer.Option(None), as_json: bool = typer.Option(False, "--json")) -> None:
+        """Transaction cost analysis of your completed orders."""
+        data = _call("GET", "/v1/tca", params={"symbol": symbol} if symbol else None)
+        table = Table(title=f"TCA ({data.get('order_count', 0)} orders)")
+        for col in ("graph", "symbol", "side", "filled", "VWAP", "arrival mid", "IS bps", "savings bps"):
+            table.add_column(col)
+        for r in data.get("reports", []):
+            table.add_row(r["graph_id"], r["symbol"], r["side"], _qty(r["filled_qty_1e8"]), _fmt(r["achieved_vwap_1e9"]),
+                          _fmt(r["arrival_mid_px_1e9"]), f"{r['implementation_shortfall_bps']:.2f}",
+                          "" if r.get("savings_vs_single_venue_bps") is None else f"{r['savings_vs_single_venue_bps']:.2f}")
+        _emit(data, as_json, table)
+
+    @app.command("kill-switch")
+    def kill_switch(state: str = typer.Argument(..., help="on|off"), reason: str = typer.Option(None)) -> None:
+        """Engage (on) or clear (off) the kill switch: new orders are refused while it is on."""
+        if state not in ("on", "off"):
+            raise typer.BadParameter("state must be on or off")
+        result = _call("POST", "/v1/kill_switch", json={"reason": reason}) if state == "on" else _call("POST", "/v1/kill_switch/clear")
+        typer.echo(json.dumps(result))
+
+    @app.command()
+    def edges(as_json: bool = typer.Option(False, "--json")) -> None:
+        """Venue edges: status, last seen, symbols."""
+        rows = _call("GET", "/v1/edges")["edges"]
+        table = Table(title="edges")
+        for col in ("venue", "status", "symbols", "live", "age ms"):
+            table.add_column(col)
+        for e in rows:
+            table.add_row(e["venue"], e["status"], str(e["symbol_count"]), str(e["live_symbol_count"]), str(e["age_ms"]))
+        _emit(rows, as_json, table)
