@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 
 from events import AnyEvent
-from events.graph import GraphSubmitted, NodeActivated, NodeSpec
+from events.graph import GraphSubmitted, NodeActivated, NodeCancelled, NodeCompleted, NodeSpec
 from events.risk import RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.ids import derive_id
@@ -36,11 +37,13 @@ from services.risk import (
     new_account,
     rules_book,
 )
-from services.sor import SorParams, marketable_limit_px, plan_made_event, plan_order
+from services.graph.schedule import slices_for
+from services.sor import RoutePlan, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
 from services.sor.books import venue_books
 
 log = logging.getLogger("crossbook.sor")
 
+SLICED = ("twap", "vwap")  # released over time; iceberg/passive are not driven yet
 DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
 
 
@@ -68,6 +71,9 @@ class RouterService:
         self.accounts: dict[str, AccountState] = {}
         self.graphs: dict[str, GraphSubmitted] = {}
         self.routed: set[tuple[str, str]] = set()
+        self.plans_seen: dict[tuple[str, str], int] = {}  # plans per node: sliced nodes resume after them
+        self.finished: set[tuple[str, str]] = set()
+        self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.pending: asyncio.Queue[NodeActivated] = asyncio.Queue()
         self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
         self.ledger = StreamFollower(bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>"], self.on_ledger)
@@ -79,10 +85,17 @@ class RouterService:
         self._task = asyncio.create_task(self._work(), name="router")
 
     async def stop(self) -> None:
+        for task in list(self.slicing.values()):
+            await cancel_and_wait(task)
         if self._task is not None:
             await cancel_and_wait(self._task)
         await self.ledger.stop()
         await self.md.stop()
+
+    def _is_sliced(self, key: tuple[str, str]) -> bool:
+        graph = self.graphs.get(key[0])
+        node = next((n for n in graph.nodes if n.node_id == key[1]), None) if graph else None
+        return node is not None and node.execution.policy in SLICED
 
     def account(self, tenant: str) -> AccountState:
         if tenant not in self.accounts:
@@ -95,10 +108,16 @@ class RouterService:
                 self.graphs[event.graph_id] = event
             case NodeActivated():
                 self.pending.put_nowait(event)
-            case PlanMade() | RiskCheckRejected():
+            case PlanMade():
+                key = (event.graph_id, event.node_id)
+                self.plans_seen[key] = self.plans_seen.get(key, 0) + 1
+                self.routed.add(key)
+            case RiskCheckRejected():
                 # A pass without a plan (crash between the two) is routed again: the risk
                 # decision then reports already_passed and the plan is made.
                 self.routed.add((event.graph_id, event.node_id))
+            case NodeCompleted() | NodeCancelled():
+                self.finished.add((event.graph_id, event.node_id))
         if event.tenant:
             try:
                 fold_into(self.account(event.tenant), event, self.rules)
@@ -112,7 +131,9 @@ class RouterService:
             activation = await self.pending.get()
             await self.ledger.wait_caught_up()  # the account must include everything before it
             key = (activation.graph_id, activation.node_id)
-            if key in self.routed:
+            if key in self.finished or key in self.slicing:
+                continue
+            if key in self.routed and not self._is_sliced(key):
                 continue
             try:
                 await self.route(activation)
@@ -125,19 +146,35 @@ class RouterService:
             log.error("activation for unknown graph %s", activation.graph_id)
             return
         node = next(n for n in graph.nodes if n.node_id == activation.node_id)
-        new_id = derived_ids(activation.event_id)
-        now = self.clock_ns()
-        tenant = activation.tenant
+        books, plan, mark = self._plan(node, node.qty_1e8)
+        if not await self._risk(activation, node, plan, mark):
+            return
+        if node.execution.policy in SLICED:
+            # TWAP/VWAP: risk reserved the whole node above; slices are released on schedule.
+            key = (activation.graph_id, activation.node_id)
+            self.slicing[key] = asyncio.create_task(self._release_slices(activation, graph, node))
+            return
+        assert plan is not None
+        await self._publish_plan(activation, graph, node, books, plan, index=None)
+
+    def _plan(self, node: NodeSpec, qty_1e8: int) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
         nbbo = self.market.nbbo(node.instrument.symbol)
         mark = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2 if nbbo and nbbo.bid_px_1e9 and nbbo.ask_px_1e9 else None
         books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue)
         plan = plan_order(
-            node.side, node.qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9
+            node.side, qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9
         ) if books else None
+        return books, plan, mark
+
+    async def _risk(self, activation: NodeActivated, node: NodeSpec, plan: RoutePlan | None, mark: int | None) -> bool:
+        """Check and reserve for the whole node; publish the verdict. True = go on and route."""
+        new_id = derived_ids(activation.event_id)
+        now = self.clock_ns()
+        tenant = activation.tenant
         amounts = {a.venue: a.qty_1e8 for a in plan.allocations if a.qty_1e8 > 0} if plan else {}
         intent = OrderIntent(
             tenant=tenant,
-            graph_id=graph.graph_id,
+            graph_id=activation.graph_id,
             node_id=node.node_id,
             symbol=node.instrument.symbol,
             side=node.side,
@@ -161,23 +198,58 @@ class RouterService:
                     event_id=new_id(),
                     ts_ns=now,
                     tenant=tenant,
-                    graph_id=graph.graph_id,
+                    graph_id=activation.graph_id,
                     node_id=node.node_id,
                     code="STALE_VENUE",
                     message=f"no live book for {node.instrument.symbol} on any venue",
                 )
             ]
             await self._publish_account(tenant, events)
-            return
+            return False
         if not outcome.already_passed:
             await self._publish_account(tenant, list(outcome.events))
-        assert plan is not None
+        return True
+
+    async def _release_slices(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
+        key = (activation.graph_id, activation.node_id)
+        lots = [r.lot_1e8 for v in self.rules.values() if (r := v.get(node.instrument.symbol)) is not None]
+        slices = slices_for(
+            node,
+            node.qty_1e8,
+            activation.ts_ns,  # from the log: a restart recomputes the same schedule
+            lot_1e8=max(lots or [1]),
+            rng=random.Random(activation.event_id),
+            profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
+        )
+        for index, piece in enumerate(slices):
+            if index < self.plans_seen.get(key, 0):
+                continue  # released before a restart
+            delay_s = (piece.due_ns - self.clock_ns()) / 1e9
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
+            books, plan, _ = self._plan(node, piece.qty_1e8)
+            if plan is None or not any(a.qty_1e8 for a in plan.allocations):
+                log.warning("slice %s of %s: no live book; skipped", index, key)
+                continue
+            await self._publish_plan(activation, graph, node, books, plan, index=index)
+        self.slicing.pop(key, None)
+
+    async def _publish_plan(
+        self,
+        activation: NodeActivated,
+        graph: GraphSubmitted,
+        node: NodeSpec,
+        books: list[VenueBook],
+        plan: RoutePlan,
+        index: int | None,
+    ) -> None:
         # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
-        plan_id = derive_id("plan", activation.event_id)
-        allocations = [a for a in plan.allocations if a.qty_1e8 > 0]
+        tag = [] if index is None else [str(index)]
+        tenant = activation.tenant
+        plan_id = derive_id("plan", activation.event_id, *tag)
         made = plan_made_event(
             plan,
-            event_id=derive_id("plan_made", activation.event_id),
+            event_id=derive_id("plan_made", activation.event_id, *tag),
             ts_ns=self.clock_ns(),
             plan_id=plan_id,
             graph_id=graph.graph_id,
@@ -187,9 +259,10 @@ class RouterService:
             causation_id=activation.event_id,
         )
         children = []
-        for alloc in allocations:
-            event_id = derive_id("child", activation.event_id, alloc.venue)
+        for alloc in (a for a in plan.allocations if a.qty_1e8 > 0):
+            event_id = derive_id("child", activation.event_id, *tag, alloc.venue)
             book = next(b for b in books if b.venue == alloc.venue)
+            suffix = alloc.venue if index is None else f"{index}:{alloc.venue}"
             children.append(
                 ChildAllocated(
                     event_id=event_id,
@@ -199,7 +272,7 @@ class RouterService:
                     plan_id=plan_id,
                     graph_id=graph.graph_id,
                     node_id=node.node_id,
-                    child_id=f"{activation.node_order_id}:{alloc.venue}",
+                    child_id=f"{activation.node_order_id}:{suffix}",
                     client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
                     venue=alloc.venue,
                     symbol=node.instrument.symbol,

@@ -9,6 +9,7 @@ import pytest
 
 from events.execution import FillRecorded
 from events.graph import NodeActivated
+from events.routing import PlanMade
 from services.api.app import create_app
 from services.api.keys import create_key
 from services.bus import Bus
@@ -144,3 +145,43 @@ async def test_on_fill_ratio_edge_activates_the_second_node_after_the_first_half
             break
     else:
         raise AssertionError("the hedge node was never activated")
+
+
+async def test_twap_releases_its_slices_on_schedule_and_fills(
+    cluster: tuple[httpx.AsyncClient, list[SimServer], object],
+) -> None:
+    client, servers, api = cluster
+    body = {
+        "nodes": [
+            {
+                "node_id": "twap",
+                "instrument": {"symbol": "BTC-USDT", "type": "spot", "venue": None},
+                "side": "buy",
+                "order_type": "market",
+                "quantity": {"fixed": {"qty_1e8": 30_000_000}},
+                "execution": {"policy": "twap", "horizon_ms": 1500, "pacing": {"uniform": {"num_slices": 3, "interval_ms": 500}}},
+            }
+        ],
+        "edges": [],
+    }
+    r = await client.post("/v1/orders", json=body)
+    assert r.status_code == 200, r.text
+    graph_id = r.json()["graph_id"]
+    await api.ledger_follower.wait_until(
+        lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=30
+    )
+    status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
+    assert status["status"] == "COMPLETED"
+    assert status["nodes"][0]["filled_qty_1e8"] == 30_000_000
+    activated_ns, plans = None, []
+    async for d in api.bus.replay("LEDGER", ["ord.>", "route.>"]):
+        e = d.event
+        if isinstance(e, NodeActivated) and e.graph_id == graph_id:
+            activated_ns = e.ts_ns
+        if isinstance(e, PlanMade) and e.graph_id == graph_id:
+            plans.append(e)
+    assert activated_ns is not None and len(plans) == 3  # one plan per slice
+    assert sum(p.qty_1e8 for p in plans) == 30_000_000
+    for i, plan in enumerate(plans):
+        due = activated_ns + i * 500_000_000
+        assert due <= plan.ts_ns < due + 2_000_000_000, f"slice {i} released at +{(plan.ts_ns - activated_ns) / 1e6} ms"
