@@ -18,7 +18,9 @@ from services.api import errors
 from services.api.auth import require_key
 from services.api.keys import open_key_store
 from services.api.routers import account, health, market, orders, positions
-from services.api.routers import tca
+from services.api.routers import preview, tca
+from services.api.routers import cancel, stream
+from services.api.routers import credentials
 from services.api.state import ApiState
 from services.bus import Bus
 from services.settings import Settings
@@ -68,10 +70,15 @@ def create_app(settings: Settings) -> FastAPI:
     # FastAPI resolves it once per request.
     authed = [Depends(require_key)]
     app.include_router(market.router, dependencies=authed)
+    app.include_router(preview.router, dependencies=authed)  # before orders: /orders/preview is literal
     app.include_router(orders.router, dependencies=authed)
     app.include_router(tca.router, dependencies=authed)
     app.include_router(account.router, dependencies=authed)
     app.include_router(positions.router, dependencies=authed)
+    app.include_router(cancel.router, dependencies=authed)
+    app.include_router(credentials.router, dependencies=authed)
+    # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
+    app.include_router(stream.router)
     return app
 
 

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import itertools
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from events import Event
+from events.graph import GraphCancelled, GraphResumed, NodeCancelled
 from events.ids import derive_id
-from services.api.auth import Auth
+from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
 from services.api.routers.orders import visible
 from services.api.state import ApiState, get_state
 from services.graph import CancelGraph, CancelNode, GraphState, ResumeGraph, parse_node_order_id, step
 from services.graph.engine import Command
-from services.graph.errors import GraphStateConflict, UnknownNode
+from services.graph.service import derived_ids
+from services.graph.errors import GraphStateConflict, UnknownNode, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["cancel"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -36,7 +38,7 @@ def _ids(kind: str, graph: GraphState, *parts: str) -> Callable[[], str]:
     return lambda: derive_id(kind, graph.graph_id, *parts, version, str(next(counter)))
 
 
-async def _graph(state: ApiState, graph_id: str, auth: Any) -> GraphState:
+async def _graph(state: ApiState, graph_id: str, auth: AuthContext) -> GraphState:
     await state.ledger_follower.wait_caught_up()
     graph = state.ledger.graphs.get(graph_id)
     if graph is None or not visible(graph, auth):
@@ -45,13 +47,36 @@ async def _graph(state: ApiState, graph_id: str, auth: Any) -> GraphState:
     return graph
 
 
+def _as_published(graph: GraphState, decided: list[Event], now_ns: int) -> list[Event]:
+    """The command's own events, each followed by the graph engine's reaction to it.
+
+    The engine (services/graph/service.py) folds what we publish one event at a time and
+    reacts to each with ids derived from it. Computing that same reaction here, with the same
+    ids, means JetStream keeps one copy whoever publishes first, and our answer can wait for
+    the final status. GraphCancelled goes first: folded after its NodeCancelled events, the
+    engine would see a graph whose nodes all ended and complete it as FAILED."""
+    # Only the command's own events; whatever the command's settling added, the engine's
+    # reaction below recomputes (with the engine's ids).
+    ordered = [e for e in decided if isinstance(e, GraphCancelled)] + [
+        e for e in decided if isinstance(e, (NodeCancelled, GraphResumed))
+    ]
+    out: list[Event] = []
+    current = graph
+    for event in ordered:
+        current, reactions = step(current, event, now_ns, derived_ids(event.event_id))
+        out += [event, *reactions]
+    return out
+
+
 async def _run(state: ApiState, graph: GraphState, cmd: Command, new_id: Callable[[], str]) -> GraphState:
+    now_ns = time.time_ns()
     try:
-        _, events = step(graph, cmd, time.time_ns(), new_id)
+        _, decided = step(graph, cmd, now_ns, new_id)
     except GraphStateConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
     except UnknownNode as exc:
         raise ApiError(404, str(exc), code="NOT_FOUND") from exc
+    events = _as_published(graph, decided, now_ns)
     if events:
         acks = await state.bus.publish_many(events)
         await state.ledger_follower.wait_for(max(a.seq for a in acks))
@@ -68,13 +93,15 @@ async def cancel_graph(graph_id: str, state: State, auth: Auth) -> dict[str, Any
 
 @router.delete("/orders/{node_order_id:path}")
 async def cancel_order(node_order_id: str, state: State, auth: Auth) -> dict[str, Any]:
-    text = urllib.parse.unquote(node_order_id).removeprefix("graph:")
+    # The SDK percent-encodes the id (':' -> %3A); the router hands it over decoded.
+    text = node_order_id.removeprefix("graph:")
     try:
-        graph_id, node_id, _ = parse_node_order_id(text)
-    except Exception as exc:  # the parser's own error type varies; any failure is a bad id
+        ref = parse_node_order_id(text)
+    except ValidationError as exc:
         raise ApiError(
             400, f"malformed node_order_id {text!r}: expected <graph_id>:<node_id>:<n>", code="INVALID_PARAMS"
         ) from exc
+    graph_id, node_id = ref.graph_id, ref.node_id
     graph = await _graph(state, graph_id, auth)
     if node_id not in graph.nodes:
         raise ApiError(404, f"unknown order {text!r}", code="NOT_FOUND")

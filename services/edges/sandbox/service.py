@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from events import AnyEvent
 from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, FillRecorded
+from events.graph import GraphCancelled, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
 from projections.follower import StreamFollower
@@ -60,7 +61,8 @@ class SandboxExecutor:
         self.outbox = Outbox(bus, "sandbox")
         self._resume: asyncio.Task[None] | None = None
         self.md = StreamFollower(bus, "MD", ["md.>"], self.on_md)
-        self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>"], self.on_ledger)
+        # ord.> for NodeCancelled/GraphCancelled: a cancelled node's resting children are pulled.
+        self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger)
 
     async def start(self) -> None:
         await self.outbox.start()
@@ -121,6 +123,9 @@ class SandboxExecutor:
             self._emit(self.venue(venue).on_event(event))  # type: ignore[arg-type]
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        if isinstance(event, (NodeCancelled, GraphCancelled)):
+            self._cancel_resting(event.graph_id, event.node_id if isinstance(event, NodeCancelled) else None)
+            return
         if isinstance(event, (ChildAcked, ChildRejected, ChildCancelled, FillRecorded)):
             coid = event.client_order_id
             self.done.add(coid)
@@ -140,6 +145,15 @@ class SandboxExecutor:
             self.deferred.append(event)
             return
         self._submit(event)
+
+    def _cancel_resting(self, graph_id: str, node_id: str | None) -> None:
+        # Only orders resting in this process's simulated venues can be pulled; while replaying
+        # after a restart none are, and `_reconcile` closes the ones the old process left.
+        for venue in list(self.venues.values()):
+            for order in venue.open_orders():
+                ref = self.refs.get(order.client_order_id)
+                if ref is not None and ref.graph_id == graph_id and node_id in (None, ref.node_id):
+                    self._emit(venue.cancel(order.client_order_id, self.clock_ns()))
 
     def _submit(self, event: ChildAllocated) -> None:
         coid = event.client_order_id
