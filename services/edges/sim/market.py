@@ -39,6 +39,7 @@ class SimMarket:
         # the symbol), so simulated venues stay within a few ticks of each other like real ones.
         self.anchor_rng = random.Random(zlib.crc32(instrument.symbol.encode()))
         self.anchor_cbps = 0  # anchor offset from the base price, in 1/100 bp
+        self.anchor_steps = 0
         self.base_px_1e9 = _two_significant_digits(instrument.mid_px_1e9)
         self.offset_ticks = self.rng.randint(-1, 1)
         self.mid_ticks = self._target_ticks()
@@ -61,15 +62,21 @@ class SimMarket:
             self.book.set_bid(RawLevel((self.mid_ticks - 1 - i) * inst.tick_1e9, self._size(i)))
             self.book.set_ask(RawLevel((self.mid_ticks + 1 + i) * inst.tick_1e9, self._size(i)))
 
-    def step(self, n_changes: int = 4) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """Advance the market one tick; return (bid changes, ask changes) as absolute sizes."""
+    def step(self, n_changes: int = 4, anchor_step: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Advance the market one tick; return (bid changes, ask changes) as absolute sizes.
+
+        `anchor_step` (a shared time index from the server) keeps every venue's anchor on the
+        same point of the path even when one server ticks slower than another."""
         inst = self.instrument
         tick = inst.tick_1e9
         bids: dict[int, int] = {}
         asks: dict[int, int] = {}
-        self.anchor_cbps += self.anchor_rng.randint(-20, 20) - self.anchor_cbps // 300
+        target_step = self.anchor_steps + 1 if anchor_step is None else anchor_step
+        while self.anchor_steps < target_step:
+            self.anchor_cbps += self.anchor_rng.randint(-4, 4) - self.anchor_cbps // 300
+            self.anchor_steps += 1
         gap = self._target_ticks() - self.mid_ticks
-        drift = max(-10, min(10, gap)) if self.rng.random() < 0.7 else 0
+        drift = max(-50, min(50, gap))  # follow the shared anchor closely, whatever the tick size
         if drift:
             self.mid_ticks += drift
             best_bid = (self.mid_ticks - 1) * tick

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ class SimServer:
         heartbeat_s: float = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        anchor_epoch_ns: int | None = None,
     ) -> None:
         self.protocol = protocol
         protocol.server = self
@@ -137,6 +139,9 @@ class SimServer:
         self._stall_until = 0.0
         self._lock = asyncio.Lock()
         self._paused = False
+        # Set by the local cluster so all servers share the anchor path by wall clock; None in
+        # tests, where each server's step count drives its own (deterministic) anchor.
+        self.anchor_epoch_ns = anchor_epoch_ns
         self.stats = {"connections": 0, "frames_sent": 0, "faults": 0}
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -249,8 +254,14 @@ class SimServer:
             await asyncio.sleep(self.tick_ms / 1000)
             async with self._lock:
                 stalled = loop.time() < self._stall_until
+                # One wall-clock step index for every server: all venues sit on the same anchor.
+                anchor_step = (
+                    None
+                    if self.anchor_epoch_ns is None
+                    else (time.time_ns() - self.anchor_epoch_ns) // (self.tick_ms * 1_000_000)
+                )
                 for venue_symbol, market in self.markets_by_venue_symbol.items():
-                    bids, asks = market.step(self.changes_per_tick)
+                    bids, asks = market.step(self.changes_per_tick, anchor_step)
                     self.protocol.advance(venue_symbol, bids, asks)
                     for conn in list(self.conns):
                         if venue_symbol not in conn.subscribed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from services.edges import registry
 from services.edges.service import sim_port
@@ -18,6 +19,7 @@ async def run_sims(settings: Settings, venues: list[str] | None = None) -> None:
     protocols = registry.sim_protocols()
     instruments = registry.sim_instruments()
     servers = []
+    epoch_ns = time.time_ns()
     for name in sorted(venues or protocols):
         server = SimServer(
             protocols[name](),
@@ -25,6 +27,7 @@ async def run_sims(settings: Settings, venues: list[str] | None = None) -> None:
             seed=settings.sim_seed + len(servers),
             tick_ms=settings.sim_tick_ms,
             port=sim_port(settings, name),
+            anchor_epoch_ns=epoch_ns,  # every venue on one anchor path, whatever its tick load
         )
         await server.start()
         servers.append(server)
