@@ -10,8 +10,10 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from decimal import InvalidOperation
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Request
 
 from events import new_event_id
@@ -21,7 +23,18 @@ from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
 from services.edges.sandbox.service import funding_events
 from services.errors import ConcurrencyConflict
-from services.graph import GraphConflict, GraphState, ValidationError, check_idempotency, parse_order_body, submit, submit_response, to_status_json
+from services.graph import (
+    GraphConflict,
+    GraphState,
+    ParsedGraph,
+    ValidationError,
+    check_idempotency,
+    parse_order_body,
+    resolve_notional,
+    submit,
+    submit_response,
+    to_status_json,
+)
 from services.graph.state import order_rows
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -51,9 +64,21 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     try:
         # A seq_test_ key forces sandbox by contract; live keys too until a live order transport exists.
         parsed = parse_order_body(body, new_event_id, force_sandbox=True)
+        # A notional-sized order (simple form `notional`) is sized at the NBBO mid when it
+        # arrives; without a mark (or below one unit) resolve_notional answers a 422, not a 500.
+        parsed = resolve_notional(parsed, _marks(state, parsed))
     except ValidationError as exc:
         details = [{"field": e.field, "message": e.message} for e in exc.errors]
         raise ApiError(422, "; ".join(f"{d['field']}: {d['message']}" for d in details), details=details) from exc
+    except InvalidOperation as exc:
+        # services/graph/schema.py `_scaled` overflows the decimal context on a finite but huge
+        # amount ("1e400"); until it records a field error itself, that is still the client's 422.
+        raise ApiError(422, "an amount (qty, notional or price) is out of range", details=[]) from exc
+    unknown = sorted({n.instrument.symbol for n in parsed.nodes} - set(state.market.by_symbol))
+    if unknown:
+        # Orders route only to venues listing the exact symbol: say so now, not as a later REJECTED.
+        details = [{"field": "symbol", "message": f"unknown symbol {s!r}: no venue lists it"} for s in unknown]
+        raise ApiError(422, "; ".join(d["message"] for d in details), details=details)
     await state.ledger_follower.wait_caught_up()
     existing = state.ledger.graphs.get(parsed.graph_id)
     if existing is not None:
@@ -66,6 +91,10 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
         await state.bus.publish_many(funding_events(tenant, state.sandbox_venues, time.time_ns()))
         state.ledger.funded.add(tenant)
     graph_state, events = submit(parsed, tenant=tenant, now_ns=time.time_ns(), new_id=_derived(first_id))
+    if _beyond_int64(msgspec.to_builtins(events)):
+        # Ledger integers are int64 end to end (msgpack, SQLite, BIGINT): a huge qty, notional or
+        # interval that parsed fine must be refused here, before anything is published.
+        raise ApiError(422, "an amount or size is out of range: integer units must fit in 64 bits", details=[])
     try:
         # Creating the graph subject: only one writer can append the first event.
         await state.bus.publish(events[0], expected_last_subject_seq=0)
@@ -77,6 +106,29 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
         return _replay(existing, parsed, auth)
     await state.bus.publish_many(events[1:])
     return submit_response(graph_state)
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _beyond_int64(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -_INT64_MAX - 1 <= value <= _INT64_MAX
+    if isinstance(value, dict):
+        return any(_beyond_int64(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_beyond_int64(v) for v in value)
+    return False
+
+
+def _marks(state: ApiState, parsed: ParsedGraph) -> dict[str, int]:
+    marks: dict[str, int] = {}
+    for node in parsed.nodes:
+        if node.node_id in parsed.notional_usd_1e9:
+            nbbo = state.market.nbbo(node.instrument.symbol)
+            if nbbo is not None and nbbo.bid_px_1e9 and nbbo.ask_px_1e9:
+                marks[node.node_id] = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2
+    return marks
 
 
 def _derived(first_id: str):  # type: ignore[no-untyped-def]

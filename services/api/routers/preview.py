@@ -30,6 +30,8 @@ def _qty_1e8(raw: object) -> int:
         qty = Decimal(str(raw))
     except (InvalidOperation, ValueError) as exc:
         raise ApiError(422, f"qty must be a number, was {raw!r}", details=[{"field": "qty", "message": "not a number"}]) from exc
+    if not qty.is_finite():  # "NaN" / "Infinity" parse as Decimals but have no integer size
+        raise ApiError(422, f"qty must be a finite number, was {raw!r}", details=[{"field": "qty", "message": "not finite"}])
     qty_1e8 = int(qty * 100_000_000)
     if qty_1e8 <= 0:
         raise ApiError(422, f"qty must be > 0, was {raw!r}", details=[{"field": "qty", "message": "must be > 0"}])

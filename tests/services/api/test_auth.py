@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute
 
 from events import new_event_id
 from events.execution import FillRecorded
+from events import new_event_id
+from events.market import BookSnapshot
 from services.api.app import create_app
 from services.api.keys import IssuedKey, create_key, open_key_store
 from services.api.state import ApiState
@@ -41,9 +43,17 @@ class Api:
 
 @pytest.fixture
 async def api(bus: Bus, settings: Settings) -> AsyncIterator[Api]:
+    # One venue book for BTC-USDT: orders are only taken for symbols some venue lists.
+    await bus.publish(
+        BookSnapshot(
+            event_id=new_event_id(), ts_ns=1, venue="okx", symbol="BTC-USDT",
+            bids=[(97_000_000_000_000, 100_000_000)], asks=[(97_001_000_000_000, 100_000_000)],
+        )
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await app.state.api.ledger_follower.wait_caught_up()
+        await app.state.api.md_follower.wait_caught_up()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
             yield Api(app, app.state.api, http)
 
