@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute
 
 from events import new_event_id
 from events.execution import FillRecorded
-from events import new_event_id
 from events.market import BookSnapshot
 from services.api.app import create_app
 from services.api.keys import IssuedKey, create_key, open_key_store
