@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
-import pytest
 
 from events import new_event_id
 from events.execution import BalanceAdjusted, FillRecorded
@@ -13,17 +11,9 @@ from projections.positions import NAME, PositionsProjection
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from services.bus import Bus
-from tests.projections.test_runner import open_url, store_url  # noqa: F401  (the parametrized fixture)
 
 T = "t1"
 USDT_FUNDING = 100_000_000_000_000  # 1,000,000 USDT
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[ViewStore]:  # noqa: F811
-    s = open_url(store_url)
-    yield s
-    s.close()
 
 
 def fund(venue: str, asset: str, qty_1e8: int, *, is_sandbox: bool = True) -> BalanceAdjusted:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,29 +14,9 @@ from events.graph import GraphPaused
 from events.market import TradePrinted
 from projections.health import StreamHealthProjection
 from projections.runner import ProjectionHalted, ProjectionRunner
-from projections.store import PostgresViewStore, SqliteViewStore, ViewStore
+from projections.store import ViewStore
 from services.bus import Bus
 from services.settings import Settings
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'views.sqlite'}"
-    return request.getfixturevalue("postgres_url")
-
-
-def open_url(url: str) -> ViewStore:
-    if url.startswith("sqlite:///"):
-        return SqliteViewStore(url[len("sqlite:///") :])
-    return PostgresViewStore(url)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[ViewStore]:
-    s = open_url(store_url)
-    yield s
-    s.close()
 
 
 def trades(n: int, start: int = 0) -> list[TradePrinted]:
@@ -88,7 +66,7 @@ CRASH_SCRIPT = textwrap.dedent(
     from projections.runner import ProjectionRunner
     from services.bus import Bus
     from services.settings import Settings
-    from tests.projections.test_runner import open_url
+    from tests.projections.conftest import open_url
 
     WHEN = sys.argv[3]
 

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.services.api.test_sdk_compat import Stack, stack  # noqa: F401  (the fixture, reused)
+from tests.services.conftest import Stack
 
 # Bounded for CI: a few derandomized examples per operation and pass (~1k requests, a few seconds).
 # Shrinking is off: a failure is reported with its curl line, and shrinking could run unbounded.

@@ -18,7 +18,6 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.edges.sim.server import SimServer
 from services.settings import Settings
-from tests.services.trading.test_end_to_end import cluster  # noqa: F401  (the end-to-end fixture)
 
 BTC_BID, BTC_ASK = 97_000_000_000_000, 97_000_100_000_000
 MID = (BTC_BID + BTC_ASK) // 2  # 97_000.05
@@ -193,7 +192,7 @@ async def test_a_live_key_sees_both_books_and_a_test_key_only_the_sandbox(
 
 
 async def test_positions_after_a_market_buy_reflect_its_fills_exactly(
-    cluster: tuple[httpx.AsyncClient, list[SimServer], ApiState],  # noqa: F811
+    cluster: tuple[httpx.AsyncClient, list[SimServer], ApiState],
 ) -> None:
     client, servers, api = cluster
     for server in servers:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-from tests.services.trading.test_end_to_end import SimServer, cluster  # noqa: F401 - the running stack
+from services.edges.sim.server import SimServer
 
 
 async def test_preview_plans_across_venues_and_trades_nothing(
-    cluster: tuple[httpx.AsyncClient, list[SimServer], object],  # noqa: F811
+    cluster: tuple[httpx.AsyncClient, list[SimServer], object],
 ) -> None:
     client, servers, api = cluster
     for server in servers:

@@ -9,110 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 import websockets
 from sequence_markets import Sequence, SequenceError
 
 from events.execution import ChildAcked, ChildCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
-from services.api.app import create_app
 from services.api.keys import create_key
 from services.api.state import ApiState
-from services.bus import Bus
-from services.edges import registry
-from services.edges.runtime import EdgeRunner, EdgeTiming
-from services.edges.sandbox.service import SandboxExecutor
-from services.edges.service import BusSink
-from services.edges.sim.server import SimServer
-from services.edges.venue import VenueEndpoints
 from services.graph import PauseGraph, decide
-from services.graph.service import GraphEngineService
-from services.risk import RiskLimits
-from services.settings import Settings
-from services.sor.service import RouterService
-from services.tca.service import TcaService
 
-VENUES = ["binance", "okx"]
+from tests.services.conftest import SDK_VENUES as VENUES
+from tests.services.conftest import Stack
 T = TypeVar("T")
-
-
-@dataclass
-class Stack:
-    seq: Sequence
-    api: ApiState
-    base_url: str
-    key: str
-    servers: list[SimServer]
-    settings: Settings
-
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    async def until_terminal(self, graph_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        # Wait on the API's own ledger view (an event condition), then read through the SDK.
-        await self.api.ledger_follower.wait_until(
-            lambda: (g := self.api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=timeout
-        )
-        return await self.call(self.seq.graph_status, graph_id)
-
-
-@pytest.fixture
-async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
-    protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
-    servers, runners = [], []
-    for i, name in enumerate(VENUES):
-        inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
-        server = await SimServer(protocols[name](), inst, tick_ms=50, seed=41 + i).start()
-        runner = EdgeRunner(
-            adapters[name](VenueEndpoints(server.ws_url, server.rest_url)), ["BTC-USDT"], BusSink(bus),
-            timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
-        )
-        await runner.start()
-        await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
-        servers.append(server)
-        runners.append(runner)
-    limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
-    parts = [GraphEngineService(bus), RouterService(bus, limits=limits), SandboxExecutor(bus), TcaService(bus)]
-    for part in parts:
-        await part.start()
-    # The self-host owner key is admin: it may clear the kill switch it engaged.
-    key = create_key(settings, "acme", sandbox=True, admin=True, now_ns=time.time_ns()).secret
-    app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_ping_interval=1.0, lifespan="on"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if serving.done():
-                    serving.result()  # surfaces a startup failure
-                await asyncio.sleep(0.01)
-        api: ApiState = app.state.api
-        await api.md_follower.wait_caught_up()
-        await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
-        base_url = f"http://127.0.0.1:{port}"
-        yield Stack(Sequence(key, base_url=base_url, max_retries=0), api, base_url, key, servers, settings)
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
-        for part in reversed(parts):
-            await part.stop()
-        for runner in runners:
-            await runner.stop()
-        for s in servers:
-            await s.stop()
 
 
 async def test_quote_buy_status_orders_fills_and_positions_through_the_sdk(stack: Stack) -> None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.main import app
-from tests.services.api.test_sdk_compat import Stack, stack  # noqa: F401 - the running stack (real uvicorn)
+from tests.services.conftest import Stack
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -29,7 +29,7 @@ def walkthrough() -> list[tuple[list[str], int]]:
     return steps
 
 
-async def test_readme_cli_walkthrough_works_as_written(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+async def test_readme_cli_walkthrough_works_as_written(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     steps = walkthrough()
     assert len(steps) >= 10
     monkeypatch.setenv("CROSSBOOK_API_URL", stack.base_url)

@@ -10,7 +10,7 @@ from pathlib import Path
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.services.api.test_sdk_compat import Stack, stack  # noqa: F401 - the running stack fixture
+from tests.services.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -22,7 +22,7 @@ def payload(result) -> dict:  # type: ignore[no-untyped-def]
     return json.loads(result.content[0].text)
 
 
-async def test_mcp_client_lists_tools_quotes_and_places_a_sandbox_order_that_fills(stack: Stack) -> None:  # noqa: F811
+async def test_mcp_client_lists_tools_quotes_and_places_a_sandbox_order_that_fills(stack: Stack) -> None:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "services.cli.main", "mcp", "--api-url", stack.base_url],

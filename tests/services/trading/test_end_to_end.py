@@ -2,65 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from events.execution import FillRecorded
 from events.graph import NodeActivated
 from events.routing import PlanMade
-from services.api.app import create_app
-from services.api.keys import create_key
-from services.bus import Bus
-from services.edges import registry
-from services.edges.runtime import EdgeRunner, EdgeTiming
-from services.edges.sandbox.service import SandboxExecutor
-from services.edges.service import BusSink
 from services.edges.sim.server import SimServer
-from services.edges.venue import VenueEndpoints
-from services.graph.service import GraphEngineService
-from services.risk import RiskLimits
-from services.settings import Settings
-from services.sor.service import RouterService
 
-VENUES = ["binance", "okx", "bybit"]
-
-
-@pytest.fixture
-async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, list[SimServer], object]]:
-    protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
-    servers, runners = [], []
-    for i, name in enumerate(VENUES):
-        inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
-        server = await SimServer(protocols[name](), inst, tick_ms=50, seed=31 + i).start()
-        runner = EdgeRunner(
-            adapters[name](VenueEndpoints(server.ws_url, server.rest_url)), ["BTC-USDT"], BusSink(bus),
-            timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
-        )
-        await runner.start()
-        await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
-        servers.append(server)
-        runners.append(runner)
-    # The split test buys more than any venue's 20 visible levels: allow that notional.
-    limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
-    parts = [GraphEngineService(bus), RouterService(bus, limits=limits), SandboxExecutor(bus)]
-    for part in parts:
-        await part.start()
-    key = create_key(settings, "default", sandbox=True, now_ns=1).secret
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await app.state.api.md_follower.wait_caught_up()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {key}"}
-        ) as client:
-            yield client, servers, app.state.api
-    for part in reversed(parts):
-        await part.stop()
-    for runner in runners:
-        await runner.stop()
-    for server in servers:
-        await server.stop()
 
 
 async def test_market_buy_larger_than_any_top_level_is_split_across_venues_and_completes(

@@ -1,0 +1,59 @@
+"""The running trading stack for end-to-end tests: local venue servers streaming BTC-USDT over
+real sockets into edges, and the trader parts (graph engine, router, sandbox execution)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from services.bus import Bus
+from services.edges import registry
+from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.sandbox.service import SandboxExecutor
+from services.edges.service import BusSink
+from services.edges.sim.server import SimServer
+from services.edges.venue import VenueEndpoints
+from services.graph.service import GraphEngineService
+from services.risk import RiskLimits
+from services.sor.service import RouterService
+from services.tca.service import TcaService
+
+
+@dataclass
+class Market:
+    servers: list[SimServer]
+    runners: list[EdgeRunner]
+
+
+@contextlib.asynccontextmanager
+async def trading_stack(bus: Bus, venues: list[str], seed: int) -> AsyncIterator[Market]:
+    protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
+    servers, runners = [], []
+    for i, name in enumerate(venues):
+        inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
+        server = await SimServer(protocols[name](), inst, tick_ms=50, seed=seed + i).start()
+        runner = EdgeRunner(
+            adapters[name](VenueEndpoints(server.ws_url, server.rest_url)),
+            ["BTC-USDT"],
+            BusSink(bus),
+            timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
+        )
+        await runner.start()
+        await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
+        servers.append(server)
+        runners.append(runner)
+    # Large test orders sweep more than any venue's visible levels: allow that notional.
+    limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
+    parts = [GraphEngineService(bus), RouterService(bus, limits=limits), SandboxExecutor(bus), TcaService(bus)]
+    for part in parts:
+        await part.start()
+    try:
+        yield Market(servers, runners)
+    finally:
+        for part in reversed(parts):
+            await part.stop()
+        for runner in runners:
+            await runner.stop()
+        for server in servers:
+            await server.stop()
