@@ -106,33 +106,24 @@ def register(app: typer.Typer) -> None:
         if status["status"] in ("REJECTED", "FAILED", "CANCELLED"):
             raise typer.Exit(EXIT_NOT_FILLED)
 
-    @app.command()
-    def buy(
-        symbol: str,
-        qty: float,
-        limit: float = typer.Option(None, help="limit price (default: market)"),
-        venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
-        urgency: str = typer.Option("medium", help="low|medium|high"),
-        sandbox: bool = typer.Option(True, help="simulated fills against live books"),
-        wait: bool = typer.Option(True, help="show progress until the order ends"),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Buy QTY of SYMBOL (sandbox)."""
-        _order("buy", symbol, qty, limit, venue, as_json, wait)
+    def order_command(side: str) -> None:
+        def command(
+            symbol: str,
+            qty: float,
+            limit: float = typer.Option(None, help="limit price (default: market)"),
+            venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
+            urgency: str = typer.Option("medium", help="low|medium|high"),
+            sandbox: bool = typer.Option(True, help="simulated fills against live books"),
+            wait: bool = typer.Option(True, help="show progress until the order ends"),
+            as_json: bool = typer.Option(False, "--json"),
+        ) -> None:
+            _order(side, symbol, qty, limit, venue, as_json, wait)
 
-    @app.command()
-    def sell(
-        symbol: str,
-        qty: float,
-        limit: float = typer.Option(None, help="limit price (default: market)"),
-        venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
-        urgency: str = typer.Option("medium", help="low|medium|high"),
-        sandbox: bool = typer.Option(True, help="simulated fills against live books"),
-        wait: bool = typer.Option(True, help="show progress until the order ends"),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Sell QTY of SYMBOL (sandbox)."""
-        _order("sell", symbol, qty, limit, venue, as_json, wait)
+        command.__doc__ = f"{side.capitalize()} QTY of SYMBOL (sandbox)."
+        app.command(side)(command)
+
+    order_command("buy")
+    order_command("sell")
 
     @app.command()
     def status(graph_id: str, as_json: bool = typer.Option(False, "--json")) -> None:

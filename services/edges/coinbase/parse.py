@@ -7,7 +7,6 @@ books resync instead of silently missing an update.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 import msgspec
@@ -16,42 +15,17 @@ from services.edges.book import RawLevel
 from services.edges.coinbase import wire
 from services.edges.coinbase.book import ConnectionSequence
 from services.edges.numbers import px_1e9, qty_1e8
+from services.edges.timefmt import rfc3339_ns
 from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
 from services.errors import CrossbookError
 
 _TYPED = msgspec.json.Decoder(wire.ChannelMsg)
 _ENVELOPE = msgspec.json.Decoder(wire.Envelope)
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 _NUMBER_ERRORS = (ValueError, ArithmeticError, CrossbookError)
 # Real channels we do not consume: counted for continuity, otherwise ignored.
 _OTHER_CHANNELS = frozenset({"ticker", "ticker_batch", "candles", "status", "user", "futures_balance_summary"})
 _TAKER: dict[str, Literal["buy", "sell"]] = {"BUY": "buy", "SELL": "sell"}
 _MAKER: dict[str, Literal["buy", "sell"]] = {"BUY": "sell", "SELL": "buy"}
-
-
-def rfc3339_ns(text: str) -> int:
-    """Return epoch ns for `2025-05-06T09:17:26.208075Z` (any number of fraction digits); '' -> 0."""
-    if not text:
-        return 0
-    body, offset_s = text[19:], 0
-    if body[-1:] in ("Z", "z"):
-        body = body[:-1]
-    elif len(body) >= 6 and body[-6] in "+-" and body[-3] == ":":  # e.g. +00:00
-        sign = -1 if body[-6] == "-" else 1
-        try:
-            offset_s = sign * (int(body[-5:-3]) * 3600 + int(body[-2:]) * 60)
-        except ValueError as exc:
-            raise ParseError(f"bad timestamp {text!r}") from exc
-        body = body[:-6]
-    frac = body[1:]
-    if body and (body[0] != "." or not (frac.isascii() and frac.isdigit())):
-        raise ParseError(f"bad timestamp {text!r}")
-    try:
-        dt = datetime.fromisoformat(text[:19])
-    except ValueError as exc:
-        raise ParseError(f"bad timestamp {text!r}") from exc
-    secs = (dt.toordinal() - _EPOCH_ORDINAL) * 86_400 + dt.hour * 3_600 + dt.minute * 60 + dt.second - offset_s
-    return secs * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def _levels(updates: list[wire.L2Level]) -> tuple[list[RawLevel], list[RawLevel]]:

@@ -8,7 +8,6 @@ and error replies take a second, generic one. Instrument precisions come back as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 import msgspec
@@ -16,12 +15,12 @@ import msgspec
 from services.edges.book import RawLevel
 from services.edges.kraken import wire
 from services.edges.numbers import px_1e9, qty_1e8
+from services.edges.timefmt import rfc3339_ns
 from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
 from services.errors import CrossbookError
 
 _CHANNEL = msgspec.json.Decoder(wire.ChannelMsg)
 _METHOD = msgspec.json.Decoder(wire.MethodMsg)
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 _NUMBER_ERRORS = (ValueError, ArithmeticError, CrossbookError, UnicodeDecodeError)
 _AGGRESSOR: dict[str, Literal["buy", "sell"]] = {"buy": "buy", "sell": "sell"}
 
@@ -36,31 +35,6 @@ class PairPrecision:
 
 
 KrakenItem = Parsed | PairPrecision
-
-
-def rfc3339_ns(text: str) -> int:
-    """Return epoch ns for `2025-05-06T09:17:26.208075Z` (any number of fraction digits); '' -> 0."""
-    if not text:
-        return 0
-    body, offset_s = text[19:], 0
-    if body[-1:] in ("Z", "z"):
-        body = body[:-1]
-    elif len(body) >= 6 and body[-6] in "+-" and body[-3] == ":":  # e.g. +00:00
-        sign = -1 if body[-6] == "-" else 1
-        try:
-            offset_s = sign * (int(body[-5:-3]) * 3600 + int(body[-2:]) * 60)
-        except ValueError as exc:
-            raise ParseError(f"bad timestamp {text!r}") from exc
-        body = body[:-6]
-    frac = body[1:]
-    if body and (body[0] != "." or not (frac.isascii() and frac.isdigit())):
-        raise ParseError(f"bad timestamp {text!r}")
-    try:
-        dt = datetime.fromisoformat(text[:19])
-    except ValueError as exc:
-        raise ParseError(f"bad timestamp {text!r}") from exc
-    secs = (dt.toordinal() - _EPOCH_ORDINAL) * 86_400 + dt.hour * 3_600 + dt.minute * 60 + dt.second - offset_s
-    return secs * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def _text(raw: msgspec.Raw) -> str:
