@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     dedup_window_s: int = 120
     ack_wait_s: float = 5.0
     nbbo_tick_ms: int = Field(default=25, ge=0)
+    # Requests per second per account (bucket = 2 x qps); self-hosted default is generous, 0 = off.
+    rate_limit_qps: float = Field(default=500.0, ge=0)
     master_key: SecretStr = SecretStr("")
     sim_seed: int = 7
     # "sim" = edges connect to the local venue servers (embedded default); "live" = real venues.

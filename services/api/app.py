@@ -21,6 +21,7 @@ from services.api.routers import account, health, market, orders, positions
 from services.api.routers import preview, tca
 from services.api.routers import cancel, stream
 from services.api.routers import credentials
+from services.api.ratelimit import RateLimiter
 from services.api.state import ApiState
 from services.bus import Bus
 from services.settings import Settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             keys=keys,
             views=views,
             positions=positions_runner,
+            limiter=RateLimiter(settings.rate_limit_qps),
         )
         try:
             yield

@@ -37,6 +37,14 @@ async def require_key(request: Request, state: Annotated[ApiState, Depends(get_s
         raise ApiError(401, "unknown API key", code="UNAUTHORIZED")
     if key.revoked:
         raise ApiError(401, f"API key {key.key_id} was revoked", code="UNAUTHORIZED")
+    wait_s = state.limiter.take(key.tenant)  # per account, not per key (contract)
+    if wait_s:
+        raise ApiError(
+            429,
+            f"rate limit exceeded: {state.limiter.qps:g} requests/s per account; retry in {wait_s}s",
+            code="RATE_LIMITED",
+            headers={"Retry-After": str(wait_s)},
+        )
     return AuthContext(tenant=key.tenant, key_id=key.key_id, is_sandbox=key.is_sandbox, is_admin=key.is_admin)
 
 

@@ -26,13 +26,20 @@ STATUS_CODES = {
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or STATUS_CODES.get(status, "ERROR")
         self.message = message
         self.details = details or []
+        self.headers = headers or {}
 
 
 def request_id(request: Request) -> str:
@@ -60,7 +67,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return envelope(request, exc.status, exc.code, exc.message, exc.details)
+        response = envelope(request, exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,6 +12,7 @@ from projections.market import MarketBooks
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from services.api.keys import KeyStore
+from services.api.ratelimit import RateLimiter
 from services.bus import Bus
 from services.settings import Settings
 
@@ -28,6 +29,7 @@ class ApiState:
     keys: KeyStore
     views: ViewStore  # durable read models (SQLite or PostgreSQL)
     positions: ProjectionRunner  # folds balances and positions into `views`
+    limiter: RateLimiter
 
 
 def get_state(request: Request) -> ApiState:

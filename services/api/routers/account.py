@@ -34,7 +34,7 @@ async def account(state: State, auth: Auth) -> dict[str, Any]:
         "key_id": auth.key_id,
         "mode": "sandbox" if auth.is_sandbox else "live",
         "tier": "self_hosted",
-        "rate_limit_qps": None,  # no limiter yet
+        "rate_limit_qps": state.limiter.qps or None,
         "is_admin": auth.is_admin,
         "kill_switch": {
             "engaged": engaged is not None,
