@@ -201,6 +201,19 @@ def register(app: typer.Typer) -> None:
         typer.echo(json.dumps(result))
 
     @app.command()
+    def connect(venue: str) -> None:
+        """Store VENUE credentials in the vault (prompted, never echoed, never printed back)."""
+        api_key = typer.prompt("API key", hide_input=True)
+        api_secret = typer.prompt("API secret", hide_input=True)
+        passphrase = typer.prompt("Passphrase (empty if the venue has none)", default="", hide_input=True,
+                                  show_default=False)
+        body: dict[str, Any] = {"api_key": api_key, "api_secret": api_secret}
+        if passphrase:
+            body["passphrase"] = passphrase
+        result = _call("PUT", f"/v1/credentials/{venue}", json=body)
+        console.print(f"{result['venue']} connected" if result.get("connected") else json.dumps(result))
+
+    @app.command()
     def edges(as_json: bool = typer.Option(False, "--json")) -> None:
         """Venue edges: status, last seen, symbols."""
         rows = _call("GET", "/v1/edges")["edges"]
