@@ -14,10 +14,12 @@ import random
 import time
 from collections.abc import Callable
 
+import msgspec
+
 from events import AnyEvent
 from events.graph import GraphSubmitted, NodeActivated, NodeCancelled, NodeCompleted, NodeSpec
 from events.risk import RiskCheckRejected
-from events.routing import ChildAllocated, PlanMade
+from events.routing import Allocation, ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import account_subject
 from projections.follower import StreamFollower
@@ -147,7 +149,8 @@ class RouterService:
             return
         node = next(n for n in graph.nodes if n.node_id == activation.node_id)
         books, plan, mark = self._plan(node, node.qty_1e8)
-        if not await self._risk(activation, node, plan, mark):
+        resting = self._resting_part(node, books, plan)
+        if not await self._risk(activation, node, plan, mark, resting):
             return
         if node.execution.policy in SLICED:
             # TWAP/VWAP: risk reserved the whole node above; slices are released on schedule.
@@ -155,7 +158,22 @@ class RouterService:
             self.slicing[key] = asyncio.create_task(self._release_slices(activation, graph, node))
             return
         assert plan is not None
-        await self._publish_plan(activation, graph, node, books, plan, index=None)
+        if resting is not None:
+            # What rests is routed (to the book), not unroutable.
+            plan = msgspec.structs.replace(plan, unroutable_qty_1e8=plan.unroutable_qty_1e8 - resting[1])
+        await self._publish_plan(activation, graph, node, books, plan, index=None, resting=resting)
+
+    def _resting_part(
+        self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None
+    ) -> tuple[str, int] | None:
+        """A limit order's quantity that cannot fill now rests, GTC at its limit, on one venue:
+        the pinned one, else the venue showing the best price on that side."""
+        if node.limit_px_1e9 is None or plan is None or plan.unroutable_qty_1e8 <= 0 or not books:
+            return None
+        best = min(books, key=lambda b: b.levels[0][0]) if node.side == "buy" else max(books, key=lambda b: b.levels[0][0])
+        venue = next((b for b in books if b.venue == node.instrument.venue), best)
+        qty = plan.unroutable_qty_1e8 // venue.lot_1e8 * venue.lot_1e8
+        return (venue.venue, qty) if qty >= max(venue.min_qty_1e8, 1) else None
 
     def _plan(self, node: NodeSpec, qty_1e8: int) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
         nbbo = self.market.nbbo(node.instrument.symbol)
@@ -166,12 +184,21 @@ class RouterService:
         ) if books else None
         return books, plan, mark
 
-    async def _risk(self, activation: NodeActivated, node: NodeSpec, plan: RoutePlan | None, mark: int | None) -> bool:
+    async def _risk(
+        self,
+        activation: NodeActivated,
+        node: NodeSpec,
+        plan: RoutePlan | None,
+        mark: int | None,
+        resting: tuple[str, int] | None = None,
+    ) -> bool:
         """Check and reserve for the whole node; publish the verdict. True = go on and route."""
         new_id = derived_ids(activation.event_id)
         now = self.clock_ns()
         tenant = activation.tenant
         amounts = {a.venue: a.qty_1e8 for a in plan.allocations if a.qty_1e8 > 0} if plan else {}
+        if resting is not None:
+            amounts[resting[0]] = amounts.get(resting[0], 0) + resting[1]
         intent = OrderIntent(
             tenant=tenant,
             graph_id=activation.graph_id,
@@ -242,6 +269,7 @@ class RouterService:
         books: list[VenueBook],
         plan: RoutePlan,
         index: int | None,
+        resting: tuple[str, int] | None = None,
     ) -> None:
         # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
         tag = [] if index is None else [str(index)]
@@ -258,6 +286,18 @@ class RouterService:
             tenant=tenant,
             causation_id=activation.event_id,
         )
+        if resting is not None:
+            venue, qty = resting
+            notional = node.limit_px_1e9 * qty // 100_000_000 if node.limit_px_1e9 else 0
+            rest_alloc = Allocation(
+                venue=venue,
+                qty_1e8=qty,
+                est_avg_px_1e9=node.limit_px_1e9 or 0,
+                worst_px_1e9=node.limit_px_1e9 or 0,
+                fee_bps=0.0,  # resting: maker fee, known only when it fills
+                est_cost_usd_1e9=notional if node.side == "buy" else -notional,
+            )
+            made = msgspec.structs.replace(made, allocations=[*made.allocations, rest_alloc])
         children = []
         for alloc in (a for a in plan.allocations if a.qty_1e8 > 0):
             event_id = derive_id("child", activation.event_id, *tag, alloc.venue)
@@ -287,6 +327,30 @@ class RouterService:
                         limit_px_1e9=node.limit_px_1e9,
                     ),
                     tif="ioc" if node.limit_px_1e9 is None else node.execution.tif,
+                    is_sandbox=graph.is_sandbox,
+                )
+            )
+        if resting is not None:
+            venue, qty = resting
+            event_id = derive_id("child_resting", activation.event_id, *tag, venue)
+            children.append(
+                ChildAllocated(
+                    event_id=event_id,
+                    ts_ns=self.clock_ns(),
+                    tenant=tenant,
+                    causation_id=made.event_id,
+                    plan_id=plan_id,
+                    graph_id=graph.graph_id,
+                    node_id=node.node_id,
+                    child_id=f"{activation.node_order_id}:{venue}:resting",
+                    client_order_id=event_id.replace("-", ""),
+                    venue=venue,
+                    symbol=node.instrument.symbol,
+                    side=node.side,
+                    qty_1e8=qty,
+                    order_type="limit",
+                    limit_px_1e9=node.limit_px_1e9,
+                    tif="gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif,
                     is_sandbox=graph.is_sandbox,
                 )
             )

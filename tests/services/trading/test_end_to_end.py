@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import httpx
 
-from events.execution import FillRecorded
+from events.execution import ChildAcked, FillRecorded
 from events.graph import NodeActivated
-from events.routing import PlanMade
+from events.routing import ChildAllocated, PlanMade
+from projections.follower import StreamFollower
 from services.edges.sim.server import SimServer
 
 
@@ -135,3 +136,30 @@ async def test_twap_releases_its_slices_on_schedule_and_fills(
     for i, plan in enumerate(plans):
         due = activated_ns + i * 500_000_000
         assert due <= plan.ts_ns < due + 2_000_000_000, f"slice {i} released at +{(plan.ts_ns - activated_ns) / 1e6} ms"
+
+
+async def test_a_limit_order_below_the_market_rests_until_cancelled(
+    cluster: tuple[httpx.AsyncClient, list[SimServer], object],
+) -> None:
+    client, servers, api = cluster
+    bid = api.market.nbbo("BTC-USDT").bid_px_1e9
+    limit = (bid * 9 // 10) // 1_000_000_000 * 1_000_000_000  # 10% under the bid, on a whole-dollar tick
+    r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0.02, "price": limit / 1e9})
+    assert r.status_code == 200, r.text
+    graph_id = r.json()["graph_id"]
+    acked: list[ChildAcked] = []
+    watcher = StreamFollower(
+        api.bus, "LEDGER", ["exec.>"],
+        lambda e, seq: acked.append(e) if isinstance(e, ChildAcked) and e.child_id.startswith(graph_id) else None,
+    )
+    await watcher.start()
+    await watcher.wait_until(lambda: bool(acked), timeout=20)  # the resting child reached the venue
+    await watcher.stop()
+    status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
+    assert status["status"] == "RUNNING" and status["nodes"][0]["filled_qty_1e8"] == 0
+    cancelled = await client.delete(f"/v1/execution_graphs/{graph_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    allocated = [d.event async for d in api.bus.replay("LEDGER", "route.>") if isinstance(d.event, ChildAllocated)]
+    [child] = [e for e in allocated if e.graph_id == graph_id]
+    assert (child.limit_px_1e9, child.tif, child.qty_1e8) == (limit, "gtc", 2_000_000)
+    assert acked[0].client_order_id == child.client_order_id
