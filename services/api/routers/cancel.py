@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from events import Event
-from events.graph import GraphCancelled, GraphResumed, NodeCancelled
+from events.graph import GraphCancelled, GraphResumed, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
-from services.api.routers.orders import visible
+from services.api.routers.orders import json_body, visible
 from services.api.state import ApiState, get_state
-from services.graph import CancelGraph, CancelNode, GraphState, ResumeGraph, parse_node_order_id, step
+from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphState, ResumeGraph, parse_node_order_id, step
 from services.graph.engine import Command
 from services.graph.service import derived_ids
 from services.graph.errors import GraphStateConflict, UnknownNode, ValidationError
@@ -58,7 +58,7 @@ def _as_published(graph: GraphState, decided: list[Event], now_ns: int) -> list[
     # Only the command's own events; whatever the command's settling added, the engine's
     # reaction below recomputes (with the engine's ids).
     ordered = [e for e in decided if isinstance(e, GraphCancelled)] + [
-        e for e in decided if isinstance(e, (NodeCancelled, GraphResumed))
+        e for e in decided if isinstance(e, (NodeCancelled, GraphResumed, NodeAmended))
     ]
     out: list[Event] = []
     current = graph
@@ -108,6 +108,39 @@ async def cancel_order(node_order_id: str, state: State, auth: Auth) -> dict[str
     after = await _run(state, graph, CancelNode(node_id=node_id, reason="user"), _ids("cancel", graph, node_id))
     node = after.nodes[node_id]
     return {"node_order_id": text, "graph_id": graph_id, "status": node.status, "graph_status": after.status}
+
+
+@router.patch("/orders/{node_order_id:path}")
+async def amend_order(node_order_id: str, request: Request, state: State, auth: Auth) -> dict[str, Any]:
+    """Change a resting order's total quantity (`new_qty_1e8`) and/or limit (`new_constraints.max_price_1e9`)."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object", code="BAD_REQUEST")
+    new_qty = body.get("new_qty_1e8")
+    constraints = body.get("new_constraints") or {}
+    new_px = constraints.get("max_price_1e9") if isinstance(constraints, dict) else None
+    for name, value in (("new_qty_1e8", new_qty), ("new_constraints.max_price_1e9", new_px)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise ApiError(400, f"{name} must be a positive integer, was {value!r}", code="INVALID_PARAMS")
+    if new_qty is None and new_px is None:
+        raise ApiError(400, "nothing to amend: send new_qty_1e8 and/or new_constraints.max_price_1e9", code="INVALID_PARAMS")
+    text = node_order_id.removeprefix("graph:")
+    try:
+        ref = parse_node_order_id(text)
+    except ValidationError as exc:
+        raise ApiError(400, f"malformed node_order_id {text!r}", code="INVALID_PARAMS") from exc
+    graph = await _graph(state, ref.graph_id, auth)
+    if ref.node_id not in graph.nodes:
+        raise ApiError(404, f"unknown order {text!r}", code="NOT_FOUND")
+    try:
+        after = await _run(
+            state, graph, AmendNode(node_id=ref.node_id, new_qty_1e8=new_qty, new_limit_px_1e9=new_px),
+            _ids("amend", graph, ref.node_id),
+        )
+    except AmendRejected as exc:
+        raise ApiError(400, str(exc), code="INVALID_PARAMS") from exc
+    node = after.nodes[ref.node_id]
+    return {"node_order_id": text, "status": node.status, "qty_1e8": node.target_qty_1e8, "mode": "cancel_replace"}
 
 
 @router.post("/execution_graphs/{graph_id}/resume")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from events import AnyEvent
 from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, FillRecorded
-from events.graph import GraphCancelled, NodeCancelled
+from events.graph import GraphCancelled, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
 from projections.follower import StreamFollower
@@ -126,6 +126,9 @@ class SandboxExecutor:
         if isinstance(event, (NodeCancelled, GraphCancelled)):
             self._cancel_resting(event.graph_id, event.node_id if isinstance(event, NodeCancelled) else None)
             return
+        if isinstance(event, NodeAmended):
+            self._amend_resting(event)
+            return
         if isinstance(event, (ChildAcked, ChildRejected, ChildCancelled, FillRecorded)):
             coid = event.client_order_id
             self.done.add(coid)
@@ -154,6 +157,30 @@ class SandboxExecutor:
                 ref = self.refs.get(order.client_order_id)
                 if ref is not None and ref.graph_id == graph_id and node_id in (None, ref.node_id):
                     self._emit(venue.cancel(order.client_order_id, self.clock_ns()))
+
+    def _amend_resting(self, event: NodeAmended) -> None:
+        # The node's new total applies to its resting child: what the node filled elsewhere stays
+        # filled, the rest is the child's new size (the venue decides native vs cancel-replace).
+        node_filled = sum(
+            self.filled.get(coid, 0) for coid, ref in self.refs.items()
+            if ref.graph_id == event.graph_id and ref.node_id == event.node_id
+        )
+        for venue in list(self.venues.values()):
+            for order in venue.open_orders():
+                ref = self.refs.get(order.client_order_id)
+                if ref is None or ref.graph_id != event.graph_id or ref.node_id != event.node_id:
+                    continue
+                new_qty = order.qty_1e8
+                if event.new_qty_1e8 is not None:
+                    new_qty = order.filled_qty_1e8 + (event.new_qty_1e8 - node_filled)
+                replacement = derive_id("sandbox_amend", order.client_order_id, event.event_id).replace("-", "")
+                outcomes = venue.amend(
+                    order.client_order_id, new_qty, event.new_limit_px_1e9, self.clock_ns(),
+                    new_client_order_id=replacement,
+                )
+                self.refs[replacement] = ref  # a cancel-replace child keeps its owner
+                self._emit(outcomes)
+                return  # one resting child per node (the router rests one)
 
     def _submit(self, event: ChildAllocated) -> None:
         coid = event.client_order_id

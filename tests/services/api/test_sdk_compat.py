@@ -16,9 +16,10 @@ import pytest
 import websockets
 from sequence_markets import Sequence, SequenceError
 
-from events.execution import ChildAcked, ChildCancelled
+from events.execution import ChildAcked, ChildAmended, ChildCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
+from projections.follower import StreamFollower
 from services.api.keys import create_key
 from services.api.state import ApiState
 from services.graph import PauseGraph, decide
@@ -238,3 +239,42 @@ async def _wait_event(api: ApiState, graph_id: str, cls: type[T]) -> T:
                 if isinstance(d.event, cls) and getattr(d.event, "child_id", "").startswith(graph_id + ":"):
                     return d.event
             await api.ledger_follower.wait_for(position + 1)
+
+
+async def test_amend_and_decrease_a_resting_limit_order_through_the_sdk(stack: Stack) -> None:
+    seq, api = stack.seq, stack.api
+    bid = api.market.nbbo("BTC-USDT").bid_px_1e9  # type: ignore[union-attr]
+    limit = (bid * 9 // 10) // 1_000_000_000 * 1_000_000_000
+    submitted = await stack.call(seq.buy, "BTC-USDT", 0.05, limit_price=limit / 1e9)
+    graph_id = submitted["graph_id"]
+    node_order_id = f"{graph_id}:order:1"
+    acked: list[ChildAcked] = []
+    watcher = StreamFollower(
+        api.bus, "LEDGER", ["exec.>"],
+        lambda e, seq: acked.append(e) if isinstance(e, ChildAcked) and e.child_id.startswith(graph_id) else None,
+    )
+    await watcher.start()
+    await watcher.wait_until(lambda: bool(acked), timeout=20)  # resting at the venue
+    await watcher.stop()
+    decreased = await stack.call(seq.decrease, node_order_id, 0.02)  # the SDK computes the new total itself
+    assert decreased["status"] in ("ACCEPTED", "WORKING") and decreased["mode"].startswith("cancel_replace")
+    order = await stack.call(seq.order, node_order_id)
+    assert order["qty_1e8"] == 3_000_000
+    amended = await stack.call(seq.amend, node_order_id, new_price=(limit - 1_000_000_000) / 1e9)
+    assert amended["order_id"] == node_order_id
+    with pytest.raises(SequenceError) as too_small:
+        await stack.call(seq.amend, node_order_id, new_qty=0.0)
+    assert too_small.value.status == 400
+    cancelled = await stack.call(seq.graph_cancel, graph_id)
+    assert cancelled is None or cancelled.get("status") == "CANCELLED"
+    # The resting sandbox child itself was resized, then repriced, at the venue.
+    mine: list[ChildAmended] = []
+    amend_watcher = StreamFollower(
+        api.bus, "LEDGER", ["exec.>"],
+        lambda e, seq: mine.append(e) if isinstance(e, ChildAmended) and e.child_id.startswith(graph_id) else None,
+    )
+    await amend_watcher.start()
+    await amend_watcher.wait_until(lambda: len(mine) >= 2, timeout=20)
+    await amend_watcher.stop()
+    assert mine[0].new_qty_1e8 == 3_000_000
+    assert any(a.new_limit_px_1e9 == limit - 1_000_000_000 for a in mine)
