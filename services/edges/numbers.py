@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from services.edges.book import RawLevel
+from services.edges.venue import ParseError
 from services.errors import CrossbookError
 
 PX_SCALE = 9  # prices: px_1e9
@@ -67,3 +69,22 @@ def unscale(value: int, places: int) -> Decimal:
 
 def ms_to_ns(ms: int | str) -> int:
     return int(ms) * 1_000_000
+
+
+def string_levels(rows: list[list[str]] | None, venue: str, side: str, *, keep_raw: bool = True) -> list[RawLevel]:
+    """Levels sent as `[[price, size, ...], ...]` strings (OKX, Bitget, Crypto.com), exactly scaled.
+
+    `keep_raw` keeps the wire text for venues whose checksum needs it. Raises ParseError naming
+    the venue, side and row for a missing side or a bad level."""
+    if rows is None:
+        raise ParseError(f"{venue}: book push without {side}")
+    out: list[RawLevel] = []
+    for row in rows:
+        if len(row) < 2:
+            raise ParseError(f"{venue}: {side} level {row!r} has fewer than 2 fields")
+        px, sz = row[0], row[1]
+        price, qty = px_1e9(px), qty_1e8(sz)
+        if price <= 0 or qty < 0:
+            raise ParseError(f"{venue}: {side} level {row!r} has a non-positive price or negative size")
+        out.append(RawLevel(price, qty, px, sz) if keep_raw else RawLevel(price, qty))
+    return out

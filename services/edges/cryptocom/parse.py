@@ -8,7 +8,7 @@ import msgspec
 
 from services.edges.book import RawLevel
 from services.edges.cryptocom.wire import CdcData, CdcFrame
-from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
+from services.edges.numbers import PrecisionError, px_1e9, qty_1e8, string_levels
 from services.edges.venue import (
     BookUpdate,
     Control,
@@ -69,17 +69,7 @@ def _instrument(channel: str) -> str | None:
 
 
 def _levels(rows: list[list[str]] | None, side: str) -> list[RawLevel]:
-    if rows is None:
-        raise ParseError(f"cryptocom: book push without {side}")
-    out: list[RawLevel] = []
-    for row in rows:
-        if len(row) < 2:
-            raise ParseError(f"cryptocom: {side} level {row!r} has fewer than 2 fields")
-        price, qty = px_1e9(row[0]), qty_1e8(row[1])
-        if price <= 0 or qty < 0:
-            raise ParseError(f"cryptocom: {side} level {row!r} has a non-positive price or negative size")
-        out.append(RawLevel(price, qty))
-    return out
+    return string_levels(rows, "cryptocom", side, keep_raw=False)  # cs is unpublished: no checksum text
 
 
 def _snapshot(inst: str, item: CdcData) -> BookUpdate:

@@ -7,7 +7,7 @@ from typing import Literal
 import msgspec
 
 from services.edges.book import RawLevel
-from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
+from services.edges.numbers import PrecisionError, px_1e9, qty_1e8, string_levels
 from services.edges.okx.wire import OkxData, OkxFrame
 from services.edges.venue import (
     BookUpdate,
@@ -65,18 +65,7 @@ def _event(frame: OkxFrame) -> Control | VenueNotice:
 
 
 def _levels(rows: list[list[str]] | None, side: str) -> list[RawLevel]:
-    if rows is None:
-        raise ParseError(f"okx: book push without {side}")
-    out: list[RawLevel] = []
-    for row in rows:
-        if len(row) < 2:
-            raise ParseError(f"okx: {side} level {row!r} has fewer than 2 fields")
-        px, sz = row[0], row[1]
-        price, qty = px_1e9(px), qty_1e8(sz)
-        if price <= 0 or qty < 0:
-            raise ParseError(f"okx: {side} level {row!r} has a non-positive price or negative size")
-        out.append(RawLevel(price, qty, px, sz))
-    return out
+    return string_levels(rows, "okx", side)
 
 
 def _book(inst: str, channel: str, action: str | None, item: OkxData) -> BookUpdate:
