@@ -298,62 +298,41 @@ class RouterService:
                 est_cost_usd_1e9=notional if node.side == "buy" else -notional,
             )
             made = msgspec.structs.replace(made, allocations=[*made.allocations, rest_alloc])
+        def child(id_kind: str, venue: str, suffix: str, qty: int, limit_px: int | None, tif: str) -> ChildAllocated:
+            event_id = derive_id(id_kind, activation.event_id, *tag, venue)
+            return ChildAllocated(
+                event_id=event_id,
+                ts_ns=self.clock_ns(),
+                tenant=tenant,
+                causation_id=made.event_id,
+                plan_id=plan_id,
+                graph_id=graph.graph_id,
+                node_id=node.node_id,
+                child_id=f"{activation.node_order_id}:{suffix}",
+                client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
+                venue=venue,
+                symbol=node.instrument.symbol,
+                side=node.side,
+                qty_1e8=qty,
+                order_type="limit",
+                limit_px_1e9=limit_px,
+                tif=tif,  # type: ignore[arg-type]
+                is_sandbox=graph.is_sandbox,
+            )
+
         children = []
         for alloc in (a for a in plan.allocations if a.qty_1e8 > 0):
-            event_id = derive_id("child", activation.event_id, *tag, alloc.venue)
             book = next(b for b in books if b.venue == alloc.venue)
-            suffix = alloc.venue if index is None else f"{index}:{alloc.venue}"
-            children.append(
-                ChildAllocated(
-                    event_id=event_id,
-                    ts_ns=self.clock_ns(),
-                    tenant=tenant,
-                    causation_id=made.event_id,
-                    plan_id=plan_id,
-                    graph_id=graph.graph_id,
-                    node_id=node.node_id,
-                    child_id=f"{activation.node_order_id}:{suffix}",
-                    client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
-                    venue=alloc.venue,
-                    symbol=node.instrument.symbol,
-                    side=node.side,
-                    qty_1e8=alloc.qty_1e8,
-                    order_type="limit",
-                    limit_px_1e9=marketable_limit_px(
-                        node.side,
-                        alloc.worst_px_1e9,
-                        book.tick_1e9,
-                        collar_ppm=_collar_ppm(node),
-                        limit_px_1e9=node.limit_px_1e9,
-                    ),
-                    tif="ioc" if node.limit_px_1e9 is None else node.execution.tif,
-                    is_sandbox=graph.is_sandbox,
-                )
+            limit_px = marketable_limit_px(
+                node.side, alloc.worst_px_1e9, book.tick_1e9, collar_ppm=_collar_ppm(node), limit_px_1e9=node.limit_px_1e9
             )
+            suffix = alloc.venue if index is None else f"{index}:{alloc.venue}"
+            tif = "ioc" if node.limit_px_1e9 is None else node.execution.tif
+            children.append(child("child", alloc.venue, suffix, alloc.qty_1e8, limit_px, tif))
         if resting is not None:
             venue, qty = resting
-            event_id = derive_id("child_resting", activation.event_id, *tag, venue)
-            children.append(
-                ChildAllocated(
-                    event_id=event_id,
-                    ts_ns=self.clock_ns(),
-                    tenant=tenant,
-                    causation_id=made.event_id,
-                    plan_id=plan_id,
-                    graph_id=graph.graph_id,
-                    node_id=node.node_id,
-                    child_id=f"{activation.node_order_id}:{venue}:resting",
-                    client_order_id=event_id.replace("-", ""),
-                    venue=venue,
-                    symbol=node.instrument.symbol,
-                    side=node.side,
-                    qty_1e8=qty,
-                    order_type="limit",
-                    limit_px_1e9=node.limit_px_1e9,
-                    tif="gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif,
-                    is_sandbox=graph.is_sandbox,
-                )
-            )
+            tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
+            children.append(child("child_resting", venue, f"{venue}:resting", qty, node.limit_px_1e9, tif))
         await self.bus.publish_many([made, *children])
 
     async def _publish_account(self, tenant: str, events: list[AnyEvent]) -> None:
