@@ -19,7 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events import AnyEvent, EventDecodeError, decode
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.bus.bus import fetch_batch
+from services.bus.pull import PullFeed
 
 log = logging.getLogger("crossbook.projections")
 
@@ -71,7 +71,7 @@ class StreamFollower:
         info = await self.bus.js.stream_info(self.stream)
         await self.wait_for(info.state.last_seq, timeout)
 
-    async def _subscribe(self):  # type: ignore[no-untyped-def]
+    async def _subscribe(self) -> tuple[str, PullFeed]:
         config = ConsumerConfig(
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -83,18 +83,19 @@ class StreamFollower:
             config.filter_subject = self.subjects[0]
         else:
             config.filter_subjects = self.subjects
-        return await self.bus.js.pull_subscribe(self.subjects[0], stream=self.stream, config=config)
+        consumer = (await self.bus.js.add_consumer(self.stream, config)).name
+        return consumer, await PullFeed(self.bus.nc, self.stream, consumer, batch=self.batch).open()
 
     async def _run(self) -> None:
         while True:
             try:
-                sub = await self._subscribe()
+                consumer, feed = await self._subscribe()
             except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
                 log.warning("follower %s: cannot subscribe (%s); retrying", self.stream, exc)
                 await asyncio.sleep(0.5)
                 continue
             try:
-                await self._consume(sub)
+                await self._consume(consumer, feed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the outermost loop: log, count, recreate from position + 1
@@ -102,15 +103,16 @@ class StreamFollower:
                 log.error("follower %s: consumer lost at %s (%r); recreating", self.stream, self.position, exc)
                 await asyncio.sleep(0.2)
             finally:
+                await feed.close()
                 with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                    await self.bus.js.delete_consumer(self.stream, consumer)
 
-    async def _consume(self, sub) -> None:  # type: ignore[no-untyped-def]
+    async def _consume(self, consumer: str, feed: PullFeed) -> None:
         while True:
             try:
-                msgs = await fetch_batch(sub, self.batch, 0.5)
-            except TimeoutError:  # nats-py raises both its own and asyncio's
-                await self._mark_idle(sub)
+                msgs = await feed.next_batch(0.5)
+            except TimeoutError:
+                await self._mark_idle(consumer)
                 continue
             last = self.position
             for msg in msgs:
@@ -137,11 +139,11 @@ class StreamFollower:
                     self.caught_up.set()
                 self._advanced.notify_all()
 
-    async def _mark_idle(self, sub) -> None:  # type: ignore[no-untyped-def]
+    async def _mark_idle(self, consumer: str) -> None:
         # Read the stream's end first, then the consumer: if nothing matching is pending now,
         # nothing matching exists up to that end, so waiters on it may proceed.
         info = await self.bus.js.stream_info(self.stream)
-        pending = (await sub.consumer_info()).num_pending
+        pending = (await self.bus.js.consumer_info(self.stream, consumer)).num_pending
         async with self._advanced:
             if pending == 0 and info.state.last_seq > self.position:
                 self.position = info.state.last_seq
