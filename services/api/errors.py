@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATUS_CODES = {
     400: "BAD_REQUEST",
@@ -56,14 +57,35 @@ def envelope(request: Request, status: int, code: str, message: str, details: li
     )
 
 
+class RequestIds:
+    """Give every HTTP request an id (the caller's X-Request-Id, else a new one) and echo it.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs each
+    request through an extra task group and stream, about half a millisecond on the order path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")[:128].decode("latin-1")
+        rid = given or str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                message["headers"] = [*kept, header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def install(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next):  # type: ignore[no-untyped-def]
-        rid = request.headers.get("x-request-id", "")[:128] or str(uuid.uuid4())
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = rid
-        return response
+    app.add_middleware(RequestIds)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -126,14 +126,9 @@ async def test_cancelling_an_order_pulls_its_resting_sandbox_child(stack: Stack)
         lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.nodes["order"].activated, timeout=10
     )
     node_order_id = f"{graph_id}:order:1"
-    # What a router that rests passive limits would allocate (ours does not yet: see above).
-    alloc = ChildAllocated(
-        event_id=derive_id("test_child", graph_id), ts_ns=time.time_ns(), tenant="acme", plan_id="p1",
-        graph_id=graph_id, node_id="order", child_id=f"{node_order_id}:binance", client_order_id="coid" + graph_id,
-        venue="binance", symbol="BTC-USDT", side="buy", qty_1e8=1_000_000, order_type="limit",
-        limit_px_1e9=bid // 2 // 1_000_000 * 1_000_000, tif="gtc", is_sandbox=True,
-    )
-    await api.bus.publish(alloc)
+    # Half the bid cannot fill: the router rests it GTC at its limit on binance.
+    alloc = await _wait_event(api, graph_id, ChildAllocated)
+    assert (alloc.venue, alloc.tif, alloc.qty_1e8) == ("binance", "gtc", 1_000_000)
     acked = await _wait_event(api, graph_id, ChildAcked)
     assert acked.client_order_id == alloc.client_order_id
 
@@ -235,7 +230,7 @@ async def _wait_event(api: ApiState, graph_id: str, cls: type[T]) -> T:
     async with asyncio.timeout(10):
         while True:
             position = api.ledger.position
-            async for d in api.bus.replay("LEDGER", ["exec.>"]):
+            async for d in api.bus.replay("LEDGER", ["route.>", "exec.>"]):
                 if isinstance(d.event, cls) and getattr(d.event, "child_id", "").startswith(graph_id + ":"):
                     return d.event
             await api.ledger_follower.wait_for(position + 1)
