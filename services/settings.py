@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     market: str = "sim"
     sim_base_port: int = 9100
     sim_tick_ms: int = 100
+    # Children of live (non-sandbox) orders go to the real venues only when this is on; the
+    # order REST host is CROSSBOOK_<VENUE>_REST_URL or the venue's own.
+    live_orders: bool = False
+    live_poll_ms: int = Field(default=1000, ge=10)
 
     @property
     def effective_nats_url(self) -> str:

@@ -26,6 +26,7 @@ from events import AnyEvent, new_event_id
 from services.aio import cancel_and_wait
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
 from services.edges.book import L2Book
+from services.edges.markets import market_listings
 from services.edges.sync import BookSync, SyncResult
 from services.edges.venue import (
     BookMode,
@@ -132,6 +133,11 @@ class EdgeRunner:
 
     # --- the loop ---------------------------------------------------------------------------
     async def run(self) -> None:
+        # A prediction venue announces the markets it streams (ids fixed by market: a restart
+        # adds no new listing).
+        listed = market_listings(self.venue, self._canonical_symbols(), self.clock_ns())
+        if listed:
+            await self.sink.emit(listed)  # type: ignore[arg-type]
         attempt = 0
         while True:
             url = self.adapter.ws_url(self.venue_symbols)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from events import AnyEvent
 from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, FillRecorded
-from events.graph import GraphCancelled, NodeAmended, NodeCancelled
+from events.graph import GraphCancelled, GraphSubmitted, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
 from projections.follower import StreamFollower
@@ -27,7 +27,7 @@ from services.edges.sandbox.config import SandboxConfig, build_venue
 from services.edges.sandbox.balances import paper_funding
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, grant_event, to_event
-from services.edges.sandbox.orders import Outcome, SandboxOrder
+from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder
 
 log = logging.getLogger("crossbook.sandbox")
 
@@ -58,6 +58,10 @@ class SandboxExecutor:
         self.filled: dict[str, int] = {}
         self.final: set[str] = set()
         self.live: set[str] = set()  # submitted by this process
+        # (graph_id, node_id) cancelled, node_id None for a whole graph: a child allocated after
+        # its node's cancel (an iceberg clip racing it) is refused, never left resting.
+        self.cancelled: set[tuple[str, str | None]] = set()
+        self.icebergs: set[tuple[str, str]] = set()  # (graph_id, node_id): its resting child is one clip
         self.outbox = Outbox(bus, "sandbox")
         self._resume: asyncio.Task[None] | None = None
         self.md = StreamFollower(bus, "MD", ["md.>"], self.on_md)
@@ -124,10 +128,15 @@ class SandboxExecutor:
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
         if isinstance(event, (NodeCancelled, GraphCancelled)):
-            self._cancel_resting(event.graph_id, event.node_id if isinstance(event, NodeCancelled) else None)
+            node_id = event.node_id if isinstance(event, NodeCancelled) else None
+            self.cancelled.add((event.graph_id, node_id))
+            self._cancel_resting(event.graph_id, node_id)
             return
         if isinstance(event, NodeAmended):
             self._amend_resting(event)
+            return
+        if isinstance(event, GraphSubmitted):
+            self.icebergs.update((event.graph_id, n.node_id) for n in event.nodes if n.execution.policy == "iceberg")
             return
         if isinstance(event, (ChildAcked, ChildRejected, ChildCancelled, FillRecorded)):
             coid = event.client_order_id
@@ -173,6 +182,10 @@ class SandboxExecutor:
                 new_qty = order.qty_1e8
                 if event.new_qty_1e8 is not None:
                     new_qty = order.filled_qty_1e8 + (event.new_qty_1e8 - node_filled)
+                    if (ref.graph_id, ref.node_id) in self.icebergs:
+                        new_qty = min(new_qty, order.qty_1e8)  # a clip never grows past its display size
+                if new_qty == order.qty_1e8 and event.new_limit_px_1e9 is None:
+                    return  # nothing changes at the venue
                 replacement = derive_id("sandbox_amend", order.client_order_id, event.event_id).replace("-", "")
                 outcomes = venue.amend(
                     order.client_order_id, new_qty, event.new_limit_px_1e9, self.clock_ns(),
@@ -185,6 +198,11 @@ class SandboxExecutor:
     def _submit(self, event: ChildAllocated) -> None:
         coid = event.client_order_id
         self.live.add(coid)
+        if {(event.graph_id, None), (event.graph_id, event.node_id)} & self.cancelled:
+            refusal = Rejected(coid, "node_cancelled", f"node {event.node_id} was cancelled before this child was sent",
+                               self.clock_ns())
+            self._emit([refusal])
+            return
         order = SandboxOrder(
             client_order_id=coid,
             symbol=event.symbol,

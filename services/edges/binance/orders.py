@@ -1,0 +1,156 @@
+"""Binance spot order entry (REST, SIGNED): new order, lookup, trades, cancel.
+
+Requests carry `newClientOrderId` = our client order id (a UUID fits Binance's 36-character
+`[.A-Z:/a-z0-9_-]` rule unchanged), so a resend is refused as a duplicate rather than placed.
+New orders ask for the FULL reply: immediate fills come back with their trade ids, which are
+the same ids `myTrades` lists later, so fills dedup across both paths.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from events.routing import ChildAllocated
+from services.edges.binance import signing
+from services.edges.binance.adapter import BinanceSpot
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
+from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
+from services.edges.transport import (
+    OrderState,
+    SignedRequest,
+    VenueOrders,
+    VenueReply,
+    fee_usd_1e9,
+    hex_client_id,
+    json_body,
+    wire_decimal,
+)
+from services.vault import Credentials
+
+RECV_WINDOW_MS = "5000"
+ORDER_PATH = "/api/v3/order"
+TRADES_PATH = "/api/v3/myTrades"
+UNKNOWN_ORDER = "-2013"  # "Order does not exist."
+DUPLICATE_ORDER = "-2010"  # "Duplicate order sent." (new order rejected; also other -2010 texts)
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW", "PENDING_CANCEL"})
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "day": "GTC"}  # no DAY on a 24/7 venue
+
+
+class BinanceSpotOrders(VenueOrders):
+    venue = "binance"
+
+    def __init__(self) -> None:
+        self.symbols = BinanceSpot()
+
+    def client_id(self, client_order_id: str) -> str:
+        return client_order_id if _CLIENT_ID.fullmatch(client_order_id) else hex_client_id(client_order_id)
+
+    def _signed(self, method: str, path: str, params: list[tuple[str, str]], creds: Credentials,
+                now_ms: int) -> SignedRequest:
+        params = [*params, ("recvWindow", RECV_WINDOW_MS), ("timestamp", str(now_ms))]
+        signed = signing.signed_query(creds.api_secret, params)
+        headers = {signing.API_KEY_HEADER: creds.api_key}
+        if method == "POST":
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return SignedRequest(method, path, body=signed, headers=headers)
+        return SignedRequest(method, path, query=signed, headers=headers)
+
+    def new_order(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        params = [
+            ("symbol", self.symbols.to_venue(child.symbol)),
+            ("side", child.side.upper()),
+            ("type", child.order_type.upper()),
+        ]
+        if child.order_type == "limit":
+            params.append(("timeInForce", _TIF[child.tif]))
+        params.append(("quantity", wire_decimal(child.qty_1e8, 8)))
+        if child.order_type == "limit" and child.limit_px_1e9 is not None:
+            params.append(("price", wire_decimal(child.limit_px_1e9, 9)))
+        params += [("newClientOrderId", self.client_id(child.client_order_id)), ("newOrderRespType", "FULL")]
+        return self._signed("POST", ORDER_PATH, params, creds, now_ms)
+
+    def parse_new_order(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> list[Outcome]:
+        doc = json_body(reply)
+        if reply.status >= 500:
+            return []  # unknown: the order may or may not exist
+        if reply.status != 200 or not isinstance(doc, dict) or "orderId" not in doc:
+            return [self._rejected(child, reply, doc, now_ns)]
+        venue_order_id = str(doc["orderId"])
+        ts = ms_to_ns(doc.get("transactTime", now_ns // 1_000_000))
+        outcomes: list[Outcome] = [Acked(child.client_order_id, venue_order_id, ts)]
+        for fill in doc.get("fills", []):
+            outcomes.append(self._fill(child, venue_order_id, str(fill["tradeId"]), fill["price"], fill["qty"],
+                                       fill["commission"], fill["commissionAsset"], "taker", ts))
+        filled = qty_1e8(doc.get("executedQty", "0"))
+        if doc.get("status") not in OPEN_STATUSES and filled < child.qty_1e8:
+            outcomes.append(Cancelled(child.client_order_id, venue_order_id, filled, child.qty_1e8 - filled,
+                                      _end_reason(child, doc.get("status", "")), ts))
+        return outcomes
+
+    def is_duplicate(self, rejected: Rejected) -> bool:
+        return rejected.code == DUPLICATE_ORDER and "duplicate" in rejected.message.lower()
+
+    def is_unknown_order(self, rejected: Rejected) -> bool:
+        return rejected.code == UNKNOWN_ORDER
+
+    def order_status(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        params = [("symbol", self.symbols.to_venue(child.symbol)),
+                  ("origClientOrderId", self.client_id(child.client_order_id))]
+        return self._signed("GET", ORDER_PATH, params, creds, now_ms)
+
+    def parse_order_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> OrderState | Rejected:
+        doc = json_body(reply)
+        if reply.status != 200 or not isinstance(doc, dict) or "orderId" not in doc:
+            return self._rejected(child, reply, doc, now_ns)
+        status = str(doc.get("status", ""))
+        return OrderState(str(doc["orderId"]), status in OPEN_STATUSES, qty_1e8(doc.get("executedQty", "0")),
+                          _end_reason(child, status))
+
+    def fills(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
+        params = [("symbol", self.symbols.to_venue(child.symbol)), ("orderId", venue_order_id)]
+        return self._signed("GET", TRADES_PATH, params, creds, now_ms)
+
+    def parse_fills(self, child: ChildAllocated, venue_order_id: str, reply: VenueReply,
+                    now_ns: int) -> list[Outcome]:
+        doc = json_body(reply)
+        if reply.status != 200 or not isinstance(doc, list):
+            return []
+        return [
+            self._fill(child, str(t["orderId"]), str(t["id"]), t["price"], t["qty"], t["commission"],
+                       t["commissionAsset"], "maker" if t.get("isMaker") else "taker", ms_to_ns(t["time"]))
+            for t in doc
+        ]
+
+    def cancel(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
+        params = [("symbol", self.symbols.to_venue(child.symbol)),
+                  ("origClientOrderId", self.client_id(child.client_order_id))]
+        return self._signed("DELETE", ORDER_PATH, params, creds, now_ms)
+
+    def parse_cancel(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected | None:
+        doc = json_body(reply)
+        if reply.status == 200 and isinstance(doc, dict) and "orderId" in doc:
+            return None
+        return self._rejected(child, reply, doc, now_ns)
+
+    def _fill(self, child: ChildAllocated, venue_order_id: str, trade_id: str, price: str, qty: str,
+              commission: str, commission_asset: str, liquidity: str, ts_ns: int) -> Filled:
+        px = px_1e9(price)
+        return Filled(
+            client_order_id=child.client_order_id, venue_order_id=venue_order_id, fill_id=trade_id,
+            symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(qty), px_1e9=px,
+            fee_usd_1e9=fee_usd_1e9(Decimal(commission), commission_asset, child.symbol, px),
+            liquidity="maker" if liquidity == "maker" else "taker", ts_ns=ts_ns,
+        )
+
+    def _rejected(self, child: ChildAllocated, reply: VenueReply, doc: object, now_ns: int) -> Rejected:
+        if isinstance(doc, dict) and "code" in doc:
+            return Rejected(child.client_order_id, str(doc["code"]), str(doc.get("msg", "")), now_ns)
+        return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from binance", now_ns)
+
+
+def _end_reason(child: ChildAllocated, status: str) -> str:
+    if status in ("EXPIRED", "EXPIRED_IN_MATCH") and (child.order_type == "market" or child.tif in ("ioc", "fok")):
+        return "ioc_remainder"
+    return status.lower()

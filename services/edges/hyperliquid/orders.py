@@ -1,0 +1,181 @@
+"""Hyperliquid perp order entry: signed L1 actions on /exchange, lookups on /info.
+
+Credentials: `api_key` is the account address (info queries name it), `api_secret` the private
+key that signs (the account's, or an approved API wallet's); `extra_json` may set `"testnet":
+true` (source "b") and `"vault_address"`. The cloid is our client order id's 16 bytes in hex.
+Asset ids are indexes in `meta.universe`, read once. Orders are limit only: a market order on
+Hyperliquid is an aggressive IOC limit, whose price the router does not give.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from events.routing import ChildAllocated
+from services.edges.hyperliquid import signing
+from services.edges.hyperliquid.adapter import HyperliquidAdapter
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
+from services.edges.sandbox.orders import Acked, Filled, Outcome, Rejected
+from services.edges.transport import (
+    OrderState,
+    SignedRequest,
+    UnsupportedOrder,
+    VenueOrders,
+    VenueReply,
+    fee_usd_1e9,
+    hex_client_id,
+    json_body,
+    wire_decimal,
+)
+from services.vault import Credentials
+
+EXCHANGE_PATH = "/exchange"
+INFO_PATH = "/info"
+EXCHANGE_ERROR = "err"  # the reply's own `status` when the whole request was refused
+ORDER_ERROR = "order_error"  # a per-order error status (Hyperliquid has no codes, only text)
+UNKNOWN_ORDER = "unknownOid"
+_TIF = {"gtc": "Gtc", "day": "Gtc", "ioc": "Ioc"}
+_JSON = {"Content-Type": "application/json"}
+
+
+class HyperliquidOrders(VenueOrders):
+    venue = "hyperliquid"
+
+    def __init__(self) -> None:
+        self.symbols = HyperliquidAdapter()
+        self.assets: dict[str, int] | None = None  # coin -> asset id, from meta
+
+    def reference_request(self) -> SignedRequest | None:
+        return None if self.assets is not None else _info({"type": "meta"})
+
+    def load_reference(self, reply: VenueReply) -> None:
+        doc = json_body(reply)
+        if reply.status == 200 and isinstance(doc, dict) and isinstance(doc.get("universe"), list):
+            self.assets = {coin["name"]: index for index, coin in enumerate(doc["universe"])}
+
+    def client_id(self, client_order_id: str) -> str:
+        return "0x" + hex_client_id(client_order_id)
+
+    def _asset(self, child: ChildAllocated) -> int:
+        coin = self.symbols.to_venue(child.symbol)
+        if self.assets is None or coin not in self.assets:
+            raise UnsupportedOrder(f"hyperliquid: no perp {coin} in the venue's meta")
+        return self.assets[coin]
+
+    def _action(self, action: dict[str, Any], creds: Credentials, now_ms: int) -> SignedRequest:
+        options = creds.extra_json if isinstance(creds.extra_json, dict) else {}
+        vault = options.get("vault_address")
+        signature = signing.sign_l1_action(creds.api_secret, action, vault, now_ms, None,
+                                           is_mainnet=not options.get("testnet", False))
+        body = {"action": action, "nonce": now_ms, "signature": signature, "vaultAddress": vault}
+        return SignedRequest("POST", EXCHANGE_PATH, body=json.dumps(body, separators=(",", ":")), headers=dict(_JSON))
+
+    def new_order(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        if child.order_type == "market" or child.limit_px_1e9 is None:
+            raise UnsupportedOrder("hyperliquid: market orders are IOC limits; the child has no limit price")
+        if child.tif not in _TIF:
+            raise UnsupportedOrder(f"hyperliquid: no {child.tif} time in force")
+        # Key order is hashed: a, b, p, s, r, t, c; then type, orders, grouping.
+        order = {
+            "a": self._asset(child),
+            "b": child.side == "buy",
+            "p": wire_decimal(child.limit_px_1e9, 9),
+            "s": wire_decimal(child.qty_1e8, 8),
+            "r": False,
+            "t": {"limit": {"tif": _TIF[child.tif]}},
+            "c": self.client_id(child.client_order_id),
+        }
+        return self._action({"type": "order", "orders": [order], "grouping": "na"}, creds, now_ms)
+
+    def parse_new_order(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> list[Outcome]:
+        if reply.status >= 500:
+            return []
+        status = self._first_status(child, reply, now_ns)
+        if isinstance(status, Rejected):
+            return [status]
+        placed = status.get("resting") or status.get("filled")
+        if not isinstance(placed, dict) or "oid" not in placed:
+            return [Rejected(child.client_order_id, ORDER_ERROR, str(status.get("error", status)), now_ns)]
+        return [Acked(child.client_order_id, str(placed["oid"]), now_ns)]  # fills are read from userFills
+
+    def is_duplicate(self, rejected: Rejected) -> bool:
+        return rejected.code == ORDER_ERROR and "duplicate" in rejected.message.lower()
+
+    def is_unknown_order(self, rejected: Rejected) -> bool:
+        return rejected.code == UNKNOWN_ORDER
+
+    def order_status(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        return _info({"type": "orderStatus", "user": creds.api_key, "oid": self.client_id(child.client_order_id)})
+
+    def parse_order_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> OrderState | Rejected:
+        doc = json_body(reply)
+        if not isinstance(doc, dict) or doc.get("status") not in ("order", UNKNOWN_ORDER):
+            return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from hyperliquid", now_ns)
+        if doc["status"] == UNKNOWN_ORDER:
+            return Rejected(child.client_order_id, UNKNOWN_ORDER, "hyperliquid has no order with this cloid", now_ns)
+        entry = doc["order"]
+        order, status = entry["order"], str(entry["status"])
+        filled = qty_1e8(order["origSz"]) - qty_1e8(order["sz"])
+        reason = "ioc_remainder" if status == "canceled" and child.tif == "ioc" else status
+        return OrderState(str(order["oid"]), status == "open", filled, reason)
+
+    def fills(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
+        return _info({"type": "userFills", "user": creds.api_key})
+
+    def parse_fills(self, child: ChildAllocated, venue_order_id: str, reply: VenueReply,
+                    now_ns: int) -> list[Outcome]:
+        doc = json_body(reply)
+        if reply.status != 200 or not isinstance(doc, list):
+            return []
+        outcomes: list[Outcome] = []
+        for f in doc:
+            if str(f.get("oid")) != venue_order_id:
+                continue
+            px = px_1e9(f["px"])
+            outcomes.append(Filled(
+                client_order_id=child.client_order_id, venue_order_id=venue_order_id, fill_id=_fill_id(f),
+                symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(f["sz"]), px_1e9=px,
+                fee_usd_1e9=fee_usd_1e9(Decimal(f.get("fee") or "0"), f.get("feeToken", "USDC"), child.symbol, px),
+                liquidity="taker" if f.get("crossed") else "maker", ts_ns=ms_to_ns(f["time"]),
+            ))
+        return outcomes
+
+    def cancel(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
+        action = {"type": "cancel", "cancels": [{"a": self._asset(child), "o": int(venue_order_id)}]}
+        return self._action(action, creds, now_ms)
+
+    def parse_cancel(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected | None:
+        status = self._first_status(child, reply, now_ns)
+        if isinstance(status, Rejected):
+            return status
+        return None if status == "success" else Rejected(child.client_order_id, ORDER_ERROR,
+                                                          str(status.get("error", status)), now_ns)
+
+    def _first_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Any:
+        doc = json_body(reply)
+        if not isinstance(doc, dict) or "status" not in doc:
+            return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from hyperliquid", now_ns)
+        if doc["status"] != "ok":
+            return Rejected(child.client_order_id, EXCHANGE_ERROR, str(doc.get("response", "")), now_ns)
+        statuses = ((doc.get("response") or {}).get("data") or {}).get("statuses") or []
+        if not statuses:
+            return Rejected(child.client_order_id, ORDER_ERROR, "hyperliquid returned no status", now_ns)
+        status = statuses[0]
+        if isinstance(status, dict) and "error" in status:
+            return Rejected(child.client_order_id, ORDER_ERROR, str(status["error"]), now_ns)
+        return status
+
+
+def _info(request: dict[str, Any]) -> SignedRequest:
+    return SignedRequest("POST", INFO_PATH, body=json.dumps(request, separators=(",", ":")), headers=dict(_JSON))
+
+
+def _fill_id(fill: dict[str, Any]) -> str:
+    # `tid` is the trade id; fills recorded before it existed are told apart by their content.
+    if fill.get("tid") is not None:
+        return str(fill["tid"])
+    key = "|".join(str(fill.get(k, "")) for k in ("hash", "oid", "px", "sz", "time", "startPosition"))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -1,0 +1,591 @@
+"""Loopback venue order servers: Binance spot, OKX v5, Bybit v5 and Hyperliquid order entry, as each
+venue checks it.
+
+Each server verifies auth the way its venue does (API key known, timestamp within the window,
+signature recomputed over the exact bytes received, OKX passphrase; Hyperliquid: the signer
+recovered from the EIP-712 signature must be a known address), answers refusals in the
+venue's own error shape and codes, and fills orders against a small static book it holds.
+They exist so live order entry can be proven without reaching an exchange: tests and local
+development point `CROSSBOOK_<VENUE>_REST_URL` at them.
+
+`start_server(app)` serves an app on 127.0.0.1 (port 0 = any free port) and returns once the
+socket listens; `stop` closes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.edges.hyperliquid import signing as signing_hl
+
+Level = list[Decimal]  # [price, size]
+UNKNOWN_OID = "unknownOid"  # Hyperliquid's answer for an order it does not have
+
+
+@dataclass
+class Account:
+    secret: str
+    passphrase: str = ""
+
+
+@dataclass
+class LoopbackOrder:
+    order_id: int
+    client_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal | None
+    tif: str  # GTC | IOC | FOK | MARKET
+    filled: Decimal = Decimal(0)
+    status: str = "NEW"  # NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED
+    ts_ms: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass
+class LoopbackTrade:
+    trade_id: int
+    order_id: int
+    price: Decimal
+    qty: Decimal
+    fee: Decimal  # paid, in the quote asset
+    ts_ms: int
+
+
+@dataclass
+class LoopbackVenue:
+    """The state a loopback server keeps: accounts, a book per symbol, orders and trades."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    books: dict[str, dict[str, list[Level]]] = field(default_factory=dict)  # symbol -> bids/asks
+    taker_fee: Decimal = Decimal("0.001")
+    orders: dict[int, LoopbackOrder] = field(default_factory=dict)
+    trades: list[LoopbackTrade] = field(default_factory=list)
+    requests_seen: list[str] = field(default_factory=list)  # method + path of every request
+    touched: list[str] = field(default_factory=list)  # client id of each order a request named
+    # The next N new orders are executed but answered 503, as when the gateway times out after
+    # the matching engine took the order (the sender cannot tell whether it exists).
+    lost_replies: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+
+    def lose_reply(self) -> bool:
+        if self.lost_replies <= 0:
+            return False
+        self.lost_replies -= 1
+        return True
+
+    def set_book(self, symbol: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> None:
+        self.books[symbol] = {
+            "bids": sorted(([Decimal(p), Decimal(q)] for p, q in bids), key=lambda lv: -lv[0]),
+            "asks": sorted(([Decimal(p), Decimal(q)] for p, q in asks), key=lambda lv: lv[0]),
+        }
+
+    def by_client_id(self, client_id: str) -> LoopbackOrder | None:
+        self.touched.append(client_id)
+        return next((o for o in self.orders.values() if o.client_id == client_id), None)
+
+    def by_order_id(self, order_id: int) -> LoopbackOrder | None:
+        order = self.orders.get(order_id)
+        if order is not None:
+            self.touched.append(order.client_id)
+        return order
+
+    def place(self, client_id: str, symbol: str, side: str, qty: Decimal, price: Decimal | None,
+              tif: str) -> LoopbackOrder:
+        """Match as a taker against the held book, then rest (GTC) or expire the rest."""
+        now = int(time.time() * 1000)
+        order = LoopbackOrder(next(self._ids), client_id, symbol, side, qty, price, tif, ts_ms=now)
+        self.orders[order.order_id] = order
+        levels = self.books.get(symbol, {"bids": [], "asks": []})["asks" if side == "BUY" else "bids"]
+        crossing = [lv for lv in levels if price is None or (lv[0] <= price if side == "BUY" else lv[0] >= price)]
+        if tif == "FOK" and sum(lv[1] for lv in crossing) < qty:
+            order.status = "EXPIRED"
+            return order
+        for level in crossing:
+            take = min(level[1], qty - order.filled)
+            if take <= 0:
+                break
+            level[1] -= take
+            order.filled += take
+            self.trades.append(LoopbackTrade(next(self._ids), order.order_id, level[0], take,
+                                             level[0] * take * self.taker_fee, now))
+        levels[:] = [lv for lv in levels if lv[1] > 0]
+        if order.filled == qty:
+            order.status = "FILLED"
+        elif tif in ("IOC", "MARKET"):
+            order.status = "EXPIRED"
+        elif order.filled:
+            order.status = "PARTIALLY_FILLED"
+        return order
+
+    def placed_with(self, client_id: str) -> int:
+        return sum(1 for o in self.orders.values() if o.client_id == client_id)
+
+
+def _hmac(secret: str, message: str) -> bytes:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+
+
+# ----------------------------------------------------------------------------------- Binance
+
+
+def _split_signature(params: str) -> tuple[str, str]:
+    if params.startswith("signature="):
+        return "", params[len("signature="):]
+    head, sep, signature = params.rpartition("&signature=")
+    return (head, signature) if sep else (params, "")
+
+
+def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starlette:
+    def error(status: int, code: int, msg: str) -> JSONResponse:
+        return JSONResponse({"code": code, "msg": msg}, status_code=status)
+
+    async def authenticate(request: Request) -> dict[str, str] | JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        account = venue.accounts.get(request.headers.get("X-MBX-APIKEY", ""))
+        if account is None:
+            return error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        query, body = request.url.query, (await request.body()).decode()
+        # totalParams = query string + body; the appended signature parameter is not signed.
+        (query, query_sig), (body, body_sig) = _split_signature(query), _split_signature(body)
+        signature = query_sig or body_sig
+        total = query + body
+        params = dict(parse_qsl(total))
+        if not signature:
+            return error(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+        try:
+            ts, window = int(params["timestamp"]), int(params.get("recvWindow", "5000"))
+        except (KeyError, ValueError):
+            return error(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+        now = int(time.time() * 1000)
+        if window > recv_window_max_ms or not (ts - 1000 <= now < ts + window):
+            return error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        if not hmac.compare_digest(_hmac(account.secret, total).hex(), signature):
+            return error(400, -1022, "Signature for this request is not valid.")
+        return params
+
+    def order_doc(order: LoopbackOrder) -> dict[str, object]:
+        quote = sum((t.price * t.qty for t in venue.trades if t.order_id == order.order_id), Decimal(0))
+        return {
+            "symbol": order.symbol, "orderId": order.order_id, "orderListId": -1, "clientOrderId": order.client_id,
+            "transactTime": order.ts_ms, "price": str(order.price or Decimal(0)), "origQty": str(order.qty),
+            "executedQty": str(order.filled), "cummulativeQuoteQty": str(quote), "status": order.status,
+            "timeInForce": "GTC" if order.tif == "MARKET" else order.tif,
+            "type": "MARKET" if order.tif == "MARKET" else "LIMIT", "side": order.side,
+        }
+
+    async def new_order(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        client_id = params.get("newClientOrderId", "")
+        existing = venue.by_client_id(client_id)
+        if existing is not None and existing.is_open:  # Binance: unique among open orders
+            return error(400, -2010, "Duplicate order sent.")
+        if params.get("symbol") not in venue.books:
+            return error(400, -1121, "Invalid symbol.")
+        kind = params.get("type")
+        tif = "MARKET" if kind == "MARKET" else params.get("timeInForce", "")
+        if kind not in ("MARKET", "LIMIT") or tif not in ("MARKET", "GTC", "IOC", "FOK"):
+            return error(400, -1116, "Invalid orderType.")
+        price = Decimal(params["price"]) if kind == "LIMIT" else None
+        order = venue.place(client_id, params["symbol"], params["side"], Decimal(params["quantity"]), price, tif)
+        if venue.lose_reply():
+            return error(503, -1007, "Timeout waiting for response from backend server. Send status unknown; "
+                                     "execution status unknown.")
+        doc = order_doc(order)
+        doc["fills"] = [
+            {"price": str(t.price), "qty": str(t.qty), "commission": str(t.fee), "commissionAsset": "USDT",
+             "tradeId": t.trade_id}
+            for t in venue.trades if t.order_id == order.order_id
+        ]
+        return JSONResponse(doc)
+
+    async def query_order(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        order = venue.by_client_id(params.get("origClientOrderId", ""))
+        if order is None:
+            return error(400, -2013, "Order does not exist.")
+        if request.method == "DELETE":
+            if not order.is_open:
+                return error(400, -2011, "Unknown order sent.")
+            order.status = "CANCELED"
+        return JSONResponse(order_doc(order))
+
+    async def my_trades(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        order_id = int(params.get("orderId", "0"))
+        venue.by_order_id(order_id)
+        return JSONResponse([
+            {"symbol": venue.orders[t.order_id].symbol, "id": t.trade_id, "orderId": t.order_id, "price": str(t.price),
+             "qty": str(t.qty), "commission": str(t.fee), "commissionAsset": "USDT", "time": t.ts_ms,
+             "isMaker": False}
+            for t in venue.trades if t.order_id == order_id
+        ])
+
+    return Starlette(routes=[
+        Route("/api/v3/order", new_order, methods=["POST"]),
+        Route("/api/v3/order", query_order, methods=["GET", "DELETE"]),
+        Route("/api/v3/myTrades", my_trades, methods=["GET"]),
+    ])
+
+
+# ----------------------------------------------------------------------------------- OKX
+
+
+def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
+    def error(status: int, code: str, msg: str, data: list | None = None) -> JSONResponse:
+        return JSONResponse({"code": code, "msg": msg, "data": data or []}, status_code=status)
+
+    async def authenticate(request: Request) -> str | JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        h = request.headers
+        for name in ("OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP", "OK-ACCESS-PASSPHRASE"):
+            if not h.get(name):
+                return error(401, "50103" if name == "OK-ACCESS-KEY" else "50104",
+                             f'Request header "{name}" cannot be blank')
+        account = venue.accounts.get(h["OK-ACCESS-KEY"])
+        if account is None:
+            return error(401, "50111", "Invalid OK-ACCESS-KEY")
+        try:
+            sent = datetime.fromisoformat(h["OK-ACCESS-TIMESTAMP"].replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return error(401, "50112", "Invalid OK-ACCESS-TIMESTAMP")
+        if abs(time.time() - sent) > max_skew_s:
+            return error(401, "50102", "Timestamp request expired")
+        if not hmac.compare_digest(h["OK-ACCESS-PASSPHRASE"], account.passphrase):
+            return error(401, "50105", "Invalid OK-ACCESS-PASSPHRASE")
+        body = (await request.body()).decode()
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        expected = base64.b64encode(_hmac(account.secret, h["OK-ACCESS-TIMESTAMP"] + request.method + target + body))
+        if not hmac.compare_digest(expected.decode(), h["OK-ACCESS-SIGN"]):
+            return error(401, "50113", "Invalid Sign")
+        return body
+
+    def ok(data: list) -> JSONResponse:
+        return JSONResponse({"code": "0", "msg": "", "data": data})
+
+    async def place(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        doc = json.loads(body)
+        client_id = doc.get("clOrdId", "")
+        item = {"ordId": "", "clOrdId": client_id, "tag": ""}
+        if client_id and venue.by_client_id(client_id) is not None:
+            return error(200, "1", "All operations failed", [{**item, "sCode": "51016", "sMsg": "Duplicated clOrdId"}])
+        if doc.get("instId") not in venue.books:
+            return error(200, "1", "All operations failed",
+                         [{**item, "sCode": "51001", "sMsg": "Instrument ID does not exist"}])
+        kind = doc.get("ordType")
+        tif = {"market": "MARKET", "limit": "GTC", "ioc": "IOC", "fok": "FOK"}.get(kind)
+        if tif is None or (kind == "market" and doc.get("tgtCcy") != "base_ccy"):
+            return error(200, "1", "All operations failed", [{**item, "sCode": "51000", "sMsg": "Parameter error"}])
+        price = None if kind == "market" else Decimal(doc["px"])
+        order = venue.place(client_id, doc["instId"], doc["side"].upper(), Decimal(doc["sz"]), price, tif)
+        if venue.lose_reply():
+            return error(503, "50001", "Service temporarily unavailable, please try again later")
+        return ok([{**item, "ordId": str(order.order_id), "ts": str(order.ts_ms), "sCode": "0", "sMsg": "Order placed"}])
+
+    def state(order: LoopbackOrder) -> str:
+        return {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled"}.get(order.status, "canceled")
+
+    async def get_order(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        order = venue.by_client_id(request.query_params.get("clOrdId", ""))
+        if order is None:
+            return error(200, "51603", "Order does not exist")
+        return ok([{"instId": order.symbol, "ordId": str(order.order_id), "clOrdId": order.client_id,
+                    "state": state(order), "sz": str(order.qty), "accFillSz": str(order.filled),
+                    "side": order.side.lower()}])
+
+    async def fills(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        order_id = int(request.query_params.get("ordId", "0"))
+        venue.by_order_id(order_id)
+        return ok([
+            {"instId": venue.orders[t.order_id].symbol, "tradeId": str(t.trade_id), "ordId": str(t.order_id),
+             "clOrdId": venue.orders[t.order_id].client_id, "fillPx": str(t.price), "fillSz": str(t.qty),
+             "side": venue.orders[t.order_id].side.lower(), "execType": "T", "fee": str(-t.fee), "feeCcy": "USDT",
+             "ts": str(t.ts_ms)}
+            for t in venue.trades if t.order_id == order_id
+        ])
+
+    async def cancel(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        doc = json.loads(body)
+        order = venue.by_order_id(int(doc.get("ordId") or 0)) or venue.by_client_id(doc.get("clOrdId", ""))
+        if order is None or not order.is_open:
+            return error(200, "1", "All operations failed", [{
+                "ordId": doc.get("ordId", ""), "clOrdId": "", "sCode": "51400",
+                "sMsg": "Order cancellation failed as the order has been filled, canceled or does not exist"}])
+        order.status = "CANCELED"
+        return ok([{"ordId": str(order.order_id), "clOrdId": order.client_id, "sCode": "0", "sMsg": ""}])
+
+    return Starlette(routes=[
+        Route("/api/v5/trade/order", place, methods=["POST"]),
+        Route("/api/v5/trade/order", get_order, methods=["GET"]),
+        Route("/api/v5/trade/fills", fills, methods=["GET"]),
+        Route("/api/v5/trade/cancel-order", cancel, methods=["POST"]),
+    ])
+
+
+# ----------------------------------------------------------------------------------- Bybit
+
+
+def bybit_app(venue: LoopbackVenue) -> Starlette:
+    def reply(code: int, msg: str, result: dict | None = None, status: int = 200) -> JSONResponse:
+        doc = {"retCode": code, "retMsg": msg, "result": result or {}, "retExtInfo": {}, "time": int(time.time() * 1000)}
+        return JSONResponse(doc, status_code=status)
+
+    async def authenticate(request: Request) -> str | JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        h = request.headers
+        account = venue.accounts.get(h.get("X-BAPI-API-KEY", ""))
+        if account is None:
+            return reply(10003, "API key is invalid.", status=401)
+        try:
+            ts, window = int(h.get("X-BAPI-TIMESTAMP", "")), int(h.get("X-BAPI-RECV-WINDOW", "5000"))
+        except ValueError:
+            return reply(10002, "invalid request, please check your server timestamp or recv_window param")
+        now = int(time.time() * 1000)
+        if not (now - window <= ts < now + 1000):
+            return reply(10002, "invalid request, please check your server timestamp or recv_window param")
+        body = (await request.body()).decode()
+        payload = request.url.query if request.method == "GET" else body
+        expected = _hmac(account.secret, f"{ts}{h['X-BAPI-API-KEY']}{window}{payload}").hex()
+        if not hmac.compare_digest(expected, h.get("X-BAPI-SIGN", "")):
+            return reply(10004, "error sign!", status=401)
+        return body
+
+    def status(order: LoopbackOrder) -> str:
+        if order.status == "CANCELED" or order.status == "EXPIRED":
+            return "PartiallyFilledCanceled" if order.filled else "Cancelled"
+        return {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled"}[order.status]
+
+    async def create(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        doc = json.loads(body)
+        link_id = doc.get("orderLinkId", "")
+        if link_id and venue.by_client_id(link_id) is not None:
+            return reply(110072, "OrderLinkedID is duplicate")
+        if doc.get("category") != "spot" or doc.get("symbol") not in venue.books:
+            return reply(170121, "Invalid symbol.")
+        market = doc.get("orderType") == "Market"
+        if market and doc.get("marketUnit") != "baseCoin":
+            return reply(170130, "Data sent for paramter 'marketUnit' is not valid.")
+        tif = "MARKET" if market else doc.get("timeInForce", "GTC")
+        price = None if market else Decimal(doc["price"])
+        order = venue.place(link_id, doc["symbol"], doc["side"].upper(), Decimal(doc["qty"]), price, tif)
+        if venue.lose_reply():
+            return reply(10016, "Internal server error.", status=503)
+        return reply(0, "OK", {"orderId": str(order.order_id), "orderLinkId": link_id})
+
+    async def realtime(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        order = venue.by_client_id(request.query_params.get("orderLinkId", ""))
+        rows = [] if order is None else [{
+            "orderId": str(order.order_id), "orderLinkId": order.client_id, "symbol": order.symbol,
+            "orderStatus": status(order), "qty": str(order.qty), "cumExecQty": str(order.filled)}]
+        return reply(0, "OK", {"category": "spot", "list": rows})
+
+    async def executions(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        order = venue.by_order_id(int(request.query_params.get("orderId", "0")))
+        rows = [] if order is None else [
+            {"symbol": order.symbol, "orderId": str(t.order_id), "orderLinkId": order.client_id,
+             "execId": str(t.trade_id), "execPrice": str(t.price), "execQty": str(t.qty), "execFee": str(t.fee),
+             "feeCurrency": "USDT", "isMaker": False, "execTime": str(t.ts_ms)}
+            for t in venue.trades if t.order_id == order.order_id
+        ]
+        return reply(0, "OK", {"category": "spot", "list": rows})
+
+    async def cancel(request: Request) -> JSONResponse:
+        body = await authenticate(request)
+        if isinstance(body, JSONResponse):
+            return body
+        order = venue.by_order_id(int(json.loads(body).get("orderId") or 0))
+        if order is None or not order.is_open:
+            return reply(170213, "Order does not exist.")
+        order.status = "CANCELED"
+        return reply(0, "OK", {"orderId": str(order.order_id), "orderLinkId": order.client_id})
+
+    return Starlette(routes=[
+        Route("/v5/order/create", create, methods=["POST"]),
+        Route("/v5/order/realtime", realtime, methods=["GET"]),
+        Route("/v5/execution/list", executions, methods=["GET"]),
+        Route("/v5/order/cancel", cancel, methods=["POST"]),
+    ])
+
+
+# ----------------------------------------------------------------------------------- Hyperliquid
+
+
+def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
+    """Accounts are keyed by (lower-case) address; the signer recovered from each action must be
+    one of them. Books are keyed by coin; `meta` lists them in `books` order as asset ids."""
+    used_nonces: set[tuple[str, int]] = set()
+
+    def coins() -> list[str]:
+        return list(venue.books)
+
+    def err(text: str) -> JSONResponse:
+        return JSONResponse({"status": "err", "response": text})
+
+    def ok(kind: str, statuses: list) -> JSONResponse:
+        return JSONResponse({"status": "ok", "response": {"type": kind, "data": {"statuses": statuses}}})
+
+    async def exchange(request: Request) -> JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        doc = json.loads(await request.body())
+        action, nonce = doc["action"], int(doc["nonce"])
+        try:
+            signer = signing_hl.recover_l1_signer(action, doc.get("vaultAddress"), nonce, doc.get("expiresAfter"),
+                                                  is_mainnet, doc["signature"]).lower()
+        except (KeyError, ValueError):
+            return err("Invalid signature")
+        if signer not in venue.accounts:
+            return err(f"User or API Wallet {signer} does not exist.")
+        now = int(time.time() * 1000)
+        if not now - 2 * 86_400_000 < nonce < now + 86_400_000 or (signer, nonce) in used_nonces:
+            return err(f"Invalid nonce: duplicate or out of range ({nonce})")
+        used_nonces.add((signer, nonce))
+        if action.get("type") == "cancel":
+            statuses: list = []
+            for cancel in action["cancels"]:
+                order = venue.by_order_id(int(cancel["o"]))
+                if order is None or not order.is_open:
+                    statuses.append({"error": "Order was never placed, already canceled, or filled."})
+                else:
+                    order.status = "CANCELED"
+                    statuses.append("success")
+            return ok("cancel", statuses)
+        if action.get("type") != "order":
+            return err(f"unsupported action {action.get('type')}")
+        statuses = []
+        for wire in action["orders"]:
+            cloid = wire.get("c", "")
+            if cloid and venue.by_client_id(cloid) is not None:
+                statuses.append({"error": "Duplicate cloid"})
+                continue
+            coin = coins()[int(wire["a"])] if int(wire["a"]) < len(coins()) else None
+            if coin is None:
+                statuses.append({"error": "Invalid asset"})
+                continue
+            tif = {"Gtc": "GTC", "Alo": "GTC", "Ioc": "IOC"}[wire["t"]["limit"]["tif"]]
+            order = venue.place(cloid, coin, "BUY" if wire["b"] else "SELL", Decimal(wire["s"]), Decimal(wire["p"]), tif)
+            if venue.lose_reply():
+                return JSONResponse({"error": "gateway timeout"}, status_code=503)
+            if tif == "IOC" and not order.filled:
+                del venue.orders[order.order_id]  # an IOC that matched nothing is not an order
+                text = f"Order could not immediately match against any resting orders. asset={wire['a']}"
+                statuses.append({"error": text})
+            elif order.is_open:
+                statuses.append({"resting": {"oid": order.order_id, "cloid": cloid}})
+            else:
+                statuses.append({"filled": {"totalSz": str(order.filled), "oid": order.order_id, "cloid": cloid}})
+        return ok("order", statuses)
+
+    def order_doc(order: LoopbackOrder) -> dict:
+        status = {"NEW": "open", "PARTIALLY_FILLED": "open", "FILLED": "filled"}.get(order.status, "canceled")
+        return {"order": {"coin": order.symbol, "side": "B" if order.side == "BUY" else "A",
+                          "limitPx": str(order.price), "sz": str(order.qty - order.filled), "oid": order.order_id,
+                          "timestamp": order.ts_ms, "origSz": str(order.qty), "cloid": order.client_id},
+                "status": status, "statusTimestamp": order.ts_ms}
+
+    async def info(request: Request) -> JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        doc = json.loads(await request.body())
+        kind = doc.get("type")
+        if kind == "meta":
+            return JSONResponse({"universe": [{"name": coin, "szDecimals": 5, "maxLeverage": 40} for coin in coins()]})
+        if doc.get("user", "").lower() not in venue.accounts:
+            return JSONResponse([] if kind == "userFills" else {"status": UNKNOWN_OID})
+        if kind == "orderStatus":
+            oid = doc.get("oid")
+            order = venue.by_client_id(oid) if isinstance(oid, str) else venue.by_order_id(int(oid))
+            found = {"status": UNKNOWN_OID} if order is None else {"status": "order", "order": order_doc(order)}
+            return JSONResponse(found)
+        if kind == "userFills":
+            return JSONResponse([
+                {"coin": venue.orders[t.order_id].symbol, "px": str(t.price), "sz": str(t.qty),
+                 "side": "B" if venue.orders[t.order_id].side == "BUY" else "A", "time": t.ts_ms, "oid": t.order_id,
+                 "tid": t.trade_id, "crossed": True, "fee": str(t.fee), "feeToken": "USDC",
+                 "cloid": venue.orders[t.order_id].client_id, "hash": "0x" + "0" * 64}
+                for t in venue.trades if t.order_id in venue.orders
+            ])
+        return JSONResponse({"error": f"unknown info type {kind}"}, status_code=422)
+
+    return Starlette(routes=[
+        Route("/exchange", exchange, methods=["POST"]),
+        Route("/info", info, methods=["POST"]),
+    ])
+
+
+APPS = {"binance": binance_app, "okx": okx_app, "bybit": bybit_app, "hyperliquid": hyperliquid_app}
+
+
+# ----------------------------------------------------------------------------------- serving
+
+
+@dataclass
+class RunningServer:
+    server: uvicorn.Server
+    sock: socket.socket
+
+    @property
+    def url(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        await self.server.shutdown([self.sock])
+        self.sock.close()
+
+
+async def start_server(app: Starlette, port: int = 0) -> RunningServer:
+    """Serve `app` on 127.0.0.1:`port`; returns once the socket is listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server.config.load()
+    server.lifespan = server.config.lifespan_class(server.config)
+    await server.startup(sockets=[sock])
+    return RunningServer(server, sock)

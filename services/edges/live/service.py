@@ -1,0 +1,311 @@
+"""Live order transport: children of live (non-sandbox) orders go to the real venue, signed.
+
+Follows the LEDGER stream. A `ChildAllocated` with `is_sandbox=False` at a venue with live
+order entry (`venues.ORDERS`) is placed with the tenant's credentials from the vault (plaintext
+only inside this process, only to sign; never logged, never in an event), and what the venue
+answers becomes ChildAcked / FillRecorded / ChildCancelled / ChildRejected. A live child at
+any other venue, or of a tenant without credentials there, is rejected (nothing else would
+answer it). Amending a resting live child is not supported yet.
+
+Never two orders for one child:
+* the log is the memory: a child with an ack or a rejection on the log is not placed again
+  (a replayed or retried ChildAllocated, a restart);
+* `ChildSubmitted` is published *before* the request goes out; a child that has one but no
+  answer (crash, timeout, 5xx) is looked up at the venue by its client order id and only
+  placed if the venue does not have it (venues refuse a reused client id only among open
+  orders, so the lookup is what protects a filled IOC);
+* outcome ids derive from the client order id (and the venue trade id for fills), so a
+  republished outcome is dropped by JetStream and by this process's own fill-id set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+import msgspec
+
+from events import AnyEvent
+from events.execution import ChildAcked, ChildCancelled, ChildRejected, ChildSubmitted, FillRecorded
+from events.graph import GraphCancelled, NodeCancelled
+from events.ids import derive_id
+from events.routing import ChildAllocated
+from projections.follower import StreamFollower
+from services.aio import cancel_and_wait
+from services.bus import Bus
+from services.edges.live import venues
+from services.edges.live.venues import ORDERS
+from services.edges.sandbox.mapping import ChildRef, to_event
+from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
+from services.edges.transport import HttpTransport
+from services.errors import VenueError
+from services.settings import Settings
+from services.vault import Vault, open_vault
+
+log = logging.getLogger("crossbook.live")
+
+_OURS = (ChildSubmitted, ChildAcked, ChildRejected, ChildCancelled, FillRecorded)
+
+
+class LiveExecutor:
+    def __init__(self, bus: Bus, vault: Vault, rest_urls: dict[str, str], *, poll_interval_s: float = 1.0,
+                 http_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
+                 owns_vault: bool = False) -> None:
+        self.bus = bus
+        self.vault = vault
+        self.owns_vault = owns_vault
+        self.orders = {venue: ORDERS[venue]() for venue in rest_urls}
+        self.clients = {venue: httpx.AsyncClient(base_url=url, timeout=http_timeout_s)
+                        for venue, url in rest_urls.items()}
+        self.poll_interval_s = poll_interval_s
+        self.clock_ns = clock_ns
+        self.allocated: dict[str, ChildAllocated] = {}  # client order id -> allocation (live, ours)
+        self.submitted: set[str] = set()  # ChildSubmitted on the log: may have reached the venue
+        self.venue_ids: dict[str, str] = {}  # acked: client order id -> venue order id
+        self.final: set[str] = set()  # rejected, cancelled or fully filled
+        self.fill_ids: dict[str, set[str]] = {}
+        self.filled: dict[str, int] = {}
+        self.pending: dict[str, None] = {}  # to place (again), in arrival order
+        self.busy: set[str] = set()  # a request for it is in flight in this process
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.cancelling: set[str] = set()  # its node or graph was cancelled: pull it
+        self.withdrawn: set[str] = set()  # its node or graph was cancelled: never place it
+        # Failed attempts wait for the next poll tick rather than spin against a failing venue.
+        self.retry_place: set[str] = set()
+        self.retry_cancel: set[str] = set()
+        self.wake = asyncio.Event()
+        self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.ledger.start()
+        self._task = asyncio.create_task(self._run(), name="live-executor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+        for task in list(self.tasks):
+            await cancel_and_wait(task)
+        await self.ledger.stop()
+        for client in self.clients.values():
+            await client.aclose()
+        if self.owns_vault:
+            self.vault.close()
+
+    @classmethod
+    def from_settings(cls, bus: Bus, settings: Settings) -> LiveExecutor:
+        return cls(bus, open_vault(settings), venues.rest_urls(), poll_interval_s=settings.live_poll_ms / 1000,
+                   owns_vault=True)
+
+    # --- the log -----------------------------------------------------------------------------
+    def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        if isinstance(event, ChildAllocated):
+            if event.is_sandbox:
+                return
+            coid = event.client_order_id
+            self.allocated.setdefault(coid, event)
+            if coid not in self.venue_ids and coid not in self.final:
+                self.pending[coid] = None
+                self.wake.set()
+        elif isinstance(event, (NodeCancelled, GraphCancelled)):
+            node = event.node_id if isinstance(event, NodeCancelled) else None
+            for coid, alloc in self.allocated.items():
+                if alloc.graph_id == event.graph_id and node in (None, alloc.node_id) and coid not in self.final:
+                    self.withdrawn.add(coid)  # never placed from now on; `_cancel` closes it
+                    self.pending.pop(coid, None)
+                    self.cancelling.add(coid)
+            self.wake.set()
+        elif isinstance(event, _OURS) and event.client_order_id in self.allocated:
+            self._record(event)
+
+    def _record(self, event: AnyEvent) -> None:
+        """Fold one of our execution events (read back from the log or just published)."""
+        coid = event.client_order_id  # type: ignore[union-attr]
+        match event:
+            case ChildSubmitted():
+                self.submitted.add(coid)
+            case ChildAcked(venue_order_id=venue_order_id):
+                self.venue_ids[coid] = venue_order_id
+                self.pending.pop(coid, None)
+            case ChildRejected() | ChildCancelled():
+                self.final.add(coid)
+                self.pending.pop(coid, None)
+            case FillRecorded(fill_id=fill_id, qty_1e8=qty):
+                seen = self.fill_ids.setdefault(coid, set())
+                if fill_id not in seen:
+                    seen.add(fill_id)
+                    self.filled[coid] = self.filled.get(coid, 0) + qty
+                if self.filled[coid] >= self.allocated[coid].qty_1e8:
+                    self.final.add(coid)
+
+    # --- the work ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        await self.ledger.caught_up.wait()  # decide on the whole log, never on half of it
+        next_poll = 0.0
+        while True:
+            self.wake.clear()
+            for coid in list(self.pending):
+                self._spawn(coid, self._place)
+            for coid in sorted(self.cancelling):
+                self._spawn(coid, self._cancel)
+            if time.monotonic() >= next_poll:
+                # Resting orders and retries move on the poll tick; new work wakes us at once.
+                next_poll = time.monotonic() + self.poll_interval_s
+                self.pending.update(dict.fromkeys(self.retry_place))
+                self.cancelling |= self.retry_cancel
+                self.retry_place.clear()
+                self.retry_cancel.clear()
+                for coid in sorted(set(self.venue_ids) - self.final):
+                    self._spawn(coid, self._poll)
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, next_poll - time.monotonic()))
+            except TimeoutError:
+                pass
+
+    def _spawn(self, coid: str, work: Callable[[str], Awaitable[None]]) -> None:
+        """One request at a time per child, children in parallel (a slow venue holds up only its own)."""
+        if coid in self.busy:
+            return
+        self.busy.add(coid)
+        task = asyncio.create_task(work(coid), name=f"live-{coid}")
+        self.tasks.add(task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.tasks.discard(task)
+            self.busy.discard(coid)
+            self.wake.set()  # what it left pending (a retry, a cancel) is looked at again
+
+        task.add_done_callback(done)
+
+    async def _transport(self, alloc: ChildAllocated) -> HttpTransport | None:
+        creds = await asyncio.to_thread(self.vault.reveal, alloc.tenant, alloc.venue)
+        if creds is None:
+            return None
+        return HttpTransport(self.orders[alloc.venue], creds, self.clients[alloc.venue], self.clock_ns)
+
+    async def _place(self, coid: str) -> None:
+        alloc = self.allocated[coid]
+        self.pending.pop(coid, None)
+        if coid in self.venue_ids or coid in self.final or coid in self.withdrawn:
+            return  # answered on the log already (a replayed or retried allocation), or withdrawn
+        try:
+            if alloc.venue not in self.orders:  # nobody else would ever answer this child
+                await self._publish(alloc, [Rejected(coid, "venue_not_live",
+                                                     f"live order entry is not available for {alloc.venue}",
+                                                     self.clock_ns())])
+                return
+            transport = await self._transport(alloc)
+            if transport is None:
+                rejected = Rejected(coid, "no_credentials", f"no connected {alloc.venue} credentials for this tenant",
+                                    self.clock_ns())
+                await self._publish(alloc, [rejected])
+                return
+            resend = coid in self.submitted
+            if not resend:
+                await self._publish_submitted(alloc)
+            outcomes = await transport.place(alloc, resend=resend)
+            await self._publish(alloc, outcomes)
+            if coid in self.venue_ids and coid not in self.final:
+                await self._publish(alloc, await transport.poll(alloc, self.venue_ids[coid]))
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
+            # The order may or may not be at the venue: look it up (never blindly resend) later.
+            log.warning("live: %s child %s not confirmed (%s); will look it up", alloc.venue, coid, type(exc).__name__)
+            self.retry_place.add(coid)
+
+    async def _poll(self, coid: str) -> None:
+        alloc = self.allocated[coid]
+        try:
+            transport = await self._transport(alloc)
+            if transport is not None:
+                await self._publish(alloc, await transport.poll(alloc, self.venue_ids[coid]))
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
+            log.warning("live: poll of %s child %s failed (%s)", alloc.venue, coid, type(exc).__name__)
+
+    async def _cancel(self, coid: str) -> None:
+        alloc = self.allocated[coid]
+        if coid in self.final:
+            self.cancelling.discard(coid)
+            return
+        try:
+            if coid not in self.venue_ids:
+                await self._close_unanswered(alloc)
+                return
+            transport = await self._transport(alloc)
+            if transport is None:
+                log.warning("live: cannot cancel %s child %s: the tenant's credentials are gone", alloc.venue, coid)
+            else:
+                outcomes = await transport.cancel(alloc, self.venue_ids[coid])
+                refused = [o for o in outcomes if isinstance(o, Rejected)]
+                if refused:  # filled or ended meanwhile: its end is read back by the next poll
+                    log.info("live: cancel of %s refused by %s: %s", coid, alloc.venue, refused[0].code)
+                await self._publish(alloc, [o for o in outcomes if not isinstance(o, Rejected)])
+            self.cancelling.discard(coid)
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
+            log.warning("live: cancel of %s child %s failed (%s); retrying", alloc.venue, coid, type(exc).__name__)
+            self.cancelling.discard(coid)
+            self.retry_cancel.add(coid)
+
+    async def _close_unanswered(self, alloc: ChildAllocated) -> None:
+        """A withdrawn child the venue never answered: if it was sent, find it (then the next
+        round cancels it at the venue); if it never reached the venue, it is simply cancelled."""
+        coid = alloc.client_order_id
+        found = None
+        if coid in self.submitted:
+            transport = await self._transport(alloc)
+            if transport is None:
+                raise VenueError(f"no {alloc.venue} credentials to look up {coid}")
+            found = await transport.follow(alloc)
+        if found is not None:
+            await self._publish(alloc, found)  # acked now: stays in `cancelling` for the venue cancel
+            return
+        self.cancelling.discard(coid)
+        await self._publish(alloc, [Cancelled(coid, "", 0, alloc.qty_1e8, "user", self.clock_ns())])
+
+    # --- publishing ----------------------------------------------------------------------------
+    async def _publish_submitted(self, alloc: ChildAllocated) -> None:
+        event = ChildSubmitted(
+            event_id=derive_id("live_submit", alloc.client_order_id), ts_ns=self.clock_ns(), tenant=alloc.tenant,
+            causation_id=alloc.event_id, correlation_id=alloc.graph_id, child_id=alloc.child_id,
+            client_order_id=alloc.client_order_id, graph_id=alloc.graph_id, node_id=alloc.node_id, venue=alloc.venue,
+            symbol=alloc.symbol, side=alloc.side, qty_1e8=alloc.qty_1e8, limit_px_1e9=alloc.limit_px_1e9,
+        )
+        await self.bus.publish(event)  # durable before the request leaves: a crash then means "look it up"
+        self._record(event)
+
+    async def _publish(self, alloc: ChildAllocated, outcomes: list[Outcome]) -> None:
+        coid = alloc.client_order_id
+        ref = ChildRef(alloc.child_id, alloc.graph_id, alloc.node_id, alloc.venue, alloc.tenant)
+        events = []
+        for outcome in outcomes:
+            match outcome:
+                case Acked() if coid in self.venue_ids:
+                    continue
+                case Filled(fill_id=fill_id) if fill_id in self.fill_ids.get(coid, ()):
+                    continue
+                case Rejected() | Cancelled() if coid in self.final:
+                    continue
+            event = to_event(outcome, ref, event_id=_outcome_id(coid, outcome), ts_ns=self.clock_ns(),
+                             causation_id=alloc.event_id, correlation_id=alloc.graph_id)
+            if isinstance(event, FillRecorded):
+                event = msgspec.structs.replace(event, is_sandbox=False)
+            events.append(event)
+        if events:
+            await self.bus.publish_many(events)
+        for event in events:  # only what is on the log counts as done
+            self._record(event)
+
+
+def _outcome_id(coid: str, outcome: Outcome) -> str:
+    match outcome:
+        case Filled(fill_id=fill_id):
+            return derive_id("live_fill", coid, fill_id)
+        case Acked():
+            return derive_id("live_ack", coid)
+        case Rejected():
+            return derive_id("live_reject", coid)
+        case _:
+            return derive_id("live_end", coid)

@@ -1,0 +1,293 @@
+"""How a child order reaches a venue: one `OrderTransport` interface for sandbox and live.
+
+A transport takes a `ChildAllocated` and returns venue facts as `Outcome`s (the sandbox's
+Acked/Filled/Rejected/Cancelled), which `sandbox.mapping.to_event` turns into execution events,
+so live and sandbox children look the same on the log.
+
+* `SandboxTransport` wraps one simulated `SandboxVenue` (fills against the followed book).
+* `HttpTransport` signs and sends REST requests built by a venue's `VenueOrders` (pure:
+  `services/edges/<venue>/orders.py`) over httpx, and parses the answers.
+
+Money stays integer here; Decimal strings exist only inside `VenueOrders` at the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from typing import Any, Protocol
+
+import httpx
+
+from events.routing import ChildAllocated
+from services.edges.numbers import unscale
+from services.edges.sandbox.engine import SandboxVenue
+from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected, SandboxOrder
+from services.errors import ConfigError, VenueError
+from services.vault import Credentials
+
+log = logging.getLogger("crossbook.transport")
+
+# Quote currencies treated as USD at par (same rule as the sandbox fee schedules).
+USD_LIKE = frozenset({"USD", "USDT", "USDC", "FDUSD", "DAI"})
+
+
+class OrderTransport(Protocol):
+    """Places, follows and cancels child orders at one venue, answering in `Outcome`s."""
+
+    venue: str
+
+    async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
+        """`resend`: this child may have reached the venue before (sent, then a crash): look it
+        up by client id first, and place it only if the venue does not have it."""
+        ...
+
+    async def poll(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
+        """Fills (by venue fill id; callers dedup) and the order's end, if it ended."""
+        ...
+
+    async def cancel(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """A request exactly as it goes on the wire: the signature covers `path`, `query`, `body`."""
+
+    method: str
+    path: str
+    query: str = ""
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a passphrase
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class VenueReply:
+    status: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What a venue says about one of our orders when asked."""
+
+    venue_order_id: str
+    is_open: bool
+    filled_qty_1e8: int
+    reason: str  # why it ended, if it has: ioc_remainder, or the venue's status word
+
+
+class VenueOrders(ABC):
+    """One venue's order wire format: request builders and reply parsers, no I/O.
+
+    `now_ms` is the wall clock for the venue's timestamp/nonce; `now_ns` stamps outcomes."""
+
+    venue: str
+
+    def reference_request(self) -> SignedRequest | None:
+        """Public metadata the builders need first (Hyperliquid asset ids); None once loaded."""
+        return None
+
+    def load_reference(self, reply: VenueReply) -> None:
+        """Keep what `reference_request` answered."""
+
+    @abstractmethod
+    def client_id(self, client_order_id: str) -> str:
+        """Our derived client order id in the venue's length/charset rules (deterministic)."""
+
+    @abstractmethod
+    def new_order(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest: ...
+
+    @abstractmethod
+    def parse_new_order(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> list[Outcome]: ...
+
+    @abstractmethod
+    def is_duplicate(self, rejected: Rejected) -> bool:
+        """The venue refused a client order id it already has (a resend after a crash)."""
+
+    @abstractmethod
+    def is_unknown_order(self, rejected: Rejected) -> bool:
+        """A lookup answered that the venue has no order with our client id."""
+
+    @abstractmethod
+    def order_status(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        """Look the order up by our client id."""
+
+    @abstractmethod
+    def parse_order_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> OrderState | Rejected: ...
+
+    @abstractmethod
+    def fills(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest: ...
+
+    @abstractmethod
+    def parse_fills(self, child: ChildAllocated, venue_order_id: str, reply: VenueReply,
+                    now_ns: int) -> list[Outcome]: ...
+
+    @abstractmethod
+    def cancel(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest: ...
+
+    @abstractmethod
+    def parse_cancel(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected | None:
+        """None when the venue accepted the cancel (the end is read back with the order state)."""
+
+
+class UnsupportedOrder(VenueError):
+    """The venue cannot take this child as asked (its message is safe to publish)."""
+
+
+def hex_client_id(client_order_id: str) -> str:
+    """Our UUID client order id as 32 hex digits (venues that allow only alphanumerics)."""
+    try:
+        return uuid.UUID(client_order_id).hex
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, client_order_id).hex
+
+
+def json_body(reply: VenueReply) -> Any:
+    """The reply's JSON document, or None when it is not JSON (an HTML error page, a proxy)."""
+    try:
+        return json.loads(reply.body)
+    except ValueError:
+        return None
+
+
+def wire_decimal(value_1e: int, places: int) -> str:
+    """`150000000, 8` -> "1.5": plain notation, no exponent, no trailing zeros."""
+    text = format(unscale(value_1e, places), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fee_usd_1e9(fee: Decimal, fee_asset: str, symbol: str, px_1e9: int) -> int:
+    """A fill's fee (positive = paid) in USD_1e9, rounded up: quote stablecoins at par, the base
+    asset at the fill price. Any other asset (e.g. BNB) is not priced here: 0, logged."""
+    if fee_asset in USD_LIKE:
+        return int((fee * 10**9).to_integral_value(ROUND_CEILING))
+    if fee_asset == symbol.split("-")[0]:
+        return int((fee * px_1e9).to_integral_value(ROUND_CEILING))
+    if fee:
+        log.warning("fee of %s %s on %s is not priced in USD (recorded as 0)", fee, fee_asset, symbol)
+    return 0
+
+
+class HttpTransport:
+    """Live REST order entry for one tenant at one venue.
+
+    Credentials are passed in by the caller (decrypted from the vault in this process) and only
+    used to sign; they never appear in a log line, an exception message or an outcome."""
+
+    def __init__(self, orders: VenueOrders, creds: Credentials, client: httpx.AsyncClient,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.venue = orders.venue
+        self.orders = orders
+        self._creds = creds
+        self.client = client
+        self.clock_ns = clock_ns
+
+    async def _prepare(self) -> None:
+        request = self.orders.reference_request()
+        if request is not None:
+            self.orders.load_reference(await self._send(request))
+
+    async def _send(self, request: SignedRequest) -> VenueReply:
+        response = await self.client.request(
+            request.method, request.target, content=request.body.encode() or None, headers=request.headers
+        )
+        return VenueReply(response.status_code, response.content)
+
+    def _now_ms(self) -> int:
+        return self.clock_ns() // 1_000_000
+
+    async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
+        """Send the new order. When the venue cannot say whether it took it (5xx) or already has
+        our client id, the order is looked up and followed instead. Venues only refuse a client
+        id among *open* orders (Binance), so a resend looks the order up before placing."""
+        await self._prepare()
+        try:
+            if resend:
+                found = await self.follow(child)
+                if found is not None:
+                    return found
+            request = self.orders.new_order(child, self._creds, self._now_ms())
+        except (UnsupportedOrder, ConfigError, ValueError) as exc:  # incl. a symbol the venue has no name for
+            return [Rejected(child.client_order_id, "unsupported", str(exc), self.clock_ns())]
+        outcomes = self.orders.parse_new_order(child, await self._send(request), self.clock_ns())
+        unknown = not outcomes
+        duplicate = len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_duplicate(outcomes[0])
+        if not (unknown or duplicate):
+            return outcomes
+        log.info("%s: %s may be placed already; following the venue's order", self.venue, child.client_order_id)
+        found = await self.follow(child)
+        if found is not None:
+            return found
+        if unknown:
+            raise VenueError(f"{self.venue}: no answer for {child.client_order_id} and no such order yet")
+        return outcomes
+
+    async def follow(self, child: ChildAllocated) -> list[Outcome] | None:
+        """The existing order as Acked + its progress; None when the venue has no such order."""
+        await self._prepare()
+        state = await self._state(child)
+        if isinstance(state, Rejected):
+            if self.orders.is_unknown_order(state):
+                return None
+            raise VenueError(f"{self.venue}: lookup of {child.client_order_id} refused: {state.code} {state.message}")
+        return [Acked(child.client_order_id, state.venue_order_id, self.clock_ns()), *await self._progress(child, state)]
+
+    async def poll(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
+        await self._prepare()
+        state = await self._state(child)
+        return [] if isinstance(state, Rejected) else await self._progress(child, state)
+
+    async def cancel(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
+        await self._prepare()
+        reply = await self._send(self.orders.cancel(child, venue_order_id, self._creds, self._now_ms()))
+        refused = self.orders.parse_cancel(child, reply, self.clock_ns())
+        return [refused] if refused is not None else await self.poll(child, venue_order_id)
+
+    async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
+        reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
+        return self.orders.parse_order_status(child, reply, self.clock_ns())
+
+    async def _progress(self, child: ChildAllocated, state: OrderState) -> list[Outcome]:
+        """Every fill the venue lists (callers drop ids they have) and, once the order has
+        ended short of its size, the Cancelled remainder."""
+        outcomes: list[Outcome] = []
+        if state.filled_qty_1e8:
+            reply = await self._send(self.orders.fills(child, state.venue_order_id, self._creds, self._now_ms()))
+            outcomes += self.orders.parse_fills(child, state.venue_order_id, reply, self.clock_ns())
+        if not state.is_open and state.filled_qty_1e8 < child.qty_1e8:
+            outcomes.append(Cancelled(
+                child.client_order_id, state.venue_order_id, state.filled_qty_1e8,
+                child.qty_1e8 - state.filled_qty_1e8, state.reason, self.clock_ns(),
+            ))
+        return outcomes
+
+
+class SandboxTransport:
+    """The simulated venue behind the same interface (its fills come from followed books)."""
+
+    def __init__(self, venue: SandboxVenue, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.venue = venue.venue
+        self.sim = venue
+        self.clock_ns = clock_ns
+
+    async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
+        tif = "gtc" if child.tif == "day" else child.tif
+        order = SandboxOrder(child.client_order_id, child.symbol, child.side, child.qty_1e8, child.order_type,
+                             child.limit_px_1e9, tif)
+        return self.sim.submit(order, self.clock_ns())
+
+    async def poll(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
+        return []  # the simulated venue reports fills as book events arrive, not on request
+
+    async def cancel(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
+        return self.sim.cancel(child.client_order_id, self.clock_ns())

@@ -1,0 +1,49 @@
+"""The trader's `live` part: built from settings, off unless CROSSBOOK_LIVE_ORDERS is set."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+
+from services.bus import Bus
+from services.edges.live import venues
+from services.edges.live.service import LiveExecutor
+from services.runtime import run_trader, trader_part
+from services.settings import Settings
+
+
+def test_rest_url_comes_from_the_environment_else_the_venue(monkeypatch: pytest.MonkeyPatch) -> None:
+    for venue in ("OKX", "BYBIT", "HYPERLIQUID"):
+        monkeypatch.delenv(f"CROSSBOOK_{venue}_REST_URL", raising=False)
+    monkeypatch.setenv("CROSSBOOK_BINANCE_REST_URL", "http://127.0.0.1:1")
+    assert venues.rest_urls() == {
+        "binance": "http://127.0.0.1:1", "okx": "https://www.okx.com", "bybit": "https://api.bybit.com",
+        "hyperliquid": "https://api.hyperliquid.xyz"}
+
+
+async def test_live_part_is_a_live_executor_on_the_configured_hosts(
+    bus: Bus, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CROSSBOOK_BINANCE_REST_URL", "http://127.0.0.1:2")
+    monkeypatch.setenv("CROSSBOOK_OKX_REST_URL", "http://127.0.0.1:3")
+    monkeypatch.setenv("CROSSBOOK_BYBIT_REST_URL", "http://127.0.0.1:4")
+    monkeypatch.setenv("CROSSBOOK_HYPERLIQUID_REST_URL", "http://127.0.0.1:5")
+    live = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, live_orders=True, live_poll_ms=250,
+                    master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
+    part = trader_part("live", bus, live)
+    assert isinstance(part, LiveExecutor)
+    assert {v: str(c.base_url) for v, c in part.clients.items()} == {
+        "binance": "http://127.0.0.1:2", "okx": "http://127.0.0.1:3", "bybit": "http://127.0.0.1:4",
+        "hyperliquid": "http://127.0.0.1:5"}
+    assert part.poll_interval_s == 0.25
+    await part.start()
+    await part.ledger.wait_caught_up()
+    await part.stop()
+
+
+async def test_live_role_refuses_to_start_when_live_orders_are_off(settings: Settings) -> None:
+    assert not settings.live_orders
+    with pytest.raises(SystemExit, match="CROSSBOOK_LIVE_ORDERS"):
+        await run_trader(settings, "live")

@@ -1,0 +1,58 @@
+"""services/edges/transport.py: the shared interface and the wire helpers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from events.routing import ChildAllocated
+from services.edges.sandbox.orders import Acked, Cancelled, Filled
+from services.edges.transport import (
+    OrderTransport,
+    SandboxTransport,
+    SignedRequest,
+    fee_usd_1e9,
+    hex_client_id,
+    wire_decimal,
+)
+from tests.services.edges.sandbox.helpers import PX, SYM, VENUE, Q, book, venue
+
+
+def test_wire_decimal_is_plain_and_exact() -> None:
+    assert wire_decimal(150_000_000, 8) == "1.5"
+    assert wire_decimal(100_000_000, 8) == "1"
+    assert wire_decimal(1, 8) == "0.00000001"
+    assert wire_decimal(50_000_500_000_000, 9) == "50000.5"
+    assert wire_decimal(0, 9) == "0"
+
+
+def test_hex_client_id_is_the_uuid_or_a_stable_digest() -> None:
+    assert hex_client_id("0b7e5f8e-3f0a-5c1e-9d53-2a3c1e0b7f10") == "0b7e5f8e3f0a5c1e9d532a3c1e0b7f10"
+    assert hex_client_id("anything") == hex_client_id("anything") != hex_client_id("anything else")
+
+
+def test_fees_in_usd_round_up_and_price_the_base_asset() -> None:
+    assert fee_usd_1e9(Decimal("0.0000000001"), "USDT", "BTC-USDT", 0) == 1  # a fraction of 1e-9 rounds up
+    assert fee_usd_1e9(Decimal("0.0005"), "BTC", "BTC-USDT", 50_000 * PX) == 25 * PX
+    assert fee_usd_1e9(Decimal("-0.5"), "USDC", "ETH-USDC", 0) == -PX // 2  # a rebate
+    assert fee_usd_1e9(Decimal("1"), "BNB", "BTC-USDT", 50_000 * PX) == 0
+
+
+def test_signed_request_repr_never_shows_headers() -> None:
+    request = SignedRequest("POST", "/x", body="{}", headers={"OK-ACCESS-PASSPHRASE": "pass-phrase-xyz"})
+    assert "pass-phrase-xyz" not in repr(request)
+
+
+async def test_sandbox_and_live_share_one_interface() -> None:
+    sim = venue(latency_ns=0)
+    book(sim, [(99 * PX, 3 * Q)], [(100 * PX, 1 * Q), (101 * PX, 2 * Q)])
+    transport: OrderTransport = SandboxTransport(sim, clock_ns=lambda: 1_000)
+    child = ChildAllocated(
+        event_id="e", ts_ns=1, plan_id="p", graph_id="g", node_id="n", child_id="c", client_order_id="coid-1",
+        venue=VENUE, symbol=SYM, side="buy", qty_1e8=4 * Q, order_type="limit", limit_px_1e9=101 * PX, tif="ioc",
+        is_sandbox=True,
+    )
+    outcomes = await transport.place(child)
+    assert isinstance(outcomes[0], Acked)
+    assert [(f.px_1e9, f.qty_1e8) for f in outcomes if isinstance(f, Filled)] == [(100 * PX, 1 * Q), (101 * PX, 2 * Q)]
+    assert [(c.filled_qty_1e8, c.cancelled_qty_1e8) for c in outcomes if isinstance(c, Cancelled)] == [(3 * Q, 1 * Q)]
+    assert await transport.poll(child, outcomes[0].venue_order_id) == []
