@@ -89,3 +89,41 @@ class VenueStatusChanged(Event, frozen=True, tag="md.venue_status.v1"):
 
 
 MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, NbboChanged, VenueStatusChanged)
+
+
+class MarketListed(Event, frozen=True, tag="mkt.listed.v1"):
+    """A prediction market a venue lists (its edge announces the markets it streams on start).
+
+    `slug` is the market's id in the API (/v1/markets?slug=, /v1/settlement/{slug}): the Kalshi
+    ticker, or the Polymarket slug. `outcome_token_ids` are the canonical symbols traded per
+    outcome, YES first (Kalshi `<TICKER>:YES`/`:NO`, Polymarket token ids)."""
+
+    venue: str
+    slug: str
+    question: str
+    venue_event_id: str
+    outcomes: list[str]
+    outcome_token_ids: list[str]
+    condition_id: str = ""
+    neg_risk: bool = False
+    start_ns: int = 0
+    end_ns: int = 0
+    url: str = ""
+    resolution_source: str = ""
+
+
+class MarketResolved(Event, frozen=True, tag="mkt.resolved.v1"):
+    """A prediction market settled: the winning outcome pays $1, the losing one $0."""
+
+    venue: str
+    slug: str
+    venue_event_id: str
+    winning_outcome: str
+    winning_token_id: str
+    losing_token_id: str
+    outcome_source: str = ""
+    ts_event_ns: int = 0
+
+
+# Market lifecycle (subjects mkt.*, stream MARKETS): not market data, so md.> consumers never see it.
+LIFECYCLE_EVENTS = (MarketListed, MarketResolved)

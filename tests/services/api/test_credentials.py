@@ -22,6 +22,7 @@ from services.bus import Bus
 from services.settings import Settings
 from services.vault import Credentials
 from tests.services.vault.helpers import sqlite_bytes, stream_bytes
+from tests.services.conftest import Stack
 
 SECRET = "sk-API-TEST-SECRET-1a2b3c4d"
 PASSPHRASE = "pp-API-PASSPHRASE-77zz"
@@ -182,3 +183,102 @@ async def test_the_published_sdk_connects_lists_and_disconnects(bus: Bus, settin
         server.should_exit = True
         await serving
         sock.close()
+
+
+# Secrets of every credential shape (venues.md): passphrase venues, Kalshi's RSA key, Polymarket's
+# signer in extra_json. Each is unique text, so finding it anywhere means it leaked.
+KALSHI_PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEKALSHITESTPEMBODY9x8y7z\n-----END RSA PRIVATE KEY-----"
+TRADING_SECRETS = {
+    "okx": {"api_key": "ak-OKX-TRADE-KEY-5t6y", "api_secret": "sk-OKX-TRADE-SECRET-3e4r", "passphrase": "pp-OKX-TRADE-7u8i"},
+    "coinbase": {"api_key": "ak-CB-TRADE-KEY-1q2w", "api_secret": "sk-CB-TRADE-SECRET-9o0p", "passphrase": "pp-CB-TRADE-4f5g"},
+    "kraken": {"api_key": "ak-KRAKEN-TRADE-KEY-6h7j", "api_secret": "sk-KRAKEN-TRADE-SECRET-8k9l"},
+    "kalshi": {"api_key": "0f3c2b1a-KALSHI-KEY-ID-2z3x", "api_secret": KALSHI_PEM},
+    "polymarket": {"api_key": "", "api_secret": "", "extra_json": {
+        "signer_private_key": "0xPOLYSIGNERdeadbeefcafe0123456789", "proxy_address": "0xPOLYPROXY-not-secret"}},
+}
+
+
+def _secrets_of(creds: dict[str, object]) -> list[str]:
+    out = [v for k, v in creds.items() if k in ("api_key", "api_secret", "passphrase") and v]
+    extra = creds.get("extra_json")
+    if isinstance(extra, dict):
+        out.append(extra["signer_private_key"])
+    return out  # type: ignore[return-value]
+
+
+ALL_TRADING_SECRETS = [s for c in TRADING_SECRETS.values() for s in _secrets_of(c)]
+# The PEM's body alone (a log could wrap or re-encode the armour lines).
+ALL_TRADING_SECRETS.append("MIIEKALSHITESTPEMBODY9x8y7z")
+
+
+async def test_no_secret_anywhere_after_storing_credentials_and_trading(
+    stack: Stack, bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seq, api = stack.seq, stack.api
+    seen: list[object] = []  # every API answer and every error text
+
+    async def sdk(fn: object, *args: object, **kwargs: object) -> object:
+        try:
+            result = await stack.call(fn, *args, **kwargs)  # type: ignore[arg-type]
+        except SequenceError as exc:
+            seen.extend([str(exc), repr(exc), exc.message])
+            raise
+        seen.append(result)
+        return result
+
+    for venue, creds in TRADING_SECRETS.items():
+        await sdk(seq.connect_venue, venue, creds["api_key"], creds["api_secret"],
+                  passphrase=creds.get("passphrase"), extra_json=creds.get("extra_json"))
+    # Refused bodies name the field, never its value.
+    with pytest.raises(SequenceError):
+        await sdk(seq.connect_venue, "mtgox", "ak-OKX-TRADE-KEY-5t6y", "sk-OKX-TRADE-SECRET-3e4r", passphrase="pp-OKX-TRADE-7u8i")
+    with pytest.raises(SequenceError):
+        await sdk(seq._put, "/v1/credentials/okx", {"api_key": "ak-OKX-TRADE-KEY-5t6y", "api_secret": KALSHI_PEM, "passphrase": 7})
+
+    # Orders: a market buy that fills, a resting limit cancelled, a venue emptied, the kill switch.
+    bought = await sdk(seq.buy, "BTC-USDT", 0.01)
+    assert (await stack.until_terminal(bought["graph_id"]))["status"] == "COMPLETED"  # type: ignore[index]
+    bid = api.market.nbbo("BTC-USDT").bid_px_1e9  # type: ignore[union-attr]
+    limit = (bid * 9 // 10) // 1_000_000_000 / 1
+    resting = []
+    for venue in ("binance", "okx"):
+        graph_id = (await sdk(seq.buy, "BTC-USDT", 0.01, limit_price=limit, venue=venue))["graph_id"]  # type: ignore[index]
+        await api.ledger_follower.wait_until(
+            lambda g=graph_id: (s := api.ledger.graphs.get(g)) is not None and bool(s.nodes["order"].open_children)
+        )
+        resting.append(graph_id)
+    await sdk(seq.cancel, resting[0])
+    assert (await sdk(seq.graph_status, resting[0]))["status"] == "CANCELLED"  # type: ignore[index]
+    emptied = await sdk(seq.cancel_all_on_venue, "okx")
+    assert emptied["node_order_ids"] == [f"{resting[1]}:order:1"]  # type: ignore[index]
+    await sdk(seq.kill_switch_engage, "secrets drill")
+    with pytest.raises(SequenceError) as blocked:
+        await sdk(seq.buy, "BTC-USDT", 0.01)
+    assert blocked.value.status == 409
+    await sdk(seq.kill_switch_clear)
+    for read in (seq.orders, seq.fills, seq.venues, seq.positions_unified, seq.edges, seq.account):
+        await sdk(read)
+    await sdk(seq.graph_status, bought["graph_id"])  # type: ignore[index]
+    listed = await sdk(seq.venues)
+    assert {v["venue"] for v in listed["venues"] if v["connected"]} == set(TRADING_SECRETS)  # type: ignore[index]
+
+    # Every raw message of every stream (data and headers), every answer, every log line.
+    names = {info.config.name for info in await bus.js.streams_info()}
+    assert names == {s.name for s in bus.streams}, "a stream exists that the scan does not cover"
+    for definition in bus.streams:
+        if (await bus.js.stream_info(definition.name)).state.messages == 0:
+            assert definition.name == "MARKETS"  # no prediction edge runs here: nothing to scan
+            continue
+        _, raw = await stream_bytes(bus, definition.subjects[0])
+        _assert_no_trading_secret(raw, f"JetStream stream {definition.name}")
+    _assert_no_trading_secret(repr(seen), "an API answer or error")
+    _assert_no_trading_secret(caplog.text, "the log")
+    _assert_no_trading_secret(sqlite_bytes(stack.settings.data_dir), "the vault file")
+    assert len(seen) > 20 and caplog.records  # the scans had something to look at
+
+
+def _assert_no_trading_secret(blob: bytes | str, what: str) -> None:
+    data = blob.encode() if isinstance(blob, str) else blob
+    leaked = [s for s in ALL_TRADING_SECRETS if s.encode() in data]
+    assert not leaked, f"{what} contains {len(leaked)} secret(s)"  # never print the secret itself
