@@ -45,6 +45,45 @@ class TcaReported(Event, frozen=True, tag="tca.report.v1"):
     latencies: list[HopLatency]
     interval_twap_1e9: int | None = None
     interval_vwap_1e9: int | None = None
+    # TWAP/VWAP parents only (services/tca/interval.py): the interval [first accept, completion]
+    # and the achieved VWAP against the market's interval benchmarks (signed: worse is positive).
+    interval_start_ns: int | None = None
+    interval_end_ns: int | None = None
+    vs_interval_twap_bps: float | None = None
+    vs_interval_vwap_bps: float | None = None
 
 
-TCA_EVENTS = (TcaReported,)
+class VenueScored(Event, frozen=True, tag="tca.venue_scored.v1"):
+    """How one venue has been executing one symbol for us: exponential moving averages over our
+    own children (`services.tca.scoring`), published when a score moves materially.
+
+    Tenant-independent (`tenant` is ""): venue quality is the venue's, and pooling every tenant's
+    children gives the router more samples. It carries only aggregates, never an order or a
+    tenant. Sandbox and live children are scored apart (`is_sandbox`): simulated fills must never
+    steer live routing.
+
+    * latency_ema_ns: child sent (ChildSubmitted, else ChildAllocated) to venue ack, the same
+      measure as the TCA report's send_to_ack hop; None before the first ack.
+    * fill_rate_ppm: filled / allocated qty of marketable (IOC/FOK) children, 1_000_000 = all.
+    * realised_slippage_ppm: a child's fill VWAP against the price the plan expected at this
+      venue, signed worse-for-us > 0 (100 ppm = 1 bp).
+    * *_samples count what fed each average; each moves alpha_num/alpha_den of the way to every
+      new sample; first/last_sample_ns bound the samples seen.
+    """
+
+    venue: str
+    symbol: str
+    is_sandbox: bool
+    latency_ema_ns: int | None
+    fill_rate_ppm: int | None
+    realised_slippage_ppm: int | None
+    latency_samples: int
+    fill_samples: int
+    slippage_samples: int
+    alpha_num: int
+    alpha_den: int
+    first_sample_ns: int
+    last_sample_ns: int
+
+
+TCA_EVENTS = (TcaReported, VenueScored)

@@ -3,7 +3,11 @@
     build_report(activation=, completed=, plan=, fills=, children=, submitted=, acks=, event_id=)
         -> TcaReported   (pure, exact integer money; bps as one correctly rounded float)
     TcaFold().apply(event) -> TcaReported | None   (the fold the service and a rebuild share)
-    TcaService(bus)   (follows LEDGER, publishes reports through an Outbox)
+    VenueScorer().apply(event) -> VenueScored | None   (`scoring.py`: per venue/symbol EMAs of
+        latency, fill rate and slippage, emitted on a material move; the router costs with them)
+    TcaService(bus)   (follows LEDGER, publishes reports and venue scores through an Outbox;
+        scores TWAP/VWAP parents against the market's interval TWAP/VWAP: `interval.py`)
+    plot.order_png(report, fills, quotes) / plot.aggregate_png(reports) -> PNG bytes (`plot.py`)
 
 Errors: TcaInputError (a TcaError, a CrossbookError).
 """

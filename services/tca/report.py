@@ -7,8 +7,8 @@ float of an exact integer ratio; all money stays integer):
   accepted order (the first plan of the node: a re-plan does not move the arrival).
 * benchmark VWAP: the arrival-mid benchmark, i.e. `benchmark_vwap_1e9 == arrival_mid_px_1e9`.
   The log holds no market trade tape for the order's interval (MD is age-bounded and not part of
-  a LEDGER rebuild), so an interval VWAP could not be rebuilt identically; the interval fields
-  stay None.
+  a LEDGER rebuild), so the interval benchmarks below are for TWAP/VWAP parents only, scored by
+  the live service, and stay None for every other order and in a rebuild from the log alone.
 * gross = sum(px_1e9 * qty_1e8) over the fills (exact, units 1e-17 USD); base = mid * filled qty.
 * achieved VWAP = gross / filled qty rounded half up: the same number the graph engine publishes
   as `NodeCompleted.avg_fill_px_1e9`, so an order shows one VWAP everywhere. Per-venue
@@ -38,12 +38,21 @@ float of an exact integer ratio; all money stays integer):
   venue ack (the first ChildAcked) -> fill (the first FillRecorded). Venue-side stages use
   `ts_event_ns` when the venue gave one, else the event's `ts_ns`. A hop with a missing end is
   left out.
+* interval benchmarks (TWAP/VWAP parents, `interval=True`): the report carries the interval
+  [first accept, completion] = [NodeActivated.ts_ns, NodeCompleted.ts_ns]; the market's
+  interval TWAP and VWAP over it come from the TCA service's own market record
+  (`services.tca.interval`) and are scored by `score_interval`: vs_interval_*_bps = (achieved
+  VWAP - benchmark) / benchmark * 1e4 for a buy, (benchmark - achieved VWAP) / benchmark * 1e4
+  for a sell, from the achieved VWAP as published (the one VWAP an order shows everywhere). A
+  missing benchmark leaves its fields None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Literal
+
+import msgspec
 
 from events.execution import ChildAcked, ChildSubmitted, FillRecorded
 from events.graph import NodeActivated, NodeCompleted
@@ -84,6 +93,7 @@ def build_report(
     acks: Sequence[ChildAcked] = (),
     event_id: str,
     single_venue_qty_1e8: int | None = None,
+    interval: bool = False,
 ) -> TcaReported:
     """Return the report of one completed node; `event_id` is the new event's id (the caller derives it).
 
@@ -188,4 +198,24 @@ def build_report(
         venue_mix=mix,
         fill_count=len(fills),
         latencies=latencies,
+        interval_start_ns=activation.ts_ns if interval else None,
+        interval_end_ns=completed.ts_ns if interval else None,
+    )
+
+
+def score_interval(report: TcaReported, twap_1e9: int | None, vwap_1e9: int | None) -> TcaReported:
+    """The report with the market's interval TWAP/VWAP and the achieved VWAP scored against them."""
+
+    def versus(benchmark: int | None) -> float | None:
+        if benchmark is None or benchmark <= 0:
+            return None
+        diff = report.achieved_vwap_1e9 - benchmark
+        return _bps(diff if report.side == "buy" else -diff, benchmark)
+
+    return msgspec.structs.replace(
+        report,
+        interval_twap_1e9=twap_1e9,
+        interval_vwap_1e9=vwap_1e9,
+        vs_interval_twap_bps=versus(twap_1e9),
+        vs_interval_vwap_bps=versus(vwap_1e9),
     )

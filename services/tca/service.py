@@ -4,6 +4,12 @@ The report's id is derived from the NodeCompleted event id, and its time is the 
 re-running (a restart, a second instance) republishes the same bytes under the same id and
 JetStream keeps one. Completions seen while replaying are held until the follower has caught up:
 a report already on the log (`tca.>`) is then not published again, even outside the dedup window.
+Venue scores (`scoring.py`, VenueScored on `tca.score.>`) are derived, held and released the same way.
+
+TWAP/VWAP parents are also scored against the market's interval TWAP/VWAP (`interval.py`): the
+service keeps its own record of NBBO mids and trades (MD is age-bounded), follows MD once the
+LEDGER has been caught up (so every open interval is pinned first), and scores a completed
+parent once that record has caught up with MD.
 """
 
 from __future__ import annotations
@@ -14,20 +20,24 @@ from dataclasses import dataclass, field
 
 from events import AnyEvent
 from events.execution import ChildAcked, ChildSubmitted, FillRecorded
-from events.graph import NodeActivated, NodeCompleted
+from events.graph import GraphSubmitted, NodeActivated, NodeCompleted
 from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
-from events.tca import TcaReported
+from events.tca import TcaReported, VenueScored
 from projections.follower import StreamFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
 from services.tca.errors import TcaInputError
-from services.tca.report import build_report
+from services.tca.interval import MarketTape
+from services.tca.report import build_report, score_interval
+from services.tca.scoring import ScoreKey, VenueScorer, score_key
 
 log = logging.getLogger("crossbook.tca")
 
 LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "tca.>"]
+MD_SUBJECTS = ["nbbo.>", "md.*.*.trade"]
+INTERVAL_POLICIES = ("twap", "vwap")
 NodeKey = tuple[str, str]
 
 
@@ -55,11 +65,16 @@ class TcaFold:
         self.nodes: dict[NodeKey, NodeFacts] = {}
         self.child_node: dict[str, NodeKey] = {}  # acks carry no graph/node: matched through the child
         self.reported: set[str] = set()  # report event ids already on the log
+        self.interval_nodes: dict[NodeKey, str] = {}  # TWAP/VWAP nodes not yet completed -> symbol
 
     def apply(self, event: AnyEvent) -> TcaReported | None:
         match event:
             case TcaReported():
                 self.reported.add(event.event_id)
+            case GraphSubmitted():
+                for spec in event.nodes:
+                    if spec.execution.policy in INTERVAL_POLICIES:
+                        self.interval_nodes[(event.graph_id, spec.node_id)] = spec.instrument.symbol
             case NodeActivated():
                 facts = self._facts((event.graph_id, event.node_id))
                 if facts.activation is None:
@@ -87,6 +102,7 @@ class TcaFold:
                 # A node completes once: its facts are done with (a late stray fill starts an
                 # empty entry that no completion will ever read).
                 self.nodes.pop((event.graph_id, event.node_id), None)
+                self.interval_nodes.pop((event.graph_id, event.node_id), None)
                 return report
         return None
 
@@ -105,6 +121,7 @@ class TcaFold:
                 submitted=facts.submitted,
                 acks=facts.acks,
                 event_id=report_id(completed),
+                interval=(completed.graph_id, completed.node_id) in self.interval_nodes,
             )
         except TcaInputError as exc:
             log.error("tca: cannot report %s/%s: %s", completed.graph_id, completed.node_id, exc)
@@ -122,9 +139,14 @@ class TcaService:
         self.bus = bus
         self.fold = TcaFold()
         self.held: dict[str, TcaReported] = {}  # built while replaying; published once caught up
+        self.scorer = VenueScorer()
+        self.held_scores: dict[ScoreKey, VenueScored] = {}  # the same, latest per venue only
         self.outbox = Outbox(bus, "tca")
         self.follower = StreamFollower(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event)
+        self.tape = MarketTape()
+        self.md_follower = StreamFollower(bus, "MD", MD_SUBJECTS, self.tape.apply)
         self._task: asyncio.Task[None] | None = None
+        self._interval_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.outbox.start()
@@ -135,21 +157,66 @@ class TcaService:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        for task in list(self._interval_tasks):
+            await cancel_and_wait(task)
+        await self.md_follower.stop()
         await self.follower.stop()
         await self.outbox.stop()
 
     def on_event(self, event: AnyEvent, seq: int) -> None:
         report = self.fold.apply(event)
+        self._score_venues(event)
+        if isinstance(event, NodeActivated):
+            key = (event.graph_id, event.node_id)
+            if key in self.fold.interval_nodes:
+                self.tape.pin(key, self.fold.interval_nodes[key], event.ts_ns)
         if isinstance(event, TcaReported):
             self.held.pop(event.event_id, None)
+            self.tape.unpin((event.graph_id, event.node_id))  # reported: its interval is done with
         if report is None or report.event_id in self.fold.reported:
+            if isinstance(event, NodeCompleted):
+                self.tape.unpin((event.graph_id, event.node_id))
             return
         if self.follower.caught_up.is_set():
-            self.outbox.put([report])
+            self._publish([report])
         else:
             self.held[report.event_id] = report
 
+    def _score_venues(self, event: AnyEvent) -> None:
+        # Venue scores are held and released like reports (ids derived from their causes).
+        score = self.scorer.apply(event)
+        if score is None or score.event_id in self.scorer.seen:
+            return
+        if self.follower.caught_up.is_set():
+            self.outbox.put([score])
+        else:
+            self.held_scores[score_key(score)] = score
+
     async def _release_when_caught_up(self) -> None:
         await self.follower.caught_up.wait()
+        scores, self.held_scores = self.held_scores, {}
+        self.outbox.put([s for s in scores.values() if s.event_id not in self.scorer.seen])
+        await self.md_follower.start()
         held, self.held = self.held, {}
-        self.outbox.put([r for r in held.values() if r.event_id not in self.fold.reported])
+        self._publish([r for r in held.values() if r.event_id not in self.fold.reported])
+
+    def _publish(self, reports: list[TcaReported]) -> None:
+        self.outbox.put([r for r in reports if r.interval_start_ns is None])
+        interval = [r for r in reports if r.interval_start_ns is not None]
+        if interval:
+            task = asyncio.create_task(self._publish_interval(interval), name="tca-interval")
+            self._interval_tasks.add(task)
+            task.add_done_callback(self._interval_tasks.discard)
+
+    async def _publish_interval(self, reports: list[TcaReported]) -> None:
+        # The record must reach the completions: wait until it holds what MD holds now.
+        try:
+            await self.md_follower.wait_caught_up(timeout=30.0)
+        except TimeoutError:
+            log.warning("tca: market record behind MD; scoring %d interval report(s) with what it has", len(reports))
+        scored = []
+        for report in reports:
+            start, end = report.interval_start_ns or 0, report.interval_end_ns or 0
+            scored.append(score_interval(report, *self.tape.benchmarks(report.symbol, start, end)))
+            self.tape.unpin((report.graph_id, report.node_id))
+        self.outbox.put([r for r in scored if r.event_id not in self.fold.reported])
