@@ -2,13 +2,15 @@
 
 Run: .venv/bin/python bench/orders.py [--orders N]
 
-Three local venue servers stream BTC-USDT books through real edges into JetStream; the graph
-engine, router (risk + SOR) and sandbox execution run as in the `trader` process; orders go in
-through the API app. Prints, per order:
-  submit -> child allocated   (POST accepted to the first ChildAllocated on the bus: "on the wire"
+Runs the production topology, one OS process per part as `make run` does: nats-server, the
+venue servers for three venues, one edge per venue, `crossbook trader` (graph engine, router,
+sandbox execution, TCA) and `crossbook api` (uvicorn). Orders go in over HTTP, one at a time.
+Prints, per order:
+  submit -> child allocated   (POST sent to the first ChildAllocated on the bus: "on the wire"
                                for sandbox, where the child is handed to the venue transport)
   submit -> first fill        (to the first FillRecorded)
-and sustained orders/s, beside the raw JetStream request round trip measured in the same run.
+where the time goes (the wall-clock ts_ns of each event type relative to the submit), and
+sustained orders/s, beside the raw JetStream publish round trip measured in the same run.
 SOR plan time alone: bench/sor_plan.py.
 """
 
@@ -16,12 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
@@ -31,22 +39,58 @@ from events.execution import FillRecorded  # noqa: E402
 from events.market import TradePrinted  # noqa: E402
 from events.routing import ChildAllocated  # noqa: E402
 from projections.follower import StreamFollower  # noqa: E402
-from services.api.app import create_app  # noqa: E402
 from services.api.keys import create_key  # noqa: E402
 from services.bus import Bus  # noqa: E402
-from services.edges import registry  # noqa: E402
-from services.edges.runtime import EdgeRunner  # noqa: E402
-from services.edges.sandbox.service import SandboxExecutor  # noqa: E402
-from services.edges.service import BusSink  # noqa: E402
-from services.edges.sim.server import SimServer  # noqa: E402
-from services.edges.venue import VenueEndpoints  # noqa: E402
-from services.graph.service import GraphEngineService  # noqa: E402
-from services.sor.service import RouterService  # noqa: E402
+from services.settings import Settings  # noqa: E402
+
+VENUES = ["binance", "okx", "bybit"]
+HOPS = ["GraphSubmitted", "NodeActivated", "RiskCheckPassed", "ReservationMade", "PlanMade", "ChildAllocated",
+        "ChildAcked", "FillRecorded"]
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The cluster's processes (minus nats-server, already running); yields the API URL."""
+    api_port = free_port()
+    env = {
+        **os.environ,
+        "CROSSBOOK_NATS_URL": settings.nats_url,
+        "CROSSBOOK_DATA_DIR": str(settings.data_dir),
+        "CROSSBOOK_MARKET": "sim",
+        "CROSSBOOK_SIM_BASE_PORT": str(free_port() + 2000 if free_port() < 40000 else 21000),
+        "CROSSBOOK_API_PORT": str(api_port),
+    }
+    cli = [sys.executable, "-m", "services.cli.main"]
+    commands = [
+        [*cli, "sim", *[arg for v in VENUES for arg in ("--venue", v)]],
+        *[[*cli, "edge", "--venue", v] for v in VENUES],
+        [*cli, "trader"],
+        [*cli, "api"],
+    ]
+    logs = open(tmp / "processes.log", "wb")
+    procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT) for c in commands]
+    try:
+        yield f"http://127.0.0.1:{api_port}", env
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        logs.close()
 
 
 async def raw_round_trip_us(bus: Bus, n: int = 300) -> float:
@@ -61,73 +105,80 @@ async def raw_round_trip_us(bus: Bus, n: int = 300) -> float:
     return statistics.median(samples)
 
 
+async def until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Poll a readiness check of another process (nothing to subscribe to across processes)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {what} not ready after {timeout} s")
+        await asyncio.sleep(0.2)
+
+
 async def main(n_orders: int) -> None:
-    with throwaway_cluster() as (settings, _tmp):
+    with throwaway_cluster() as (settings, tmp), processes(settings, tmp) as (api_url, env):
         bus = await Bus.connect(settings)
         await bus.ensure_streams()
-        protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
-        servers, runners = [], []
-        for i, name in enumerate(["binance", "okx", "bybit"]):
-            inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
-            server = await SimServer(protocols[name](), inst, tick_ms=100, seed=5 + i).start()
-            runner = EdgeRunner(adapters[name](VenueEndpoints(server.ws_url, server.rest_url)), ["BTC-USDT"], BusSink(bus))
-            await runner.start()
-            await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
-            servers.append(server)
-            runners.append(runner)
-        parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus)]
-        for part in parts:
-            await part.start()
-
         first_child: dict[str, int] = {}
         first_fill: dict[str, int] = {}
+        stamps: dict[str, dict[str, int]] = {}  # graph -> first ts_ns (wall) of each event type
 
         def on_event(event: AnyEvent, seq: int) -> None:
             now = time.perf_counter_ns()
+            graph_id = getattr(event, "graph_id", None)
+            if graph_id:
+                stamps.setdefault(graph_id, {}).setdefault(type(event).__name__, event.ts_ns)
             if isinstance(event, ChildAllocated):
                 first_child.setdefault(event.graph_id, now)
             elif isinstance(event, FillRecorded):
                 first_fill.setdefault(event.graph_id, now)
 
-        watcher = StreamFollower(bus, "LEDGER", ["route.>", "exec.>"], on_event)
+        watcher = StreamFollower(bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>"], on_event)
         await watcher.start()
         raw_us = await raw_round_trip_us(bus)
-        app = create_app(settings)
         key = create_key(settings, "bench", sandbox=True, now_ns=time.time_ns())
-        auth = {"Authorization": f"Bearer {key.secret}"}
-        submitted: dict[str, int] = {}
-        async with app.router.lifespan_context(app):
-            await app.state.api.md_follower.wait_caught_up()
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=auth
-            ) as client:
-                # Warm up (paper funding, first JetStream consumers), then measure.
-                r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0.001})
+        async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key.secret}"}) as client:
+
+            async def quoted() -> bool:
+                with contextlib.suppress(httpx.TransportError):
+                    r = await client.get("/v1/quotes/BTC-USDT", params={"nowait": "true"})
+                    return r.status_code == 200 and len(r.json().get("venues") or []) >= len(VENUES)
+                return False
+
+            await until(quoted, 60, "API with books from every venue")
+            submitted: dict[str, int] = {}
+
+            async def order(side: str, qty: float) -> str:
+                start, wall = time.perf_counter_ns(), time.time_ns()
+                r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": side, "qty": qty})
                 assert r.status_code == 200, r.text
-                await watcher.wait_until(lambda: r.json()["graph_id"] in first_fill, timeout=30)
-                t0 = time.perf_counter()
-                for i in range(n_orders):
-                    side = "buy" if i % 2 == 0 else "sell"
-                    start = time.perf_counter_ns()
-                    r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": side, "qty": 0.01})
-                    submitted[r.json()["graph_id"]] = start
-                    await watcher.wait_until(lambda: r.json()["graph_id"] in first_fill, timeout=30)
-                elapsed = time.perf_counter() - t0
-        for part in reversed(parts):
-            await part.stop()
+                graph_id = r.json()["graph_id"]
+                submitted[graph_id] = start
+                stamps.setdefault(graph_id, {})["submit"] = wall
+                await watcher.wait_until(lambda: graph_id in first_fill, timeout=30)
+                return graph_id
+
+            # Warm up (paper funding, first consumers, code paths), then measure.
+            for _ in range(5):
+                submitted.pop(await order("buy", 0.001))
+            t0 = time.perf_counter()
+            for i in range(n_orders):
+                await order("buy" if i % 2 == 0 else "sell", 0.01)
+            elapsed = time.perf_counter() - t0
         await watcher.stop()
-        for runner in runners:
-            await runner.stop()
-        for server in servers:
-            await server.stop()
         await bus.close()
     to_child = [(first_child[g] - t) / 1e6 for g, t in submitted.items()]
     to_fill = [(first_fill[g] - t) / 1e6 for g, t in submitted.items()]
-    print(f"orders: {n_orders} sequential market orders (0.01 BTC), 3 venues, sandbox fills")
+    print(f"orders: {n_orders} sequential market orders (0.01 BTC), {len(VENUES)} venues, sandbox fills")
+    print("topology: one process each for sims, 3 edges, trader, api (as `make run`)")
     print(f"raw JetStream publish round trip (median)  {raw_us / 1000:8.2f} ms")
     print(f"submit -> child allocated   p50 {pct(to_child, 0.5):7.2f} ms  p99 {pct(to_child, 0.99):7.2f} ms")
     print(f"submit -> first fill        p50 {pct(to_fill, 0.5):7.2f} ms  p99 {pct(to_fill, 0.99):7.2f} ms")
     print(f"sustained (one at a time)   {n_orders / elapsed:7.1f} orders/s")
+    print("where the time goes (event ts_ns, p50 / p99 ms after the submit was sent):")
+    for hop in HOPS:
+        gaps = [(st[hop] - st["submit"]) / 1e6 for g in submitted if hop in (st := stamps.get(g, {}))]
+        if gaps:
+            print(f"  {hop:<18} {pct(gaps, 0.5):7.2f} / {pct(gaps, 0.99):7.2f}")
     print(f"submit -> child p50 / raw round trip: {pct(to_child, 0.5) / (raw_us / 1000):.1f}x")
 
 

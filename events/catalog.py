@@ -7,7 +7,7 @@ from typing import Union
 from events.algos import ALGO_EVENTS
 from events.execution import EXECUTION_EVENTS
 from events.graph import GRAPH_EVENTS
-from events.market import MARKET_EVENTS
+from events.market import LIFECYCLE_EVENTS, MARKET_EVENTS
 from events.risk import RISK_EVENTS
 from events.routing import ROUTING_EVENTS
 from events.tca import TCA_EVENTS
@@ -15,6 +15,7 @@ from events.vault import VAULT_EVENTS
 
 ALL_EVENT_TYPES = (
     *MARKET_EVENTS,
+    *LIFECYCLE_EVENTS,
     *GRAPH_EVENTS,
     *RISK_EVENTS,
     *ROUTING_EVENTS,

@@ -2,12 +2,14 @@
 
 md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status)
 nbbo.<symbol>                  consolidated NBBO changes
+mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolved)
 ord.<tenant>.<graph_id>        execution graph (single writer: the graph engine)
 risk.<tenant>.acct             account aggregate: reservations (single writer: risk)
 risk.<tenant>.kill             kill switch
 route.<tenant>.<graph_id>      SOR plans and child allocations
 exec.<venue>.<tenant>          child order lifecycle and fills
 tca.<tenant>.<graph_id>        TCA reports
+tca.score.<venue>.<symbol>     venue scores (tenant-independent; four tokens, so never a report)
 vault.<tenant>.<venue>         credential lifecycle
 algo.<tenant>.<deployment_id>  algo lifecycle and logs
 """
@@ -19,6 +21,7 @@ from events.base import Event
 
 _BAD = str.maketrans({".": "_", "*": "_", ">": "_", " ": "_", "\t": "_"})
 VENUE_WIDE = "_"
+VENUE_SCORES = "tca.score.*.*"  # every VenueScored, and no TCA report (those have three tokens)
 
 
 def token(value: str) -> str:
@@ -51,6 +54,10 @@ def subject_for(event: Event) -> str:
             return md(v, s or VENUE_WIDE, "status")
         case market.NbboChanged(symbol=s):
             return f"nbbo.{token(s)}"
+        case market.MarketListed(venue=v, slug=s):
+            return f"mkt.{token(v)}.{token(s)}.listed"
+        case market.MarketResolved(venue=v, slug=s):
+            return f"mkt.{token(v)}.{token(s)}.resolved"
         case graph.GraphSubmitted(graph_id=g) | graph.NodeActivated(graph_id=g) | graph.NodeAmended(
             graph_id=g
         ) | graph.NodeCompleted(graph_id=g) | graph.NodeCancelled(graph_id=g) | graph.GraphCompleted(
@@ -73,6 +80,8 @@ def subject_for(event: Event) -> str:
             return f"exec.{token(v)}.{token(event.tenant)}"
         case tca.TcaReported(graph_id=g):
             return f"tca.{token(event.tenant)}.{token(g)}"
+        case tca.VenueScored(venue=v, symbol=s):
+            return f"tca.score.{token(v)}.{token(s)}"
         case vault.CredentialStored(venue=v) | vault.CredentialRevoked(venue=v):
             return f"vault.{token(event.tenant)}.{token(v)}"
         case algos.AlgoDeployed(deployment_id=d) | algos.AlgoStarted(deployment_id=d) | algos.AlgoStopped(

@@ -141,11 +141,17 @@ class StreamFollower:
 
     async def _mark_idle(self, consumer: str) -> None:
         # Read the stream's end first, then the consumer: if nothing matching is pending now,
-        # nothing matching exists up to that end, so waiters on it may proceed.
+        # nothing matching exists up to that end, so waiters on it may proceed. Unless the
+        # consumer already handed us messages we have not applied (a pull that outlived our
+        # wait on a stalled loop): skipping to the end would drop them, and calling this caught
+        # up would let a restarted service act on a log it has not read yet.
         info = await self.bus.js.stream_info(self.stream)
-        pending = (await self.bus.js.consumer_info(self.stream, consumer)).num_pending
+        state = await self.bus.js.consumer_info(self.stream, consumer)
+        handed_over = state.delivered.stream_seq if state.delivered is not None else 0
+        if state.num_pending or (handed_over or 0) > self.position:
+            return
         async with self._advanced:
-            if pending == 0 and info.state.last_seq > self.position:
+            if info.state.last_seq > self.position:
                 self.position = info.state.last_seq
             self.caught_up.set()
             self._advanced.notify_all()

@@ -1,7 +1,9 @@
-"""The hot ledger projection the API reads: graphs (status, order rows) and fills.
+"""The API's hot, in-memory ledger: whole graph states, fills, kill switches, funding, TCA.
 
-Rebuilt from the LEDGER stream on start, like the market books. (Durable, tracked views of
-orders, fills and positions through `ProjectionRunner` are the next step.)"""
+Rebuilt from the LEDGER stream on start, like the market books. Commands decide on it (submit
+idempotency and kill switch, cancel/amend/resume need the freshest whole `GraphState`), and the
+WebSocket and TCA routes read it. REST reads of orders, fills and graph status come from the
+durable, tracked `orders` view (projections/orders.py), which folds graphs the same way."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Protocol
 
 from projections.health import StreamHealthProjection
 from projections.runner import Projection, ProjectionRunner
@@ -13,6 +14,12 @@ from services.bus import Bus
 from services.settings import Settings
 
 log = logging.getLogger("crossbook")
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def configure_logging() -> None:
@@ -35,7 +42,11 @@ def durable_projection(name: str, stream: str) -> Projection:
         from projections.positions import PositionsProjection
 
         return PositionsProjection()
-    raise SystemExit(f"unknown projection {name!r}; known: stream_health, positions")
+    if name == "orders":
+        from projections.orders import OrdersProjection
+
+        return OrdersProjection()
+    raise SystemExit(f"unknown projection {name!r}; known: stream_health, positions, orders")
 
 
 async def run_projection(settings: Settings, name: str, stream: str) -> None:
@@ -56,20 +67,48 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
             raise task.exception()  # type: ignore[misc]
 
 
-async def run_trader(settings: Settings) -> None:
-    """Graph engine, router (risk + SOR) and sandbox execution in one process."""
-    from services.edges.sandbox.service import SandboxExecutor
-    from services.graph.service import GraphEngineService
-    from services.sor.service import RouterService
-    from services.tca.service import TcaService
+TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with CROSSBOOK_LIVE_ORDERS
 
+
+def trader_part(role: str, bus: Bus, settings: Settings) -> Service:
+    """One part of the trader; each can run in its own process (they meet only on the bus)."""
+    if role == "graph":
+        from services.graph.service import GraphEngineService
+
+        return GraphEngineService(bus)
+    if role == "router":
+        from services.sor.service import RouterService
+
+        return RouterService(bus)
+    if role == "sandbox":
+        from services.edges.sandbox.service import SandboxExecutor
+
+        return SandboxExecutor(bus, seed=settings.sim_seed)
+    if role == "tca":
+        from services.tca.service import TcaService
+
+        return TcaService(bus)
+    if role == "live":
+        from services.edges.live.service import LiveExecutor
+
+        return LiveExecutor.from_settings(bus, settings)
+    raise ValueError(f"unknown trader role {role!r}")
+
+
+async def run_trader(settings: Settings, role: str = "all") -> None:
+    """The graph engine, router (risk + SOR), sandbox execution and TCA: one `role`, or all of them."""
+    if role != "all" and role not in TRADER_ROLES:
+        raise SystemExit(f"unknown trader role {role!r}; known: {', '.join(TRADER_ROLES)}, all")
+    if role == "live" and not settings.live_orders:
+        raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
+    roles = tuple(r for r in TRADER_ROLES if r != "live" or settings.live_orders) if role == "all" else (role,)
     configure_logging()
-    bus = await Bus.connect(settings, name="trader")
+    bus = await Bus.connect(settings, name="trader" if role == "all" else f"trader-{role}")
     await bus.ensure_streams()
-    parts = [GraphEngineService(bus), RouterService(bus), SandboxExecutor(bus, seed=settings.sim_seed), TcaService(bus)]
+    parts = [trader_part(r, bus, settings) for r in roles]
     for part in parts:
         await part.start()
-    log.info("trader running: graph engine, router, sandbox execution, TCA")
+    log.info("trader running: %s", ", ".join(roles))
     await wait_for_shutdown()
     for part in reversed(parts):
         await part.stop()

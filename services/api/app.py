@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from projections.follower import StreamFollower
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
+from projections.orders import OrdersProjection
 from projections.positions import PositionsProjection
 from projections.runner import ProjectionRunner
 from projections.store import open_store
@@ -21,6 +22,9 @@ from services.api.routers import account, health, market, orders, positions
 from services.api.routers import preview, tca
 from services.api.routers import cancel, stream
 from services.api.routers import credentials
+from services.api.routers import history
+from services.api.routers import lifecycle, markets, venues
+from services.api.routers import intelligence
 from services.api.ratelimit import RateLimiter
 from services.api.state import ApiState
 from services.bus import Bus
@@ -42,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
         views = open_store(settings)
         positions_runner = ProjectionRunner(bus, views, PositionsProjection())
         await positions_runner.start()
+        orders_runner = ProjectionRunner(bus, views, OrdersProjection())
+        await orders_runner.start()
         app.state.api = ApiState(
             settings=settings,
             bus=bus,
@@ -53,11 +59,13 @@ def create_app(settings: Settings) -> FastAPI:
             keys=keys,
             views=views,
             positions=positions_runner,
+            orders=orders_runner,
             limiter=RateLimiter(settings.rate_limit_qps),
         )
         try:
             yield
         finally:
+            await orders_runner.stop()
             await positions_runner.stop()
             views.close()
             await ledger_follower.stop()
@@ -79,8 +87,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(positions.router, dependencies=authed)
     app.include_router(cancel.router, dependencies=authed)
     app.include_router(credentials.router, dependencies=authed)
+    app.include_router(history.router, dependencies=authed)
+    app.include_router(intelligence.router, dependencies=authed)  # its lifespan follows the plans
+    app.include_router(venues.router, dependencies=authed)
+    app.include_router(markets.router, dependencies=authed)  # its lifespan follows the MARKETS stream
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
+    # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.
+    app.include_router(lifecycle.router)
     return app
 
 

@@ -1,4 +1,11 @@
-"""What the API process holds: the bus, the in-memory projections and the API key store."""
+"""What the API process holds: the bus, the in-memory projections, the durable views and the API
+key store.
+
+The in-memory `ledger` (rebuilt from LEDGER on start) is what commands decide on: submit
+idempotency, the kill switch, cancel/amend/resume need the freshest whole graph state. REST
+reads of orders, fills and graph status come from the durable `orders` view; each waits until
+that view has folded everything `ledger_follower` has (services/api/routers/orders.py), so a
+read is never older than an answer the API already gave."""
 
 from __future__ import annotations
 
@@ -29,8 +36,9 @@ class ApiState:
     keys: KeyStore
     views: ViewStore  # durable read models (SQLite or PostgreSQL)
     positions: ProjectionRunner  # folds balances and positions into `views`
+    orders: ProjectionRunner  # folds orders, fills and graph status into `views` (projections/orders.py)
     limiter: RateLimiter
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread
     return request.app.state.api  # type: ignore[no-any-return]

@@ -78,11 +78,13 @@ def nbbo() -> None:
 
 
 @app.command()
-def trader() -> None:
-    """Run the graph engine, the router (risk + SOR) and sandbox execution."""
+def trader(
+    role: str = typer.Option("all", help="graph, router, sandbox, tca, or all of them in this one process"),
+) -> None:
+    """Run the graph engine, the router (risk + SOR), sandbox execution and TCA (or one of them)."""
     from services.runtime import run_trader
 
-    asyncio.run(run_trader(load_settings()))
+    asyncio.run(run_trader(load_settings(), role))
 
 
 @app.command()

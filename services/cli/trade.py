@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote as quote_path
 
 import httpx
 import typer
@@ -65,6 +67,37 @@ def _fmt(px_1e9: int | None) -> str:
 
 def _qty(qty_1e8: int | None) -> str:
     return "" if qty_1e8 is None else f"{qty_1e8 / 1e8:,.8f}".rstrip("0").rstrip(".")
+
+
+def _plot_tca(data: dict[str, Any], path: Path, one_order: bool) -> None:
+    """Draw the TCA of one order (fills against the NBBO over its life) or of many to `path`."""
+    from services.tca.plot import aggregate_png, order_png, write_png  # matplotlib loads only to plot
+
+    reports = list(reversed(data.get("reports", [])))  # the API lists newest first
+    if not reports:
+        console.print("[red]no TCA report to plot (no completed fills yet)[/red]")
+        raise typer.Exit(EXIT_NOT_FILLED)
+    if not one_order:
+        write_png(path, aggregate_png(reports, title=f"TCA {data.get('symbol') or 'all symbols'}"))
+        return
+    report = reports[0]  # a graph's first node; the others share its chart's window
+    page = _call("GET", "/v1/fills", params={"limit": 10_000, "symbol": report["symbol"]})
+    fills = [f for f in page["fills"] if f["graph_id"] == report["graph_id"]]
+    start_ns = report.get("interval_start_ns") or min((f["ts_ns"] for f in fills), default=report["completed_ns"])
+    end_ns = report.get("interval_end_ns") or report["completed_ns"]
+    seconds = (end_ns - start_ns) // 10**9 + 2
+    history = _call(
+        "GET",
+        f"/v1/price_history/{quote_path(report['symbol'], safe='')}",
+        params={
+            "source": "nbbo",
+            "fidelity_secs": 0 if seconds <= 60 else seconds // 500 + 1,  # ticks, or about 500 bars
+            "start_ts": start_ns // 10**9 - 1,
+            "end_ts": end_ns // 10**9 + 1,
+            "limit": 5000,
+        },
+    )
+    write_png(path, order_png(report, fills, history["points"]))
 
 
 def register(app: typer.Typer) -> None:
@@ -180,9 +213,19 @@ def register(app: typer.Typer) -> None:
         _emit(data, as_json, table)
 
     @app.command()
-    def tca(symbol: str = typer.Option(None), as_json: bool = typer.Option(False, "--json")) -> None:
-        """Transaction cost analysis of your completed orders."""
-        data = _call("GET", "/v1/tca", params={"symbol": symbol} if symbol else None)
+    def tca(
+        graph_id: str = typer.Argument(None, help="one order's graph id (default: all your orders)"),
+        symbol: str = typer.Option(None),
+        plot: Path = typer.Option(None, "--plot", help="also draw a PNG chart to this path"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Transaction cost analysis of your completed orders (or of GRAPH_ID); --plot draws it."""
+        if graph_id:
+            data = _call("GET", f"/v1/execution/review/{graph_id}")["tca"]
+        else:
+            data = _call("GET", "/v1/tca", params={"symbol": symbol} if symbol else None)
+        if plot is not None:
+            _plot_tca(data, plot, one_order=bool(graph_id))
         table = Table(title=f"TCA ({data.get('order_count', 0)} orders)")
         for col in ("graph", "symbol", "side", "filled", "VWAP", "arrival mid", "IS bps", "savings bps"):
             table.add_column(col)
@@ -191,6 +234,8 @@ def register(app: typer.Typer) -> None:
                           _fmt(r["arrival_mid_px_1e9"]), f"{r['implementation_shortfall_bps']:.2f}",
                           "" if r.get("savings_vs_single_venue_bps") is None else f"{r['savings_vs_single_venue_bps']:.2f}")
         _emit(data, as_json, table)
+        if plot is not None and not as_json:
+            console.print(f"chart written to {plot}")
 
     @app.command("kill-switch")
     def kill_switch(state: str = typer.Argument(..., help="on|off"), reason: str = typer.Option(None)) -> None:

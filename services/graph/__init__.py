@@ -35,8 +35,9 @@ Slice (per activated node)
     schedule.slices_for(node.spec, node.remaining_qty_1e8, now_ns, lot_1e8=lot, rng=rng, profile=vols)
         -> [Slice(due_ns, qty_1e8), ...]        # sor/chase/passive: one slice; twap/vwap: sliced
     schedule.Iceberg(total, display, lot).next_display(filled, working) -> qty of next clip
-Release nothing while `graph_state.status == "PAUSED"`; send `FinishNode` when a non-sor node's
-schedule is exhausted and it has no open child.
+Release nothing while `graph_state.status == "PAUSED"`. Sweeps settle when their children are
+done and no re-route is awaited (`NodeState.awaits_reroute`); twap/vwap settle on the `Tick` at
+`next_wakeup_ns` (horizon plus grace); `FinishNode` settles any node early once nothing is open.
 
 Views: `state.to_status_json`, `state.order_row(s)`, `state.submit_response`.
 Ids: `schema.node_order_id(graph_id, node_id, 1)`, `schema.parse_node_order_id(text)`.

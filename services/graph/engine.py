@@ -16,9 +16,14 @@ Rules
   EXPIRED; ``on_reject`` F ended REJECTED or FAILED. Edges out of a never-activated node never
   fire.
 * A pending node whose incoming edges can no longer fire ends CANCELLED ("not_triggered").
-* A node ends FILLED when filled >= target; REJECTED/FAILED on `RiskCheckRejected`; for policy
-  ``sor`` (one sweep plan) when the plan's children are all done (`NodeState.quiet`); for the
-  other policies when the lead sends `FinishNode` (its schedule is exhausted and nothing is open).
+* A node ends FILLED when filled >= target; REJECTED/FAILED on `RiskCheckRejected`; for the
+  sweep policies (``sor``, ``aggressive_chase``) and ``passive`` when the plans' children are all
+  done (`NodeState.quiet`) and no re-route is awaited (`NodeState.awaits_reroute`: IOC children
+  missed, so the router re-plans the remainder or answers with an empty plan); for ``twap`` and
+  ``vwap`` once ``horizon_ms`` plus `HORIZON_GRACE_MS` has passed since activation and nothing is
+  open: EXPIRED when short ("horizon elapsed ...", call `next_wakeup_ns` for the `Tick`);
+  ``iceberg`` fills, is cancelled, or settles once a clip was rejected and nothing is open.
+  `FinishNode` settles any policy early when nothing is open (the schedule is exhausted).
 * The graph completes when every node is final: COMPLETED if every activated node FILLED (or its
   failure was handled by a fired on_cancel/on_reject edge), REJECTED if nothing filled and a node
   was REJECTED, else FAILED.
@@ -52,6 +57,11 @@ from services.graph.schema import ParsedGraph, submitted_event
 from services.graph.state import EdgeState, GraphState, NodeState, apply, initial
 
 NOT_TRIGGERED = "not_triggered"
+# A sliced node settles this long after its horizon: its last slice is due before the horizon
+# ends, the grace covers the router publishing it late on a loaded host.
+HORIZON_GRACE_MS = 1_500
+SLICED_POLICIES = ("twap", "vwap")
+SETTLE_WHEN_QUIET = ("sor", "aggressive_chase", "passive")
 
 # ---------------------------------------------------------------------------------------------
 # Commands (imperative; they are not events and are never published)
@@ -158,18 +168,25 @@ def decide(
     return step(state, message, now_ns, new_id)[1]
 
 
-def next_wakeup_ns(state: GraphState) -> int | None:
-    """Return when the next on_timeout edge is due (send a `Tick` then), or None."""
+def next_wakeup_ns(state: GraphState, after_ns: int | None = None) -> int | None:
+    """Return when the next on_timeout edge or sliced node's horizon is due (send a `Tick`
+    then), or None; with `after_ns`, only times later than it (those already ticked)."""
     if state.terminal or state.status == "PAUSED":
         return None
     due: list[int] = []
     for node in state.nodes.values():
-        if node.final or node.activated:
+        if node.final:
+            continue
+        if node.activated:
+            horizon_end = _horizon_end_ns(node)
+            if horizon_end is not None:
+                due.append(horizon_end)
             continue
         for edge in state.incoming(node.node_id):
             source = state.nodes[edge.spec.from_node]
             if edge.spec.trigger == "on_timeout" and source.activated_ns is not None and edge.spec.after_ms:
                 due.append(source.activated_ns + edge.spec.after_ms * 1_000_000)
+    due = [t for t in due if after_ns is None or t > after_ns]
     return min(due) if due else None
 
 
@@ -288,7 +305,7 @@ def _settle(out: _Out) -> None:
         snapshot = out.state
         for node in snapshot.nodes.values():
             if node.activated and not node.final:
-                outcome = _due_outcome(node)
+                outcome = _due_outcome(node, out.now_ns)
                 if outcome is not None:
                     _complete(out, node, *outcome)
         if snapshot.status != "PAUSED":
@@ -349,14 +366,29 @@ def _edge_dead(state: GraphState, edge: EdgeState) -> bool:
     return not _edge_met(state, edge, 0)
 
 
-def _due_outcome(node: NodeState) -> tuple[NodeFinalStatus, str | None] | None:
+def _due_outcome(node: NodeState, now_ns: int) -> tuple[NodeFinalStatus, str | None] | None:
     if node.target_qty_1e8 > 0 and node.filled_qty_1e8 >= node.target_qty_1e8:
         return "FILLED", None
     if node.risk_reject_code is not None:
         return ("REJECTED" if node.filled_qty_1e8 == 0 else "FAILED"), node.risk_reject_code
-    if node.spec.execution.policy == "sor" and node.quiet:
+    policy = node.spec.execution.policy
+    if policy in SETTLE_WHEN_QUIET and node.quiet and not node.awaits_reroute:
         return _outcome(node)
+    if policy == "iceberg" and node.quiet and node.last_reject_reason is not None:
+        return _outcome(node)  # a refused clip is not replenished (the router agrees)
+    horizon_end = _horizon_end_ns(node)
+    settled = not node.open_children and node.allocated_qty_1e8 >= node.planned_qty_1e8
+    if horizon_end is not None and now_ns >= horizon_end and settled:
+        return "EXPIRED", f"horizon elapsed: filled {node.filled_qty_1e8} of {node.target_qty_1e8}"
     return None
+
+
+def _horizon_end_ns(node: NodeState) -> int | None:
+    # When a sliced node settles: its horizon after activation, plus the grace.
+    ex = node.spec.execution
+    if ex.policy not in SLICED_POLICIES or ex.horizon_ms is None or node.activated_ns is None:
+        return None
+    return node.activated_ns + (ex.horizon_ms + HORIZON_GRACE_MS) * 1_000_000
 
 
 def _outcome(node: NodeState) -> tuple[NodeFinalStatus, str | None]:
@@ -365,7 +397,7 @@ def _outcome(node: NodeState) -> tuple[NodeFinalStatus, str | None]:
         return "FILLED", None
     if node.filled_qty_1e8 == 0 and node.last_reject_reason is not None:
         return "REJECTED", node.last_reject_reason
-    if node.spec.execution.tif in ("ioc", "fok"):
+    if node.spec.execution.tif in ("ioc", "fok") or node.ioc_missed:
         return "EXPIRED", node.last_cancel_reason or f"{node.spec.execution.tif} remainder expired"
     if node.filled_qty_1e8 == 0 and node.last_cancel_reason is not None:
         return "CANCELLED", node.last_cancel_reason

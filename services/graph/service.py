@@ -2,10 +2,13 @@
 
 State is rebuilt from the LEDGER stream on start. Reaction ids are derived from the event that
 caused them, so reacting again after a crash republishes the same ids and JetStream keeps one.
+Timers (on_timeout edges, sliced nodes' horizons) send a `Tick` when due; its reactions' ids
+derive from the graph and the due time, so a restart that ticks again republishes the same ids.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -15,9 +18,10 @@ from events import AnyEvent
 from events.graph import GraphSubmitted
 from events.ids import derive_id
 from projections.follower import StreamFollower
+from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
-from services.graph import GraphState, step
+from services.graph import GraphState, Tick, next_wakeup_ns, step
 from services.graph.errors import GraphError
 
 log = logging.getLogger("crossbook.graph")
@@ -46,25 +50,84 @@ class GraphEngineService:
         self.clock_ns = clock_ns
         self.graphs: dict[str, GraphState] = {}
         self.child_graph: dict[str, str] = {}  # child_id -> graph_id (child replies carry no graph_id)
+        self.wakeups: dict[str, int] = {}  # graph_id -> when its next Tick is due
+        self.ticked: dict[str, int] = {}  # graph_id -> the last due time ticked
+        self.timers_changed = asyncio.Event()
+        self.held: dict[str, AnyEvent] = {}  # reactions made while replaying, not yet seen on the log
         self.outbox = Outbox(bus, "graph")
         self.follower = StreamFollower(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event)
+        self._timers: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.outbox.start()
         await self.follower.start()
+        self._timers = asyncio.create_task(self._run_timers(), name="graph-timers")
 
     async def stop(self) -> None:
+        if self._timers is not None:
+            await cancel_and_wait(self._timers)
         await self.follower.stop()
         await self.outbox.stop()
 
+    def _keep(self, graph_id: str, state: GraphState) -> None:
+        self.graphs[graph_id] = state
+        due = next_wakeup_ns(state, self.ticked.get(graph_id))
+        if due == self.wakeups.get(graph_id):
+            return
+        if due is None:
+            self.wakeups.pop(graph_id, None)
+        else:
+            self.wakeups[graph_id] = due
+        self.timers_changed.set()
+
+    async def _run_timers(self) -> None:
+        await self.follower.caught_up.wait()  # decide only on a complete view of the log
+        self._react([])
+        while True:
+            self.timers_changed.clear()
+            now = self.clock_ns()
+            for graph_id, due in sorted(self.wakeups.items(), key=lambda item: item[1]):
+                if due <= now:
+                    self._tick(graph_id, due)
+            soonest = min(self.wakeups.values(), default=None)
+            timeout = None if soonest is None else max(0.0, (soonest - self.clock_ns()) / 1e9)
+            try:
+                await asyncio.wait_for(self.timers_changed.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _tick(self, graph_id: str, due_ns: int) -> None:
+        self.ticked[graph_id] = due_ns
+        state = self.graphs[graph_id]
+        try:
+            new_state, out = step(state, Tick(), self.clock_ns(), derived_ids(derive_id("tick", graph_id, str(due_ns))))
+        except GraphError as exc:
+            log.error("graph %s: tick failed: %s", graph_id, exc)
+            new_state, out = state, []
+        self._keep(graph_id, new_state)
+        self.outbox.put(out)
+
+    def _react(self, out: list[AnyEvent]) -> None:
+        # Replaying after a restart re-makes every past reaction; most are further down the log.
+        # Hold them, drop each one the log shows, and publish only the rest once caught up:
+        # republished past the dedup window, they would be stored twice.
+        if not self.follower.caught_up.is_set():
+            self.held.update((e.event_id, e) for e in out)
+            return
+        if self.held:
+            self.outbox.put(list(self.held.values()))
+            self.held.clear()
+        self.outbox.put(out)
+
     def on_event(self, event: AnyEvent, seq: int) -> None:
+        self.held.pop(event.event_id, None)
         if isinstance(event, GraphSubmitted):
             if event.graph_id in self.graphs:
                 return
             # The API already published the root activations with these same derived ids.
             state, out = step(None, event, self.clock_ns(), derived_ids(event.event_id, 1))
-            self.graphs[event.graph_id] = state
-            self.outbox.put(out)
+            self._keep(event.graph_id, state)
+            self._react(out)
             return
         graph_id = graph_of(event, self.child_graph)
         state = self.graphs.get(graph_id) if graph_id else None
@@ -75,5 +138,5 @@ class GraphEngineService:
         except GraphError as exc:
             log.error("graph %s: cannot apply %s: %s", graph_id, type(event).__name__, exc)
             return
-        self.graphs[graph_id] = new_state
-        self.outbox.put(out)
+        self._keep(graph_id, new_state)
+        self._react(out)

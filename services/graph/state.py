@@ -45,6 +45,8 @@ NodeStatus = Literal[
 ]
 GraphStatus = Literal["ACCEPTED", "RUNNING", "PAUSED", "COMPLETED", "CANCELLED", "REJECTED", "FAILED"]
 TERMINAL_GRAPH_STATUSES: frozenset[str] = frozenset({"COMPLETED", "CANCELLED", "REJECTED", "FAILED"})
+SWEEP_POLICIES = ("sor", "aggressive_chase")  # one plan swept at once, re-routed on a miss
+MAX_REROUTES = 3  # re-plans of a sweep's missed remainder before the node settles short
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +58,22 @@ class ChildState:
     qty_1e8: int | None = None  # None until its allocation is seen (a fill may arrive first)
     filled_qty_1e8: int = 0
     closed: bool = False  # rejected or cancelled at the venue
+    venue: str | None = None  # known from the allocation
+    tif: str | None = None
 
     @property
     def open(self) -> bool:
         return not self.closed and (self.qty_1e8 is None or self.filled_qty_1e8 < self.qty_1e8)
+
+    @property
+    def missed(self) -> bool:
+        """Closed at the venue with part of it unfilled."""
+        return self.closed and self.qty_1e8 is not None and self.filled_qty_1e8 < self.qty_1e8
+
+    @property
+    def working_qty_1e8(self) -> int:
+        """What is shown at the venue and not yet filled."""
+        return (self.qty_1e8 or 0) - self.filled_qty_1e8 if self.open else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +105,8 @@ class NodeState:
     plan_count: int = 0
     planned_qty_1e8: int = 0
     allocated_qty_1e8: int = 0
+    last_plan_routed_qty_1e8: int = 0  # what the latest plan allocated (0: it gave up)
+    ioc_missed: bool = False  # an IOC/FOK child closed with part unfilled
     last_reject_reason: str | None = None
     last_cancel_reason: str | None = None
     risk_reject_code: str | None = None
@@ -122,6 +138,23 @@ class NodeState:
     def quiet(self) -> bool:
         """The node's routed plans are fully allocated and none of its children is open."""
         return self.plan_count > 0 and not self.open_children and self.allocated_qty_1e8 >= self.planned_qty_1e8
+
+    @property
+    def awaits_reroute(self) -> bool:
+        """A sweep whose IOC children missed waits for the router (it and the engine both read
+        this): the router answers with a plan for the remainder, or with an empty plan when it
+        gives up; after `MAX_REROUTES` re-plans, or once a plan routed nothing, the node settles."""
+        return (
+            self.spec.execution.policy in SWEEP_POLICIES
+            and self.activated
+            and not self.final
+            and self.quiet
+            and self.remaining_qty_1e8 > 0
+            and self.ioc_missed
+            and self.last_plan_routed_qty_1e8 > 0
+            and self.plan_count <= MAX_REROUTES
+            and self.risk_reject_code is None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +290,14 @@ def _apply(state: GraphState, event: Event) -> GraphState:
             node = state.nodes[node_id]
             planned = sum(a.qty_1e8 for a in event.allocations)
             return _set_node(state, node_id, event.ts_ns, plan_count=node.plan_count + 1,
-                             planned_qty_1e8=node.planned_qty_1e8 + planned)
+                             planned_qty_1e8=node.planned_qty_1e8 + planned, last_plan_routed_qty_1e8=planned)
         case ChildAllocated() | ChildSubmitted() if _mine(state, event, event.node_id):
-            return _on_child_known(state, event.child_id, event.node_id, event.qty_1e8, event.ts_ns)
+            state = _on_child_known(state, event.child_id, event.node_id, event.qty_1e8, event.ts_ns)
+            child = state.children[event.child_id]
+            if child.venue is None or (child.tif is None and isinstance(event, ChildAllocated)):
+                tif = event.tif if isinstance(event, ChildAllocated) else child.tif
+                state = _put_child(state, replace(child, venue=event.venue, tif=tif), event.ts_ns)
+            return state
         case ChildAmended(child_id=child_id) if child_id in state.children:
             child = replace(state.children[child_id], qty_1e8=event.new_qty_1e8)
             return _put_child(state, child, event.ts_ns)
@@ -268,9 +306,12 @@ def _apply(state: GraphState, event: Event) -> GraphState:
             node_id = state.children[child_id].node_id
             return _set_node(state, node_id, event.ts_ns, last_reject_reason=f"{event.code}: {event.message}")
         case ChildCancelled(child_id=child_id) if child_id in state.children:
-            state = _put_child(state, replace(state.children[child_id], closed=True), event.ts_ns)
-            node_id = state.children[child_id].node_id
-            return _set_node(state, node_id, event.ts_ns, last_cancel_reason=event.reason)
+            child = state.children[child_id]
+            state = _put_child(state, replace(child, closed=True), event.ts_ns)
+            node = state.nodes[child.node_id]
+            missed = child.tif in ("ioc", "fok") and event.cancelled_qty_1e8 > 0
+            return _set_node(state, child.node_id, event.ts_ns, last_cancel_reason=event.reason,
+                             ioc_missed=node.ioc_missed or missed)
     return state
 
 

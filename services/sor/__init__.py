@@ -10,7 +10,8 @@ What to call:
                                    latency_ns=ema.latency_ns(0), min_qty_1e8=..., lot_1e8=...,
                                    tick_1e9=..., max_qty_1e8=balance_in_base_or_None), ...],
         arrival_mid_px_1e9=mid, params=SorParams(latency_penalty_ppm_per_ms=...),
-        limit_px_1e9=None,
+        limit_px_1e9=None, scores={venue: VenueScore(latency_ns=, fill_rate_ppm=,
+                                                    realised_slippage_ppm=)} or None,
     ) -> RoutePlan
         .allocations: tuple[Allocation(venue, qty_1e8, est_avg_px_1e9, worst_px_1e9, fee_ppm,
                       notional_usd_1e9, fee_usd_1e9, latency_penalty_usd_1e9,
@@ -38,7 +39,7 @@ from services.sor.config import SorParams
 from services.sor.convert import allocation_event, plan_made_event
 from services.sor.errors import InvalidBook, InvalidOrder, SorError
 from services.sor.latency import EmaLatency
-from services.sor.model import Allocation, RoutePlan, Side, VenueBook
+from services.sor.model import Allocation, RoutePlan, Side, VenueBook, VenueScore
 from services.sor.optimizer import plan_order
 from services.sor.reroute import replan_remainder
 
@@ -52,6 +53,7 @@ __all__ = [
     "SorError",
     "SorParams",
     "VenueBook",
+    "VenueScore",
     "allocation_event",
     "marketable_limit_px",
     "plan_made_event",

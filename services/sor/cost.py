@@ -1,13 +1,14 @@
 """Exact integer cost model.
 
-A venue's charge (taker fee plus latency penalty) is kept in parts per trillion (ppt) of notional
-so both add without rounding: fee_ppm * 1e6 + penalty_ppm_per_ms * latency_ns.
+A venue's charge (taker fee plus latency penalty plus, for a scored venue, its score penalty) is
+kept in parts per trillion (ppt) of notional so all add without rounding:
+fee_ppm * 1e6 + penalty_ppm_per_ms * latency_ns + score_penalty_ppt(...).
 The planner ranks levels by `px_1e9 * unit_multiplier`, the exact signed cost to us of one unit
 scaled by 1e12: px * (1e12 + charge) for a buy, -px * (1e12 - charge) for a sell (proceeds are
 negative cost). Published amounts are rounded once per allocation from the exact gross
 `sum(px_1e9 * qty_1e8)` (units 1e-17 USD): fees and penalties round up (against us), the price
 part rounds up for a buy and down for a sell. So a published cost is never better than the exact
-one, by at most 3 nano-USD per allocation.
+one, by at most 4 nano-USD per allocation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ _PPT_DIV = 10**8 * PPT  # gross * ppt -> USD_1e9
 def penalty_ppt(latency_ns: int, latency_penalty_ppm_per_ms: int) -> int:
     """Return the latency penalty in ppt of notional: ppm/ms * ns = ppm * 1e-6 ms = ppt."""
     return latency_penalty_ppm_per_ms * latency_ns
+
+
+def score_penalty_ppt(fill_rate_ppm: int | None, slippage_ppm: int | None, unfilled_penalty_ppm: int) -> int:
+    """Return a scored venue's extra charge in ppt of notional (0 when nothing is scored).
+
+    The unfilled share (ppm) times what an unfilled unit costs (ppm) is ppt; realised slippage
+    (ppm, worse > 0) is charged as is. A venue that filled better than expected gets no credit:
+    luck on a few fills must not attract the flow.
+    """
+    unfilled = 0 if fill_rate_ppm is None else (1_000_000 - fill_rate_ppm) * unfilled_penalty_ppm
+    slipped = 0 if slippage_ppm is None else max(slippage_ppm, 0) * 1_000_000
+    return unfilled + slipped
 
 
 def unit_multiplier(side: Side, fee_ppm: int, pen_ppt: int) -> int:
@@ -59,9 +72,14 @@ def split_cost(side: Side, gross: int, fee_ppm: int, pen_ppt: int) -> tuple[int,
     else:
         notional = gross // _GROSS_PER_USD_1E9
     fee = -(-gross * fee_ppm // _FEE_DIV)
-    pen = -(-gross * pen_ppt // _PPT_DIV)
+    pen = ppt_charge(gross, pen_ppt)
     signed = notional if side == "buy" else -notional
     return notional, fee, pen, signed + fee + pen
+
+
+def ppt_charge(gross: int, ppt: int) -> int:
+    """Return a charge of `ppt` on `gross` (sum px*qty) in USD_1e9, rounded up (against us)."""
+    return -(-gross * ppt // _PPT_DIV)
 
 
 def avg_px(side: Side, gross: int, qty_1e8: int) -> int:

@@ -7,12 +7,24 @@ import msgspec
 from services.sor.errors import SorError
 
 
+def ema_step(ema: int | None, sample: int, alpha_num: int, alpha_den: int) -> int:
+    """Return the integer EMA after one sample: the first seeds it, then it moves alpha of the gap.
+
+    The step rounds away from zero (at least 1 toward the sample) so a steady input is reached
+    exactly. Any sign of sample works; alpha is alpha_num / alpha_den in (0, 1].
+    """
+    if ema is None:
+        return sample
+    diff = (sample - ema) * alpha_num
+    # Ceil for a rise, floor for a fall: both round away from zero.
+    return ema + (-(-diff // alpha_den) if diff >= 0 else diff // alpha_den)
+
+
 class EmaLatency(msgspec.Struct, frozen=True, kw_only=True):
     """EMA of measured RTTs: ema += (sample - ema) * alpha_num / alpha_den (default 1/8, as TCP).
 
     A value, not a mutable counter: `update` returns the next state, so a projection can fold it
-    over `VenueStatusChanged.rtt_ns`. The first sample seeds the average. The step rounds away
-    from zero (at least 1 ns toward the sample) so a steady RTT is reached exactly, not 4 ns off.
+    over `VenueStatusChanged.rtt_ns`. Steps as `ema_step` (a steady RTT is reached exactly).
     """
 
     alpha_num: int = 1
@@ -30,13 +42,7 @@ class EmaLatency(msgspec.Struct, frozen=True, kw_only=True):
         """Return the state after one RTT sample (ns, >= 0)."""
         if sample_ns < 0:
             raise SorError(f"sample_ns must be >= 0, got {sample_ns}")
-        if self.ema_ns is None:
-            ema = sample_ns
-        else:
-            diff = (sample_ns - self.ema_ns) * self.alpha_num
-            # Ceil for a rise, floor for a fall: both round away from zero.
-            step = -(-diff // self.alpha_den) if diff >= 0 else diff // self.alpha_den
-            ema = self.ema_ns + step
+        ema = ema_step(self.ema_ns, sample_ns, self.alpha_num, self.alpha_den)
         return EmaLatency(alpha_num=self.alpha_num, alpha_den=self.alpha_den, ema_ns=ema, samples=self.samples + 1)
 
     def latency_ns(self, default_ns: int) -> int:

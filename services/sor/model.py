@@ -63,11 +63,31 @@ class VenueBook(msgspec.Struct, frozen=True, kw_only=True):
                     )
 
 
+class VenueScore(msgspec.Struct, frozen=True, kw_only=True):
+    """What executing on a venue has shown (from `events.tca.VenueScored`); None = not measured.
+
+    A measured `latency_ns` replaces the book's estimate in the latency penalty; a fill rate
+    below 1_000_000 ppm and a positive realised slippage (ppm, worse > 0) raise the venue's cost
+    (`cost.score_penalty_ppt`). A venue without a score is costed exactly as without scores.
+    """
+
+    latency_ns: int | None = None
+    fill_rate_ppm: int | None = None
+    realised_slippage_ppm: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.latency_ns is not None and self.latency_ns < 0:
+            raise InvalidBook(f"score latency_ns must be >= 0 or None, got {self.latency_ns}")
+        if self.fill_rate_ppm is not None and not 0 <= self.fill_rate_ppm <= 1_000_000:
+            raise InvalidBook(f"score fill_rate_ppm must be in [0, 1e6] or None, got {self.fill_rate_ppm}")
+
+
 class Allocation(msgspec.Struct, frozen=True, kw_only=True):
     """One child of the plan: take `qty_1e8` from the top of `venue`'s book.
 
     Signed "cost to us": `est_cost_usd_1e9` = +notional (buy) or -notional (sell), plus fee
-    plus latency penalty. Costs round up against us, proceeds round down (see `cost.py`).
+    plus latency penalty plus the venue score's penalty (0 without a score). Costs round up
+    against us, proceeds round down (see `cost.py`).
     `worst_px_1e9` is the last level touched: a marketable IOC limit at it fills the plan.
     """
 
@@ -81,6 +101,7 @@ class Allocation(msgspec.Struct, frozen=True, kw_only=True):
     latency_penalty_usd_1e9: int
     est_cost_usd_1e9: int
     gross_1e17: int  # exact sum(px_1e9 * qty_1e8) over the levels taken, before rounding
+    score_penalty_usd_1e9: int = 0  # fill-rate and slippage charge of a scored venue
 
 
 class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):

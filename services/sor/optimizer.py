@@ -34,14 +34,24 @@ was short of the integer optimum in 0.1% of cases and the cost above it in 0.5% 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from heapq import heapify, heappop, heapreplace
 from operator import itemgetter
 
 from services.sor.config import SorParams
-from services.sor.cost import avg_px, cost_bps, penalty_ppt, slippage_bps, split_cost, unit_multiplier, walk
+from services.sor.cost import (
+    avg_px,
+    cost_bps,
+    penalty_ppt,
+    ppt_charge,
+    score_penalty_ppt,
+    slippage_bps,
+    split_cost,
+    unit_multiplier,
+    walk,
+)
 from services.sor.errors import InvalidBook, InvalidOrder
-from services.sor.model import Allocation, RoutePlan, Side, VenueBook
+from services.sor.model import Allocation, RoutePlan, Side, VenueBook, VenueScore
 
 _DEFAULT_PARAMS = SorParams()
 _px = itemgetter(0)
@@ -50,9 +60,11 @@ _qty = itemgetter(1)
 
 class _Venue:
     # Per-plan working copy of one VenueBook: the levels within the limit, its multiplier, caps.
-    __slots__ = ("book", "levels", "mult", "cap", "lot", "m", "fee_ppm", "pen_ppt", "_depth", "_cum")
+    __slots__ = ("book", "levels", "mult", "cap", "lot", "m", "fee_ppm", "pen_ppt", "score_ppt", "_depth", "_cum")
 
-    def __init__(self, book: VenueBook, levels: Sequence[tuple[int, int]], mult: int, pen_ppt: int) -> None:
+    def __init__(
+        self, book: VenueBook, levels: Sequence[tuple[int, int]], mult: int, pen_ppt: int, score_ppt: int = 0
+    ) -> None:
         self.book = book
         self.levels = levels
         self.mult = mult
@@ -62,6 +74,7 @@ class _Venue:
         self.m = -(-max(book.min_qty_1e8, lot) // lot) * lot
         self.fee_ppm = book.taker_fee_ppm
         self.pen_ppt = pen_ppt
+        self.score_ppt = score_ppt
         self._depth: int | None = None
         self._cum: tuple[list[int], list[int]] | None = None
 
@@ -104,12 +117,15 @@ def plan_order(
     arrival_mid_px_1e9: int,
     params: SorParams = _DEFAULT_PARAMS,
     limit_px_1e9: int | None = None,
+    scores: Mapping[str, VenueScore] | None = None,
 ) -> RoutePlan:
     """Split `qty_1e8` over `venues` at the lowest all-in cost; see the module doc for rounding.
 
     `limit_px_1e9` bounds the venue price of every level taken (fees excluded), like an exchange
-    limit. Raises InvalidOrder for a bad side, qty, mid, limit or duplicate venue names, and
-    InvalidBook for levels that are not best-first for `side`.
+    limit. `scores` (venue -> VenueScore, from the TCA's venue scoring) replace a venue's latency
+    estimate and add its fill-rate and slippage charge; a venue without one is costed as before.
+    Raises InvalidOrder for a bad side, qty, mid, limit or duplicate venue names, and InvalidBook
+    for levels that are not best-first for `side`.
     """
     if side != "buy" and side != "sell":
         raise InvalidOrder(f"side must be 'buy' or 'sell', got {side!r}")
@@ -119,7 +135,7 @@ def plan_order(
         raise InvalidOrder(f"arrival_mid_px_1e9 must be > 0, got {arrival_mid_px_1e9}")
     if limit_px_1e9 is not None and limit_px_1e9 <= 0:
         raise InvalidOrder(f"limit_px_1e9 must be > 0 or None, got {limit_px_1e9}")
-    pool = _prepare(side, venues, limit_px_1e9, params.latency_penalty_ppm_per_ms)
+    pool = _prepare(side, venues, limit_px_1e9, params, scores or {})
 
     takes, grosses, worsts = _sweep(qty_1e8, pool)
     if any(t % v.lot or 0 < t < v.m for v, t in zip(pool, takes)):
@@ -142,7 +158,9 @@ def plan_order(
     )
 
 
-def _prepare(side: Side, books: Sequence[VenueBook], limit: int | None, pen_per_ms: int) -> list[_Venue]:
+def _prepare(
+    side: Side, books: Sequence[VenueBook], limit: int | None, params: SorParams, scores: Mapping[str, VenueScore]
+) -> list[_Venue]:
     pool: list[_Venue] = []
     names: set[str] = set()
     buy = side == "buy"
@@ -163,8 +181,14 @@ def _prepare(side: Side, books: Sequence[VenueBook], limit: int | None, pen_per_
             else:
                 n = bisect_right(levels, -limit, key=_neg_px)
             levels = levels[:n]
-        pen = penalty_ppt(b.latency_ns, pen_per_ms)
-        pool.append(_Venue(b, levels, unit_multiplier(side, b.taker_fee_ppm, pen), pen))
+        score = scores.get(b.venue)
+        latency = b.latency_ns if score is None or score.latency_ns is None else score.latency_ns
+        pen = penalty_ppt(latency, params.latency_penalty_ppm_per_ms)
+        extra = (
+            0 if score is None
+            else score_penalty_ppt(score.fill_rate_ppm, score.realised_slippage_ppm, params.unfilled_penalty_ppm)
+        )
+        pool.append(_Venue(b, levels, unit_multiplier(side, b.taker_fee_ppm, pen + extra), pen, extra))
     return pool
 
 
@@ -387,6 +411,7 @@ def _best_single(side: Side, qty: int, pool: list[_Venue]) -> Allocation | None:
 
 def _allocation(side: Side, v: _Venue, qty: int, gross: int, worst: int) -> Allocation:
     notional, fee, pen, cost = split_cost(side, gross, v.fee_ppm, v.pen_ppt)
+    score_pen = ppt_charge(gross, v.score_ppt)
     return Allocation(
         venue=v.book.venue,
         qty_1e8=qty,
@@ -396,8 +421,9 @@ def _allocation(side: Side, v: _Venue, qty: int, gross: int, worst: int) -> Allo
         notional_usd_1e9=notional,
         fee_usd_1e9=fee,
         latency_penalty_usd_1e9=pen,
-        est_cost_usd_1e9=cost,
+        est_cost_usd_1e9=cost + score_pen,
         gross_1e17=gross,
+        score_penalty_usd_1e9=score_pen,
     )
 
 

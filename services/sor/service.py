@@ -4,6 +4,16 @@ Inputs are folds of the log: the MD stream (books, NBBO) and the LEDGER stream (
 account: balances, reservations, kill switch). A node is routed once: nodes that already have
 a plan or a risk verdict on the log are skipped, so a restart never routes twice; ids of the
 events a node produces are derived from its activation event.
+
+Policies: sor/aggressive_chase sweep at once (IOC); an IOC miss is re-planned over the current
+books without the venues that missed, up to `MAX_REROUTES` times and within the slippage collar
+from the arrival mid, then the router answers with an empty plan and the node settles. twap/vwap
+release IOC slices on schedule. passive rests the whole node GTC at the touch (the best bid for a
+buy, never past its limit) on the pinned venue or the one quoting that touch. iceberg rests one
+clip of at most `display_qty_1e8` GTC at its limit (at the touch for a market iceberg) and shows
+the next only once the clip is filled or gone. Follow-ups (re-routes, clips) are decided on the
+router's fold of each graph (`services.graph.state`) once the log is caught up; their ids derive
+from the activation and the node's plan count, so a restart republishes the same ids.
 """
 
 from __future__ import annotations
@@ -12,23 +22,27 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import msgspec
 
 from events import AnyEvent
-from events.graph import GraphSubmitted, NodeActivated, NodeCancelled, NodeCompleted, NodeSpec
+from events.graph import GraphSubmitted, NodeActivated, NodeCancelled, NodeCompleted, NodeSpec, Side
 from events.risk import RiskCheckRejected
 from events.routing import Allocation, ChildAllocated, PlanMade
 from events.ids import derive_id
-from events.subjects import account_subject
+from events.subjects import VENUE_SCORES, account_subject, subject_for
+from events.tca import VenueScored
 from projections.follower import StreamFollower
 from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
 from services.errors import ConcurrencyConflict
-from services.graph.service import derived_ids
+from services.graph.service import derived_ids, graph_of
+from services.graph.state import GraphState, NodeState
+from services.graph.state import apply as apply_to_graph
+from services.graph.state import initial as initial_graph
 from services.risk import (
     AccountState,
     OrderIntent,
@@ -39,19 +53,36 @@ from services.risk import (
     new_account,
     rules_book,
 )
-from services.graph.schedule import slices_for
-from services.sor import RoutePlan, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
+from services.graph.schedule import Iceberg, slices_for
+from services.sor import RoutePlan, SorError, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
 from services.sor.books import venue_books
+from services.sor.reroute import reroute_limit_px
+from services.sor.scores import VenueScoreBook
 
 log = logging.getLogger("crossbook.sor")
 
-SLICED = ("twap", "vwap")  # released over time; iceberg/passive are not driven yet
+SLICED = ("twap", "vwap")  # released over time
+RESTING = ("passive", "iceberg")  # rest GTC at a price instead of sweeping
+FollowUp = tuple[str, str]  # (graph_id, node_id) to re-check: a re-route or the next clip
+ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
 DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
 
 
 def _collar_ppm(node: NodeSpec) -> int:
     bps = node.execution.max_slippage_bps
     return (DEFAULT_COLLAR_BPS if bps is None else bps) * 100
+
+
+def _resting_allocation(side: Side, venue: str, qty_1e8: int, px_1e9: int) -> Allocation:
+    notional = px_1e9 * qty_1e8 // 100_000_000
+    return Allocation(
+        venue=venue,
+        qty_1e8=qty_1e8,
+        est_avg_px_1e9=px_1e9,
+        worst_px_1e9=px_1e9,
+        fee_bps=0.0,  # resting: maker fee, known only when it fills
+        est_cost_usd_1e9=notional if side == "buy" else -notional,
+    )
 
 
 class RouterService:
@@ -76,9 +107,21 @@ class RouterService:
         self.plans_seen: dict[tuple[str, str], int] = {}  # plans per node: sliced nodes resume after them
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.pending: asyncio.Queue[NodeActivated] = asyncio.Queue()
+        self.pending: asyncio.Queue[NodeActivated | FollowUp] = asyncio.Queue()
+        self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
+        self.child_graph: dict[str, str] = {}
+        self.activations: dict[tuple[str, str], NodeActivated] = {}
+        self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
+        self.queued: set[FollowUp] = set()
+        # Per tenant, the account subject's sequence our fold has reached: the expected sequence
+        # of the next append, so a decision made on a stale account can never be appended.
+        self.account_seq: dict[str, int] = {}
+        self._own_last_seq = 0  # our newest account append: folded before the next decision
         self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
-        self.ledger = StreamFollower(bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>"], self.on_ledger)
+        self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
+        self.ledger = StreamFollower(
+            bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES], self.on_ledger
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -109,38 +152,83 @@ class RouterService:
             case GraphSubmitted():
                 self.graphs[event.graph_id] = event
             case NodeActivated():
+                self.activations.setdefault((event.graph_id, event.node_id), event)
                 self.pending.put_nowait(event)
             case PlanMade():
                 key = (event.graph_id, event.node_id)
+                self.arrivals.setdefault(key, event.arrival_mid_px_1e9)
                 self.plans_seen[key] = self.plans_seen.get(key, 0) + 1
                 self.routed.add(key)
+            case VenueScored():
+                self.scores.apply(event)
             case RiskCheckRejected():
                 # A pass without a plan (crash between the two) is routed again: the risk
                 # decision then reports already_passed and the plan is made.
                 self.routed.add((event.graph_id, event.node_id))
             case NodeCompleted() | NodeCancelled():
                 self.finished.add((event.graph_id, event.node_id))
+        self._fold_graph(event)
         if event.tenant:
+            if subject_for(event) == account_subject(event.tenant):
+                self.account_seq[event.tenant] = seq
             try:
                 fold_into(self.account(event.tenant), event, self.rules)
             except Exception as exc:  # a fold bug must not stop routing for every tenant
                 log.error("account fold of %s failed: %s", type(event).__name__, exc)
+
+    def _fold_graph(self, event: AnyEvent) -> None:
+        if isinstance(event, GraphSubmitted):
+            self.states.setdefault(event.graph_id, initial_graph(event))
+            return
+        graph_id = graph_of(event, self.child_graph)
+        state = self.states.get(graph_id) if graph_id else None
+        if state is None or state.terminal or not state.owns(event):
+            return
+        state = self.states[state.graph_id] = apply_to_graph(state, event)
+        if state.status == "PAUSED":
+            return  # nothing is released while paused; GraphResumed re-checks every node
+        for node in state.nodes.values():
+            key = (state.graph_id, node.node_id)
+            if key not in self.queued and (node.awaits_reroute or self._next_clip_qty(state, node) > 0):
+                self.queued.add(key)
+                self.pending.put_nowait(key)
 
     async def _work(self) -> None:
         await self.ledger.caught_up.wait()  # decide only on a complete view of the log
         await self.md.caught_up.wait()
         while True:
             activation = await self.pending.get()
-            await self.ledger.wait_caught_up()  # the account must include everything before it
+            if isinstance(activation, tuple):
+                self.queued.discard(activation)
+                await self.ledger.wait_caught_up()  # decide on the graph's whole story so far
+                try:
+                    await self._follow_up(activation)
+                except Exception as exc:  # the outermost loop: log and go on
+                    log.exception("follow-up of %s failed: %s", activation, exc)
+                continue
+            # Everything before the activation is folded (one stream, in order); our own newest
+            # account append may still be on its way back: wait for it rather than conflict.
+            if self.ledger.position < self._own_last_seq:
+                await self.ledger.wait_for(self._own_last_seq)
             key = (activation.graph_id, activation.node_id)
             if key in self.finished or key in self.slicing:
                 continue
             if key in self.routed and not self._is_sliced(key):
                 continue
-            try:
-                await self.route(activation)
-            except Exception as exc:  # the outermost loop: log and go on with the next node
-                log.exception("routing %s failed: %s", key, exc)
+            for attempt in range(ACCOUNT_RETRIES):
+                try:
+                    await self.route(activation)
+                except ConcurrencyConflict:
+                    # Another writer appended to the account since our fold: decide again on
+                    # the fresh view (the ids are derived, so nothing is appended twice).
+                    log.info("account moved under %s (attempt %s); deciding again", key, attempt + 1)
+                    await self.ledger.wait_caught_up()
+                    continue
+                except Exception as exc:  # the outermost loop: log and go on with the next node
+                    log.exception("routing %s failed: %s", key, exc)
+                break
+            else:
+                log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
 
     async def route(self, activation: NodeActivated) -> None:
         graph = self.graphs.get(activation.graph_id)
@@ -148,7 +236,10 @@ class RouterService:
             log.error("activation for unknown graph %s", activation.graph_id)
             return
         node = next(n for n in graph.nodes if n.node_id == activation.node_id)
-        books, plan, mark = self._plan(node, node.qty_1e8)
+        if node.execution.policy in RESTING:
+            await self._route_resting(activation, graph, node)
+            return
+        books, plan, mark = self._plan(node, node.qty_1e8, graph.is_sandbox)
         resting = self._resting_part(node, books, plan)
         if not await self._risk(activation, node, plan, mark, resting):
             return
@@ -161,7 +252,125 @@ class RouterService:
         if resting is not None:
             # What rests is routed (to the book), not unroutable.
             plan = msgspec.structs.replace(plan, unroutable_qty_1e8=plan.unroutable_qty_1e8 - resting[1])
-        await self._publish_plan(activation, graph, node, books, plan, index=None, resting=resting)
+        await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting)
+
+    def _quote(self, node: NodeSpec, limit_px_1e9: int | None) -> tuple[str, int] | None:
+        """Where and at what price a resting order goes, (venue, px_1e9), or None without a live
+        book. A limit iceberg rests at its limit on the pinned venue or the one whose opposite
+        side is best (most likely to fill it); passive and market icebergs join the touch of their
+        own side on the venue quoting it, a passive limit behind the touch at its limit."""
+        symbol, pinned, buy = node.instrument.symbol, node.instrument.venue, node.side == "buy"
+        at_limit = node.execution.policy == "iceberg" and limit_px_1e9 is not None
+        own_side: Side = "sell" if buy else "buy"  # the books a seller takes from show our side
+        books = venue_books(self.market, self.rules, symbol, node.side if at_limit else own_side, pinned)
+        if not books:
+            return None
+        best = (min if buy == at_limit else max)(books, key=lambda b: b.levels[0][0])
+        px = best.levels[0][0]
+        if limit_px_1e9 is not None:
+            px = limit_px_1e9 if at_limit else (min if buy else max)(px, limit_px_1e9)
+        return best.venue, px
+
+    async def _route_resting(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
+        quote = self._quote(node, node.limit_px_1e9)
+        mark = self._mark(node.instrument.symbol)
+        # Risk reserves the whole node on the venue of its first clip (or its whole quantity).
+        if not await self._risk(activation, node, None, mark, (quote[0], node.qty_1e8) if quote else None):
+            return
+        assert quote is not None
+        qty = node.qty_1e8
+        if node.execution.policy == "iceberg":
+            qty = self._iceberg(node, node.qty_1e8).next_display(0, 0)
+        await self._publish_resting(activation, graph, node, 0, *quote, qty)
+
+    def _iceberg(self, node: NodeSpec, total_qty_1e8: int) -> Iceberg:
+        lot = self._lot(node.instrument.symbol)
+        display = max(node.execution.display_qty_1e8 or lot, lot)
+        return Iceberg(total_qty_1e8=total_qty_1e8, display_qty_1e8=display, lot_1e8=lot)
+
+    def _next_clip_qty(self, state: GraphState, node: NodeState) -> int:
+        """The iceberg clip due now: 0 until the previous one is filled or gone (and while its
+        allocation is still on the way); none after a clip was rejected."""
+        if (
+            node.spec.execution.policy != "iceberg"
+            or not node.activated
+            or node.final
+            or node.plan_count == 0
+            or node.allocated_qty_1e8 < node.planned_qty_1e8
+            or node.last_reject_reason is not None
+        ):
+            return 0
+        working = sum(c.working_qty_1e8 for c in state.children.values() if c.node_id == node.node_id)
+        return self._iceberg(node.spec, node.target_qty_1e8).next_display(node.filled_qty_1e8, working)
+
+    def _lot(self, symbol: str) -> int:
+        # The coarsest lot of any venue listing the symbol: a size on it is valid everywhere.
+        lots = [r.lot_1e8 for v in self.rules.values() if (r := v.get(symbol)) is not None]
+        return max(lots or [1])
+
+    async def _follow_up(self, key: FollowUp) -> None:
+        state = self.states.get(key[0])
+        activation = self.activations.get(key)
+        graph = self.graphs.get(key[0])
+        if state is None or activation is None or graph is None or key in self.finished or state.status == "PAUSED":
+            return
+        node = state.nodes[key[1]]
+        if node.awaits_reroute:
+            await self._reroute(activation, graph, state, node)
+            return
+        clip = self._next_clip_qty(state, node)
+        quote = self._quote(node.spec, node.limit_px_1e9) if clip > 0 else None  # an amended limit counts
+        if quote is not None:
+            await self._publish_resting(activation, graph, node.spec, node.plan_count, *quote, clip)
+
+    async def _reroute(self, activation: NodeActivated, graph: GraphSubmitted, state: GraphState, node: NodeState) -> None:
+        """Plan what IOC children missed again, without the venues that missed, within the
+        collar from the arrival mid; with nothing routable, an empty plan ends the node."""
+        key = (activation.graph_id, activation.node_id)
+        spec = node.spec
+        missed = {c.venue for c in state.children.values() if c.node_id == node.node_id and c.missed and c.venue}
+        arrival = self.arrivals.get(key) or 0
+        cap = reroute_limit_px(spec.side, arrival, _collar_ppm(spec), spec.limit_px_1e9) if arrival else spec.limit_px_1e9
+        capped = msgspec.structs.replace(spec, limit_px_1e9=cap)
+        try:
+            books, plan, _ = self._plan(capped, node.remaining_qty_1e8, graph.is_sandbox, exclude=missed)
+        except SorError as exc:  # e.g. no NBBO left: the node must still hear an answer
+            log.warning("re-route %s: cannot plan (%s); giving up", key, exc)
+            books, plan = [], None
+        if plan is None:  # no venue left to try: the empty plan says so
+            plan = plan_order(spec.side, node.remaining_qty_1e8, [], arrival_mid_px_1e9=max(arrival, 1))
+        log.info("re-route %s attempt %d: %d left, without %s", key, node.plan_count, node.remaining_qty_1e8, sorted(missed))
+        await self._publish_plan(activation, graph, capped, books, plan, tag=f"r{node.plan_count}")
+
+    async def _publish_resting(
+        self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec, index: int, venue: str, px: int, qty: int
+    ) -> None:
+        # One resting child (a passive order or iceberg clip `index`) as its own one-line plan.
+        tag = f"clip{index}"
+        alloc = _resting_allocation(node.side, venue, qty, px)
+        made = PlanMade(
+            event_id=derive_id("plan_made", activation.event_id, tag),
+            ts_ns=self.clock_ns(),
+            tenant=activation.tenant,
+            causation_id=activation.event_id,
+            plan_id=derive_id("plan", activation.event_id, tag),
+            graph_id=graph.graph_id,
+            node_id=node.node_id,
+            symbol=node.instrument.symbol,
+            side=node.side,
+            qty_1e8=qty,
+            allocations=[alloc],
+            arrival_mid_px_1e9=self.arrivals.get((graph.graph_id, node.node_id)) or self._mark(node.instrument.symbol) or px,
+            expected_avg_px_1e9=px,
+            expected_slippage_bps=0.0,
+            expected_cost_usd_1e9=alloc.est_cost_usd_1e9,
+            best_single_venue=venue,
+            best_single_venue_cost_usd_1e9=alloc.est_cost_usd_1e9,
+            best_single_venue_qty_1e8=qty,
+        )
+        tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
+        child = self._child(activation, graph, node, made, tag, venue, qty, px, tif)
+        await self.bus.publish_many([made, child])
 
     def _resting_part(
         self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None
@@ -175,12 +384,19 @@ class RouterService:
         qty = plan.unroutable_qty_1e8 // venue.lot_1e8 * venue.lot_1e8
         return (venue.venue, qty) if qty >= max(venue.min_qty_1e8, 1) else None
 
-    def _plan(self, node: NodeSpec, qty_1e8: int) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
-        nbbo = self.market.nbbo(node.instrument.symbol)
-        mark = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2 if nbbo and nbbo.bid_px_1e9 and nbbo.ask_px_1e9 else None
+    def _mark(self, symbol: str) -> int | None:
+        nbbo = self.market.nbbo(symbol)
+        return (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2 if nbbo and nbbo.bid_px_1e9 and nbbo.ask_px_1e9 else None
+
+    def _plan(
+        self, node: NodeSpec, qty_1e8: int, is_sandbox: bool, exclude: Collection[str] = ()
+    ) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
+        mark = self._mark(node.instrument.symbol)
         books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue)
+        books = [b for b in books if b.venue not in exclude]
         plan = plan_order(
-            node.side, qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9
+            node.side, qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9,
+            scores=self.scores.for_symbol(node.instrument.symbol, is_sandbox),
         ) if books else None
         return books, plan, mark
 
@@ -249,16 +465,18 @@ class RouterService:
             profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
         )
         for index, piece in enumerate(slices):
+            if key in self.finished:
+                break  # cancelled, or settled by the engine after its horizon
             if index < self.plans_seen.get(key, 0):
                 continue  # released before a restart
             delay_s = (piece.due_ns - self.clock_ns()) / 1e9
             if delay_s > 0:
                 await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
-            books, plan, _ = self._plan(node, piece.qty_1e8)
+            books, plan, _ = self._plan(node, piece.qty_1e8, graph.is_sandbox)
             if plan is None or not any(a.qty_1e8 for a in plan.allocations):
                 log.warning("slice %s of %s: no live book; skipped", index, key)
                 continue
-            await self._publish_plan(activation, graph, node, books, plan, index=index)
+            await self._publish_plan(activation, graph, node, books, plan, tag=str(index))
         self.slicing.pop(key, None)
 
     async def _publish_plan(
@@ -268,16 +486,17 @@ class RouterService:
         node: NodeSpec,
         books: list[VenueBook],
         plan: RoutePlan,
-        index: int | None,
+        tag: str | None,
         resting: tuple[str, int] | None = None,
     ) -> None:
         # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
-        tag = [] if index is None else [str(index)]
+        # `tag` names a slice ("0", "1", ...) or a re-route ("r1", ...); their children are IOC.
+        tags = [] if tag is None else [tag]
         tenant = activation.tenant
-        plan_id = derive_id("plan", activation.event_id, *tag)
+        plan_id = derive_id("plan", activation.event_id, *tags)
         made = plan_made_event(
             plan,
-            event_id=derive_id("plan_made", activation.event_id, *tag),
+            event_id=derive_id("plan_made", activation.event_id, *tags),
             ts_ns=self.clock_ns(),
             plan_id=plan_id,
             graph_id=graph.graph_id,
@@ -287,62 +506,65 @@ class RouterService:
             causation_id=activation.event_id,
         )
         if resting is not None:
-            venue, qty = resting
-            notional = node.limit_px_1e9 * qty // 100_000_000 if node.limit_px_1e9 else 0
-            rest_alloc = Allocation(
-                venue=venue,
-                qty_1e8=qty,
-                est_avg_px_1e9=node.limit_px_1e9 or 0,
-                worst_px_1e9=node.limit_px_1e9 or 0,
-                fee_bps=0.0,  # resting: maker fee, known only when it fills
-                est_cost_usd_1e9=notional if node.side == "buy" else -notional,
-            )
+            rest_alloc = _resting_allocation(node.side, *resting, node.limit_px_1e9 or 0)
             made = msgspec.structs.replace(made, allocations=[*made.allocations, rest_alloc])
-        def child(id_kind: str, venue: str, suffix: str, qty: int, limit_px: int | None, tif: str) -> ChildAllocated:
-            event_id = derive_id(id_kind, activation.event_id, *tag, venue)
-            return ChildAllocated(
-                event_id=event_id,
-                ts_ns=self.clock_ns(),
-                tenant=tenant,
-                causation_id=made.event_id,
-                plan_id=plan_id,
-                graph_id=graph.graph_id,
-                node_id=node.node_id,
-                child_id=f"{activation.node_order_id}:{suffix}",
-                client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
-                venue=venue,
-                symbol=node.instrument.symbol,
-                side=node.side,
-                qty_1e8=qty,
-                order_type="limit",
-                limit_px_1e9=limit_px,
-                tif=tif,  # type: ignore[arg-type]
-                is_sandbox=graph.is_sandbox,
-            )
-
         children = []
         for alloc in (a for a in plan.allocations if a.qty_1e8 > 0):
             book = next(b for b in books if b.venue == alloc.venue)
             limit_px = marketable_limit_px(
                 node.side, alloc.worst_px_1e9, book.tick_1e9, collar_ppm=_collar_ppm(node), limit_px_1e9=node.limit_px_1e9
             )
-            suffix = alloc.venue if index is None else f"{index}:{alloc.venue}"
-            tif = "ioc" if node.limit_px_1e9 is None else node.execution.tif
-            children.append(child("child", alloc.venue, suffix, alloc.qty_1e8, limit_px, tif))
+            tif = "ioc" if node.limit_px_1e9 is None or tag is not None else node.execution.tif
+            children.append(self._child(activation, graph, node, made, tag, alloc.venue, alloc.qty_1e8, limit_px, tif))
         if resting is not None:
             venue, qty = resting
             tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
-            children.append(child("child_resting", venue, f"{venue}:resting", qty, node.limit_px_1e9, tif))
+            children.append(self._child(activation, graph, node, made, None, venue, qty, node.limit_px_1e9, tif,
+                                        id_kind="child_resting", suffix=f"{venue}:resting"))
         await self.bus.publish_many([made, *children])
 
+    def _child(
+        self,
+        activation: NodeActivated,
+        graph: GraphSubmitted,
+        node: NodeSpec,
+        made: PlanMade,
+        tag: str | None,
+        venue: str,
+        qty: int,
+        limit_px: int | None,
+        tif: str,
+        *,
+        id_kind: str = "child",
+        suffix: str | None = None,
+    ) -> ChildAllocated:
+        event_id = derive_id(id_kind, activation.event_id, *([] if tag is None else [tag]), venue)
+        if suffix is None:
+            suffix = venue if tag is None else f"{tag}:{venue}"
+        return ChildAllocated(
+            event_id=event_id,
+            ts_ns=self.clock_ns(),
+            tenant=activation.tenant,
+            causation_id=made.event_id,
+            plan_id=made.plan_id,
+            graph_id=graph.graph_id,
+            node_id=node.node_id,
+            child_id=f"{activation.node_order_id}:{suffix}",
+            client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
+            venue=venue,
+            symbol=node.instrument.symbol,
+            side=node.side,
+            qty_1e8=qty,
+            order_type="limit",
+            limit_px_1e9=limit_px,
+            tif=tif,  # type: ignore[arg-type]
+            is_sandbox=graph.is_sandbox,
+        )
+
     async def _publish_account(self, tenant: str, events: list[AnyEvent]) -> None:
-        # Single writer of the account subject: each append names the sequence it saw last.
-        subject = account_subject(tenant)
-        last = await self.bus.last_subject_seq(subject)
+        # Each append names the account sequence the decision was made on (ConcurrencyConflict
+        # if anything was appended since), then the sequence of our own append before it.
+        last = self.account_seq.get(tenant, 0)
         for event in events:
-            try:
-                ack = await self.bus.publish(event, expected_last_subject_seq=last)
-            except ConcurrencyConflict:
-                log.warning("account %s moved under us; the decision is re-made on the next pass", tenant)
-                raise
-            last = ack.seq
+            ack = await self.bus.publish(event, expected_last_subject_seq=last)
+            last = self._own_last_seq = ack.seq

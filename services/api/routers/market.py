@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.api.errors import ApiError
+from services.api.routers.orders import json_body
 from services.api.state import ApiState, get_state
 from services.api.units import px, qty
 
@@ -66,6 +67,49 @@ async def quote(
     nowait: bool = False,
 ) -> dict[str, Any]:
     return quote_payload(state, symbol, depth)
+
+
+def quote_or_error(state: ApiState, symbol: str, depth: int) -> dict[str, Any]:
+    """One row of a multi-symbol answer: the Quote, or {symbol, error} (one bad symbol never fails
+    the batch)."""
+    try:
+        return quote_payload(state, symbol, depth)
+    except ApiError as exc:
+        return {"symbol": symbol, "error": exc.message}
+
+
+@router.get("/quotes")
+async def quotes(symbols: str, state: State) -> dict[str, Any]:
+    # The SDK joins %-encoded symbols with a literal comma: split only after decoding.
+    rows = [quote_or_error(state, s, 10) for s in (p.strip() for p in symbols.split(",")) if s]
+    return {"quotes": rows, "count": len(rows)}
+
+
+MAX_BATCH_SYMBOLS = 2000
+
+
+@router.post("/quotes_batch")
+async def quotes_batch(request: Request, state: State) -> dict[str, Any]:
+    """{symbols[<=2000], depth 1..100, nowait, concurrency 1..256, instrument_type?}. Quotes are read
+    from the in-memory books, so `nowait` and `concurrency` are accepted and change nothing."""
+    started_ns = time.monotonic_ns()
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object like {\"symbols\": [\"BTC-USDT\"]}", code="BAD_REQUEST")
+    symbols, depth = body.get("symbols"), body.get("depth", 10)
+    if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols) or len(symbols) > MAX_BATCH_SYMBOLS:
+        raise _invalid("symbols", f"must be a list of at most {MAX_BATCH_SYMBOLS} strings")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 100:
+        raise _invalid("depth", f"must be an integer 1..100, was {depth!r}")
+    concurrency = body.get("concurrency", 64)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 256:
+        raise _invalid("concurrency", f"must be an integer 1..256, was {concurrency!r}")
+    rows = [quote_or_error(state, s, depth) for s in symbols]
+    return {"quotes": rows, "count": len(rows), "elapsed_ms": (time.monotonic_ns() - started_ns) // 1_000_000}
+
+
+def _invalid(name: str, message: str) -> ApiError:
+    return ApiError(422, f"{name} {message}", details=[{"field": name, "message": message}])
 
 
 @router.get("/edges")

@@ -1,14 +1,24 @@
-"""Order entry and reads: POST /v1/orders, graph status, orders, fills.
+"""Order entry and reads: POST /v1/orders, graph status, orders (list and by id), fills.
 
 Every request acts for the tenant of its API key and sees only that tenant's graphs, orders
 and fills (a foreign id answers 404, like an unknown one). A seq_test_ key sees only sandbox
 graphs. Every order is sandbox for now (simulated fills against the live books): no live
-order transport exists yet."""
+order transport exists yet.
+
+Reads come from the durable `orders` view (projections/orders.py), which the API's own runner
+keeps. Why reads stay consistent with writes: the view trails the in-memory ledger the
+commands decide on by a batch, so a read first waits until the view has folded everything the
+ledger follower has (`_view_caught_up`; usually no wait at all). Every write answers only after
+its events are in the ledger (cancel/amend/resume) or in the view (submit), so a client's next
+read sees its own write: the SDK reads graph_status right after buy. One view serves all three
+reads, so status, order rows and fills always agree with each other."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import logging
 import time
 from decimal import InvalidOperation
 from typing import Annotated, Any
@@ -18,6 +28,7 @@ from fastapi import APIRouter, Depends, Request
 
 from events import new_event_id
 from events.ids import derive_id
+from projections import orders as view
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
@@ -29,16 +40,17 @@ from services.graph import (
     ParsedGraph,
     ValidationError,
     check_idempotency,
+    parse_node_order_id,
     parse_order_body,
     resolve_notional,
     submit,
     submit_response,
-    to_status_json,
 )
-from services.graph.state import order_rows
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
+log = logging.getLogger("crossbook.api")
+VIEW_WAIT_S = 5.0  # a read waits this long for the orders view before answering 503 (retryable)
 
 
 async def json_body(request: Request) -> Any:
@@ -83,7 +95,7 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     existing = state.ledger.graphs.get(parsed.graph_id)
     if existing is not None:
         # A retry of a stored graph replays its answer even under the kill switch (no new effect).
-        return _replay(existing, parsed, auth)
+        return await _replay(state, existing, parsed, auth)
     engaged = state.ledger.kill.get(tenant)
     if engaged is not None:
         raise ApiError(409, f"kill switch engaged: {engaged.reason or 'no reason given'}", code="KILL_SWITCH")
@@ -97,15 +109,34 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
         raise ApiError(422, "an amount or size is out of range: integer units must fit in 64 bits", details=[])
     try:
         # Creating the graph subject: only one writer can append the first event.
-        await state.bus.publish(events[0], expected_last_subject_seq=0)
+        first = await state.bus.publish(events[0], expected_last_subject_seq=0)
     except ConcurrencyConflict:
         await state.ledger_follower.wait_caught_up()
         existing = state.ledger.graphs.get(parsed.graph_id)
         if existing is None:
             raise ApiError(409, f"graph_id {parsed.graph_id} is being created by another request", code="CONFLICT")
-        return _replay(existing, parsed, auth)
-    await state.bus.publish_many(events[1:])
+        return await _replay(state, existing, parsed, auth)
+    acks = await state.bus.publish_many(events[1:])
+    await _view_has(state, max(a.seq for a in [first, *acks]))
     return submit_response(graph_state)
+
+
+async def _view_has(state: ApiState, seq: int) -> None:
+    """Answer a submit once the orders view shows it. The order is placed either way: a view
+    that lags only delays this answer, never turns it into an error (a retried 503 after the
+    order is persisted is the contract's duplicate-order hazard)."""
+    try:
+        await state.orders.wait_for(seq, timeout=VIEW_WAIT_S)
+    except TimeoutError:
+        log.warning("orders view has not reached seq %s after %ss; answering the submit anyway", seq, VIEW_WAIT_S)
+
+
+async def _view_caught_up(state: ApiState) -> None:
+    """Wait until the orders view has folded everything the ledger follower has folded."""
+    try:
+        await state.orders.wait_for(state.ledger_follower.position, timeout=VIEW_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(503, "the orders view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc
 
 
 _INT64_MAX = 2**63 - 1
@@ -143,7 +174,7 @@ def _derived(first_id: str):  # type: ignore[no-untyped-def]
     return new_id
 
 
-def _replay(existing: GraphState, parsed, auth: AuthContext) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _replay(state: ApiState, existing: GraphState, parsed, auth: AuthContext) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     if existing.tenant != auth.tenant:
         # graph_ids are client-chosen and global: say it is taken, never show the other tenant's graph.
         raise ApiError(409, f"graph_id {existing.graph_id} is already in use; choose another", code="CONFLICT")
@@ -151,15 +182,18 @@ def _replay(existing: GraphState, parsed, auth: AuthContext) -> dict[str, Any]: 
         check_idempotency(existing.body_sha256, parsed)
     except GraphConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
+    # The ledger has this graph: so will the view before the client's next read.
+    await _view_has(state, state.ledger_follower.position)
     return submit_response(existing)
 
 
 @router.get("/execution_graphs/{graph_id}")
 async def graph_status(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
-    graph = state.ledger.graphs.get(graph_id)
-    if graph is None or not visible(graph, auth):
+    await _view_caught_up(state)
+    status = await asyncio.to_thread(view.graph_status, state.views, auth.tenant, auth.is_sandbox, graph_id)
+    if status is None:
         raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
-    return to_status_json(graph)
+    return status
 
 
 @router.get("/orders")
@@ -171,40 +205,36 @@ async def orders(
     symbol: str | None = None,
     node_order_id: str | None = None,
 ) -> dict[str, Any]:
-    rows = [row for g in state.ledger.graphs.values() if visible(g, auth) for row in order_rows(g)]
-    if symbol:
-        rows = [r for r in rows if r.get("symbol") == symbol]
-    if node_order_id:
-        wanted = node_order_id.removeprefix("graph:")
-        rows = [r for r in rows if r.get("node_order_id") == wanted]
-    rows.sort(key=lambda r: r.get("created_ns", 0), reverse=True)
-    page = rows[offset : offset + limit]
-    return {"orders": page, "total": len(rows), "limit": limit, "offset": offset, "has_more": offset + limit < len(rows)}
+    await _view_caught_up(state)
+    return await asyncio.to_thread(
+        lambda: view.orders_page(
+            state.views, auth.tenant, auth.is_sandbox, limit=limit, offset=offset, symbol=symbol,
+            node_order_id=node_order_id,
+        )
+    )
+
+
+@router.get("/orders/{node_order_id:path}")
+async def order(node_order_id: str, state: State, auth: Auth) -> dict[str, Any]:
+    # The id arrives percent-decoded (the SDK sends ':' as %3A).
+    try:
+        parse_node_order_id(node_order_id)
+    except ValidationError as exc:
+        raise ApiError(
+            400, f"malformed node_order_id {node_order_id!r}: expected <graph_id>:<node_id>:<n>", code="INVALID_PARAMS"
+        ) from exc
+    await _view_caught_up(state)
+    row = await asyncio.to_thread(view.order, state.views, auth.tenant, auth.is_sandbox, node_order_id)
+    if row is None:
+        raise ApiError(404, f"unknown order {node_order_id!r}", code="NOT_FOUND")
+    return row
 
 
 @router.get("/fills")
 async def fills(
     state: State, auth: Auth, limit: int = 50, offset: int = 0, symbol: str | None = None
 ) -> dict[str, Any]:
-    rows = [
-        {
-            "fill_id": f.fill_id,
-            "node_order_id": f"{f.graph_id}:{f.node_id}:1",
-            "graph_id": f.graph_id,
-            "symbol": f.symbol,
-            "side": f.side,
-            "venue": f.venue,
-            "qty_1e8": f.qty_1e8,
-            "price_1e9": f.px_1e9,
-            "fee_usd_1e9": f.fee_usd_1e9,
-            "liquidity": f.liquidity,
-            "is_sandbox": f.is_sandbox,
-            "ts_ns": f.ts_event_ns or f.ts_ns,
-        }
-        for f in reversed(state.ledger.fills)
-        if f.tenant == auth.tenant
-        and (f.is_sandbox or not auth.is_sandbox)
-        and (symbol is None or f.symbol == symbol)
-    ]
-    page = rows[offset : offset + limit]
-    return {"fills": page, "total": len(rows), "limit": limit, "offset": offset, "has_more": offset + limit < len(rows)}
+    await _view_caught_up(state)
+    return await asyncio.to_thread(
+        lambda: view.fills_page(state.views, auth.tenant, auth.is_sandbox, limit=limit, offset=offset, symbol=symbol)
+    )

@@ -1,4 +1,4 @@
-"""WebSocket /v1/stream (api_contract.md §5): prices, book, orders, fills and tca channels.
+"""WebSocket /v1/stream (api_contract.md §5): prices, book, orders, fills, tca and routing channels.
 
 Every connection runs one pump that wakes every `TICK_S` and diffs the API's in-memory
 projections (market books and the ledger view, both kept current by the API's followers)
@@ -21,8 +21,10 @@ from starlette.responses import JSONResponse
 
 from services.api.auth import AuthContext
 from services.api.keys import well_formed
+from services.api.plans import RoutingPlans, plan_visible, plans_of, routing_frame
 from services.api.routers.tca import is_prediction, report_json
 from services.api.state import ApiState
+from services.api.tickets import redeem_ticket
 from services.api.units import px, qty
 from services.graph import GraphState, order_rows
 
@@ -32,11 +34,13 @@ router = APIRouter(prefix="/v1", tags=["stream"])
 
 TICK_S = 0.025  # the contract's book cadence; prices and ledger channels share it
 BOOK_LEVELS = 100  # the contract's MAX_LEVELS per side
-GLOBAL_CHANNELS = ("orders", "fills", "tca")
+GLOBAL_CHANNELS = ("orders", "fills", "tca", "routing")
 
 
 def authenticate(websocket: WebSocket, state: ApiState) -> AuthContext | None:
     """The caller of an upgrade, resolved like `services.api.auth.require_key`, or None."""
+    if "authorization" not in websocket.headers and "ticket" in websocket.query_params:
+        return redeem_ticket(websocket)  # a browser's single-use ticket (GET /v1/ws/ticket)
     scheme, _, raw = websocket.headers.get("authorization", "").strip().partition(" ")
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw or not well_formed(raw):
@@ -116,10 +120,12 @@ class Session:
     fills_at: int = 0
     tca_at: int = 0
     ledger_at: int = -1  # ledger position at the last scan: an unchanged ledger is not rescanned
+    plans: RoutingPlans | None = None  # the SOR's plans (services/api/plans.py), for `routing`
+    routing_at: int = 0
 
     def valid(self, channel: str) -> bool:
         if channel in GLOBAL_CHANNELS:
-            return True
+            return channel != "routing" or self.plans is not None
         kind, _, symbol = channel.partition(":")
         return kind in ("prices", "book") and bool(symbol) and symbol in self.state.market.by_symbol
 
@@ -135,6 +141,8 @@ class Session:
                 self.fills_at = len(self.state.ledger.fills)
             elif c == "tca":
                 self.tca_at = len(self.state.ledger.tca)
+            elif c == "routing" and self.plans is not None:
+                self.routing_at = len(self.plans.made)
             elif c == "orders":
                 self.graphs_seen = {g: s for g, s in self.state.ledger.graphs.items() if visible(s, self.auth)}
                 self.rows_sent = {r["node_order_id"]: r for s in self.graphs_seen.values() for r in order_rows(s)}
@@ -170,6 +178,8 @@ class Session:
                         "asks": [[px(p), qty(q)] for p, q in asks],
                         "ts_ns": ts_ns,
                     }})
+        if "routing" in self.channels:
+            out.extend(self._routing())
         if self.state.ledger.position == self.ledger_at:
             return out
         self.ledger_at = self.state.ledger.position
@@ -188,6 +198,20 @@ class Session:
             for r in new_reports:
                 if visible(graphs.get(r.graph_id), self.auth):
                     out.append({"channel": "tca", "data": report_json(r, is_prediction(self.state, r))})
+        return out
+
+    def _routing(self) -> list[dict[str, Any]]:
+        # One frame per PlanMade of the caller, in log order; a plan whose graph the ledger view
+        # has not folded yet waits for the next tick (the two followers run independently).
+        out: list[dict[str, Any]] = []
+        made = self.plans.made if self.plans is not None else []
+        while self.routing_at < len(made):
+            seen = plan_visible(self.state, made[self.routing_at], self.auth)
+            if seen is None:
+                break
+            if seen:
+                out.append({"channel": "routing", "data": routing_frame(made[self.routing_at])})
+            self.routing_at += 1
         return out
 
     def _orders(self) -> list[dict[str, Any]]:
@@ -223,7 +247,7 @@ async def stream(websocket: WebSocket) -> None:
         await _deny(websocket)
         return
     await websocket.accept()
-    session = Session(state, auth)
+    session = Session(state, auth, plans=plans_of(websocket.app))
     inbox: asyncio.Queue[str | None] = asyncio.Queue()
 
     async def read() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.sor import InvalidOrder, VenueBook, plan_order, replan_remainder
+from services.sor.reroute import reroute_limit_px
 
 U = 10**8
 P = 10**9
@@ -62,3 +63,22 @@ def test_impossible_fills_are_refused(filled: dict[str, int], message: str) -> N
     # Act / Assert
     with pytest.raises(InvalidOrder, match=message):
         replan_remainder(plan, filled, books())
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "cap"),
+    [
+        ("buy", None, 100_500_000_000),  # mid + 50 bps
+        ("buy", 100_200_000_000, 100_200_000_000),  # the order's own limit is tighter
+        ("sell", None, 99_500_000_000),
+        ("sell", 99_900_000_000, 99_900_000_000),
+    ],
+)
+def test_reroute_limit_is_the_collar_from_arrival_never_past_the_order_limit(side: str, limit: int | None, cap: int) -> None:
+    # Act / Assert
+    assert reroute_limit_px(side, 100 * P, 5_000, limit) == cap
+
+
+def test_reroute_limit_needs_an_arrival_mid() -> None:
+    with pytest.raises(InvalidOrder):
+        reroute_limit_px("buy", 0, 5_000)
