@@ -14,6 +14,9 @@ clip of at most `display_qty_1e8` GTC at its limit (at the touch for a market ic
 the next only once the clip is filled or gone. Follow-ups (re-routes, clips) are decided on the
 router's fold of each graph (`services.graph.state`) once the log is caught up; their ids derive
 from the activation and the node's plan count, so a restart republishes the same ids.
+
+Reservations: the router reserves the whole node before its first child and, when the node or
+its graph ends (filled, cancelled, expired, rejected), releases what fills did not consume.
 """
 
 from __future__ import annotations
@@ -23,11 +26,21 @@ import logging
 import random
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 import msgspec
 
 from events import AnyEvent
-from events.graph import GraphSubmitted, NodeActivated, NodeCancelled, NodeCompleted, NodeSpec, Side
+from events.graph import (
+    GraphCancelled,
+    GraphCompleted,
+    GraphSubmitted,
+    NodeActivated,
+    NodeCancelled,
+    NodeCompleted,
+    NodeSpec,
+    Side,
+)
 from events.risk import RiskCheckRejected
 from events.routing import Allocation, ChildAllocated, PlanMade
 from events.ids import derive_id
@@ -51,6 +64,7 @@ from services.risk import (
     decide_and_reserve,
     fold_into,
     new_account,
+    releases_for,
     rules_book,
 )
 from services.graph.schedule import Iceberg, slices_for
@@ -64,6 +78,15 @@ log = logging.getLogger("crossbook.sor")
 SLICED = ("twap", "vwap")  # released over time
 RESTING = ("passive", "iceberg")  # rest GTC at a price instead of sweeping
 FollowUp = tuple[str, str]  # (graph_id, node_id) to re-check: a re-route or the next clip
+# Ends that may leave a reservation behind: what the node did not spend is released then.
+ENDS = (NodeCompleted, NodeCancelled, GraphCompleted, GraphCancelled, RiskCheckRejected)
+
+
+@dataclass(frozen=True)
+class ReleaseDue:
+    """A node or graph ended while holding reservations: release what is left."""
+
+    cause: AnyEvent
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
 DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
 
@@ -107,7 +130,7 @@ class RouterService:
         self.plans_seen: dict[tuple[str, str], int] = {}  # plans per node: sliced nodes resume after them
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.pending: asyncio.Queue[NodeActivated | FollowUp] = asyncio.Queue()
+        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
         self.activations: dict[tuple[str, str], NodeActivated] = {}
@@ -171,10 +194,15 @@ class RouterService:
         if event.tenant:
             if subject_for(event) == account_subject(event.tenant):
                 self.account_seq[event.tenant] = seq
+            account = self.account(event.tenant)
             try:
-                fold_into(self.account(event.tenant), event, self.rules)
+                fold_into(account, event, self.rules)
             except Exception as exc:  # a fold bug must not stop routing for every tenant
                 log.error("account fold of %s failed: %s", type(event).__name__, exc)
+            # Decided later on the then-current account: a release already on the log (seen
+            # while catching up) leaves nothing to release, so a restart releases nothing twice.
+            if isinstance(event, ENDS) and releases_for(account, event, now_ns=0):
+                self.pending.put_nowait(ReleaseDue(event))
 
     def _fold_graph(self, event: AnyEvent) -> None:
         if isinstance(event, GraphSubmitted):
@@ -198,6 +226,9 @@ class RouterService:
         await self.md.caught_up.wait()
         while True:
             activation = await self.pending.get()
+            if isinstance(activation, ReleaseDue):
+                await self._release(activation.cause)
+                continue
             if isinstance(activation, tuple):
                 self.queued.discard(activation)
                 await self.ledger.wait_caught_up()  # decide on the graph's whole story so far
@@ -229,6 +260,25 @@ class RouterService:
                 break
             else:
                 log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
+
+    async def _release(self, cause: AnyEvent) -> None:
+        """Return what an ended node or graph still holds to the available balance."""
+        for attempt in range(ACCOUNT_RETRIES):
+            if self.ledger.position < self._own_last_seq:
+                await self.ledger.wait_for(self._own_last_seq)
+            released = releases_for(self.account(cause.tenant), cause, now_ns=self.clock_ns())
+            if not released:
+                return
+            try:
+                await self._publish_account(cause.tenant, list(released))
+                return
+            except ConcurrencyConflict:
+                log.info("account moved while releasing for %s (attempt %s)", cause.event_id, attempt + 1)
+                await self.ledger.wait_caught_up()
+            except Exception as exc:  # the outermost loop: log and go on
+                log.exception("release for %s failed: %s", cause.event_id, exc)
+                return
+        log.error("release for %s gave up after %s account conflicts", cause.event_id, ACCOUNT_RETRIES)
 
     async def route(self, activation: NodeActivated) -> None:
         graph = self.graphs.get(activation.graph_id)
