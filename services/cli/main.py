@@ -79,9 +79,13 @@ def nbbo() -> None:
 
 @app.command()
 def trader(
-    role: str = typer.Option("all", help="graph, router, sandbox, tca, or all of them in this one process"),
+    role: str = typer.Option(
+        "all",
+        help="graph, router, sandbox, tca, live (needs CROSSBOOK_LIVE_ORDERS=1), or all of them in this one process",
+    ),
 ) -> None:
-    """Run the graph engine, the router (risk + SOR), sandbox execution and TCA (or one of them)."""
+    """Run the graph engine, the router (risk + SOR), sandbox execution, TCA and, when enabled, live
+    order entry (or one of them)."""
     from services.runtime import run_trader
 
     asyncio.run(run_trader(load_settings(), role))

@@ -475,6 +475,7 @@ def to_status_json(state: GraphState) -> dict[str, Any]:
                 "qty_1e8": n.target_qty_1e8,
                 "filled_qty_1e8": n.filled_qty_1e8,
                 "avg_fill_price_1e9": n.avg_fill_px_1e9,
+                "fill_count": n.fill_count,
                 "venue": n.spec.instrument.venue,
                 "failure_reason": n.failure_reason,
             }

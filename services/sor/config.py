@@ -27,3 +27,8 @@ class SorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             )
         if self.unfilled_penalty_ppm < 0:
             raise ConfigError(f"unfilled_penalty_ppm must be >= 0, got {self.unfilled_penalty_ppm}")
+
+
+# What the router process plans with; previews and forecasts use the same, so they quote what
+# an order would actually do.
+ROUTER_PARAMS = SorParams(latency_penalty_ppm_per_ms=5)

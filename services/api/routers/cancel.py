@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["cancel"])
 State = Annotated[ApiState, Depends(get_state)]
 
 
-def _ids(kind: str, graph: GraphState, *parts: str) -> Callable[[], str]:
+def command_ids(kind: str, graph: GraphState, *parts: str) -> Callable[[], str]:
     version = str(len(graph.seen_event_ids))
     counter = itertools.count()
     return lambda: derive_id(kind, graph.graph_id, *parts, version, str(next(counter)))
@@ -68,7 +68,7 @@ def _as_published(graph: GraphState, decided: list[Event], now_ns: int) -> list[
     return out
 
 
-async def _run(state: ApiState, graph: GraphState, cmd: Command, new_id: Callable[[], str]) -> GraphState:
+async def run_command(state: ApiState, graph: GraphState, cmd: Command, new_id: Callable[[], str]) -> GraphState:
     now_ns = time.time_ns()
     try:
         _, decided = step(graph, cmd, now_ns, new_id)
@@ -87,7 +87,7 @@ async def _run(state: ApiState, graph: GraphState, cmd: Command, new_id: Callabl
 async def cancel_graph(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
     graph = await _graph(state, graph_id, auth)
     # A terminal graph is left as it is (idempotent): `step` emits nothing for it.
-    after = await _run(state, graph, CancelGraph(reason="user"), _ids("cancel", graph))
+    after = await run_command(state, graph, CancelGraph(reason="user"), command_ids("cancel", graph))
     return {"graph_id": graph_id, "status": after.status}
 
 
@@ -105,7 +105,7 @@ async def cancel_order(node_order_id: str, state: State, auth: Auth) -> dict[str
     graph = await _graph(state, graph_id, auth)
     if node_id not in graph.nodes:
         raise ApiError(404, f"unknown order {text!r}", code="NOT_FOUND")
-    after = await _run(state, graph, CancelNode(node_id=node_id, reason="user"), _ids("cancel", graph, node_id))
+    after = await run_command(state, graph, CancelNode(node_id=node_id, reason="user"), command_ids("cancel", graph, node_id))
     node = after.nodes[node_id]
     return {"node_order_id": text, "graph_id": graph_id, "status": node.status, "graph_status": after.status}
 
@@ -133,9 +133,9 @@ async def amend_order(node_order_id: str, request: Request, state: State, auth: 
     if ref.node_id not in graph.nodes:
         raise ApiError(404, f"unknown order {text!r}", code="NOT_FOUND")
     try:
-        after = await _run(
+        after = await run_command(
             state, graph, AmendNode(node_id=ref.node_id, new_qty_1e8=new_qty, new_limit_px_1e9=new_px),
-            _ids("amend", graph, ref.node_id),
+            command_ids("amend", graph, ref.node_id),
         )
     except AmendRejected as exc:
         raise ApiError(400, str(exc), code="INVALID_PARAMS") from exc
@@ -146,5 +146,5 @@ async def amend_order(node_order_id: str, request: Request, state: State, auth: 
 @router.post("/execution_graphs/{graph_id}/resume")
 async def resume_graph(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
     graph = await _graph(state, graph_id, auth)
-    after = await _run(state, graph, ResumeGraph(), _ids("resume", graph))
+    after = await run_command(state, graph, ResumeGraph(), command_ids("resume", graph))
     return {"graph_id": graph_id, "status": after.status}

@@ -44,7 +44,7 @@ from services.api.plans import cost_bps_or_none, follow_plans, plans_as_of_ledge
 from services.api.routers.account import account
 from services.api.routers.orders import visible
 from services.api.routers.positions import unified, view_scope
-from services.api.routers.preview import _qty_1e8, _rules
+from services.api.routers.preview import parse_qty_1e8, sor_rules
 from services.api.routers.stream import fill_row
 from services.api.routers.tca import notional, visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
@@ -57,11 +57,11 @@ from services.graph.state import order_rows
 from services.risk import RiskLimits
 from services.sor import RoutePlan, SorParams, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
+from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
 
 State = Annotated[ApiState, Depends(get_state)]
 
-ROUTER_PARAMS = SorParams(latency_penalty_ppm_per_ms=5)  # what RouterService and preview plan with
 MAX_QTY_1E8 = 2**63 - 1  # an event field is an i64
 DEFAULT_SIZES = "1000,10000,100000,1000000"  # the SDK's slippage sizes (USD)
 MAX_SIZES = 32
@@ -97,7 +97,7 @@ def _side(raw: str) -> str:
 
 def _qty(raw: str) -> int:
     try:
-        qty_1e8 = _qty_1e8(raw)  # 422 naming `qty` for non-numbers, non-finite and <= 0
+        qty_1e8 = parse_qty_1e8(raw)  # 422 naming `qty` for non-numbers, non-finite and <= 0
     except DecimalException:  # beyond the decimal context ("1e999999" overflows when scaled)
         raise _field_error("qty", f"is out of range: {raw!r}") from None
     if qty_1e8 > MAX_QTY_1E8:
@@ -144,7 +144,7 @@ def books_now(state: ApiState, symbol: str, side: str) -> Books | None:
     nbbo = state.market.nbbo(symbol)
     if nbbo is None or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
         return None
-    venues = venue_books(state.market, _rules(), symbol, side)
+    venues = venue_books(state.market, sor_rules(), symbol, side)
     return Books(side, (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2, venues) if venues else None
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 
 from services.api.auth import Auth
 from services.api.market_catalog import Kind, MarketCatalog
-from services.api.routers.stream import _deny, authenticate
+from services.api.routers.stream import deny, authenticate
 from services.api.tickets import TICKET_TTL_NS, TicketBook
 
 
@@ -48,7 +48,7 @@ async def market_resolved(websocket: WebSocket) -> None:
 
 async def _stream(websocket: WebSocket, kind: Kind) -> None:
     if authenticate(websocket, websocket.app.state.api) is None:
-        await _deny(websocket)
+        await deny(websocket)
         return
     await websocket.accept()
     catalog: MarketCatalog = await websocket.app.state.markets.caught_up()

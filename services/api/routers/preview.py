@@ -13,7 +13,8 @@ from services.api.routers.orders import json_body
 from services.api.state import ApiState, get_state
 from services.edges.instruments import instrument_rules
 from services.risk import RulesBook, rules_book
-from services.sor import SorParams, plan_order
+from services.sor import plan_order
+from services.sor.config import ROUTER_PARAMS
 from services.sor.books import venue_books
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -21,18 +22,26 @@ State = Annotated[ApiState, Depends(get_state)]
 
 
 @cache
-def _rules() -> RulesBook:
+def sor_rules() -> RulesBook:
     return rules_book(instrument_rules())
 
 
-def _qty_1e8(raw: object) -> int:
+MAX_QTY_1E8 = 2**63 - 1
+
+
+def parse_qty_1e8(raw: object) -> int:
     try:
         qty = Decimal(str(raw))
     except (InvalidOperation, ValueError) as exc:
         raise ApiError(422, f"qty must be a number, was {raw!r}", details=[{"field": "qty", "message": "not a number"}]) from exc
     if not qty.is_finite():  # "NaN" / "Infinity" parse as Decimals but have no integer size
         raise ApiError(422, f"qty must be a finite number, was {raw!r}", details=[{"field": "qty", "message": "not finite"}])
-    qty_1e8 = int(qty * 100_000_000)
+    try:
+        qty_1e8 = int(qty * 100_000_000)
+    except ArithmeticError:  # decimal.Overflow: "1e999999" parses but cannot be scaled
+        qty_1e8 = MAX_QTY_1E8 + 1
+    if qty_1e8 > MAX_QTY_1E8:  # events carry 64-bit integers
+        raise ApiError(422, f"qty is out of range, was {raw!r}", details=[{"field": "qty", "message": "out of range"}])
     if qty_1e8 <= 0:
         raise ApiError(422, f"qty must be > 0, was {raw!r}", details=[{"field": "qty", "message": "must be > 0"}])
     return qty_1e8
@@ -49,15 +58,15 @@ async def preview(request: Request, state: State) -> dict[str, Any]:
         raise ApiError(422, "symbol is required", details=[{"field": "symbol", "message": "required"}])
     if side not in ("buy", "sell"):
         raise ApiError(422, f"side must be buy or sell, was {body.get('side')!r}", details=[{"field": "side", "message": "buy|sell"}])
-    qty_1e8 = _qty_1e8(body.get("qty"))
+    qty_1e8 = parse_qty_1e8(body.get("qty"))
     if symbol not in state.market.by_symbol:
         raise ApiError(404, f"unknown symbol {symbol!r}: no venue streams it", code="NOT_FOUND")
     nbbo = state.market.nbbo(symbol)
-    books = venue_books(state.market, _rules(), symbol, side, body.get("venue"))
+    books = venue_books(state.market, sor_rules(), symbol, side, body.get("venue"))
     if nbbo is None or not books or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
         return {"symbol": symbol, "side": side, "qty_1e8": qty_1e8, "source": "unavailable", "candidate_venues": []}
     mid = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2
-    plan = plan_order(side, qty_1e8, books, arrival_mid_px_1e9=mid, params=SorParams(latency_penalty_ppm_per_ms=5))  # type: ignore[arg-type]
+    plan = plan_order(side, qty_1e8, books, arrival_mid_px_1e9=mid, params=ROUTER_PARAMS)  # type: ignore[arg-type]
     allocated = {a.venue: a for a in plan.allocations}
     fees = sum(a.fee_usd_1e9 for a in plan.allocations)
     notional = sum(a.notional_usd_1e9 for a in plan.allocations)

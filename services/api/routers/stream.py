@@ -228,7 +228,7 @@ class Session:
         return out
 
 
-async def _deny(websocket: WebSocket) -> None:
+async def deny(websocket: WebSocket) -> None:
     body = {"error": {"code": "UNAUTHORIZED", "message": "missing or invalid API key: send Authorization: Bearer <key>",
                       "request_id": "", "details": []}}
     try:
@@ -244,7 +244,7 @@ async def stream(websocket: WebSocket) -> None:
     state: ApiState = websocket.app.state.api
     auth = authenticate(websocket, state)
     if auth is None:
-        await _deny(websocket)
+        await deny(websocket)
         return
     await websocket.accept()
     session = Session(state, auth, plans=plans_of(websocket.app))

@@ -16,7 +16,7 @@ from events.routing import ChildAllocated
 from events.subjects import token
 from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.cancel import _ids, _run
+from services.api.routers.cancel import command_ids, run_command
 from services.api.routers.credentials import known_venues
 from services.api.routers.orders import visible
 from services.api.state import ApiState, get_state
@@ -59,11 +59,11 @@ async def _cancel(state: ApiState, graph_id: str, node_id: str | None) -> None:
     graph = state.ledger.graphs[graph_id]  # current: a previous cancel may have changed it
     if node_id is None:
         command: CancelGraph | CancelNode = CancelGraph(reason=REASON)
-        ids = _ids("cancel", graph)
+        ids = command_ids("cancel", graph)
     else:
-        command, ids = CancelNode(node_id=node_id, reason=REASON), _ids("cancel", graph, node_id)
+        command, ids = CancelNode(node_id=node_id, reason=REASON), command_ids("cancel", graph, node_id)
     try:
-        await _run(state, graph, command, ids)
+        await run_command(state, graph, command, ids)
     except ApiError as exc:
         if exc.status != 409:
             raise

@@ -26,6 +26,11 @@ async def test_preview_plans_across_venues_and_trades_nothing(
     assert (await api.bus.js.stream_info("LEDGER")).state.last_seq == ledger_before  # no side effects
     bad = await client.post("/v1/orders/preview", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0})
     assert bad.status_code == 422 and "qty" in bad.json()["error"]["message"]
+    for huge in ("1e999999", "1e400"):  # parse as Decimals, but overflow once scaled to qty_1e8
+        r = await client.post("/v1/orders/preview", json={"symbol": "BTC-USDT", "side": "buy", "qty": huge})
+        assert r.status_code == 422 and "qty" in r.json()["error"]["message"], r.text
+        r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": huge})
+        assert r.status_code == 422, r.text
     unknown = await client.post("/v1/orders/preview", json={"symbol": "NOPE-USD", "side": "buy", "qty": 1})
     assert unknown.status_code == 404
     for server in servers:
