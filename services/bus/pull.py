@@ -5,8 +5,9 @@ passed, so a follower that drains with it adds up to that timeout to every hop o
 path. Here one lingering pull request (batch n, expires t) stays open at the server, which
 pushes each matching message as it lands; `next_batch` returns as soon as one has arrived,
 together with whatever else is already queued locally. A new request is issued only when the
-previous one has ended (batch delivered, or the server's 408 at expiry), so at most one is
-ever outstanding and a late status can never be mistaken for the end of a newer request.
+previous one has ended (batch delivered, or the server's 408 at expiry). Each request has its
+own reply subject: when an answer is lost to a client-side timeout and a new request goes out,
+the old one's late status is recognised and ignored instead of ending the new one early.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ class PullFeed:
         self._inbox = nc.new_inbox()
         self._sub: Subscription | None = None
         self._owed = 0  # messages the outstanding request may still deliver; 0 = none open
+        self._requests = 0
+        self._current = ""  # reply subject of the outstanding request
 
     async def open(self) -> PullFeed:
-        self._sub = await self._nc.subscribe(self._inbox)
+        self._sub = await self._nc.subscribe(f"{self._inbox}.*")
         return self
 
     async def close(self) -> None:
@@ -55,7 +58,9 @@ class PullFeed:
         assert self._sub is not None, "open() first"
         if self._owed == 0:
             request = {"batch": self._batch, "expires": int(wait_s * 1e9)}
-            await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
+            self._requests += 1
+            self._current = f"{self._inbox}.{self._requests}"
+            await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._current)
             self._owed = self._batch
         out: list[Msg] = []
         while True:
@@ -66,7 +71,12 @@ class PullFeed:
                 self._owed = 0  # the request is lost (reconnect?): issue a new one next time
                 raise TimeoutError from None
             status = JetStreamContext.is_status_msg(msg)
-            if status == HEARTBEAT:
+            # Statuses come on the request's reply subject (data keeps its stream subject): one
+            # for a request we gave up on says nothing about the current one.
+            stale = bool(status) and msg.subject != self._current
+            if status == HEARTBEAT or stale:
+                if out and self._sub.pending_msgs == 0:
+                    return out  # nothing more is queued: do not wait on with messages in hand
                 continue
             if status in END_OF_REQUEST:
                 self._owed = 0
