@@ -3,7 +3,9 @@
 Inputs are folds of the log: the MD stream (books, NBBO) and the LEDGER stream (graphs, the
 account: balances, reservations, kill switch). A node is routed once: nodes that already have
 a plan or a risk verdict on the log are skipped, so a restart never routes twice; ids of the
-events a node produces are derived from its activation event.
+events a node produces are derived from its activation event. A plan carries its children:
+a router killed after the plan but before its last child places exactly the missing children
+(same ids, same fields) when it starts again, before it decides anything new.
 
 Policies: sor/aggressive_chase sweep at once (IOC); an IOC miss is re-planned over the current
 books without the venues that missed, up to `MAX_REROUTES` times and within the slippage collar
@@ -70,6 +72,7 @@ from services.risk import (
 from services.graph.schedule import Iceberg, slices_for
 from services.sor import RoutePlan, SorError, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
 from services.sor.books import venue_books
+from services.sor.config import ROUTER_PARAMS
 from services.sor.reroute import reroute_limit_px
 from services.sor.scores import VenueScoreBook
 
@@ -119,7 +122,7 @@ class RouterService:
     ) -> None:
         self.bus = bus
         self.limits = limits or RiskLimits()
-        self.params = params or SorParams(latency_penalty_ppm_per_ms=5)
+        self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
         self.rules_list = instrument_rules()
         self.rules = rules_book(self.rules_list)
@@ -136,6 +139,7 @@ class RouterService:
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()
+        self.unplaced: dict[str, dict[str, ChildAllocated]] = {}  # plan id -> its children not yet on the log
         # Per tenant, the account subject's sequence our fold has reached: the expected sequence
         # of the next append, so a decision made on a stale account can never be appended.
         self.account_seq: dict[str, int] = {}
@@ -178,10 +182,18 @@ class RouterService:
                 self.activations.setdefault((event.graph_id, event.node_id), event)
                 self.pending.put_nowait(event)
             case PlanMade():
+                if event.children:
+                    self.unplaced[event.plan_id] = {c.child_id: c for c in event.children}
                 key = (event.graph_id, event.node_id)
                 self.arrivals.setdefault(key, event.arrival_mid_px_1e9)
                 self.plans_seen[key] = self.plans_seen.get(key, 0) + 1
                 self.routed.add(key)
+            case ChildAllocated():
+                children = self.unplaced.get(event.plan_id)
+                if children is not None:
+                    children.pop(event.child_id, None)
+                    if not children:
+                        del self.unplaced[event.plan_id]
             case VenueScored():
                 self.scores.apply(event)
             case RiskCheckRejected():
@@ -224,6 +236,7 @@ class RouterService:
     async def _work(self) -> None:
         await self.ledger.caught_up.wait()  # decide only on a complete view of the log
         await self.md.caught_up.wait()
+        await self._place_missing_children()
         while True:
             activation = await self.pending.get()
             if isinstance(activation, ReleaseDue):
@@ -420,7 +433,7 @@ class RouterService:
         )
         tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
         child = self._child(activation, graph, node, made, tag, venue, qty, px, tif)
-        await self.bus.publish_many([made, child])
+        await self._commit_plan(made, [child])
 
     def _resting_part(
         self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None
@@ -571,7 +584,21 @@ class RouterService:
             tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
             children.append(self._child(activation, graph, node, made, None, venue, qty, node.limit_px_1e9, tif,
                                         id_kind="child_resting", suffix=f"{venue}:resting"))
-        await self.bus.publish_many([made, *children])
+        await self._commit_plan(made, children)
+
+    async def _commit_plan(self, made: PlanMade, children: list[ChildAllocated]) -> None:
+        # The plan marks its node routed: stored without all its children, it would strand the
+        # node, and re-planning could pick other venues and place the quantity twice. So the
+        # plan carries its children, and `_place_missing_children` completes it after a crash.
+        # (A JetStream atomic batch would also do, but costs ~10 ms per plan on a file stream.)
+        await self.bus.publish_many([msgspec.structs.replace(made, children=tuple(children)), *children])
+
+    async def _place_missing_children(self) -> None:
+        """Publish the children of plans whose own children are not all on the log."""
+        missing = [c for children in self.unplaced.values() for c in children.values()]
+        if missing:
+            log.warning("placing %d child orders a crash left out of their plans", len(missing))
+            await self.bus.publish_many(missing)
 
     def _child(
         self,
