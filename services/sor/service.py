@@ -130,7 +130,7 @@ class RouterService:
         self.accounts: dict[str, AccountState] = {}
         self.graphs: dict[str, GraphSubmitted] = {}
         self.routed: set[tuple[str, str]] = set()
-        self.plans_seen: dict[tuple[str, str], int] = {}  # plans per node: sliced nodes resume after them
+        self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue] = asyncio.Queue()
@@ -186,7 +186,7 @@ class RouterService:
                     self.unplaced[event.plan_id] = {c.child_id: c for c in event.children}
                 key = (event.graph_id, event.node_id)
                 self.arrivals.setdefault(key, event.arrival_mid_px_1e9)
-                self.plans_seen[key] = self.plans_seen.get(key, 0) + 1
+                self.plan_ids.add(event.plan_id)
                 self.routed.add(key)
             case ChildAllocated():
                 children = self.unplaced.get(event.plan_id)
@@ -527,11 +527,15 @@ class RouterService:
             rng=random.Random(activation.event_id),
             profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
         )
+        # After a restart, resume after the last slice on the log (by its id, not by counting
+        # plans: a slice skipped for want of a book leaves no plan, and must stay skipped).
+        released = [i for i in range(len(slices)) if derive_id("plan", activation.event_id, str(i)) in self.plan_ids]
+        resume_at = max(released) + 1 if released else 0
         for index, piece in enumerate(slices):
             if key in self.finished:
                 break  # cancelled, or settled by the engine after its horizon
-            if index < self.plans_seen.get(key, 0):
-                continue  # released before a restart
+            if index < resume_at:
+                continue  # released (or skipped) before a restart
             delay_s = (piece.due_ns - self.clock_ns()) / 1e9
             if delay_s > 0:
                 await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
