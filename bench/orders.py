@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,7 @@ from events.routing import ChildAllocated  # noqa: E402
 from projections.follower import StreamFollower  # noqa: E402
 from services.api.keys import create_key  # noqa: E402
 from services.bus import Bus  # noqa: E402
+from services.edges import registry  # noqa: E402
 from services.settings import Settings  # noqa: E402
 
 VENUES = ["binance", "okx", "bybit"]
@@ -59,6 +61,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_range(n: int) -> int:
+    """A base port with the `n` ports from it free now. `crossbook sim` listens on base + the
+    venue's rank among all simulated venues (services/edges/service.py `sim_port`); the range is
+    below the kernel's ephemeral ports, so no outgoing connection takes one meanwhile."""
+    for _ in range(200):
+        base = random.randrange(20_000, 32_768 - n)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + n):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue  # one is taken: try another range
+            return base
+    raise SystemExit(f"bench: no {n} consecutive free ports for the venue servers")
+
+
 @contextlib.contextmanager
 def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """The cluster's processes (minus nats-server, already running); yields the API URL."""
@@ -68,7 +86,7 @@ def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, st
         "CROSSBOOK_NATS_URL": settings.nats_url,
         "CROSSBOOK_DATA_DIR": str(settings.data_dir),
         "CROSSBOOK_MARKET": "sim",
-        "CROSSBOOK_SIM_BASE_PORT": str(free_port() + 2000 if free_port() < 40000 else 21000),
+        "CROSSBOOK_SIM_BASE_PORT": str(free_port_range(len(registry.sim_protocols()))),
         "CROSSBOOK_API_PORT": str(api_port),
     }
     cli = [sys.executable, "-m", "services.cli.main"]

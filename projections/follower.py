@@ -17,6 +17,7 @@ import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import AnyEvent, EventDecodeError, decode
+from events.subjects import subject_for
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.pull import PullFeed
@@ -155,3 +156,117 @@ class StreamFollower:
                 self.position = info.state.last_seq
             self.caught_up.set()
             self._advanced.notify_all()
+
+
+def covers(pattern: str, subject: str) -> bool:
+    """Whether NATS subject `pattern` matches every subject `subject` (itself possibly a pattern)
+    matches: `*` takes one token, a trailing `>` the rest."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or (token != "*" and token != s[i]) or (token == "*" and s[i] == ">"):
+            return False
+    return len(p) == len(s)
+
+
+def follow(
+    bus: Bus, stream: str, subjects: list[str], apply: Apply, shared: SharedFollower | None = None
+) -> StreamFollower | SharedView:
+    """A fold's read of `stream`: a view of the process's shared read if there is one, else its own."""
+    if shared is None:
+        return StreamFollower(bus, stream, subjects, apply)
+    assert shared.stream == stream, f"a view of {shared.stream} cannot follow {stream}"
+    return shared.view(subjects, apply)
+
+
+class SharedFollower:
+    """One ordered read of a stream, fanned out to several folds of one process.
+
+    Each fold gets a `view` that behaves as its own StreamFollower of its subjects (start, stop,
+    caught_up, position, wait_for, ...), but the stream is read and decoded once: the trader's
+    roles in one process otherwise each pull and decode every ledger event. The read starts
+    once every view has started, so no fold sees an event before its service is up; the trader
+    builds all its parts, then starts them."""
+
+    def __init__(self, bus: Bus, stream: str, *, batch: int = 1024) -> None:
+        self.stream = stream
+        self._folds: list[tuple[tuple[str, ...], Apply]] = []
+        self._started: set[int] = set()
+        self._stopped: set[int] = set()  # folds whose service stopped: no more events for them
+        self._follower = StreamFollower(bus, stream, [], self._apply, batch=batch)
+
+    def view(self, subjects: list[str], apply: Apply) -> SharedView:
+        if self._started:
+            raise RuntimeError(f"shared follower of {self.stream} already started: a new view would miss events")
+        self._folds.append((tuple(subjects), apply))
+        return SharedView(self, len(self._folds) - 1)
+
+    def _apply(self, event: AnyEvent, seq: int) -> None:
+        subject = subject_for(event)
+        for index, (subjects, apply) in enumerate(self._folds):
+            if index not in self._stopped and any(covers(p, subject) for p in subjects):
+                try:
+                    apply(event, seq)
+                except Exception as exc:  # one fold's bug must not starve the others of the event
+                    self._follower.apply_errors += 1
+                    log.error(
+                        "follower %s: applying %s at seq %s failed: %r", self.stream, type(event).__name__, seq, exc
+                    )
+
+    async def _start(self, index: int) -> None:
+        if index in self._stopped:
+            raise RuntimeError(f"a stopped view of {self.stream} cannot start again: it has missed events")
+        self._started.add(index)
+        if len(self._started) == len(self._folds):
+            wanted = {p for subjects, _ in self._folds for p in subjects}
+            # A consumer refuses overlapping filters: keep only those no other one covers.
+            self._follower.subjects = sorted(
+                p for p in wanted if not any(q != p and covers(q, p) for q in wanted)
+            )
+            await self._follower.start()
+
+    async def _stop(self, index: int) -> None:
+        self._stopped.add(index)
+        if len(self._stopped) == len(self._folds):
+            await self._follower.stop()
+
+
+class SharedView:
+    """A fold's handle on a SharedFollower: the StreamFollower interface its service uses."""
+
+    def __init__(self, shared: SharedFollower, index: int) -> None:
+        self._shared = shared
+        self._index = index
+        self._follower = shared._follower
+
+    async def start(self) -> None:
+        await self._shared._start(self._index)  # the last view to start starts the read for all
+
+    async def stop(self) -> None:
+        await self._shared._stop(self._index)  # the last view to stop ends the read
+
+    @property
+    def caught_up(self) -> asyncio.Event:
+        return self._follower.caught_up
+
+    @property
+    def position(self) -> int:
+        return self._follower.position
+
+    @property
+    def apply_errors(self) -> int:
+        return self._follower.apply_errors
+
+    @property
+    def bad_events(self) -> int:
+        return self._follower.bad_events
+
+    async def wait_for(self, seq: int, timeout: float = 10.0) -> None:
+        await self._follower.wait_for(seq, timeout)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        await self._follower.wait_until(predicate, timeout)
+
+    async def wait_caught_up(self, timeout: float = 30.0) -> None:
+        await self._follower.wait_caught_up(timeout)

@@ -7,6 +7,7 @@ import logging
 import signal
 from typing import Protocol
 
+from projections.follower import SharedFollower
 from projections.health import StreamHealthProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import open_store
@@ -70,24 +71,25 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
 TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with CROSSBOOK_LIVE_ORDERS
 
 
-def trader_part(role: str, bus: Bus, settings: Settings) -> Service:
-    """One part of the trader; each can run in its own process (they meet only on the bus)."""
+def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower | None = None) -> Service:
+    """One part of the trader; each can run in its own process (they meet only on the bus).
+    Parts in one process may share one read of the ledger (`ledger`)."""
     if role == "graph":
         from services.graph.service import GraphEngineService
 
-        return GraphEngineService(bus)
+        return GraphEngineService(bus, ledger=ledger)
     if role == "router":
         from services.sor.service import RouterService
 
-        return RouterService(bus)
+        return RouterService(bus, ledger=ledger)
     if role == "sandbox":
         from services.edges.sandbox.service import SandboxExecutor
 
-        return SandboxExecutor(bus, seed=settings.sim_seed)
+        return SandboxExecutor(bus, seed=settings.sim_seed, ledger=ledger)
     if role == "tca":
         from services.tca.service import TcaService
 
-        return TcaService(bus)
+        return TcaService(bus, ledger=ledger)
     if role == "live":
         from services.edges.live.service import LiveExecutor
 
@@ -105,7 +107,9 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     configure_logging()
     bus = await Bus.connect(settings, name="trader" if role == "all" else f"trader-{role}")
     await bus.ensure_streams()
-    parts = [trader_part(r, bus, settings) for r in roles]
+    # One read of the ledger for every part of this process, not one each (CPU on the order path).
+    ledger = SharedFollower(bus, "LEDGER") if len(roles) > 1 else None
+    parts = [trader_part(r, bus, settings, ledger) for r in roles]
     for part in parts:
         await part.start()
     log.info("trader running: %s", ", ".join(roles))

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from projections.follower import SharedFollower
 from services.bus import Bus
 from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming
@@ -45,7 +46,13 @@ async def trading_stack(bus: Bus, venues: list[str], seed: int) -> AsyncIterator
         runners.append(runner)
     # Large test orders sweep more than any venue's visible levels: allow that notional.
     limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
-    parts = [GraphEngineService(bus), RouterService(bus, limits=limits), SandboxExecutor(bus), TcaService(bus)]
+    ledger = SharedFollower(bus, "LEDGER")  # one read of the ledger for every part, as `crossbook trader` runs
+    parts = [
+        GraphEngineService(bus, ledger=ledger),
+        RouterService(bus, limits=limits, ledger=ledger),
+        SandboxExecutor(bus, ledger=ledger),
+        TcaService(bus, ledger=ledger),
+    ]
     for part in parts:
         await part.start()
     try:

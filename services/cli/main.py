@@ -84,8 +84,7 @@ def trader(
         help="graph, router, sandbox, tca, live (needs CROSSBOOK_LIVE_ORDERS=1), or all of them in this one process",
     ),
 ) -> None:
-    """Run the graph engine, the router (risk + SOR), sandbox execution, TCA and, when enabled, live
-    order entry (or one of them)."""
+    """Run the graph engine, router (risk + SOR), sandbox execution, TCA and live entry (or one)."""
     from services.runtime import run_trader
 
     asyncio.run(run_trader(load_settings(), role))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from events import AnyEvent
 from events.graph import GraphSubmitted
 from events.ids import derive_id
-from projections.follower import StreamFollower
+from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -45,7 +45,9 @@ def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:
 
 
 class GraphEngineService:
-    def __init__(self, bus: Bus, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self, bus: Bus, *, clock_ns: Callable[[], int] = time.time_ns, ledger: SharedFollower | None = None
+    ) -> None:
         self.bus = bus
         self.clock_ns = clock_ns
         self.graphs: dict[str, GraphState] = {}
@@ -55,7 +57,7 @@ class GraphEngineService:
         self.timers_changed = asyncio.Event()
         self.held: dict[str, AnyEvent] = {}  # reactions made while replaying, not yet seen on the log
         self.outbox = Outbox(bus, "graph")
-        self.follower = StreamFollower(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event)
+        self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
         self._timers: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -48,7 +48,7 @@ from events.routing import Allocation, ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
 from events.tca import VenueScored
-from projections.follower import StreamFollower
+from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
@@ -119,6 +119,7 @@ class RouterService:
         limits: RiskLimits | None = None,
         params: SorParams | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        ledger: SharedFollower | None = None,
     ) -> None:
         self.bus = bus
         self.limits = limits or RiskLimits()
@@ -146,9 +147,8 @@ class RouterService:
         self._own_last_seq = 0  # our newest account append: folded before the next decision
         self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
-        self.ledger = StreamFollower(
-            bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES], self.on_ledger
-        )
+        subjects = ["ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
+        self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

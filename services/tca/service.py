@@ -24,7 +24,7 @@ from events.graph import GraphSubmitted, NodeActivated, NodeCompleted
 from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
-from projections.follower import StreamFollower
+from projections.follower import SharedFollower, StreamFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -135,14 +135,14 @@ class TcaFold:
 
 
 class TcaService:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, ledger: SharedFollower | None = None) -> None:
         self.bus = bus
         self.fold = TcaFold()
         self.held: dict[str, TcaReported] = {}  # built while replaying; published once caught up
         self.scorer = VenueScorer()
         self.held_scores: dict[ScoreKey, VenueScored] = {}  # the same, latest per venue only
         self.outbox = Outbox(bus, "tca")
-        self.follower = StreamFollower(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event)
+        self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
         self.tape = MarketTape()
         self.md_follower = StreamFollower(bus, "MD", MD_SUBJECTS, self.tape.apply)
         self._task: asyncio.Task[None] | None = None

@@ -50,7 +50,6 @@ from services.graph import (
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
 log = logging.getLogger("crossbook.api")
-ATOMIC_MAX_EVENTS = 1000  # nats-server's default cap on one atomic batch
 VIEW_WAIT_S = 5.0  # a read waits this long for the orders view before answering 503 (retryable)
 
 
@@ -115,21 +114,16 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
         # interval that parsed fine must be refused here, before anything is published.
         raise ApiError(422, "an amount or size is out of range: integer units must fit in 64 bits", details=[])
     try:
-        # Creating the graph subject: only one writer can append the first event. The root
-        # activations ride in the same atomic batch: one round trip, and the router hears them
-        # without waiting for the engine's (identical, deduplicated) reaction.
-        if len(events) <= ATOMIC_MAX_EVENTS:
-            seq = (await state.bus.publish_atomic_after(events, expected_last_subject_seq=0)).seq
-        else:
-            seq = (await state.bus.publish(events[0], expected_last_subject_seq=0)).seq
-            seq = max([seq, *(a.seq for a in await state.bus.publish_many(events[1:]))])
+        # Creating the graph subject: only one writer can append the first event.
+        first = await state.bus.publish(events[0], expected_last_subject_seq=0)
     except ConcurrencyConflict:
         await state.ledger_follower.wait_caught_up()
         existing = state.ledger.graphs.get(parsed.graph_id)
         if existing is None:
             raise ApiError(409, f"graph_id {parsed.graph_id} is being created by another request", code="CONFLICT")
         return await _replay(state, existing, parsed, auth)
-    await _view_has(state, seq or state.ledger_follower.position)
+    acks = await state.bus.publish_many(events[1:])
+    await _view_has(state, max(a.seq for a in [first, *acks]))
     return submit_response(graph_state)
 
 

@@ -18,7 +18,7 @@ from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildR
 from events.graph import GraphCancelled, GraphSubmitted, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
-from projections.follower import StreamFollower
+from projections.follower import SharedFollower, StreamFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -43,7 +43,7 @@ def funding_events(tenant: str, venues: list[str], ts_ns: int) -> list[BalanceAd
 
 class SandboxExecutor:
     def __init__(self, bus: Bus, *, config: SandboxConfig | None = None, seed: int = 7,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, ledger: SharedFollower | None = None) -> None:
         self.bus = bus
         self.config = config or SandboxConfig()
         self.seed = seed
@@ -66,7 +66,7 @@ class SandboxExecutor:
         self._resume: asyncio.Task[None] | None = None
         self.md = StreamFollower(bus, "MD", ["md.>"], self.on_md)
         # ord.> for NodeCancelled/GraphCancelled: a cancelled node's resting children are pulled.
-        self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger)
+        self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
 
     async def start(self) -> None:
         await self.outbox.start()
