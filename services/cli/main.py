@@ -150,6 +150,7 @@ def mcp(
     api_key: str = typer.Option(..., envvar="CROSSBOOK_API_KEY", help="the key every tool acts with"),
     api_url: str = typer.Option("", help="default: http://<api_host>:<api_port>"),
     transport: str = typer.Option("stdio", help="stdio or streamable-http"),
+    port: int = typer.Option(8701, help="streamable-http: the loopback port (path /mcp)"),
     allow_live: bool = typer.Option(False, help="let a live key place live orders"),
 ) -> None:
     """Serve Crossbook's tools over MCP for AI agents."""
@@ -157,7 +158,15 @@ def mcp(
 
     settings = load_settings()
     url = api_url or f"http://{settings.api_host}:{settings.api_port}"
-    build_server(url, api_key, allow_live=allow_live).run(transport=transport)  # type: ignore[arg-type]
+    server = build_server(url, api_key, allow_live=allow_live)
+    if transport == "streamable-http":
+        # Loopback only: every caller acts with the key this server was started with.
+        server.run(transport="streamable-http", host="127.0.0.1", port=port)
+    elif transport == "stdio":
+        server.run(transport="stdio")
+    else:
+        Console(stderr=True).print(f"unknown transport {transport!r}: stdio or streamable-http")
+        raise typer.Exit(2)
 
 
 def main() -> None:
