@@ -46,7 +46,7 @@ from services.edges import registry  # noqa: E402
 from services.settings import Settings  # noqa: E402
 
 VENUES = ["binance", "okx", "bybit"]
-HOPS = ["GraphSubmitted", "NodeActivated", "RiskCheckPassed", "ReservationMade", "PlanMade", "ChildAllocated",
+HOPS = ["GraphSubmitted", "NodeActivated", "RiskCheckPassed", "PlanMade", "ChildAllocated",
         "ChildAcked", "FillRecorded"]
 
 

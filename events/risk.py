@@ -2,6 +2,7 @@
 
 Reservations live on the account aggregate subject `risk.<tenant>.acct`, written with
 `Nats-Expected-Last-Subject-Sequence`, so two concurrent orders can never spend one balance.
+A pass carries the reservations it makes (one append per decision).
 """
 
 from __future__ import annotations
@@ -26,19 +27,6 @@ RejectCode = Literal[
 ]
 
 
-class RiskCheckPassed(Event, frozen=True, tag="risk.check_passed.v1"):
-    graph_id: str
-    node_id: str
-    notional_usd_1e9: int
-
-
-class RiskCheckRejected(Event, frozen=True, tag="risk.check_rejected.v1"):
-    graph_id: str
-    node_id: str
-    code: RejectCode
-    message: str
-
-
 class ReservationMade(Event, frozen=True, tag="risk.reservation_made.v1"):
     reservation_id: str
     graph_id: str
@@ -46,6 +34,23 @@ class ReservationMade(Event, frozen=True, tag="risk.reservation_made.v1"):
     venue: str
     asset: str
     qty_1e8: int
+
+
+class RiskCheckPassed(Event, frozen=True, tag="risk.check_passed.v1"):
+    graph_id: str
+    node_id: str
+    notional_usd_1e9: int
+    # The balance this pass holds, folded with it: the decision and its reservations are one
+    # append under one expected sequence, so no crash can leave reservations without a verdict.
+    # Older logs carry them as standalone ReservationMade events before the pass.
+    reservations: tuple[ReservationMade, ...] = ()
+
+
+class RiskCheckRejected(Event, frozen=True, tag="risk.check_rejected.v1"):
+    graph_id: str
+    node_id: str
+    code: RejectCode
+    message: str
 
 
 class ReservationReleased(Event, frozen=True, tag="risk.reservation_released.v1"):

@@ -19,6 +19,8 @@ The account fold (`account`)
     state.available(venue, asset) == balance - reserved (qty_1e8)
   Feed it the tenant's exec.*.<tenant>, risk.<tenant>.acct, risk.<tenant>.kill and
   ord.<tenant>.* events in log order; other events are ignored; another tenant's raises WrongTenant.
+  A RiskCheckPassed applies the reservations it carries (as if each were folded first); a
+  standalone ReservationMade (logs written before passes carried them) folds the same way.
 
 Checks (`rules`)
     check_order(intent: OrderIntent, state, limits, rules, mark_px_1e9: int | None, now_ns)
@@ -30,22 +32,25 @@ Checks (`rules`)
 Reservations (`reservations`)
     decide_and_reserve(state, intent, *, limits, rules, mark_px_1e9, now_ns, new_id,
                        venue_amounts=None) -> RiskOutcome(decision, events, already_passed)
+        events: (RiskCheckPassed(..., reservations=(ReservationMade, ...)),) | (RiskCheckRejected,)
+                | () when already_passed
     reserve(state, accepted, venue_amounts, rules, *, new_id, now_ns)
         -> list[ReservationMade] | RiskRejected(INSUFFICIENT_BALANCE)
     releases_for(state, event, *, now_ns) -> list[ReservationReleased]
-    check_event(decision, *, event_id, now_ns) -> RiskCheckPassed | RiskCheckRejected
+    check_event(decision, *, event_id, now_ns, reservations=()) -> RiskCheckPassed | RiskCheckRejected
 
 How the risk service must publish (optimistic concurrency on `risk.<tenant>.acct`)
     1. Fold the account to the latest event; N = the stream sequence of the last message on
        `risk.<tenant>.acct` that the fold has applied (0 if none).
     2. outcome = decide_and_reserve(state, intent, ...). Nothing is published yet.
-    3. Publish outcome.events in order; the first with Nats-Expected-Last-Subject-Sequence = N,
-       each next one with the sequence in the previous PubAck (bus.publish(...,
-       expected_last_subject_seq=...)). The RiskCheckPassed goes last: it commits the decision.
+    3. Publish the decision, outcome.events (one event), with Nats-Expected-Last-Subject-Sequence
+       = N (bus.publish(..., expected_last_subject_seq=N)). A RiskCheckPassed carries the
+       reservations it makes, so the decision and its holds commit together in one round trip.
     4. On ConcurrencyConflict (another writer appended first): fold the new events, go to 2.
-       Re-running is safe: reservations the node already holds are subtracted, and a node whose
-       RiskCheckPassed is on the log returns already_passed=True with nothing to publish.
-       A lost ack is retried with the SAME events (same Nats-Msg-Id, deduplicated), not re-decided.
+       Re-running is safe: a node whose RiskCheckPassed is on the log returns
+       already_passed=True with nothing to publish, and reservations the node already holds
+       (an amended node; standalone ReservationMade events of an older log) are subtracted.
+       A lost ack is retried with the SAME event (same Nats-Msg-Id, deduplicated), not re-decided.
     5. For every event the fold applies, publish releases_for(state, event) the same way (only
        node/graph ends and RiskCheckRejected produce any; fills consume reservations inside the
        fold). Release ids derive from (reservation, cause), so a repeat is deduplicated.

@@ -1,7 +1,8 @@
 """The account fold: balances, reservations, positions, realised PnL, open orders, kill switch.
 
 One `AccountState` per tenant, built by folding that tenant's events in log order:
-exec.* (balances, fills, child orders), risk.<tenant>.acct (reservations, check results),
+exec.* (balances, fills, child orders), risk.<tenant>.acct (check results and the reservations
+a pass carries; standalone ReservationMade events in older logs),
 risk.<tenant>.kill (kill switch) and ord.<tenant>.* (node/graph ends). Other events are ignored.
 
 `apply` is pure (returns a new state); `fold_into` mutates in place for a replay/runner hot path.
@@ -206,12 +207,18 @@ def fold_into(state: AccountState, event: Event, rules: RulesBook) -> None:
             _add_balance(state, venue, asset, delta)
         case FillRecorded():
             _fill(state, event, rules)
-        case ReservationMade(reservation_id=rid, qty_1e8=qty) if rid not in state.reservations and qty > 0:
-            state.reservations[rid] = Reservation(rid, event.graph_id, event.node_id, event.venue, event.asset, qty)
-            _add_reserved(state, (event.venue, event.asset), qty)
+        case ReservationMade():  # standalone: logs written before a pass carried its reservations
+            _reserve(state, event)
         case ReservationReleased(reservation_id=rid, qty_1e8=qty) if rid in state.reservations:
             _shrink(state, state.reservations[rid], qty)
         case RiskCheckPassed(graph_id=g, node_id=n, notional_usd_1e9=notional):
+            # Same effect as folding each reservation before the pass; checked first so a bad
+            # event changes nothing.
+            foreign = next((m for m in event.reservations if m.tenant != state.tenant), None)
+            if foreign is not None:
+                raise WrongTenant(state.tenant, foreign.tenant, type(foreign).__name__)
+            for made in event.reservations:
+                _reserve(state, made)
             state.passed_nodes[(g, n)] = notional
         case KillSwitchEngaged(reason=reason):
             state.kill_engaged, state.kill_reason, state.kill_since_ns = True, reason, event.ts_ns
@@ -238,6 +245,14 @@ def fold_into(state: AccountState, event: Event, rules: RulesBook) -> None:
             _forget_orders(state, g, None)
         case _:
             pass
+
+
+def _reserve(state: AccountState, made: ReservationMade) -> None:
+    rid, qty = made.reservation_id, made.qty_1e8
+    if rid in state.reservations or qty <= 0:
+        return  # a duplicate (replayed) reservation holds nothing more
+    state.reservations[rid] = Reservation(rid, made.graph_id, made.node_id, made.venue, made.asset, qty)
+    _add_reserved(state, (made.venue, made.asset), qty)
 
 
 def _add_balance(state: AccountState, venue: str, asset: str, delta: int) -> None:

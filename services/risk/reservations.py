@@ -1,13 +1,14 @@
 """Balance reservations: decide, reserve, and release, as events for the account subject.
 
 A buy reserves the quote asset (cost at the worst-case price plus the venue's reserved fee);
-a sell reserves the base asset. Fills consume reservations inside the fold; what is left of a
-node's reservations is released when the node (or its graph) ends or its check is rejected.
+a sell reserves the base asset. The reservations ride inside the RiskCheckPassed that decides
+them (one append). Fills consume reservations inside the fold; what is left of a node's
+reservations is released when the node (or its graph) ends or its check is rejected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,13 +37,15 @@ _RELEASE_NS = "crossbook.risk.release"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskOutcome:
-    """A decision and the events that record it, to publish in order on the account subject.
+    """A decision and the event that records it (a 1-tuple; empty when `already_passed`), to
+    append on the account subject with one expected last subject sequence. A RiskCheckPassed
+    carries the node's reservations.
 
     `already_passed` means the node's pass is already on the log: publish nothing, route on.
     """
 
     decision: RiskDecision
-    events: tuple[ReservationMade | RiskCheckPassed | RiskCheckRejected, ...]
+    events: tuple[RiskCheckPassed | RiskCheckRejected, ...]
     already_passed: bool = False
 
 
@@ -97,10 +100,12 @@ def reserve(
     new_id: NewId,
     now_ns: int,
 ) -> list[ReservationMade] | RiskRejected:
-    """Return the reservations to publish for `venue_amounts`, or an INSUFFICIENT_BALANCE rejection.
+    """Return the reservations for `venue_amounts` (to embed in the node's RiskCheckPassed), or
+    an INSUFFICIENT_BALANCE rejection.
 
-    Re-run safe: what the node already holds on a (venue, asset) is subtracted, so a retry after
-    a partly published batch only reserves the rest. All or nothing: one short asset rejects all.
+    Re-run safe: what the node already holds on a (venue, asset) is subtracted, so a re-decision
+    (an amended node, or an older log with standalone reservations but no pass) only reserves
+    the rest. All or nothing: one short asset rejects all.
     """
     intent = accepted.intent
     needs = reservation_needs(accepted, venue_amounts, rules)
@@ -143,8 +148,10 @@ def reserve(
     return made
 
 
-def check_event(decision: RiskDecision, *, event_id: str, now_ns: int) -> RiskCheckPassed | RiskCheckRejected:
-    """Return the event that records a decision."""
+def check_event(
+    decision: RiskDecision, *, event_id: str, now_ns: int, reservations: Sequence[ReservationMade] = ()
+) -> RiskCheckPassed | RiskCheckRejected:
+    """Return the event that records a decision; a pass carries `reservations` (its own holds)."""
     intent = decision.intent
     if isinstance(decision, RiskAccepted):
         return RiskCheckPassed(
@@ -154,7 +161,10 @@ def check_event(decision: RiskDecision, *, event_id: str, now_ns: int) -> RiskCh
             graph_id=intent.graph_id,
             node_id=intent.node_id,
             notional_usd_1e9=decision.notional_usd_1e9,
+            reservations=tuple(reservations),
         )
+    if reservations:
+        raise RiskError(f"a rejection of {intent.graph_id}/{intent.node_id} cannot carry reservations")
     return RiskCheckRejected(
         event_id=event_id,
         ts_ns=now_ns,
@@ -179,8 +189,8 @@ def decide_and_reserve(
 ) -> RiskOutcome:
     """Check `intent` and reserve its balance on the state read at account-subject sequence N.
 
-    Events come back in publish order: reservations first, the RiskCheckPassed last (it marks
-    the decision as complete), or a single RiskCheckRejected. `venue_amounts` (venue -> base
+    One event comes back: a RiskCheckPassed carrying the reservations it makes, or a
+    RiskCheckRejected (none when the pass is already on the log). `venue_amounts` (venue -> base
     qty_1e8, e.g. from the SOR plan) defaults to the whole lot-rounded quantity on a pinned
     venue; an unpinned intent must pass it (RiskError otherwise). Pure and safe to re-run on a
     newer state.
@@ -198,8 +208,9 @@ def decide_and_reserve(
         if isinstance(made, RiskRejected):
             decision = made
         else:
-            passed = check_event(decision, event_id=new_id(), now_ns=now_ns)
-            return RiskOutcome(decision=decision, events=(*made, passed))
+            # Ids drawn in the same order as when reservations were events of their own.
+            passed = check_event(decision, event_id=new_id(), now_ns=now_ns, reservations=made)
+            return RiskOutcome(decision=decision, events=(passed,))
     return RiskOutcome(decision=decision, events=(check_event(decision, event_id=new_id(), now_ns=now_ns),))
 
 

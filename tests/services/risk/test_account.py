@@ -7,7 +7,7 @@ import pytest
 from events.execution import ChildAmended, ChildCancelled
 from events.graph import GraphCancelled, NodeCompleted
 from events.risk import KillSwitchCleared, KillSwitchEngaged, ReservationMade, ReservationReleased, RiskCheckPassed
-from services.risk.account import Position, Reservation, apply, new_account, replay, trade_position
+from services.risk.account import Position, Reservation, apply, fold_into, new_account, replay, trade_position
 from services.risk.errors import WrongTenant
 from tests.services.risk.factory import DAY_NS, PX, QTY, RULES, T0, TENANT, USD, child, fill, fund
 
@@ -231,3 +231,32 @@ def test_rebuild_equals_incremental_fold() -> None:
     for event in events:
         state = apply(state, event, RULES)
     assert state == replay(TENANT, events, RULES)
+
+
+def _pass(*reservations: ReservationMade, node_id: str = "n1") -> RiskCheckPassed:
+    return RiskCheckPassed(event_id=f"p-{node_id}", ts_ns=T0, tenant=TENANT, graph_id="g1", node_id=node_id,
+                           notional_usd_1e9=7, reservations=reservations)
+
+
+def test_a_pass_holds_the_reservations_it_carries_as_if_each_came_first() -> None:
+    funded = [fund("okx", "USDT", 10_000 * QTY), fund("okx", "BTC", QTY)]
+    carried = (_made("r1", 3_000 * QTY), _made("r2", QTY // 2, asset="BTC"))
+    embedded = replay(TENANT, [*funded, _pass(*carried)], RULES)
+    standalone = replay(TENANT, [*funded, *carried, _pass()], RULES)  # how older logs record it
+    assert embedded == standalone
+    assert embedded.reserved == {("okx", "USDT"): 3_000 * QTY, ("okx", "BTC"): QTY // 2}
+    assert embedded.passed_nodes == {("g1", "n1"): 7}
+    # Fills and releases work on them like on any reservation.
+    after = replay(TENANT, [*funded, _pass(*carried), _released("r1", 1_000 * QTY), _pass(*carried)], RULES)
+    assert after.reserved_qty("okx", "USDT") == 2_000 * QTY  # a replayed pass reserves nothing twice
+
+
+def test_a_pass_carrying_another_tenants_reservation_is_refused_and_changes_nothing() -> None:
+    state = replay(TENANT, [fund("okx", "USDT", 10_000 * QTY)], RULES)
+    foreign = ReservationMade(event_id="x", ts_ns=T0, tenant="other", reservation_id="x", graph_id="g1",
+                              node_id="n1", venue="okx", asset="USDT", qty_1e8=QTY)
+    with pytest.raises(WrongTenant, match=r"got ReservationMade for tenant 'other'"):
+        apply(state, _pass(_made("r1", QTY), foreign), RULES)
+    with pytest.raises(WrongTenant):
+        fold_into(state, _pass(_made("r1", QTY), foreign), RULES)
+    assert (state.reservations, state.reserved, state.passed_nodes) == ({}, {}, {})

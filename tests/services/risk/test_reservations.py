@@ -21,7 +21,7 @@ from services.risk.account import AccountState, apply, replay
 from services.risk.config import RiskLimits
 from services.risk.money import Side
 from services.risk.errors import RiskError
-from services.risk.reservations import RiskOutcome, decide_and_reserve, releases_for, reserve
+from services.risk.reservations import RiskOutcome, check_event, decide_and_reserve, releases_for, reserve
 from services.risk.rules import OrderIntent, RiskAccepted, RiskRejected, check_order
 from tests.services.risk.factory import PX, QTY, RULES, T0, TENANT, child, fill, fund, id_source
 
@@ -59,6 +59,13 @@ def _decide(
     )
 
 
+def _made(outcome: RiskOutcome) -> tuple[ReservationMade, ...]:
+    """The reservations a decision makes: carried by its single RiskCheckPassed."""
+    (passed,) = outcome.events
+    assert isinstance(passed, RiskCheckPassed)
+    return passed.reservations
+
+
 def _publish(state: AccountState, events: Iterable[Event]) -> AccountState:
     for event in events:
         state = apply(state, event, RULES)
@@ -67,26 +74,30 @@ def _publish(state: AccountState, events: Iterable[Event]) -> AccountState:
 
 def test_buy_reserves_quote_at_the_tick_rounded_limit_plus_fee() -> None:
     outcome = _decide(_funded(), _intent(QTY // 2, limit_px_1e9=60_000_050_000_000))
+    # One event: the pass carries its reservation, so both commit in one append.
     assert outcome.events == (
-        ReservationMade(event_id="e1", ts_ns=NOW, tenant=TENANT, reservation_id="e1", graph_id="g1", node_id="n1",
-                        venue="okx", asset="USDT", qty_1e8=30_030 * QTY),  # 0.5 x 60000.0 + 10 bp
-        RiskCheckPassed(event_id="e2", ts_ns=NOW, tenant=TENANT, graph_id="g1", node_id="n1",
-                        notional_usd_1e9=30_000_025_000_000),  # 0.5 x 60000.05
+        RiskCheckPassed(
+            event_id="e2", ts_ns=NOW, tenant=TENANT, graph_id="g1", node_id="n1",
+            notional_usd_1e9=30_000_025_000_000,  # 0.5 x 60000.05
+            reservations=(
+                ReservationMade(event_id="e1", ts_ns=NOW, tenant=TENANT, reservation_id="e1", graph_id="g1",
+                                node_id="n1", venue="okx", asset="USDT", qty_1e8=30_030 * QTY),  # 0.5 x 60000.0 + 10 bp
+            ),
+        ),
     )
     assert outcome.already_passed is False
+    state = _publish(_funded(), outcome.events)
+    assert state.reserved == {("okx", "USDT"): 30_030 * QTY}
+    assert state.passed_nodes == {("g1", "n1"): 30_000_025_000_000}
 
 
 def test_sell_reserves_the_base_asset() -> None:
-    outcome = _decide(_funded(), _intent(QTY // 2, side="sell"))
-    made = outcome.events[0]
-    assert isinstance(made, ReservationMade)
+    (made,) = _made(_decide(_funded(), _intent(QTY // 2, side="sell")))
     assert (made.venue, made.asset, made.qty_1e8) == ("okx", "BTC", QTY // 2)
 
 
 def test_market_buy_reserves_at_mark_plus_collar() -> None:
-    outcome = _decide(_funded(), _intent(QTY // 10, limit_px_1e9=None))
-    made = outcome.events[0]
-    assert isinstance(made, ReservationMade)
+    (made,) = _made(_decide(_funded(), _intent(QTY // 10, limit_px_1e9=None)))
     assert made.qty_1e8 == 630_630_000_000  # 0.1 x 63000 = 6300, + 6.3 fee
 
 
@@ -113,7 +124,7 @@ def test_reserved_balance_is_not_available_to_the_next_order() -> None:
 def test_split_reserves_on_each_venue() -> None:
     amounts = {"okx": 30_000_000, "binance": 20_000_000}
     outcome = _decide(_funded(), _intent(QTY // 2, venue=None), venue_amounts=amounts)
-    assert [(e.venue, e.asset, e.qty_1e8) for e in outcome.events if isinstance(e, ReservationMade)] == [
+    assert [(e.venue, e.asset, e.qty_1e8) for e in _made(outcome)] == [
         ("binance", "USDT", 12_012 * QTY),
         ("okx", "USDT", 18_018 * QTY),
     ]
@@ -126,6 +137,13 @@ def test_split_is_all_or_nothing() -> None:
     assert outcome.decision.message == (
         "buy 1 BTC-USDT needs 54054 USDT on binance, available 50000 (balance 50000, reserved 0)"
     )
+
+
+def test_a_rejection_cannot_carry_reservations() -> None:
+    rejected = _decide(_funded(), _intent(2 * QTY)).decision
+    (made,) = _made(_decide(_funded(), _intent(QTY // 2)))
+    with pytest.raises(RiskError, match="a rejection of g1/n1 cannot carry reservations"):
+        check_event(rejected, event_id="x", now_ns=NOW, reservations=[made])
 
 
 def test_unpinned_order_without_allocation_is_a_wiring_error() -> None:
@@ -158,15 +176,15 @@ def test_rerun_after_commit_publishes_nothing() -> None:
     assert isinstance(again.decision, RiskAccepted)
 
 
-def test_rerun_after_partial_publish_only_adds_the_missing_part() -> None:
+def test_rerun_on_an_older_log_with_a_partial_publish_only_adds_the_missing_part() -> None:
+    # Logs written before a pass carried its reservations can hold some standalone
+    # ReservationMade events of a node and no pass (a crash in between).
     first = _decide(_funded(), _intent(QTY // 2, venue=None), venue_amounts={"okx": 30_000_000, "binance": 20_000_000})
-    state = apply(_funded(), first.events[0], RULES)  # binance reservation landed, then a conflict
+    state = apply(_funded(), _made(first)[0], RULES)  # binance reservation landed on its own
     again = _decide(state, _intent(QTY // 2, venue=None), new_id=id_source("retry"),
                     venue_amounts={"okx": 30_000_000, "binance": 20_000_000})
-    assert [(type(e).__name__, getattr(e, "venue", None)) for e in again.events] == [
-        ("ReservationMade", "okx"),
-        ("RiskCheckPassed", None),
-    ]
+    assert [type(e).__name__ for e in again.events] == ["RiskCheckPassed"]
+    assert [(e.venue, e.qty_1e8) for e in _made(again)] == [("okx", 18_018 * QTY)]
     state = _publish(state, again.events)
     assert state.reserved == {("binance", "USDT"): 12_012 * QTY, ("okx", "USDT"): 18_018 * QTY}
 
@@ -223,7 +241,7 @@ def test_graph_cancel_releases_every_node_of_that_graph_only() -> None:
 
 def test_rejected_rerun_releases_a_partial_reservation() -> None:
     first = _decide(_funded(), _intent(QTY // 2))
-    state = apply(_funded(), first.events[0], RULES)  # reservation landed, pass did not
+    state = apply(_funded(), _made(first)[0], RULES)  # older log: reservation landed, pass did not
     state = apply(state, KillSwitchEngaged(event_id="k", ts_ns=NOW, tenant=TENANT, reason="halt"), RULES)
     again = _decide(state, _intent(QTY // 2), new_id=id_source("retry"))
     (rejected,) = again.events

@@ -4,7 +4,7 @@ fills did not consume released when the node ends, so the balance is free for th
 from __future__ import annotations
 
 from events import AnyEvent
-from events.risk import ReservationMade, ReservationReleased
+from events.risk import ReservationMade, ReservationReleased, RiskCheckPassed
 from projections.follower import StreamFollower
 from services.edges.instruments import instrument_rules
 from services.risk import AccountState, replay, rules_book
@@ -18,11 +18,16 @@ async def account_after(desk: Desk, graph_id: str, released: int) -> tuple[Accou
     from the whole log and this graph's reservation events."""
     made: dict[str, str] = {}
     mine: list[AnyEvent] = []
+    standalone: list[ReservationMade] = []
 
     def see(event: AnyEvent, seq: int) -> None:
-        if isinstance(event, ReservationMade) and event.graph_id == graph_id:
-            made[event.reservation_id] = graph_id
-            mine.append(event)
+        if isinstance(event, RiskCheckPassed) and event.graph_id == graph_id:
+            # The router's pass carries the reservations it makes (no standalone events).
+            for res in event.reservations:
+                made[res.reservation_id] = graph_id
+                mine.append(res)
+        elif isinstance(event, ReservationMade) and event.graph_id == graph_id:
+            standalone.append(event)
         elif isinstance(event, ReservationReleased) and event.reservation_id in made:
             mine.append(event)
 
@@ -34,6 +39,7 @@ async def account_after(desk: Desk, graph_id: str, released: int) -> tuple[Accou
         )
     finally:
         await watcher.stop()
+    assert standalone == []  # one append per decision: the pass carries the reservations
     events = [d.event async for d in desk.bus.replay("LEDGER", ["exec.>", "risk.>", "ord.>"])]
     return replay(TENANT, [e for e in events if e.tenant == TENANT], rules_book(instrument_rules())), mine
 
