@@ -5,7 +5,8 @@ account: balances, reservations, kill switch). A node is routed once: nodes that
 a plan or a risk verdict on the log are skipped, so a restart never routes twice; ids of the
 events a node produces are derived from its activation event. A plan carries its children:
 a router killed after the plan but before its last child places exactly the missing children
-(same ids, same fields) when it starts again, before it decides anything new.
+(same ids, same fields) when it starts again, before it decides anything new. A routing that
+hits a bus error (no answer) is tried again on the log as it then stands, up to ROUTE_RETRIES.
 
 Policies: sor/aggressive_chase sweep at once (IOC); an IOC miss is re-planned over the current
 books without the venues that missed, up to `MAX_REROUTES` times and within the slippage collar
@@ -53,7 +54,7 @@ from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
-from services.errors import ConcurrencyConflict
+from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids, graph_of
 from services.graph.state import GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
@@ -91,6 +92,8 @@ class ReleaseDue:
 
     cause: AnyEvent
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
+ROUTE_RETRIES = 3  # a node whose routing hit a bus error (no answer, refused) is tried again
+ROUTE_RETRY_S = 0.5  # backoff before the first retry, doubled for each next one
 DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
 
 
@@ -141,6 +144,8 @@ class RouterService:
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()
         self.unplaced: dict[str, dict[str, ChildAllocated]] = {}  # plan id -> its children not yet on the log
+        self.failures: dict[tuple[str, str], int] = {}  # routing attempts that hit a bus error, per node
+        self.retries: set[asyncio.Task[None]] = set()
         # Per tenant, the account subject's sequence our fold has reached: the expected sequence
         # of the next append, so a decision made on a stale account can never be appended.
         self.account_seq: dict[str, int] = {}
@@ -157,7 +162,7 @@ class RouterService:
         self._task = asyncio.create_task(self._work(), name="router")
 
     async def stop(self) -> None:
-        for task in list(self.slicing.values()):
+        for task in [*self.slicing.values(), *self.retries]:
             await cancel_and_wait(task)
         if self._task is not None:
             await cancel_and_wait(self._task)
@@ -268,11 +273,36 @@ class RouterService:
                     log.info("account moved under %s (attempt %s); deciding again", key, attempt + 1)
                     await self.ledger.wait_caught_up()
                     continue
+                except BusError as exc:  # no answer or refused: what was stored is unknown
+                    self._retry_later(activation, exc)
                 except Exception as exc:  # the outermost loop: log and go on with the next node
                     log.exception("routing %s failed: %s", key, exc)
                 break
             else:
                 log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
+
+    def _retry_later(self, activation: NodeActivated, exc: BusError) -> None:
+        key = (activation.graph_id, activation.node_id)
+        failures = self.failures[key] = self.failures.get(key, 0) + 1
+        if failures > ROUTE_RETRIES:
+            log.error("routing %s failed %d times; giving up: %s", key, failures, exc)
+            return
+        delay_s = ROUTE_RETRY_S * 2 ** (failures - 1)
+        log.warning("routing %s failed (%s); trying again in %.1f s", key, exc, delay_s)
+        task = asyncio.create_task(self._retry(activation, delay_s), name=f"retry {key}")
+        self.retries.add(task)
+        task.add_done_callback(self.retries.discard)
+
+    async def _retry(self, activation: NodeActivated, delay_s: float) -> None:
+        # Decide again on the log as it now stands: a plan that was stored after all marks the
+        # node routed (and its missing children are placed), one that was not is planned anew.
+        await asyncio.sleep(delay_s)  # backoff: the bus was failing a moment ago
+        try:
+            await self.ledger.wait_caught_up()
+            await self._place_missing_children()
+        except BusError as exc:
+            log.warning("retry of %s/%s: bus still failing (%s)", activation.graph_id, activation.node_id, exc)
+        self.pending.put_nowait(activation)
 
     async def _release(self, cause: AnyEvent) -> None:
         """Return what an ended node or graph still holds to the available balance."""

@@ -25,6 +25,7 @@ from services.api.app import create_app
 from services.api.keys import create_key
 from services.api.state import ApiState
 from services.bus import Bus
+from services.errors import BusError
 from services.edges.sandbox.service import SandboxExecutor
 from services.graph.service import GraphEngineService
 from services.risk import RiskLimits
@@ -146,4 +147,53 @@ async def test_a_router_killed_mid_plan_has_its_successor_place_the_missing_chil
     assert not [i for i, n in Counter(c.event_id for c in children).items() if n > 1]
     assert sorted(Counter(a.child_id for a in acks).values()) == [1, 1]
     assert sum(f.qty_1e8 for f in fills) == U // 2
+    assert status == "COMPLETED"
+
+
+class FlakyBus(Bus):
+    """The router's bus fails its first plan write with a BusError (no JetStream answer), after
+    storing `stored` of its messages; the connection itself stays up."""
+
+    stored: int
+    failed: asyncio.Event
+
+    async def publish_many(self, events: Iterable[AnyEvent]) -> list[PubAck]:
+        events = list(events)
+        if self.failed.is_set() or not events or not isinstance(events[0], PlanMade):
+            return await super().publish_many(events)
+        self.failed.set()
+        if self.stored:
+            await super().publish_many(events[: self.stored])
+        raise BusError("publish to route.plan got no JetStream answer: TimeoutError()")
+
+
+@pytest.mark.parametrize("stored", [0, 1], ids=["nothing-stored", "plan-stored-children-not"])
+async def test_a_plan_write_that_fails_is_retried_and_places_each_child_once(
+    bus: Bus, settings: Settings, api: tuple[ApiState, httpx.AsyncClient], stored: int
+) -> None:
+    state, client = api
+    flaky = await FlakyBus.connect(settings, name="router-flaky")
+    flaky.stored, flaky.failed = stored, asyncio.Event()
+    router = RouterService(flaky, limits=LIMITS)
+    await router.start()
+    try:
+        body = {"nodes": [{"node_id": "order", "instrument": {"symbol": SYMBOL, "type": "spot"}, "side": "buy",
+                           "order_type": "market", "quantity": {"fixed": {"qty_1e8": U // 2}}}], "edges": []}
+        r = await client.post("/v1/orders", json=body)
+        assert r.status_code == 200, r.text
+        graph_id = str(r.json()["graph_id"])
+        await state.ledger_follower.wait_until(
+            lambda: (g := state.ledger.graphs.get(graph_id)) is not None and g.status in FINAL, timeout=30
+        )
+        status = state.ledger.graphs[graph_id].status
+    finally:
+        await router.stop()
+        await flaky.close()
+    assert flaky.failed.is_set()
+    log = [d.event async for d in bus.replay("LEDGER", ["route.>", "exec.>"])]
+    plans = [e for e in log if isinstance(e, PlanMade) and e.graph_id == graph_id]
+    children = [e for e in log if isinstance(e, ChildAllocated) and e.graph_id == graph_id]
+    acks = [e for e in log if isinstance(e, ChildAcked) and e.child_id in {c.child_id for c in children}]
+    assert len(plans) == 1 and children == list(plans[0].children)
+    assert sorted(Counter(a.child_id for a in acks).values()) == [1] * len(children)
     assert status == "COMPLETED"
