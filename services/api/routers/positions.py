@@ -8,6 +8,17 @@ batch at most: a caller that needs an order's fills reflected waits on `ApiState
 Rows: one per fill-built position (kind crypto, perp or event_contract) plus one `fiat` row per
 cash balance (USD and stablecoins, valued 1:1). Paper-funded coins that no fill touched show in
 /v1/balances, not as positions, so the NAV here is cash plus what was traded.
+
+Locks: what open orders hold on a (venue, asset) is the risk account's reservation (the API's
+ledger view keeps that fold per book, projections/ledger.py); balance rows (/v1/balances and the
+`fiat` rows) show it as `locked_qty_1e8`, and `available_qty_1e8 = qty_1e8 - locked_qty_1e8`.
+Both views fold the same log; a read first lets the ledger view reach what the balances view
+has folded, so a lock is never older than its balance. `available` is not clamped at 0: it is
+the risk fold's `available` (balance minus reservations), and a negative figure means the
+account holds more than it has, a fault to show rather than hide. (A fill the ledger view has
+seen and the balances view not yet shows briefly as more available, never as less.)
+Position rows keep `locked_qty_1e8: 0`: a hold is per (venue, asset), shared by every symbol
+with that asset and by funded coins outside the position, so it is shown on the balance row.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from projections.positions import NAME, entry_price_usd_1e9
 from projections.store import Doc, ViewStore
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
+from services.api.routers.orders import VIEW_WAIT_S
 from services.api.state import ApiState, get_state
 from services.risk.money import QTY_ONE, notional_usd_1e9
 
@@ -86,7 +98,7 @@ def _position_row(key: str, doc: Doc, market: MarketBooks) -> dict[str, Any]:
         "venue": doc["venue"],
         "instrument": {"kind": kind, "symbol": doc["symbol"]},
         "qty_1e8": qty,
-        "locked_qty_1e8": 0,  # open-order locks live in the risk account, not in this view yet
+        "locked_qty_1e8": 0,  # holds are per (venue, asset): see the module doc
         "available_qty_1e8": qty,
         "entry_price_usd_1e9": entry,
         "current_price_usd_1e9": price,
@@ -102,15 +114,28 @@ def _position_row(key: str, doc: Doc, market: MarketBooks) -> dict[str, Any]:
     }
 
 
-def _cash_row(key: str, doc: Doc) -> dict[str, Any]:
+def _locked(state: ApiState, key: str, doc: Doc) -> int:
+    tenant = key.split("/", 1)[0]  # keys are `<tenant>/<sandbox|live>/<venue>/<asset>`
+    return state.ledger.locked_qty_1e8(tenant, doc["is_sandbox"], doc["venue"], doc["asset"])
+
+
+async def _locks_cover_balances(state: ApiState) -> None:
+    """Wait until the ledger view (locks) has folded everything the balances view has."""
+    try:
+        await state.ledger_follower.wait_for(state.positions.position, timeout=VIEW_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(503, "the ledger view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc
+
+
+def _cash_row(key: str, doc: Doc, locked: int) -> dict[str, Any]:
     qty = doc["qty_1e8"]
     return {
         "id": _row_id(key),
         "venue": doc["venue"],
         "instrument": {"kind": "fiat", "symbol": doc["asset"]},
         "qty_1e8": qty,
-        "locked_qty_1e8": 0,
-        "available_qty_1e8": qty,
+        "locked_qty_1e8": locked,
+        "available_qty_1e8": qty - locked,
         "entry_price_usd_1e9": _ONE_USD_1E9,
         "current_price_usd_1e9": _ONE_USD_1E9,
         "current_value_usd_1e9": qty * 10,  # qty_1e8 of a 1 USD asset -> usd_1e9
@@ -130,8 +155,9 @@ async def unified(
 ) -> dict[str, Any]:
     positions = await _scan(state.views, "positions", scope)
     balances = await _scan(state.views, "balances", scope)
+    await _locks_cover_balances(state)
     rows = [_position_row(k, d, state.market) for k, d in positions]
-    rows += [_cash_row(k, d) for k, d in balances if d["asset"] in CASH_ASSETS]
+    rows += [_cash_row(k, d, _locked(state, k, d)) for k, d in balances if d["asset"] in CASH_ASSETS]
     want_venues, want_kinds = _csv(venues), _csv(kinds)
     unknown = sorted((want_kinds or set()) - set(KINDS))
     if unknown:
@@ -190,16 +216,18 @@ async def perp_positions(state: State, auth: Auth, venues: str | None = None) ->
 @router.get("/balances")
 async def balances(state: State, auth: Auth) -> dict[str, Any]:
     rows = []
-    for _, doc in await _scan(state.views, "balances", view_scope(auth)):
-        qty = doc["qty_1e8"]
+    docs = await _scan(state.views, "balances", view_scope(auth))
+    await _locks_cover_balances(state)
+    for key, doc in docs:
+        qty, locked = doc["qty_1e8"], _locked(state, key, doc)
         mark = _usd_mark_1e9(state.market, doc["asset"])
         rows.append(
             {
                 "venue": doc["venue"],
                 "asset": doc["asset"],
                 "qty_1e8": qty,
-                "available_qty_1e8": qty,
-                "locked_qty_1e8": 0,  # see _position_row
+                "available_qty_1e8": qty - locked,  # not clamped: see the module doc
+                "locked_qty_1e8": locked,
                 # value rounds down (a value we would receive); 0 when no USD pair is quoted
                 "value_usd_1e9": 0 if mark is None else mark * qty // QTY_ONE,
                 "is_sandbox": doc["is_sandbox"],
