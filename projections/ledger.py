@@ -5,11 +5,8 @@ idempotency and kill switch, cancel/amend/resume need the freshest whole `GraphS
 WebSocket and TCA routes read it. REST reads of orders, fills and graph status come from the
 durable, tracked `orders` view (projections/orders.py), which folds graphs the same way.
 
-It also keeps the risk account fold (services/risk/account.py) of every tenant's book, so
-/v1/balances can show what open orders hold (`locked`). The risk service folds a tenant's two
-books into one account; here each book (sandbox, live) has its own, because reservations name
-only a venue and asset and both books use the same venue names: the sum over both books is the
-risk service's figure."""
+It also keeps the risk account of each tenant's books (services/risk/books.py: sandbox and live
+apart, as the router keeps them), so /v1/balances can show what open orders hold (`locked`)."""
 
 from __future__ import annotations
 
@@ -25,18 +22,17 @@ from services.graph import GraphState
 from services.graph import apply as apply_graph
 from services.graph.service import graph_of
 from services.graph.state import initial
-from services.risk import AccountState, RulesBook, fold_into, new_account, rules_book
+from services.risk import RulesBook, rules_book
+from services.risk.books import AccountBooks
 
 log = logging.getLogger(__name__)
-
-Book = tuple[str, bool]  # (tenant, is_sandbox)
 
 
 class LedgerView:
     def __init__(self, rules: RulesBook | None = None) -> None:
         # The fold needs the rules only for a fill's base and quote asset.
         self.rules = rules if rules is not None else rules_book(instrument_rules())
-        self.accounts: dict[Book, AccountState] = {}
+        self.books = AccountBooks(self.rules)
         self.graphs: dict[str, GraphState] = {}
         self.fills: list[FillRecorded] = []
         self.fill_ids: set[str] = set()
@@ -75,28 +71,11 @@ class LedgerView:
 
     def locked_qty_1e8(self, tenant: str, is_sandbox: bool, venue: str, asset: str) -> int:
         """What the book's open orders hold on (venue, asset): the risk fold's reservations."""
-        account = self.accounts.get((tenant, is_sandbox))
+        account = self.books.accounts.get((tenant, is_sandbox))
         return account.reserved_qty(venue, asset) if account is not None else 0
 
     def _fold_accounts(self, event: AnyEvent) -> None:
-        # The book an event belongs to: its own flag, else its graph's (child replies through
-        # their allocation). Releases and kill switch events name no graph (nor does an event of
-        # a graph this log does not hold): they go to each of the tenant's books, where the fold
-        # ignores a reservation id it does not hold.
-        is_sandbox = getattr(event, "is_sandbox", None)
-        if is_sandbox is None:
-            graph_id = graph_of(event, self.child_graph)
-            graph = self.graphs.get(graph_id) if graph_id else None
-            is_sandbox = graph.is_sandbox if graph is not None else None
-        if is_sandbox is None:
-            books = [a for (tenant, _), a in self.accounts.items() if tenant == event.tenant]
-        else:
-            key = (event.tenant, is_sandbox)
-            if key not in self.accounts:
-                self.accounts[key] = new_account(event.tenant)
-            books = [self.accounts[key]]
-        for account in books:
-            try:
-                fold_into(account, event, self.rules)
-            except Exception as exc:  # a fold bug must not stop the graph view (or the locks of other books)
-                log.error("account fold of %s failed: %s", type(event).__name__, exc)
+        try:
+            self.books.fold(event)
+        except Exception as exc:  # a fold bug must not stop the graph view
+            log.error("account fold of %s failed: %s", type(event).__name__, exc)

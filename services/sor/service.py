@@ -65,13 +65,12 @@ from services.risk import (
     RiskLimits,
     RiskRejected,
     decide_and_reserve,
-    fold_into,
-    new_account,
     releases_for,
     rules_book,
 )
 from services.graph.schedule import Iceberg, slices_for
 from services.sor import RoutePlan, SorError, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
+from services.risk.books import AccountBooks
 from services.sor.books import venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.sor.reroute import reroute_limit_px
@@ -131,7 +130,7 @@ class RouterService:
         self.rules_list = instrument_rules()
         self.rules = rules_book(self.rules_list)
         self.market = MarketBooks()
-        self.accounts: dict[str, AccountState] = {}
+        self.books = AccountBooks(self.rules)  # each tenant's sandbox and live accounts, apart
         self.graphs: dict[str, GraphSubmitted] = {}
         self.routed: set[tuple[str, str]] = set()
         self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
@@ -174,10 +173,12 @@ class RouterService:
         node = next((n for n in graph.nodes if n.node_id == key[1]), None) if graph else None
         return node is not None and node.execution.policy in SLICED
 
-    def account(self, tenant: str) -> AccountState:
-        if tenant not in self.accounts:
-            self.accounts[tenant] = new_account(tenant)
-        return self.accounts[tenant]
+    def account(self, tenant: str, is_sandbox: bool) -> AccountState:
+        return self.books.account(tenant, is_sandbox)
+
+    def _accounts_of(self, event: AnyEvent) -> list[AccountState]:
+        book = self.books.book_of(event)
+        return [self.account(event.tenant, b) for b in ([book] if book is not None else [True, False])]
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
         match event:
@@ -211,14 +212,13 @@ class RouterService:
         if event.tenant:
             if subject_for(event) == account_subject(event.tenant):
                 self.account_seq[event.tenant] = seq
-            account = self.account(event.tenant)
             try:
-                fold_into(account, event, self.rules)
+                self.books.fold(event)
             except Exception as exc:  # a fold bug must not stop routing for every tenant
                 log.error("account fold of %s failed: %s", type(event).__name__, exc)
             # Decided later on the then-current account: a release already on the log (seen
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
-            if isinstance(event, ENDS) and releases_for(account, event, now_ns=0):
+            if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self._accounts_of(event)):
                 self.pending.put_nowait(ReleaseDue(event))
 
     def _fold_graph(self, event: AnyEvent) -> None:
@@ -309,7 +309,8 @@ class RouterService:
         for attempt in range(ACCOUNT_RETRIES):
             if self.ledger.position < self._own_last_seq:
                 await self.ledger.wait_for(self._own_last_seq)
-            released = releases_for(self.account(cause.tenant), cause, now_ns=self.clock_ns())
+            now = self.clock_ns()
+            released = [r for account in self._accounts_of(cause) for r in releases_for(account, cause, now_ns=now)]
             if not released:
                 return
             try:
@@ -519,7 +520,7 @@ class RouterService:
             venue=node.instrument.venue,
         )
         outcome = decide_and_reserve(
-            self.account(tenant),
+            self.account(tenant, self.graphs[activation.graph_id].is_sandbox),
             intent,
             limits=self.limits,
             rules=self.rules,

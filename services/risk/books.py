@@ -1,0 +1,64 @@
+"""Each tenant's two books, sandbox and live, as separate risk accounts.
+
+Balances, fills and reservations name only a venue and an asset, and the sandbox and live books
+use the same venue names: one account per tenant would let a live order spend paper funds (or
+a paper order count against live ones). So every tenant has an account per book, and each event
+is folded into the book it belongs to: its own `is_sandbox` (fills, balance changes, graphs),
+else its graph's (child replies through their allocation). Events that name no graph (the kill
+switch, releases) go to both books of the tenant: the switch holds for both, and the fold ignores
+a release of a reservation the book does not hold.
+"""
+
+from __future__ import annotations
+
+from events.base import Event
+from events.graph import GraphSubmitted
+from services.risk.account import AccountState, fold_into, new_account
+from services.risk.config import RulesBook
+
+Book = tuple[str, bool]  # (tenant, is_sandbox)
+
+
+class AccountBooks:
+    def __init__(self, rules: RulesBook) -> None:
+        self.rules = rules
+        self.accounts: dict[Book, AccountState] = {}
+        self.graph_sandbox: dict[str, bool] = {}  # graph_id -> is_sandbox
+        self.child_graph: dict[str, str] = {}  # child_id -> graph_id (child replies carry no graph_id)
+
+    def account(self, tenant: str, is_sandbox: bool) -> AccountState:
+        key = (tenant, is_sandbox)
+        if key not in self.accounts:
+            self.accounts[key] = new_account(tenant)
+        return self.accounts[key]
+
+    def book_of(self, event: Event) -> bool | None:
+        """True/False for the sandbox/live book the event belongs to; None when it names none."""
+        own = getattr(event, "is_sandbox", None)
+        if own is not None:
+            return bool(own)
+        graph_id = getattr(event, "graph_id", None)
+        child_id = getattr(event, "child_id", None)
+        if graph_id and child_id:
+            self.child_graph[child_id] = graph_id
+        graph_id = graph_id or (self.child_graph.get(child_id) if child_id else None)
+        return self.graph_sandbox.get(graph_id) if graph_id else None
+
+    def fold(self, event: Event) -> list[AccountState]:
+        """Fold a tenant's event into its book (or both); returns the accounts it was folded into.
+
+        Raises what the fold raises (WrongTenant, a rules error) after folding the others."""
+        if isinstance(event, GraphSubmitted):
+            self.graph_sandbox[event.graph_id] = event.is_sandbox
+        book = self.book_of(event)
+        books = [book] if book is not None else [True, False]
+        accounts = [self.account(event.tenant, b) for b in books]
+        failure: Exception | None = None
+        for account in accounts:
+            try:
+                fold_into(account, event, self.rules)
+            except Exception as exc:  # the other book still gets the event
+                failure = exc
+        if failure is not None:
+            raise failure
+        return accounts
