@@ -22,6 +22,11 @@ The account fold (`account`)
   A RiskCheckPassed applies the reservations it carries (as if each were folded first); a
   standalone ReservationMade (logs written before passes carried them) folds the same way.
 
+Books (`books`)
+    AccountBooks(rules): one account per (tenant, is_sandbox); fold(event) folds an event into its
+    book (its own flag, else its graph's; both books when it names none) and returns the accounts.
+    The router and the API's balances use it, so paper and live funds never mix.
+
 Checks (`rules`)
     check_order(intent: OrderIntent, state, limits, rules, mark_px_1e9: int | None, now_ns)
         -> RiskAccepted(qty_1e8 rounded down to the lot, notional_usd_1e9, venues=(VenueFit, ...))
