@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 
+from events import AnyEvent
 from projections.follower import StreamFollower
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
@@ -25,7 +26,9 @@ from services.api.routers import credentials
 from services.api.routers import history
 from services.api.routers import lifecycle, markets, venues
 from services.api.routers import intelligence
+from services.api.routers import api_keys, traces as trace_routes
 from services.api.ratelimit import RateLimiter
+from services.api.traces import TraceIndex
 from services.api.state import ApiState
 from services.bus import Bus
 from services.settings import Settings
@@ -40,7 +43,15 @@ def create_app(settings: Settings) -> FastAPI:
         follower = StreamFollower(bus, "MD", ["md.>"], books.apply)
         await follower.start()
         ledger = LedgerView()
-        ledger_follower = StreamFollower(bus, "LEDGER", [">"], ledger.apply)
+        traces = TraceIndex(ledger)
+
+        def fold_ledger(event: AnyEvent, seq: int) -> None:
+            try:
+                ledger.apply(event, seq)
+            finally:  # after the ledger: the trace index places child replies through its child map
+                traces.apply(event, seq)
+
+        ledger_follower = StreamFollower(bus, "LEDGER", [">"], fold_ledger)
         await ledger_follower.start()
         keys = open_key_store(settings)
         views = open_store(settings)
@@ -61,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
             positions=positions_runner,
             orders=orders_runner,
             limiter=RateLimiter(settings.rate_limit_qps),
+            traces=traces,
         )
         try:
             yield
@@ -91,6 +103,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(intelligence.router, dependencies=authed)  # its lifespan follows the plans
     app.include_router(venues.router, dependencies=authed)
     app.include_router(markets.router, dependencies=authed)  # its lifespan follows the MARKETS stream
+    app.include_router(health.keyed, dependencies=authed)  # GET /v1/health (the SRE view)
+    app.include_router(trace_routes.router, dependencies=authed)
+    app.include_router(api_keys.router, dependencies=authed)
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
     # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.

@@ -20,6 +20,7 @@ from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from services.api.keys import KeyStore
 from services.api.ratelimit import RateLimiter
+from services.api.traces import TraceIndex
 from services.bus import Bus
 from services.settings import Settings
 
@@ -38,6 +39,7 @@ class ApiState:
     positions: ProjectionRunner  # folds balances and positions into `views`
     orders: ProjectionRunner  # folds orders, fills and graph status into `views` (projections/orders.py)
     limiter: RateLimiter
+    traces: TraceIndex  # LEDGER sequences per order, fed by `ledger_follower` (GET /v1/traces)
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread
