@@ -10,6 +10,7 @@ from events.graph import GRAPH_EVENTS
 from events.market import LIFECYCLE_EVENTS, MARKET_EVENTS
 from events.risk import RISK_EVENTS
 from events.routing import ROUTING_EVENTS
+from events.sandbox import SANDBOX_EVENTS
 from events.tca import TCA_EVENTS
 from events.vault import VAULT_EVENTS
 
@@ -20,6 +21,7 @@ ALL_EVENT_TYPES = (
     *RISK_EVENTS,
     *ROUTING_EVENTS,
     *EXECUTION_EVENTS,
+    *SANDBOX_EVENTS,
     *TCA_EVENTS,
     *VAULT_EVENTS,
     *ALGO_EVENTS,

@@ -8,6 +8,7 @@ risk.<tenant>.acct             account aggregate: reservations (single writer: r
 risk.<tenant>.kill             kill switch
 route.<tenant>.<graph_id>      SOR plans and child allocations
 exec.<venue>.<tenant>          child order lifecycle and fills
+exec._.<tenant>                sandbox settings and resets (venue-wide)
 tca.<tenant>.<graph_id>        TCA reports
 tca.score.<venue>.<symbol>     venue scores (tenant-independent; four tokens, so never a report)
 vault.<tenant>.<venue>         credential lifecycle
@@ -16,7 +17,7 @@ algo.<tenant>.<deployment_id>  algo lifecycle and logs
 
 from __future__ import annotations
 
-from events import algos, execution, graph, market, risk, routing, tca, vault
+from events import algos, execution, graph, market, risk, routing, sandbox, tca, vault
 from events.base import Event
 
 _BAD = str.maketrans({".": "_", "*": "_", ">": "_", " ": "_", "\t": "_"})
@@ -78,6 +79,8 @@ def subject_for(event: Event) -> str:
             venue=v
         ) | execution.BalanceAdjusted(venue=v):
             return f"exec.{token(v)}.{token(event.tenant)}"
+        case sandbox.SandboxSettingsChanged() | sandbox.SandboxReset():
+            return f"exec.{VENUE_WIDE}.{token(event.tenant)}"
         case tca.TcaReported(graph_id=g):
             return f"tca.{token(event.tenant)}.{token(g)}"
         case tca.VenueScored(venue=v, symbol=s):

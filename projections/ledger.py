@@ -16,6 +16,7 @@ from events import AnyEvent
 from events.execution import BalanceAdjusted, FillRecorded
 from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
+from events.sandbox import SandboxReset, SandboxSettingsChanged
 from events.tca import TcaReported
 from services.edges.instruments import instrument_rules
 from services.graph import GraphState
@@ -40,6 +41,8 @@ class LedgerView:
         self.funded: set[str] = set()  # tenants holding paper balances
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
+        self.sandbox_settings: dict[str, SandboxSettingsChanged] = {}  # tenant -> settings in force
+        self.sandbox_resets: dict[tuple[str, str], SandboxReset] = {}  # (tenant, request_id) -> reset
         self.position = 0
 
     def apply(self, event: AnyEvent, seq: int) -> None:
@@ -57,6 +60,12 @@ class LedgerView:
             return
         if isinstance(event, KillSwitchCleared):
             self.kill.pop(event.tenant, None)
+            return
+        if isinstance(event, SandboxSettingsChanged):
+            self.sandbox_settings[event.tenant] = event
+            return
+        if isinstance(event, SandboxReset):
+            self.sandbox_resets.setdefault((event.tenant, event.request_id), event)
             return
         if isinstance(event, BalanceAdjusted) and event.reason == "paper_funding":
             self.funded.add(event.tenant)

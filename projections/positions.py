@@ -9,6 +9,9 @@ Documents (key prefix `<tenant>/<sandbox|live>/<venue>/`):
                              entry_price_usd_1e9, realized_pnl_usd_1e9, fees_usd_1e9, is_sandbox}
   fills     `.../<fill_id>` {seq}: fills already folded (a replayed venue fill counts once)
 
+A `SandboxReset` (POST /v1/sandbox/reset) removes the sandbox position rows it names; the
+reset's balance changes arrive as ordinary `BalanceAdjusted` events.
+
 Rounding is the risk account's (`services/risk/money.py`, `services/risk/account._fill`), so
 this view and the balances risk checks against never disagree: what we pay rounds up (buy
 cost `ceil(px*qty/1e8)`, fees), what we receive rounds down (sell proceeds
@@ -27,6 +30,7 @@ from typing import Literal
 
 from events import AnyEvent
 from events.execution import BalanceAdjusted, FillRecorded
+from events.sandbox import SandboxReset
 from projections.runner import ViewTx
 from services.edges.instruments import split_symbol
 from services.risk.account import Position, trade_position
@@ -72,6 +76,11 @@ class PositionsProjection:
                 self._add_balance(tx, event.tenant, event.is_sandbox, event.venue, event.asset, event.delta_qty_1e8)
             case FillRecorded():
                 self._fill(tx, event, seq)
+            case SandboxReset():
+                # A reset starts the sandbox book over: the positions it names leave the view
+                # (their fills and PnL stay in the log; the fill dedup records stay too).
+                for ref in event.flattened:
+                    tx.delete("positions", f"{event.tenant}/{book(True)}/{ref.venue}/{ref.symbol}")
             case _:
                 pass  # other exec events move no money; tracking still advances past them
 

@@ -27,6 +27,7 @@ from services.api.routers import history
 from services.api.routers import lifecycle, markets, venues
 from services.api.routers import intelligence
 from services.api.routers import api_keys, traces as trace_routes
+from services.api.routers import sandbox
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.api.state import ApiState
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.keyed, dependencies=authed)  # GET /v1/health (the SRE view)
     app.include_router(trace_routes.router, dependencies=authed)
     app.include_router(api_keys.router, dependencies=authed)
+    app.include_router(sandbox.router, dependencies=authed)
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
     # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.

@@ -31,6 +31,7 @@ from events.risk import (
     ReservationReleased,
     RiskCheckPassed,
 )
+from events.sandbox import SandboxReset
 from services.risk.config import RulesBook, assets_of
 from services.risk.errors import WrongTenant
 from services.risk.money import (
@@ -195,6 +196,7 @@ _TENANT_SCOPED = (
     NodeAmended,
     GraphCompleted,
     GraphCancelled,
+    SandboxReset,
 )
 
 
@@ -205,6 +207,10 @@ def fold_into(state: AccountState, event: Event, rules: RulesBook) -> None:
     match event:
         case BalanceAdjusted(venue=venue, asset=asset, delta_qty_1e8=delta):
             _add_balance(state, venue, asset, delta)
+        case SandboxReset():
+            # The sandbox book starts over: its balances come back through the reset's
+            # BalanceAdjusted events; its positions (exposure) are flat from here on.
+            state.positions.clear()
         case FillRecorded():
             _fill(state, event, rules)
         case ReservationMade():  # standalone: logs written before a pass carried its reservations

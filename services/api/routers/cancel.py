@@ -1,4 +1,5 @@
-"""Cancel and resume: DELETE /v1/execution_graphs/{id}, DELETE /v1/orders/{node_order_id},
+"""Cancel, amend and resume: DELETE /v1/execution_graphs/{id}, DELETE /v1/orders/{node_order_id},
+PATCH /v1/orders/{node_order_id} (alias PATCH /v1/execution_graphs/{id}/nodes/{node_id}),
 POST /v1/execution_graphs/{id}/resume.
 
 Each runs the graph engine's command on the API's ledger view of the graph, publishes the
@@ -110,9 +111,8 @@ async def cancel_order(node_order_id: str, state: State, auth: Auth) -> dict[str
     return {"node_order_id": text, "graph_id": graph_id, "status": node.status, "graph_status": after.status}
 
 
-@router.patch("/orders/{node_order_id:path}")
-async def amend_order(node_order_id: str, request: Request, state: State, auth: Auth) -> dict[str, Any]:
-    """Change a resting order's total quantity (`new_qty_1e8`) and/or limit (`new_constraints.max_price_1e9`)."""
+async def _amend_body(request: Request) -> tuple[int | None, int | None]:
+    """`new_qty_1e8` and `new_constraints.max_price_1e9` of an amend request, checked."""
     body = await json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", code="BAD_REQUEST")
@@ -124,23 +124,44 @@ async def amend_order(node_order_id: str, request: Request, state: State, auth: 
             raise ApiError(400, f"{name} must be a positive integer, was {value!r}", code="INVALID_PARAMS")
     if new_qty is None and new_px is None:
         raise ApiError(400, "nothing to amend: send new_qty_1e8 and/or new_constraints.max_price_1e9", code="INVALID_PARAMS")
+    return new_qty, new_px
+
+
+async def _amend(
+    request: Request, state: ApiState, auth: AuthContext, graph_id: str, node_id: str, shown_id: str | None
+) -> dict[str, Any]:
+    """Amend a node; answers with `shown_id` (the id the caller used), else the node's order id."""
+    new_qty, new_px = await _amend_body(request)
+    graph = await _graph(state, graph_id, auth)
+    if node_id not in graph.nodes:
+        raise ApiError(404, f"unknown order {shown_id or f'{graph_id}/nodes/{node_id}'!r}", code="NOT_FOUND")
+    try:
+        after = await run_command(
+            state, graph, AmendNode(node_id=node_id, new_qty_1e8=new_qty, new_limit_px_1e9=new_px),
+            command_ids("amend", graph, node_id),
+        )
+    except AmendRejected as exc:
+        raise ApiError(400, str(exc), code="INVALID_PARAMS") from exc
+    node = after.nodes[node_id]
+    return {"node_order_id": shown_id or node.node_order_id, "status": node.status, "qty_1e8": node.target_qty_1e8, "mode": "cancel_replace"}
+
+
+@router.patch("/orders/{node_order_id:path}")
+async def amend_order(node_order_id: str, request: Request, state: State, auth: Auth) -> dict[str, Any]:
+    """Change a resting order's total quantity (`new_qty_1e8`) and/or limit (`new_constraints.max_price_1e9`)."""
     text = node_order_id.removeprefix("graph:")
     try:
         ref = parse_node_order_id(text)
     except ValidationError as exc:
+        await _amend_body(request)  # a bad body answers first, as it always has
         raise ApiError(400, f"malformed node_order_id {text!r}", code="INVALID_PARAMS") from exc
-    graph = await _graph(state, ref.graph_id, auth)
-    if ref.node_id not in graph.nodes:
-        raise ApiError(404, f"unknown order {text!r}", code="NOT_FOUND")
-    try:
-        after = await run_command(
-            state, graph, AmendNode(node_id=ref.node_id, new_qty_1e8=new_qty, new_limit_px_1e9=new_px),
-            command_ids("amend", graph, ref.node_id),
-        )
-    except AmendRejected as exc:
-        raise ApiError(400, str(exc), code="INVALID_PARAMS") from exc
-    node = after.nodes[ref.node_id]
-    return {"node_order_id": text, "status": node.status, "qty_1e8": node.target_qty_1e8, "mode": "cancel_replace"}
+    return await _amend(request, state, auth, ref.graph_id, ref.node_id, text)
+
+
+@router.patch("/execution_graphs/{graph_id}/nodes/{node_id}")
+async def amend_node(graph_id: str, node_id: str, request: Request, state: State, auth: Auth) -> dict[str, Any]:
+    """PATCH /v1/orders/{node_order_id} addressed by graph and node (contract 4.4): same body and answer."""
+    return await _amend(request, state, auth, graph_id, node_id, None)
 
 
 @router.post("/execution_graphs/{graph_id}/resume")

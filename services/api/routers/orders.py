@@ -32,6 +32,7 @@ from projections import orders as view
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
+from services.edges.sandbox.balances import FundingPlan, tenant_plan
 from services.edges.sandbox.service import funding_events
 from services.errors import ConcurrencyConflict
 from services.graph import (
@@ -103,11 +104,7 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     engaged = state.ledger.kill.get(tenant)
     if engaged is not None:
         raise ApiError(409, f"kill switch engaged: {engaged.reason or 'no reason given'}", code="KILL_SWITCH")
-    if tenant not in state.ledger.funded:
-        await state.ledger_follower.wait_caught_up()  # a tenant's first order: fund only if still unfunded
-    if tenant not in state.ledger.funded:
-        await state.bus.publish_many(funding_events(tenant, state.sandbox_venues, time.time_ns()))
-        state.ledger.funded.add(tenant)
+    await fund_if_new(state, tenant)
     graph_state, events = submit(parsed, tenant=tenant, now_ns=time.time_ns(), new_id=_derived(first_id))
     if _beyond_int64(msgspec.to_builtins(events)):
         # Ledger integers are int64 end to end (msgpack, SQLite, BIGINT): a huge qty, notional or
@@ -125,6 +122,26 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     acks = await state.bus.publish_many(events[1:])
     await _view_has(state, max(a.seq for a in [first, *acks]))
     return submit_response(graph_state)
+
+
+def paper_plan(state: ApiState, tenant: str) -> FundingPlan:
+    """The paper balances a tenant's funding or sandbox reset grants: its settings, else the defaults."""
+    settings = state.ledger.sandbox_settings.get(tenant)
+    return tenant_plan([(b.asset, b.qty_1e8) for b in settings.balances] if settings else None)
+
+
+async def fund_if_new(state: ApiState, tenant: str) -> int | None:
+    """Fund a tenant's paper balances once (its first order or sandbox call); the LEDGER
+    sequence of the funding, None when it was funded already."""
+    if tenant not in state.ledger.funded:
+        await state.ledger_follower.wait_caught_up()  # fund only if still unfunded
+    if tenant in state.ledger.funded:
+        return None
+    acks = await state.bus.publish_many(
+        funding_events(tenant, state.sandbox_venues, time.time_ns(), paper_plan(state, tenant))
+    )
+    state.ledger.funded.add(tenant)
+    return max((a.seq for a in acks), default=None)
 
 
 async def _view_has(state: ApiState, seq: int) -> None:

@@ -32,11 +32,15 @@ class FundingPlan:
     # Prediction markets settle in dollars only; coins there would be meaningless.
     quote_only_venues: frozenset[str] = frozenset({"kalshi", "polymarket"})
     overrides: tuple[Grant, ...] = field(default=())
+    # A tenant's own amounts (PUT /v1/sandbox/settings): when set, exactly these assets on every
+    # venue, replacing the quote and base defaults; quote-only venues get only its quote assets.
+    assets: tuple[tuple[str, int], ...] | None = None
 
     def __post_init__(self) -> None:
         amounts = [("quote_qty_1e8", self.quote_qty_1e8)]
         amounts += [(f"base_assets[{a}]", q) for a, q in self.base_assets]
         amounts += [(f"overrides[{g.venue}/{g.asset}]", g.qty_1e8) for g in self.overrides]
+        amounts += [(f"assets[{a}]", q) for a, q in self.assets or ()]
         for name, qty in amounts:
             if qty < 0:
                 raise SandboxError(f"funding {name}={qty} is negative")
@@ -49,6 +53,14 @@ def default_funding_plan() -> FundingPlan:
 
 def _targets(venues: Iterable[str], plan: FundingPlan) -> dict[tuple[str, str], int]:
     targets: dict[tuple[str, str], int] = {}
+    if plan.assets is not None:
+        for venue in sorted(set(venues)):
+            for asset, qty in plan.assets:
+                if venue not in plan.quote_only_venues or asset in plan.quote_assets:
+                    targets[(venue, asset)] = qty
+        for g in plan.overrides:
+            targets[(g.venue, g.asset)] = g.qty_1e8
+        return targets
     for venue in sorted(set(venues)):
         for asset in plan.quote_assets:
             targets[(venue, asset)] = plan.quote_qty_1e8
@@ -58,6 +70,12 @@ def _targets(venues: Iterable[str], plan: FundingPlan) -> dict[tuple[str, str], 
     for g in plan.overrides:
         targets[(g.venue, g.asset)] = g.qty_1e8
     return targets
+
+
+def tenant_plan(amounts: Iterable[tuple[str, int]] | None) -> FundingPlan:
+    """The plan for a tenant's own (asset, qty_1e8) amounts; None or empty gives the default."""
+    chosen = tuple(amounts or ())
+    return FundingPlan(assets=chosen) if chosen else default_funding_plan()
 
 
 def paper_funding(venues: Iterable[str], plan: FundingPlan | None = None) -> list[Grant]:

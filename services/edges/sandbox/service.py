@@ -24,7 +24,7 @@ from services.bus import Bus
 from services.bus.outbox import Outbox
 from services.edges import registry
 from services.edges.sandbox.config import SandboxConfig, build_venue
-from services.edges.sandbox.balances import paper_funding
+from services.edges.sandbox.balances import FundingPlan, paper_funding
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, grant_event, to_event
 from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder
@@ -32,12 +32,15 @@ from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder
 log = logging.getLogger("crossbook.sandbox")
 
 
-def funding_events(tenant: str, venues: list[str], ts_ns: int) -> list[BalanceAdjusted]:
-    """Paper balances for a new sandbox tenant; ids derive from the tenant, so funding twice
-    within the dedup window is stored once (callers also check the account first)."""
+def funding_events(
+    tenant: str, venues: list[str], ts_ns: int, plan: FundingPlan | None = None
+) -> list[BalanceAdjusted]:
+    """Paper balances for a new sandbox tenant (`plan`: its settings, else the default); ids
+    derive from the tenant, so funding twice within the dedup window is stored once (callers
+    also check the account first)."""
     return [
         grant_event(g, event_id=derive_id("paper_funding", tenant, g.venue, g.asset), ts_ns=ts_ns, tenant=tenant)
-        for g in paper_funding(venues)
+        for g in paper_funding(venues, plan)
     ]
 
 

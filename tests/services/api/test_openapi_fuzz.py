@@ -86,6 +86,11 @@ BODIES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("POST", "/v1/orders/preview"): _ORDER | _JSON,
     ("PUT", "/v1/credentials/{venue}"): _CREDENTIALS | _JSON,
     ("POST", "/v1/credentials/{venue}"): _CREDENTIALS | _JSON,
+    ("PUT", "/v1/sandbox/settings"): st.fixed_dictionaries({"balances": st.dictionaries(
+        st.sampled_from(["USDT", "BTC", "b/tc", ""]) | st.text(max_size=4), _AMOUNT, max_size=3)}) | _JSON,
+    ("POST", "/v1/sandbox/positions"): st.fixed_dictionaries(
+        {"venue": st.sampled_from(["binance", "nope"]) | _SCALARS, "asset": st.sampled_from(["BTC", "x.y"]) | _SCALARS,
+         "qty": _AMOUNT}) | _JSON,
 }
 BODY_EXAMPLES = 40
 
@@ -160,6 +165,7 @@ async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: St
         "venue": "binance",
         "graph_id": submitted["graph_id"],
         "node_order_id": status["nodes"][0]["node_order_id"],
+        "node_id": status["nodes"][0]["node_order_id"].rsplit(":", 2)[1],
     }
     headers = {"Authorization": f"Bearer {stack.key}"}
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as client:
