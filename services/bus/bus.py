@@ -37,6 +37,7 @@ from services.errors import BusError, ConcurrencyConflict
 from services.settings import Settings
 
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code for a failed expected-last-subject-sequence
+ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class Delivered:
 class Bus:
     def __init__(self, nc: Client, settings: Settings) -> None:
         self.nc = nc
-        self.js: JetStreamContext = nc.jetstream(timeout=10)
+        self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT_S)
         self.settings = settings
         self.streams, self.consumer_defaults = load_stream_defs(settings)
 
@@ -123,15 +124,23 @@ class Bus:
         except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
             raise BusError(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
 
-    async def publish_many(self, events: Iterable[AnyEvent]) -> list[PubAck]:
-        """Pipeline many publishes and wait for every ack (ordering per subject is preserved)."""
+    async def publish_many(self, events: Iterable[AnyEvent], *, timeout_s: float = ACK_TIMEOUT_S) -> list[PubAck]:
+        """Pipeline many publishes and wait for every ack (ordering per subject is preserved);
+        BusError when any ack has not come within `timeout_s`."""
         js = self.js
         futures = [
             await js.publish_async(subject_for(e), encode(e), headers={"Nats-Msg-Id": e.event_id}) for e in events
         ]
         if futures:
             # Wait for our own acks only: other tasks may share this connection's async window.
-            await asyncio.wait(futures)
+            # nats-py's ack futures have no deadline of their own: a stalled server would hang us.
+            _, unanswered = await asyncio.wait(futures, timeout=timeout_s)
+            if unanswered:
+                for future in unanswered:
+                    future.cancel()
+                raise BusError(
+                    f"{len(unanswered)} of {len(futures)} publishes got no JetStream answer in {timeout_s:g} s"
+                )
         failed = [f.exception() for f in futures if f.exception() is not None]
         if failed:
             raise BusError(f"{len(failed)} of {len(futures)} publishes failed, first: {failed[0]!r}")

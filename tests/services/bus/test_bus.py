@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import pytest
 
@@ -9,7 +11,8 @@ from events.graph import GraphPaused, GraphResumed
 from events.market import TradePrinted
 from events.subjects import graph_subject
 from services.bus import Bus
-from services.errors import ConcurrencyConflict
+from services.errors import BusError, ConcurrencyConflict
+from services.natsd import NatsServer
 
 
 def _trade(i: int, event_id: str | None = None) -> TradePrinted:
@@ -84,3 +87,18 @@ async def test_streams_follow_their_definitions(bus: Bus) -> None:
     assert md.config.max_age == pytest.approx(bus.settings.md_max_age_s)
     assert md.config.max_bytes == bus.settings.md_max_bytes
     await bus.ensure_streams()  # idempotent
+
+
+async def test_publish_many_fails_instead_of_hanging_when_the_server_stalls(bus: Bus, nats_server: NatsServer) -> None:
+    # Arrange: the server process is stopped (SIGSTOP), as a hung or overloaded server would be
+    assert nats_server.proc is not None
+    os.kill(nats_server.proc.pid, signal.SIGSTOP)
+    try:
+        # Act / Assert: no ack comes; the call fails at its deadline instead of waiting forever
+        with pytest.raises(BusError, match="no JetStream answer"):
+            await asyncio.wait_for(bus.publish_many([_trade(1), _trade(2)], timeout_s=0.5), timeout=10)
+    finally:
+        os.kill(nats_server.proc.pid, signal.SIGCONT)
+    # The connection is still good once the server runs again.
+    [ack] = await bus.publish_many([_trade(3)])
+    assert ack.seq > 0
