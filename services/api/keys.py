@@ -91,6 +91,8 @@ class KeyStore(Protocol):
 
     def revoke(self, key_id: str, now_ns: int) -> ApiKey: ...
 
+    def revoke_if_active(self, key_id: str, now_ns: int) -> bool: ...
+
     def list_keys(self, tenant: str | None = None) -> list[ApiKey]: ...
 
     def close(self) -> None: ...
@@ -159,6 +161,15 @@ class _SqlKeyStore:
         if key is None:
             raise KeyNotFound(f"no API key with key_id {key_id!r}")
         return key
+
+    def revoke_if_active(self, key_id: str, now_ns: int) -> bool:
+        """Revoke a key that is still active; False when it was already revoked (or unknown).
+        One statement, so of two racing callers exactly one gets True."""
+        with self._tx() as c:
+            c.execute(
+                self._sql("UPDATE api_keys SET revoked_ns = ? WHERE key_id = ? AND revoked_ns IS NULL"), (now_ns, key_id)
+            )
+            return c.rowcount == 1
 
     def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
         with self._tx() as c:

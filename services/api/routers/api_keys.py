@@ -109,7 +109,10 @@ async def rotate(key_id: str, state: State, auth: Auth) -> NewKey:
             auth.tenant, sandbox=old.is_sandbox, admin=old.is_admin, now_ns=time.time_ns(), label=old.label
         )
     )
-    await asyncio.to_thread(state.keys.revoke, key_id, time.time_ns())
+    if not await asyncio.to_thread(state.keys.revoke_if_active, key_id, time.time_ns()):
+        # Another request rotated or revoked it meanwhile: one rotation wins, this one is undone.
+        await asyncio.to_thread(state.keys.revoke, issued.record.key_id, time.time_ns())
+        raise ApiError(409, f"API key {key_id} was rotated or revoked by another request", code="CONFLICT")
     log.info("API key %s rotated to %s for tenant %s by %s", key_id, issued.record.key_id, auth.tenant, auth.key_id)
     return _new(issued)
 

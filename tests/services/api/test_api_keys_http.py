@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -128,3 +129,22 @@ async def test_admin_keys_are_guarded_and_revoking_yourself_applies_to_the_next_
     # Label limits are the client's 400, not a 500.
     long = await http.post("/v1/api_keys", json={"label": "x" * 201}, headers=auth(owner))
     assert long.status_code == 400 and long.json()["error"]["code"] == "INVALID_PARAMS"
+
+
+async def test_concurrent_rotations_of_one_key_leave_exactly_one_successor(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    owner = create_key(settings, "acme", sandbox=False, now_ns=1)
+    target = (await http.post("/v1/api_keys", json={"label": "bot", "sandbox": True}, headers=auth(owner))).json()
+    # Act: ten rotations of the same key at once
+    answers = await asyncio.gather(*(
+        http.post(f"/v1/api_keys/{target['key_id']}/rotate", headers=auth(owner)) for _ in range(10)
+    ))
+    # Assert: one wins, the others are told so; only the winner's key works
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200] + [409] * 9, statuses
+    [winner] = [r.json() for r in answers if r.status_code == 200]
+    active = [r for r in (await http.get("/v1/api_keys", headers=auth(owner))).json()["api_keys"]
+              if r["label"] == "bot" and r["revoked_ns"] is None]
+    assert [r["key_id"] for r in active] == [winner["key_id"]]
+    assert (await http.get("/v1/account", headers=auth(winner["api_key"]))).status_code == 200
