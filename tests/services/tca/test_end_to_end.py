@@ -66,6 +66,22 @@ async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[Cluster]:
         await server.stop()
 
 
+async def restart_publishes_nothing(bus: Bus) -> TcaService:
+    """Start a fresh TCA over the log as it stands, let it catch up and release what it held
+    back, stop it; assert it published nothing. Returns it for the caller's own checks."""
+    again = TcaService(bus)
+    await again.start()
+    try:
+        await again.follower.wait_caught_up()
+        assert again._task is not None
+        await asyncio.wait_for(asyncio.shield(again._task), 10)  # held events released (or dropped)
+        await again.outbox.drain()
+        assert again.outbox.published == 0
+    finally:
+        await again.stop()
+    return again
+
+
 async def read_ledger(bus: Bus, subjects: list[str]) -> list[AnyEvent]:
     """Every event on `subjects` of the LEDGER stream, in log order (a fresh fold of the log)."""
     events: list[AnyEvent] = []
@@ -125,16 +141,8 @@ async def test_a_completed_market_buy_gets_one_report_that_a_rebuild_reproduces(
 
     # Re-running the service over the same log publishes nothing new.
     await tca.stop()
-    again = TcaService(bus)
-    await again.start()
-    try:
-        await again.follower.wait_caught_up()
-        assert again._task is not None
-        await asyncio.wait_for(asyncio.shield(again._task), 10)  # held completions released (or dropped)
-        await again.outbox.drain()
-        assert again.outbox.published == 0 and again.held == {}
-    finally:
-        await again.stop()
+    again = await restart_publishes_nothing(bus)
+    assert again.held == {}
     log = await read_ledger(bus, ["tca.>"])
     assert [e for e in log if isinstance(e, TcaReported) and e.graph_id == graph_id] == [report]
 

@@ -3,7 +3,6 @@ and a restarted TCA publishes no score twice."""
 
 from __future__ import annotations
 
-import asyncio
 
 from events.routing import ChildAllocated, PlanMade
 from events.subjects import VENUE_SCORES
@@ -15,8 +14,13 @@ from services.sor import SorParams, VenueScore, plan_order
 from services.sor.books import venue_books
 from services.sor.convert import allocation_event
 from services.tca.scoring import VenueScorer
-from services.tca.service import LEDGER_SUBJECTS, TcaService
-from tests.services.tca.test_end_to_end import Cluster, cluster, read_ledger  # noqa: F401 (cluster: the fixture)
+from services.tca.service import LEDGER_SUBJECTS
+from tests.services.tca.test_end_to_end import (  # noqa: F401 (cluster: the fixture)
+    Cluster,
+    cluster,
+    read_ledger,
+    restart_publishes_nothing,
+)
 
 ROUTER_PARAMS = SorParams(latency_penalty_ppm_per_ms=5)  # RouterService's default
 
@@ -94,14 +98,6 @@ async def test_scores_of_one_order_cost_the_next_plan_and_a_restart_repeats_none
 
     # A restarted TCA replays everything and publishes no score again.
     await tca.stop()
-    again = TcaService(bus)
-    await again.start()
-    try:
-        await again.follower.wait_caught_up()
-        assert again._task is not None
-        await asyncio.wait_for(asyncio.shield(again._task), 10)  # held scores released (or dropped)
-        await again.outbox.drain()
-        assert again.outbox.published == 0 and again.held_scores == {}
-    finally:
-        await again.stop()
+    again = await restart_publishes_nothing(bus)
+    assert again.held_scores == {}
     assert [e for e in await read_ledger(bus, [VENUE_SCORES]) if isinstance(e, VenueScored)] == on_log
