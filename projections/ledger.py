@@ -21,7 +21,7 @@ from events.tca import TcaReported
 from services.edges.instruments import instrument_rules
 from services.graph import GraphState
 from services.graph import apply as apply_graph
-from services.graph.service import graph_of
+from services.graph.state import graph_of
 from services.graph.state import initial
 from services.risk import RulesBook, rules_book
 from services.risk.books import AccountBooks
@@ -33,11 +33,11 @@ class LedgerView:
     def __init__(self, rules: RulesBook | None = None) -> None:
         # The fold needs the rules only for a fill's base and quote asset.
         self.rules = rules if rules is not None else rules_book(instrument_rules())
-        self.books = AccountBooks(self.rules)
         self.graphs: dict[str, GraphState] = {}
         self.fills: list[FillRecorded] = []
         self.fill_ids: set[str] = set()
         self.child_graph: dict[str, str] = {}
+        self.books = AccountBooks(self.rules, child_graph=self.child_graph)
         self.funded: set[str] = set()  # tenants holding paper balances
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order

@@ -105,7 +105,7 @@ class OrdersProjection:
 
     @staticmethod
     def _graph_of(tx: ViewTx, event: AnyEvent) -> str | None:
-        # services.graph.service.graph_of, with its child index kept in the view.
+        # services.graph.state.graph_of, with its child index kept in the view.
         graph_id = getattr(event, "graph_id", None)
         child_id = getattr(event, "child_id", None)
         if graph_id and child_id:

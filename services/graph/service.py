@@ -23,19 +23,11 @@ from services.bus import Bus
 from services.bus.outbox import Outbox
 from services.graph import GraphState, Tick, next_wakeup_ns, step
 from services.graph.errors import GraphError
+from services.graph.state import graph_of
 
 log = logging.getLogger("crossbook.graph")
 
 LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "risk.>"]
-
-
-def graph_of(event: AnyEvent, child_graph: dict[str, str]) -> str | None:
-    """The graph an event belongs to; child replies are matched through their allocation."""
-    graph_id = getattr(event, "graph_id", None)
-    child_id = getattr(event, "child_id", None)
-    if graph_id and child_id:
-        child_graph[child_id] = graph_id
-    return graph_id or (child_graph.get(child_id) if child_id else None)
 
 
 def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:

@@ -40,6 +40,7 @@ from events.routing import ChildAllocated, PlanMade
 from services.graph.errors import GraphError
 from services.graph.schema import node_order_id
 
+
 NodeStatus = Literal[
     "PENDING", "ACCEPTED", "WORKING", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"
 ]
@@ -47,6 +48,15 @@ GraphStatus = Literal["ACCEPTED", "RUNNING", "PAUSED", "COMPLETED", "CANCELLED",
 TERMINAL_GRAPH_STATUSES: frozenset[str] = frozenset({"COMPLETED", "CANCELLED", "REJECTED", "FAILED"})
 SWEEP_POLICIES = ("sor", "aggressive_chase")  # one plan swept at once, re-routed on a miss
 MAX_REROUTES = 3  # re-plans of a sweep's missed remainder before the node settles short
+
+
+def graph_of(event: Event, child_graph: dict[str, str]) -> str | None:
+    """The graph an event belongs to; child replies are matched through their allocation."""
+    graph_id = getattr(event, "graph_id", None)
+    child_id = getattr(event, "child_id", None)
+    if graph_id and child_id:
+        child_graph[child_id] = graph_id
+    return graph_id or (child_graph.get(child_id) if child_id else None)
 
 
 @dataclass(frozen=True, slots=True)

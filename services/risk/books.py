@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from events.base import Event
 from events.graph import GraphSubmitted
+from services.graph.state import graph_of
 from services.risk.account import AccountState, fold_into, new_account
 from services.risk.config import RulesBook
 
@@ -20,11 +21,12 @@ Book = tuple[str, bool]  # (tenant, is_sandbox)
 
 
 class AccountBooks:
-    def __init__(self, rules: RulesBook) -> None:
+    def __init__(self, rules: RulesBook, *, child_graph: dict[str, str] | None = None) -> None:
         self.rules = rules
         self.accounts: dict[Book, AccountState] = {}
         self.graph_sandbox: dict[str, bool] = {}  # graph_id -> is_sandbox
-        self.child_graph: dict[str, str] = {}  # child_id -> graph_id (child replies carry no graph_id)
+        # child_id -> graph_id (child replies carry no graph_id): the owner's own map when it keeps one
+        self.child_graph: dict[str, str] = {} if child_graph is None else child_graph
 
     def account(self, tenant: str, is_sandbox: bool) -> AccountState:
         key = (tenant, is_sandbox)
@@ -37,12 +39,13 @@ class AccountBooks:
         own = getattr(event, "is_sandbox", None)
         if own is not None:
             return bool(own)
-        graph_id = getattr(event, "graph_id", None)
-        child_id = getattr(event, "child_id", None)
-        if graph_id and child_id:
-            self.child_graph[child_id] = graph_id
-        graph_id = graph_id or (self.child_graph.get(child_id) if child_id else None)
+        graph_id = graph_of(event, self.child_graph)
         return self.graph_sandbox.get(graph_id) if graph_id else None
+
+    def accounts_for(self, event: Event) -> list[AccountState]:
+        """The accounts a tenant's event belongs to: its book's, or both when it names none."""
+        book = self.book_of(event)
+        return [self.account(event.tenant, b) for b in ([book] if book is not None else [True, False])]
 
     def fold(self, event: Event) -> list[AccountState]:
         """Fold a tenant's event into its book (or both); returns the accounts it was folded into.
@@ -50,9 +53,7 @@ class AccountBooks:
         Raises what the fold raises (WrongTenant, a rules error) after folding the others."""
         if isinstance(event, GraphSubmitted):
             self.graph_sandbox[event.graph_id] = event.is_sandbox
-        book = self.book_of(event)
-        books = [book] if book is not None else [True, False]
-        accounts = [self.account(event.tenant, b) for b in books]
+        accounts = self.accounts_for(event)
         failure: Exception | None = None
         for account in accounts:
             try:

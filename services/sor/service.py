@@ -55,7 +55,8 @@ from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
-from services.graph.service import derived_ids, graph_of
+from services.graph.service import derived_ids
+from services.graph.state import graph_of
 from services.graph.state import GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
 from services.graph.state import initial as initial_graph
@@ -90,6 +91,8 @@ class ReleaseDue:
     """A node or graph ended while holding reservations: release what is left."""
 
     cause: AnyEvent
+
+
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
 ROUTE_RETRIES = 3  # a node whose routing hit a bus error (no answer, refused) is tried again
 ROUTE_RETRY_S = 0.5  # backoff before the first retry, doubled for each next one
@@ -130,7 +133,6 @@ class RouterService:
         self.rules_list = instrument_rules()
         self.rules = rules_book(self.rules_list)
         self.market = MarketBooks()
-        self.books = AccountBooks(self.rules)  # each tenant's sandbox and live accounts, apart
         self.graphs: dict[str, GraphSubmitted] = {}
         self.routed: set[tuple[str, str]] = set()
         self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
@@ -139,6 +141,7 @@ class RouterService:
         self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
+        self.books = AccountBooks(self.rules, child_graph=self.child_graph)  # sandbox and live accounts, apart
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()
@@ -175,10 +178,6 @@ class RouterService:
 
     def account(self, tenant: str, is_sandbox: bool) -> AccountState:
         return self.books.account(tenant, is_sandbox)
-
-    def _accounts_of(self, event: AnyEvent) -> list[AccountState]:
-        book = self.books.book_of(event)
-        return [self.account(event.tenant, b) for b in ([book] if book is not None else [True, False])]
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
         match event:
@@ -218,7 +217,7 @@ class RouterService:
                 log.error("account fold of %s failed: %s", type(event).__name__, exc)
             # Decided later on the then-current account: a release already on the log (seen
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
-            if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self._accounts_of(event)):
+            if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self.books.accounts_for(event)):
                 self.pending.put_nowait(ReleaseDue(event))
 
     def _fold_graph(self, event: AnyEvent) -> None:
@@ -310,7 +309,7 @@ class RouterService:
             if self.ledger.position < self._own_last_seq:
                 await self.ledger.wait_for(self._own_last_seq)
             now = self.clock_ns()
-            released = [r for account in self._accounts_of(cause) for r in releases_for(account, cause, now_ns=now)]
+            released = [r for account in self.books.accounts_for(cause) for r in releases_for(account, cause, now_ns=now)]
             if not released:
                 return
             try:
@@ -549,12 +548,11 @@ class RouterService:
 
     async def _release_slices(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
         key = (activation.graph_id, activation.node_id)
-        lots = [r.lot_1e8 for v in self.rules.values() if (r := v.get(node.instrument.symbol)) is not None]
         slices = slices_for(
             node,
             node.qty_1e8,
             activation.ts_ns,  # from the log: a restart recomputes the same schedule
-            lot_1e8=max(lots or [1]),
+            lot_1e8=self._lot(node.instrument.symbol),
             rng=random.Random(activation.event_id),
             profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
         )

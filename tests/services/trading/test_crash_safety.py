@@ -32,7 +32,7 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.edges import registry
 from services.edges.sim.server import SimServer
-from services.graph.service import graph_of
+from services.graph.state import graph_of
 from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
