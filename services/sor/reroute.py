@@ -47,19 +47,3 @@ def replan_remainder(
         limit_px_1e9=plan.limit_px_1e9,
     )
 
-
-def reroute_limit_px(
-    side: str, arrival_mid_px_1e9: int, collar_ppm: int, limit_px_1e9: int | None = None
-) -> int:
-    """The worst price a re-route may plan to: the arrival mid moved `collar_ppm` against us
-    (buy up, rounded down; sell down, rounded up), never past the order's own limit.
-
-    Re-routes chase a moving book; the collar keeps the remainder within the slippage the
-    order allows from its arrival, however many attempts it takes."""
-    if arrival_mid_px_1e9 <= 0 or collar_ppm < 0:
-        raise InvalidOrder(f"need arrival_mid_px_1e9 > 0 and collar_ppm >= 0, were {arrival_mid_px_1e9} and {collar_ppm}")
-    if side == "buy":
-        cap = arrival_mid_px_1e9 * (1_000_000 + collar_ppm) // 1_000_000
-        return cap if limit_px_1e9 is None else min(cap, limit_px_1e9)
-    cap = -(-arrival_mid_px_1e9 * (1_000_000 - collar_ppm) // 1_000_000)
-    return cap if limit_px_1e9 is None else max(cap, limit_px_1e9)

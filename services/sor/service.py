@@ -74,7 +74,6 @@ from services.sor import RoutePlan, SorError, SorParams, VenueBook, marketable_l
 from services.risk.books import AccountBooks
 from services.sor.books import venue_books
 from services.sor.config import ROUTER_PARAMS
-from services.sor.reroute import reroute_limit_px
 from services.sor.scores import VenueScoreBook
 
 log = logging.getLogger("crossbook.sor")
@@ -423,7 +422,12 @@ class RouterService:
         spec = node.spec
         missed = {c.venue for c in state.children.values() if c.node_id == node.node_id and c.missed and c.venue}
         arrival = self.arrivals.get(key) or 0
-        cap = reroute_limit_px(spec.side, arrival, _collar_ppm(spec), spec.limit_px_1e9) if arrival else spec.limit_px_1e9
+        # The worst price a re-route may plan to: the collar from the arrival mid (on a 1e-9 tick),
+        # never past the order's limit, however many attempts it takes.
+        cap = (
+            marketable_limit_px(spec.side, arrival, 1, collar_ppm=_collar_ppm(spec), limit_px_1e9=spec.limit_px_1e9)
+            if arrival else spec.limit_px_1e9
+        )
         capped = msgspec.structs.replace(spec, limit_px_1e9=cap)
         try:
             books, plan, _ = self._plan(capped, node.remaining_qty_1e8, graph.is_sandbox, exclude=missed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.sor import InvalidOrder, VenueBook, plan_order, replan_remainder
-from services.sor.reroute import reroute_limit_px
+from services.sor import marketable_limit_px
 
 U = 10**8
 P = 10**9
@@ -76,9 +76,10 @@ def test_impossible_fills_are_refused(filled: dict[str, int], message: str) -> N
 )
 def test_reroute_limit_is_the_collar_from_arrival_never_past_the_order_limit(side: str, limit: int | None, cap: int) -> None:
     # Act / Assert
-    assert reroute_limit_px(side, 100 * P, 5_000, limit) == cap
+    # The router caps a re-route with the child pricing rule on a 1e-9 tick.
+    assert marketable_limit_px(side, 100 * P, 1, collar_ppm=5_000, limit_px_1e9=limit) == cap
 
 
 def test_reroute_limit_needs_an_arrival_mid() -> None:
     with pytest.raises(InvalidOrder):
-        reroute_limit_px("buy", 0, 5_000)
+        marketable_limit_px("buy", 0, 1, collar_ppm=5_000)
