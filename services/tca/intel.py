@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from services.tca.report import _half_up
+from services.tca.report import half_up
 
 BPS_ONE = 10_000
 _QTY_ONE = 10**8
@@ -68,7 +68,7 @@ def p90_cost_bps(expected_bps: float, realised_bps: Sequence[float]) -> float | 
 def vwap_1e9(gross: int, qty_1e8: int) -> int | None:
     """Volume-weighted price from gross = sum(px_1e9 * qty_1e8), rounded half up (as TCA's
     achieved VWAP); None for no quantity."""
-    return _half_up(gross, qty_1e8) if qty_1e8 else None
+    return half_up(gross, qty_1e8) if qty_1e8 else None
 
 
 def venue_mix(fills: Iterable[tuple[str, int, int, int]]) -> list[dict[str, Any]]:

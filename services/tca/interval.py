@@ -24,15 +24,12 @@ from collections.abc import Iterable
 
 from events import AnyEvent
 from events.market import NbboChanged, TradePrinted
+from services.tca.report import half_up
 
 DEFAULT_KEEP_NS = 600 * 10**9  # covers the lag between the MD and LEDGER followers many times over
 NodeKey = tuple[str, str]
 MidPoint = tuple[int, int | None]  # (ts_ns, mid_1e9 or None when the NBBO is not two-sided)
 TradePoint = tuple[int, int, int]  # (ts_ns, px_1e9, qty_1e8)
-
-
-def _half_up(num: int, den: int) -> int:
-    return (2 * num + den) // (2 * den)
 
 
 def nbbo_mid(event: NbboChanged) -> int | None:
@@ -61,7 +58,7 @@ def interval_twap(points: Iterable[MidPoint], start_ns: int, end_ns: int) -> int
         held += end_ns - since
     if held == 0:
         return mid if end_ns == start_ns else None
-    return _half_up(weighted, held)
+    return half_up(weighted, held)
 
 
 def interval_vwap(trades: Iterable[TradePoint], start_ns: int, end_ns: int) -> int | None:
@@ -71,7 +68,7 @@ def interval_vwap(trades: Iterable[TradePoint], start_ns: int, end_ns: int) -> i
         if start_ns <= ts <= end_ns:
             gross += px * qty
             volume += qty
-    return _half_up(gross, volume) if volume > 0 else None
+    return half_up(gross, volume) if volume > 0 else None
 
 
 class MarketTape:

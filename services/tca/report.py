@@ -65,7 +65,8 @@ _PER_USD_1E9 = 10**8  # px_1e9 * qty_1e8 / 1e8 = USD_1e9
 _BPS = 10_000
 
 
-def _half_up(num: int, den: int) -> int:
+def half_up(num: int, den: int) -> int:
+    """num / den rounded half up (den > 0): how TCA rounds every average price."""
     return (2 * num + den) // (2 * den)
 
 
@@ -147,7 +148,7 @@ def build_report(
                 venue=venue,
                 qty_1e8=vq,
                 notional_usd_1e9=_notional(side, vg),
-                avg_px_1e9=_half_up(vg, vq),
+                avg_px_1e9=half_up(vg, vq),
                 fees_usd_1e9=sum(f.fee_usd_1e9 for f in vf),
             )
         )
@@ -185,7 +186,7 @@ def build_report(
         side=side,
         filled_qty_1e8=qty,
         arrival_mid_px_1e9=mid,
-        achieved_vwap_1e9=_half_up(gross, qty),
+        achieved_vwap_1e9=half_up(gross, qty),
         benchmark_vwap_1e9=mid,
         implementation_shortfall_bps=_bps(price_diff + fees * _PER_USD_1E9, base),
         slippage_bps=_bps(price_diff, base),
