@@ -29,6 +29,7 @@ class SorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ConfigError(f"unfilled_penalty_ppm must be >= 0, got {self.unfilled_penalty_ppm}")
 
 
-# What the router process plans with; previews and forecasts use the same, so they quote what
-# an order would actually do.
+# What the router process plans with; previews and forecasts use the same cost model. They plan
+# without the TCA's venue scores (the router's alone), so on a scored venue an order's plan can
+# differ from its preview by the score penalty.
 ROUTER_PARAMS = SorParams(latency_penalty_ppm_per_ms=5)
