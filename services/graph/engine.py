@@ -54,13 +54,12 @@ from events.graph import (
 )
 from services.graph.errors import AmendRejected, GraphError, GraphStateConflict, UnknownNode
 from services.graph.schema import ParsedGraph, submitted_event
-from services.graph.state import EdgeState, GraphState, NodeState, apply, initial
+from services.graph.state import IMMEDIATE_TIFS, SLICED_POLICIES, EdgeState, GraphState, NodeState, apply, initial
 
 NOT_TRIGGERED = "not_triggered"
 # A sliced node settles this long after its horizon: its last slice is due before the horizon
 # ends, the grace covers the router publishing it late on a loaded host.
 HORIZON_GRACE_MS = 1_500
-SLICED_POLICIES = ("twap", "vwap")
 SETTLE_WHEN_QUIET = ("sor", "aggressive_chase", "passive")
 
 # ---------------------------------------------------------------------------------------------
@@ -397,7 +396,7 @@ def _outcome(node: NodeState) -> tuple[NodeFinalStatus, str | None]:
         return "FILLED", None
     if node.filled_qty_1e8 == 0 and node.last_reject_reason is not None:
         return "REJECTED", node.last_reject_reason
-    if node.spec.execution.tif in ("ioc", "fok") or node.ioc_missed:
+    if node.spec.execution.tif in IMMEDIATE_TIFS or node.ioc_missed:
         return "EXPIRED", node.last_cancel_reason or f"{node.spec.execution.tif} remainder expired"
     if node.filled_qty_1e8 == 0 and node.last_cancel_reason is not None:
         return "CANCELLED", node.last_cancel_reason

@@ -47,6 +47,8 @@ NodeStatus = Literal[
 GraphStatus = Literal["ACCEPTED", "RUNNING", "PAUSED", "COMPLETED", "CANCELLED", "REJECTED", "FAILED"]
 TERMINAL_GRAPH_STATUSES: frozenset[str] = frozenset({"COMPLETED", "CANCELLED", "REJECTED", "FAILED"})
 SWEEP_POLICIES = ("sor", "aggressive_chase")  # one plan swept at once, re-routed on a miss
+SLICED_POLICIES = ("twap", "vwap")  # released in slices over the horizon
+IMMEDIATE_TIFS = ("ioc", "fok")  # a child that fills at once or not at all: what it leaves is a miss
 MAX_REROUTES = 3  # re-plans of a sweep's missed remainder before the node settles short
 
 
@@ -319,7 +321,7 @@ def _apply(state: GraphState, event: Event) -> GraphState:
             child = state.children[child_id]
             state = _put_child(state, replace(child, closed=True), event.ts_ns)
             node = state.nodes[child.node_id]
-            missed = child.tif in ("ioc", "fok") and event.cancelled_qty_1e8 > 0
+            missed = child.tif in IMMEDIATE_TIFS and event.cancelled_qty_1e8 > 0
             return _set_node(state, child.node_id, event.ts_ns, last_cancel_reason=event.reason,
                              ioc_missed=node.ioc_missed or missed)
     return state

@@ -57,7 +57,7 @@ from services.edges.instruments import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
 from services.graph.state import graph_of
-from services.graph.state import GraphState, NodeState
+from services.graph.state import IMMEDIATE_TIFS, SLICED_POLICIES, GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
 from services.graph.state import initial as initial_graph
 from services.risk import (
@@ -78,7 +78,6 @@ from services.sor.scores import VenueScoreBook
 
 log = logging.getLogger("crossbook.sor")
 
-SLICED = ("twap", "vwap")  # released over time
 RESTING = ("passive", "iceberg")  # rest GTC at a price instead of sweeping
 FollowUp = tuple[str, str]  # (graph_id, node_id) to re-check: a re-route or the next clip
 # Ends that may leave a reservation behind: what the node did not spend is released then.
@@ -173,7 +172,7 @@ class RouterService:
     def _is_sliced(self, key: tuple[str, str]) -> bool:
         graph = self.graphs.get(key[0])
         node = next((n for n in graph.nodes if n.node_id == key[1]), None) if graph else None
-        return node is not None and node.execution.policy in SLICED
+        return node is not None and node.execution.policy in SLICED_POLICIES
 
     def account(self, tenant: str, is_sandbox: bool) -> AccountState:
         return self.books.account(tenant, is_sandbox)
@@ -335,7 +334,7 @@ class RouterService:
         resting = self._resting_part(node, books, plan)
         if not await self._risk(activation, node, plan, mark, resting):
             return
-        if node.execution.policy in SLICED:
+        if node.execution.policy in SLICED_POLICIES:
             # TWAP/VWAP: risk reserved the whole node above; slices are released on schedule.
             key = (activation.graph_id, activation.node_id)
             self.slicing[key] = asyncio.create_task(self._release_slices(activation, graph, node))
@@ -465,7 +464,7 @@ class RouterService:
             best_single_venue_cost_usd_1e9=alloc.est_cost_usd_1e9,
             best_single_venue_qty_1e8=qty,
         )
-        tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
+        tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
         child = self._child(activation, graph, node, made, tag, venue, qty, px, tif)
         await self._commit_plan(made, [child])
 
@@ -618,7 +617,7 @@ class RouterService:
             children.append(self._child(activation, graph, node, made, tag, alloc.venue, alloc.qty_1e8, limit_px, tif))
         if resting is not None:
             venue, qty = resting
-            tif = "gtc" if node.execution.tif in ("ioc", "fok") else node.execution.tif
+            tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
             children.append(self._child(activation, graph, node, made, None, venue, qty, node.limit_px_1e9, tif,
                                         id_kind="child_resting", suffix=f"{venue}:resting"))
         await self._commit_plan(made, children)

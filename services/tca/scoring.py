@@ -34,13 +34,13 @@ from events.execution import ChildAcked, ChildCancelled, ChildRejected, ChildSub
 from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
 from events.tca import VenueScored
+from services.graph.state import IMMEDIATE_TIFS
 from services.sor.latency import ema_step
 
 ALPHA_NUM, ALPHA_DEN = 1, 8
 LATENCY_MOVE_PPM = 100_000  # 10% of the last emitted latency
 FILL_RATE_MOVE_PPM = 10_000  # one percentage point
 SLIPPAGE_MOVE_PPM = 50  # half a basis point
-MARKETABLE_TIFS = ("ioc", "fok")
 PPM = 1_000_000
 
 ScoreKey = tuple[str, str, bool]  # venue, symbol, is_sandbox
@@ -99,7 +99,7 @@ class VenueScorer:
                     key=(event.venue, event.symbol, event.is_sandbox),
                     side=event.side,
                     qty_1e8=event.qty_1e8,
-                    marketable=event.tif in MARKETABLE_TIFS,
+                    marketable=event.tif in IMMEDIATE_TIFS,
                     expected_px_1e9=self.expected.pop((event.plan_id, event.venue), None),
                     sent_ns=event.ts_ns,
                 )

@@ -28,6 +28,7 @@ from projections.follower import SharedFollower, StreamFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
+from services.graph.state import SLICED_POLICIES
 from services.tca.errors import TcaInputError
 from services.tca.interval import MarketTape
 from services.tca.report import build_report, score_interval
@@ -37,7 +38,6 @@ log = logging.getLogger("crossbook.tca")
 
 LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "tca.>"]
 MD_SUBJECTS = ["nbbo.>", "md.*.*.trade"]
-INTERVAL_POLICIES = ("twap", "vwap")
 NodeKey = tuple[str, str]
 
 
@@ -73,7 +73,7 @@ class TcaFold:
                 self.reported.add(event.event_id)
             case GraphSubmitted():
                 for spec in event.nodes:
-                    if spec.execution.policy in INTERVAL_POLICIES:
+                    if spec.execution.policy in SLICED_POLICIES:  # scored against the interval too
                         self.interval_nodes[(event.graph_id, spec.node_id)] = spec.instrument.symbol
             case NodeActivated():
                 facts = self._facts((event.graph_id, event.node_id))
