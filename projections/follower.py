@@ -161,7 +161,10 @@ class StreamFollower:
 def covers(pattern: str, subject: str) -> bool:
     """Whether NATS subject `pattern` matches every subject `subject` (itself possibly a pattern)
     matches: `*` takes one token, a trailing `>` the rest."""
-    p, s = pattern.split("."), subject.split(".")
+    return _covers(pattern.split("."), subject.split("."))
+
+
+def _covers(p: list[str], s: list[str]) -> bool:
     for i, token in enumerate(p):
         if token == ">":
             return len(s) > i
@@ -192,6 +195,7 @@ class SharedFollower:
     def __init__(self, bus: Bus, stream: str, *, batch: int = 1024) -> None:
         self.stream = stream
         self._folds: list[tuple[tuple[str, ...], Apply]] = []
+        self._tokens: list[list[list[str]]] = []  # each fold's patterns, split once (hot path)
         self._started: set[int] = set()
         self._stopped: set[int] = set()  # folds whose service stopped: no more events for them
         self._follower = StreamFollower(bus, stream, [], self._apply, batch=batch)
@@ -200,12 +204,13 @@ class SharedFollower:
         if self._started:
             raise RuntimeError(f"shared follower of {self.stream} already started: a new view would miss events")
         self._folds.append((tuple(subjects), apply))
+        self._tokens.append([p.split(".") for p in subjects])
         return SharedView(self, len(self._folds) - 1)
 
     def _apply(self, event: AnyEvent, seq: int) -> None:
-        subject = subject_for(event)
-        for index, (subjects, apply) in enumerate(self._folds):
-            if index not in self._stopped and any(covers(p, subject) for p in subjects):
+        subject = subject_for(event).split(".")
+        for index, (_, apply) in enumerate(self._folds):
+            if index not in self._stopped and any(_covers(p, subject) for p in self._tokens[index]):
                 try:
                     apply(event, seq)
                 except Exception as exc:  # one fold's bug must not starve the others of the event
