@@ -67,6 +67,13 @@ def unscale(value: int, places: int) -> Decimal:
     return Decimal(value).scaleb(-places)
 
 
+def wire_decimal(value_1e: int, places: int) -> str:
+    """`150000000, 8` -> "1.5": plain notation, no exponent, no trailing zeros (how venues write
+    numbers, and how our requests to them must)."""
+    text = format(unscale(value_1e, places), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def ms_to_ns(ms: int | str) -> int:
     return int(ms) * 1_000_000
 

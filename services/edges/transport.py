@@ -26,7 +26,6 @@ from typing import Any, Protocol
 import httpx
 
 from events.routing import ChildAllocated
-from services.edges.numbers import unscale
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected, SandboxOrder
 from services.errors import ConfigError, VenueError
@@ -100,6 +99,10 @@ class VenueOrders(ABC):
     def load_reference(self, reply: VenueReply) -> None:
         """Keep what `reference_request` answered."""
 
+    def unexpected_reply(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected:
+        """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
+        return Rejected(child.client_order_id, f"http_{reply.status}", f"unexpected reply from {self.venue}", now_ns)
+
     @abstractmethod
     def client_id(self, client_order_id: str) -> str:
         """Our derived client order id in the venue's length/charset rules (deterministic)."""
@@ -158,12 +161,6 @@ def json_body(reply: VenueReply) -> Any:
         return json.loads(reply.body)
     except ValueError:
         return None
-
-
-def wire_decimal(value_1e: int, places: int) -> str:
-    """`150000000, 8` -> "1.5": plain notation, no exponent, no trailing zeros."""
-    text = format(unscale(value_1e, places), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def fee_usd_1e9(fee: Decimal, fee_asset: str, symbol: str, px_1e9: int) -> int:

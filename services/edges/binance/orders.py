@@ -14,7 +14,7 @@ from decimal import Decimal
 from events.routing import ChildAllocated
 from services.edges.binance import signing
 from services.edges.binance.adapter import BinanceSpot
-from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
 from services.edges.transport import (
     OrderState,
@@ -24,7 +24,6 @@ from services.edges.transport import (
     fee_usd_1e9,
     hex_client_id,
     json_body,
-    wire_decimal,
 )
 from services.vault import Credentials
 
@@ -147,7 +146,7 @@ class BinanceSpotOrders(VenueOrders):
     def _rejected(self, child: ChildAllocated, reply: VenueReply, doc: object, now_ns: int) -> Rejected:
         if isinstance(doc, dict) and "code" in doc:
             return Rejected(child.client_order_id, str(doc["code"]), str(doc.get("msg", "")), now_ns)
-        return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from binance", now_ns)
+        return self.unexpected_reply(child, reply, now_ns)
 
 
 def _end_reason(child: ChildAllocated, status: str) -> str:

@@ -8,17 +8,12 @@ from typing import Any
 
 from services.edges.bitget.adapter import INST_TYPE, to_venue_symbol
 from services.edges.book import L2Book
-from services.edges.numbers import PX_SCALE, QTY_SCALE, unscale
+from services.edges.numbers import PX_SCALE, QTY_SCALE, wire_decimal
 from services.edges.okx.book import CHECKSUM_DEPTH, book_checksum
 from services.edges.sim.market import SimInstrument, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
 
 FIRST_SEQ = 395_681_152  # arbitrary: real seqs are large and grow by more than one
-
-
-def wire_decimal(value: int, places: int) -> str:
-    """Render a fixed-point integer the way Bitget v2 does: no exponent, no trailing zeros."""
-    return format(unscale(value, places).normalize(), "f")
 
 
 def _compact(obj: Any) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from events.routing import ChildAllocated
 from services.edges.bybit import signing
 from services.edges.bybit.adapter import spot_to_venue
-from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Filled, Outcome, Rejected
 from services.edges.transport import (
     OrderState,
@@ -25,7 +25,6 @@ from services.edges.transport import (
     fee_usd_1e9,
     hex_client_id,
     json_body,
-    wire_decimal,
 )
 from services.vault import Credentials
 
@@ -134,7 +133,7 @@ class BybitSpotOrders(VenueOrders):
     def _result(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> dict | Rejected:
         doc = json_body(reply)
         if not isinstance(doc, dict) or "retCode" not in doc:
-            return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from bybit", now_ns)
+            return self.unexpected_reply(child, reply, now_ns)
         if doc["retCode"] != 0:
             return Rejected(child.client_order_id, str(doc["retCode"]), str(doc.get("retMsg", "")), now_ns)
         return doc.get("result") or {}

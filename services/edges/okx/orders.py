@@ -13,7 +13,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from events.routing import ChildAllocated
-from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.okx import signing
 from services.edges.okx.adapter import to_venue_symbol
 from services.edges.sandbox.orders import Acked, Filled, Outcome, Rejected
@@ -26,7 +26,6 @@ from services.edges.transport import (
     fee_usd_1e9,
     hex_client_id,
     json_body,
-    wire_decimal,
 )
 from services.vault import Credentials
 
@@ -136,7 +135,7 @@ class OkxSpotOrders(VenueOrders):
         """The single `data` item of a reply, or the venue's refusal (per-item sCode first)."""
         doc = json_body(reply)
         if not isinstance(doc, dict) or "code" not in doc:
-            return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from okx", now_ns)
+            return self.unexpected_reply(child, reply, now_ns)
         data = doc.get("data") or []
         item = data[0] if data and isinstance(data[0], dict) else {}
         if item.get("sCode") not in (None, "0"):

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from services.edges.book import L2Book
-from services.edges.numbers import PX_SCALE, QTY_SCALE, unscale
+from services.edges.numbers import PX_SCALE, QTY_SCALE, wire_decimal
 from services.edges.okx.adapter import to_venue_symbol
 from services.edges.okx.book import CHECKSUM_DEPTH, book_checksum
 from services.edges.sim.market import SimInstrument, SimTrade
@@ -15,11 +15,6 @@ from services.edges.sim.server import SimConn, SimProtocol
 
 FIRST_SEQ_ID = 10_452_301_877  # arbitrary: real seqIds are large and not consecutive
 SNAPSHOT_DEPTH = 400
-
-
-def wire_decimal(value: int, places: int) -> str:
-    """Render a fixed-point integer the way OKX does: no exponent, no trailing zeros."""
-    return format(unscale(value, places).normalize(), "f")
 
 
 def _compact(obj: Any) -> str:

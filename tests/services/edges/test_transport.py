@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from events.routing import ChildAllocated
+from services.edges.numbers import wire_decimal
 from services.edges.sandbox.orders import Acked, Cancelled, Filled
 from services.edges.transport import (
     OrderTransport,
@@ -12,7 +13,6 @@ from services.edges.transport import (
     SignedRequest,
     fee_usd_1e9,
     hex_client_id,
-    wire_decimal,
 )
 from tests.services.edges.sandbox.helpers import PX, SYM, VENUE, Q, book, venue
 
