@@ -17,7 +17,7 @@ from typing import Any
 from events.routing import ChildAllocated
 from services.edges.hyperliquid import signing
 from services.edges.hyperliquid.adapter import HyperliquidAdapter
-from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Filled, Outcome, Rejected
 from services.edges.transport import (
     OrderState,
@@ -28,8 +28,8 @@ from services.edges.transport import (
     fee_usd_1e9,
     hex_client_id,
     json_body,
-    wire_decimal,
 )
+from services.errors import VenueError
 from services.vault import Credentials
 
 EXCHANGE_PATH = "/exchange"
@@ -53,8 +53,10 @@ class HyperliquidOrders(VenueOrders):
 
     def load_reference(self, reply: VenueReply) -> None:
         doc = json_body(reply)
-        if reply.status == 200 and isinstance(doc, dict) and isinstance(doc.get("universe"), list):
-            self.assets = {coin["name"]: index for index, coin in enumerate(doc["universe"])}
+        if reply.status != 200 or not isinstance(doc, dict) or not isinstance(doc.get("universe"), list):
+            # Transient (a 5xx, a proxy's page): the child is retried, not rejected as "no such perp".
+            raise VenueError(f"hyperliquid: meta request answered {reply.status} without a universe")
+        self.assets = {coin["name"]: index for index, coin in enumerate(doc["universe"])}
 
     def client_id(self, client_order_id: str) -> str:
         return "0x" + hex_client_id(client_order_id)
@@ -113,7 +115,7 @@ class HyperliquidOrders(VenueOrders):
     def parse_order_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> OrderState | Rejected:
         doc = json_body(reply)
         if not isinstance(doc, dict) or doc.get("status") not in ("order", UNKNOWN_ORDER):
-            return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from hyperliquid", now_ns)
+            return self.unexpected_reply(child, reply, now_ns)
         if doc["status"] == UNKNOWN_ORDER:
             return Rejected(child.client_order_id, UNKNOWN_ORDER, "hyperliquid has no order with this cloid", now_ns)
         entry = doc["order"]
@@ -157,7 +159,7 @@ class HyperliquidOrders(VenueOrders):
     def _first_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Any:
         doc = json_body(reply)
         if not isinstance(doc, dict) or "status" not in doc:
-            return Rejected(child.client_order_id, f"http_{reply.status}", "unexpected reply from hyperliquid", now_ns)
+            return self.unexpected_reply(child, reply, now_ns)
         if doc["status"] != "ok":
             return Rejected(child.client_order_id, EXCHANGE_ERROR, str(doc.get("response", "")), now_ns)
         statuses = ((doc.get("response") or {}).get("data") or {}).get("statuses") or []

@@ -86,6 +86,8 @@ class LoopbackVenue:
     # The next N new orders are executed but answered 503, as when the gateway times out after
     # the matching engine took the order (the sender cannot tell whether it exists).
     lost_replies: int = 0
+    # The next N metadata requests (Hyperliquid `meta`) answer 502, as an overloaded info endpoint does.
+    failing_meta: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
 
     def lose_reply(self) -> bool:
@@ -534,6 +536,9 @@ def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
         doc = json.loads(await request.body())
         kind = doc.get("type")
         if kind == "meta":
+            if venue.failing_meta > 0:
+                venue.failing_meta -= 1
+                return JSONResponse({"error": "bad gateway"}, status_code=502)
             return JSONResponse({"universe": [{"name": coin, "szDecimals": 5, "maxLeverage": 40} for coin in coins()]})
         if doc.get("user", "").lower() not in venue.accounts:
             return JSONResponse([] if kind == "userFills" else {"status": UNKNOWN_OID})

@@ -12,6 +12,7 @@ from services.edges.hyperliquid import signing
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.sandbox.orders import Acked, Filled, Rejected
 from services.edges.transport import OrderState, UnsupportedOrder, VenueReply
+from services.errors import VenueError
 from services.vault import Credentials
 from tests.shared_fixtures import fixture_json
 
@@ -57,6 +58,16 @@ def test_unplaceable_children_are_refused_before_signing() -> None:
         orders().new_order(child(symbol="DOGE-USD-PERP"), Credentials(ADDRESS, KEY), 1)
     with pytest.raises(UnsupportedOrder, match="meta"):
         HyperliquidOrders().new_order(child(), Credentials(ADDRESS, KEY), 1)  # meta never loaded
+
+
+def test_a_failed_meta_reply_is_a_venue_error_not_an_unsupported_order() -> None:
+    # UnsupportedOrder would end the child as rejected; a 5xx or a proxy page must be retried.
+    o = HyperliquidOrders()
+    for reply in (VenueReply(502, b'{"error": "bad gateway"}'), VenueReply(200, b"<html>busy</html>")):
+        with pytest.raises(VenueError, match="meta") as raised:
+            o.load_reference(reply)
+        assert not isinstance(raised.value, UnsupportedOrder)
+        assert o.reference_request() is not None  # still to load: asked again next time
 
 
 def test_statuses() -> None:

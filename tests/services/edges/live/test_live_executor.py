@@ -295,6 +295,23 @@ async def test_a_lost_reply_is_followed_up_not_resent(
     assert [e.cancelled_qty_1e8 for e in ledger.of(ChildCancelled, coid)] == [30_000_000]
 
 
+async def test_a_failing_hyperliquid_meta_is_retried_not_a_final_rejection(
+    bus: Bus, executor: LiveExecutor, venues: Venues, ledger: Ledger
+) -> None:
+    # Without the asset table the order cannot be built; a 502 on `meta` is the venue's hiccup,
+    # not "no such perp", so the child must be placed once meta answers.
+    venues.state["hyperliquid"].failing_meta = 1
+    alloc = child("hyperliquid")
+    coid = alloc.client_order_id
+    await bus.publish(alloc)
+    await ledger.wait(ended(ledger, coid))
+    assert venues.state["hyperliquid"].failing_meta == 0  # the meta request really failed once
+    assert ledger.of(ChildRejected, coid) == []
+    assert venues.orders_for("hyperliquid", coid) == 1
+    assert sum(f.qty_1e8 for f in ledger.of(FillRecorded, coid)) == 120_000_000
+    assert [e.cancelled_qty_1e8 for e in ledger.of(ChildCancelled, coid)] == [30_000_000]
+
+
 @pytest.mark.parametrize("venue", VENUES)
 async def test_a_resting_child_is_cancelled_at_the_venue_when_its_node_is(
     venue: str, bus: Bus, executor: LiveExecutor, venues: Venues, ledger: Ledger
