@@ -93,7 +93,7 @@ def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower 
     if role == "live":
         from services.edges.live.service import LiveExecutor
 
-        return LiveExecutor.from_settings(bus, settings)
+        return LiveExecutor.from_settings(bus, settings, ledger)
     raise ValueError(f"unknown trader role {role!r}")
 
 

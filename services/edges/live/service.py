@@ -33,7 +33,7 @@ from events.execution import ChildAcked, ChildCancelled, ChildRejected, ChildSub
 from events.graph import GraphCancelled, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
-from projections.follower import StreamFollower
+from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.live import venues
@@ -53,7 +53,7 @@ _OURS = (ChildSubmitted, ChildAcked, ChildRejected, ChildCancelled, FillRecorded
 class LiveExecutor:
     def __init__(self, bus: Bus, vault: Vault, rest_urls: dict[str, str], *, poll_interval_s: float = 1.0,
                  http_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
-                 owns_vault: bool = False) -> None:
+                 owns_vault: bool = False, ledger: SharedFollower | None = None) -> None:
         self.bus = bus
         self.vault = vault
         self.owns_vault = owns_vault
@@ -77,7 +77,7 @@ class LiveExecutor:
         self.retry_place: set[str] = set()
         self.retry_cancel: set[str] = set()
         self.wake = asyncio.Event()
-        self.ledger = StreamFollower(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger)
+        self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -97,9 +97,9 @@ class LiveExecutor:
             self.vault.close()
 
     @classmethod
-    def from_settings(cls, bus: Bus, settings: Settings) -> LiveExecutor:
+    def from_settings(cls, bus: Bus, settings: Settings, ledger: SharedFollower | None = None) -> LiveExecutor:
         return cls(bus, open_vault(settings), venues.rest_urls(), poll_interval_s=settings.live_poll_ms / 1000,
-                   owns_vault=True)
+                   owns_vault=True, ledger=ledger)
 
     # --- the log -----------------------------------------------------------------------------
     def on_ledger(self, event: AnyEvent, seq: int) -> None:

@@ -7,6 +7,9 @@ import os
 
 import pytest
 
+from events.ids import new_event_id
+from events.routing import ChildAllocated
+from projections.follower import SharedFollower, SharedView
 from services.bus import Bus
 from services.edges.live import venues
 from services.edges.live.service import LiveExecutor
@@ -41,6 +44,26 @@ async def test_live_part_is_a_live_executor_on_the_configured_hosts(
     await part.start()
     await part.ledger.wait_caught_up()
     await part.stop()
+
+
+async def test_live_part_reads_the_ledger_through_the_processes_shared_read(bus: Bus, settings: Settings) -> None:
+    live = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, live_orders=True,
+                    master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
+    shared = SharedFollower(bus, "LEDGER")
+    part = trader_part("live", bus, live, shared)
+    assert isinstance(part, LiveExecutor) and isinstance(part.ledger, SharedView)
+    await part.start()  # its view is the only one: the shared read starts with it
+    try:
+        alloc = ChildAllocated(
+            event_id=new_event_id(), ts_ns=1, tenant="acme", plan_id="p", graph_id="g", node_id="n", child_id="c",
+            client_order_id=new_event_id(), venue="kraken", symbol="BTC-USDT", side="buy", qty_1e8=10**8,
+            order_type="limit", limit_px_1e9=100 * 10**9, tif="ioc", is_sandbox=False,
+        )
+        await bus.publish(alloc)
+        # Seen through the shared read, answered (no live order entry at kraken) and read back.
+        await part.ledger.wait_until(lambda: alloc.client_order_id in part.final)
+    finally:
+        await part.stop()
 
 
 async def test_live_role_refuses_to_start_when_live_orders_are_off(settings: Settings) -> None:
