@@ -40,7 +40,9 @@ async def test_reset_cancels_working_orders_and_restores_paper_balances_once(clu
     bought = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0.5})
     assert bought.status_code == 200, bought.text
     bought_id = bought.json()["graph_id"]
-    await api.ledger_follower.wait_until(lambda: api.ledger.graphs[bought_id].terminal, timeout=30)
+    await api.ledger_follower.wait_until(
+        lambda: (g := api.ledger.graphs.get(bought_id)) is not None and g.terminal, timeout=30
+    )
     bid = api.market.nbbo("BTC-USDT").bid_px_1e9  # type: ignore[union-attr]
     resting = await client.post(
         "/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0.05, "price": bid // 2 / 1e9}
@@ -48,7 +50,8 @@ async def test_reset_cancels_working_orders_and_restores_paper_balances_once(clu
     assert resting.status_code == 200, resting.text
     resting_id = resting.json()["graph_id"]
     await api.ledger_follower.wait_until(
-        lambda: bool(api.ledger.graphs[resting_id].nodes["order"].open_children), timeout=30
+        lambda: (g := api.ledger.graphs.get(resting_id)) is not None and bool(g.nodes["order"].open_children),
+        timeout=30,
     )
     # The alias amends like PATCH /v1/orders/{node_order_id}: same body, same answer.
     amended = await client.patch(f"/v1/execution_graphs/{resting_id}/nodes/order", json={"new_qty_1e8": 3_000_000})
