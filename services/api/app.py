@@ -28,6 +28,7 @@ from services.api.routers import lifecycle, markets, venues
 from services.api.routers import intelligence
 from services.api.routers import api_keys, traces as trace_routes
 from services.api.routers import sandbox
+from services.api.plans import RoutingPlans
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.api.state import ApiState
@@ -45,8 +46,10 @@ def create_app(settings: Settings) -> FastAPI:
         await follower.start()
         ledger = LedgerView()
         traces = TraceIndex(ledger)
+        plans = RoutingPlans()
 
         def fold_ledger(event: AnyEvent, seq: int) -> None:
+            plans.apply(event, seq)  # cannot raise; readers never see a fold half done (no await)
             try:
                 ledger.apply(event, seq)
             finally:  # after the ledger: the trace index places child replies through its child map
@@ -74,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             orders=orders_runner,
             limiter=RateLimiter(settings.rate_limit_qps),
             traces=traces,
+            plans=plans,
         )
         try:
             yield
@@ -101,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(cancel.router, dependencies=authed)
     app.include_router(credentials.router, dependencies=authed)
     app.include_router(history.router, dependencies=authed)
-    app.include_router(intelligence.router, dependencies=authed)  # its lifespan follows the plans
+    app.include_router(intelligence.router, dependencies=authed)
     app.include_router(venues.router, dependencies=authed)
     app.include_router(markets.router, dependencies=authed)  # its lifespan follows the MARKETS stream
     app.include_router(health.keyed, dependencies=authed)  # GET /v1/health (the SRE view)

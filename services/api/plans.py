@@ -5,22 +5,19 @@ WS `routing` channel share one shape, {legs:[{venue, qty_1e8, est_price_1e9}], e
 several, null when nothing is routable. `est_cost_bps` is the all-in cost (price + fee + the
 router's latency penalty) of the routed quantity against the arrival mid, worse > 0.
 
-`RoutingPlans` keeps every `PlanMade` of the LEDGER stream; `follow_plans` is the lifespan (of
-the intelligence router, nested in the app's) that runs its follower. It follows the whole stream,
-like the API's ledger follower, so the two positions compare: `plans_as_of_ledger` answers with
-every plan up to what the ledger view has folded (a read never older than the ledger's answers).
+`RoutingPlans` keeps every `PlanMade` of the LEDGER stream. The app folds it in the same pass as
+the ledger view (services/api/app.py `fold_ledger`), so the plans are never behind the ledger's
+answers and a plan's graph is always in the ledger view once the plan is.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from events import AnyEvent
 from events.routing import PlanMade
-from projections.follower import StreamFollower
 from services.api.auth import AuthContext
 from services.api.routers.orders import visible
 from services.api.state import ApiState
@@ -41,33 +38,6 @@ class RoutingPlans:
             self.seen.add(event.event_id)
             self.made.append(event)
             self.by_graph.setdefault(event.graph_id, []).append(event)
-
-
-@contextlib.asynccontextmanager
-async def follow_plans(app: Any) -> AsyncIterator[None]:
-    # FastAPI enters a router's lifespan inside the app's, so `app.state.api` exists here.
-    state: ApiState = app.state.api
-    plans = RoutingPlans()
-    follower = StreamFollower(state.bus, "LEDGER", [">"], plans.apply)
-    await follower.start()
-    app.state.plans, app.state.plans_follower = plans, follower
-    try:
-        yield
-    finally:
-        await follower.stop()
-
-
-def plans_of(app: Any) -> RoutingPlans | None:
-    return getattr(app.state, "plans", None)
-
-
-async def plans_as_of_ledger(app: Any, timeout: float = 5.0) -> RoutingPlans | None:
-    """The plans once they include everything the ledger view has folded (or after `timeout`)."""
-    plans, follower = plans_of(app), getattr(app.state, "plans_follower", None)
-    if follower is not None:
-        with contextlib.suppress(TimeoutError):
-            await follower.wait_for(app.state.api.ledger_follower.position, timeout)
-    return plans
 
 
 def cost_bps_or_none(side: str, cost_usd_1e9: int | None, qty_1e8: int, mid_1e9: int) -> float | None:
@@ -102,9 +72,6 @@ def routing_frame(made: PlanMade) -> dict[str, Any]:
     }
 
 
-def plan_visible(state: ApiState, made: PlanMade, auth: AuthContext) -> bool | None:
-    """Whether the caller may see a plan; None while its graph is not in the ledger view yet."""
-    if made.tenant != auth.tenant:
-        return False
-    graph = state.ledger.graphs.get(made.graph_id)
-    return None if graph is None else visible(graph, auth)
+def plan_visible(state: ApiState, made: PlanMade, auth: AuthContext) -> bool:
+    """Whether the caller may see a plan (its graph is in the ledger view: both fold together)."""
+    return made.tenant == auth.tenant and visible(state.ledger.graphs.get(made.graph_id), auth)

@@ -10,6 +10,7 @@ read is never older than an answer the API already gave."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -23,6 +24,9 @@ from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.bus import Bus
 from services.settings import Settings
+
+if TYPE_CHECKING:  # plans.py imports this module (through the orders router)
+    from services.api.plans import RoutingPlans
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ApiState:
     orders: ProjectionRunner  # folds orders, fills and graph status into `views` (projections/orders.py)
     limiter: RateLimiter
     traces: TraceIndex  # LEDGER sequences per order, fed by `ledger_follower` (GET /v1/traces)
+    plans: RoutingPlans  # the SOR's PlanMade events, fed by `ledger_follower` (services/api/plans.py)
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread

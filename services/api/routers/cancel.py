@@ -22,12 +22,12 @@ from events.graph import GraphCancelled, GraphResumed, NodeAmended, NodeCancelle
 from events.ids import derive_id
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body, visible
+from services.api.routers.orders import json_body, node_order_ref, visible
 from services.api.state import ApiState, get_state
-from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphState, ResumeGraph, parse_node_order_id, step
+from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphState, ResumeGraph, step
 from services.graph.engine import Command
 from services.graph.service import derived_ids
-from services.graph.errors import GraphStateConflict, UnknownNode, ValidationError
+from services.graph.errors import GraphStateConflict, UnknownNode
 
 router = APIRouter(prefix="/v1", tags=["cancel"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -96,12 +96,7 @@ async def cancel_graph(graph_id: str, state: State, auth: Auth) -> dict[str, Any
 async def cancel_order(node_order_id: str, state: State, auth: Auth) -> dict[str, Any]:
     # The SDK percent-encodes the id (':' -> %3A); the router hands it over decoded.
     text = node_order_id.removeprefix("graph:")
-    try:
-        ref = parse_node_order_id(text)
-    except ValidationError as exc:
-        raise ApiError(
-            400, f"malformed node_order_id {text!r}: expected <graph_id>:<node_id>:<n>", code="INVALID_PARAMS"
-        ) from exc
+    ref = node_order_ref(text)
     graph_id, node_id = ref.graph_id, ref.node_id
     graph = await _graph(state, graph_id, auth)
     if node_id not in graph.nodes:
@@ -151,10 +146,10 @@ async def amend_order(node_order_id: str, request: Request, state: State, auth: 
     """Change a resting order's total quantity (`new_qty_1e8`) and/or limit (`new_constraints.max_price_1e9`)."""
     text = node_order_id.removeprefix("graph:")
     try:
-        ref = parse_node_order_id(text)
-    except ValidationError as exc:
+        ref = node_order_ref(text, expected="")
+    except ApiError:
         await _amend_body(request)  # a bad body answers first, as it always has
-        raise ApiError(400, f"malformed node_order_id {text!r}", code="INVALID_PARAMS") from exc
+        raise
     return await _amend(request, state, auth, ref.graph_id, ref.node_id, text)
 
 

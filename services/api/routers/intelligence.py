@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
-from services.api.plans import cost_bps_or_none, follow_plans, plans_as_of_ledger, routing_frame, routing_view
+from services.api.plans import cost_bps_or_none, routing_frame, routing_view
 from services.api.routers.account import account
 from services.api.routers.orders import visible
 from services.api.routers.positions import unified, view_scope
@@ -48,21 +48,20 @@ from services.api.routers.preview import parse_qty_1e8, sor_rules
 from services.api.routers.stream import fill_row
 from services.api.routers.tca import notional, visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
-from services.api.units import px, qty
+from services.api.units import INT64_MAX, px, qty
 from services.edges.sandbox import default_fee_schedule
 from services.edges.sandbox.errors import UnknownFeeVenue
 from services.graph import to_status_json
 from services.graph.schema import notional_to_qty_1e8
 from services.graph.state import order_rows
 from services.risk import RiskLimits
-from services.sor import RoutePlan, SorParams, VenueBook, plan_order
+from services.sor import RoutePlan, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
 
 State = Annotated[ApiState, Depends(get_state)]
 
-MAX_QTY_1E8 = 2**63 - 1  # an event field is an i64
 DEFAULT_SIZES = "1000,10000,100000,1000000"  # the SDK's slippage sizes (USD)
 MAX_SIZES = 32
 RECENT_REPORTS = 50
@@ -71,7 +70,7 @@ URGENCY_SLICES = (("high", 1), ("medium", 4), ("low", 12))
 MAX_DEPTH = 100
 
 
-router = APIRouter(prefix="/v1", tags=["intelligence"], lifespan=follow_plans)
+router = APIRouter(prefix="/v1", tags=["intelligence"])
 
 
 # --- input checks: 404 names an unknown symbol, 422 names the bad field -------------------------
@@ -95,16 +94,6 @@ def _side(raw: str) -> str:
     return side
 
 
-def _qty(raw: str) -> int:
-    try:
-        qty_1e8 = parse_qty_1e8(raw)  # 422 naming `qty` for non-numbers, non-finite and <= 0
-    except DecimalException:  # beyond the decimal context ("1e999999" overflows when scaled)
-        raise _field_error("qty", f"is out of range: {raw!r}") from None
-    if qty_1e8 > MAX_QTY_1E8:
-        raise _field_error("qty", f"is out of range: {raw!r}")
-    return qty_1e8
-
-
 def _usd_sizes(raw: str) -> list[tuple[Decimal, int]]:
     """(as asked, usd_1e9) per comma-separated positive USD notional."""
     parts = [p.strip() for p in raw.split(",") if p.strip()]
@@ -117,7 +106,7 @@ def _usd_sizes(raw: str) -> list[tuple[Decimal, int]]:
             usd_1e9 = int(usd * 10**9) if usd.is_finite() else 0
         except DecimalException:  # not a number, or beyond the decimal context when scaled
             raise _field_error("sizes", f"{part!r} is not a USD amount") from None
-        if not 0 < usd_1e9 <= MAX_QTY_1E8:
+        if not 0 < usd_1e9 <= INT64_MAX:
             raise _field_error("sizes", f"{part!r} must be a finite USD amount > 0 and < 9.2e9")
         out.append((usd, usd_1e9))
     return out
@@ -204,7 +193,7 @@ async def slippage(symbol: str, side: str, state: State, sizes: str = DEFAULT_SI
 @router.get("/intelligence/routing")
 async def routing(symbol: str, side: str, qty: str, state: State) -> dict[str, Any]:
     _symbol(state, symbol)
-    side, qty_1e8 = _side(side), _qty(qty)
+    side, qty_1e8 = _side(side), parse_qty_1e8(qty)
     books = books_now(state, symbol, side)
     if books is None:
         return {"symbol": symbol, "side": side, "qty_1e8": qty_1e8, "mid_1e9": None, "source": "unavailable",
@@ -245,7 +234,7 @@ async def depth(symbol: str, state: State, levels: int = 20) -> dict[str, Any]:
 @router.get("/execution/forecast")
 async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -> dict[str, Any]:
     _symbol(state, symbol)
-    side, qty_1e8 = _side(side), _qty(qty)
+    side, qty_1e8 = _side(side), parse_qty_1e8(qty)
     books = books_now(state, symbol, side)
     if books is None:
         return {"symbol": symbol, "side": side, "qty_1e8": qty_1e8, "mid_1e9": None, "source": "unavailable",
@@ -258,7 +247,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -
     p90, basis = None, None
     if expected is not None and realised:
         p90, basis = intel.p90_cost_bps(expected, realised), "tca_reports"
-    elif expected is not None and qty_1e8 <= MAX_QTY_1E8 // 2:
+    elif expected is not None and qty_1e8 <= INT64_MAX // 2:
         doubled = books.plan(2 * qty_1e8)
         p90, basis = max(expected, doubled.expected_cost_bps), "book_half_depth"
     return {
@@ -275,7 +264,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -
         "fillable_qty_1e8": plan.filled_qty_1e8,
         "venue_ranking": _venue_ranking(books, qty_1e8),
         "capacity_curve": [_capacity_point(books, qty_1e8 * k // 4) for k in CAPACITY_QUARTERS
-                           if 0 < qty_1e8 * k // 4 <= MAX_QTY_1E8],
+                           if 0 < qty_1e8 * k // 4 <= INT64_MAX],
         "urgency_tradeoff": _urgency_tradeoff(books, qty_1e8, expected),
     }
 
@@ -360,7 +349,7 @@ async def execution_summary(state: State, auth: Auth) -> dict[str, Any]:
 
 
 @router.get("/execution/live/{graph_id}")
-async def execution_live(graph_id: str, request: Request, state: State, auth: Auth) -> dict[str, Any]:
+async def execution_live(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
     """A graph's status, its fills so far and its plans. Takes a graph id or a node_order_id
     (`<graph_id>:<node_id>:<seq>`, what the SDK passes), which narrows fills and plans to the node."""
     raw = graph_id.removeprefix("graph:")
@@ -370,8 +359,7 @@ async def execution_live(graph_id: str, request: Request, state: State, auth: Au
     if graph is None or not visible(graph, auth) or (node_id is not None and node_id not in graph.nodes):
         raise ApiError(404, f"unknown graph or order {graph_id!r}", code="NOT_FOUND")
     fills = [f for f in state.ledger.fills if f.graph_id == gid and (node_id is None or f.node_id == node_id)]
-    book = await plans_as_of_ledger(request.app)
-    plans = [p for p in (book.by_graph.get(gid, []) if book else []) if node_id is None or p.node_id == node_id]
+    plans = [p for p in state.plans.by_graph.get(gid, []) if node_id is None or p.node_id == node_id]
     filled = sum(f.qty_1e8 for f in fills)
     return {
         "graph_id": gid,

@@ -20,7 +20,6 @@ import itertools
 import json
 import logging
 import time
-from decimal import InvalidOperation
 from typing import Annotated, Any
 
 import msgspec
@@ -32,6 +31,7 @@ from projections import orders as view
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
+from services.api.units import INT64_MAX
 from services.edges.sandbox.balances import FundingPlan, tenant_plan
 from services.edges.sandbox.service import funding_events
 from services.errors import ConcurrencyConflict
@@ -47,6 +47,7 @@ from services.graph import (
     submit,
     submit_response,
 )
+from services.graph.schema import NodeOrderRef
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -62,6 +63,14 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}", code="BAD_REQUEST") from exc
+
+
+def node_order_ref(text: str, expected: str = ": expected <graph_id>:<node_id>:<n>") -> NodeOrderRef:
+    """`text` parsed as a node_order_id, else 400 INVALID_PARAMS naming it."""
+    try:
+        return parse_node_order_id(text)
+    except ValidationError as exc:
+        raise ApiError(400, f"malformed node_order_id {text!r}{expected}", code="INVALID_PARAMS") from exc
 
 
 def visible(graph: GraphState | None, auth: AuthContext) -> bool:
@@ -162,12 +171,9 @@ async def _view_caught_up(state: ApiState) -> None:
         raise ApiError(503, "the orders view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc
 
 
-_INT64_MAX = 2**63 - 1
-
-
 def _beyond_int64(value: Any) -> bool:
     if isinstance(value, int) and not isinstance(value, bool):
-        return not -_INT64_MAX - 1 <= value <= _INT64_MAX
+        return not -INT64_MAX - 1 <= value <= INT64_MAX
     if isinstance(value, dict):
         return any(_beyond_int64(v) for v in value.values())
     if isinstance(value, (list, tuple)):
@@ -239,13 +245,7 @@ async def orders(
 
 @router.get("/orders/{node_order_id:path}")
 async def order(node_order_id: str, state: State, auth: Auth) -> dict[str, Any]:
-    # The id arrives percent-decoded (the SDK sends ':' as %3A).
-    try:
-        parse_node_order_id(node_order_id)
-    except ValidationError as exc:
-        raise ApiError(
-            400, f"malformed node_order_id {node_order_id!r}: expected <graph_id>:<node_id>:<n>", code="INVALID_PARAMS"
-        ) from exc
+    node_order_ref(node_order_id)  # the id arrives percent-decoded (the SDK sends ':' as %3A)
     await _view_caught_up(state)
     row = await asyncio.to_thread(view.order, state.views, auth.tenant, auth.is_sandbox, node_order_id)
     if row is None:

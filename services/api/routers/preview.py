@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from services.api.errors import ApiError
 from services.api.routers.orders import json_body
 from services.api.state import ApiState, get_state
+from services.api.units import INT64_MAX
 from services.edges.instruments import instrument_rules
 from services.risk import RulesBook, rules_book
 from services.sor import plan_order
@@ -26,9 +27,6 @@ def sor_rules() -> RulesBook:
     return rules_book(instrument_rules())
 
 
-MAX_QTY_1E8 = 2**63 - 1
-
-
 def parse_qty_1e8(raw: object) -> int:
     try:
         qty = Decimal(str(raw))
@@ -39,8 +37,8 @@ def parse_qty_1e8(raw: object) -> int:
     try:
         qty_1e8 = int(qty * 100_000_000)
     except ArithmeticError:  # decimal.Overflow: "1e999999" parses but cannot be scaled
-        qty_1e8 = MAX_QTY_1E8 + 1
-    if qty_1e8 > MAX_QTY_1E8:  # events carry 64-bit integers
+        qty_1e8 = INT64_MAX + 1
+    if qty_1e8 > INT64_MAX:
         raise ApiError(422, f"qty is out of range, was {raw!r}", details=[{"field": "qty", "message": "out of range"}])
     if qty_1e8 <= 0:
         raise ApiError(422, f"qty must be > 0, was {raw!r}", details=[{"field": "qty", "message": "must be > 0"}])

@@ -38,6 +38,7 @@ from services.api.errors import ApiError, request_id
 from services.api.routers.cancel import command_ids, run_command
 from services.api.routers.orders import VIEW_WAIT_S, fund_if_new, json_body, paper_plan
 from services.api.state import ApiState, get_state
+from services.api.units import INT64_MAX
 from services.edges.sandbox.balances import paper_funding, reset_deltas
 from services.graph import CancelGraph
 
@@ -46,7 +47,6 @@ State = Annotated[ApiState, Depends(get_state)]
 log = logging.getLogger("crossbook.api")
 
 _ASSET = re.compile(r"^[A-Z0-9]{1,20}$")
-_INT64_MAX = 2**63 - 1
 _MAX_ASSETS = 64
 SETTLE_S = 5.0  # how long a reset waits for cancelled children to close before adjusting
 
@@ -87,7 +87,7 @@ def _qty_1e8(field: str, value: Any, *, allow_zero: bool) -> int:
         raise _invalid(field, f"has more than 8 decimal places: {value!r}")
     if amount < 0 or (amount == 0 and not allow_zero):
         raise _invalid(field, f"must be {'zero or ' if allow_zero else ''}positive, was {value!r}")
-    if scaled > _INT64_MAX:
+    if scaled > INT64_MAX:
         raise _invalid(field, f"is too large: {value!r} x 1e8 does not fit in 64 bits")
     return int(scaled)
 

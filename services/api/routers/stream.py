@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from services.api.auth import AuthContext
 from services.api.keys import well_formed
-from services.api.plans import RoutingPlans, plan_visible, plans_of, routing_frame
+from services.api.plans import RoutingPlans, plan_visible, routing_frame
 from services.api.routers.tca import is_prediction, report_json
 from services.api.state import ApiState
 from services.api.tickets import redeem_ticket
@@ -120,12 +120,12 @@ class Session:
     fills_at: int = 0
     tca_at: int = 0
     ledger_at: int = -1  # ledger position at the last scan: an unchanged ledger is not rescanned
-    plans: RoutingPlans | None = None  # the SOR's plans (services/api/plans.py), for `routing`
     routing_at: int = 0
+    plans: RoutingPlans = field(kw_only=True)  # the SOR's plans (services/api/plans.py), for `routing`
 
     def valid(self, channel: str) -> bool:
         if channel in GLOBAL_CHANNELS:
-            return channel != "routing" or self.plans is not None
+            return True
         kind, _, symbol = channel.partition(":")
         return kind in ("prices", "book") and bool(symbol) and symbol in self.state.market.by_symbol
 
@@ -141,7 +141,7 @@ class Session:
                 self.fills_at = len(self.state.ledger.fills)
             elif c == "tca":
                 self.tca_at = len(self.state.ledger.tca)
-            elif c == "routing" and self.plans is not None:
+            elif c == "routing":
                 self.routing_at = len(self.plans.made)
             elif c == "orders":
                 self.graphs_seen = {g: s for g, s in self.state.ledger.graphs.items() if visible(s, self.auth)}
@@ -201,18 +201,10 @@ class Session:
         return out
 
     def _routing(self) -> list[dict[str, Any]]:
-        # One frame per PlanMade of the caller, in log order; a plan whose graph the ledger view
-        # has not folded yet waits for the next tick (the two followers run independently).
-        out: list[dict[str, Any]] = []
-        made = self.plans.made if self.plans is not None else []
-        while self.routing_at < len(made):
-            seen = plan_visible(self.state, made[self.routing_at], self.auth)
-            if seen is None:
-                break
-            if seen:
-                out.append({"channel": "routing", "data": routing_frame(made[self.routing_at])})
-            self.routing_at += 1
-        return out
+        # One frame per PlanMade of the caller, in log order.
+        made = self.plans.made
+        new, self.routing_at = made[self.routing_at :], len(made)
+        return [{"channel": "routing", "data": routing_frame(p)} for p in new if plan_visible(self.state, p, self.auth)]
 
     def _orders(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -247,7 +239,7 @@ async def stream(websocket: WebSocket) -> None:
         await deny(websocket)
         return
     await websocket.accept()
-    session = Session(state, auth, plans=plans_of(websocket.app))
+    session = Session(state, auth, plans=state.plans)
     inbox: asyncio.Queue[str | None] = asyncio.Queue()
 
     async def read() -> None:

@@ -14,11 +14,10 @@ from pydantic import BaseModel
 
 from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import visible
+from services.api.routers.orders import node_order_ref, visible
 from services.api.state import ApiState, get_state
 from services.api.traces import fetch, rows
 from services.errors import BusError
-from services.graph import ValidationError, parse_node_order_id
 
 router = APIRouter(prefix="/v1", tags=["traces"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -56,12 +55,7 @@ async def traces(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Traces:
-    try:
-        ref = parse_node_order_id(node_order_id)
-    except ValidationError as exc:
-        raise ApiError(
-            400, f"malformed node_order_id {node_order_id!r}: expected <graph_id>:<node_id>:<n>", code="INVALID_PARAMS"
-        ) from exc
+    ref = node_order_ref(node_order_id)
     try:
         # Read-your-writes: everything in the log when the read starts is in the index.
         await state.ledger_follower.wait_caught_up(timeout=CATCH_UP_S)

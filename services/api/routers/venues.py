@@ -12,8 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from events.routing import ChildAllocated
-from events.subjects import token
 from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.routers.cancel import command_ids, run_command
@@ -27,27 +25,16 @@ State = Annotated[ApiState, Depends(get_state)]
 REASON = "venue_cancel_all"
 
 
-async def _child_venues(state: ApiState, tenant: str, graphs: list[GraphState]) -> dict[str, str]:
-    """child_id -> venue for the children allocated in `graphs` (read from their route subjects)."""
-    if not graphs:
-        return {}
-    subjects = [f"route.{token(tenant)}.{token(g.graph_id)}" for g in graphs]
-    stream = state.bus.stream_of(subjects[0]).name
-    return {
-        d.event.child_id: d.event.venue
-        async for d in state.bus.replay(stream, subjects)
-        if isinstance(d.event, ChildAllocated)
-    }
-
-
-def _rests_on(graph: GraphState, venue: str, child_venue: dict[str, str]) -> list[str]:
+def _rests_on(graph: GraphState, venue: str) -> list[str]:
     """The node ids of `graph` with an order resting on `venue`."""
+    # A child's venue is set by its ChildAllocated, which precedes every other event of the child
+    # on LEDGER (edges act on it): an open child of the caught-up ledger view always has one.
     out = []
     for node_id, node in graph.nodes.items():
         if node.final or not node.activated:
             continue
         if node.open_children:
-            if any(child_venue.get(c) == venue for c in node.open_children):
+            if any(graph.children[c].venue == venue for c in node.open_children):
                 out.append(node_id)
         elif node.spec.instrument.venue == venue:
             out.append(node_id)
@@ -76,11 +63,9 @@ async def cancel_all_on_venue(venue: str, state: State, auth: Auth) -> dict[str,
         raise ApiError(404, f"unknown venue {venue!r}; known: {', '.join(known_venues())}", code="NOT_FOUND")
     await state.ledger_follower.wait_caught_up()
     live = [g for g in state.ledger.graphs.values() if visible(g, auth) and not g.terminal]
-    with_children = [g for g in live if any(n.open_children for n in g.nodes.values())]
-    child_venue = await _child_venues(state, auth.tenant, with_children)
     cancelled: list[str] = []
     for graph in live:
-        resting = _rests_on(graph, venue, child_venue)
+        resting = _rests_on(graph, venue)
         if not resting:
             continue
         open_nodes = [n for n, node in graph.nodes.items() if not node.final]
