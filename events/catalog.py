@@ -7,7 +7,7 @@ from typing import Union
 from events.algos import ALGO_EVENTS
 from events.execution import EXECUTION_EVENTS
 from events.graph import GRAPH_EVENTS
-from events.market import LIFECYCLE_EVENTS, MARKET_EVENTS
+from events.market import FUNDING_EVENTS, LIFECYCLE_EVENTS, MARKET_EVENTS
 from events.risk import RISK_EVENTS
 from events.routing import ROUTING_EVENTS
 from events.sandbox import SANDBOX_EVENTS
@@ -17,6 +17,7 @@ from events.vault import VAULT_EVENTS
 ALL_EVENT_TYPES = (
     *MARKET_EVENTS,
     *LIFECYCLE_EVENTS,
+    *FUNDING_EVENTS,
     *GRAPH_EVENTS,
     *RISK_EVENTS,
     *ROUTING_EVENTS,

@@ -127,3 +127,29 @@ class MarketResolved(Event, frozen=True, tag="mkt.resolved.v1"):
 
 # Market lifecycle (subjects mkt.*, stream MARKETS): not market data, so md.> consumers never see it.
 LIFECYCLE_EVENTS = (MarketListed, MarketResolved)
+
+
+# --- Perpetual funding (subjects md.<venue>.<symbol>.funding, stream MD) ----------------------
+
+
+class FundingRateUpdated(Event, frozen=True, tag="md.funding.v1"):
+    """A perp venue's current funding rate, from its mark-price/funding stream.
+
+    `rate_1e9` is the signed fraction paid per funding interval x 1e9 (positive: longs pay
+    shorts); `interval_ns` is the venue's settlement cadence (8 h Binance/OKX/Bybit, 1 h
+    Hyperliquid), so a per-hour rate is `rate_1e9 * 3_600e9 / interval_ns`."""
+
+    venue: str
+    symbol: str  # canonical perp symbol (BTC-USDT-PERP)
+    rate_1e9: int
+    interval_ns: int
+    next_funding_ns: int
+    mark_px_1e9: int = 0  # 0 = the message carried no mark price
+    index_px_1e9: int = 0
+    predicted_rate_1e9: int | None = None  # the venue's forecast for the next interval, if it gives one
+    open_interest_1e8: int | None = None
+    ts_event_ns: int = 0
+    ts_recv_ns: int = 0
+
+
+FUNDING_EVENTS = (FundingRateUpdated,)

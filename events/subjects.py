@@ -1,6 +1,6 @@
 """The one place that decides NATS subject names.
 
-md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status)
+md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status, funding)
 nbbo.<symbol>                  consolidated NBBO changes
 mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolved)
 ord.<tenant>.<graph_id>        execution graph (single writer: the graph engine)
@@ -51,6 +51,8 @@ def subject_for(event: Event) -> str:
             return md(v, s, "delta")
         case market.TradePrinted(venue=v, symbol=s):
             return md(v, s, "trade")
+        case market.FundingRateUpdated(venue=v, symbol=s):
+            return md(v, s, "funding")
         case market.VenueStatusChanged(venue=v, symbol=s):
             return md(v, s or VENUE_WIDE, "status")
         case market.NbboChanged(symbol=s):

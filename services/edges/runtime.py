@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from events import AnyEvent, new_event_id
 from services.aio import cancel_and_wait
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.market import BookDeltaBatch, BookSnapshot, FundingRateUpdated, TradePrinted, VenueStatusChanged
 from services.edges.book import L2Book
 from services.edges.markets import market_listings
 from services.edges.sync import BookSync, SyncResult
@@ -32,6 +32,7 @@ from services.edges.venue import (
     BookMode,
     BookUpdate,
     Control,
+    FundingUpdate,
     ParseError,
     Reply,
     TradeUpdate,
@@ -222,6 +223,8 @@ class EdgeRunner:
                 await self._on_book(item, recv_ns, events)
             elif isinstance(item, TradeUpdate):
                 self._on_trade(item, recv_ns, events)
+            elif isinstance(item, FundingUpdate):
+                self._on_funding(item, recv_ns, events)
             elif isinstance(item, Reply):
                 if self._ws is not None:
                     await self._ws.send(item.frame)
@@ -275,6 +278,31 @@ class EdgeRunner:
                 aggressor=trade.aggressor,
                 trade_id=trade.trade_id,
                 ts_event_ns=trade.ts_event_ns,
+                ts_recv_ns=recv_ns,
+            )
+        )
+
+    def _on_funding(self, funding: FundingUpdate, recv_ns: int, events: list[AnyEvent]) -> None:
+        if funding.symbol not in self.books or funding.interval_ns <= 0:
+            return
+        next_ns = funding.next_funding_ns
+        if not next_ns:  # settles on every interval boundary (Hyperliquid: each hour)
+            now_ns = funding.ts_event_ns or recv_ns
+            next_ns = (now_ns // funding.interval_ns + 1) * funding.interval_ns
+        events.append(
+            FundingRateUpdated(
+                event_id=self.new_id(),
+                ts_ns=self.clock_ns(),
+                venue=self.venue,
+                symbol=self.adapter.to_canonical(funding.symbol),
+                rate_1e9=funding.rate_1e9,
+                interval_ns=funding.interval_ns,
+                next_funding_ns=next_ns,
+                mark_px_1e9=funding.mark_px_1e9,
+                index_px_1e9=funding.index_px_1e9,
+                predicted_rate_1e9=funding.predicted_rate_1e9,
+                open_interest_1e8=funding.open_interest_1e8,
+                ts_event_ns=funding.ts_event_ns,
                 ts_recv_ns=recv_ns,
             )
         )

@@ -74,6 +74,21 @@ class TradeUpdate:
 
 
 @dataclass(slots=True)
+class FundingUpdate:
+    """A perp's funding rate from the venue's mark-price/funding stream (see FundingRateUpdated)."""
+
+    symbol: str  # venue symbol
+    rate_1e9: int  # signed fraction per interval x 1e9
+    interval_ns: int
+    next_funding_ns: int = 0  # 0 = the venue does not say: the next interval boundary
+    mark_px_1e9: int = 0
+    index_px_1e9: int = 0
+    predicted_rate_1e9: int | None = None
+    open_interest_1e8: int | None = None
+    ts_event_ns: int = 0
+
+
+@dataclass(slots=True)
 class Reply:
     """A frame the venue requires us to send back (application heartbeat)."""
 
@@ -96,7 +111,7 @@ class VenueNotice:
     symbol: str | None = None
 
 
-Parsed = BookUpdate | TradeUpdate | Reply | Control | VenueNotice
+Parsed = BookUpdate | TradeUpdate | FundingUpdate | Reply | Control | VenueNotice
 
 
 @dataclass(slots=True)

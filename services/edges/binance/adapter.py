@@ -29,11 +29,12 @@ class BinanceBase(VenueAdapter):
     # USD-M serves depth on /public/ws and trades on /market/ws: ask for trades in their own
     # request so a refusal there cannot take the depth subscription down with it.
     separate_trade_request: ClassVar[bool] = False
+    extra_streams: ClassVar[tuple[str, ...]] = ()  # asked for with the trades (USD-M: funding)
 
     def subscribe_frames(self, venue_symbols: list[str]) -> list[str]:
         lower = [s.lower() for s in venue_symbols]
         depth = [f"{s}@{self.depth_stream}" for s in lower]
-        trades = [f"{s}@{self.trade_stream}" for s in lower]
+        trades = [f"{s}@{stream}" for s in lower for stream in (self.trade_stream, *self.extra_streams)]
         groups = [depth, trades] if self.separate_trade_request else [depth + trades]
         frames: list[str] = []
         for params in groups:
@@ -82,6 +83,7 @@ class BinanceUsdm(BinanceBase):
     trade_stream: ClassVar[str] = "aggTrade"
     snapshot_path: ClassVar[str] = "/fapi/v1/depth"
     separate_trade_request: ClassVar[bool] = True
+    extra_streams: ClassVar[tuple[str, ...]] = ("markPrice@1s",)  # mark price + funding rate
 
     def sequence(self, state: SeqState, update: BookUpdate) -> SeqVerdict:
         return book.usdm_sequence(state, update)

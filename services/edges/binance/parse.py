@@ -12,10 +12,11 @@ from typing import Any
 
 import msgspec
 
+from services.edges import funding
 from services.edges.binance import wire
 from services.edges.book import RawLevel
 from services.edges.numbers import px_1e9, qty_1e8
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError, Parsed, TradeUpdate, VenueNotice
 from services.errors import CrossbookError
 
 _NS_PER_MS = 1_000_000
@@ -86,6 +87,27 @@ def trade(ev: wire.Trade | wire.AggTrade) -> TradeUpdate:
     )
 
 
+MARK_PRICE_EVENT = "markPriceUpdate"
+
+
+def mark_price(obj: dict[str, Any]) -> FundingUpdate:
+    """USD-M `<symbol>@markPrice@1s` (fixture binance_usdm/ws_mark_price_stream.json): `p` mark,
+    `i` index, `r` the current interval's funding rate, `T` next funding time (ms). USD-M funds
+    every 8 h on most symbols; the stream does not carry the interval."""
+    try:
+        return FundingUpdate(
+            symbol=str(obj["s"]),
+            rate_1e9=funding.rate_1e9(obj["r"]),
+            interval_ns=funding.EIGHT_HOURS_NS,
+            next_funding_ns=funding.ms_to_ns(obj["T"]),
+            mark_px_1e9=_scaled(_PX_MEMO, px_1e9, str(obj["p"]), 1),
+            index_px_1e9=_scaled(_PX_MEMO, px_1e9, str(obj["i"]), 0) if obj.get("i") else 0,
+            ts_event_ns=funding.ms_to_ns(obj.get("E", 0)),
+        )
+    except KeyError as exc:
+        raise ParseError(f"markPriceUpdate without {exc}") from None
+
+
 def event(ev: wire.AnyEvent) -> Parsed:
     if isinstance(ev, wire.DepthUpdate):
         return depth_update(ev)
@@ -116,11 +138,15 @@ def _parse_generic(raw: str | bytes) -> list[Parsed]:
         data = obj["data"]
         if not isinstance(data, dict):
             raise ParseError(f"stream {obj['stream']!r}: data is not an object")
+        if data.get("e") == MARK_PRICE_EVENT:
+            return [mark_price(data)]
         if data.get("e") not in wire.HANDLED_EVENTS:
             return [Control("unhandled", str(obj["stream"]))]  # a stream we did not ask for
         return [_convert_event(data)]
     if "e" in obj:
         kind = obj["e"]
+        if kind == MARK_PRICE_EVENT:
+            return [mark_price(obj)]
         if kind in wire.HANDLED_EVENTS:
             return [_convert_event(obj)]
         return [Control("unhandled", str(kind))]  # e.g. serverShutdown, kline, bookTicker

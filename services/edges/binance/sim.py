@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from services.edges.binance.adapter import BinanceBase, BinanceSpot, BinanceUsdm
 from services.edges.book import L2Book
 from services.edges.numbers import PX_SCALE, QTY_SCALE, unscale
-from services.edges.sim.market import SimInstrument, SimTrade
+from services.edges.sim.market import SimInstrument, SimMarket, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
 
 _SEP = (",", ":")  # Binance sends compact JSON
@@ -117,7 +117,7 @@ class BinanceSimBase(SimProtocol):
             return [json.dumps({"result": sorted(streams), "id": req_id}, separators=_SEP)]
         if method not in ("SUBSCRIBE", "UNSUBSCRIBE") or not isinstance(params, list):
             return [_error(2, f"Invalid request: unknown method {method!r}", req_id)]
-        kinds = (self.adapter_cls.depth_stream, self.adapter_cls.trade_stream)
+        kinds = (self.adapter_cls.depth_stream, self.adapter_cls.trade_stream, *self.adapter_cls.extra_streams)
         parsed: list[tuple[str, str]] = []
         for param in params:
             sym, _, kind = str(param).partition("@")
@@ -249,6 +249,16 @@ class BinanceUsdmSim(BinanceSimBase):
             "T": now,
             "m": trade.aggressor == "sell",
         }
+
+    def funding_frames(self, conn: SimConn, venue_symbol: str, market: SimMarket) -> list[str]:
+        if f"{venue_symbol.lower()}@markPrice@1s" not in conn.state.get("streams", ()):
+            return []
+        now = _now_ms()
+        f = market.funding(now, 8 * 3_600_000)
+        mark, index = self._levels(venue_symbol, [(f.mark_px_1e9, 0), (f.index_px_1e9, 0)])
+        payload = {"e": "markPriceUpdate", "E": now, "s": venue_symbol, "p": mark[0], "i": index[0],
+                   "P": mark[0], "r": f.rate_text, "T": f.next_funding_ms}
+        return [self._frame(conn, f"{venue_symbol.lower()}@markPrice@1s", payload)]
 
     def snapshot_body(self, venue_symbol: str, book: L2Book, limit: int) -> dict[str, Any]:
         now = _now_ms()

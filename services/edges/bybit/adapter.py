@@ -6,7 +6,7 @@ import json
 from typing import ClassVar
 
 from services.edges.bybit import book, parse
-from services.edges.venue import BookMode, BookUpdate, Parsed, SeqState, SeqVerdict, VenueAdapter
+from services.edges.venue import BookMode, BookUpdate, Parsed, SeqState, SeqVerdict, VenueAdapter, VenueEndpoints
 from services.errors import ConfigError
 
 # Longest first so `BTCUSDT` splits as BTC/USDT, not BTCUS/DT.
@@ -61,8 +61,11 @@ class _BybitPublic(VenueAdapter):
     ping_interval_s: ClassVar[float] = 20.0  # Bybit closes sockets idle for longer
     default_rest_url: ClassVar[str] = "https://api.bybit.com"
 
+    extra_topics: ClassVar[tuple[str, ...]] = ()  # more per-symbol topics (linear: tickers, for funding)
+
     def subscribe_frames(self, venue_symbols: list[str]) -> list[str]:
-        args = [t for s in venue_symbols for t in (f"orderbook.{self.depth}.{s}", f"publicTrade.{s}")]
+        topics = (f"orderbook.{self.depth}", "publicTrade", *self.extra_topics)
+        args = [f"{t}.{s}" for s in venue_symbols for t in topics]
         return [
             json.dumps({"op": "subscribe", "args": args[i : i + _MAX_ARGS], "req_id": f"sub-{i // _MAX_ARGS}"})
             for i in range(0, len(args), _MAX_ARGS)
@@ -92,6 +95,17 @@ class BybitSpotAdapter(_BybitPublic):
 class BybitLinearAdapter(_BybitPublic):
     name: ClassVar[str] = "bybit_linear"
     default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public/linear"
+    extra_topics: ClassVar[tuple[str, ...]] = ("tickers",)
+
+    def __init__(self, endpoints: VenueEndpoints | None = None) -> None:
+        super().__init__(endpoints)
+        self._tickers: dict[str, dict[str, str]] = {}  # ticker deltas merge onto the last snapshot
+
+    def on_connect(self) -> None:
+        self._tickers.clear()
+
+    def parse(self, raw: str | bytes) -> list[Parsed]:
+        return parse.parse_frame(raw, self._tickers)
 
     def to_venue(self, canonical: str) -> str:
         return perp_to_venue(canonical)

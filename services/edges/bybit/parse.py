@@ -6,24 +6,27 @@ from typing import Literal
 
 import msgspec
 
+from services.edges import funding
 from services.edges.book import RawLevel
 from services.edges.bybit.wire import BybitBook, BybitFrame, BybitTrade
 from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError, Parsed, TradeUpdate, VenueNotice
 
 _FRAME = msgspec.json.Decoder(BybitFrame)
 _BOOK = msgspec.json.Decoder(BybitBook)
 _TRADES = msgspec.json.Decoder(list[BybitTrade])
+_TICKER = msgspec.json.Decoder(dict[str, str])
 _AGGRESSOR: dict[str, Literal["buy", "sell"]] = {"Buy": "buy", "Sell": "sell"}
 _MS = 1_000_000
 
 
-def parse_frame(raw: str | bytes) -> list[Parsed]:
+def parse_frame(raw: str | bytes, tickers: dict[str, dict[str, str]] | None = None) -> list[Parsed]:
     """Parse one Bybit public frame; raise ParseError for anything malformed.
 
     Inputs: fixtures bybit/ws_orderbook50_BTCUSDT.jsonl (ack, snapshot, delta),
     ws_orderbook_snapshot.json, ws_orderbook_delta.json, ws_public_trade_BTCUSDT.jsonl,
-    ws_subscription_ack.json, ws_subscription_failure.json; pong replies.
+    ws_subscription_ack.json, ws_subscription_failure.json; pong replies. With `tickers` (the
+    linear socket's per-symbol ticker state), `tickers.<symbol>` pushes become FundingUpdate.
     """
     try:
         frame = _FRAME.decode(raw)
@@ -32,6 +35,8 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
                 return [_book(frame)]
             if frame.topic.startswith("publicTrade."):
                 return [_trade(t) for t in _TRADES.decode(frame.data)]
+            if frame.topic.startswith("tickers.") and tickers is not None:
+                return _ticker(frame, tickers)
             return [Control("unhandled", frame.topic)]
     except msgspec.DecodeError as exc:
         raise ParseError(f"bybit: undecodable frame ({exc}): {raw[:120]!r}") from None
@@ -40,6 +45,33 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
     if frame.op:
         return [_op_reply(frame)]
     raise ParseError(f"bybit: frame has neither topic nor op: {raw[:120]!r}")
+
+
+def _ticker(frame: BybitFrame, tickers: dict[str, dict[str, str]]) -> list[Parsed]:
+    """Linear `tickers.<symbol>` (fixture bybit/ws_ticker_linear.json): a snapshot, then deltas
+    carrying only the fields that changed, merged onto the last snapshot."""
+    data = _TICKER.decode(frame.data)
+    symbol = data.get("symbol") or frame.topic.partition(".")[2]
+    state = tickers.setdefault(symbol, {})
+    if frame.type == "snapshot":
+        state.clear()
+    state.update(data)
+    if "fundingRate" not in state or "nextFundingTime" not in state:
+        return [Control("ticker", symbol)]
+    interval_h = int(state.get("fundingIntervalHour") or 8)
+    oi = state.get("openInterest")
+    return [
+        FundingUpdate(
+            symbol=symbol,
+            rate_1e9=funding.rate_1e9(state["fundingRate"]),
+            interval_ns=interval_h * funding.HOUR_NS,
+            next_funding_ns=funding.ms_to_ns(state["nextFundingTime"]),
+            mark_px_1e9=px_1e9(state["markPrice"]) if state.get("markPrice") else 0,
+            index_px_1e9=px_1e9(state["indexPrice"]) if state.get("indexPrice") else 0,
+            open_interest_1e8=qty_1e8(oi) if oi else None,
+            ts_event_ns=frame.ts * _MS if frame.ts else 0,
+        )
+    ]
 
 
 def _book(frame: BybitFrame) -> BookUpdate:

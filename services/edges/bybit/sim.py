@@ -74,7 +74,9 @@ class _BybitSim(SimProtocol):
                 books.append(parts[2])
             elif len(parts) == 2 and parts[0] == "publicTrade" and self._market(parts[1]):
                 trades.append(parts[1])
-            else:  # the sim serves orderbook.50 and publicTrade only
+            elif len(parts) == 2 and parts[0] == "tickers" and self.category == "linear" and self._market(parts[1]):
+                conn.state.setdefault("tickers", set()).add(parts[1])
+            else:  # the sim serves orderbook.50, publicTrade and (linear) tickers only
                 bad.append(str(arg))
         if bad:  # Bybit rejects the whole request
             return [self._reply(conn, "subscribe", req_id, False, f"Invalid symbol :[{','.join(bad)}]")]
@@ -174,6 +176,23 @@ class BybitLinearSim(_BybitSim):
 
     def to_venue(self, canonical: str) -> str:
         return perp_to_venue(canonical)
+
+    def funding_frames(self, conn: SimConn, venue_symbol: str, market: SimMarket) -> list[str]:
+        """`tickers.<symbol>`: a full snapshot first, then deltas with the changed fields only."""
+        if venue_symbol not in conn.state.get("tickers", ()):
+            return []
+        now = _now_ms()
+        f = market.funding(now, 8 * 3_600_000)
+        px_places = self._formats(venue_symbol)[0]
+        data = {"symbol": venue_symbol, "markPrice": _text(f.mark_px_1e9, 9, px_places),
+                "indexPrice": _text(f.index_px_1e9, 9, px_places), "fundingRate": f.rate_text,
+                "nextFundingTime": str(f.next_funding_ms)}
+        sent: set[str] = conn.state.setdefault("ticker_sent", set())
+        kind = "delta" if venue_symbol in sent else "snapshot"
+        if kind == "snapshot":
+            data["fundingIntervalHour"] = "8"
+            sent.add(venue_symbol)
+        return [_json({"topic": f"tickers.{venue_symbol}", "type": kind, "data": data, "cs": now, "ts": now})]
 
     def _pong(self, conn: SimConn, req_id: str) -> str:
         # the other documented pong shape: op "pong" with the server time [verify per category]

@@ -25,7 +25,7 @@ class HyperliquidAdapter(VenueAdapter):
 
     def subscribe_frames(self, venue_symbols: list[str]) -> list[str]:
         frames = []
-        for kind in ("l2Book", "trades"):  # one subscription per coin and type
+        for kind in ("l2Book", "trades", "activeAssetCtx"):  # one subscription per coin and type
             for coin in venue_symbols:
                 frames.append({"method": "subscribe", "subscription": {"type": kind, "coin": coin}})
         return [json.dumps(f, separators=(",", ":")) for f in frames]

@@ -9,10 +9,11 @@ from typing import Literal
 
 import msgspec
 
+from services.edges import funding
 from services.edges.book import RawLevel
 from services.edges.hyperliquid import wire
 from services.edges.numbers import px_1e9, qty_1e8
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError, Parsed, TradeUpdate, VenueNotice
 from services.errors import CrossbookError
 
 _CHANNEL = msgspec.json.Decoder(wire.ChannelMsg)
@@ -62,6 +63,23 @@ def parse_book_body(body: str | bytes) -> BookUpdate:
         raise ParseError(f"not an l2Book body: {exc}") from exc
 
 
+def asset_ctx(data: wire.ActiveAssetCtx) -> FundingUpdate:
+    """`activeAssetCtx`: Hyperliquid funds every hour, on the hour; the push does not say when
+    (next_funding_ns 0: the edge takes the next hour boundary)."""
+    ctx = data.ctx
+    try:
+        return FundingUpdate(
+            symbol=data.coin,
+            rate_1e9=funding.rate_1e9(ctx.funding),
+            interval_ns=funding.HOUR_NS,
+            mark_px_1e9=px_1e9(ctx.markPx),
+            index_px_1e9=px_1e9(ctx.oraclePx) if ctx.oraclePx else 0,
+            open_interest_1e8=qty_1e8(ctx.openInterest) if ctx.openInterest else None,
+        )
+    except _NUMBER_ERRORS as exc:
+        raise ParseError(f"activeAssetCtx {data.coin}: bad number ({exc})") from None
+
+
 def parse_frame(raw: str | bytes) -> list[Parsed]:
     """Parse one WebSocket frame; raise ParseError on garbage or unexpected shapes."""
     try:
@@ -72,6 +90,8 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
         return [l2_book(msg.data)]
     if isinstance(msg, wire.TradesMsg):
         return list(trades(msg.data))
+    if isinstance(msg, wire.ActiveAssetCtxMsg):
+        return [asset_ctx(msg.data)]
     if isinstance(msg, wire.PongMsg):
         return [Control("pong")]
     if isinstance(msg, wire.SubscriptionResponse):

@@ -13,11 +13,12 @@ from typing import Any
 
 from services.edges.book import L2Book
 from services.edges.numbers import unscale
-from services.edges.sim.market import SimInstrument, SimTrade
+from services.edges.sim.market import SimInstrument, SimMarket, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
 
 BOOK_LEVELS = 20
 _SIDE = {"buy": "B", "sell": "A"}  # the taker's side
+_CTX = "activeAssetCtx"  # mark price and funding per coin
 
 
 def _num(value: int, places: int) -> str:
@@ -48,15 +49,15 @@ class HyperliquidSim(SimProtocol):
         if msg.get("method") == "ping":
             return ['{"channel":"pong"}']
         sub = msg.get("subscription") or {}
-        if msg.get("method") not in ("subscribe", "unsubscribe") or sub.get("type") not in ("l2Book", "trades"):
+        if msg.get("method") not in ("subscribe", "unsubscribe") or sub.get("type") not in ("l2Book", "trades", _CTX):
             return [json.dumps({"channel": "error", "data": f"Invalid subscription {json.dumps(sub)}"})]
         coin = sub.get("coin")
         if coin not in self.server.markets_by_venue_symbol:
             return [json.dumps({"channel": "error", "data": f"Invalid subscription {json.dumps(sub)}"})]
         on = msg["method"] == "subscribe"
         ack = json.dumps({"channel": "subscriptionResponse", "data": {"method": msg["method"], "subscription": sub}})
-        if sub["type"] == "trades":
-            trades: set[str] = conn.state.setdefault("trades", set())
+        if sub["type"] in ("trades", _CTX):
+            trades: set[str] = conn.state.setdefault(sub["type"], set())
             if on:
                 trades.add(coin)
             else:
@@ -108,6 +109,15 @@ class HyperliquidSim(SimProtocol):
             "users": ["0x" + "1" * 40, "0x" + "2" * 40],
         }
         return [json.dumps({"channel": "trades", "data": [t]}, separators=(",", ":"))]
+
+
+    def funding_frames(self, conn: SimConn, venue_symbol: str, market: SimMarket) -> list[str]:
+        if venue_symbol not in conn.state.get(_CTX, ()):
+            return []
+        f = market.funding(time.time_ns() // 1_000_000, 3_600_000)
+        ctx = {"funding": f.rate_text, "markPx": _num(f.mark_px_1e9, 9), "oraclePx": _num(f.index_px_1e9, 9),
+               "openInterest": "1234.5", "premium": "0.0", "prevDayPx": _num(f.index_px_1e9, 9)}
+        return [json.dumps({"channel": _CTX, "data": {"coin": venue_symbol, "ctx": ctx}}, separators=(",", ":"))]
 
 
 SIM_PROTOCOLS = {"hyperliquid": HyperliquidSim}

@@ -50,4 +50,22 @@ class ErrorMsg(msgspec.Struct, tag_field="channel", tag="error"):
     data: str = ""
 
 
-ChannelMsg = L2BookMsg | TradesMsg | PongMsg | SubscriptionResponse | ErrorMsg
+class PerpAssetCtx(msgspec.Struct):
+    """The perp fields of an asset context (Hyperliquid docs: WsActiveAssetCtx / PerpsAssetCtx)."""
+
+    funding: str  # the hourly rate, a signed fraction
+    markPx: str
+    oraclePx: str = ""
+    openInterest: str = ""
+
+
+class ActiveAssetCtx(msgspec.Struct):
+    coin: str
+    ctx: PerpAssetCtx
+
+
+class ActiveAssetCtxMsg(msgspec.Struct, tag_field="channel", tag="activeAssetCtx"):
+    data: ActiveAssetCtx
+
+
+ChannelMsg = L2BookMsg | TradesMsg | ActiveAssetCtxMsg | PongMsg | SubscriptionResponse | ErrorMsg

@@ -14,6 +14,7 @@ from services.edges.venue import (
     SeqState,
     SeqVerdict,
     VenueAdapter,
+    VenueEndpoints,
 )
 from services.errors import ConfigError
 
@@ -38,6 +39,12 @@ def to_canonical_symbol(venue_symbol: str) -> str:
     return venue_symbol
 
 
+def _channels(venue_symbol: str) -> tuple[str, ...]:
+    if venue_symbol.endswith(_SWAP):
+        return ("books", "trades", "mark-price", "funding-rate")
+    return ("books", "trades")
+
+
 class OkxAdapter(VenueAdapter):
     """OKX `books` (400 levels, snapshot then 100 ms updates) and `trades`."""
 
@@ -49,8 +56,12 @@ class OkxAdapter(VenueAdapter):
     default_ws_url: ClassVar[str] = "wss://ws.okx.com:8443/ws/v5/public"
     default_rest_url: ClassVar[str] = "https://www.okx.com"
 
+    def __init__(self, endpoints: VenueEndpoints | None = None) -> None:
+        super().__init__(endpoints)
+        self._marks: dict[str, int] = {}  # last mark-price per swap, for its funding pushes
+
     def subscribe_frames(self, venue_symbols: list[str]) -> list[str]:
-        args = [{"channel": ch, "instId": s} for s in venue_symbols for ch in ("books", "trades")]
+        args = [{"channel": ch, "instId": s} for s in venue_symbols for ch in _channels(s)]
         return [json.dumps({"op": "subscribe", "args": args}, separators=(",", ":"))]
 
     def ping_frame(self) -> str | None:
@@ -63,7 +74,7 @@ class OkxAdapter(VenueAdapter):
         return to_canonical_symbol(venue_symbol)
 
     def parse(self, raw: str | bytes) -> list[Parsed]:
-        return parse.parse_frame(raw)
+        return parse.parse_frame(raw, self._marks)
 
     def sequence(self, state: SeqState, update: BookUpdate) -> SeqVerdict:
         return book.sequence(state, update)

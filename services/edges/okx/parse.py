@@ -6,12 +6,14 @@ from typing import Literal
 
 import msgspec
 
+from services.edges import funding
 from services.edges.book import RawLevel
 from services.edges.numbers import PrecisionError, px_1e9, qty_1e8, string_levels
 from services.edges.okx.wire import OkxData, OkxFrame
 from services.edges.venue import (
     BookUpdate,
     Control,
+    FundingUpdate,
     Parsed,
     ParseError,
     TradeUpdate,
@@ -25,11 +27,12 @@ _INCREMENTAL = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
 _SIDES: dict[str, Literal["buy", "sell"]] = {"buy": "buy", "sell": "sell"}
 
 
-def parse_frame(raw: str | bytes) -> list[Parsed]:
+def parse_frame(raw: str | bytes, marks: dict[str, int] | None = None) -> list[Parsed]:
     """Parse one OKX public frame; raise ParseError for anything malformed.
 
     Inputs: fixtures okx/ws_books_*.jsonl, ws_books_snapshot.json, ws_trades.jsonl,
-    ws_subscribe_requests.jsonl (acks), and the text keepalive `pong`.
+    ws_subscribe_requests.jsonl (acks), and the text keepalive `pong`. `marks` keeps the last
+    `mark-price` per swap, which the next `funding-rate` push carries.
     """
     if raw == "pong" or raw == b"pong":
         return [Control("pong")]
@@ -47,6 +50,11 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
             return [_book(frame.arg.instId, channel, frame.action, item) for item in frame.data]
         if channel == "trades":
             return [_trade(item) for item in frame.data]
+        if channel == "mark-price" and marks is not None:
+            marks.update((item.instId, px_1e9(item.markPx)) for item in frame.data if item.instId and item.markPx)
+            return [Control("mark-price", frame.arg.instId)]
+        if channel == "funding-rate":
+            return [_funding(item, marks or {}) for item in frame.data]
     except (ValueError, ArithmeticError, PrecisionError) as exc:
         # int()/scale() on a malformed number: InvalidOperation is an ArithmeticError
         raise ParseError(f"okx: bad number in {channel} push ({exc}): {raw[:120]!r}") from None
@@ -86,6 +94,24 @@ def _book(inst: str, channel: str, action: str | None, item: OkxData) -> BookUpd
         prev_seq=item.prevSeqId,
         checksum=item.checksum,
         ts_event_ns=int(item.ts) * 1_000_000,
+    )
+
+
+def _funding(item: OkxData, marks: dict[str, int]) -> FundingUpdate:
+    """`funding-rate`: `fundingRate` settles at `fundingTime`; `nextFundingRate` (empty unless the
+    venue forecasts it) at `nextFundingTime`, one interval later."""
+    if not (item.instId and item.fundingRate and item.fundingTime):
+        raise ParseError(f"okx: funding-rate push without instId/fundingRate/fundingTime: {item!r}")
+    settles_ns = funding.ms_to_ns(item.fundingTime)
+    after_ns = funding.ms_to_ns(item.nextFundingTime) if item.nextFundingTime else 0
+    return FundingUpdate(
+        symbol=item.instId,
+        rate_1e9=funding.rate_1e9(item.fundingRate),
+        interval_ns=after_ns - settles_ns if after_ns > settles_ns else funding.EIGHT_HOURS_NS,
+        next_funding_ns=settles_ns,
+        mark_px_1e9=marks.get(item.instId, 0),
+        predicted_rate_1e9=funding.rate_1e9(item.nextFundingRate) if item.nextFundingRate else None,
+        ts_event_ns=funding.ms_to_ns(item.ts),
     )
 
 

@@ -10,11 +10,13 @@ from services.edges.book import L2Book
 from services.edges.numbers import PX_SCALE, QTY_SCALE, wire_decimal
 from services.edges.okx.adapter import to_venue_symbol
 from services.edges.okx.book import CHECKSUM_DEPTH, book_checksum
-from services.edges.sim.market import SimInstrument, SimTrade
+from services.edges.sim.market import SimInstrument, SimMarket, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
 
 FIRST_SEQ_ID = 10_452_301_877  # arbitrary: real seqIds are large and not consecutive
 SNAPSHOT_DEPTH = 400
+_FUNDING_CHANNELS = ("mark-price", "funding-rate")  # swaps only
+_FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 
 def _compact(obj: Any) -> str:
@@ -54,7 +56,8 @@ class OkxSimProtocol(SimProtocol):
         for arg in args:
             arg = arg if isinstance(arg, dict) else {}
             channel, inst = arg.get("channel", ""), arg.get("instId", "")
-            if channel not in ("books", "trades") or inst not in self.server.markets_by_venue_symbol:
+            perp_only = channel in _FUNDING_CHANNELS and not inst.endswith("-SWAP")
+            if channel not in ("books", "trades", *_FUNDING_CHANNELS) or perp_only or inst not in self.server.markets_by_venue_symbol:
                 replies.append(
                     _compact(
                         {
@@ -66,7 +69,10 @@ class OkxSimProtocol(SimProtocol):
                     )
                 )
                 continue
-            if op == "subscribe":
+            if channel in _FUNDING_CHANNELS:
+                subscribed: set[str] = conn.state.setdefault(channel, set())
+                (subscribed.add if op == "subscribe" else subscribed.discard)(inst)
+            elif op == "subscribe":
                 if channel == "books":
                     self.subscribe(conn, inst)
                 else:
@@ -123,6 +129,22 @@ class OkxSimProtocol(SimProtocol):
             "seqId": seq,
         }
         return [_compact({"arg": {"channel": "books", "instId": venue_symbol}, "action": "update", "data": [data]})]
+
+    def funding_frames(self, conn: SimConn, venue_symbol: str, market: SimMarket) -> list[str]:
+        now = int(_now_ms())
+        f = market.funding(now, _FUNDING_INTERVAL_MS)
+        frames = []
+        if venue_symbol in conn.state.get("mark-price", ()):
+            data = {"instType": "SWAP", "instId": venue_symbol, "markPx": wire_decimal(f.mark_px_1e9, PX_SCALE),
+                    "ts": str(now)}
+            frames.append(_compact({"arg": {"channel": "mark-price", "instId": venue_symbol}, "data": [data]}))
+        if venue_symbol in conn.state.get("funding-rate", ()):
+            data = {"instType": "SWAP", "instId": venue_symbol, "fundingRate": f.rate_text, "nextFundingRate": "",
+                    "fundingTime": str(f.next_funding_ms),
+                    "nextFundingTime": str(f.next_funding_ms + _FUNDING_INTERVAL_MS),
+                    "method": "current_period", "ts": str(now)}
+            frames.append(_compact({"arg": {"channel": "funding-rate", "instId": venue_symbol}, "data": [data]}))
+        return frames
 
     def trade_frames(self, conn: SimConn, venue_symbol: str, trade: SimTrade) -> list[str]:
         if venue_symbol not in conn.state.get("trades", ()):

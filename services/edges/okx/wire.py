@@ -24,6 +24,12 @@ class OkxData(msgspec.Struct):
     px: str = ""
     sz: str = ""
     side: str = ""
+    # funding-rate and mark-price (swaps)
+    fundingRate: str = ""
+    nextFundingRate: str = ""
+    fundingTime: str = ""
+    nextFundingTime: str = ""
+    markPx: str = ""
 
 
 class OkxFrame(msgspec.Struct):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
+from decimal import Decimal
 
 from services.edges.book import L2Book, RawLevel
 
@@ -25,6 +26,24 @@ class SimTrade:
     qty_1e8: int
     aggressor: str
     trade_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SimFunding:
+    """A perp's funding as a venue would print it: rate per interval, mark, index, next time."""
+
+    rate_1e9: int  # signed fraction x 1e9
+    mark_px_1e9: int
+    index_px_1e9: int
+    next_funding_ms: int
+
+    @property
+    def rate_text(self) -> str:
+        return format(Decimal(self.rate_1e9).scaleb(-9), "f")
+
+
+BASE_FUNDING_1E9 = 100_000  # 0.01% per interval: the usual resting rate of USDT perps
+MAX_FUNDING_1E9 = 7_500_000  # 0.75% cap
 
 
 class SimMarket:
@@ -130,6 +149,17 @@ class SimMarket:
                 qty = max(inst.lot_1e8, (top[1] // 3) // inst.lot_1e8 * inst.lot_1e8)
                 self.last_trade = SimTrade(top[0], qty, "buy" if buy else "sell", self.trade_seq)
         return sorted(bids.items(), reverse=True), sorted(asks.items())
+
+    def funding(self, now_ms: int, interval_ms: int) -> SimFunding:
+        """Funding from the mark's premium over the index (the shared anchor path): the resting
+        rate plus an eighth of the premium, capped, settling on the next interval boundary."""
+        tick = self.instrument.tick_1e9
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        mark = (bid[0] + ask[0]) // 2 // tick * tick if bid and ask else self.mid_ticks * tick
+        index = self._target_ticks() * tick
+        premium_1e9 = (mark - index) * 10**9 // index if index else 0
+        rate = max(-MAX_FUNDING_1E9, min(MAX_FUNDING_1E9, BASE_FUNDING_1E9 + premium_1e9 // 8))
+        return SimFunding(rate, mark, index, (now_ms // interval_ms + 1) * interval_ms)
 
 
 def _two_significant_digits(px_1e9: int) -> int:

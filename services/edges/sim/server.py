@@ -37,6 +37,7 @@ from services.edges.sim.market import SimInstrument, SimMarket, SimTrade
 log = logging.getLogger("crossbook.sim")
 
 FAULTS = ("gap", "bad_checksum", "close", "stall", "garbage")
+FUNDING_EVERY_TICKS = 20  # one funding push per second at the default 50 ms tick
 
 
 @dataclass(eq=False)  # identity hash: connections live in a set
@@ -91,6 +92,10 @@ class SimProtocol(ABC):
     def heartbeat_frames(self, conn: SimConn) -> list[str]:
         return []
 
+    def funding_frames(self, conn: SimConn, venue_symbol: str, market: SimMarket) -> list[str]:
+        """A perp's funding/mark-price push, sent every `FUNDING_EVERY_TICKS` (perp venues)."""
+        return []
+
     def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
         """Answer a REST request (snapshot endpoints); None = 404."""
         return None
@@ -139,6 +144,7 @@ class SimServer:
         self._stall_until = 0.0
         self._lock = asyncio.Lock()
         self._paused = False
+        self._ticks = 0
         # Set by the local cluster so all servers share the anchor path by wall clock; None in
         # tests, where each server's step count drives its own (deterministic) anchor.
         self.anchor_epoch_ns = anchor_epoch_ns
@@ -253,6 +259,8 @@ class SimServer:
         while True:
             await asyncio.sleep(self.tick_ms / 1000)
             async with self._lock:
+                self._ticks += 1
+                funding_tick = self._ticks % FUNDING_EVERY_TICKS == 1
                 stalled = loop.time() < self._stall_until
                 # One wall-clock step index for every server: all venues sit on the same anchor.
                 anchor_step = (
@@ -271,6 +279,8 @@ class SimServer:
                         frames = self.protocol.delta_frames(conn, venue_symbol, bids, asks, market.book, bool(bad))
                         if market.last_trade is not None:
                             frames += self.protocol.trade_frames(conn, venue_symbol, market.last_trade)
+                        if funding_tick:
+                            frames += self.protocol.funding_frames(conn, venue_symbol, market)
                         if gap:
                             continue
                         if stalled:

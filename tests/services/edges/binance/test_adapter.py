@@ -34,7 +34,9 @@ def test_usdm_asks_for_trades_in_a_separate_request() -> None:
     frames = [json.loads(f) for f in BinanceUsdm().subscribe_frames(["BTCUSDT", "ETHUSDT"])]
     assert frames == [
         {"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms", "ethusdt@depth@100ms"], "id": 1},
-        {"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade", "ethusdt@aggTrade"], "id": 2},
+        # with the trades: mark price + funding rate (FundingRateUpdated)
+        {"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade", "btcusdt@markPrice@1s", "ethusdt@aggTrade",
+                                           "ethusdt@markPrice@1s"], "id": 2},
     ]
 
 

@@ -50,6 +50,8 @@ def test_subscribe_frames() -> None:
         {"method": "subscribe", "subscription": {"type": "l2Book", "coin": "ETH"}},
         {"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}},
         {"method": "subscribe", "subscription": {"type": "trades", "coin": "ETH"}},
+        {"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": "BTC"}},  # funding
+        {"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": "ETH"}},
     ]
 
 

@@ -12,7 +12,7 @@ from services.edges.hyperliquid.adapter import HyperliquidAdapter
 from services.edges.hyperliquid.sim import SIM_INSTRUMENTS, HyperliquidSim
 from services.edges.sim.server import SimServer
 from services.edges.sync import BookSync, SyncResult
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError, Parsed, TradeUpdate, VenueNotice
 
 BTC, ETH = "BTC", "ETH"
 TIMEOUT_S = 20.0
@@ -46,6 +46,8 @@ class _Feed:
                     elif isinstance(p, TradeUpdate):
                         assert p.symbol in self.syncs and p.qty_1e8 > 0 and p.aggressor in ("buy", "sell")
                         self.kinds["trade"] += 1
+                    elif isinstance(p, FundingUpdate):  # activeAssetCtx (tests/services/edges/test_funding.py)
+                        assert p.symbol in self.syncs
                     elif isinstance(p, BookUpdate):
                         assert p.snapshot
                         sync = self.syncs[p.symbol]
@@ -71,7 +73,7 @@ async def test_pushes_match_the_true_book_and_a_dropped_push_heals() -> None:
             for frame in feed.adapter.subscribe_frames([BTC, ETH]):
                 await ws.send(frame)
             assert await feed.until_caught_up(20) == {BTC: 0, ETH: 0}
-            assert feed.kinds["subscribed"] == 4 and feed.kinds["trade"] > 0
+            assert feed.kinds["subscribed"] == 6 and feed.kinds["trade"] > 0  # l2Book, trades, activeAssetCtx x 2
 
             # A dropped push loses nothing: the next one is the whole book again. There is no
             # sequence to notice it by, so the claim is that the book is still exactly right.
@@ -84,7 +86,7 @@ async def test_pushes_match_the_true_book_and_a_dropped_push_heals() -> None:
             for frame in feed.adapter.resync_frames(BTC):
                 await ws.send(frame)
             assert await feed.until_caught_up(5) == {BTC: 1, ETH: 0}
-            assert feed.kinds["subscribed"] == 6
+            assert feed.kinds["subscribed"] == 8
 
 
 async def test_ping_unknown_coin_and_garbage() -> None:

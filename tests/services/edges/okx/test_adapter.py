@@ -49,6 +49,8 @@ def test_subscribe_frame_matches_the_recorded_request_shape() -> None:
         {"channel": "trades", "instId": "BTC-USDT"},
         {"channel": "books", "instId": "BTC-USDT-SWAP"},
         {"channel": "trades", "instId": "BTC-USDT-SWAP"},
+        {"channel": "mark-price", "instId": "BTC-USDT-SWAP"},  # swaps only: funding
+        {"channel": "funding-rate", "instId": "BTC-USDT-SWAP"},
     ]
 
 

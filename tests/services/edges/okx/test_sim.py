@@ -15,6 +15,7 @@ from services.edges.sync import BookSync, SyncResult
 from services.edges.venue import (
     BookUpdate,
     Control,
+    FundingUpdate,
     Parsed,
     ParseError,
     TradeUpdate,
@@ -80,6 +81,8 @@ async def test_books_match_the_true_book_then_gap_and_bad_checksum_are_caught() 
                     elif isinstance(p, TradeUpdate):
                         assert p.symbol in syncs and p.qty_1e8 > 0 and p.aggressor in ("buy", "sell")
                         trades += 1
+                    elif isinstance(p, FundingUpdate):  # the swap's funding (tests/services/edges/test_funding.py)
+                        assert p.symbol.endswith("-SWAP")
                     elif isinstance(p, BookUpdate):
                         sync = syncs[p.symbol]
                         result = sync.apply(p)
@@ -95,7 +98,7 @@ async def test_books_match_the_true_book_then_gap_and_bad_checksum_are_caught() 
                             matched.add(p.symbol)
                     else:
                         pytest.fail(f"unexpected {p!r}")
-        assert acks == 4  # books + trades for two instruments
+        assert acks == 6  # books + trades for two instruments, mark-price + funding-rate for the swap
 
         # gap: one tick's frames are dropped, the next prevSeqId no longer chains
         await srv.inject("gap", SPOT)
