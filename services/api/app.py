@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from events import AnyEvent
 from projections.follower import StreamFollower
+from projections.funding import FundingRates
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
 from projections.orders import OrdersProjection
@@ -28,6 +29,7 @@ from services.api.routers import lifecycle, markets, venues
 from services.api.routers import intelligence
 from services.api.routers import api_keys, traces as trace_routes
 from services.api.routers import sandbox
+from services.api.routers import funding as funding_routes
 from services.api.plans import RoutingPlans
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
@@ -42,7 +44,13 @@ def create_app(settings: Settings) -> FastAPI:
         bus = await Bus.connect(settings, name="api")
         await bus.ensure_streams()
         books = MarketBooks()
-        follower = StreamFollower(bus, "MD", ["md.>"], books.apply)
+        funding = FundingRates()
+
+        def fold_md(event: AnyEvent, seq: int) -> None:
+            books.apply(event, seq)
+            funding.apply(event, seq)
+
+        follower = StreamFollower(bus, "MD", ["md.>"], fold_md)
         await follower.start()
         ledger = LedgerView()
         traces = TraceIndex(ledger)
@@ -78,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             limiter=RateLimiter(settings.rate_limit_qps),
             traces=traces,
             plans=plans,
+            funding=funding,
         )
         try:
             yield
@@ -112,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(trace_routes.router, dependencies=authed)
     app.include_router(api_keys.router, dependencies=authed)
     app.include_router(sandbox.router, dependencies=authed)
+    app.include_router(funding_routes.router, dependencies=authed)
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
     # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.

@@ -9,12 +9,13 @@ read is never older than an answer the API already gave."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from projections.follower import StreamFollower
+from projections.funding import FundingRates
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
 from projections.runner import ProjectionRunner
@@ -45,6 +46,7 @@ class ApiState:
     limiter: RateLimiter
     traces: TraceIndex  # LEDGER sequences per order, fed by `ledger_follower` (GET /v1/traces)
     plans: RoutingPlans  # the SOR's PlanMade events, fed by `ledger_follower` (services/api/plans.py)
+    funding: FundingRates = field(default_factory=FundingRates)  # perp funding, fed by `md_follower`
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread

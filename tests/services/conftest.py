@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -53,28 +54,35 @@ async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
     async with trading_stack(bus, SDK_VENUES, seed=41) as market:
         # The self-host owner key is admin: it may clear the kill switch it engaged.
         key = create_key(settings, "acme", sandbox=True, admin=True, now_ns=time.time_ns()).secret
-        app = create_app(settings)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_ping_interval=1.0, lifespan="on"))
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            async with asyncio.timeout(10):
-                while not server.started:
-                    if serving.done():
-                        serving.result()  # surfaces a startup failure
-                    await asyncio.sleep(0.01)  # uvicorn exposes no startup event
-            api: ApiState = app.state.api
-            await api.md_follower.wait_caught_up()
+        async with api_on_port(settings) as (api, base_url):
             await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
-            base_url = f"http://127.0.0.1:{port}"
             yield Stack(Sequence(key, base_url=base_url, max_retries=0), api, base_url, key, market.servers, settings)
-        finally:
-            server.should_exit = True
-            await serving
-            sock.close()
+
+
+@contextlib.asynccontextmanager
+async def api_on_port(settings: Settings) -> AsyncIterator[tuple[ApiState, str]]:
+    """The API app on a real uvicorn port (the SDK speaks urllib/websockets): its state and base
+    URL, once its market-data follower has caught up."""
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_ping_interval=1.0, lifespan="on"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if serving.done():
+                    serving.result()  # surfaces a startup failure
+                await asyncio.sleep(0.01)  # uvicorn exposes no startup event
+        api: ApiState = app.state.api
+        await api.md_follower.wait_caught_up()
+        yield api, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
 
 
 @pytest.fixture

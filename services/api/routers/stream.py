@@ -1,4 +1,4 @@
-"""WebSocket /v1/stream (api_contract.md §5): prices, book, orders, fills, tca and routing channels.
+"""WebSocket /v1/stream (api_contract.md §5): prices, book, orders, fills, tca, routing and funding channels.
 
 Every connection runs one pump that wakes every `TICK_S` and diffs the API's in-memory
 projections (market books and the ledger view, both kept current by the API's followers)
@@ -21,7 +21,9 @@ from starlette.responses import JSONResponse
 
 from services.api.auth import AuthContext
 from services.api.keys import well_formed
+from events.market import FundingRateUpdated
 from services.api.plans import RoutingPlans, plan_visible, routing_frame
+from services.api.routers import funding
 from services.api.routers.tca import is_prediction, report_json
 from services.api.state import ApiState
 from services.api.tickets import redeem_ticket
@@ -121,12 +123,15 @@ class Session:
     tca_at: int = 0
     ledger_at: int = -1  # ledger position at the last scan: an unchanged ledger is not rescanned
     routing_at: int = 0
+    funding_sent: dict[str, dict[tuple[str, str], FundingRateUpdated]] = field(default_factory=dict)
     plans: RoutingPlans = field(kw_only=True)  # the SOR's plans (services/api/plans.py), for `routing`
 
     def valid(self, channel: str) -> bool:
         if channel in GLOBAL_CHANNELS:
             return True
         kind, _, symbol = channel.partition(":")
+        if kind == "funding":
+            return funding.channel_filter(channel) is not None
         return kind in ("prices", "book") and bool(symbol) and symbol in self.state.market.by_symbol
 
     def subscribe(self, channels: list[Any]) -> dict[str, Any]:
@@ -154,6 +159,7 @@ class Session:
             self.channels.discard(c)
             self.last_prices.pop(c, None)
             self.last_book.pop(c, None)
+            self.funding_sent.pop(c, None)
         return {"unsubscribed": gone}
 
     def frames(self) -> list[dict[str, Any]]:
@@ -178,6 +184,9 @@ class Session:
                         "asks": [[px(p), qty(q)] for p, q in asks],
                         "ts_ns": ts_ns,
                     }})
+            elif kind == "funding":  # the current rate on subscribe, then each change
+                sent = self.funding_sent.setdefault(channel, {})
+                out.extend({"channel": channel, "data": row} for row in funding.channel_rows(self.state, channel, sent))
         if "routing" in self.channels:
             out.extend(self._routing())
         if self.state.ledger.position == self.ledger_at:
