@@ -13,6 +13,7 @@ from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming
 from services.edges.sandbox.service import SandboxExecutor
 from services.edges.service import BusSink
+from services.edges.sim.market import SimInstrument
 from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.graph.service import GraphEngineService
@@ -28,8 +29,12 @@ class Market:
 
 
 @contextlib.asynccontextmanager
-async def trading_stack(bus: Bus, venues: list[str], seed: int) -> AsyncIterator[Market]:
-    protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
+async def trading_stack(
+    bus: Bus, venues: list[str], seed: int, instruments: dict[str, list[SimInstrument]] | None = None
+) -> AsyncIterator[Market]:
+    """`instruments` replaces a venue's simulated BTC-USDT (e.g. a thin, coarse-ticked book)."""
+    protocols, adapters = registry.sim_protocols(), registry.adapters()
+    instruments = {**registry.sim_instruments(), **(instruments or {})}
     servers, runners = [], []
     for i, name in enumerate(venues):
         inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]

@@ -112,8 +112,11 @@ def register(app: typer.Typer) -> None:
             table.add_row(venue, str(v["bid"]), str(v["bid_size"]), str(v["ask"]), str(v["ask_size"]), str(v["age_ms"]))
         _emit(q, as_json, table)
 
-    def _order(side: str, symbol: str, qty: float, limit: float | None, venue: str | None, as_json: bool, wait: bool) -> None:
-        body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty, "sandbox": True}
+    def _order(
+        side: str, symbol: str, qty: float, limit: float | None, venue: str | None, as_json: bool, wait: bool,
+        urgency: str = "medium",
+    ) -> None:
+        body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty, "sandbox": True, "urgency": urgency}
         if limit is not None:
             body["price"] = limit
         if venue:
@@ -145,12 +148,14 @@ def register(app: typer.Typer) -> None:
             qty: float,
             limit: float = typer.Option(None, help="limit price (default: market)"),
             venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
-            urgency: str = typer.Option("medium", help="low|medium|high"),
+            urgency: str = typer.Option(
+                "medium", help="low|medium|high: high sweeps now; low slices over a minute (cheaper, slower)"
+            ),
             sandbox: bool = typer.Option(True, help="simulated fills against live books"),
             wait: bool = typer.Option(True, help="show progress until the order ends"),
             as_json: bool = typer.Option(False, "--json"),
         ) -> None:
-            _order(side, symbol, qty, limit, venue, as_json, wait)
+            _order(side, symbol, qty, limit, venue, as_json, wait, urgency)
 
         command.__doc__ = f"{side.capitalize()} QTY of SYMBOL (sandbox)."
         app.command(side)(command)

@@ -26,6 +26,36 @@ DEFAULT_SLICE_INTERVAL_MS = 10_000  # one TWAP slice per 10 s when num_slices is
 MIN_DEFAULT_SLICES = 2
 _NS_PER_MS = 1_000_000
 
+# Urgency (an order that names no policy): how much time it trades for cost.
+LOW_URGENCY_HORIZON_MS = 60_000  # low, without horizon_ms: spread over a minute
+URGENCY_SLICE_MS = 5_000  # one slice per 5 s of the horizon...
+MIN_URGENCY_SLICES, MAX_URGENCY_SLICES = 3, 12  # ...but at least 3 and at most 12
+
+
+class UrgencyPacing(NamedTuple):
+    horizon_ms: int
+    num_slices: int
+
+
+def urgency_pacing(urgency: str, horizon_ms: int | None) -> UrgencyPacing | None:
+    """How an order that names no policy is scheduled for its urgency (None = sweep it now).
+
+    * high: one immediate sweep of the consolidated book: done now, paying for the depth it takes.
+    * medium: immediate too, unless the caller gives `horizon_ms`: then TWAP over half of it.
+    * low: TWAP over `horizon_ms` (default `LOW_URGENCY_HORIZON_MS`): each slice takes only the
+      top of books that refill between slices, so it costs less and finishes later.
+
+    Slices: one per `URGENCY_SLICE_MS` of the horizon, clamped to [3, 12]."""
+    if urgency == "high" or (urgency == "medium" and horizon_ms is None):
+        return None
+    if urgency == "medium":
+        assert horizon_ms is not None
+        horizon = max(1, horizon_ms // 2)
+    else:
+        horizon = horizon_ms or LOW_URGENCY_HORIZON_MS
+    slices = max(MIN_URGENCY_SLICES, min(MAX_URGENCY_SLICES, horizon // URGENCY_SLICE_MS))
+    return UrgencyPacing(horizon, slices)
+
 
 class Slice(NamedTuple):
     due_ns: int

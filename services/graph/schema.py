@@ -3,8 +3,12 @@
 Two forms share the path:
 
 * graph form ``{nodes, edges, is_sandbox?, graph_id?, risk?}``;
-* simple-order form ``{symbol, side, qty | notional, price?, venue?, sandbox?}``, wrapped into one
-  root node ``"order"`` with policy ``sor``.
+* simple-order form ``{symbol, side, qty | notional, price?, venue?, sandbox?, urgency?, horizon_ms?}``,
+  wrapped into one root node ``"order"``.
+
+A node that names no policy (and no pacing) is scheduled by its urgency: ``high`` (and ``medium``
+without a horizon) is one immediate SOR sweep, ``low`` is TWAP slices over ``horizon_ms`` (default
+one minute), ``medium`` with ``horizon_ms`` TWAP over half of it (``schedule.urgency_pacing``).
 
 Every problem is collected (not only the first) and raised as one `ValidationError` whose
 `details()` is the error envelope's ``[{field, message}]`` list.
@@ -49,6 +53,7 @@ from events.graph import (
     Urgency,
 )
 from services.graph.errors import FieldError, GraphConflict, GraphError, ValidationError
+from services.graph.schedule import urgency_pacing
 
 SIMPLE_NODE_ID = "order"
 
@@ -420,7 +425,8 @@ def _parse_execution(raw: object, where: str, errs: _Errors) -> ExecutionSpec | 
                     f"must equal pacing num_slices x interval_ms ({n * interval}), was {horizon_ms}",
                 )
             policy, num_slices, horizon_ms = "twap", n, n * interval
-    policy = policy or "sor"
+    if policy is None:
+        policy, horizon_ms, num_slices = _urgency_policy(urgency, horizon_ms, num_slices)
     if policy in ("twap", "vwap") and horizon_ms is None:
         errs.add(f"{where}.horizon_ms", f"is required for policy {policy}")
     if policy == "iceberg" and display is None:
@@ -437,6 +443,15 @@ def _parse_execution(raw: object, where: str, errs: _Errors) -> ExecutionSpec | 
         randomize_pct=randomize or 0,
         display_qty_1e8=display,
     )
+
+
+def _urgency_policy(urgency: str, horizon_ms: int | None, num_slices: int | None) -> tuple[str, int | None, int | None]:
+    """(policy, horizon_ms, num_slices) of an order that names no policy: its urgency decides
+    between one immediate SOR sweep and TWAP slices over a horizon (schedule.urgency_pacing)."""
+    pacing = urgency_pacing(urgency, horizon_ms)
+    if pacing is None:
+        return "sor", horizon_ms, num_slices
+    return "twap", pacing.horizon_ms, num_slices or pacing.num_slices
 
 
 def _parse_pacing(raw: object, where: str, errs: _Errors) -> tuple[int | None, int | None]:
@@ -600,8 +615,11 @@ def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
     if body.get("price") is not None:
         rounding = ROUND_DOWN if side == "buy" else ROUND_UP
         limit_px = _scaled(body["price"], "price", _PX_SCALE, rounding, errs)
+    urgency = _enum(body.get("urgency"), "urgency", _URGENCIES, errs, required=False) or "medium"
+    horizon_ms = _int(body.get("horizon_ms"), "horizon_ms", errs, minimum=1, required=False)
     if len(errs) > before:
         return None
+    policy, horizon_ms, num_slices = _urgency_policy(urgency, horizon_ms, None)
     assert symbol is not None and side is not None
     node = NodeSpec(
         node_id=SIMPLE_NODE_ID,
@@ -609,7 +627,12 @@ def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
         side=side,  # type: ignore[arg-type]
         qty_1e8=qty or 0,
         limit_px_1e9=limit_px,
-        execution=ExecutionSpec(policy="sor"),
+        execution=ExecutionSpec(
+            urgency=urgency,  # type: ignore[arg-type]
+            policy=policy,  # type: ignore[arg-type]
+            horizon_ms=horizon_ms,
+            num_slices=num_slices,
+        ),
         activation="root",
     )
     notional = {SIMPLE_NODE_ID: usd} if usd is not None else {}

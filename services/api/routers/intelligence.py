@@ -20,7 +20,9 @@ Definitions (bps: signed so that worse for us is positive, one float of an exact
   implementation shortfall on this symbol and side (up to `RECENT_REPORTS` newest TCA reports)
   spreads above its median (p90 - p50); without reports it is the cost of the same order if half
   the displayed depth were gone when it arrives, i.e. the all-in cost of twice the size. The
-  urgency tradeoff assumes the books refill between slices and prices do not drift (no
+  urgency tradeoff schedules the order as an order of that urgency would be (one immediate sweep,
+  or TWAP slices over a horizon: `services.graph.schedule.urgency_pacing`; `horizon_ms` as the
+  order would give it) and assumes the books refill between slices and prices do not drift (no
   volatility is modelled): it is the liquidity saving of slicing, not a timing-risk forecast.
 
 The plans of the caller's orders (`PlanMade`, for /execution/live and the WS `routing` channel)
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
@@ -52,6 +54,7 @@ from services.api.units import INT64_MAX, px, qty
 from services.edges.sandbox import default_fee_schedule
 from services.edges.sandbox.errors import UnknownFeeVenue
 from services.graph import to_status_json
+from services.graph.schedule import urgency_pacing
 from services.graph.schema import notional_to_qty_1e8
 from services.graph.state import order_rows
 from services.risk import RiskLimits
@@ -66,7 +69,7 @@ DEFAULT_SIZES = "1000,10000,100000,1000000"  # the SDK's slippage sizes (USD)
 MAX_SIZES = 32
 RECENT_REPORTS = 50
 CAPACITY_QUARTERS = (1, 2, 4, 8, 16)  # 0.25x .. 4x the order
-URGENCY_SLICES = (("high", 1), ("medium", 4), ("low", 12))
+URGENCIES = ("high", "medium", "low")
 MAX_DEPTH = 100
 
 
@@ -232,7 +235,8 @@ async def depth(symbol: str, state: State, levels: int = 20) -> dict[str, Any]:
 
 
 @router.get("/execution/forecast")
-async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -> dict[str, Any]:
+async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth,
+                   horizon_ms: Annotated[int | None, Query(ge=1, le=86_400_000)] = None) -> dict[str, Any]:
     _symbol(state, symbol)
     side, qty_1e8 = _side(side), parse_qty_1e8(qty)
     books = books_now(state, symbol, side)
@@ -265,7 +269,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -
         "venue_ranking": _venue_ranking(books, qty_1e8),
         "capacity_curve": [_capacity_point(books, qty_1e8 * k // 4) for k in CAPACITY_QUARTERS
                            if 0 < qty_1e8 * k // 4 <= INT64_MAX],
-        "urgency_tradeoff": _urgency_tradeoff(books, qty_1e8, expected),
+        "urgency_tradeoff": _urgency_tradeoff(books, qty_1e8, expected, horizon_ms),
     }
 
 
@@ -299,10 +303,13 @@ def _capacity_point(books: Books, qty_1e8: int) -> dict[str, Any]:
     }
 
 
-def _urgency_tradeoff(books: Books, qty_1e8: int, now_bps: float | None) -> list[dict[str, Any]]:
-    """n equal slices (the last takes the remainder), each planned on today's full books."""
+def _urgency_tradeoff(books: Books, qty_1e8: int, now_bps: float | None, horizon_ms: int | None) -> list[dict[str, Any]]:
+    """Per urgency, its schedule's n equal slices (the last takes the remainder), each planned on
+    today's full books; `horizon_ms` is how long the order takes (0 = one immediate sweep)."""
     rows = []
-    for urgency, n in URGENCY_SLICES:
+    for urgency in URGENCIES:
+        pacing = urgency_pacing(urgency, horizon_ms)
+        n, horizon = (1, 0) if pacing is None else (pacing.num_slices, pacing.horizon_ms)
         size = qty_1e8 // n
         if size <= 0:
             continue
@@ -313,6 +320,8 @@ def _urgency_tradeoff(books: Books, qty_1e8: int, now_bps: float | None) -> list
         rows.append({
             "urgency": urgency,
             "slices": n,
+            "horizon_ms": horizon,
+            "policy": "sor" if pacing is None else "twap",
             "slice_qty_1e8": size,
             "est_cost_bps": bps,
             "savings_vs_immediate_bps": now_bps - bps if now_bps is not None and bps is not None else None,

@@ -182,11 +182,22 @@ async def test_forecast_from_the_book_alone(books: tuple[httpx.AsyncClient, ApiS
     assert [p["qty_1e8"] for p in f["capacity_curve"]] == [12_500_000, 25_000_000, 50_000_000, 100_000_000, 200_000_000]
     assert f["capacity_curve"][-1]["filled_qty_1e8"] == 70_000_000  # all the depth there is
     by_urgency = {u["urgency"]: u for u in f["urgency_tradeoff"]}
-    assert by_urgency["high"]["est_cost_bps"] == f["expected_cost_bps"]
-    # Four 0.125 slices each fit binance's best level: price + fee + latency only.
-    assert by_urgency["medium"]["est_cost_bps"] == pytest.approx(
-        ((ASK_BIN - MID) * 10**6 + ASK_BIN * FEE_AND_LATENCY_PPM) / MID / 100, abs=1e-6)
-    assert by_urgency["medium"]["savings_vs_immediate_bps"] > 0
+    # high (and medium without a horizon): the order's one immediate sweep
+    for urgency in ("high", "medium"):
+        assert by_urgency[urgency]["est_cost_bps"] == f["expected_cost_bps"]
+        assert (by_urgency[urgency]["slices"], by_urgency[urgency]["horizon_ms"]) == (1, 0)
+    # low: twelve slices over a minute, each fitting binance's best level: price + fee + latency only.
+    top_of_book_bps = ((ASK_BIN - MID) * 10**6 + ASK_BIN * FEE_AND_LATENCY_PPM) / MID / 100
+    low = by_urgency["low"]
+    assert (low["slices"], low["horizon_ms"], low["policy"]) == (12, 60_000, "twap")
+    assert low["est_cost_bps"] == pytest.approx(top_of_book_bps, abs=1e-6)
+    assert low["savings_vs_immediate_bps"] > 0 and low["est_cost_bps"] < by_urgency["high"]["est_cost_bps"]
+    # With the order's horizon, medium slices over half of it (3 slices at least).
+    r = await client.get("/v1/execution/forecast",
+                         params={"symbol": "BTC-USDT", "side": "buy", "qty": "0.5", "horizon_ms": 8000})
+    medium = {u["urgency"]: u for u in r.json()["urgency_tradeoff"]}["medium"]
+    assert (medium["slices"], medium["horizon_ms"]) == (3, 4000)
+    assert medium["est_cost_bps"] == pytest.approx(top_of_book_bps, abs=1e-6)
 
 
 async def test_quotes_and_quotes_batch_answer_per_symbol(books: tuple[httpx.AsyncClient, ApiState]) -> None:
