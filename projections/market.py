@@ -7,6 +7,7 @@ the consolidated book.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedDict
@@ -85,12 +86,39 @@ class Nbbo:
         return tuple((v.venue, v.bid_px_1e9, v.bid_qty_1e8, v.ask_px_1e9, v.ask_qty_1e8) for v in self.venues)
 
 
+_MINUTE_NS = 60 * 10**9
+DAY_NS = 24 * 60 * _MINUTE_NS
+
+
 @dataclass
 class TradeStats:
     last_px_1e9: int = 0
     volume_1e8: int = 0
     notional_1e17: int = 0  # sum px_1e9 * qty_1e8, for VWAP
     count: int = 0
+    # Notional per minute of the trades' own times, the last 24 h of them (rolling volumes).
+    minutes: deque[tuple[int, int]] = field(default_factory=deque)
+
+    def add_minute_notional(self, ts_ns: int, notional_1e17: int) -> None:
+        minute = ts_ns // _MINUTE_NS
+        if self.minutes and self.minutes[-1][0] >= minute:
+            if self.minutes[-1][0] == minute:
+                self.minutes[-1] = (minute, self.minutes[-1][1] + notional_1e17)
+                return
+            # an out-of-order print: fold it into the minute it belongs to, if still kept
+            for i, (m, n) in enumerate(self.minutes):
+                if m == minute:
+                    self.minutes[i] = (m, n + notional_1e17)
+                    return
+            return
+        self.minutes.append((minute, notional_1e17))
+        while self.minutes[0][0] <= minute - DAY_NS // _MINUTE_NS:
+            self.minutes.popleft()
+
+    def notional_since_1e17(self, since_ns: int) -> int:
+        """Traded notional (px_1e9 x qty_1e8) of the minutes from `since_ns` on (24 h at most)."""
+        first = since_ns // _MINUTE_NS
+        return sum(n for m, n in self.minutes if m >= first)
 
 
 class MarketBooks:
@@ -141,6 +169,7 @@ class MarketBooks:
                 stats.last_px_1e9 = event.px_1e9
                 stats.volume_1e8 += event.qty_1e8
                 stats.notional_1e17 += event.px_1e9 * event.qty_1e8
+                stats.add_minute_notional(event.ts_event_ns or event.ts_ns, event.px_1e9 * event.qty_1e8)
                 stats.count += 1
                 return ()
             case VenueStatusChanged(venue=v, symbol=s, state=state):

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from events import AnyEvent
 from events.market import MarketListed, MarketResolved
 from projections.follower import StreamFollower
-from projections.market import MarketBooks
+from projections.market import DAY_NS, MarketBooks
 from services.api.units import px
 from services.edges.markets import sim_listings
 
@@ -138,9 +138,11 @@ def market_row(entry: Entry, books: MarketBooks | None) -> dict[str, Any]:
     yes, no = entry.yes_token_id, entry.no_token_id
     best_yes_bid, best_yes_ask = map(_human, best_prices(books, m.venue, yes))
     best_no_bid, best_no_ask = map(_human, best_prices(books, m.venue, no))
-    notional_1e17 = 0
+    notional_1e17 = day_1e17 = 0
     if books is not None:
-        notional_1e17 = sum(s.notional_1e17 for (v, sym), s in books.trades.items() if v == m.venue and sym in m.outcome_token_ids)
+        stats = [s for (v, sym), s in books.trades.items() if v == m.venue and sym in m.outcome_token_ids]
+        notional_1e17 = sum(s.notional_1e17 for s in stats)
+        day_1e17 = sum(s.notional_since_1e17(time.time_ns() - DAY_NS) for s in stats)  # trailing 24 h
     spread = None if best_yes_bid is None or best_yes_ask is None else round((best_yes_ask - best_yes_bid) * 100, 6)
     return {
         "venue": m.venue,
@@ -154,7 +156,7 @@ def market_row(entry: Entry, books: MarketBooks | None) -> dict[str, Any]:
         "condition_id": m.condition_id or None,
         "symbol": yes,
         "neg_risk": m.neg_risk,
-        "volume_24h": notional_1e17 / 1e17,
+        "volume_24h": day_1e17 / 1e17,
         "volume_total": notional_1e17 / 1e17,
         "best_yes_bid": best_yes_bid,
         "best_yes_ask": best_yes_ask,
