@@ -88,12 +88,19 @@ async def api_on_port(settings: Settings) -> AsyncIterator[tuple[ApiState, str]]
 @pytest.fixture
 async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, list[SimServer], ApiState]]:
     """The whole stack with the API in-process (ASGI), for tests that do not need a real port."""
-    async with trading_stack(bus, CLUSTER_VENUES, seed=31) as market:
-        key = create_key(settings, "default", sandbox=True, now_ns=1).secret
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            await app.state.api.md_follower.wait_caught_up()
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {key}"}
-            ) as client:
-                yield client, market.servers, app.state.api
+    async with trading_stack(bus, CLUSTER_VENUES, seed=31) as market, api_in_process(settings) as (client, api):
+        yield client, market.servers, api
+
+
+@contextlib.asynccontextmanager
+async def api_in_process(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ApiState]]:
+    """The API app in-process (ASGI) with a sandbox key of tenant `default`, once its market-data
+    follower has caught up: a client and the app's state."""
+    key = create_key(settings, "default", sandbox=True, now_ns=1).secret
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await app.state.api.md_follower.wait_caught_up()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {key}"}
+        ) as client:
+            yield client, app.state.api

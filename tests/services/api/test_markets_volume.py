@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
 from events import new_event_id
 from events.market import TradePrinted
 from projections.market import DAY_NS, TradeStats
-from services.api.app import create_app
-from services.api.keys import create_key
 from services.bus import Bus
 from services.edges.polymarket.sim import YES_TOKEN
 from services.settings import Settings
+from tests.services.conftest import api_in_process
 
 PX, QTY = 10**9, 10**8
 
@@ -44,13 +41,8 @@ async def test_volume_24h_counts_only_the_last_day(bus: Bus, settings: Settings)
         _print(60 * PX // 100, 10 * QTY, now - DAY_NS - 3_600 * 10**9),  # $6, 25 h ago
         _print(63 * PX // 100, 20 * QTY, now - 3_600 * 10**9),  # $12.60, an hour ago
     ])
-    key = create_key(settings, "default", sandbox=True, now_ns=1).secret
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await app.state.api.md_follower.wait_caught_up()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
-                                     headers={"Authorization": f"Bearer {key}"}) as client:
-            r = await client.get("/v1/markets", params={"venue": "polymarket"})
+    async with api_in_process(settings) as (client, _):
+        r = await client.get("/v1/markets", params={"venue": "polymarket"})
     assert r.status_code == 200, r.text
     [row] = [m for m in r.json()["markets"] if m["yes_token_id"] == YES_TOKEN]
     assert row["volume_24h"] == 12.6

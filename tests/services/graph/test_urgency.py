@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.api.app import create_app
-from services.api.keys import create_key
 from services.api.plans import cost_bps_or_none
 from services.api.state import ApiState
 from services.bus import Bus
 from services.edges.sim.market import SimInstrument
 from services.settings import Settings
+from tests.services.conftest import api_in_process
 from tests.stack import trading_stack
 from services.graph.schedule import LOW_URGENCY_HORIZON_MS, UrgencyPacing, urgency_pacing
 from services.graph.schema import parse_order_body
@@ -68,14 +67,8 @@ THIN = SimInstrument("BTC-USDT", mid_px_1e9=97_000 * 10**9, tick_1e9=10 * 10**9,
 
 @pytest.fixture
 async def thin_market(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ApiState]]:
-    async with trading_stack(bus, ["okx"], seed=77, instruments={"okx": [THIN]}):
-        key = create_key(settings, "default", sandbox=True, now_ns=1).secret
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            await app.state.api.md_follower.wait_caught_up()
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
-                                         headers={"Authorization": f"Bearer {key}"}) as client:
-                yield client, app.state.api
+    async with trading_stack(bus, ["okx"], seed=77, instruments={"okx": [THIN]}), api_in_process(settings) as both:
+        yield both
 
 
 async def test_high_finishes_a_large_order_sooner_and_dearer_than_low(
