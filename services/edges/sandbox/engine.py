@@ -207,6 +207,7 @@ class SandboxVenue:
                     for symbol in [event.symbol] if event.symbol else list(self._books):
                         self.set_stale(symbol)
                 return []
+        return []  # other md.* facts (funding) move no book
 
     # --- order entry ------------------------------------------------------------------------
     def submit(self, order: SandboxOrder, now_ns: int) -> list[Outcome]:

@@ -102,7 +102,8 @@ async def test_high_finishes_a_large_order_sooner_and_dearer_than_low(
         start = api.ledger.graphs[graphs[urgency]].nodes["order"].activated_ns
         return max(f.ts_ns for f in fills(urgency)) - start
 
-    assert took_ns("high") < 1_000_000_000 < 2_000_000_000 <= took_ns("low")  # slices 1 s apart
+    # low's three slices are due 1 s apart, so its last fill comes 2 s or more after activation
+    assert took_ns("high") < took_ns("low") and took_ns("low") >= 2_000_000_000
 
     def expected_cost_bps(urgency: str) -> float:
         # Each plan's all-in cost against the mid it was planned at, weighted by its quantity.

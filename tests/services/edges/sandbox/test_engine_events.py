@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.market import BookDeltaBatch, BookSnapshot, FundingRateUpdated, TradePrinted, VenueStatusChanged
 from services.edges.sandbox.orders import Filled, Rejected
 from tests.services.edges.sandbox.helpers import LAT, PX, SYM, VENUE, Q, order, venue
 
@@ -67,3 +67,12 @@ def test_venue_status_marks_books_stale_and_other_venues_are_ignored() -> None:
     fresh = v.submit(order("b", "buy", Q), 40)
     assert isinstance(stale[0], Rejected) and stale[0].code == "stale_book"
     assert [type(o).__name__ for o in fresh] == ["Acked", "Filled"]
+
+
+def test_funding_moves_no_book_and_yields_no_outcome() -> None:
+    v = venue()
+    v.on_event(snap())
+    funding = FundingRateUpdated(event_id="f", ts_ns=0, venue=VENUE, symbol=SYM, rate_1e9=100_000,
+                                 interval_ns=8 * 3_600 * 10**9, next_funding_ns=10**18)
+    assert v.on_event(funding) == []  # type: ignore[arg-type]
+    assert [type(o).__name__ for o in v.submit(order("a", "buy", Q), 20)] == ["Acked", "Filled"]
