@@ -1,5 +1,6 @@
-"""GET /v1/fair_price and /v1/fair_price/{underlying} (api_contract.md §4.4; the WS `fair_price`
-row shape): a depth-weighted fair price per underlying, from every usable venue book the API holds.
+"""GET /v1/fair_price and /v1/fair_price/{underlying} (api_contract.md §4.4) and the rows of the
+`fair_price[:underlying]` WebSocket channel: a depth-weighted fair price per underlying, from every
+usable venue book the API holds.
 
 Method (`impact_mid`): merge the bids and the asks of every spot book of the underlying quoted in
 dollars (USD, USDT, USDC: stablecoins taken at par), then take the mean of the VWAP of selling and
@@ -105,9 +106,14 @@ def fair_price(state: ApiState, underlying: str) -> dict[str, Any] | None:
     }
 
 
+def underlyings(state: ApiState) -> list[str]:
+    """Every underlying with a dollar-quoted spot book (usable or not)."""
+    return sorted({u for s in state.market.by_symbol if (u := _underlying_of(s)) is not None})
+
+
 @router.get("/fair_price", response_model=FairPrices)
 async def fair_prices(state: State, underlying: str | None = None) -> dict[str, Any]:
-    names = sorted({u for s in state.market.by_symbol if (u := _underlying_of(s)) is not None})
+    names = underlyings(state)
     rows = [row for name in names if underlying in (None, name) and (row := fair_price(state, name)) is not None]
     return {"fair_prices": rows}
 

@@ -23,7 +23,7 @@ from events.market import FundingRateUpdated
 from services.api.auth import AuthContext
 from services.api.keys import well_formed
 from services.api.plans import RoutingPlans, plan_visible, routing_frame
-from services.api.routers import funding
+from services.api.routers import fair_price, funding
 from services.api.routers.tca import is_prediction, report_json
 from services.api.state import ApiState
 from services.api.tickets import redeem_ticket
@@ -37,6 +37,7 @@ router = APIRouter(prefix="/v1", tags=["stream"])
 TICK_S = 0.025  # the contract's book cadence; prices and ledger channels share it
 BOOK_LEVELS = 100  # the contract's MAX_LEVELS per side
 GLOBAL_CHANNELS = ("orders", "fills", "tca", "routing")
+FAIR_PRICE_EVERY_TICKS = 10  # fair prices at most every 250 ms
 
 
 def authenticate(websocket: WebSocket, state: ApiState) -> AuthContext | None:
@@ -124,6 +125,8 @@ class Session:
     ledger_at: int = -1  # ledger position at the last scan: an unchanged ledger is not rescanned
     routing_at: int = 0
     funding_sent: dict[str, dict[tuple[str, str], FundingRateUpdated]] = field(default_factory=dict)
+    fair_sent: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> underlying -> fair px
+    fair_wait: int = 0  # ticks until fair prices are recomputed (they merge every book: not every tick)
     plans: RoutingPlans = field(kw_only=True)  # the SOR's plans (services/api/plans.py), for `routing`
 
     def valid(self, channel: str) -> bool:
@@ -132,6 +135,8 @@ class Session:
         kind, _, symbol = channel.partition(":")
         if kind == "funding":
             return funding.channel_filter(channel) is not None
+        if kind == "fair_price":
+            return not symbol or symbol.upper() in fair_price.underlyings(self.state)
         return kind in ("prices", "book") and bool(symbol) and symbol in self.state.market.by_symbol
 
     def subscribe(self, channels: list[Any]) -> dict[str, Any]:
@@ -160,11 +165,14 @@ class Session:
             self.last_prices.pop(c, None)
             self.last_book.pop(c, None)
             self.funding_sent.pop(c, None)
+            self.fair_sent.pop(c, None)
         return {"unsubscribed": gone}
 
     def frames(self) -> list[dict[str, Any]]:
         """Everything that changed since the previous tick, as data frames."""
         out: list[dict[str, Any]] = []
+        fair_due = self.fair_wait <= 0
+        self.fair_wait = FAIR_PRICE_EVERY_TICKS if fair_due else self.fair_wait - 1
         for channel in sorted(self.channels):
             kind, _, symbol = channel.partition(":")
             if kind == "prices":
@@ -187,6 +195,14 @@ class Session:
             elif kind == "funding":  # the current rate on subscribe, then each change
                 sent = self.funding_sent.setdefault(channel, {})
                 out.extend({"channel": channel, "data": row} for row in funding.channel_rows(self.state, channel, sent))
+            elif kind == "fair_price" and (fair_due or channel not in self.fair_sent):
+                # on subscribe, then each time an underlying's fair price moves
+                last = self.fair_sent.setdefault(channel, {})
+                for name in [symbol.upper()] if symbol else fair_price.underlyings(self.state):
+                    row = fair_price.fair_price(self.state, name)
+                    if row is not None and last.get(name) != row["fair_price_1e9"]:
+                        last[name] = row["fair_price_1e9"]
+                        out.append({"channel": channel, "data": row})
         if "routing" in self.channels:
             out.extend(self._routing())
         if self.state.ledger.position == self.ledger_at:

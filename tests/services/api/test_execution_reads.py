@@ -11,6 +11,8 @@ import pytest
 
 from events import new_event_id
 from events.market import BookSnapshot, VenueStatusChanged
+from services.api.auth import AuthContext
+from services.api.routers.stream import Session
 from services.api.state import ApiState
 from services.bus import Bus
 from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN
@@ -29,21 +31,22 @@ YES_BID, YES_ASK = 610_000_000, 630_000_000  # 0.61 / 0.63: a 2-cent spread
 
 
 @pytest.fixture
-async def reads(bus: Bus, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def reads(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ApiState]]:
     events = [VenueStatusChanged(event_id=new_event_id(), ts_ns=1, venue=v, state="connected")
               for v in ("okx", "binance", "coinbase", "polymarket")]
     books = {**BTC_BOOKS, ("polymarket", YES_TOKEN): ([(YES_BID, 500 * QTY)], [(YES_ASK, 400 * QTY)])}
     events += [BookSnapshot(event_id=new_event_id(), ts_ns=1, venue=v, symbol=s, bids=b, asks=a, ts_recv_ns=5)
                for (v, s), (b, a) in books.items()]
     await bus.publish_many(events)
-    async with api_in_process(settings) as (client, _):
-        yield client
+    async with api_in_process(settings) as both:
+        yield both
 
 
-async def test_simulate_schedules_by_urgency_and_plans_each_slice(reads: httpx.AsyncClient) -> None:
+async def test_simulate_schedules_by_urgency_and_plans_each_slice(reads: tuple[httpx.AsyncClient, ApiState]) -> None:
+    client, _ = reads
     body = {"symbol": "BTC-USDT", "side": "buy", "qty": 0.5}
-    high = (await reads.post("/v1/execution/simulate", json={**body, "urgency": "high"})).json()
-    routing = (await reads.get("/v1/intelligence/routing", params={"symbol": "BTC-USDT", "side": "buy", "qty": "0.5"})).json()
+    high = (await client.post("/v1/execution/simulate", json={**body, "urgency": "high"})).json()
+    routing = (await client.get("/v1/intelligence/routing", params={"symbol": "BTC-USDT", "side": "buy", "qty": "0.5"})).json()
     assert (high["policy"], high["horizon_ms"], len(high["slices"])) == ("sor", 0, 1)
     assert high["slices"][0]["legs"] == routing["legs"]  # the real planner, as /intelligence/routing
     assert high["est_cost_bps"] == pytest.approx(routing["est_cost_bps"])
@@ -51,21 +54,22 @@ async def test_simulate_schedules_by_urgency_and_plans_each_slice(reads: httpx.A
     # 0.4 at 97000.1 and 0.1 at 97000.2
     assert high["est_avg_price_1e9"] == (40_000_000 * (97_000 * PX + 100_000_000) + 10_000_000 * (97_000 * PX + 200_000_000)) // 50_000_000
 
-    low = (await reads.post("/v1/execution/simulate", json={**body, "urgency": "low"})).json()
+    low = (await client.post("/v1/execution/simulate", json={**body, "urgency": "low"})).json()
     assert (low["policy"], low["horizon_ms"], len(low["slices"])) == ("twap", 60_000, 12)
     assert [s["offset_ms"] for s in low["slices"]] == list(range(0, 60_000, 5_000))
     assert sum(s["qty_1e8"] for s in low["slices"]) == 50_000_000
     assert all(leg["venue"] == "binance" for s in low["slices"] for leg in s["legs"])  # each fits the best level
     assert low["est_cost_bps"] < high["est_cost_bps"]
 
-    thin = (await reads.post("/v1/execution/simulate", json={**body, "qty": 5, "urgency": "high"})).json()
+    thin = (await client.post("/v1/execution/simulate", json={**body, "qty": 5, "urgency": "high"})).json()
     assert thin["filled_qty_1e8"] == 70_000_000 and thin["unfilled_qty_1e8"] == 430_000_000  # all the depth there is
-    assert (await reads.post("/v1/execution/simulate", json={**body, "symbol": "NOPE-USDT"})).status_code == 404
-    assert (await reads.post("/v1/execution/simulate", json={**body, "qty": "-1"})).status_code == 422
+    assert (await client.post("/v1/execution/simulate", json={**body, "symbol": "NOPE-USDT"})).status_code == 404
+    assert (await client.post("/v1/execution/simulate", json={**body, "qty": "-1"})).status_code == 422
 
 
-async def test_fair_price_is_the_impact_mid_over_every_dollar_book(reads: httpx.AsyncClient) -> None:
-    r = await reads.get("/v1/fair_price/btc")
+async def test_fair_price_is_the_impact_mid_over_every_dollar_book(reads: tuple[httpx.AsyncClient, ApiState]) -> None:
+    client, _ = reads
+    r = await client.get("/v1/fair_price/btc")
     assert r.status_code == 200, r.text
     row = r.json()
     # Thinner side: 0.8 BTC of asks (0.8 of bids too) < $100k worth: the whole depth is the size.
@@ -77,22 +81,23 @@ async def test_fair_price_is_the_impact_mid_over_every_dollar_book(reads: httpx.
     assert row["sell_vwap_1e9"] == sum(p * q for p, q in bids) // size
     assert row["fair_price_1e9"] == (row["buy_vwap_1e9"] + row["sell_vwap_1e9"]) // 2
     assert row["venues_used"] == ["binance", "coinbase", "okx"] and row["symbols_used"] == ["BTC-USD", "BTC-USDT"]
-    listed = (await reads.get("/v1/fair_price")).json()["fair_prices"]
+    listed = (await client.get("/v1/fair_price")).json()["fair_prices"]
     assert [p["underlying"] for p in listed] == ["BTC"] and listed[0] == row  # no prediction tokens, no ETH book
-    assert (await reads.get("/v1/fair_price", params={"underlying": "ETH"})).json() == {"fair_prices": []}
-    assert (await reads.get("/v1/fair_price/ETH")).status_code == 404
+    assert (await client.get("/v1/fair_price", params={"underlying": "ETH"})).json() == {"fair_prices": []}
+    assert (await client.get("/v1/fair_price/ETH")).status_code == 404
 
 
-async def test_polymarket_rewards_with_the_live_spread(reads: httpx.AsyncClient) -> None:
-    rows = {r["token_id"]: r for r in (await reads.get("/v1/polymarket/rewards")).json()}
+async def test_polymarket_rewards_with_the_live_spread(reads: tuple[httpx.AsyncClient, ApiState]) -> None:
+    client, _ = reads
+    rows = {r["token_id"]: r for r in (await client.get("/v1/polymarket/rewards")).json()}
     assert set(rows) == {YES_TOKEN, NO_TOKEN}
     yes = rows[YES_TOKEN]
     assert yes["condition_id"] == CONDITION_ID and yes["rewards_max_spread"] == 3.5 and yes["rewards_min_size"] == 100
     assert yes["current_spread"] == 2.0 and yes["in_band"] is True  # 0.63 - 0.61, in cents
     assert rows[NO_TOKEN]["current_spread"] is None  # no NO book published
-    one = await reads.get(f"/v1/polymarket/rewards/{YES_TOKEN}")
+    one = await client.get(f"/v1/polymarket/rewards/{YES_TOKEN}")
     assert one.status_code == 200 and one.json() == yes
-    assert (await reads.get("/v1/polymarket/rewards/123")).status_code == 404
+    assert (await client.get("/v1/polymarket/rewards/123")).status_code == 404
 
 
 async def test_analytics_by_venue_hour_and_asset_add_up_to_the_fills(
@@ -131,3 +136,14 @@ async def test_analytics_by_venue_hour_and_asset_add_up_to_the_fills(
     assert btc["buy_qty_1e8"] == 30_000_000 and btc["sell_qty_1e8"] == 20_000_000
     assert btc["share_of_notional_bps"] == 10_000
     assert btc["avg_implementation_shortfall_bps"] == pytest.approx(tca["weighted"]["implementation_shortfall_bps"])
+
+
+async def test_fair_price_channel_on_the_stream(reads: tuple[httpx.AsyncClient, ApiState]) -> None:
+    client, api = reads
+    session = Session(api, AuthContext(tenant="default", key_id="k", is_sandbox=True, is_admin=False), plans=api.plans)
+    wanted = ["fair_price", "fair_price:BTC", "fair_price:DOGE"]
+    assert session.subscribe(wanted) == {"subscribed": wanted[:2], "rejected": wanted[2:]}
+    expected = (await client.get("/v1/fair_price/BTC")).json()
+    assert session.frames() == [{"channel": "fair_price", "data": expected},
+                                {"channel": "fair_price:BTC", "data": expected}]
+    assert all(session.frames() == [] for _ in range(12))  # unchanged books: nothing more
