@@ -15,7 +15,7 @@ from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError,
 _FRAME = msgspec.json.Decoder(BybitFrame)
 _BOOK = msgspec.json.Decoder(BybitBook)
 _TRADES = msgspec.json.Decoder(list[BybitTrade])
-_TICKER = msgspec.json.Decoder(dict[str, str])
+_TICKER = msgspec.json.Decoder(dict[str, object])  # strings today; tolerate numbers
 _AGGRESSOR: dict[str, Literal["buy", "sell"]] = {"Buy": "buy", "Sell": "sell"}
 _MS = 1_000_000
 
@@ -50,17 +50,16 @@ def parse_frame(raw: str | bytes, tickers: dict[str, dict[str, str]] | None = No
 def _ticker(frame: BybitFrame, tickers: dict[str, dict[str, str]]) -> list[Parsed]:
     """Linear `tickers.<symbol>` (fixture bybit/ws_ticker_linear.json): a snapshot, then deltas
     carrying only the fields that changed, merged onto the last snapshot."""
-    data = _TICKER.decode(frame.data)
+    data = {k: str(v) for k, v in _TICKER.decode(frame.data).items() if v is not None}
     symbol = data.get("symbol") or frame.topic.partition(".")[2]
-    state = tickers.setdefault(symbol, {})
-    if frame.type == "snapshot":
-        state.clear()
+    state = {} if frame.type == "snapshot" else dict(tickers.get(symbol, {}))
     state.update(data)
     if "fundingRate" not in state or "nextFundingTime" not in state:
+        tickers[symbol] = state
         return [Control("ticker", symbol)]
     interval_h = int(state.get("fundingIntervalHour") or 8)
     oi = state.get("openInterest")
-    return [
+    update: list[Parsed] = [
         FundingUpdate(
             symbol=symbol,
             rate_1e9=funding.rate_1e9(state["fundingRate"]),
@@ -72,6 +71,8 @@ def _ticker(frame: BybitFrame, tickers: dict[str, dict[str, str]]) -> list[Parse
             ts_event_ns=frame.ts * _MS if frame.ts else 0,
         )
     ]
+    tickers[symbol] = state  # only a frame that parsed joins the merged state
+    return update
 
 
 def _book(frame: BybitFrame) -> BookUpdate:

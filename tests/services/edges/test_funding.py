@@ -62,6 +62,14 @@ def test_bybit_linear_ticker_snapshot_then_delta_merge() -> None:
     [merged] = bybit_frame(json.dumps(delta), tickers)
     assert isinstance(merged, FundingUpdate)
     assert merged.rate_1e9 == 100_000 and merged.mark_px_1e9 == update.mark_px_1e9
+    # A number where the venue usually sends a string still reads exactly; garbage is a bad frame.
+    delta["data"] = {"symbol": "BTCUSDT", "fundingRate": 0.0002}
+    [numeric] = bybit_frame(json.dumps(delta), tickers)
+    assert isinstance(numeric, FundingUpdate) and numeric.rate_1e9 == 200_000
+    delta["data"] = {"symbol": "BTCUSDT", "fundingRate": "abc"}
+    with pytest.raises(ParseError):
+        bybit_frame(json.dumps(delta), tickers)
+    assert tickers["BTCUSDT"]["fundingRate"] == "0.0002"  # the bad frame left the merged state alone
     # Without ticker state (the spot socket) a ticker is only control traffic.
     assert bybit_frame(raw) == [Control("unhandled", "tickers.BTCUSDT")]
 
