@@ -6,6 +6,7 @@ import os
 
 from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
+from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.okx.orders import OkxSpotOrders
@@ -15,6 +16,7 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "binance": BinanceSpotOrders,
     "okx": OkxSpotOrders,
     "bybit": BybitSpotOrders,
+    "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
 }
 

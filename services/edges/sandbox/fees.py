@@ -79,6 +79,7 @@ _DEFAULTS = MappingProxyType(
             FeeSchedule("bybit", maker_ppm=1_000, taker_ppm=1_000),  # spot 0.10% / 0.10%
             FeeSchedule("bybit_linear", maker_ppm=200, taker_ppm=550),  # perps 0.02% / 0.055%
             FeeSchedule("bitget", maker_ppm=1_000, taker_ppm=1_000),  # spot 0.10% / 0.10%
+            FeeSchedule("bitmart", maker_ppm=1_000, taker_ppm=1_000),  # spot LV1 class A 0.10% / 0.10%
             FeeSchedule("cryptocom", maker_ppm=2_500, taker_ppm=5_000),  # spot tier 1 0.25% / 0.50%
             FeeSchedule("coinbase", maker_ppm=6_000, taker_ppm=12_000),  # Advanced <$1k 0.60% / 1.20%
             FeeSchedule("kraken", maker_ppm=2_500, taker_ppm=4_000),  # Pro <$10k 0.25% / 0.40%

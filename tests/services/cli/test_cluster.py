@@ -89,7 +89,7 @@ def test_up_serves_quotes_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert quote["nbbo"]["bid"] < quote["nbbo"]["ask"] or len(quote["venues"]) > 1
         assert len(quote["book"]["bids"]) == 5
         edges = get_json(f"http://127.0.0.1:{api_port}/v1/edges", key)["edges"]
-        assert {"binance", "okx", "kraken", "coinbase", "kalshi"} <= {e["venue"] for e in edges}
+        assert {"binance", "okx", "kraken", "coinbase", "kalshi", "bitmart"} <= {e["venue"] for e in edges}
         with pytest.raises(urllib.error.HTTPError) as no_key:
             get_json(f"http://127.0.0.1:{api_port}/v1/edges")
         assert no_key.value.code == 401

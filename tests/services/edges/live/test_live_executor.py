@@ -37,13 +37,16 @@ HL_ADDRESS = EthAccount.from_key(HL_SECRET).address
 TENANT = "acme"
 PX = 10**9
 Q = 10**8
-VENUE_SYMBOL = {"binance": "BTCUSDT", "okx": "BTC-USDT", "bybit": "BTCUSDT", "hyperliquid": "BTC"}
+VENUE_SYMBOL = {
+    "binance": "BTCUSDT", "okx": "BTC-USDT", "bybit": "BTCUSDT", "bitmart": "BTC_USDT", "hyperliquid": "BTC",
+}
 SYMBOL = {"hyperliquid": "BTC-USD-PERP"}  # else BTC-USDT
 # venue -> (code, start of the message) when the signature does not match the key
 BAD_SIGNATURE = {
     "binance": ("-1022", "Signature for this request is not valid."),
     "okx": ("50113", "Invalid Sign"),
     "bybit": ("10004", "error sign!"),
+    "bitmart": ("30005", "Header X-BM-SIGN is wrong"),
     "hyperliquid": ("err", "User or API Wallet 0x"),
 }
 VENUES = list(VENUE_SYMBOL)

@@ -79,6 +79,7 @@ def test_every_edge_venue_has_a_default_schedule() -> None:
         "binance",
         "binance_usdm",
         "bitget",
+        "bitmart",
         "bybit",
         "bybit_linear",
         "coinbase",
