@@ -215,7 +215,7 @@ class Bus:
             config.filter_subjects = filters
         sub = await self.js.pull_subscribe(filters[0], stream=stream, config=config)
         try:
-            remaining = (await sub.consumer_info()).num_pending  # matching messages from start_seq
+            remaining = (await sub.consumer_info()).num_pending or 0  # matching messages from start_seq
             while remaining > 0:
                 try:
                     msgs = await sub.fetch(min(batch, remaining), timeout=5.0)

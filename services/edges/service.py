@@ -34,7 +34,7 @@ class BusSink:
             future = await js.publish_async(subject_for(event), encode(event), headers={"Nats-Msg-Id": event.event_id})
             future.add_done_callback(self._check)
 
-    def _check(self, future: asyncio.Future) -> None:  # type: ignore[type-arg]
+    def _check(self, future: asyncio.Future) -> None:
         if future.cancelled() or future.exception() is not None:
             self.failures += 1
             log.error("md publish failed: %r", None if future.cancelled() else future.exception())

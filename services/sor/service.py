@@ -28,7 +28,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -674,7 +674,7 @@ class RouterService:
             is_sandbox=graph.is_sandbox,
         )
 
-    async def _publish_account(self, tenant: str, events: list[AnyEvent]) -> None:
+    async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
         # Each append names the account sequence the decision was made on (ConcurrencyConflict
         # if anything was appended since), then the sequence of our own append before it.
         last = self.account_seq.get(tenant, 0)

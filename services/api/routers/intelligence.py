@@ -272,7 +272,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -
 def _venue_ranking(books: Books, qty_1e8: int) -> list[dict[str, Any]]:
     """Each venue alone for the whole order (landed: book + taker fee + latency): fills most first,
     then cheapest."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for venue in books.venues:
         alone = books.plan(qty_1e8, [venue])
         rows.append({
@@ -422,4 +422,4 @@ async def risk_limits(state: State, auth: Auth) -> dict[str, Any]:
 
 @router.get("/portfolio/summary")
 async def portfolio_summary(state: State, auth: Auth) -> dict[str, Any]:
-    return (await unified(state, view_scope(auth), None, None, False))["totals"]  # type: ignore[no-any-return]
+    return (await unified(state, view_scope(auth), None, None, False))["totals"]

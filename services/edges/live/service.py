@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 import httpx
 import msgspec
@@ -166,7 +166,7 @@ class LiveExecutor:
             except TimeoutError:
                 pass
 
-    def _spawn(self, coid: str, work: Callable[[str], Awaitable[None]]) -> None:
+    def _spawn(self, coid: str, work: Callable[[str], Coroutine[object, object, None]]) -> None:
         """One request at a time per child, children in parallel (a slow venue holds up only its own)."""
         if coid in self.busy:
             return
