@@ -246,10 +246,6 @@ def _stream_config(s: StreamDef) -> StreamConfig:
     )
 
 
-def message_seq(msg: Msg) -> int:
-    return msg.metadata.sequence.stream
-
-
 async def fetch_batch(sub: JetStreamContext.PullSubscription, batch: int, wait_s: float) -> list[Msg]:
     """Return up to `batch` messages as soon as any are there; wait up to `wait_s` for one.
 
