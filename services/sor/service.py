@@ -43,6 +43,7 @@ from events.graph import (
     NodeCompleted,
     NodeSpec,
     Side,
+    Tif,
 )
 from events.risk import RiskCheckRejected
 from events.routing import Allocation, ChildAllocated, PlanMade
@@ -646,7 +647,7 @@ class RouterService:
         venue: str,
         qty: int,
         limit_px: int | None,
-        tif: str,
+        tif: Tif,
         *,
         id_kind: str = "child",
         suffix: str | None = None,
@@ -670,7 +671,7 @@ class RouterService:
             qty_1e8=qty,
             order_type="limit",
             limit_px_1e9=limit_px,
-            tif=tif,  # type: ignore[arg-type]
+            tif=tif,
             is_sandbox=graph.is_sandbox,
         )
 

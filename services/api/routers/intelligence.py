@@ -44,7 +44,7 @@ from services.api.plans import cost_bps_or_none, routing_frame, routing_view
 from services.api.routers.account import account
 from services.api.routers.orders import visible
 from services.api.routers.positions import unified, view_scope
-from services.api.routers.preview import parse_qty_1e8, sor_rules
+from services.api.routers.preview import parse_qty_1e8, side_of, sor_rules
 from services.api.routers.stream import fill_row
 from services.api.routers.tca import notional, visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
@@ -55,7 +55,7 @@ from services.graph import to_status_json
 from services.graph.schema import notional_to_qty_1e8
 from services.graph.state import order_rows
 from services.risk import RiskLimits
-from services.sor import RoutePlan, VenueBook, plan_order
+from services.sor import RoutePlan, Side, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
@@ -87,9 +87,9 @@ def _symbol(state: ApiState, symbol: str) -> str:
     return symbol
 
 
-def _side(raw: str) -> str:
-    side = raw.lower()
-    if side not in ("buy", "sell"):
+def _side(raw: str) -> Side:
+    side = side_of(raw)
+    if side is None:
         raise _field_error("side", f"must be buy or sell, was {raw!r}")
     return side
 
@@ -119,16 +119,16 @@ def _usd_sizes(raw: str) -> list[tuple[Decimal, int]]:
 class Books:
     """What an order on `side` would be planned against now: the NBBO mid and the venue books."""
 
-    side: str
+    side: Side
     mid_1e9: int
     venues: list[VenueBook]
 
     def plan(self, qty_1e8: int, venues: Sequence[VenueBook] | None = None) -> RoutePlan:
-        return plan_order(self.side, qty_1e8, self.venues if venues is None else venues,  # type: ignore[arg-type]
+        return plan_order(self.side, qty_1e8, self.venues if venues is None else venues,
                           arrival_mid_px_1e9=self.mid_1e9, params=ROUTER_PARAMS)
 
 
-def books_now(state: ApiState, symbol: str, side: str) -> Books | None:
+def books_now(state: ApiState, symbol: str, side: Side) -> Books | None:
     """None when no usable book has both a bid and an ask (no mid) or none has our side."""
     nbbo = state.market.nbbo(symbol)
     if nbbo is None or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
