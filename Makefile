@@ -17,7 +17,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/crossbook up
 
+# Lint and type-check first: a lint or type error fails the run before the suite starts.
 test: $(STAMP)
+	$(BIN)/ruff check events projections replay services tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

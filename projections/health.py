@@ -18,7 +18,7 @@ class StreamHealthProjection:
         self.name = f"stream_health_{stream.lower()}"
 
     def apply(self, tx: ViewTx, event: AnyEvent, seq: int) -> None:
-        tag = type(event).__struct_config__.tag
+        tag = str(type(event).__struct_config__.tag)  # every event's tag is a string
         doc = tx.get("types", tag) or {"count": 0, "first_seq": seq}
         doc["count"] += 1
         doc["last_seq"] = seq

@@ -75,7 +75,7 @@ class LedgerView:
             self.fills.append(event)
         graph_id = graph_of(event, self.child_graph)
         state = self.graphs.get(graph_id) if graph_id else None
-        if state is not None and state.owns(event):
+        if graph_id and state is not None and state.owns(event):
             self.graphs[graph_id] = apply_graph(state, event)
 
     def locked_qty_1e8(self, tenant: str, is_sandbox: bool, venue: str, asset: str) -> int:

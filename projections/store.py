@@ -17,7 +17,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from services.errors import StoreError
 from services.settings import Settings
@@ -134,11 +134,11 @@ class PostgresViewStore(PostgresTrackingRecorder):
         )
         super().__init__(datastore, tracking_table_name="view_tracking")
         self.sql_create_statements.append(
-            SQL(
+            Composed([SQL(
                 "CREATE TABLE IF NOT EXISTS view_docs ("
                 "projection text NOT NULL, collection text NOT NULL, key text NOT NULL, doc bytea NOT NULL, "
                 "PRIMARY KEY (projection, collection, key))"
-            )
+            )])
         )
         self.create_table()
 

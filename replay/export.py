@@ -3,7 +3,7 @@ import it back into another cluster: the same event ids, so importing twice stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -49,7 +49,3 @@ async def import_events(bus: Bus, events: Iterable[AnyEvent], batch: int = 1000)
     if chunk:
         new += sum(not a.duplicate for a in await bus.publish_many(chunk))
     return new
-
-
-async def aiter_list(items: AsyncIterator[AnyEvent]) -> list[AnyEvent]:
-    return [i async for i in items]

@@ -32,17 +32,3 @@ class StoreError(CrossbookError):
 
 class VenueError(CrossbookError):
     """A venue connection or request failed."""
-
-
-class Retryable(VenueError):
-    def __init__(self, message: str, retry_after_ms: int = 0) -> None:
-        super().__init__(message)
-        self.retry_after_ms = retry_after_ms
-
-
-class Rejected(VenueError):
-    """The venue refused the request; retrying the same request will not help."""
-
-
-class Fatal(VenueError):
-    """The connection cannot continue (bad credentials, banned, unknown symbol)."""

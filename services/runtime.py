@@ -59,13 +59,16 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
     await runner.start()
     log.info("projection %s on %s running from position %s", name, stream, runner.position)
     stopper = asyncio.create_task(wait_for_shutdown())
-    done, _ = await asyncio.wait({stopper, runner._task}, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
+    running = runner._task
+    assert running is not None  # start() made it
+    done, _ = await asyncio.wait({stopper, running}, return_when=asyncio.FIRST_COMPLETED)
     await runner.stop()
     await bus.close()
     store.close()
     for task in done:
-        if task is not stopper and task.exception():
-            raise task.exception()  # type: ignore[misc]
+        error = None if task is stopper else task.exception()
+        if error is not None:
+            raise error
 
 
 TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with CROSSBOOK_LIVE_ORDERS

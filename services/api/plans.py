@@ -22,6 +22,7 @@ from services.api.auth import AuthContext
 from services.api.routers.orders import visible
 from services.api.state import ApiState
 from services.graph.schema import node_order_id
+from services.sor import Side
 from services.sor.cost import cost_bps
 
 
@@ -40,13 +41,13 @@ class RoutingPlans:
             self.by_graph.setdefault(event.graph_id, []).append(event)
 
 
-def cost_bps_or_none(side: str, cost_usd_1e9: int | None, qty_1e8: int, mid_1e9: int) -> float | None:
+def cost_bps_or_none(side: Side, cost_usd_1e9: int | None, qty_1e8: int, mid_1e9: int) -> float | None:
     if cost_usd_1e9 is None or qty_1e8 <= 0 or mid_1e9 <= 0:
         return None
-    return cost_bps(side, cost_usd_1e9, qty_1e8, mid_1e9)  # type: ignore[arg-type]
+    return cost_bps(side, cost_usd_1e9, qty_1e8, mid_1e9)
 
 
-def routing_view(side: str, allocations: Sequence[Any], mid_1e9: int) -> dict[str, Any]:
+def routing_view(side: Side, allocations: Sequence[Any], mid_1e9: int) -> dict[str, Any]:
     """legs / est_cost_bps / chosen of a `RoutePlan`'s or a `PlanMade`'s allocations."""
     legs = [a for a in allocations if a.qty_1e8 > 0]
     venues = sorted({a.venue for a in legs})

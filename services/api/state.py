@@ -50,4 +50,4 @@ class ApiState:
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread
-    return request.app.state.api  # type: ignore[no-any-return]
+    return request.app.state.api

@@ -215,7 +215,7 @@ class Bus:
             config.filter_subjects = filters
         sub = await self.js.pull_subscribe(filters[0], stream=stream, config=config)
         try:
-            remaining = (await sub.consumer_info()).num_pending  # matching messages from start_seq
+            remaining = (await sub.consumer_info()).num_pending or 0  # matching messages from start_seq
             while remaining > 0:
                 try:
                     msgs = await sub.fetch(min(batch, remaining), timeout=5.0)
@@ -244,10 +244,6 @@ def _stream_config(s: StreamDef) -> StreamConfig:
         max_bytes=s.max_bytes,
         duplicate_window=float(s.duplicate_window_s),
     )
-
-
-def message_seq(msg: Msg) -> int:
-    return msg.metadata.sequence.stream
 
 
 async def fetch_batch(sub: JetStreamContext.PullSubscription, batch: int, wait_s: float) -> list[Msg]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from events import AnyEvent
 from services.aio import cancel_and_wait
@@ -25,7 +26,7 @@ class Outbox:
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
 
-    def put(self, events: list[AnyEvent]) -> None:
+    def put(self, events: Iterable[AnyEvent]) -> None:
         for event in events:
             self.queue.put_nowait(event)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import typer
@@ -123,11 +122,12 @@ def export(
 def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Option("LEDGER")) -> None:
     """Rebuild a durable projection from the log and diff it with the live view (exit 1 on a diff)."""
     from projections.store import open_store
+    from replay.audit import AuditReport
     from replay.audit import audit as run_audit
     from services.bus import Bus
     from services.runtime import durable_projection
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> AuditReport:
         settings = load_settings()
         bus = await Bus.connect(settings, name="audit")
         store = open_store(settings)
@@ -174,4 +174,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

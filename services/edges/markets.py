@@ -7,6 +7,8 @@ and one row (readers key on venue and slug)."""
 
 from __future__ import annotations
 
+from typing import Required, TypedDict, Unpack
+
 from events.ids import derive_id
 from events.market import MarketListed
 from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN
@@ -15,8 +17,24 @@ PREDICTION_VENUES = ("kalshi", "polymarket")
 
 _S = 1_000_000_000
 
-# Everything but the event envelope: what the venue's market metadata would say.
-SIM_LISTINGS: dict[str, list[dict[str, object]]] = {
+
+class Listing(TypedDict, total=False):
+    """A `MarketListed` but for the envelope and venue: what the venue's market metadata would say."""
+
+    slug: Required[str]
+    question: Required[str]
+    venue_event_id: Required[str]
+    outcomes: Required[list[str]]
+    outcome_token_ids: Required[list[str]]
+    condition_id: str
+    neg_risk: bool
+    start_ns: int
+    end_ns: int
+    url: str
+    resolution_source: str
+
+
+SIM_LISTINGS: dict[str, list[Listing]] = {
     "kalshi": [
         dict(
             slug="KXHIGHNY-26JUN24-T82",
@@ -47,10 +65,10 @@ SIM_LISTINGS: dict[str, list[dict[str, object]]] = {
 }
 
 
-def listed_event(venue: str, now_ns: int, **fields: object) -> MarketListed:
+def listed_event(venue: str, now_ns: int, **fields: Unpack[Listing]) -> MarketListed:
     """A MarketListed whose id is fixed by venue and slug (an announcement, not a new fact)."""
     return MarketListed(
-        event_id=derive_id("market_listed", venue, str(fields["slug"])), ts_ns=now_ns, venue=venue, **fields  # type: ignore[arg-type]
+        event_id=derive_id("market_listed", venue, fields["slug"]), ts_ns=now_ns, venue=venue, **fields
     )
 
 
@@ -60,7 +78,7 @@ def market_listings(venue: str, symbols: list[str], now_ns: int) -> list[MarketL
     return [
         listed_event(venue, now_ns, **fields)
         for fields in SIM_LISTINGS.get(venue, [])
-        if wanted & set(fields["outcome_token_ids"])  # type: ignore[call-overload]
+        if wanted & set(fields["outcome_token_ids"])
     ]
 
 

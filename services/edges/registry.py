@@ -10,9 +10,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import services.edges as edges_pkg
 from services.edges.venue import VenueAdapter
+
+if TYPE_CHECKING:  # the simulator is only loaded when a venue's sim.py is
+    from services.edges.sim.market import SimInstrument
+    from services.edges.sim.server import SimProtocol
 
 _NOT_VENUES = {"sim", "_template"}
 
@@ -41,15 +46,15 @@ def adapters() -> dict[str, type[VenueAdapter]]:
     return out
 
 
-def sim_protocols() -> dict[str, type]:
-    out: dict[str, type] = {}
+def sim_protocols() -> dict[str, type[SimProtocol]]:
+    out: dict[str, type[SimProtocol]] = {}
     for module in _venue_modules("sim"):
         out.update(getattr(module, "SIM_PROTOCOLS", {}))
     return out
 
 
-def sim_instruments() -> dict[str, list]:
-    out: dict[str, list] = {}
+def sim_instruments() -> dict[str, list[SimInstrument]]:
+    out: dict[str, list[SimInstrument]] = {}
     for module in _venue_modules("sim"):
         out.update(getattr(module, "SIM_INSTRUMENTS", {}))
     return out

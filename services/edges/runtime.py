@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from events import AnyEvent, new_event_id
 from services.aio import cancel_and_wait
-from events.market import BookDeltaBatch, BookSnapshot, FundingRateUpdated, TradePrinted, VenueStatusChanged
+from events.market import BookDeltaBatch, BookSnapshot, FundingRateUpdated, TradePrinted, VenueState, VenueStatusChanged
 from services.edges.book import L2Book
 from services.edges.markets import market_listings
 from services.edges.sync import BookSync, SyncResult
@@ -46,7 +46,7 @@ SNAPSHOT_DEPTH = 200  # levels per side carried by a published snapshot
 
 
 class EdgeSink(Protocol):
-    async def emit(self, events: list[AnyEvent]) -> None: ...
+    async def emit(self, events: Sequence[AnyEvent]) -> None: ...
 
 
 class MemorySink:
@@ -55,7 +55,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.events: list[AnyEvent] = []
 
-    async def emit(self, events: list[AnyEvent]) -> None:
+    async def emit(self, events: Sequence[AnyEvent]) -> None:
         self.events.extend(events)
 
 
@@ -138,7 +138,7 @@ class EdgeRunner:
         # adds no new listing).
         listed = market_listings(self.venue, self._canonical_symbols(), self.clock_ns())
         if listed:
-            await self.sink.emit(listed)  # type: ignore[arg-type]
+            await self.sink.emit(listed)
         attempt = 0
         while True:
             url = self.adapter.ws_url(self.venue_symbols)
@@ -424,12 +424,12 @@ class EdgeRunner:
                 )
         return out
 
-    def _status_event(self, state: str, symbol: str = "", reason: str = "") -> VenueStatusChanged:
+    def _status_event(self, state: VenueState, symbol: str = "", reason: str = "") -> VenueStatusChanged:
         return VenueStatusChanged(
             event_id=self.new_id(),
             ts_ns=self.clock_ns(),
             venue=self.venue,
-            state=state,  # type: ignore[arg-type]
+            state=state,
             symbol=self.adapter.to_canonical(symbol) if symbol and not self._derives else symbol,
             reason=reason,
             integrity_failures=self.counters["integrity_failures"],
@@ -443,7 +443,7 @@ class EdgeRunner:
             out.extend(s for s, _, _ in self.adapter.derive_books(vs, L2Book(), 0))
         return out
 
-    async def _status(self, state: str, reason: str = "") -> None:
+    async def _status(self, state: VenueState, reason: str = "") -> None:
         await self.sink.emit([self._status_event(state, reason=reason)])
 
     async def _notify(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 
 from events import AnyEvent, encode
 from events.subjects import subject_for
@@ -28,13 +29,13 @@ class BusSink:
         self.bus = bus
         self.failures = 0
 
-    async def emit(self, events: list[AnyEvent]) -> None:
+    async def emit(self, events: Sequence[AnyEvent]) -> None:
         js = self.bus.js
         for event in events:
             future = await js.publish_async(subject_for(event), encode(event), headers={"Nats-Msg-Id": event.event_id})
             future.add_done_callback(self._check)
 
-    def _check(self, future: asyncio.Future) -> None:  # type: ignore[type-arg]
+    def _check(self, future: asyncio.Future) -> None:
         if future.cancelled() or future.exception() is not None:
             self.failures += 1
             log.error("md publish failed: %r", None if future.cancelled() else future.exception())

@@ -1,12 +1,9 @@
-"""How a child order reaches a venue: one `OrderTransport` interface for sandbox and live.
+"""How a child order reaches a live venue.
 
-A transport takes a `ChildAllocated` and returns venue facts as `Outcome`s (the sandbox's
-Acked/Filled/Rejected/Cancelled), which `sandbox.mapping.to_event` turns into execution events,
-so live and sandbox children look the same on the log.
-
-* `SandboxTransport` wraps one simulated `SandboxVenue` (fills against the followed book).
-* `HttpTransport` signs and sends REST requests built by a venue's `VenueOrders` (pure:
-  `services/edges/<venue>/orders.py`) over httpx, and parses the answers.
+`HttpTransport` takes a `ChildAllocated`, signs and sends REST requests built by a venue's
+`VenueOrders` (pure: `services/edges/<venue>/orders.py`) over httpx, and returns the answers as
+`Outcome`s (the sandbox's Acked/Filled/Rejected/Cancelled), which `sandbox.mapping.to_event` turns
+into execution events, so live and sandbox children look the same on the log.
 
 Money stays integer here; Decimal strings exist only inside `VenueOrders` at the wire.
 """
@@ -21,13 +18,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from events.routing import ChildAllocated
-from services.edges.sandbox.engine import SandboxVenue
-from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected, SandboxOrder
+from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected
 from services.errors import ConfigError, VenueError
 from services.vault import Credentials
 
@@ -35,23 +31,6 @@ log = logging.getLogger("crossbook.transport")
 
 # Quote currencies treated as USD at par (same rule as the sandbox fee schedules).
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "FDUSD", "DAI"})
-
-
-class OrderTransport(Protocol):
-    """Places, follows and cancels child orders at one venue, answering in `Outcome`s."""
-
-    venue: str
-
-    async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
-        """`resend`: this child may have reached the venue before (sent, then a crash): look it
-        up by client id first, and place it only if the venue does not have it."""
-        ...
-
-    async def poll(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
-        """Fills (by venue fill id; callers dedup) and the order's end, if it ended."""
-        ...
-
-    async def cancel(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,23 +247,3 @@ class HttpTransport:
             ))
         return outcomes
 
-
-class SandboxTransport:
-    """The simulated venue behind the same interface (its fills come from followed books)."""
-
-    def __init__(self, venue: SandboxVenue, clock_ns: Callable[[], int] = time.time_ns) -> None:
-        self.venue = venue.venue
-        self.sim = venue
-        self.clock_ns = clock_ns
-
-    async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
-        tif = "gtc" if child.tif == "day" else child.tif
-        order = SandboxOrder(child.client_order_id, child.symbol, child.side, child.qty_1e8, child.order_type,
-                             child.limit_px_1e9, tif)
-        return self.sim.submit(order, self.clock_ns())
-
-    async def poll(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
-        return []  # the simulated venue reports fills as book events arrive, not on request
-
-    async def cancel(self, child: ChildAllocated, venue_order_id: str) -> list[Outcome]:
-        return self.sim.cancel(child.client_order_id, self.clock_ns())

@@ -1,6 +1,6 @@
 """Execution graphs: parse, fold, react and slice. Pure: no I/O, no clocks, no global state.
 
-Time (`now_ns`), ids (`new_id() -> uuid str`, e.g. `events.ids.IdFactory`) and randomness
+Time (`now_ns`), ids (`new_id() -> uuid str`, e.g. `events.ids.derive_id` per cause) and randomness
 (`random.Random`) are arguments. The lead's `service.py` owns the consumer loop and publishing.
 
 Submit (POST /v1/orders)

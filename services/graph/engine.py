@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from events.base import Event
+from events.catalog import AnyEvent
 from events.graph import (
     GraphCancelled,
     GraphCompleted,
@@ -128,7 +129,7 @@ _COMMANDS = (CancelGraph, CancelNode, PauseGraph, ResumeGraph, AmendNode, Finish
 
 def submit(
     parsed: ParsedGraph, *, tenant: str, now_ns: int, new_id: Callable[[], str]
-) -> tuple[GraphState, list[Event]]:
+) -> tuple[GraphState, list[AnyEvent]]:
     """Return the state and events of a new submission: GraphSubmitted, then the root activations."""
     event = submitted_event(parsed, event_id=new_id(), ts_ns=now_ns, tenant=tenant)
     state, out = step(None, event, now_ns, new_id)
@@ -138,7 +139,7 @@ def submit(
 
 def step(
     state: GraphState | None, message: Event | Command, now_ns: int, new_id: Callable[[], str]
-) -> tuple[GraphState, list[Event]]:
+) -> tuple[GraphState, list[AnyEvent]]:
     """Apply `message` to `state` (the state *before* it) and react.
 
     Return the state after the message and the reactions, and the reactions (publish them in
@@ -162,7 +163,7 @@ def step(
 
 def decide(
     state: GraphState | None, message: Event | Command, now_ns: int, new_id: Callable[[], str]
-) -> list[Event]:
+) -> list[AnyEvent]:
     """Return only the events `step` emits for `message` (state is the state before it)."""
     return step(state, message, now_ns, new_id)[1]
 
@@ -196,7 +197,7 @@ class _Out:
     # Collects emitted events and keeps the state folded over them.
     def __init__(self, state: GraphState, now_ns: int, new_id: Callable[[], str], causation_id: str | None) -> None:
         self.state = state
-        self.events: list[Event] = []
+        self.events: list[AnyEvent] = []
         self._now_ns = now_ns
         self._new_id = new_id
         self._causation_id = causation_id
@@ -205,7 +206,7 @@ class _Out:
     def now_ns(self) -> int:
         return self._now_ns
 
-    def emit(self, cls: Callable[..., Event], **fields: Any) -> None:
+    def emit(self, cls: Callable[..., AnyEvent], **fields: Any) -> None:
         event = cls(
             event_id=self._new_id(),
             ts_ns=self._now_ns,

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -57,15 +57,16 @@ from services.graph.schedule import urgency_pacing
 
 SIMPLE_NODE_ID = "order"
 
-_SIDES: frozenset[str] = frozenset(get_args(Side))
-_TYPES: frozenset[str] = frozenset(get_args(InstrumentType))
-_POLICIES: frozenset[str] = frozenset(get_args(Policy))
-_URGENCIES: frozenset[str] = frozenset(get_args(Urgency))
-_TIFS: frozenset[str] = frozenset(get_args(Tif))
-_TRIGGERS: frozenset[str] = frozenset(get_args(Trigger))
+_SIDES: frozenset[Side] = frozenset(get_args(Side))
+_TYPES: frozenset[InstrumentType] = frozenset(get_args(InstrumentType))
+_POLICIES: frozenset[Policy] = frozenset(get_args(Policy))
+_URGENCIES: frozenset[Urgency] = frozenset(get_args(Urgency))
+_TIFS: frozenset[Tif] = frozenset(get_args(Tif))
+_TRIGGERS: frozenset[Trigger] = frozenset(get_args(Trigger))
 _ACTIVATIONS: frozenset[str] = frozenset({"root", "wait"})
 _POLICY_ALIASES = {"immediate": "sor"}
 _TRIGGER_ALIASES = {"fill_pct": "on_fill_ratio"}
+_Choice = TypeVar("_Choice", bound=str)  # one of the Literal vocabularies above
 
 # graph_id goes into a NATS subject token and an unencoded URL path, and node_order_id is split
 # on ':' by the SDK, so ids keep to a safe alphabet ('.' would collide with '_' in subjects).
@@ -340,7 +341,7 @@ def _parse_node(raw: object, i: int, errs: _Errors) -> tuple[NodeSpec, str | Non
     spec = NodeSpec(
         node_id=node_id,
         instrument=instrument,
-        side=side,  # type: ignore[arg-type]  # checked against Side above
+        side=side,
         qty_1e8=qty or 0,
         limit_px_1e9=limit_px,
         execution=execution,
@@ -360,7 +361,7 @@ def _parse_instrument(raw: object, where: str, errs: _Errors) -> Instrument | No
     venue = _text(raw.get("venue"), f"{where}.venue", errs, required=False)
     if symbol is None:
         return None
-    return Instrument(symbol=symbol, type=kind, venue=venue)  # type: ignore[arg-type]
+    return Instrument(symbol=symbol, type=kind, venue=venue)
 
 
 def _parse_order_type(raw: object, where: str, errs: _Errors) -> int | None:
@@ -434,11 +435,11 @@ def _parse_execution(raw: object, where: str, errs: _Errors) -> ExecutionSpec | 
     if len(errs) > before:
         return None
     return ExecutionSpec(
-        urgency=urgency,  # type: ignore[arg-type]
-        policy=policy,  # type: ignore[arg-type]
+        urgency=urgency,
+        policy=policy,
         max_slippage_bps=slippage,
         horizon_ms=horizon_ms,
-        tif=tif,  # type: ignore[arg-type]
+        tif=tif,
         num_slices=num_slices,
         randomize_pct=randomize or 0,
         display_qty_1e8=display,
@@ -507,7 +508,7 @@ def _parse_edges(raw_edges: list[Any], node_ids: set[str], errs: _Errors) -> lis
                 edge_id=edge_id,
                 from_node=from_node,
                 to_node=to_node,
-                trigger=trigger,  # type: ignore[arg-type]
+                trigger=trigger,
                 fill_ratio_gte_bps=ratio_bps,
                 after_ms=after_ms,
             )
@@ -624,7 +625,7 @@ def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
     node = NodeSpec(
         node_id=SIMPLE_NODE_ID,
         instrument=Instrument(symbol=symbol, type="spot", venue=venue),
-        side=side,  # type: ignore[arg-type]
+        side=side,
         qty_1e8=qty or 0,
         limit_px_1e9=limit_px,
         execution=ExecutionSpec(
@@ -704,12 +705,12 @@ def _bool(raw: object, where: str, errs: _Errors) -> bool:
 def _enum(
     raw: object,
     where: str,
-    allowed: frozenset[str],
+    allowed: frozenset[_Choice],
     errs: _Errors,
     *,
     required: bool = True,
     aliases: Mapping[str, str] | None = None,
-) -> str | None:
+) -> _Choice | None:
     if raw is None:
         if required:
             errs.add(where, "is required")
@@ -717,8 +718,9 @@ def _enum(
     if isinstance(raw, str):
         value = raw.casefold()
         value = (aliases or {}).get(value, value)
-        if value in allowed:
-            return value
+        for choice in allowed:  # the member itself, typed as the Literal it belongs to
+            if choice == value:
+                return choice
     errs.add(where, f"must be one of {'|'.join(sorted(allowed))}, was {raw!r}")
     return None
 

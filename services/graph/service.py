@@ -119,13 +119,13 @@ class GraphEngineService:
             if event.graph_id in self.graphs:
                 return
             # The API already published the root activations with these same derived ids.
-            state, out = step(None, event, self.clock_ns(), derived_ids(event.event_id, 1))
-            self._keep(event.graph_id, state)
+            created, out = step(None, event, self.clock_ns(), derived_ids(event.event_id, 1))
+            self._keep(event.graph_id, created)
             self._react(out)
             return
         graph_id = graph_of(event, self.child_graph)
         state = self.graphs.get(graph_id) if graph_id else None
-        if state is None or not state.owns(event):
+        if graph_id is None or state is None or not state.owns(event):
             return
         try:
             new_state, out = step(state, event, self.clock_ns(), derived_ids(event.event_id))

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from events import AnyEvent, new_event_id
+from events.market import NbboChanged
 from projections.follower import StreamFollower
 from projections.market import MarketBooks, Nbbo, nbbo_event
 from services.aio import cancel_and_wait
@@ -61,6 +62,8 @@ class NbboPublisher:
         # A restart must not republish an unchanged NBBO: remember the last one per symbol.
         async for delivered in self.bus.replay("MD", "nbbo.>"):
             e = delivered.event
+            if not isinstance(e, NbboChanged):  # the subject carries nothing else
+                continue
             venues = tuple((v.venue, v.bid_px_1e9, v.bid_qty_1e8, v.ask_px_1e9, v.ask_qty_1e8) for v in e.venues)
             self.published[e.symbol] = (e.bid_px_1e9, e.bid_qty_1e8, e.ask_px_1e9, e.ask_qty_1e8, venues)
 

@@ -7,7 +7,7 @@ What to call:
 
     plan = plan_order(
         "buy", qty_1e8, [VenueBook(venue=..., levels=asks_best_first, taker_fee_ppm=...,
-                                   latency_ns=ema.latency_ns(0), min_qty_1e8=..., lot_1e8=...,
+                                   latency_ns=rtt_estimate, min_qty_1e8=..., lot_1e8=...,
                                    tick_1e9=..., max_qty_1e8=balance_in_base_or_None), ...],
         arrival_mid_px_1e9=mid, params=SorParams(latency_penalty_ppm_per_ms=...),
         limit_px_1e9=None, scores={venue: VenueScore(latency_ns=, fill_rate_ppm=,
@@ -23,9 +23,6 @@ What to call:
     plan_made_event(plan, event_id=, ts_ns=, plan_id=, graph_id=, node_id=, symbol=) -> PlanMade
     marketable_limit_px(side, alloc.worst_px_1e9, book.tick_1e9, collar_ppm=0,
                         limit_px_1e9=plan.limit_px_1e9) -> the child's IOC limit price
-    replan_remainder(plan, filled_by_venue, venues_now, params=) -> RoutePlan | None
-        (re-routes what is left without the venues that filled less than allocated)
-    EmaLatency(alpha_num=1, alpha_den=8).update(rtt_ns) -> EmaLatency; .latency_ns(default)
 
 Costs are signed "cost to us" in USD_1e9: a buy's cost is positive, a sell's is minus its net
 proceeds. Fees and latency penalty round up, the price part rounds against us (`cost.py`).
@@ -38,14 +35,11 @@ from services.sor.children import marketable_limit_px
 from services.sor.config import SorParams
 from services.sor.convert import allocation_event, plan_made_event
 from services.sor.errors import InvalidBook, InvalidOrder, SorError
-from services.sor.latency import EmaLatency
 from services.sor.model import Allocation, RoutePlan, Side, VenueBook, VenueScore
 from services.sor.optimizer import plan_order
-from services.sor.reroute import replan_remainder
 
 __all__ = [
     "Allocation",
-    "EmaLatency",
     "InvalidBook",
     "InvalidOrder",
     "RoutePlan",
@@ -58,5 +52,4 @@ __all__ = [
     "marketable_limit_px",
     "plan_made_event",
     "plan_order",
-    "replan_remainder",
 ]

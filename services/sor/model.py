@@ -19,7 +19,7 @@ class VenueBook(msgspec.Struct, frozen=True, kw_only=True):
     bids descending for a sell (the order `events.market.BookSnapshot` already uses).
     `lot_1e8` is the quantity increment, `min_qty_1e8` the smallest order the venue takes,
     `max_qty_1e8` the available balance already converted to base units by the caller
-    (None = unlimited), `latency_ns` the EMA round trip (see `EmaLatency`).
+    (None = unlimited), `latency_ns` the EMA round trip (`latency.ema_step`).
     `taker_fee_ppm` may be negative (a taker rebate) but above -1_000_000.
     """
 

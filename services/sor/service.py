@@ -28,7 +28,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -43,6 +43,7 @@ from events.graph import (
     NodeCompleted,
     NodeSpec,
     Side,
+    Tif,
 )
 from events.risk import RiskCheckRejected
 from events.routing import Allocation, ChildAllocated, PlanMade
@@ -646,7 +647,7 @@ class RouterService:
         venue: str,
         qty: int,
         limit_px: int | None,
-        tif: str,
+        tif: Tif,
         *,
         id_kind: str = "child",
         suffix: str | None = None,
@@ -670,11 +671,11 @@ class RouterService:
             qty_1e8=qty,
             order_type="limit",
             limit_px_1e9=limit_px,
-            tif=tif,  # type: ignore[arg-type]
+            tif=tif,
             is_sandbox=graph.is_sandbox,
         )
 
-    async def _publish_account(self, tenant: str, events: list[AnyEvent]) -> None:
+    async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
         # Each append names the account sequence the decision was made on (ConcurrencyConflict
         # if anything was appended since), then the sequence of our own append before it.
         last = self.account_seq.get(tenant, 0)

@@ -102,7 +102,9 @@ def build_report(
     Fills are deduplicated by `fill_id`. Raises TcaInputError without fills or on mixed nodes.
     """
     key = (completed.graph_id, completed.node_id)
-    for event in (activation, plan, *fills, *children, *submitted):
+    inputs: tuple[NodeActivated | PlanMade | FillRecorded | ChildAllocated | ChildSubmitted, ...]
+    inputs = (activation, plan, *fills, *children, *submitted)
+    for event in inputs:
         if (event.graph_id, event.node_id) != key:
             raise TcaInputError(f"{type(event).__name__} belongs to {(event.graph_id, event.node_id)}, not {key}")
     unique: dict[str, FillRecorded] = {}

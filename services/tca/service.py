@@ -94,9 +94,9 @@ class TcaFold:
                 else:
                     facts.fills.append(event)
             case ChildAcked():
-                key = self.child_node.get(event.child_id)
-                if key is not None:
-                    self._facts(key).acks.append(event)
+                acked_node = self.child_node.get(event.child_id)
+                if acked_node is not None:
+                    self._facts(acked_node).acks.append(event)
             case NodeCompleted():
                 report = self.report(event)
                 # A node completes once: its facts are done with (a late stray fill starts an

@@ -271,7 +271,7 @@ class Vault:
 
     def _get(self, tenant: str, venue: str) -> VenueCredential | None:
         try:
-            return self._app.repository.get(credential_id(tenant, venue))  # type: ignore[no-any-return]
+            return self._app.repository.get(credential_id(tenant, venue))
         except AggregateNotFoundError:
             return None
 

@@ -34,7 +34,7 @@ MAX_LABEL_CHARS = 200
 
 
 class CreateKey(BaseModel):
-    label: str = Field("", max_length=MAX_LABEL_CHARS)
+    label: str = Field(default="", max_length=MAX_LABEL_CHARS)
     sandbox: bool | None = None  # None: the calling key's own mode
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from events import Event
+from events import AnyEvent
 from events.graph import GraphCancelled, GraphResumed, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from services.api.auth import Auth, AuthContext
@@ -48,7 +48,7 @@ async def _graph(state: ApiState, graph_id: str, auth: AuthContext) -> GraphStat
     return graph
 
 
-def _as_published(graph: GraphState, decided: list[Event], now_ns: int) -> list[Event]:
+def _as_published(graph: GraphState, decided: list[AnyEvent], now_ns: int) -> list[AnyEvent]:
     """The command's own events, each followed by the graph engine's reaction to it.
 
     The engine (services/graph/service.py) folds what we publish one event at a time and
@@ -61,7 +61,7 @@ def _as_published(graph: GraphState, decided: list[Event], now_ns: int) -> list[
     ordered = [e for e in decided if isinstance(e, GraphCancelled)] + [
         e for e in decided if isinstance(e, (NodeCancelled, GraphResumed, NodeAmended))
     ]
-    out: list[Event] = []
+    out: list[AnyEvent] = []
     current = graph
     for event in ordered:
         current, reactions = step(current, event, now_ns, derived_ids(event.event_id))

@@ -94,10 +94,9 @@ async def health(state: State, auth: Auth) -> JSONResponse:
     views = {}
     for name, runner in (("orders", state.orders), ("positions", state.positions)):
         halted = runner.error is not None
-        on_ledger = runner.projection.stream == follower.stream and last_seq is not None
-        views[name] = ViewHealth(
-            position=runner.position, lag=max(0, last_seq - runner.position) if on_ledger else None, halted=halted
-        )
+        on_ledger = runner.projection.stream == follower.stream
+        view_lag = max(0, last_seq - runner.position) if on_ledger and last_seq is not None else None
+        views[name] = ViewHealth(position=runner.position, lag=view_lag, halted=halted)
         if halted:
             problems.append(f"the {name} view halted: {type(runner.error).__name__}")
     counts = dict.fromkeys(EDGE_STATUSES, 0)

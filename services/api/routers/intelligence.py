@@ -46,7 +46,7 @@ from services.api.plans import cost_bps_or_none, routing_frame, routing_view
 from services.api.routers.account import account
 from services.api.routers.orders import visible
 from services.api.routers.positions import unified, view_scope
-from services.api.routers.preview import parse_qty_1e8, sor_rules
+from services.api.routers.preview import parse_qty_1e8, side_of, sor_rules
 from services.api.routers.stream import fill_row
 from services.api.routers.tca import notional, visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
@@ -58,7 +58,7 @@ from services.graph.schedule import urgency_pacing
 from services.graph.schema import notional_to_qty_1e8
 from services.graph.state import order_rows
 from services.risk import RiskLimits
-from services.sor import RoutePlan, VenueBook, plan_order
+from services.sor import RoutePlan, Side, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
@@ -90,9 +90,9 @@ def _symbol(state: ApiState, symbol: str) -> str:
     return symbol
 
 
-def _side(raw: str) -> str:
-    side = raw.lower()
-    if side not in ("buy", "sell"):
+def _side(raw: str) -> Side:
+    side = side_of(raw)
+    if side is None:
         raise _field_error("side", f"must be buy or sell, was {raw!r}")
     return side
 
@@ -122,16 +122,16 @@ def _usd_sizes(raw: str) -> list[tuple[Decimal, int]]:
 class Books:
     """What an order on `side` would be planned against now: the NBBO mid and the venue books."""
 
-    side: str
+    side: Side
     mid_1e9: int
     venues: list[VenueBook]
 
     def plan(self, qty_1e8: int, venues: Sequence[VenueBook] | None = None) -> RoutePlan:
-        return plan_order(self.side, qty_1e8, self.venues if venues is None else venues,  # type: ignore[arg-type]
+        return plan_order(self.side, qty_1e8, self.venues if venues is None else venues,
                           arrival_mid_px_1e9=self.mid_1e9, params=ROUTER_PARAMS)
 
 
-def books_now(state: ApiState, symbol: str, side: str) -> Books | None:
+def books_now(state: ApiState, symbol: str, side: Side) -> Books | None:
     """None when no usable book has both a bid and an ask (no mid) or none has our side."""
     nbbo = state.market.nbbo(symbol)
     if nbbo is None or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
@@ -276,7 +276,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth,
 def _venue_ranking(books: Books, qty_1e8: int) -> list[dict[str, Any]]:
     """Each venue alone for the whole order (landed: book + taker fee + latency): fills most first,
     then cheapest."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for venue in books.venues:
         alone = books.plan(qty_1e8, [venue])
         rows.append({
@@ -431,4 +431,4 @@ async def risk_limits(state: State, auth: Auth) -> dict[str, Any]:
 
 @router.get("/portfolio/summary")
 async def portfolio_summary(state: State, auth: Auth) -> dict[str, Any]:
-    return (await unified(state, view_scope(auth), None, None, False))["totals"]  # type: ignore[no-any-return]
+    return (await unified(state, view_scope(auth), None, None, False))["totals"]

@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -191,7 +192,7 @@ def _marks(state: ApiState, parsed: ParsedGraph) -> dict[str, int]:
     return marks
 
 
-def _derived(first_id: str):  # type: ignore[no-untyped-def]
+def _derived(first_id: str) -> Callable[[], str]:
     # The first id is the GraphSubmitted's; the rest derive from it exactly as the graph
     # engine derives its reactions, so both publish the same ids and JetStream keeps one.
     counter = itertools.count()
@@ -203,7 +204,7 @@ def _derived(first_id: str):  # type: ignore[no-untyped-def]
     return new_id
 
 
-async def _replay(state: ApiState, existing: GraphState, parsed, auth: AuthContext) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _replay(state: ApiState, existing: GraphState, parsed: ParsedGraph, auth: AuthContext) -> dict[str, Any]:
     if existing.tenant != auth.tenant:
         # graph_ids are client-chosen and global: say it is taken, never show the other tenant's graph.
         raise ApiError(409, f"graph_id {existing.graph_id} is already in use; choose another", code="CONFLICT")

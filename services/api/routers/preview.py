@@ -14,7 +14,7 @@ from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
 from services.edges.instruments import instrument_rules
 from services.risk import RulesBook, rules_book
-from services.sor import plan_order
+from services.sor import Side, plan_order
 from services.sor.config import ROUTER_PARAMS
 from services.sor.books import venue_books
 
@@ -25,6 +25,14 @@ State = Annotated[ApiState, Depends(get_state)]
 @cache
 def sor_rules() -> RulesBook:
     return rules_book(instrument_rules())
+
+
+_SIDES: dict[str, Side] = {"buy": "buy", "sell": "sell"}
+
+
+def side_of(raw: object) -> Side | None:
+    """`raw` as an order side (any case), or None."""
+    return _SIDES.get(str(raw).lower())
 
 
 def parse_qty_1e8(raw: object) -> int:
@@ -51,10 +59,10 @@ async def preview(request: Request, state: State) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", code="BAD_REQUEST")
     symbol = body.get("symbol")
-    side = str(body.get("side", "")).lower()
+    side = side_of(body.get("side", ""))
     if not isinstance(symbol, str) or not symbol:
         raise ApiError(422, "symbol is required", details=[{"field": "symbol", "message": "required"}])
-    if side not in ("buy", "sell"):
+    if side is None:
         raise ApiError(422, f"side must be buy or sell, was {body.get('side')!r}", details=[{"field": "side", "message": "buy|sell"}])
     qty_1e8 = parse_qty_1e8(body.get("qty"))
     if symbol not in state.market.by_symbol:
@@ -64,7 +72,7 @@ async def preview(request: Request, state: State) -> dict[str, Any]:
     if nbbo is None or not books or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
         return {"symbol": symbol, "side": side, "qty_1e8": qty_1e8, "source": "unavailable", "candidate_venues": []}
     mid = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2
-    plan = plan_order(side, qty_1e8, books, arrival_mid_px_1e9=mid, params=ROUTER_PARAMS)  # type: ignore[arg-type]
+    plan = plan_order(side, qty_1e8, books, arrival_mid_px_1e9=mid, params=ROUTER_PARAMS)
     allocated = {a.venue: a for a in plan.allocations}
     fees = sum(a.fee_usd_1e9 for a in plan.allocations)
     notional = sum(a.notional_usd_1e9 for a in plan.allocations)

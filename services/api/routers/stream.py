@@ -178,14 +178,14 @@ class Session:
             if kind == "prices":
                 data = prices_payload(self.state, symbol)
                 key = None if data is None else (data["bid"], data["ask"], data["bid_sz"], data["ask_sz"])
-                if data is not None and self.last_prices.get(channel) != key:
-                    self.last_prices[channel] = key  # type: ignore[assignment]
+                if key is not None and self.last_prices.get(channel) != key:
+                    self.last_prices[channel] = key
                     out.append({"channel": channel, "data": data})
             elif kind == "book":
                 bids, asks = book_levels(self.state, symbol)
-                key = (tuple(bids), tuple(asks))
-                if (bids or asks) and self.last_book.get(channel) != key:
-                    self.last_book[channel] = key
+                book_key = (tuple(bids), tuple(asks))
+                if (bids or asks) and self.last_book.get(channel) != book_key:
+                    self.last_book[channel] = book_key
                     ts_ns = max((b.last_update_ns for b in self.state.market.by_symbol.get(symbol, {}).values()), default=0)
                     out.append({"channel": channel, "data": {
                         "bids": [[px(p), qty(q)] for p, q in bids],

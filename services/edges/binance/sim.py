@@ -124,11 +124,12 @@ class BinanceSimBase(SimProtocol):
             if kind not in kinds or sym != sym.lower():
                 return [_error(2, f"Invalid request: invalid stream name {param!r}", req_id)]
             parsed.append((sym.upper(), kind))
+        assert self.server is not None
         for sym, kind in parsed:
             name = f"{sym.lower()}@{kind}"
             if method == "UNSUBSCRIBE":
                 streams.discard(name)
-            elif sym in self.server.markets_by_venue_symbol:  # type: ignore[union-attr]
+            elif sym in self.server.markets_by_venue_symbol:
                 # Binance accepts unknown symbols silently; they simply never publish.
                 streams.add(name)
                 if sym not in conn.subscribed:

@@ -45,7 +45,7 @@ class CoinbaseAdapter(VenueAdapter):
     # --- connection -------------------------------------------------------------------------
     def subscribe_frames(self, venue_symbols: list[str]) -> list[str]:
         # One channel per subscribe message; heartbeats first so quiet books keep the socket open.
-        frames = [{"type": "subscribe", "channel": "heartbeats"}]
+        frames: list[dict[str, str | list[str]]] = [{"type": "subscribe", "channel": "heartbeats"}]
         frames.append({"type": "subscribe", "product_ids": venue_symbols, "channel": "level2"})
         if self.config.subscribe_trades:
             frames.append({"type": "subscribe", "product_ids": venue_symbols, "channel": "market_trades"})

@@ -51,9 +51,9 @@ def _levels(items: list[wire.Level]) -> list[RawLevel]:
             out.append(RawLevel(px_1e9(p), qty_1e8(q), p, q))
     except _NUMBER_ERRORS as exc:
         raise ParseError(f"bad book level: {exc}") from exc
-    for lvl in out:
-        if lvl.px_1e9 <= 0 or lvl.qty_1e8 < 0:
-            raise ParseError(f"bad book level: price {lvl.raw_px} qty {lvl.raw_qty}")
+    for level in out:
+        if level.px_1e9 <= 0 or level.qty_1e8 < 0:
+            raise ParseError(f"bad book level: price {level.raw_px} qty {level.raw_qty}")
     return out
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 import httpx
 import msgspec
 
 from events import AnyEvent
-from events.execution import ChildAcked, ChildCancelled, ChildRejected, ChildSubmitted, FillRecorded
+from events.execution import ChildAcked, ChildAmended, ChildCancelled, ChildRejected, ChildSubmitted, FillRecorded
 from events.graph import GraphCancelled, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
@@ -47,7 +47,7 @@ from services.vault import Vault, open_vault
 
 log = logging.getLogger("crossbook.live")
 
-_OURS = (ChildSubmitted, ChildAcked, ChildRejected, ChildCancelled, FillRecorded)
+_OURS = ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | FillRecorded
 
 
 class LiveExecutor:
@@ -122,9 +122,9 @@ class LiveExecutor:
         elif isinstance(event, _OURS) and event.client_order_id in self.allocated:
             self._record(event)
 
-    def _record(self, event: AnyEvent) -> None:
+    def _record(self, event: _OURS | ChildAmended) -> None:  # an amend changes nothing here
         """Fold one of our execution events (read back from the log or just published)."""
-        coid = event.client_order_id  # type: ignore[union-attr]
+        coid = event.client_order_id
         match event:
             case ChildSubmitted():
                 self.submitted.add(coid)
@@ -166,7 +166,7 @@ class LiveExecutor:
             except TimeoutError:
                 pass
 
-    def _spawn(self, coid: str, work: Callable[[str], Awaitable[None]]) -> None:
+    def _spawn(self, coid: str, work: Callable[[str], Coroutine[object, object, None]]) -> None:
         """One request at a time per child, children in parallel (a slow venue holds up only its own)."""
         if coid in self.busy:
             return

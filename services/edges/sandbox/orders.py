@@ -11,7 +11,7 @@ from typing import Literal
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
-Tif = Literal["gtc", "ioc", "fok"]
+Tif = Literal["gtc", "ioc", "fok", "day"]  # what a child may carry; the venue rejects "day" (engine._invalid)
 Liquidity = Literal["maker", "taker"]
 AmendMode = Literal["native_atomic", "cancel_replace"]
 OrderStatus = Literal["open", "filled", "cancelled", "rejected", "replaced"]

@@ -25,7 +25,7 @@ from services.bus.outbox import Outbox
 from services.edges import registry
 from services.edges.sandbox.config import SandboxConfig, build_venue
 from services.edges.sandbox.balances import FundingPlan, paper_funding
-from services.edges.sandbox.engine import SandboxVenue
+from services.edges.sandbox.engine import MarketEvent, SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, grant_event, to_event
 from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder
 
@@ -125,9 +125,8 @@ class SandboxExecutor:
         return self.venues[name]
 
     def on_md(self, event: AnyEvent, seq: int) -> None:
-        venue = getattr(event, "venue", None)
-        if venue in self.known_venues:
-            self._emit(self.venue(venue).on_event(event))  # type: ignore[arg-type]
+        if isinstance(event, MarketEvent) and event.venue in self.known_venues:
+            self._emit(self.venue(event.venue).on_event(event))
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
         if isinstance(event, (NodeCancelled, GraphCancelled)):

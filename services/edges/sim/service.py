@@ -18,7 +18,7 @@ async def run_sims(settings: Settings, venues: list[str] | None = None) -> None:
     configure_logging()
     protocols = registry.sim_protocols()
     instruments = registry.sim_instruments()
-    servers = []
+    servers: list[SimServer] = []
     epoch_ns = time.time_ns()
     for name in sorted(venues or protocols):
         server = SimServer(

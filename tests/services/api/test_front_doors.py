@@ -75,7 +75,7 @@ def _other(stack: Stack, tenant: str) -> Sequence:
 
 
 async def test_cancel_all_on_venue_cancels_the_callers_resting_orders_there_only(stack: Stack, ledger_watch: Watch) -> None:
-    seq, api = stack.seq, stack.api
+    seq = stack.seq
     on_binance = await _resting_buy(stack, seq, "binance", ledger_watch)
     on_okx = await _resting_buy(stack, seq, "okx", ledger_watch)
     other = _other(stack, "other")

@@ -1,20 +1,16 @@
-"""services/edges/transport.py: the shared interface and the wire helpers."""
+"""services/edges/transport.py: the wire helpers."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from events.routing import ChildAllocated
 from services.edges.numbers import wire_decimal
-from services.edges.sandbox.orders import Acked, Cancelled, Filled
 from services.edges.transport import (
-    OrderTransport,
-    SandboxTransport,
     SignedRequest,
     fee_usd_1e9,
     hex_client_id,
 )
-from tests.services.edges.sandbox.helpers import PX, SYM, VENUE, Q, book, venue
+from tests.services.edges.sandbox.helpers import PX
 
 
 def test_wire_decimal_is_plain_and_exact() -> None:
@@ -41,18 +37,3 @@ def test_signed_request_repr_never_shows_headers() -> None:
     request = SignedRequest("POST", "/x", body="{}", headers={"OK-ACCESS-PASSPHRASE": "pass-phrase-xyz"})
     assert "pass-phrase-xyz" not in repr(request)
 
-
-async def test_sandbox_and_live_share_one_interface() -> None:
-    sim = venue(latency_ns=0)
-    book(sim, [(99 * PX, 3 * Q)], [(100 * PX, 1 * Q), (101 * PX, 2 * Q)])
-    transport: OrderTransport = SandboxTransport(sim, clock_ns=lambda: 1_000)
-    child = ChildAllocated(
-        event_id="e", ts_ns=1, plan_id="p", graph_id="g", node_id="n", child_id="c", client_order_id="coid-1",
-        venue=VENUE, symbol=SYM, side="buy", qty_1e8=4 * Q, order_type="limit", limit_px_1e9=101 * PX, tif="ioc",
-        is_sandbox=True,
-    )
-    outcomes = await transport.place(child)
-    assert isinstance(outcomes[0], Acked)
-    assert [(f.px_1e9, f.qty_1e8) for f in outcomes if isinstance(f, Filled)] == [(100 * PX, 1 * Q), (101 * PX, 2 * Q)]
-    assert [(c.filled_qty_1e8, c.cancelled_qty_1e8) for c in outcomes if isinstance(c, Cancelled)] == [(3 * Q, 1 * Q)]
-    assert await transport.poll(child, outcomes[0].venue_order_id) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from events.execution import ChildAcked, ChildCancelled, ChildRejected, ChildSubmitted, FillRecorded
+from events.execution import ChildAcked, ChildCancelled, ChildRejected, FillRecorded
 from events.ids import derive_id
 from events.routing import Allocation, ChildAllocated, PlanMade
 from events.tca import VenueScored
