@@ -446,7 +446,9 @@ def _parse_execution(raw: object, where: str, errs: _Errors) -> ExecutionSpec | 
     )
 
 
-def _urgency_policy(urgency: str, horizon_ms: int | None, num_slices: int | None) -> tuple[str, int | None, int | None]:
+def _urgency_policy(
+    urgency: str, horizon_ms: int | None, num_slices: int | None
+) -> tuple[Policy, int | None, int | None]:
     """(policy, horizon_ms, num_slices) of an order that names no policy: its urgency decides
     between one immediate SOR sweep and TWAP slices over a horizon (schedule.urgency_pacing)."""
     pacing = urgency_pacing(urgency, horizon_ms)
@@ -629,8 +631,8 @@ def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
         qty_1e8=qty or 0,
         limit_px_1e9=limit_px,
         execution=ExecutionSpec(
-            urgency=urgency,  # type: ignore[arg-type]
-            policy=policy,  # type: ignore[arg-type]
+            urgency=urgency,
+            policy=policy,
             horizon_ms=horizon_ms,
             num_slices=num_slices,
         ),
