@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Union
 
 from events.algos import ALGO_EVENTS
+from events.commands import COMMANDS
 from events.execution import EXECUTION_EVENTS
 from events.graph import GRAPH_EVENTS
 from events.market import LIFECYCLE_EVENTS, MARKET_EVENTS
@@ -25,6 +26,7 @@ ALL_EVENT_TYPES = (
     *TCA_EVENTS,
     *VAULT_EVENTS,
     *ALGO_EVENTS,
+    *COMMANDS,
 )
 
 AnyEvent = Union[ALL_EVENT_TYPES]  # type: ignore[valid-type]

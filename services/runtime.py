@@ -12,6 +12,7 @@ from projections.health import StreamHealthProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import open_store
 from services.bus import Bus
+from services.bus.writer import as_writer
 from services.settings import Settings
 
 log = logging.getLogger("crossbook")
@@ -73,7 +74,8 @@ TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with 
 
 def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower | None = None) -> Service:
     """One part of the trader; each can run in its own process (they meet only on the bus).
-    Parts in one process may share one read of the ledger (`ledger`)."""
+    Parts in one process may share one read of the ledger (`ledger`). Each appends as its
+    declared writer (events/subjects.py WRITERS); the router holds both router and risk."""
     if role == "graph":
         from services.graph.service import GraphEngineService
 
@@ -85,15 +87,15 @@ def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower 
     if role == "sandbox":
         from services.edges.sandbox.service import SandboxExecutor
 
-        return SandboxExecutor(bus, seed=settings.sim_seed, ledger=ledger)
+        return SandboxExecutor(as_writer(bus, "executor"), seed=settings.sim_seed, ledger=ledger)
     if role == "tca":
         from services.tca.service import TcaService
 
-        return TcaService(bus, ledger=ledger)
+        return TcaService(as_writer(bus, "tca"), ledger=ledger)
     if role == "live":
         from services.edges.live.service import LiveExecutor
 
-        return LiveExecutor.from_settings(bus, settings, ledger)
+        return LiveExecutor.from_settings(as_writer(bus, "executor"), settings, ledger)
     raise ValueError(f"unknown trader role {role!r}")
 
 

@@ -1,4 +1,6 @@
-"""The graph engine process: fold each graph's events, react, publish the reactions.
+"""The graph engine process: fold each graph's events, run the front doors' commands, react,
+append the reactions. It is the only writer of `ord.<tenant>.<graph_id>`: every append names
+the graph subject's last sequence it has seen (services/kernel/appender.py).
 
 State is rebuilt from the LEDGER stream on start. Reaction ids are derived from the event that
 caused them, so reacting again after a crash republishes the same ids and JetStream keeps one.
@@ -14,20 +16,23 @@ import logging
 import time
 from collections.abc import Callable
 
-from events import AnyEvent
-from events.graph import GraphSubmitted
+from events import AnyEvent, commands
+from events.graph import GRAPH_EVENTS, GraphSubmitted
 from events.ids import derive_id
+from events.subjects import subject_for
 from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.bus.outbox import Outbox
+from services.bus.writer import as_writer
 from services.graph import GraphState, Tick, next_wakeup_ns, step
+from services.graph.commands import GraphCommand, engine_command
 from services.graph.errors import GraphError
 from services.graph.state import graph_of
+from services.kernel.appender import AggregateAppender
 
 log = logging.getLogger("crossbook.graph")
 
-LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "risk.>"]
+LEDGER_SUBJECTS = ["cmd.>", "ord.>", "route.>", "exec.>", "risk.>"]
 
 
 def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:
@@ -48,7 +53,7 @@ class GraphEngineService:
         self.ticked: dict[str, int] = {}  # graph_id -> the last due time ticked
         self.timers_changed = asyncio.Event()
         self.held: dict[str, AnyEvent] = {}  # reactions made while replaying, not yet seen on the log
-        self.outbox = Outbox(bus, "graph")
+        self.outbox = AggregateAppender(as_writer(bus, "graph"), "graph")
         self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
         self._timers: asyncio.Task[None] | None = None
 
@@ -115,10 +120,16 @@ class GraphEngineService:
 
     def on_event(self, event: AnyEvent, seq: int) -> None:
         self.held.pop(event.event_id, None)
+        if isinstance(event, GRAPH_EVENTS):
+            self.outbox.saw(subject_for(event), seq)
+        if isinstance(event, commands.GRAPH_COMMANDS):
+            self._on_command(event)
+            return
         if isinstance(event, GraphSubmitted):
             if event.graph_id in self.graphs:
                 return
-            # The API already published the root activations with these same derived ids.
+            # Made by `_on_command` already, unless the log predates commands (the API then
+            # published the root activations with these same derived ids).
             state, out = step(None, event, self.clock_ns(), derived_ids(event.event_id, 1))
             self._keep(event.graph_id, state)
             self._react(out)
@@ -134,3 +145,35 @@ class GraphEngineService:
             return
         self._keep(graph_id, new_state)
         self._react(out)
+
+    def _on_command(self, command: commands.SubmitGraph | GraphCommand) -> None:
+        # The reactions' ids derive from the command's id: re-running it after a crash makes
+        # the same events, and those already on the log are dropped (`_react`).
+        new_id = derived_ids(command.event_id)
+        now = self.clock_ns()
+        if isinstance(command, commands.SubmitGraph):
+            if command.graph_id in self.graphs:
+                return  # a retry or a clash: the API answers it from the graph on the log
+            submitted = GraphSubmitted(
+                event_id=new_id(), ts_ns=now, tenant=command.tenant, causation_id=command.event_id,
+                correlation_id=command.graph_id, graph_id=command.graph_id, nodes=command.nodes,
+                edges=command.edges, is_sandbox=command.is_sandbox, body_sha256=command.body_sha256,
+                max_notional_usd_1e9=command.max_notional_usd_1e9, max_loss_usd_1e9=command.max_loss_usd_1e9,
+            )
+            state, out = step(None, submitted, now, new_id)
+            self._keep(command.graph_id, state)
+            self._react([submitted, *out])
+            return
+        current = self.graphs.get(command.graph_id)
+        if current is None or current.tenant != command.tenant:
+            log.warning("%s %s: no graph %s for tenant %s", type(command).__name__, command.event_id,
+                        command.graph_id, command.tenant)
+            return
+        try:
+            new_state, out = step(current, engine_command(command), now, new_id)
+        except GraphError as exc:  # the graph moved on since the front door checked it
+            log.warning("graph %s: %s %s not applied: %s", command.graph_id, type(command).__name__, command.event_id, exc)
+            return
+        self._keep(command.graph_id, new_state)
+        self._react(out)
+

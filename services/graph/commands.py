@@ -1,0 +1,52 @@
+"""Front-door command events (events/commands.py) <-> the graph engine's commands
+(services/graph/engine.py): the API checks a request with the engine's command on its view of
+the graph and appends the event; the engine runs the same command on its own fold."""
+
+from __future__ import annotations
+
+from events import commands
+from services.graph.engine import AmendNode, CancelGraph, CancelNode, Command, ResumeGraph
+
+GraphCommand = commands.CancelGraph | commands.CancelNode | commands.AmendNode | commands.ResumeGraph
+
+
+def engine_command(command: GraphCommand) -> Command:
+    """The engine's command for a command event (`request_id` = the event's id)."""
+    match command:
+        case commands.CancelGraph():
+            return CancelGraph(reason=command.reason, request_id=command.event_id)
+        case commands.CancelNode():
+            return CancelNode(node_id=command.node_id, reason=command.reason, request_id=command.event_id)
+        case commands.AmendNode():
+            return AmendNode(
+                node_id=command.node_id, new_qty_1e8=command.new_qty_1e8, new_limit_px_1e9=command.new_limit_px_1e9,
+                request_id=command.event_id,
+            )
+        case commands.ResumeGraph():
+            return ResumeGraph(request_id=command.event_id)
+    raise TypeError(f"not a graph command: {type(command).__name__}")
+
+
+def command_event(cmd: Command, *, graph_id: str, tenant: str, event_id: str, ts_ns: int) -> GraphCommand:
+    """The command event a front door appends for the engine's command `cmd`."""
+    match cmd:
+        case CancelGraph():
+            return commands.CancelGraph(
+                event_id=event_id, ts_ns=ts_ns, tenant=tenant, correlation_id=graph_id, graph_id=graph_id,
+                reason=cmd.reason,
+            )
+        case CancelNode():
+            return commands.CancelNode(
+                event_id=event_id, ts_ns=ts_ns, tenant=tenant, correlation_id=graph_id, graph_id=graph_id,
+                node_id=cmd.node_id, reason=cmd.reason,
+            )
+        case AmendNode():
+            return commands.AmendNode(
+                event_id=event_id, ts_ns=ts_ns, tenant=tenant, correlation_id=graph_id, graph_id=graph_id,
+                node_id=cmd.node_id, new_qty_1e8=cmd.new_qty_1e8, new_limit_px_1e9=cmd.new_limit_px_1e9,
+            )
+        case ResumeGraph():
+            return commands.ResumeGraph(
+                event_id=event_id, ts_ns=ts_ns, tenant=tenant, correlation_id=graph_id, graph_id=graph_id
+            )
+    raise TypeError(f"no command event for {type(cmd).__name__}")
