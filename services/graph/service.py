@@ -11,7 +11,6 @@ derive from the graph and the due time, so a restart that ticks again republishe
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -29,16 +28,11 @@ from services.graph.commands import GraphCommand, engine_command
 from services.graph.errors import GraphError
 from services.graph.state import graph_of
 from services.kernel.appender import AggregateAppender
+from services.kernel.ports import derived_ids
 
 log = logging.getLogger("crossbook.graph")
 
 LEDGER_SUBJECTS = ["cmd.>", "ord.>", "route.>", "exec.>", "risk.>"]
-
-
-def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:
-    """Ids for the reactions to one event: the same cause always yields the same ids."""
-    counter = itertools.count(start)
-    return lambda: derive_id("react", cause_id, str(next(counter)))
 
 
 class GraphEngineService:
