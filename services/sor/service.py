@@ -129,7 +129,10 @@ class RouterService:
         params: SorParams | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         ledger: SharedFollower | None = None,
+        md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower] | None = None,
     ) -> None:
+        """`ledger`: the process's shared read of LEDGER; `md`: makes the follower of market
+        data for a fold (default: a StreamFollower of the MD stream)."""
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
@@ -160,7 +163,7 @@ class RouterService:
         self._own_last_seq = 0  # our newest account append: folded before the next decision
         self.kill_seq: dict[str, int] = {}  # tenant -> last sequence of its kill switch subject
         self.kill_seen: set[str] = set()  # kill switch events on the log (a command is run once)
-        self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
+        self.md = md(self.market.apply) if md else StreamFollower(bus, "MD", ["md.>"], self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
         subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
