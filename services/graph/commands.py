@@ -4,10 +4,20 @@ the graph and appends the event; the engine runs the same command on its own fol
 
 from __future__ import annotations
 
+from typing import Any
+
 from events import commands
+from events.graph import GraphSubmitted
 from services.graph.engine import AmendNode, CancelGraph, CancelNode, Command, ResumeGraph
 
+# What a SubmitGraph asks for and the GraphSubmitted that records it share.
+GRAPH_BODY = ("graph_id", "nodes", "edges", "is_sandbox", "body_sha256", "max_notional_usd_1e9", "max_loss_usd_1e9")
 GraphCommand = commands.CancelGraph | commands.CancelNode | commands.AmendNode | commands.ResumeGraph
+
+
+def graph_body(source: GraphSubmitted | commands.SubmitGraph) -> dict[str, Any]:
+    """The graph a submission describes (every field but the envelope)."""
+    return {name: getattr(source, name) for name in GRAPH_BODY}
 
 
 def engine_command(command: GraphCommand) -> Command:

@@ -24,7 +24,7 @@ from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
 from services.graph import GraphState, Tick, next_wakeup_ns, step
-from services.graph.commands import GraphCommand, engine_command
+from services.graph.commands import GraphCommand, engine_command, graph_body
 from services.graph.errors import GraphError
 from services.graph.state import graph_of
 from services.kernel.appender import AggregateAppender
@@ -150,9 +150,7 @@ class GraphEngineService:
                 return  # a retry or a clash: the API answers it from the graph on the log
             submitted = GraphSubmitted(
                 event_id=new_id(), ts_ns=now, tenant=command.tenant, causation_id=command.event_id,
-                correlation_id=command.graph_id, graph_id=command.graph_id, nodes=command.nodes,
-                edges=command.edges, is_sandbox=command.is_sandbox, body_sha256=command.body_sha256,
-                max_notional_usd_1e9=command.max_notional_usd_1e9, max_loss_usd_1e9=command.max_loss_usd_1e9,
+                correlation_id=command.graph_id, **graph_body(command),
             )
             state, out = step(None, submitted, now, new_id)
             self._keep(command.graph_id, state)

@@ -14,8 +14,8 @@ import logging
 
 from events import AnyEvent
 from events.subjects import subject_for
-from services.aio import cancel_and_wait
 from services.bus.bus import Bus
+from services.bus.outbox import Outbox
 from services.errors import BusError, ConcurrencyConflict
 
 log = logging.getLogger("crossbook.kernel")
@@ -23,35 +23,17 @@ log = logging.getLogger("crossbook.kernel")
 PUBLISH_ATTEMPTS = 5
 
 
-class AggregateAppender:
+class AggregateAppender(Outbox):
+    """An ordered outbox whose every append names its subject's last sequence."""
+
     def __init__(self, bus: Bus, name: str) -> None:
-        self.bus = bus
-        self.name = name
+        super().__init__(bus, name)
         self.last_seq: dict[str, int] = {}  # subject -> the last sequence seen or appended on it
-        self.queue: asyncio.Queue[AnyEvent] = asyncio.Queue()
-        self.published = 0
         self.conflicts = 0
-        self.failures = 0
-        self._task: asyncio.Task[None] | None = None
 
     def saw(self, subject: str, seq: int) -> None:
         if seq > self.last_seq.get(subject, 0):
             self.last_seq[subject] = seq
-
-    def put(self, events: list[AnyEvent]) -> None:
-        for event in events:
-            self.queue.put_nowait(event)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"appender-{self.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
-
-    async def drain(self) -> None:
-        await self.queue.join()
 
     async def append(self, event: AnyEvent) -> None:
         subject = subject_for(event)

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, Request
 
-from events import new_event_id
+from events import Event, new_event_id
 from events.commands import SubmitGraph
 from events.ids import derive_id
 from projections import orders as view
@@ -52,6 +52,7 @@ from services.graph import (
     submit_response,
 )
 from services.graph.schema import NodeOrderRef
+from services.graph.commands import graph_body
 from services.graph.service import derived_ids
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -117,9 +118,7 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     engaged = state.ledger.kill.get(tenant)
     if engaged is not None:
         raise ApiError(409, f"kill switch engaged: {engaged.reason or 'no reason given'}", code="KILL_SWITCH")
-    command = submit_command(parsed, tenant, time.time_ns())
-    # The engine's answer, with the engine's ids: the answer waits until the last of it is folded.
-    _, events = submit(parsed, tenant=tenant, now_ns=command.ts_ns, new_id=derived_ids(command.event_id))
+    command, events = submit_command(parsed, tenant, time.time_ns())
     if _beyond_int64(msgspec.to_builtins(command)):
         # Ledger integers are int64 end to end (msgpack, SQLite, BIGINT): a huge qty, notional or
         # interval that parsed fine must be refused here, before anything is appended.
@@ -138,21 +137,15 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     return await _replay(state, state.ledger.graphs[parsed.graph_id], parsed, auth)
 
 
-def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> SubmitGraph:
-    """The one command of a submission; its id is the same for a retry of the same body."""
-    return SubmitGraph(
-        event_id=derive_id("cmd.submit", tenant, parsed.graph_id, parsed.body_sha256),
-        ts_ns=now_ns,
-        tenant=tenant,
-        correlation_id=parsed.graph_id,
-        graph_id=parsed.graph_id,
-        nodes=list(parsed.nodes),
-        edges=list(parsed.edges),
-        is_sandbox=parsed.is_sandbox,
-        body_sha256=parsed.body_sha256,
-        max_notional_usd_1e9=parsed.max_notional_usd_1e9,
-        max_loss_usd_1e9=parsed.max_loss_usd_1e9,
+def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> tuple[SubmitGraph, list[Event]]:
+    """The one command of a submission (its id is the same for a retry of the same body), and
+    the graph engine's answer to it, with the engine's ids (GraphSubmitted, root activations)."""
+    command_id = derive_id("cmd.submit", tenant, parsed.graph_id, parsed.body_sha256)
+    _, events = submit(parsed, tenant=tenant, now_ns=now_ns, new_id=derived_ids(command_id))
+    command = SubmitGraph(
+        event_id=command_id, ts_ns=now_ns, tenant=tenant, correlation_id=parsed.graph_id, **graph_body(events[0])
     )
+    return command, events
 
 
 def paper_plan(state: ApiState, tenant: str) -> FundingPlan:

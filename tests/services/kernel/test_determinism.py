@@ -51,7 +51,7 @@ def inputs() -> list[AnyEvent]:
 
     def submit(body: dict[str, Any]) -> AnyEvent:
         parsed = parse_order_body(body, lambda: "unused", force_sandbox=True)
-        return submit_command(parsed, TENANT, next(t))
+        return submit_command(parsed, TENANT, next(t))[0]
 
     books: list[AnyEvent] = [
         BookSnapshot(event_id=f"book-{venue}", ts_ns=next(t), venue=venue, symbol=SYMBOL, bids=bids, asks=asks)
