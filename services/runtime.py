@@ -99,6 +99,20 @@ def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower 
     raise ValueError(f"unknown trader role {role!r}")
 
 
+def hand_over(parts: list[Service]) -> None:
+    """Graph engine and router in one process, sharing one read of the ledger: the router starts
+    on what the engine appended once it is acked, instead of when it comes back from the log."""
+    from services.graph.service import GraphEngineService
+    from services.sor.service import RouterService
+
+    engines = [p for p in parts if isinstance(p, GraphEngineService)]
+    routers = [p for p in parts if isinstance(p, RouterService)]
+    # Only over one shared read of the ledger: the router's folds then hold everything the
+    # engine had read when it decided (e.g. the funding before a tenant's first order).
+    if engines and routers and getattr(engines[0].follower, "_shared", None) is getattr(routers[0].ledger, "_shared", 0):
+        engines[0].outbox.on_appended = routers[0].take
+
+
 async def run_trader(settings: Settings, role: str = "all") -> None:
     """The graph engine, router (risk + SOR), sandbox execution and TCA: one `role`, or all of them."""
     if role != "all" and role not in TRADER_ROLES:
@@ -112,6 +126,7 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     # One read of the ledger for every part of this process, not one each (CPU on the order path).
     ledger = SharedFollower(bus, "LEDGER") if len(roles) > 1 else None
     parts = [trader_part(r, bus, settings, ledger) for r in roles]
+    hand_over(parts)
     for part in parts:
         await part.start()
     log.info("trader running: %s", ", ".join(roles))

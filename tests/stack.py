@@ -18,7 +18,7 @@ from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.graph.service import GraphEngineService
 from services.risk import RiskLimits
-from services.runtime import Service
+from services.runtime import Service, hand_over
 from services.sor.service import RouterService
 from services.tca.service import TcaService
 
@@ -56,6 +56,7 @@ async def trading_stack(bus: Bus, venues: list[str], seed: int) -> AsyncIterator
         SandboxExecutor(as_writer(bus, "executor"), ledger=ledger),
         TcaService(as_writer(bus, "tca"), ledger=ledger),
     ]
+    hand_over(parts)
     for part in parts:
         await part.start()
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from events import AnyEvent
 from events.subjects import subject_for
@@ -30,6 +31,7 @@ class AggregateAppender(Outbox):
         super().__init__(bus, name)
         self.last_seq: dict[str, int] = {}  # subject -> the last sequence seen or appended on it
         self.conflicts = 0
+        self.on_appended: Callable[[AnyEvent], None] | None = None  # told of each acked append
 
     def saw(self, subject: str, seq: int) -> None:
         if seq > self.last_seq.get(subject, 0):
@@ -50,6 +52,8 @@ class AggregateAppender(Outbox):
                 continue
             self.saw(subject, ack.seq)
             self.published += 1
+            if self.on_appended is not None:
+                self.on_appended(event)
             return
         self.failures += 1
         log.error("%s: giving up on %s %s", self.name, type(event).__name__, event.event_id)

@@ -195,8 +195,7 @@ class RouterService:
             case GraphSubmitted():
                 self.graphs[event.graph_id] = event
             case NodeActivated():
-                self.activations.setdefault((event.graph_id, event.node_id), event)
-                self.pending.put_nowait(event)
+                self._activated(event)
             case PlanMade():
                 if event.children:
                     self.unplaced[event.plan_id] = {c.child_id: c for c in event.children}
@@ -235,6 +234,21 @@ class RouterService:
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
             if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self.books.accounts_for(event)):
                 self.pending.put_nowait(ReleaseDue(event))
+
+    def _activated(self, event: NodeActivated) -> None:
+        key = (event.graph_id, event.node_id)
+        if key not in self.activations:  # once, whether it came from the log or from the engine
+            self.activations[key] = event
+            self.pending.put_nowait(event)
+
+    def take(self, event: AnyEvent) -> None:
+        """The graph engine of this process appended `event` (acked, so durable): start routing
+        now instead of when the event comes back from the log (one delivery less on the order
+        path). Everything before the command that caused it is already in this process's folds."""
+        if isinstance(event, GraphSubmitted):
+            self.graphs.setdefault(event.graph_id, event)
+        elif isinstance(event, NodeActivated) and event.graph_id in self.graphs:
+            self._activated(event)
 
     def _fold_graph(self, event: AnyEvent) -> None:
         if isinstance(event, GraphSubmitted):

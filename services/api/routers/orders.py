@@ -126,15 +126,20 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     await fund_if_new(state, tenant)
     await append_command(state, command)
     last_id = events[-1].event_id
+    seen_at: list[int] = []  # the ledger position where the graph showed up
 
     def taken() -> bool:  # the engine made our graph, or the graph_id is someone else's
         graph = state.ledger.graphs.get(parsed.graph_id)
-        return graph is not None and (
+        done = graph is not None and (
             last_id in graph.seen_event_ids or graph.tenant != tenant or graph.body_sha256 != parsed.body_sha256
         )
+        if done and not seen_at:
+            seen_at.append(state.ledger_follower.position)
+        return done
 
     await await_kernel(state, taken, f"order {parsed.graph_id}")
-    return await _replay(state, state.ledger.graphs[parsed.graph_id], parsed, auth)
+    # The view needs only what the answer shows, not the children and fills folded meanwhile.
+    return await _replay(state, state.ledger.graphs[parsed.graph_id], parsed, auth, seen_at[0])
 
 
 def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> tuple[SubmitGraph, list[Event]]:
@@ -206,7 +211,9 @@ def _marks(state: ApiState, parsed: ParsedGraph) -> dict[str, int]:
     return marks
 
 
-async def _replay(state: ApiState, existing: GraphState, parsed, auth: AuthContext) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _replay(  # type: ignore[no-untyped-def]
+    state: ApiState, existing: GraphState, parsed, auth: AuthContext, seen_at: int | None = None
+) -> dict[str, Any]:
     if existing.tenant != auth.tenant:
         # graph_ids are client-chosen and global: say it is taken, never show the other tenant's graph.
         raise ApiError(409, f"graph_id {existing.graph_id} is already in use; choose another", code="CONFLICT")
@@ -215,7 +222,7 @@ async def _replay(state: ApiState, existing: GraphState, parsed, auth: AuthConte
     except GraphConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
     # The ledger has this graph: so will the view before the client's next read.
-    await _view_has(state, state.ledger_follower.position)
+    await _view_has(state, state.ledger_follower.position if seen_at is None else seen_at)
     return submit_response(existing)
 
 

@@ -73,7 +73,7 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
         CROSSBOOK_DATABASE_URL=settings.database_url,
         CROSSBOOK_API_PORT=str(port),
     )
-    api = Part("api", ["api"], env, "Application startup complete")
+    api = Part("api", ["api"], env, "Uvicorn running on")  # logged once it listens
     key = create_key(settings, "acme", sandbox=True, now_ns=1).secret
     log = Log()
     watcher = StreamFollower(bus, "LEDGER", [">"], log.apply)
@@ -124,8 +124,6 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
             for graph_id in outcomes:
                 r = await client.post("/v1/orders", json=body(graph_id))
                 assert r.status_code == 200 and r.json()["graph_id"] == graph_id, r.text
-                status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
-                assert status["graph_id"] == graph_id
             await watcher.wait_caught_up()
     finally:
         await api.stop()
