@@ -7,8 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from events import commands
-from events.graph import GraphSubmitted
-from services.graph.engine import AmendNode, CancelGraph, CancelNode, Command, ResumeGraph
+from events.base import Event
+from events.graph import GraphCancelled, GraphResumed, GraphSubmitted, NodeAmended, NodeCancelled
+from services.graph.engine import AmendNode, CancelGraph, CancelNode, Command, ResumeGraph, step
+from services.graph.state import GraphState
+from services.kernel.ports import derived_ids
 
 # What a SubmitGraph asks for and the GraphSubmitted that records it share.
 GRAPH_BODY = ("graph_id", "nodes", "edges", "is_sandbox", "body_sha256", "max_notional_usd_1e9", "max_loss_usd_1e9")
@@ -18,6 +21,25 @@ GraphCommand = commands.CancelGraph | commands.CancelNode | commands.AmendNode |
 def graph_body(source: GraphSubmitted | commands.SubmitGraph) -> dict[str, Any]:
     """The graph a submission describes (every field but the envelope)."""
     return {name: getattr(source, name) for name in GRAPH_BODY}
+
+
+def command_answer(state: GraphState, cmd: Command, now_ns: int, command_id: str) -> tuple[GraphState, list[Event]]:
+    """The graph engine's whole answer to a command, in the order it appends it: the command's
+    own events (ids from the command), each followed by the engine's reaction to it (ids from
+    that event), exactly as an engine replaying the log reacts to them -- so a restart derives
+    the same events and appends none twice. GraphCancelled goes first: folded after its
+    NodeCancelled events, a replaying engine would see every node ended and complete the graph
+    as FAILED. Raises what `step` raises for an invalid command."""
+    _, decided = step(state, cmd, now_ns, derived_ids(command_id))
+    own = [e for e in decided if isinstance(e, GraphCancelled)] + [
+        e for e in decided if isinstance(e, (NodeCancelled, GraphResumed, NodeAmended))
+    ]
+    out: list[Event] = []
+    current = state
+    for event in own:
+        current, reactions = step(current, event, now_ns, derived_ids(event.event_id))
+        out += [event, *reactions]
+    return current, out
 
 
 def engine_command(command: GraphCommand) -> Command:

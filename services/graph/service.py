@@ -24,7 +24,7 @@ from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
 from services.graph import GraphState, Tick, next_wakeup_ns, step
-from services.graph.commands import GraphCommand, engine_command, graph_body
+from services.graph.commands import GraphCommand, command_answer, engine_command, graph_body
 from services.graph.errors import GraphError
 from services.graph.state import graph_of
 from services.kernel.appender import AggregateAppender
@@ -47,6 +47,9 @@ class GraphEngineService:
         self.ticked: dict[str, int] = {}  # graph_id -> the last due time ticked
         self.timers_changed = asyncio.Event()
         self.held: dict[str, AnyEvent] = {}  # reactions made while replaying, not yet seen on the log
+        # Commands read while replaying whose effects the log does not show (yet): run once
+        # caught up, on the whole state, so an acked command is neither lost nor run twice.
+        self.unrun: dict[str, commands.SubmitGraph | GraphCommand] = {}
         self.outbox = AggregateAppender(as_writer(bus, "graph"), "graph")
         self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
         self._timers: asyncio.Task[None] | None = None
@@ -76,6 +79,7 @@ class GraphEngineService:
     async def _run_timers(self) -> None:
         await self.follower.caught_up.wait()  # decide only on a complete view of the log
         self._react([])
+        self._run_unrun()
         while True:
             self.timers_changed.clear()
             now = self.clock_ns()
@@ -114,17 +118,21 @@ class GraphEngineService:
 
     def on_event(self, event: AnyEvent, seq: int) -> None:
         self.held.pop(event.event_id, None)
+        if event.causation_id is not None:
+            self.unrun.pop(event.causation_id, None)  # the command it answers has run
         if isinstance(event, GRAPH_EVENTS):
             self.outbox.saw(subject_for(event), seq)
         if isinstance(event, commands.GRAPH_COMMANDS):
-            self._on_command(event)
+            self.unrun[event.event_id] = event
+            if self.follower.caught_up.is_set():
+                self._run_unrun()
             return
         if isinstance(event, GraphSubmitted):
             if event.graph_id in self.graphs:
                 return
-            # Made by `_on_command` already, unless the log predates commands (the API then
-            # published the root activations with these same derived ids).
-            state, out = step(None, event, self.clock_ns(), derived_ids(event.event_id, 1))
+            # Replaying: the root activations get the ids `_on_command` gave them (from the
+            # command), or, on a log older than commands, those the API gave them.
+            state, out = step(None, event, self.clock_ns(), derived_ids(event.causation_id or event.event_id, 1))
             self._keep(event.graph_id, state)
             self._react(out)
             return
@@ -139,6 +147,11 @@ class GraphEngineService:
             return
         self._keep(graph_id, new_state)
         self._react(out)
+
+    def _run_unrun(self) -> None:
+        pending, self.unrun = self.unrun, {}
+        for command in pending.values():  # in log order
+            self._on_command(command)
 
     def _on_command(self, command: commands.SubmitGraph | GraphCommand) -> None:
         # The reactions' ids derive from the command's id: re-running it after a crash makes
@@ -162,7 +175,7 @@ class GraphEngineService:
                         command.graph_id, command.tenant)
             return
         try:
-            new_state, out = step(current, engine_command(command), now, new_id)
+            new_state, out = command_answer(current, engine_command(command), now, command.event_id)
         except GraphError as exc:  # the graph moved on since the front door checked it
             log.warning("graph %s: %s %s not applied: %s", command.graph_id, type(command).__name__, command.event_id, exc)
             return

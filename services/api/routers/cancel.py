@@ -24,11 +24,10 @@ from services.api.commands import append_command, await_kernel
 from services.api.errors import ApiError
 from services.api.routers.orders import json_body, node_order_ref, visible
 from services.api.state import ApiState, get_state
-from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphError, GraphState, ResumeGraph, step
-from services.graph.commands import command_event
+from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphError, GraphState, ResumeGraph
+from services.graph.commands import command_answer, command_event
 from services.graph.engine import Command
 from services.graph.errors import GraphStateConflict, UnknownNode
-from services.graph.service import derived_ids
 
 router = APIRouter(prefix="/v1", tags=["cancel"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -54,24 +53,25 @@ async def run_command(state: ApiState, graph: GraphState, cmd: Command, new_id: 
     has applied it (or it became moot: e.g. the graph ended meanwhile)."""
     now_ns = time.time_ns()
     command_id = new_id()
-    try:  # the engine's reaction, with the engine's ids (services/graph/service.py)
-        _, decided = step(graph, cmd, now_ns, derived_ids(command_id))
+    try:  # the engine's answer, with the engine's ids
+        _, answer = command_answer(graph, cmd, now_ns, command_id)
     except GraphStateConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
     except UnknownNode as exc:
         raise ApiError(404, str(exc), code="NOT_FOUND") from exc
-    if not decided:
+    if not answer:
         return graph  # nothing to do (e.g. cancelling an ended graph): idempotent, nothing appended
     command = command_event(cmd, graph_id=graph.graph_id, tenant=graph.tenant, event_id=command_id, ts_ns=now_ns)
     await append_command(state, command)
-    last_reaction = decided[-1].event_id
+    answer_ids = {e.event_id for e in answer}
 
     def applied() -> bool:
         current = state.ledger.graphs[graph.graph_id]
-        if last_reaction in current.seen_event_ids:
-            return True
+        arrived = answer_ids & current.seen_event_ids
+        if arrived:  # the engine's answer is coming in: all of it, so the status is final
+            return arrived == answer_ids
         try:  # moot: the graph moved on so that the command has nothing left to do
-            return not step(current, cmd, now_ns, derived_ids(command_id))[1]
+            return not command_answer(current, cmd, now_ns, command_id)[1]
         except GraphError:
             return True
 
