@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from events.algos import ALGO_EVENTS, AlgoDeployed, AlgoLogged, AlgoStarted, AlgoStopped
+from events.commands import (
+    COMMANDS,
+    AmendNode,
+    CancelGraph,
+    CancelNode,
+    ClearKillSwitch,
+    EngageKillSwitch,
+    ResumeGraph,
+    SubmitGraph,
+)
 from events.execution import (
     EXECUTION_EVENTS,
     BalanceAdjusted,
@@ -66,6 +76,7 @@ ALL_EVENT_TYPES = (
     *TCA_EVENTS,
     *VAULT_EVENTS,
     *ALGO_EVENTS,
+    *COMMANDS,
 )
 
 # Spelled out (not `Union[ALL_EVENT_TYPES]`) so a type checker sees the members; a test keeps
@@ -84,4 +95,5 @@ AnyEvent: TypeAlias = (
     | TcaReported | VenueScored
     | CredentialStored | CredentialRevoked
     | AlgoDeployed | AlgoStarted | AlgoStopped | AlgoLogged
+    | SubmitGraph | CancelGraph | CancelNode | AmendNode | ResumeGraph | EngageKillSwitch | ClearKillSwitch
 )

@@ -1,5 +1,6 @@
-"""The one place that decides NATS subject names.
+"""The one place that decides NATS subject names, and which role alone appends to each.
 
+cmd.<tenant>                   commands from the front doors (API, CLI, MCP)
 md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status, funding)
 nbbo.<symbol>                  consolidated NBBO changes
 mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolved)
@@ -13,16 +14,66 @@ tca.<tenant>.<graph_id>        TCA reports
 tca.score.<venue>.<symbol>     venue scores (tenant-independent; four tokens, so never a report)
 vault.<tenant>.<venue>         credential lifecycle
 algo.<tenant>.<deployment_id>  algo lifecycle and logs
+
+`WRITERS` names the one writer (a role) of every subject; a `WriterBus` appends as one role,
+refuses a subject declared for another and stamps its role on each message (`WRITER_HEADER`),
+so the log itself shows who wrote what.
 """
 
 from __future__ import annotations
 
-from events import algos, execution, graph, market, risk, routing, sandbox, tca, vault
+from events import algos, commands, execution, graph, market, risk, routing, sandbox, tca, vault
 from events.base import Event
 
 _BAD = str.maketrans({".": "_", "*": "_", ">": "_", " ": "_", "\t": "_"})
 VENUE_WIDE = "_"
 VENUE_SCORES = "tca.score.*.*"  # every VenueScored, and no TCA report (those have three tokens)
+WRITER_HEADER = "Crossbook-Writer"
+
+# Subject pattern -> the role that alone appends to it (the first pattern that matches counts).
+WRITERS: tuple[tuple[str, str], ...] = (
+    ("cmd.*", "front_door"),
+    ("ord.*.*", "graph"),
+    ("risk.*.acct", "risk"),
+    ("risk.*.kill", "risk"),
+    ("route.*.*", "router"),
+    ("exec.*.*", "executor"),
+    (VENUE_SCORES, "tca"),
+    ("tca.*.*", "tca"),
+    ("vault.*.*", "front_door"),
+    ("algo.*.*", "algo_host"),
+    ("md.*.*.*", "edge"),
+    ("mkt.*.*.*", "edge"),
+    ("nbbo.*", "nbbo"),
+)
+# Still appended by a second role, until that write moves into the kernel: the API grants and
+# resets sandbox paper balances (BalanceAdjusted, SandboxSettingsChanged/SandboxReset) itself.
+ALSO_WRITTEN_BY: dict[str, tuple[str, ...]] = {"exec.*.*": ("front_door",)}
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    p, s = pattern.split("."), subject.split(".")
+    if p[-1] == ">":
+        return len(s) >= len(p) and all(a in ("*", b) for a, b in zip(p[:-1], s))
+    return len(p) == len(s) and all(a in ("*", b) for a, b in zip(p, s))
+
+
+def writer_pattern(subject: str) -> str:
+    """The `WRITERS` pattern that governs `subject`."""
+    for pattern, _ in WRITERS:
+        if _matches(pattern, subject):
+            return pattern
+    raise KeyError(f"no writer is declared for subject {subject!r}")
+
+
+def writer_of(subject: str) -> str:
+    """The role that alone appends to `subject` (KeyError when none is declared)."""
+    return dict(WRITERS)[writer_pattern(subject)]
+
+
+def may_write(role: str, subject: str) -> bool:
+    pattern = writer_pattern(subject)
+    return role == dict(WRITERS)[pattern] or role in ALSO_WRITTEN_BY.get(pattern, ())
 
 
 def token(value: str) -> str:
@@ -42,8 +93,14 @@ def account_subject(tenant: str) -> str:
     return f"risk.{token(tenant)}.acct"
 
 
+def command_subject(tenant: str) -> str:
+    return f"cmd.{token(tenant)}"
+
+
 def subject_for(event: Event) -> str:
     """Return the subject an event is published on."""
+    if isinstance(event, commands.COMMANDS):
+        return command_subject(event.tenant)
     match event:
         case market.BookSnapshot(venue=v, symbol=s):
             return md(v, s, "snap")

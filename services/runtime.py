@@ -12,6 +12,7 @@ from projections.health import StreamHealthProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import open_store
 from services.bus import Bus
+from services.bus.writer import as_writer
 from services.settings import Settings
 
 log = logging.getLogger("crossbook")
@@ -76,7 +77,8 @@ TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with 
 
 def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower | None = None) -> Service:
     """One part of the trader; each can run in its own process (they meet only on the bus).
-    Parts in one process may share one read of the ledger (`ledger`)."""
+    Parts in one process may share one read of the ledger (`ledger`). Each appends as its
+    declared writer (events/subjects.py WRITERS); the router holds both router and risk."""
     if role == "graph":
         from services.graph.service import GraphEngineService
 
@@ -88,16 +90,30 @@ def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower 
     if role == "sandbox":
         from services.edges.sandbox.service import SandboxExecutor
 
-        return SandboxExecutor(bus, seed=settings.sim_seed, ledger=ledger)
+        return SandboxExecutor(as_writer(bus, "executor"), seed=settings.sim_seed, ledger=ledger)
     if role == "tca":
         from services.tca.service import TcaService
 
-        return TcaService(bus, ledger=ledger)
+        return TcaService(as_writer(bus, "tca"), ledger=ledger)
     if role == "live":
         from services.edges.live.service import LiveExecutor
 
-        return LiveExecutor.from_settings(bus, settings, ledger)
+        return LiveExecutor.from_settings(as_writer(bus, "executor"), settings, ledger)
     raise ValueError(f"unknown trader role {role!r}")
+
+
+def hand_over(parts: list[Service]) -> None:
+    """Graph engine and router in one process, sharing one read of the ledger: the router starts
+    on what the engine appended once it is acked, instead of when it comes back from the log."""
+    from services.graph.service import GraphEngineService
+    from services.sor.service import RouterService
+
+    engines = [p for p in parts if isinstance(p, GraphEngineService)]
+    routers = [p for p in parts if isinstance(p, RouterService)]
+    # Only over one shared read of the ledger: the router's folds then hold everything the
+    # engine had read when it decided (e.g. the funding before a tenant's first order).
+    if engines and routers and getattr(engines[0].follower, "_shared", None) is getattr(routers[0].ledger, "_shared", 0):
+        engines[0].outbox.on_appended = routers[0].take
 
 
 async def run_trader(settings: Settings, role: str = "all") -> None:
@@ -113,6 +129,7 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     # One read of the ledger for every part of this process, not one each (CPU on the order path).
     ledger = SharedFollower(bus, "LEDGER") if len(roles) > 1 else None
     parts = [trader_part(r, bus, settings, ledger) for r in roles]
+    hand_over(parts)
     for part in parts:
         await part.start()
     log.info("trader running: %s", ", ".join(roles))

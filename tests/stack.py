@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from projections.follower import SharedFollower
 from services.bus import Bus
+from services.bus.writer import as_writer
 from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming
 from services.edges.sandbox.service import SandboxExecutor
@@ -18,6 +19,7 @@ from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.graph.service import GraphEngineService
 from services.risk import RiskLimits
+from services.runtime import Service, hand_over
 from services.sor.service import RouterService
 from services.tca.service import TcaService
 
@@ -26,6 +28,7 @@ from services.tca.service import TcaService
 class Market:
     servers: list[SimServer]
     runners: list[EdgeRunner]
+    parts: list[Service]  # the trader parts: a test may stop one and put a new one in its place
 
 
 @contextlib.asynccontextmanager
@@ -52,16 +55,17 @@ async def trading_stack(
     # Large test orders sweep more than any venue's visible levels: allow that notional.
     limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
     ledger = SharedFollower(bus, "LEDGER")  # one read of the ledger for every part, as `crossbook trader` runs
-    parts = [
+    parts: list[Service] = [
         GraphEngineService(bus, ledger=ledger),
         RouterService(bus, limits=limits, ledger=ledger),
-        SandboxExecutor(bus, ledger=ledger),
-        TcaService(bus, ledger=ledger),
+        SandboxExecutor(as_writer(bus, "executor"), ledger=ledger),
+        TcaService(as_writer(bus, "tca"), ledger=ledger),
     ]
+    hand_over(parts)
     for part in parts:
         await part.start()
     try:
-        yield Market(servers, runners)
+        yield Market(servers, runners, parts)
     finally:
         for part in reversed(parts):
             await part.stop()
@@ -69,3 +73,19 @@ async def trading_stack(
             await runner.stop()
         for server in servers:
             await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def kernel(bus: Bus, limits: RiskLimits | None = None) -> AsyncIterator[RouterService]:
+    """The parts that run the front doors' commands, without venues or executors: the graph
+    engine (writer of the graphs) and the router with risk (writer of accounts and kill switches)."""
+    ledger = SharedFollower(bus, "LEDGER")
+    router = RouterService(bus, limits=limits, ledger=ledger)
+    parts = [GraphEngineService(bus, ledger=ledger), router]
+    for part in parts:
+        await part.start()
+    try:
+        yield router
+    finally:
+        for part in reversed(parts):
+            await part.stop()

@@ -31,7 +31,8 @@ from nats.js.api import (
 )
 
 from events import AnyEvent, decode, encode
-from events.subjects import subject_for
+from events.subjects import WRITER_HEADER, subject_for
+from services.bus.writer import check_writer
 from services.bus.streams import ConsumerDefaults, StreamDef, load_stream_defs, stream_for_subject
 from services.errors import BusError, ConcurrencyConflict
 from services.settings import Settings
@@ -55,6 +56,7 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT_S)
         self.settings = settings
         self.streams, self.consumer_defaults = load_stream_defs(settings)
+        self.writer: str | None = None  # the declared role this handle appends as (`as_writer`)
 
     @classmethod
     async def connect(
@@ -110,9 +112,16 @@ class Bus:
         return msg.seq or 0
 
     # --- publish --------------------------------------------------------------------------
+    def _headers(self, event: AnyEvent, subject: str) -> dict[str, str]:
+        """Headers of one append: its id, and the role of a declared writer (services/bus/writer.py)."""
+        if self.writer is None:
+            return {"Nats-Msg-Id": event.event_id}
+        check_writer(self.writer, subject)
+        return {"Nats-Msg-Id": event.event_id, WRITER_HEADER: self.writer}
+
     async def publish(self, event: AnyEvent, *, expected_last_subject_seq: int | None = None) -> PubAck:
         subject = subject_for(event)
-        headers = {"Nats-Msg-Id": event.event_id}
+        headers = self._headers(event, subject)
         if expected_last_subject_seq is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
         try:
@@ -128,8 +137,14 @@ class Bus:
         """Pipeline many publishes and wait for every ack (ordering per subject is preserved);
         BusError when any ack has not come within `timeout_s`."""
         js = self.js
+        if self.writer is not None:  # refuse a batch with a foreign subject before any of it is sent
+            events = list(events)
+            for e in events:
+                check_writer(self.writer, subject_for(e))
         futures = [
-            await js.publish_async(subject_for(e), encode(e), headers={"Nats-Msg-Id": e.event_id}) for e in events
+            await js.publish_async(subject, encode(e), headers=self._headers(e, subject))
+            for e in events
+            for subject in (subject_for(e),)
         ]
         if futures:
             # Wait for our own acks only: other tasks may share this connection's async window.

@@ -1,4 +1,6 @@
-"""The graph engine process: fold each graph's events, react, publish the reactions.
+"""The graph engine process: fold each graph's events, run the front doors' commands, react,
+append the reactions. It is the only writer of `ord.<tenant>.<graph_id>`: every append names
+the graph subject's last sequence it has seen (services/kernel/appender.py).
 
 State is rebuilt from the LEDGER stream on start. Reaction ids are derived from the event that
 caused them, so reacting again after a crash republishes the same ids and JetStream keeps one.
@@ -9,31 +11,28 @@ derive from the graph and the due time, so a restart that ticks again republishe
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Callable
 
-from events import AnyEvent
-from events.graph import GraphSubmitted
+from events import AnyEvent, commands
+from events.graph import GRAPH_EVENTS, GraphSubmitted
 from events.ids import derive_id
+from events.subjects import subject_for
 from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.bus.outbox import Outbox
+from services.bus.writer import as_writer
 from services.graph import GraphState, Tick, next_wakeup_ns, step
+from services.graph.commands import GraphCommand, command_answer, engine_command, graph_body
 from services.graph.errors import GraphError
 from services.graph.state import graph_of
+from services.kernel.appender import AggregateAppender
+from services.kernel.ports import derived_ids
 
 log = logging.getLogger("crossbook.graph")
 
-LEDGER_SUBJECTS = ["ord.>", "route.>", "exec.>", "risk.>"]
-
-
-def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:
-    """Ids for the reactions to one event: the same cause always yields the same ids."""
-    counter = itertools.count(start)
-    return lambda: derive_id("react", cause_id, str(next(counter)))
+LEDGER_SUBJECTS = ["cmd.>", "ord.>", "route.>", "exec.>", "risk.>"]
 
 
 class GraphEngineService:
@@ -48,7 +47,10 @@ class GraphEngineService:
         self.ticked: dict[str, int] = {}  # graph_id -> the last due time ticked
         self.timers_changed = asyncio.Event()
         self.held: dict[str, AnyEvent] = {}  # reactions made while replaying, not yet seen on the log
-        self.outbox = Outbox(bus, "graph")
+        # Commands read while replaying whose effects the log does not show (yet): run once
+        # caught up, on the whole state, so an acked command is neither lost nor run twice.
+        self.unrun: dict[str, commands.SubmitGraph | GraphCommand] = {}
+        self.outbox = AggregateAppender(as_writer(bus, "graph"), "graph")
         self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
         self._timers: asyncio.Task[None] | None = None
 
@@ -77,6 +79,7 @@ class GraphEngineService:
     async def _run_timers(self) -> None:
         await self.follower.caught_up.wait()  # decide only on a complete view of the log
         self._react([])
+        self._run_unrun()
         while True:
             self.timers_changed.clear()
             now = self.clock_ns()
@@ -115,11 +118,21 @@ class GraphEngineService:
 
     def on_event(self, event: AnyEvent, seq: int) -> None:
         self.held.pop(event.event_id, None)
+        if event.causation_id is not None:
+            self.unrun.pop(event.causation_id, None)  # the command it answers has run
+        if isinstance(event, GRAPH_EVENTS):
+            self.outbox.saw(subject_for(event), seq)
+        if isinstance(event, commands.GRAPH_COMMANDS):
+            self.unrun[event.event_id] = event
+            if self.follower.caught_up.is_set():
+                self._run_unrun()
+            return
         if isinstance(event, GraphSubmitted):
             if event.graph_id in self.graphs:
                 return
-            # The API already published the root activations with these same derived ids.
-            created, out = step(None, event, self.clock_ns(), derived_ids(event.event_id, 1))
+            # Replaying: the root activations get the ids `_on_command` gave them (from the
+            # command), or, on a log older than commands, those the API gave them.
+            created, out = step(None, event, self.clock_ns(), derived_ids(event.causation_id or event.event_id, 1))
             self._keep(event.graph_id, created)
             self._react(out)
             return
@@ -134,3 +147,38 @@ class GraphEngineService:
             return
         self._keep(graph_id, new_state)
         self._react(out)
+
+    def _run_unrun(self) -> None:
+        pending, self.unrun = self.unrun, {}
+        for command in pending.values():  # in log order
+            self._on_command(command)
+
+    def _on_command(self, command: commands.SubmitGraph | GraphCommand) -> None:
+        # The reactions' ids derive from the command's id: re-running it after a crash makes
+        # the same events, and those already on the log are dropped (`_react`).
+        new_id = derived_ids(command.event_id)
+        now = self.clock_ns()
+        if isinstance(command, commands.SubmitGraph):
+            if command.graph_id in self.graphs:
+                return  # a retry or a clash: the API answers it from the graph on the log
+            submitted = GraphSubmitted(
+                event_id=new_id(), ts_ns=now, tenant=command.tenant, causation_id=command.event_id,
+                correlation_id=command.graph_id, **graph_body(command),
+            )
+            state, out = step(None, submitted, now, new_id)
+            self._keep(command.graph_id, state)
+            self._react([submitted, *out])
+            return
+        current = self.graphs.get(command.graph_id)
+        if current is None or current.tenant != command.tenant:
+            log.warning("%s %s: no graph %s for tenant %s", type(command).__name__, command.event_id,
+                        command.graph_id, command.tenant)
+            return
+        try:
+            new_state, out = command_answer(current, engine_command(command), now, command.event_id)
+        except GraphError as exc:  # the graph moved on since the front door checked it
+            log.warning("graph %s: %s %s not applied: %s", command.graph_id, type(command).__name__, command.event_id, exc)
+            return
+        self._keep(command.graph_id, new_state)
+        self._react(out)
+

@@ -18,6 +18,10 @@ the next only once the clip is filled or gone. Follow-ups (re-routes, clips) are
 router's fold of each graph (`services.graph.state`) once the log is caught up; their ids derive
 from the activation and the node's plan count, so a restart republishes the same ids.
 
+Kill switch: the risk decider runs the front doors' EngageKillSwitch/ClearKillSwitch commands;
+it is the only writer of `risk.<tenant>.acct` and `risk.<tenant>.kill`, each append under the
+subject's expected last sequence. The router's plans and children go out as the `router` writer.
+
 Reservations: the router reserves the whole node before its first child and, when the node or
 its graph ends (filled, cancelled, expired, rejected), releases what fills did not consume.
 """
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from events import AnyEvent
+from events import AnyEvent, commands
 from events.graph import (
     GraphCancelled,
     GraphCompleted,
@@ -45,7 +49,7 @@ from events.graph import (
     Side,
     Tif,
 )
-from events.risk import RiskCheckRejected
+from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import Allocation, ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
@@ -54,6 +58,7 @@ from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.bus.writer import as_writer
 from services.edges.instruments import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
@@ -81,6 +86,7 @@ log = logging.getLogger("crossbook.sor")
 
 RESTING = ("passive", "iceberg")  # rest GTC at a price instead of sweeping
 FollowUp = tuple[str, str]  # (graph_id, node_id) to re-check: a re-route or the next clip
+KillCommand = commands.EngageKillSwitch | commands.ClearKillSwitch
 # Ends that may leave a reservation behind: what the node did not spend is released then.
 ENDS = (NodeCompleted, NodeCancelled, GraphCompleted, GraphCancelled, RiskCheckRejected)
 
@@ -124,8 +130,13 @@ class RouterService:
         params: SorParams | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         ledger: SharedFollower | None = None,
+        md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower] | None = None,
     ) -> None:
+        """`ledger`: the process's shared read of LEDGER; `md`: makes the follower of market
+        data for a fold (default: a StreamFollower of the MD stream)."""
         self.bus = bus
+        self.route_bus = as_writer(bus, "router")
+        self.risk_bus = as_writer(bus, "risk")
         self.limits = limits or RiskLimits()
         self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
@@ -137,7 +148,7 @@ class RouterService:
         self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue] = asyncio.Queue()
+        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
         self.books = AccountBooks(self.rules, child_graph=self.child_graph)  # sandbox and live accounts, apart
@@ -151,9 +162,11 @@ class RouterService:
         # of the next append, so a decision made on a stale account can never be appended.
         self.account_seq: dict[str, int] = {}
         self._own_last_seq = 0  # our newest account append: folded before the next decision
-        self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
+        self.kill_seq: dict[str, int] = {}  # tenant -> last sequence of its kill switch subject
+        self.kill_seen: set[str] = set()  # kill switch events on the log (a command is run once)
+        self.md = md(self.market.apply) if md else StreamFollower(bus, "MD", ["md.>"], self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
-        subjects = ["ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
+        subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
 
@@ -183,8 +196,7 @@ class RouterService:
             case GraphSubmitted():
                 self.graphs[event.graph_id] = event
             case NodeActivated():
-                self.activations.setdefault((event.graph_id, event.node_id), event)
-                self.pending.put_nowait(event)
+                self._activated(event)
             case PlanMade():
                 if event.children:
                     self.unplaced[event.plan_id] = {c.child_id: c for c in event.children}
@@ -206,6 +218,11 @@ class RouterService:
                 self.routed.add((event.graph_id, event.node_id))
             case NodeCompleted() | NodeCancelled():
                 self.finished.add((event.graph_id, event.node_id))
+            case commands.EngageKillSwitch() | commands.ClearKillSwitch():
+                self.pending.put_nowait(event)
+            case KillSwitchEngaged() | KillSwitchCleared():
+                self.kill_seq[event.tenant] = seq
+                self.kill_seen.add(event.event_id)
         self._fold_graph(event)
         if event.tenant:
             if subject_for(event) == account_subject(event.tenant):
@@ -218,6 +235,21 @@ class RouterService:
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
             if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self.books.accounts_for(event)):
                 self.pending.put_nowait(ReleaseDue(event))
+
+    def _activated(self, event: NodeActivated) -> None:
+        key = (event.graph_id, event.node_id)
+        if key not in self.activations:  # once, whether it came from the log or from the engine
+            self.activations[key] = event
+            self.pending.put_nowait(event)
+
+    def take(self, event: AnyEvent) -> None:
+        """The graph engine of this process appended `event` (acked, so durable): start routing
+        now instead of when the event comes back from the log (one delivery less on the order
+        path). Everything before the command that caused it is already in this process's folds."""
+        if isinstance(event, GraphSubmitted):
+            self.graphs.setdefault(event.graph_id, event)
+        elif isinstance(event, NodeActivated) and event.graph_id in self.graphs:
+            self._activated(event)
 
     def _fold_graph(self, event: AnyEvent) -> None:
         if isinstance(event, GraphSubmitted):
@@ -244,6 +276,9 @@ class RouterService:
             activation = await self.pending.get()
             if isinstance(activation, ReleaseDue):
                 await self._release(activation.cause)
+                continue
+            if isinstance(activation, (commands.EngageKillSwitch, commands.ClearKillSwitch)):
+                await self._kill_switch(activation)
                 continue
             if isinstance(activation, tuple):
                 self.queued.discard(activation)
@@ -301,6 +336,25 @@ class RouterService:
         except BusError as exc:
             log.warning("retry of %s/%s: bus still failing (%s)", activation.graph_id, activation.node_id, exc)
         self.pending.put_nowait(activation)
+
+    async def _kill_switch(self, command: KillCommand) -> None:
+        """Record an engage or clear; one already on the log (a restart) is not recorded again."""
+        event_id = derive_id("react", command.event_id, "0")
+        if event_id in self.kill_seen:
+            return
+        now, tenant, cause = self.clock_ns(), command.tenant, command.event_id
+        fact: KillSwitchEngaged | KillSwitchCleared = (
+            KillSwitchEngaged(event_id=event_id, ts_ns=now, tenant=tenant, causation_id=cause, reason=command.reason)
+            if isinstance(command, commands.EngageKillSwitch)
+            else KillSwitchCleared(event_id=event_id, ts_ns=now, tenant=tenant, causation_id=cause)
+        )
+        try:
+            ack = await self.risk_bus.publish(fact, expected_last_subject_seq=self.kill_seq.get(command.tenant, 0))
+        except BusError as exc:  # no answer, or another writer: the front door answers on its timeout
+            log.error("kill switch %s for %s not recorded: %s", command.event_id, command.tenant, exc)
+            return
+        self.kill_seq[command.tenant] = max(self.kill_seq.get(command.tenant, 0), ack.seq)
+        self.kill_seen.add(event_id)
 
     async def _release(self, cause: AnyEvent) -> None:
         """Return what an ended node or graph still holds to the available balance."""
@@ -628,14 +682,14 @@ class RouterService:
         # node, and re-planning could pick other venues and place the quantity twice. So the
         # plan carries its children, and `_place_missing_children` completes it after a crash.
         # (A JetStream atomic batch would also do, but costs ~10 ms per plan on a file stream.)
-        await self.bus.publish_many([msgspec.structs.replace(made, children=tuple(children)), *children])
+        await self.route_bus.publish_many([msgspec.structs.replace(made, children=tuple(children)), *children])
 
     async def _place_missing_children(self) -> None:
         """Publish the children of plans whose own children are not all on the log."""
         missing = [c for children in self.unplaced.values() for c in children.values()]
         if missing:
             log.warning("placing %d child orders a crash left out of their plans", len(missing))
-            await self.bus.publish_many(missing)
+            await self.route_bus.publish_many(missing)
 
     def _child(
         self,
@@ -680,5 +734,5 @@ class RouterService:
         # if anything was appended since), then the sequence of our own append before it.
         last = self.account_seq.get(tenant, 0)
         for event in events:
-            ack = await self.bus.publish(event, expected_last_subject_seq=last)
+            ack = await self.risk_bus.publish(event, expected_last_subject_seq=last)
             last = self._own_last_seq = ack.seq

@@ -24,6 +24,7 @@ from services.api.keys import create_key
 from services.api.state import ApiState
 from services.bus import Bus
 from services.cli.main import app as cli
+from services.graph.service import GraphEngineService
 from services.graph import order_rows, parse_order_body, submit, to_status_json
 from services.settings import Settings
 from tests.services.conftest import CLUSTER_VENUES
@@ -154,9 +155,20 @@ def fill(tenant: str, node_order_id: str, fill_id: str, symbol: str, *, is_sandb
     )
 
 
-async def test_reads_are_per_tenant_paged_filtered_and_hide_other_books(bus: Bus, api: Api) -> None:
-    # Arrange: five acme orders (three BTC, two ETH), one for another tenant; no trader runs,
-    # so each graph stays as submitted. Then fills, one replayed, one in acme's live book.
+@pytest.fixture
+async def graph_engine(bus: Bus) -> AsyncIterator[GraphEngineService]:
+    """The graph engine alone: it runs the API's commands; with no router a graph stays as submitted."""
+    engine = GraphEngineService(bus)
+    await engine.start()
+    yield engine
+    await engine.stop()
+
+
+async def test_reads_are_per_tenant_paged_filtered_and_hide_other_books(
+    bus: Bus, api: Api, graph_engine: GraphEngineService
+) -> None:
+    # Arrange: five acme orders (three BTC, two ETH), one for another tenant; only the graph
+    # engine runs, so each graph stays as submitted. Then fills, one replayed, one in acme's live book.
     await publish_books(bus)
     await api.state.md_follower.wait_caught_up()
     mine = []

@@ -2,11 +2,12 @@
 PATCH /v1/orders/{node_order_id} (alias PATCH /v1/execution_graphs/{id}/nodes/{node_id}),
 POST /v1/execution_graphs/{id}/resume.
 
-Each runs the graph engine's command on the API's ledger view of the graph, publishes the
-resulting events, and answers once the ledger view has folded them, so the caller's next read
-already sees the new status. Event ids derive from the graph, the command and how many events
-the graph had seen: two concurrent identical requests publish the same ids and JetStream keeps
-one copy, while a later pause/resume cycle gets fresh ids."""
+Each checks the graph engine's command on the API's ledger view of the graph (404/409/400 from
+there), appends it as ONE command event, and answers once the engine's reaction is in the
+ledger view, so the caller's next read already sees the new status. The graph engine is the
+only writer of the graph. A command's id derives from the graph, the command and how many
+events the graph had seen: two concurrent identical requests append the same id and JetStream
+keeps one copy, while a later pause/resume cycle gets a fresh id."""
 
 from __future__ import annotations
 
@@ -17,16 +18,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from events import AnyEvent
-from events.graph import GraphCancelled, GraphResumed, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from services.api.auth import Auth, AuthContext
+from services.api.commands import append_command, await_kernel
 from services.api.errors import ApiError
 from services.api.routers.orders import json_body, node_order_ref, visible
 from services.api.state import ApiState, get_state
-from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphState, ResumeGraph, step
+from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphError, GraphState, ResumeGraph
+from services.graph.commands import command_answer, command_event
 from services.graph.engine import Command
-from services.graph.service import derived_ids
 from services.graph.errors import GraphStateConflict, UnknownNode
 
 router = APIRouter(prefix="/v1", tags=["cancel"])
@@ -48,39 +48,34 @@ async def _graph(state: ApiState, graph_id: str, auth: AuthContext) -> GraphStat
     return graph
 
 
-def _as_published(graph: GraphState, decided: list[AnyEvent], now_ns: int) -> list[AnyEvent]:
-    """The command's own events, each followed by the graph engine's reaction to it.
-
-    The engine (services/graph/service.py) folds what we publish one event at a time and
-    reacts to each with ids derived from it. Computing that same reaction here, with the same
-    ids, means JetStream keeps one copy whoever publishes first, and our answer can wait for
-    the final status. GraphCancelled goes first: folded after its NodeCancelled events, the
-    engine would see a graph whose nodes all ended and complete it as FAILED."""
-    # Only the command's own events; whatever the command's settling added, the engine's
-    # reaction below recomputes (with the engine's ids).
-    ordered = [e for e in decided if isinstance(e, GraphCancelled)] + [
-        e for e in decided if isinstance(e, (NodeCancelled, GraphResumed, NodeAmended))
-    ]
-    out: list[AnyEvent] = []
-    current = graph
-    for event in ordered:
-        current, reactions = step(current, event, now_ns, derived_ids(event.event_id))
-        out += [event, *reactions]
-    return out
-
-
 async def run_command(state: ApiState, graph: GraphState, cmd: Command, new_id: Callable[[], str]) -> GraphState:
+    """Check `cmd` on the API's view of `graph`, append it, answer with the graph once the engine
+    has applied it (or it became moot: e.g. the graph ended meanwhile)."""
     now_ns = time.time_ns()
-    try:
-        _, decided = step(graph, cmd, now_ns, new_id)
+    command_id = new_id()
+    try:  # the engine's answer, with the engine's ids
+        _, answer = command_answer(graph, cmd, now_ns, command_id)
     except GraphStateConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
     except UnknownNode as exc:
         raise ApiError(404, str(exc), code="NOT_FOUND") from exc
-    events = _as_published(graph, decided, now_ns)
-    if events:
-        acks = await state.bus.publish_many(events)
-        await state.ledger_follower.wait_for(max(a.seq for a in acks))
+    if not answer:
+        return graph  # nothing to do (e.g. cancelling an ended graph): idempotent, nothing appended
+    command = command_event(cmd, graph_id=graph.graph_id, tenant=graph.tenant, event_id=command_id, ts_ns=now_ns)
+    await append_command(state, command)
+    answer_ids = {e.event_id for e in answer}
+
+    def applied() -> bool:
+        current = state.ledger.graphs[graph.graph_id]
+        arrived = answer_ids & current.seen_event_ids
+        if arrived:  # the engine's answer is coming in: all of it, so the status is final
+            return arrived == answer_ids
+        try:  # moot: the graph moved on so that the command has nothing left to do
+            return not command_answer(current, cmd, now_ns, command_id)[1]
+        except GraphError:
+            return True
+
+    await await_kernel(state, applied, f"{type(command).__name__} of graph {graph.graph_id}")
     return state.ledger.graphs[graph.graph_id]
 
 

@@ -5,37 +5,41 @@ and fills (a foreign id answers 404, like an unknown one). A seq_test_ key sees 
 graphs. Every order is sandbox for now (simulated fills against the live books): no live
 order transport exists yet.
 
+A submit appends one `SubmitGraph` command (services/api/commands.py); the graph engine is the
+only writer of the graph. The answer waits until the engine's GraphSubmitted and root
+activations are in the API's ledger view, then until the orders view has them too.
+
 Reads come from the durable `orders` view (projections/orders.py), which the API's own runner
 keeps. Why reads stay consistent with writes: the view trails the in-memory ledger the
 commands decide on by a batch, so a read first waits until the view has folded everything the
 ledger follower has (`_view_caught_up`; usually no wait at all). Every write answers only after
-its events are in the ledger (cancel/amend/resume) or in the view (submit), so a client's next
+the kernel's events are in the ledger (cancel/amend/resume) or in the view (submit), so a client's next
 read sees its own write: the SDK reads graph_status right after buy. One view serves all three
 reads, so status, order rows and fills always agree with each other."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Request
 
-from events import new_event_id
+from events import AnyEvent, new_event_id
+from events.graph import GraphSubmitted
+from events.commands import SubmitGraph
 from events.ids import derive_id
 from projections import orders as view
 from services.api.auth import Auth, AuthContext
+from services.api.commands import append_command, await_kernel, front_door
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
 from services.edges.sandbox.balances import FundingPlan, tenant_plan
 from services.edges.sandbox.service import funding_events
-from services.errors import ConcurrencyConflict
 from services.graph import (
     GraphConflict,
     GraphState,
@@ -49,6 +53,8 @@ from services.graph import (
     submit_response,
 )
 from services.graph.schema import NodeOrderRef
+from services.graph.commands import graph_body
+from services.graph.service import derived_ids
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -83,7 +89,6 @@ def visible(graph: GraphState | None, auth: AuthContext) -> bool:
 async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, Any]:
     tenant = auth.tenant
     body = await json_body(request)
-    first_id = new_event_id()
     try:
         # A seq_test_ key forces sandbox by contract; live keys too until a live order transport exists.
         parsed = parse_order_body(body, new_event_id, force_sandbox=True)
@@ -103,9 +108,9 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
         details = [{"field": "symbol", "message": f"unknown symbol {s!r}: no venue lists it"} for s in unknown]
         raise ApiError(422, "; ".join(d["message"] for d in details), details=details)
     # No catch-up round trip on the hot path: the ledger is at most a few ms behind, and what
-    # it would catch is caught anyway. A retry the view does not show yet conflicts on the graph
-    # subject below and is replayed; the router refuses a node under a kill switch on its own
-    # account fold (and one engaged through this process is already here: engage waits for it).
+    # it would catch is caught anyway: a retry the view does not show yet appends the same
+    # command id (stored once) and is answered from the graph; the router refuses a node under a
+    # kill switch on its own account fold (and one engaged through this process is already here).
     await state.ledger_follower.caught_up.wait()  # the first catch-up after start, once
     existing = state.ledger.graphs.get(parsed.graph_id)
     if existing is not None:
@@ -114,24 +119,41 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     engaged = state.ledger.kill.get(tenant)
     if engaged is not None:
         raise ApiError(409, f"kill switch engaged: {engaged.reason or 'no reason given'}", code="KILL_SWITCH")
-    await fund_if_new(state, tenant)
-    graph_state, events = submit(parsed, tenant=tenant, now_ns=time.time_ns(), new_id=_derived(first_id))
-    if _beyond_int64(msgspec.to_builtins(events)):
+    command, events = submit_command(parsed, tenant, time.time_ns())
+    if _beyond_int64(msgspec.to_builtins(command)):
         # Ledger integers are int64 end to end (msgpack, SQLite, BIGINT): a huge qty, notional or
-        # interval that parsed fine must be refused here, before anything is published.
+        # interval that parsed fine must be refused here, before anything is appended.
         raise ApiError(422, "an amount or size is out of range: integer units must fit in 64 bits", details=[])
-    try:
-        # Creating the graph subject: only one writer can append the first event.
-        first = await state.bus.publish(events[0], expected_last_subject_seq=0)
-    except ConcurrencyConflict:
-        await state.ledger_follower.wait_caught_up()
-        existing = state.ledger.graphs.get(parsed.graph_id)
-        if existing is None:
-            raise ApiError(409, f"graph_id {parsed.graph_id} is being created by another request", code="CONFLICT")
-        return await _replay(state, existing, parsed, auth)
-    acks = await state.bus.publish_many(events[1:])
-    await _view_has(state, max(a.seq for a in [first, *acks]))
-    return submit_response(graph_state)
+    await fund_if_new(state, tenant)
+    await append_command(state, command)
+    last_id = events[-1].event_id
+    seen_at: list[int] = []  # the ledger position where the graph showed up
+
+    def taken() -> bool:  # the engine made our graph, or the graph_id is someone else's
+        graph = state.ledger.graphs.get(parsed.graph_id)
+        done = graph is not None and (
+            last_id in graph.seen_event_ids or graph.tenant != tenant or graph.body_sha256 != parsed.body_sha256
+        )
+        if done and not seen_at:
+            seen_at.append(state.ledger_follower.position)
+        return done
+
+    await await_kernel(state, taken, f"order {parsed.graph_id}")
+    # The view needs only what the answer shows, not the children and fills folded meanwhile.
+    return await _replay(state, state.ledger.graphs[parsed.graph_id], parsed, auth, seen_at[0])
+
+
+def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> tuple[SubmitGraph, list[AnyEvent]]:
+    """The one command of a submission (its id is the same for a retry of the same body), and
+    the graph engine's answer to it, with the engine's ids (GraphSubmitted, root activations)."""
+    command_id = derive_id("cmd.submit", tenant, parsed.graph_id, parsed.body_sha256)
+    _, events = submit(parsed, tenant=tenant, now_ns=now_ns, new_id=derived_ids(command_id))
+    submitted = events[0]
+    assert isinstance(submitted, GraphSubmitted)  # `submit` always starts with the graph itself
+    command = SubmitGraph(
+        event_id=command_id, ts_ns=now_ns, tenant=tenant, correlation_id=parsed.graph_id, **graph_body(submitted)
+    )
+    return command, events
 
 
 def paper_plan(state: ApiState, tenant: str) -> FundingPlan:
@@ -147,7 +169,7 @@ async def fund_if_new(state: ApiState, tenant: str) -> int | None:
         await state.ledger_follower.wait_caught_up()  # fund only if still unfunded
     if tenant in state.ledger.funded:
         return None
-    acks = await state.bus.publish_many(
+    acks = await front_door(state).publish_many(
         funding_events(tenant, state.sandbox_venues, time.time_ns(), paper_plan(state, tenant))
     )
     state.ledger.funded.add(tenant)
@@ -192,19 +214,9 @@ def _marks(state: ApiState, parsed: ParsedGraph) -> dict[str, int]:
     return marks
 
 
-def _derived(first_id: str) -> Callable[[], str]:
-    # The first id is the GraphSubmitted's; the rest derive from it exactly as the graph
-    # engine derives its reactions, so both publish the same ids and JetStream keeps one.
-    counter = itertools.count()
-
-    def new_id() -> str:
-        n = next(counter)
-        return first_id if n == 0 else derive_id("react", first_id, str(n))
-
-    return new_id
-
-
-async def _replay(state: ApiState, existing: GraphState, parsed: ParsedGraph, auth: AuthContext) -> dict[str, Any]:
+async def _replay(
+    state: ApiState, existing: GraphState, parsed: ParsedGraph, auth: AuthContext, seen_at: int | None = None
+) -> dict[str, Any]:
     if existing.tenant != auth.tenant:
         # graph_ids are client-chosen and global: say it is taken, never show the other tenant's graph.
         raise ApiError(409, f"graph_id {existing.graph_id} is already in use; choose another", code="CONFLICT")
@@ -213,7 +225,7 @@ async def _replay(state: ApiState, existing: GraphState, parsed: ParsedGraph, au
     except GraphConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
     # The ledger has this graph: so will the view before the client's next read.
-    await _view_has(state, state.ledger_follower.position)
+    await _view_has(state, state.ledger_follower.position if seen_at is None else seen_at)
     return submit_response(existing)
 
 

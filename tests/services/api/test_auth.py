@@ -22,7 +22,7 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.graph import parse_order_body, submit
 from services.settings import Settings
-from services.sor.service import RouterService
+from tests.stack import kernel
 
 ORDER = {"symbol": "BTC-USDT", "side": "buy", "qty": 0.01}
 MISSING = "missing API key: send Authorization: Bearer <key>"
@@ -50,7 +50,7 @@ async def api(bus: Bus, settings: Settings) -> AsyncIterator[Api]:
         )
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with kernel(bus), app.router.lifespan_context(app):  # the kernel runs the API's commands
         await app.state.api.ledger_follower.wait_caught_up()
         await app.state.api.md_follower.wait_caught_up()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
@@ -203,24 +203,20 @@ async def test_put_engages_and_an_empty_body_means_no_reason(api: Api, settings:
 async def test_the_router_rejects_a_graph_that_reached_the_log_while_the_kill_switch_is_on(
     api: Api, bus: Bus, settings: Settings
 ) -> None:
-    # Arrange: the router folds the account; the kill switch is engaged through the API.
+    # Arrange: the kernel's router folds the account; the kill switch is engaged through the API.
     owner = create_key(settings, "acme", sandbox=True, now_ns=1)
-    router = RouterService(bus)
-    await router.start()
-    try:
-        assert (await api.http.post("/v1/kill_switch", json={"reason": "halt"}, headers=Api.auth(owner))).status_code == 200
-        # Act: a graph written straight to the log (not through the API's check).
-        parsed = parse_order_body({**ORDER, "graph_id": "g_direct"}, new_event_id, force_sandbox=True)
-        _, events = submit(parsed, tenant="acme", now_ns=time.time_ns(), new_id=new_event_id)
-        await bus.publish_many(events)
-        # Assert: the router's risk check rejects the node with KILL_SWITCH and the reason.
-        ledger = api.state.ledger
-        await api.state.ledger_follower.wait_until(
-            lambda: "g_direct" in ledger.graphs and ledger.graphs["g_direct"].nodes["order"].risk_reject_code is not None,
-            timeout=10,
-        )
-        node = ledger.graphs["g_direct"].nodes["order"]
-        assert node.risk_reject_code == "KILL_SWITCH"
-        assert node.last_reject_reason == "KILL_SWITCH: kill switch engaged: halt"
-    finally:
-        await router.stop()
+    assert (await api.http.post("/v1/kill_switch", json={"reason": "halt"}, headers=Api.auth(owner))).status_code == 200
+    # Act: a graph written straight to the log (not through the API's check).
+    parsed = parse_order_body({**ORDER, "graph_id": "g_direct"}, new_event_id, force_sandbox=True)
+    _, events = submit(parsed, tenant="acme", now_ns=time.time_ns(), new_id=new_event_id)
+    await bus.publish_many(events)
+    # Assert: the router's risk check rejects the node with KILL_SWITCH and the reason.
+    ledger = api.state.ledger
+    await api.state.ledger_follower.wait_until(
+        lambda: "g_direct" in ledger.graphs and ledger.graphs["g_direct"].nodes["order"].risk_reject_code is not None,
+        timeout=10,
+    )
+    node = ledger.graphs["g_direct"].nodes["order"]
+    assert node.risk_reject_code == "KILL_SWITCH"
+    assert node.last_reject_reason == "KILL_SWITCH: kill switch engaged: halt"
+

@@ -29,6 +29,7 @@ from services.edges.sim.server import SimServer
 from services.risk import RiskLimits
 from services.settings import Settings
 from tests.services.conftest import Stack
+from tests.stack import kernel
 
 PX = 10**9
 QTY = 10**8
@@ -47,7 +48,7 @@ def _snap(venue: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) 
 
 @pytest.fixture
 async def books(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ApiState]]:
-    """Two hand-built BTC-USDT books; no order can trade (no sims, no trader parts)."""
+    """Two hand-built BTC-USDT books; no order can trade (no sims, no executors)."""
     await bus.publish_many([
         VenueStatusChanged(event_id=new_event_id(), ts_ns=1, venue="okx", state="connected"),
         VenueStatusChanged(event_id=new_event_id(), ts_ns=1, venue="binance", state="connected"),
@@ -56,7 +57,7 @@ async def books(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.Async
     ])
     key = create_key(settings, "default", sandbox=True, now_ns=1).secret
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with kernel(bus), app.router.lifespan_context(app):  # the kernel runs the kill switch commands
         await app.state.api.md_follower.wait_caught_up()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
                                      headers={"Authorization": f"Bearer {key}"}) as client:

@@ -1,0 +1,47 @@
+"""The API as a front door: append one command, answer once the kernel's facts reach the API's
+ledger view (so the caller's next read sees them), or say why it could not.
+
+A command is idempotent by its id (`Nats-Msg-Id`): a retried request derives the same id and
+JetStream stores it once. Once acked, a command is on the log: the kernel runs it exactly once,
+even if it is down now (it reads the command when it starts). So a kernel that does not answer
+in time gets a 504 that says the command is recorded, never a second command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from events import AnyEvent
+from services.api.errors import ApiError
+from services.api.state import ApiState
+from services.bus import Bus
+from services.bus.writer import as_writer
+from services.errors import BusError
+
+KERNEL_WAIT_S = 10.0  # how long a front door waits for the kernel to apply its command
+
+
+def front_door(state: ApiState) -> Bus:
+    """The API's connection appending as the `front_door` writer (stamped on each message)."""
+    return as_writer(state.bus, "front_door")
+
+
+async def append_command(state: ApiState, command: AnyEvent) -> int:
+    """Append `command` on its command subject; its LEDGER sequence. 503 when JetStream did not ack."""
+    try:
+        ack = await front_door(state).publish(command)
+    except BusError as exc:
+        raise ApiError(503, f"the request could not be recorded (retry it): {exc}", code="SERVICE_UNAVAILABLE") from exc
+    return ack.seq
+
+
+async def await_kernel(state: ApiState, done: Callable[[], bool], what: str) -> None:
+    """Wait until `done()` holds on the API's ledger view; 504 when the kernel has not answered."""
+    try:
+        await state.ledger_follower.wait_until(done, timeout=KERNEL_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(
+            504,
+            f"{what} is recorded, but the trading kernel has not applied it within {KERNEL_WAIT_S:g} s; "
+            "it runs once the kernel is back: read the status before sending anything new",
+            code="KERNEL_TIMEOUT",
+        ) from exc

@@ -1,0 +1,60 @@
+"""The kernel's ports: time and ids are injected, so a decision is a function of its inputs.
+
+- `Clock`: `now_ns()`; `WallClock` live, `VirtualClock` in tests and backtests (advanced to each
+  input's timestamp by the runner).
+- `Ids`: ids derived from the causing event's id and a counter, so a re-run after a crash
+  produces the same ids and the bus's dedup drops the repeats.
+- The `Bus` port (`AppendLog`) is what a runner appends through: services/bus/bus.py (JetStream)
+  and services/bus/memory.py (an in-process, deterministic log) both provide it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from events import AnyEvent
+from events.ids import derive_id
+
+
+class Clock(Protocol):
+    def now_ns(self) -> int: ...
+
+
+class WallClock:
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+class VirtualClock:
+    """Time that moves only when told: to each input's timestamp, never backwards."""
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self._now_ns = start_ns
+
+    def now_ns(self) -> int:
+        return self._now_ns
+
+    def advance_to(self, ts_ns: int) -> None:
+        self._now_ns = max(self._now_ns, ts_ns)
+
+
+def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:
+    """Ids for the reactions to one event: the same cause always yields the same ids."""
+    counter = itertools.count(start)
+    return lambda: derive_id("react", cause_id, str(next(counter)))
+
+
+class Ack(Protocol):
+    seq: int
+
+
+class AppendLog(Protocol):
+    """The Bus port: idempotent appends (by event id), optionally under the subject's expected
+    last sequence (`ConcurrencyConflict` otherwise)."""
+
+    async def publish(self, event: AnyEvent, *, expected_last_subject_seq: int | None = None) -> Ack: ...
+
+    async def publish_many(self, events: Iterable[AnyEvent]) -> list[Ack]: ...
