@@ -115,6 +115,12 @@ def test_savings_compare_like_with_like_and_the_best_single_venue_route_saves_ex
                 if not per_fill:
                     assert report.savings_usd_1e9 == 0 and report.savings_vs_single_venue_bps == 0.0
                     identical += 1
+            if not per_fill:
+                # Like with like: the plan's own price-and-fee costs of the single venue and of
+                # the route, up to the route rounding each child's notional once (TCA: the total).
+                assert plan.best_single_venue_traded_cost_usd_1e9 is not None
+                estimate = plan.best_single_venue_traded_cost_usd_1e9 - sum(a.traded_cost_usd_1e9 for a in plan.allocations)
+                assert 0 <= report.savings_usd_1e9 - estimate < len(plan.allocations), (case, plan, report)
             # The router chose the lowest cost on its model (price + fee + penalties), so on
             # price and fee alone it pays at most the penalties it saved over the single venue.
             assert report.savings_usd_1e9 >= route_penalty - single_penalty - slack, (case, plan, report)
