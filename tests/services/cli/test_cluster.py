@@ -78,7 +78,15 @@ class Up:
     output: str | None = field(default=None)
 
     def get(self, path: str, key: str | None = "") -> Any:
+        self.check_running()
         return get_json(f"{self.api_url}{path}", self.key if key == "" else key)
+
+    def check_running(self) -> None:
+        """Fail at once, with what it printed, if the cluster has exited (honcho stops every
+        process when one exits), instead of polling a dead API until the timeout."""
+        if self.output is None and self.proc.poll() is not None:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
+            pytest.fail(f"crossbook up exited with {self.proc.returncode}; its last lines:\n{tail}")
 
     def stop(self) -> str:
         """Ctrl-C (SIGINT to honcho) once; returns everything `up` printed."""
@@ -183,6 +191,7 @@ def test_the_documented_quick_start_runs_with_the_published_client(up: Up, tmp_p
 @pytest.mark.timeout(120)
 def test_ctrl_c_stops_every_process(up: Up) -> None:
     # Arrange: the whole process tree of the running cluster.
+    up.check_running()
     pids = poll(lambda: len(found := descendants(up.proc.pid)) >= 10 and found, 60)
     # Act
     output = up.stop()
