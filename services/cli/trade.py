@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from services.graph.schema import SIMPLE_NODE_ID
 from services.settings import load_settings
 
 console = Console()
@@ -128,14 +129,14 @@ def register(app: typer.Typer) -> None:
             with Live(console=console, transient=True) as live:
                 deadline = time.monotonic() + 60
                 while status["status"] not in TERMINAL and time.monotonic() < deadline:
-                    node = status["nodes"][0]
+                    node = status["nodes"][SIMPLE_NODE_ID]
                     live.update(f"{graph_id}  {status['status']}  filled {_qty(node['filled_qty_1e8'])} / {_qty(node['qty_1e8'])}")
                     time.sleep(0.2)  # polling the API for the live display
                     status = _call("GET", f"/v1/execution_graphs/{graph_id}")
         if as_json:
             typer.echo(json.dumps(status))
         else:
-            node = status["nodes"][0]
+            node = status["nodes"][SIMPLE_NODE_ID]
             console.print(
                 f"{graph_id}  {status['status']}  filled {_qty(node['filled_qty_1e8'])} @ {_fmt(node['avg_fill_price_1e9'])}"
             )
@@ -170,7 +171,7 @@ def register(app: typer.Typer) -> None:
         table = Table(title=f"{graph_id}  {s['status']}")
         for col in ("node", "status", "side", "symbol", "qty", "filled", "avg price"):
             table.add_column(col)
-        for n in s["nodes"]:
+        for n in s["nodes"].values():
             table.add_row(n["node_id"], n["status"], n["side"], n["symbol"], _qty(n["qty_1e8"]),
                           _qty(n["filled_qty_1e8"]), _fmt(n["avg_fill_price_1e9"]))
         _emit(s, as_json, table)

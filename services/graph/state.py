@@ -476,8 +476,10 @@ def to_status_json(state: GraphState) -> dict[str, Any]:
         "edge_count": len(state.edges),
         "created_ns": state.created_ns,
         "updated_ns": state.updated_ns,
-        "nodes": [
-            {
+        # Keyed by node id (each value still carries it): the documented quick start reads
+        # `status["nodes"]["order"]`.
+        "nodes": {
+            n.node_id: {
                 "node_id": n.node_id,
                 "node_order_id": n.node_order_id,
                 "activation": n.spec.activation,
@@ -486,13 +488,13 @@ def to_status_json(state: GraphState) -> dict[str, Any]:
                 "side": n.spec.side,
                 "qty_1e8": n.target_qty_1e8,
                 "filled_qty_1e8": n.filled_qty_1e8,
-                "avg_fill_price_1e9": n.avg_fill_px_1e9,
+                "avg_fill_price_1e9": n.avg_fill_px_1e9 or 0,
                 "fill_count": n.fill_count,
                 "venue": n.spec.instrument.venue,
                 "failure_reason": n.failure_reason,
             }
             for n in state.nodes.values()
-        ],
+        },
         "edges": [
             {
                 "edge_id": e.spec.edge_id,
@@ -522,7 +524,7 @@ def order_row(state: GraphState, node_id: str) -> dict[str, Any]:
         "status": n.status,
         "qty_1e8": n.target_qty_1e8,
         "filled_qty_1e8": n.filled_qty_1e8,
-        "avg_fill_price_1e9": n.avg_fill_px_1e9,
+        "avg_fill_price_1e9": n.avg_fill_px_1e9 or 0,  # an integer field: 0 until the first fill
         "limit_price_1e9": n.limit_px_1e9,
         "venue": n.spec.instrument.venue,
         "policy": ex.policy,

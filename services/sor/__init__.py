@@ -18,7 +18,8 @@ What to call:
                       est_cost_usd_1e9, gross_1e17)]   (in input venue order)
         .filled_qty_1e8, .unroutable_qty_1e8, .expected_avg_px_1e9, .expected_cost_usd_1e9,
         .expected_slippage_bps (price only), .expected_cost_bps (all-in),
-        .best_single_venue, .best_single_venue_qty_1e8, .best_single_venue_cost_usd_1e9
+        .best_single_venue, .best_single_venue_qty_1e8, .best_single_venue_cost_usd_1e9,
+        .best_single_venue_traded_cost_usd_1e9 (price and fee only: the TCA counterfactual)
 
     plan_made_event(plan, event_id=, ts_ns=, plan_id=, graph_id=, node_id=, symbol=) -> PlanMade
     marketable_limit_px(side, alloc.worst_px_1e9, book.tick_1e9, collar_ppm=0,

@@ -51,7 +51,9 @@ def plan_made_event(
         expected_slippage_bps=plan.expected_slippage_bps,
         expected_cost_usd_1e9=plan.expected_cost_usd_1e9,
         best_single_venue=plan.best_single_venue,
-        best_single_venue_cost_usd_1e9=plan.best_single_venue_cost_usd_1e9,
+        # The TCA counterfactual: on the fills' cost model (price and fee), not the router's
+        # (which adds latency and score penalties that an actual fill never carries).
+        best_single_venue_cost_usd_1e9=plan.best_single_venue_traded_cost_usd_1e9,
         best_single_venue_qty_1e8=plan.best_single_venue_qty_1e8,
         unroutable_qty_1e8=plan.unroutable_qty_1e8,
     )

@@ -103,6 +103,12 @@ class Allocation(msgspec.Struct, frozen=True, kw_only=True):
     gross_1e17: int  # exact sum(px_1e9 * qty_1e8) over the levels taken, before rounding
     score_penalty_usd_1e9: int = 0  # fill-rate and slippage charge of a scored venue
 
+    @property
+    def traded_cost_usd_1e9(self) -> int:
+        """Price and fee alone, without the router's penalties: what the venue would charge,
+        on the same cost model as the fills' actual cost (TCA compares the two)."""
+        return self.est_cost_usd_1e9 - self.latency_penalty_usd_1e9 - self.score_penalty_usd_1e9
+
 
 class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
     """The chosen split and what it is expected to cost.
@@ -112,7 +118,10 @@ class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
     Bps are floats (ratios, not money), signed so worse than `arrival_mid_px_1e9` is positive:
     `expected_slippage_bps` is price only, `expected_cost_bps` includes fees and penalty.
     With nothing routed, avg px is 0 and both bps are 0.0.
-    `best_single_venue*` describe the venue that alone fills the most, cheapest on a tie.
+    `best_single_venue*` describe the venue that alone fills the most, cheapest on a tie; its
+    `best_single_venue_cost_usd_1e9` is on the router's model (penalties included, comparable
+    with `expected_cost_usd_1e9`), `best_single_venue_traded_cost_usd_1e9` is its price and fee
+    alone: the counterfactual a TCA report compares the order's actual price and fees with.
     """
 
     side: Side
@@ -129,3 +138,4 @@ class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
     best_single_venue: str | None
     best_single_venue_qty_1e8: int
     best_single_venue_cost_usd_1e9: int | None
+    best_single_venue_traded_cost_usd_1e9: int | None = None

@@ -453,4 +453,5 @@ def _route_plan(
         best_single_venue=single.venue if single else None,
         best_single_venue_qty_1e8=single.qty_1e8 if single else 0,
         best_single_venue_cost_usd_1e9=single.est_cost_usd_1e9 if single else None,
+        best_single_venue_traded_cost_usd_1e9=single.traded_cost_usd_1e9 if single else None,
     )

@@ -11,8 +11,11 @@ directly (no pyplot, no global state); the image is exactly `size_px`. Floats ar
 only.
 
 Shortfall (bps of the arrival mid, worse for us positive): routed = the report's
-implementation shortfall (fees included); best single venue = its all-in unit cost
-(`single_venue_vwap_1e9`: price, taker fee and the router's latency penalty) against the same mid.
+implementation shortfall (fees included); best single venue = its unit cost
+(`single_venue_vwap_1e9`: price and taker fee, the cost model of the actual fills) against the
+same mid. The order chart also prints the report's own `savings_vs_single_venue_bps`
+(`savings_caption`) and stores that caption as the PNG's Description, so the file says which
+figure it shows.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ def single_venue_shortfall_bps(report: Row) -> float | None:
     return diff * 10_000 / mid
 
 
+def savings_caption(report: Row) -> str | None:
+    """The report's savings figure as the order chart prints it (None without a counterfactual)."""
+    bps = report.get("savings_vs_single_venue_bps")
+    if bps is None:
+        return None
+    return f"savings vs best single venue ({report['best_single_venue']}): {bps:+.2f} bps"
+
+
 def venue_colours(venues: Sequence[str]) -> dict[str, Any]:
     """One colour per venue, stable for a given set of venues (sorted, tab10 then tab20)."""
     names = sorted(set(venues))
@@ -55,9 +66,10 @@ def _figure(size_px: tuple[int, int]) -> Figure:
     return fig
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, description: str | None = None) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)  # no bbox_inches="tight": the size stays exact
+    metadata = {"Description": description} if description else None
+    fig.savefig(buf, format="png", dpi=DPI, metadata=metadata)  # no bbox_inches="tight": the size stays exact
     return buf.getvalue()
 
 
@@ -122,9 +134,10 @@ def order_png(
     for i, v in enumerate(values):
         ax.annotate(f"{v:.2f}", (i, v), ha="center", va="bottom" if v >= 0 else "top", fontsize=9)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_title("shortfall vs arrival mid (bps, worse > 0)")
+    caption = savings_caption(report)
+    ax.set_title("shortfall vs arrival mid (bps, worse > 0)" + (f"\n{caption}" if caption else ""), fontsize=10)
     fig.tight_layout()  # rearranges within the figure; the pixel size does not change
-    return _png(fig)
+    return _png(fig, caption)
 
 
 def aggregate_png(reports: Sequence[Row], *, title: str = "TCA", size_px: tuple[int, int] = SIZE_PX) -> bytes:

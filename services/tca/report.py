@@ -24,9 +24,15 @@ float of an exact integer ratio; all money stays integer):
   a buy (paid), down for a sell (received).
 * actual cost (signed "cost to us", as in `services.sor`): +notional + fees for a buy,
   -notional + fees for a sell.
-* counterfactual: `PlanMade.best_single_venue_cost_usd_1e9`, the SOR's all-in cost of sweeping
-  only the best single venue on the same book snapshot (price + taker fee + the router's latency
-  penalty). savings_usd_1e9 = counterfactual - actual cost (the sign convention of "cost to us"
+* counterfactual: `PlanMade.best_single_venue_cost_usd_1e9`, the SOR's cost of sweeping only
+  the best single venue on the same book snapshot, on the actual cost's model: price + taker fee,
+  rounded like the fills' notional and fees, and without the router's latency and score
+  penalties (an actual fill never carries them; with them every order "saved" about the
+  penalty). So a route identical to the best single venue, filled as planned, saves exactly 0.
+  An order that traded only on the best single venue, its whole quantity, *is* the
+  counterfactual: its actual cost stands in for the snapshot estimate, so it saves exactly 0 even
+  when the book moved between the plan and the fills (that move is not a routing saving).
+  savings_usd_1e9 = counterfactual - actual cost (the sign convention of "cost to us"
   mirrors it for a sell: more proceeds is a saving). savings bps = savings * 1e8 / gross * 1e4.
   `single_venue_vwap_1e9` is that venue's all-in unit cost: |cost| * 1e8 / qty, rounded against us
   (up for a buy, down for a sell). The comparison needs the counterfactual's quantity to equal the
@@ -130,6 +136,8 @@ def build_report(
     savings_bps: float | None = None
     single_cost = plan.best_single_venue_cost_usd_1e9
     single_qty = qty if single_venue_qty_1e8 is None else single_venue_qty_1e8
+    if plan.best_single_venue is not None and single_qty == qty and {f.venue for f in fills} == {plan.best_single_venue}:
+        single_cost = actual_cost
     if plan.best_single_venue is not None and single_cost is not None and single_qty > 0:
         scaled = abs(single_cost) * _PER_USD_1E9
         single_vwap = -(-scaled // single_qty) if side == "buy" else scaled // single_qty

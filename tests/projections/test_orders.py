@@ -89,7 +89,7 @@ async def test_a_split_market_buy_is_served_from_the_view_and_rebuilds_identical
     status = (await api.acme.get(f"/v1/execution_graphs/{graph_id}")).json()
     assert status == to_status_json(graph) == state.views.load(NAME, "graphs", f"acme/sandbox/{graph_id}")
     assert status["status"] == "COMPLETED"
-    [node] = status["nodes"]
+    node = status["nodes"]["order"]
     assert node["filled_qty_1e8"] == qty_1e8 and node["avg_fill_price_1e9"] > 0
     orders = (await api.acme.get("/v1/orders")).json()
     assert orders["orders"] == order_rows(graph) and orders["total"] == 1
@@ -214,7 +214,7 @@ async def test_reads_are_per_tenant_paged_filtered_and_hide_other_books(
                  "/v1/execution_graphs/g_unknown", "/v1/orders/g_unknown%3Aorder%3A1"):
         r = await api.acme.get(path)
         assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", path
-    assert (await api.other.get(f"/v1/execution_graphs/{theirs_graph}")).json()["nodes"][0]["qty_1e8"] == 2_000_000
+    assert (await api.other.get(f"/v1/execution_graphs/{theirs_graph}")).json()["nodes"]["order"]["qty_1e8"] == 2_000_000
     assert [f["fill_id"] for f in (await api.other.get("/v1/fills")).json()["fills"]] == ["f4"]
     malformed = await api.acme.get("/v1/orders/not-an-order")
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "INVALID_PARAMS"

@@ -252,7 +252,7 @@ async def test_live_summary_and_forecast_after_real_orders(cluster: Cluster, set
     live = (await client.get(f"/v1/execution/live/{graph_id}")).json()
     assert live["status"] == "COMPLETED" and live["graph"]["graph_id"] == graph_id
     assert live["filled_qty_1e8"] == 2_000_000 == sum(f["qty_1e8"] for f in live["fills"])
-    assert live["avg_fill_price_1e9"] == live["graph"]["nodes"][0]["avg_fill_price_1e9"]  # one VWAP everywhere
+    assert live["avg_fill_price_1e9"] == live["graph"]["nodes"]["order"]["avg_fill_price_1e9"]  # one VWAP everywhere
     [plan] = live["plans"]
     assert plan["node_order_id"] == f"{graph_id}:order:1" and sum(leg["qty_1e8"] for leg in plan["legs"]) == 2_000_000
     assert {leg["venue"] for leg in plan["legs"]} == {f["venue"] for f in live["fills"]}

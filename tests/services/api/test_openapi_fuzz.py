@@ -164,8 +164,8 @@ async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: St
         "symbol": "BTC-USDT",
         "venue": "binance",
         "graph_id": submitted["graph_id"],
-        "node_order_id": status["nodes"][0]["node_order_id"],
-        "node_id": status["nodes"][0]["node_order_id"].rsplit(":", 2)[1],
+        "node_order_id": status["nodes"]["order"]["node_order_id"],
+        "node_id": status["nodes"]["order"]["node_order_id"].rsplit(":", 2)[1],
     }
     headers = {"Authorization": f"Bearer {stack.key}"}
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as client:
@@ -181,7 +181,7 @@ async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: St
         nbbo = stack.api.market.nbbo("BTC-USDT")
         sized = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "notional": 100})
     assert sized.status_code == 200, sized.text
-    [node] = (await stack.until_terminal(sized.json()["graph_id"]))["nodes"]
+    node = (await stack.until_terminal(sized.json()["graph_id"]))["nodes"]["order"]
     # 100 USD = 100e9 usd_1e9 -> qty_1e8 = usd_1e9 * 1e8 // mid_1e9 at the mid the router saw; the
     # sim may tick between our read and its, so the implied price is held to 1% of our mid.
     assert nbbo is not None and node["qty_1e8"] > 0

@@ -43,7 +43,7 @@ async def test_quote_buy_status_orders_fills_and_positions_through_the_sdk(stack
     graph_id = submitted["graph_id"]
     status = await stack.until_terminal(graph_id)
     assert status["status"] == "COMPLETED"
-    [node] = status["nodes"]
+    node = status["nodes"]["order"]
     assert node["status"] == "FILLED" and node["filled_qty_1e8"] == 1_000_000
 
     orders = await stack.call(seq.orders)
@@ -82,7 +82,7 @@ async def test_resting_limit_cancel_kill_switch_and_4xx_errors_through_the_sdk(s
     await stack.call(seq.cancel, graph_id)
     status = await stack.call(seq.graph_status, graph_id)
     assert status["status"] == "CANCELLED"
-    assert [n["status"] for n in status["nodes"]] == ["CANCELLED"]
+    assert {k: n["status"] for k, n in status["nodes"].items()} == {"order": "CANCELLED"}
     # Idempotent: a second cancel answers with the current status.
     await stack.call(seq.graph_cancel, graph_id)
     assert (await stack.call(seq.graph_status, graph_id))["status"] == "CANCELLED"
@@ -136,7 +136,7 @@ async def test_cancelling_an_order_pulls_its_resting_sandbox_child(stack: Stack)
     result = await stack.call(lambda: seq.batch("binance").cancel("graph:" + node_order_id).end())
     assert result == {"mode": "serial", "responses": [{"cancelled": "graph:" + node_order_id}]}
     status = await stack.call(seq.graph_status, graph_id)
-    assert [n["status"] for n in status["nodes"]] == ["CANCELLED"]
+    assert {k: n["status"] for k, n in status["nodes"].items()} == {"order": "CANCELLED"}
     cancelled = await _wait_event(api, graph_id, ChildCancelled)
     assert cancelled.client_order_id == alloc.client_order_id
     assert (cancelled.filled_qty_1e8, cancelled.cancelled_qty_1e8) == (0, 1_000_000)

@@ -20,7 +20,7 @@ async def _filled(client: httpx.AsyncClient, stack: Stack, body: dict) -> tuple[
     assert r.status_code == 200, r.text
     status = await stack.until_terminal(r.json()["graph_id"])
     assert status["status"] == "COMPLETED", status
-    [node] = status["nodes"]
+    node = status["nodes"]["order"]
     return node["node_order_id"], node
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from services.bus import Bus
@@ -63,9 +64,11 @@ async def test_tca_plot_draws_each_order_and_the_aggregate(
     )
     # Act
     charts = [tmp_path / "small.png", tmp_path / "large.png", tmp_path / "twap.png"]
+    reviewed = []
     for graph_id, chart in zip(graphs, charts):
         review = json.loads(await cli("tca", graph_id, "--plot", str(chart), "--json"))
         assert [r["graph_id"] for r in review["reports"]] == [graph_id]
+        reviewed.append(review["reports"][0])
     assert review["reports"][0]["interval_twap_1e9"] is not None  # the TWAP's chart has its interval benchmark
     everything, by_symbol = tmp_path / "all.png", tmp_path / "btc.png"
     assert "chart written to" in await cli("tca", "--plot", str(everything))
@@ -74,6 +77,18 @@ async def test_tca_plot_draws_each_order_and_the_aggregate(
     for chart in (*charts, everything, by_symbol):
         assert png_size(chart) == SIZE_PX and chart.stat().st_size > 10_000
     assert len({chart.read_bytes() for chart in charts}) == 3
+    # Each order's chart shows the report's own savings figure vs the best single venue.
+    shown = 0
+    for report, chart in zip(reviewed, charts):
+        with Image.open(chart) as image:
+            caption = image.text.get("Description")
+        bps = report["savings_vs_single_venue_bps"]
+        if bps is None:
+            assert caption is None
+            continue
+        assert caption == f"savings vs best single venue ({report['best_single_venue']}): {bps:+.2f} bps"
+        shown += 1
+    assert shown >= 1  # the small market buy always has one venue that could fill it alone
     assert everything.read_bytes() != charts[0].read_bytes()
 
 

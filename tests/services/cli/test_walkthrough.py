@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shlex
 from pathlib import Path
@@ -40,5 +41,27 @@ async def test_readme_cli_walkthrough_works_as_written(stack: Stack, monkeypatch
         assert result.exit_code == expected, f"crossbook {' '.join(args)} -> {result.exit_code}: {result.output}"
     # The buy went through and filled; the refused one did not.
     orders = await asyncio.to_thread(runner.invoke, app, ["orders", "--json"])
-    statuses = [o["status"] for o in __import__("json").loads(orders.output)]
+    statuses = [o["status"] for o in json.loads(orders.output)]
     assert statuses.count("FILLED") >= 2
+
+
+async def test_buy_and_status_print_the_graph_status_with_nodes_keyed_by_node_id(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CROSSBOOK_API_URL", stack.base_url)
+    monkeypatch.setenv("CROSSBOOK_API_KEY", stack.key)
+    runner = CliRunner()
+    bought = await asyncio.to_thread(runner.invoke, app, ["buy", "BTC-USDT", "0.01", "--json"])
+    assert bought.exit_code == 0, bought.output
+    graph_id = json.loads(bought.output)["graph_id"]
+    await stack.until_terminal(graph_id)
+    # Act
+    as_json = await asyncio.to_thread(runner.invoke, app, ["status", graph_id, "--json"])
+    table = await asyncio.to_thread(runner.invoke, app, ["status", graph_id])
+    # Assert: the API's shape, and the CLI's own reader of it
+    assert as_json.exit_code == 0 and table.exit_code == 0, (as_json.output, table.output)
+    status = json.loads(as_json.output)
+    assert status == await stack.call(stack.seq.graph_status, graph_id)
+    node = status["nodes"]["order"]
+    assert node["node_id"] == "order" and node["filled_qty_1e8"] == 1_000_000 and node["avg_fill_price_1e9"] > 0
+    assert "FILLED" in table.output and "0.01" in table.output

@@ -189,8 +189,8 @@ def test_status_json_has_the_contract_shape() -> None:
         "edge_count": 1,
         "created_ns": T0,
         "updated_ns": T0 + 11,
-        "nodes": [
-            {
+        "nodes": {
+            "spot": {
                 "node_id": "spot",
                 "node_order_id": "g1:spot:1",
                 "activation": "root",
@@ -204,7 +204,7 @@ def test_status_json_has_the_contract_shape() -> None:
                 "venue": None,
                 "failure_reason": None,
             },
-            {
+            "perp": {
                 "node_id": "perp",
                 "node_order_id": "g1:perp:1",
                 "activation": "wait",
@@ -213,12 +213,12 @@ def test_status_json_has_the_contract_shape() -> None:
                 "side": "sell",
                 "qty_1e8": 50,
                 "filled_qty_1e8": 0,
-                "avg_fill_price_1e9": None,
+                "avg_fill_price_1e9": 0,  # an integer: 0 until the first fill
                 "fill_count": 0,
                 "venue": "hyperliquid",
                 "failure_reason": "BAD_VENUE",
             },
-        ],
+        },
         "edges": [
             {
                 "edge_id": "e_spot_perp",
@@ -264,6 +264,7 @@ def test_order_row_has_the_contract_fields() -> None:
     }
     assert [r["node_id"] for r in order_rows(state)] == ["spot", "perp"]
     assert order_rows(state)[1]["order_type"] == "market"
+    assert order_rows(state)[1]["avg_fill_price_1e9"] == 0  # an integer: 0 until the first fill
 
 
 def test_submit_response_lists_node_order_ids() -> None:

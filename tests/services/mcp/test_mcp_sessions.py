@@ -49,7 +49,7 @@ async def test_mcp_client_lists_tools_quotes_and_places_a_sandbox_order_that_fil
         submitted = payload(await session.call_tool("buy", {"symbol": "BTC-USDT", "qty": 0.05}))
         status = payload(await session.call_tool("order_status", {"graph_id": submitted["graph_id"], "wait_s": 20}))
         assert status["status"] == "COMPLETED" and status["is_sandbox"] is True
-        assert status["nodes"][0]["filled_qty_1e8"] == 5_000_000
+        assert status["nodes"]["order"]["filled_qty_1e8"] == 5_000_000
 
         bad = await session.call_tool("quote", {"symbol": "NOPE-USD"})
         assert bad.is_error and "NOPE-USD" in bad.content[0].text

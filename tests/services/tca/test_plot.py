@@ -7,11 +7,25 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 from PIL import Image
 
-from services.tca.plot import SIZE_PX, aggregate_png, order_png, single_venue_shortfall_bps, venue_colours, write_png
+from events.graph import NodeActivated, NodeCompleted
+from services.sor import VenueBook, plan_made_event, plan_order
+from services.sor.config import ROUTER_PARAMS
+from services.tca import build_report
+from services.tca.plot import (
+    SIZE_PX,
+    aggregate_png,
+    order_png,
+    savings_caption,
+    single_venue_shortfall_bps,
+    venue_colours,
+    write_png,
+)
+from tests.services.tca.test_savings_property import fills_at_planned_levels
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 USD = 10**9
@@ -104,3 +118,32 @@ def test_venue_colours_are_stable_and_distinct() -> None:
     assert list(colours) == ["binance", "bybit", "okx"]
     assert len(set(colours.values())) == 3
     assert venue_colours(["bybit", "okx", "binance"]) == colours
+
+
+def test_a_route_identical_to_the_best_single_venue_plots_zero_savings_and_equal_bars() -> None:
+    # The case: 3 ETH bought entirely on OKX with the production router's latency
+    # penalty (20 ms at 5 ppm/ms = 1 bp). The chart used to say "routed 10.00, best single venue 11.00".
+    mid = 3_400 * USD
+    okx = VenueBook(venue="okx", levels=[(mid + 2 * USD, 2 * 10**8), (mid + 3 * USD, 5 * 10**8)], taker_fee_ppm=800,
+                    latency_ns=20_000_000)
+    kraken = VenueBook(venue="kraken", levels=[(mid + 5 * USD, 10**8)], taker_fee_ppm=2_600, latency_ns=20_000_000)
+    plan = plan_order("buy", 3 * 10**8, [okx, kraken], arrival_mid_px_1e9=mid, params=ROUTER_PARAMS)
+    assert [(a.venue, a.qty_1e8) for a in plan.allocations] == [("okx", 3 * 10**8)] and plan.best_single_venue == "okx"
+    made = plan_made_event(plan, event_id="p", ts_ns=T0, plan_id="p", graph_id="g-eth", node_id="order", symbol="ETH-USD")
+    act = NodeActivated(event_id="a", ts_ns=T0, graph_id="g-eth", node_id="order", node_order_id="g-eth:order:1")
+    done = NodeCompleted(event_id="d", ts_ns=T0 + 10**9, graph_id="g-eth", node_id="order", status="FILLED",
+                         filled_qty_1e8=3 * 10**8, avg_fill_px_1e9=None)
+    fill_events = [msgspec.structs.replace(f, graph_id="g-eth", node_id="order")
+                   for f in fills_at_planned_levels(plan, [okx, kraken], per_fill_fee_rounding=False)]
+    report = build_report(activation=act, completed=done, plan=made, fills=fill_events, event_id="r",
+                          single_venue_qty_1e8=plan.best_single_venue_qty_1e8)
+    assert report.savings_usd_1e9 == 0 and report.savings_vs_single_venue_bps == 0.0
+    row = msgspec.to_builtins(report)
+    fills = [{"ts_ns": T0 + 10**8, "price_1e9": f.px_1e9, "qty_1e8": f.qty_1e8, "venue": f.venue} for f in fill_events]
+    # Act
+    png = order_png(row, fills, nbbo(10, 1))
+    # Assert: both bars show the same shortfall, and the chart prints the report's own figure.
+    assert single_venue_shortfall_bps(row) == pytest.approx(row["implementation_shortfall_bps"], abs=1e-6)
+    assert savings_caption(row) == "savings vs best single venue (okx): +0.00 bps"
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.text["Description"] == savings_caption(row)

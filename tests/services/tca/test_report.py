@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
 import pytest
 
 from events.execution import ChildAcked, ChildSubmitted, FillRecorded
@@ -169,6 +170,23 @@ def test_send_time_prefers_child_submitted_over_the_allocation() -> None:
     )
     assert [h.ns for h in report.latencies] == [500, 200, 100, 200]
     assert report.savings_usd_1e9 == 0 and report.savings_vs_single_venue_bps == 0.0
+
+
+def test_an_order_filled_only_on_the_best_single_venue_saves_exactly_zero_even_after_the_book_moved() -> None:
+    # The plan priced venue a at 100,010 USD; by the fills its book had moved up by 5 USD.
+    fills = [fill("f1", "a", "buy", BTC // 2, 100_014 * USD, 20_000_000), fill("f2", "a", "buy", BTC // 2, 100_016 * USD, 20_000_000)]
+    report = build_report(
+        activation=activation(), completed=completed(BTC), plan=plan("buy", BTC, "a", 100_010 * USD), fills=fills,
+        event_id="r", single_venue_qty_1e8=BTC,
+    )
+    assert report.savings_usd_1e9 == 0 and report.savings_vs_single_venue_bps == 0.0
+    assert report.single_venue_vwap_1e9 == 100_015_040_000_000  # 100,015 USD + 0.04 USD fees for 1 BTC
+    # The same fills split over two venues are compared with the plan's estimate of venue a.
+    split = build_report(
+        activation=activation(), completed=completed(BTC), plan=plan("buy", BTC, "a", 100_010 * USD),
+        fills=[fills[0], msgspec.structs.replace(fills[1], venue="b")], event_id="r", single_venue_qty_1e8=BTC,
+    )
+    assert split.savings_usd_1e9 == 100_010 * USD - 100_015_040_000_000
 
 
 def test_savings_are_none_when_the_single_venue_quantity_differs_or_there_is_no_single_venue() -> None:

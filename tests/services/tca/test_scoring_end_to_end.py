@@ -83,7 +83,7 @@ async def test_scores_of_one_order_cost_the_next_plan_and_a_restart_repeats_none
     assert made.allocations == [allocation_event(a) for a in expected.allocations]
     assert (made.expected_cost_usd_1e9, made.best_single_venue_cost_usd_1e9) == (
         expected.expected_cost_usd_1e9,
-        expected.best_single_venue_cost_usd_1e9,
+        expected.best_single_venue_traded_cost_usd_1e9,  # the TCA counterfactual: price and fee
     )
     # ...and not what it would have been without them (default latency, no fill-rate charge).
     unscored = plan_order("buy", qty_1e8, books, arrival_mid_px_1e9=mid, params=ROUTER_PARAMS)

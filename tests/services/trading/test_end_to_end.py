@@ -36,8 +36,8 @@ async def test_market_buy_larger_than_any_top_level_is_split_across_venues_and_c
         server.resume()
     # Assert
     status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
-    assert status["status"] == "COMPLETED", repr([(n["node_id"], n["status"], n["filled_qty_1e8"], n["failure_reason"]) for n in status["nodes"]])
-    [node] = status["nodes"]
+    assert status["status"] == "COMPLETED", repr([(n["node_id"], n["status"], n["filled_qty_1e8"], n["failure_reason"]) for n in status["nodes"].values()])
+    node = status["nodes"]["order"]
     page = (await client.get("/v1/fills", params={"limit": 10_000})).json()  # a sweep can make many fills
     fills = [f for f in page["fills"] if f["graph_id"] == graph_id]
     assert len({f["venue"] for f in fills}) >= 2  # split across venues
@@ -79,8 +79,8 @@ async def test_on_fill_ratio_edge_activates_the_second_node_after_the_first_half
         lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=30
     )
     status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
-    assert status["status"] == "COMPLETED", repr([(n["node_id"], n["status"], n["filled_qty_1e8"], n["failure_reason"]) for n in status["nodes"]])
-    nodes = {n["node_id"]: n for n in status["nodes"]}
+    assert status["status"] == "COMPLETED", repr([(n["node_id"], n["status"], n["filled_qty_1e8"], n["failure_reason"]) for n in status["nodes"].values()])
+    nodes = status["nodes"]
     assert nodes["entry"]["status"] == nodes["hedge"]["status"] == "FILLED"
     [edge] = status["edges"]
     assert edge["fired"] is True
@@ -123,7 +123,7 @@ async def test_twap_releases_its_slices_on_schedule_and_fills(
     )
     status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
     assert status["status"] == "COMPLETED"
-    assert status["nodes"][0]["filled_qty_1e8"] == 30_000_000
+    assert status["nodes"]["twap"]["filled_qty_1e8"] == 30_000_000
     activated_ns, plans = None, []
     async for d in api.bus.replay("LEDGER", ["ord.>", "route.>"]):
         e = d.event
@@ -156,7 +156,7 @@ async def test_a_limit_order_below_the_market_rests_until_cancelled(
     await watcher.wait_until(lambda: bool(acked), timeout=20)  # the resting child reached the venue
     await watcher.stop()
     status = (await client.get(f"/v1/execution_graphs/{graph_id}")).json()
-    assert status["status"] == "RUNNING" and status["nodes"][0]["filled_qty_1e8"] == 0
+    assert status["status"] == "RUNNING" and status["nodes"]["order"]["filled_qty_1e8"] == 0
     cancelled = await client.delete(f"/v1/execution_graphs/{graph_id}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
     allocated = [d.event async for d in api.bus.replay("LEDGER", "route.>") if isinstance(d.event, ChildAllocated)]

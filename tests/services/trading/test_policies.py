@@ -172,7 +172,7 @@ async def test_iceberg_fills_its_total_showing_at_most_its_display_size(desk: De
     status = await desk.until_final(graph_id)
     # Assert
     assert status["status"] == "COMPLETED"
-    [node] = status["nodes"]
+    node = status["nodes"]["order"]
     assert (node["status"], node["filled_qty_1e8"]) == ("FILLED", 30_000_000)
     clips = desk.events(graph_id, ChildAllocated)
     assert [(c.qty_1e8, c.limit_px_1e9, c.tif, c.venue) for c in clips] == [(display, limit, "gtc", "binance")] * 3
@@ -249,7 +249,7 @@ async def test_twap_whose_slices_cannot_fill_ends_expired_after_its_horizon(desk
     # Act
     status = await desk.until_final(graph_id, timeout=30)
     # Assert
-    [node] = status["nodes"]
+    node = status["nodes"]["order"]
     assert status["status"] == "FAILED"
     assert (node["status"], node["filled_qty_1e8"]) == ("EXPIRED", 20_000_000)
     assert node["failure_reason"] == "horizon elapsed: filled 20000000 of 50000000"
@@ -270,7 +270,7 @@ async def test_a_missed_ioc_child_is_rerouted_and_the_order_completes(desk: Desk
     status = await desk.until_final(graph_id)
     # Assert
     assert status["status"] == "COMPLETED", status
-    assert status["nodes"][0]["filled_qty_1e8"] == 20_000_000
+    assert status["nodes"]["order"]["filled_qty_1e8"] == 20_000_000
     missed, rerouted = desk.events(graph_id, ChildAllocated)
     assert (missed.venue, rerouted.venue) == ("binance", "okx")
     assert ":r1:" in rerouted.child_id and rerouted.tif == "ioc"
@@ -290,7 +290,7 @@ async def test_a_reroute_never_goes_past_the_slippage_collar(desk: Desk) -> None
     graph_id = await desk.submit(qty_1e8=20_000_000, execution={"max_slippage_bps": 5})
     status = await desk.until_final(graph_id)
     # Assert: the router answered with an empty plan, and the node expired unfilled
-    [node] = status["nodes"]
+    node = status["nodes"]["order"]
     assert status["status"] == "FAILED"
     assert (node["status"], node["filled_qty_1e8"]) == ("EXPIRED", 0)
     [missed] = desk.events(graph_id, ChildAllocated)
