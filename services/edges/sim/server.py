@@ -95,6 +95,11 @@ class SimProtocol(ABC):
         """Answer a REST request (snapshot endpoints); None = 404."""
         return None
 
+    def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
+        """A prediction market's lifecycle notice (listed, resolved) for one connection, if it
+        asked for them; `msg` is the venue's own message body."""
+        return []
+
     def subscribe(self, conn: SimConn, venue_symbol: str) -> bool:
         assert self.server is not None
         if venue_symbol not in self.server.markets_by_venue_symbol:
@@ -210,6 +215,12 @@ class SimServer:
         if self._paused:
             self._paused = False
             self._lock.release()
+
+    async def lifecycle(self, msg: dict[str, Any]) -> None:
+        """Push a market lifecycle notice to every connection subscribed to them."""
+        async with self._lock:
+            for conn in list(self.conns):
+                await self._send(conn, self.protocol.lifecycle_frames(conn, msg))
 
     def true_book(self, venue_symbol: str) -> L2Book:
         return self.markets_by_venue_symbol[venue_symbol].book
