@@ -28,20 +28,24 @@ class Market:
 
 
 @contextlib.asynccontextmanager
-async def trading_stack(bus: Bus, venues: list[str], seed: int) -> AsyncIterator[Market]:
+async def trading_stack(
+    bus: Bus, venues: list[str], seed: int, symbols: dict[str, list[str]] | None = None
+) -> AsyncIterator[Market]:
+    """`symbols` per venue (default BTC-USDT on each)."""
     protocols, instruments, adapters = registry.sim_protocols(), registry.sim_instruments(), registry.adapters()
     servers, runners = [], []
     for i, name in enumerate(venues):
-        inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
+        streamed = (symbols or {}).get(name, ["BTC-USDT"])
+        inst = [x for x in instruments[name] if x.symbol in streamed]
         server = await SimServer(protocols[name](), inst, tick_ms=50, seed=seed + i).start()
         runner = EdgeRunner(
             adapters[name](VenueEndpoints(server.ws_url, server.rest_url)),
-            ["BTC-USDT"],
+            streamed,
             BusSink(bus),
             timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
         )
         await runner.start()
-        await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
+        await runner.wait_until(lambda r: all(not r.is_stale(vs) for vs in r.venue_symbols))
         servers.append(server)
         runners.append(runner)
     # Large test orders sweep more than any venue's visible levels: allow that notional.

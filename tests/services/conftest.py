@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.edges.sim.server import SimServer
 from services.settings import Settings
-from tests.stack import trading_stack
+from tests.stack import Market, trading_stack
 
 SDK_VENUES = ["binance", "okx"]
 CLUSTER_VENUES = ["binance", "okx", "bybit"]
@@ -35,6 +36,7 @@ class Stack:
     key: str
     servers: list[SimServer]
     settings: Settings
+    market: Market
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -50,7 +52,21 @@ class Stack:
 @pytest.fixture
 async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
     """The whole stack with the API on a real uvicorn port (the SDK speaks urllib/websockets)."""
-    async with trading_stack(bus, SDK_VENUES, seed=41) as market:
+    async with serving(bus, settings, SDK_VENUES, seed=41) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    bus: Bus,
+    settings: Settings,
+    venues: list[str],
+    seed: int,
+    symbols: dict[str, list[str]] | None = None,
+    ready: str = "BTC-USDT",
+) -> AsyncIterator[Stack]:
+    """The trading stack on `venues` with the API on a uvicorn port, once `ready` has an NBBO."""
+    async with trading_stack(bus, venues, seed=seed, symbols=symbols) as market:
         # The self-host owner key is admin: it may clear the kill switch it engaged.
         key = create_key(settings, "acme", sandbox=True, admin=True, now_ns=time.time_ns()).secret
         app = create_app(settings)
@@ -68,9 +84,10 @@ async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
                     await asyncio.sleep(0.01)  # uvicorn exposes no startup event
             api: ApiState = app.state.api
             await api.md_follower.wait_caught_up()
-            await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
+            await api.md_follower.wait_until(lambda: api.market.nbbo(ready) is not None)
             base_url = f"http://127.0.0.1:{port}"
-            yield Stack(Sequence(key, base_url=base_url, max_retries=0), api, base_url, key, market.servers, settings)
+            seq = Sequence(key, base_url=base_url, max_retries=0)
+            yield Stack(seq, api, base_url, key, market.servers, settings, market)
         finally:
             server.should_exit = True
             await serving

@@ -1,0 +1,221 @@
+"""Prediction markets end to end through the published SDK (sequence-markets 0.5.7, unmodified):
+Kalshi and Polymarket local venue servers stream over real sockets into edges, the trader parts
+fill sandbox orders, and the API resolves the documented symbol forms (a bare Kalshi ticker is its
+YES leg, `:NO` its NO leg; a Polymarket slug with `:yes`/`:no`), shows resolved positions at their
+settlement mark and redeems them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sequence_markets import Sequence, SequenceError
+
+from events import AnyEvent, new_event_id
+from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
+from projections.follower import StreamFollower
+from projections.positions import PositionsProjection
+from replay.audit import audit
+from services.api.keys import create_key
+from services.bus import Bus
+from services.edges.instruments import instrument_rules
+from services.edges.kalshi.sim import determined_msg
+from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN, resolved_msg
+from services.risk.account import replay
+from services.risk.config import rules_book
+from services.settings import Settings
+from tests.services.conftest import Stack, serving
+
+TICKER = "KXHIGHNY-26JUN24-T82"
+SLUG = "crossbook-sim-yes-or-no"
+ONE = 10**9
+
+
+@pytest.fixture
+async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
+    symbols = {"kalshi": [f"{TICKER}:YES"], "polymarket": [YES_TOKEN, NO_TOKEN]}
+    async with serving(bus, settings, ["kalshi", "polymarket"], seed=17, symbols=symbols, ready=f"{TICKER}:YES") as s:
+        yield s
+
+
+async def _steady(stack: Stack) -> None:
+    """Stop the venue servers' random walk and wait until the API's books show their last state,
+    so two quotes taken one after the other see the same market."""
+    api = stack.api
+    for server in stack.servers:
+        await server.pause()
+
+    def shown(symbol: str, venue: str, venue_symbol: str) -> bool:
+        server = next(s for s in stack.servers if s.protocol.venue == venue)
+        nbbo, true = api.market.nbbo(symbol), server.true_book(venue_symbol)
+        return nbbo is not None and (nbbo.bid_px_1e9, nbbo.ask_px_1e9) == (true.best_bid()[0], true.best_ask()[0])
+
+    await api.md_follower.wait_until(
+        lambda: shown(f"{TICKER}:YES", "kalshi", TICKER) and shown(YES_TOKEN, "polymarket", YES_TOKEN)
+        and shown(NO_TOKEN, "polymarket", NO_TOKEN),
+        timeout=20,
+    )
+
+
+async def test_tickers_slugs_and_legs_quote_the_contract_they_name(stack: Stack) -> None:
+    seq = stack.seq
+    await _steady(stack)
+    yes = await stack.call(seq.quote, f"{TICKER}:YES")
+    bare = await stack.call(seq.quote, TICKER)
+    assert bare["symbol"] == TICKER and bare["source"] == "edge_nbbo"
+    assert (bare["nbbo"], bare["book"]) == (yes["nbbo"], yes["book"])
+    assert (await stack.call(seq.quote, f"{TICKER}:yes"))["nbbo"] == yes["nbbo"]
+    no = await stack.call(seq.quote, f"{TICKER}:NO")
+    # The NO leg is the YES book seen from the other side.
+    assert no["nbbo"]["bid"] == pytest.approx(1 - yes["nbbo"]["ask"]) and no["nbbo"]["ask"] == pytest.approx(1 - yes["nbbo"]["bid"])
+    assert list(no["venues"]) == ["kalshi"]
+
+    poly_yes, poly_no = await stack.call(seq.quote, YES_TOKEN), await stack.call(seq.quote, NO_TOKEN)
+    for form in (f"{SLUG}:yes", f"{SLUG}:YES", SLUG, f"https://polymarket.com/event/{SLUG}"):
+        q = await stack.call(seq.quote, form)
+        assert (q["symbol"], q["nbbo"]) == (form, poly_yes["nbbo"])
+    assert (await stack.call(seq.quote, f"{SLUG}:no"))["nbbo"] == poly_no["nbbo"]
+    batch = await stack.call(seq.quotes_batch, [f"{SLUG}:no", TICKER, "no-such-market:yes"])
+    assert [q["symbol"] for q in batch["quotes"]] == [f"{SLUG}:no", TICKER, "no-such-market:yes"]
+    assert batch["quotes"][0]["nbbo"] == poly_no["nbbo"] and batch["quotes"][1]["nbbo"] == yes["nbbo"]
+    assert "error" in batch["quotes"][2]
+    with pytest.raises(SequenceError) as unknown:
+        await stack.call(seq.quote, "no-such-market:yes")
+    assert unknown.value.status == 404
+
+
+async def _filled(stack: Stack, graph_id: str) -> dict[str, Any]:
+    status = await stack.until_terminal(graph_id, timeout=20)
+    assert status["status"] == "COMPLETED", status
+    return status["nodes"][0] if isinstance(status["nodes"], list) else status["nodes"]["order"]
+
+
+async def test_polymarket_slug_legs_trade_in_sandbox(stack: Stack) -> None:
+    seq = stack.seq
+    yes = await stack.call(seq.buy, f"{SLUG}:yes", 10)
+    no = await stack.call(seq.buy, f"{SLUG}:no", 4.5)
+    for graph_id, qty in ((yes["graph_id"], 10), (no["graph_id"], 4.5)):
+        node = await _filled(stack, graph_id)
+        assert node["filled_qty_1e8"] == int(qty * 10**8) and 0 < node["avg_fill_price_1e9"] < ONE
+    # The fills and positions carry the contracts the slug legs name.
+    fills = (await stack.call(seq.fills))["fills"]
+    filled: dict[str, int] = {}
+    for f in fills:
+        assert f["venue"] == "polymarket"
+        filled[f["symbol"]] = filled.get(f["symbol"], 0) + f["qty_1e8"]
+    assert filled == {YES_TOKEN: 10 * 10**8, NO_TOKEN: 450_000_000}
+    held = _event_contracts(await stack.call(seq.positions_unified))
+    assert {s: (p["qty_1e8"], p["lifecycle"]["state"]) for s, p in held.items()} == {
+        YES_TOKEN: (10 * 10**8, "active"), NO_TOKEN: (450_000_000, "active"),
+    }
+    # An unknown slug is still refused up front.
+    with pytest.raises(SequenceError) as unknown:
+        await stack.call(seq.buy, "no-such-market:yes", 1)
+    assert unknown.value.status == 422
+
+
+def _event_contracts(positions: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["instrument"]["symbol"]: p for p in positions["positions"] if p["instrument"]["kind"] == "event_contract"}
+
+
+def _usd(positions: dict[str, Any], venue: str) -> int:
+    return next(p["qty_1e8"] for p in positions["positions"] if p["venue"] == venue and p["instrument"]["symbol"] == "USD")
+
+
+async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack, bus: Bus) -> None:
+    seq, api = stack.seq, stack.api
+    kalshi = next(s for s in stack.servers if s.protocol.venue == "kalshi")
+    bought_yes = await _filled(stack, (await stack.call(seq.buy, TICKER, 7))["graph_id"])  # bare = YES
+    bought_no = await _filled(stack, (await stack.call(seq.buy, f"{TICKER}:NO", 3))["graph_id"])
+    with pytest.raises(SequenceError) as early:
+        await stack.call(seq.redeem, TICKER, "kalshi")
+    assert early.value.status == 409  # not resolved yet
+
+    await kalshi.lifecycle(determined_msg(TICKER, "yes", int(time.time())))
+    resolved_frames = seq.stream_resolved_markets()
+    try:
+        frame = await resolved_frames.__anext__()
+    finally:
+        await resolved_frames.aclose()
+    assert (frame["venue"], frame["slug"], frame["winning_token_id"]) == ("kalshi", TICKER, f"{TICKER}:YES")
+    settlement = await stack.call(seq.settlement, TICKER)
+    assert (settlement["status"], settlement["resolved_outcome"], settlement["yes_price"]) == ("resolved", "Yes", 1.0)
+
+    before = await stack.call(seq.positions_unified)
+    held = _event_contracts(before)
+    yes, no = held[f"{TICKER}:YES"], held[f"{TICKER}:NO"]
+    assert (yes["lifecycle"], yes["settled"], yes["settled_mark_usd_1e9"]) == ({"state": "resolved"}, True, ONE)
+    assert (no["lifecycle"], no["settled"], no["settled_mark_usd_1e9"]) == ({"state": "resolved"}, True, 0)
+    assert yes["qty_1e8"] == 7 * 10**8 and yes["current_value_usd_1e9"] == 7 * ONE and no["current_value_usd_1e9"] == 0
+    cost_yes = bought_yes["filled_qty_1e8"] * bought_yes["avg_fill_price_1e9"] // 10**8
+    assert yes["unrealized_pnl_usd_1e9"] == pytest.approx(7 * ONE - cost_yes, abs=10)
+
+    answer = await stack.call(seq.redeem, TICKER, "kalshi")
+    assert (answer["mode"], answer["venue"], answer["slug"]) == ("auto_settled", "kalshi", TICKER)
+    assert sorted((r["symbol"], r["qty_1e8"], r["payout_usd_1e9"]) for r in answer["redeemed"]) == [
+        (f"{TICKER}:NO", 3 * 10**8, 0), (f"{TICKER}:YES", 7 * 10**8, 7 * ONE),
+    ]
+    # Answered once the view shows it: the payout is booked, the contracts are gone.
+    after = await stack.call(seq.positions_unified)
+    assert _usd(after, "kalshi") == _usd(before, "kalshi") + 7 * 10**8
+    assert _event_contracts(after) == {}
+    closed = _event_contracts(await stack.call(seq.positions_unified, include_closed=True))
+    assert {s: p["lifecycle"]["state"] for s, p in closed.items()} == {f"{TICKER}:YES": "redeemed", f"{TICKER}:NO": "redeemed"}
+    assert closed[f"{TICKER}:YES"]["realized_pnl_usd_1e9"] == pytest.approx(7 * ONE - cost_yes, abs=10)
+    no_cost = bought_no["filled_qty_1e8"] * bought_no["avg_fill_price_1e9"] // 10**8
+    assert closed[f"{TICKER}:NO"]["realized_pnl_usd_1e9"] == pytest.approx(-no_cost, abs=10)
+    # Nothing left to redeem: a repeat moves no money.
+    again = await stack.call(seq.redeem, TICKER, "kalshi")
+    assert (again["mode"], again["redeemed"]) == ("noop", [])
+    assert _usd(await stack.call(seq.positions_unified), "kalshi") == _usd(after, "kalshi")
+
+    # Replays identically: the positions view rebuilt from the log equals the live one, and the
+    # risk account folded from the log holds the same dollars and no contracts.
+    report = await audit(bus, api.views, PositionsProjection())
+    assert report.clean, report
+    seen: list[AnyEvent] = []
+    follower = StreamFollower(bus, "LEDGER", ["exec.>"], lambda e, _: seen.append(e) if e.tenant == "acme" else None)
+    await follower.start()
+    try:
+        await follower.wait_caught_up()
+    finally:
+        await follower.stop()
+    assert sum(isinstance(e, PositionRedeemed) for e in seen) == 2
+    account = replay("acme", [e for e in seen if isinstance(e, (BalanceAdjusted, FillRecorded, PositionRedeemed))], rules_book(instrument_rules()))
+    assert account.balances[("kalshi", "USD")] == _usd(after, "kalshi")
+    assert account.balances.get(("kalshi", f"{TICKER}:YES"), 0) == 0 and account.balances.get(("kalshi", f"{TICKER}:NO"), 0) == 0
+    assert account.position(f"{TICKER}:YES").qty_1e8 == 0
+
+
+async def test_redeem_refusals_and_live_polymarket(stack: Stack) -> None:
+    seq = stack.seq
+    polymarket = next(s for s in stack.servers if s.protocol.venue == "polymarket")
+    with pytest.raises(SequenceError) as bad_venue:
+        await stack.call(seq.redeem, SLUG, "okx")
+    assert bad_venue.value.status == 400
+    with pytest.raises(SequenceError) as unknown:
+        await stack.call(seq.redeem, "no-such-market", "polymarket")
+    assert unknown.value.status == 404
+    # A live key holding a live position: Polymarket's on-chain redemption is not wired here.
+    await polymarket.lifecycle(resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], NO_TOKEN, "No"))
+    await stack.api.markets.follower.wait_until(  # type: ignore[union-attr]
+        lambda: stack.api.markets.entries[("polymarket", SLUG)].resolution is not None, timeout=20  # type: ignore[union-attr]
+    )
+    sandbox = await stack.call(seq.redeem, SLUG, "polymarket")
+    assert (sandbox["mode"], sandbox["condition_id"], sandbox["token_ids"]) == ("noop", CONDITION_ID, [YES_TOKEN, NO_TOKEN])
+    live_key = create_key(stack.settings, "acme", sandbox=False, now_ns=time.time_ns()).secret
+    live = Sequence(live_key, base_url=stack.base_url, max_retries=0)
+    assert (await stack.call(live.redeem, SLUG, "polymarket"))["mode"] == "noop"  # holds nothing live yet
+    # A fill from the live venue (as its private channel would report it).
+    fill = FillRecorded(
+        event_id=new_event_id(), ts_ns=time.time_ns(), tenant="acme", fill_id="live-trade-1", child_id="g_live:order:1",
+        client_order_id="c1", graph_id="g_live", node_id="order", venue="polymarket", symbol=YES_TOKEN, side="buy",
+        qty_1e8=5 * 10**8, px_1e9=400_000_000, fee_usd_1e9=0, liquidity="taker", is_sandbox=False,
+    )
+    ack = await stack.api.bus.publish(fill)
+    await stack.api.positions.wait_for(ack.seq)
+    with pytest.raises(SequenceError) as not_wired:
+        await stack.call(live.redeem, SLUG, "polymarket")
+    assert not_wired.value.status == 501 and "relayer" in not_wired.value.message
