@@ -135,34 +135,28 @@ class MarketCatalog:
         a Kalshi ticker or Polymarket slug (or polymarket.com URL) means its YES contract, and
         `:yes`/`:no` (any case) picks the leg. Anything else comes back unchanged, so a caller
         answers an unknown symbol as it always did."""
-        if self.books is not None and symbol in self.books.by_symbol:
+        books = self.books.by_symbol if self.books is not None else {}
+        if symbol in books:
             return symbol
         base, colon, leg = symbol.rpartition(":")
-        if colon and leg.lower() in LEGS:
-            entry, index = self.by_slug(slug_of(base)), LEGS[leg.lower()]
-        else:
-            entry, index = self.by_slug(slug_of(symbol)), 0
+        named, index = (base, LEGS[leg.lower()]) if colon and leg.lower() in LEGS else (symbol, 0)
+        entry = self.by_slug(slug_of(named))
         if entry is not None and len(entry.listing.outcome_token_ids) > index:
             return entry.listing.outcome_token_ids[index]
-        if colon and leg.lower() in LEGS and self.books is not None and base + ":" + leg.upper() in self.books.by_symbol:
-            return base + ":" + leg.upper()  # a Kalshi leg in lower case
-        if self.books is not None and symbol + ":YES" in self.books.by_symbol:
-            return symbol + ":YES"  # a Kalshi ticker the catalogue has no listing for
-        return symbol
+        # A Kalshi ticker the catalogue has no listing for: its legs are `<TICKER>:YES` / `:NO`.
+        kalshi_leg = f"{named}:{('YES', 'NO')[index]}"
+        return kalshi_leg if kalshi_leg in books else symbol
 
     def canonical_order(self, parsed: ParsedGraph) -> ParsedGraph:
-        """`parsed` with each node's symbol made canonical; a prediction contract is typed so."""
+        """`parsed` with each node's symbol made canonical; a market's contract is typed `prediction`."""
         nodes = []
         for node in parsed.nodes:
             symbol = self.canonical_symbol(node.instrument.symbol)
             if symbol != node.instrument.symbol:
-                kind = "prediction" if symbol.endswith((":YES", ":NO")) or self._is_token(symbol) else node.instrument.type
-                node = msgspec.structs.replace(node, instrument=msgspec.structs.replace(node.instrument, symbol=symbol, type=kind))
+                instrument = msgspec.structs.replace(node.instrument, symbol=symbol, type="prediction")
+                node = msgspec.structs.replace(node, instrument=instrument)
             nodes.append(node)
         return dataclasses.replace(parsed, nodes=tuple(nodes))
-
-    def _is_token(self, symbol: str) -> bool:
-        return any(token == symbol for _, token in self._by_token)
 
     def by_slug(self, slug: str) -> Entry | None:
         # Slugs are per venue; a Polymarket slug wins a (theoretical) clash with a Kalshi ticker.

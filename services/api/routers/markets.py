@@ -212,12 +212,12 @@ async def redeem(slug: str, state: State, auth: Auth, catalog: Catalog, venue: s
     ]
     acks = await state.bus.publish_many(redemptions)
     await state.positions.wait_for(max(a.seq for a in acks), timeout=VIEW_WAIT_S)
+    payouts = [notional_usd_1e9(r.settle_px_1e9, r.qty_1e8) for r in redemptions]
     rows = [
-        {"symbol": r.symbol, "qty_1e8": r.qty_1e8, "settle_px_1e9": r.settle_px_1e9,
-         "payout_usd_1e9": notional_usd_1e9(r.settle_px_1e9, r.qty_1e8)}
-        for r in redemptions
+        {"symbol": r.symbol, "qty_1e8": r.qty_1e8, "settle_px_1e9": r.settle_px_1e9, "payout_usd_1e9": paid}
+        for r, paid in zip(redemptions, payouts, strict=True)
     ]
-    paid = sum(r["payout_usd_1e9"] for r in rows)
+    paid = sum(payouts)
     note = f"sandbox: settled against the resolution ({resolution.winning_outcome} won), paid ${paid / 1e9:,.2f}"
     return {**answer, "mode": "auto_settled", "note": note, "redeemed": rows}
 

@@ -141,7 +141,9 @@ class PolymarketSim(SimProtocol):
         return 200, self._book_body(token, market.book)
 
 
-def new_market_msg(slug: str, question: str, condition_id: str, token_ids: list[str], outcomes: list[str]) -> dict[str, Any]:
+def new_market_msg(
+    slug: str, question: str, condition_id: str, token_ids: list[str], outcomes: list[str]
+) -> dict[str, Any]:
     """A `new_market` event (fixture polymarket/ws_market_new_market_msg.json's shape)."""
     return {
         "event_type": "new_market",
@@ -162,7 +164,9 @@ def new_market_msg(slug: str, question: str, condition_id: str, token_ids: list[
     }
 
 
-def resolved_msg(condition_id: str, token_ids: list[str], winning_token_id: str, winning_outcome: str) -> dict[str, Any]:
+def resolved_msg(
+    condition_id: str, token_ids: list[str], winning_token_id: str, winning_outcome: str
+) -> dict[str, Any]:
     """A `market_resolved` event (fixture polymarket/ws_market_resolved_msg.json's shape)."""
     return {
         "event_type": "market_resolved",

@@ -53,8 +53,11 @@ async def _steady(stack: Stack) -> None:
         return nbbo is not None and (nbbo.bid_px_1e9, nbbo.ask_px_1e9) == (true.best_bid()[0], true.best_ask()[0])
 
     await api.md_follower.wait_until(
-        lambda: shown(f"{TICKER}:YES", "kalshi", TICKER) and shown(YES_TOKEN, "polymarket", YES_TOKEN)
-        and shown(NO_TOKEN, "polymarket", NO_TOKEN),
+        lambda: (
+            shown(f"{TICKER}:YES", "kalshi", TICKER)
+            and shown(YES_TOKEN, "polymarket", YES_TOKEN)
+            and shown(NO_TOKEN, "polymarket", NO_TOKEN)
+        ),
         timeout=20,
     )
 
@@ -69,7 +72,9 @@ async def test_tickers_slugs_and_legs_quote_the_contract_they_name(stack: Stack)
     assert (await stack.call(seq.quote, f"{TICKER}:yes"))["nbbo"] == yes["nbbo"]
     no = await stack.call(seq.quote, f"{TICKER}:NO")
     # The NO leg is the YES book seen from the other side.
-    assert no["nbbo"]["bid"] == pytest.approx(1 - yes["nbbo"]["ask"]) and no["nbbo"]["ask"] == pytest.approx(1 - yes["nbbo"]["bid"])
+    assert no["nbbo"]["bid"] == pytest.approx(1 - yes["nbbo"]["ask"]) and no["nbbo"]["ask"] == pytest.approx(
+        1 - yes["nbbo"]["bid"]
+    )
     assert list(no["venues"]) == ["kalshi"]
 
     poly_yes, poly_no = await stack.call(seq.quote, YES_TOKEN), await stack.call(seq.quote, NO_TOKEN)
@@ -108,7 +113,8 @@ async def test_polymarket_slug_legs_trade_in_sandbox(stack: Stack) -> None:
     assert filled == {YES_TOKEN: 10 * 10**8, NO_TOKEN: 450_000_000}
     held = _event_contracts(await stack.call(seq.positions_unified))
     assert {s: (p["qty_1e8"], p["lifecycle"]["state"]) for s, p in held.items()} == {
-        YES_TOKEN: (10 * 10**8, "active"), NO_TOKEN: (450_000_000, "active"),
+        YES_TOKEN: (10 * 10**8, "active"),
+        NO_TOKEN: (450_000_000, "active"),
     }
     # An unknown slug is still refused up front.
     with pytest.raises(SequenceError) as unknown:
@@ -121,7 +127,9 @@ def _event_contracts(positions: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _usd(positions: dict[str, Any], venue: str) -> int:
-    return next(p["qty_1e8"] for p in positions["positions"] if p["venue"] == venue and p["instrument"]["symbol"] == "USD")
+    return next(
+        p["qty_1e8"] for p in positions["positions"] if p["venue"] == venue and p["instrument"]["symbol"] == "USD"
+    )
 
 
 async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack, bus: Bus) -> None:
@@ -155,14 +163,18 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     answer = await stack.call(seq.redeem, TICKER, "kalshi")
     assert (answer["mode"], answer["venue"], answer["slug"]) == ("auto_settled", "kalshi", TICKER)
     assert sorted((r["symbol"], r["qty_1e8"], r["payout_usd_1e9"]) for r in answer["redeemed"]) == [
-        (f"{TICKER}:NO", 3 * 10**8, 0), (f"{TICKER}:YES", 7 * 10**8, 7 * ONE),
+        (f"{TICKER}:NO", 3 * 10**8, 0),
+        (f"{TICKER}:YES", 7 * 10**8, 7 * ONE),
     ]
     # Answered once the view shows it: the payout is booked, the contracts are gone.
     after = await stack.call(seq.positions_unified)
     assert _usd(after, "kalshi") == _usd(before, "kalshi") + 7 * 10**8
     assert _event_contracts(after) == {}
     closed = _event_contracts(await stack.call(seq.positions_unified, include_closed=True))
-    assert {s: p["lifecycle"]["state"] for s, p in closed.items()} == {f"{TICKER}:YES": "redeemed", f"{TICKER}:NO": "redeemed"}
+    assert {s: p["lifecycle"]["state"] for s, p in closed.items()} == {
+        f"{TICKER}:YES": "redeemed",
+        f"{TICKER}:NO": "redeemed",
+    }
     assert closed[f"{TICKER}:YES"]["realized_pnl_usd_1e9"] == pytest.approx(7 * ONE - cost_yes, abs=10)
     no_cost = bought_no["filled_qty_1e8"] * bought_no["avg_fill_price_1e9"] // 10**8
     assert closed[f"{TICKER}:NO"]["realized_pnl_usd_1e9"] == pytest.approx(-no_cost, abs=10)
@@ -183,9 +195,16 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     finally:
         await follower.stop()
     assert sum(isinstance(e, PositionRedeemed) for e in seen) == 2
-    account = replay("acme", [e for e in seen if isinstance(e, (BalanceAdjusted, FillRecorded, PositionRedeemed))], rules_book(instrument_rules()))
+    account = replay(
+        "acme",
+        [e for e in seen if isinstance(e, (BalanceAdjusted, FillRecorded, PositionRedeemed))],
+        rules_book(instrument_rules()),
+    )
     assert account.balances[("kalshi", "USD")] == _usd(after, "kalshi")
-    assert account.balances.get(("kalshi", f"{TICKER}:YES"), 0) == 0 and account.balances.get(("kalshi", f"{TICKER}:NO"), 0) == 0
+    assert (
+        account.balances.get(("kalshi", f"{TICKER}:YES"), 0) == 0
+        and account.balances.get(("kalshi", f"{TICKER}:NO"), 0) == 0
+    )
     assert account.position(f"{TICKER}:YES").qty_1e8 == 0
 
 
@@ -201,18 +220,36 @@ async def test_redeem_refusals_and_live_polymarket(stack: Stack) -> None:
     # A live key holding a live position: Polymarket's on-chain redemption is not wired here.
     await polymarket.lifecycle(resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], NO_TOKEN, "No"))
     await stack.api.markets.follower.wait_until(  # type: ignore[union-attr]
-        lambda: stack.api.markets.entries[("polymarket", SLUG)].resolution is not None, timeout=20  # type: ignore[union-attr]
+        lambda: stack.api.markets.entries[("polymarket", SLUG)].resolution is not None,
+        timeout=20,  # type: ignore[union-attr]
     )
     sandbox = await stack.call(seq.redeem, SLUG, "polymarket")
-    assert (sandbox["mode"], sandbox["condition_id"], sandbox["token_ids"]) == ("noop", CONDITION_ID, [YES_TOKEN, NO_TOKEN])
+    assert (sandbox["mode"], sandbox["condition_id"], sandbox["token_ids"]) == (
+        "noop",
+        CONDITION_ID,
+        [YES_TOKEN, NO_TOKEN],
+    )
     live_key = create_key(stack.settings, "acme", sandbox=False, now_ns=time.time_ns()).secret
     live = Sequence(live_key, base_url=stack.base_url, max_retries=0)
     assert (await stack.call(live.redeem, SLUG, "polymarket"))["mode"] == "noop"  # holds nothing live yet
     # A fill from the live venue (as its private channel would report it).
     fill = FillRecorded(
-        event_id=new_event_id(), ts_ns=time.time_ns(), tenant="acme", fill_id="live-trade-1", child_id="g_live:order:1",
-        client_order_id="c1", graph_id="g_live", node_id="order", venue="polymarket", symbol=YES_TOKEN, side="buy",
-        qty_1e8=5 * 10**8, px_1e9=400_000_000, fee_usd_1e9=0, liquidity="taker", is_sandbox=False,
+        event_id=new_event_id(),
+        ts_ns=time.time_ns(),
+        tenant="acme",
+        fill_id="live-trade-1",
+        child_id="g_live:order:1",
+        client_order_id="c1",
+        graph_id="g_live",
+        node_id="order",
+        venue="polymarket",
+        symbol=YES_TOKEN,
+        side="buy",
+        qty_1e8=5 * 10**8,
+        px_1e9=400_000_000,
+        fee_usd_1e9=0,
+        liquidity="taker",
+        is_sandbox=False,
     )
     ack = await stack.api.bus.publish(fill)
     await stack.api.positions.wait_for(ack.seq)

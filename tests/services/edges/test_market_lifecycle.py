@@ -48,7 +48,9 @@ async def test_kalshi_lifecycle_lists_and_resolves_markets(edge: tuple[SimServer
     server, runner, sink = edge
     # The market it streams was announced on start.
     assert [m.slug for m in _of(sink, MarketListed)] == ["KXHIGHNY-26JUN24-T82"]
-    await server.lifecycle(created_msg("KXHIGHNY-26JUN25-T84", "High above 84°F on Jun 25?", 1_782_300_000, 1_782_400_000))
+    await server.lifecycle(
+        created_msg("KXHIGHNY-26JUN25-T84", "High above 84°F on Jun 25?", 1_782_300_000, 1_782_400_000)
+    )
     await runner.wait_until(lambda r: r.counters["markets_listed"] == 1)
     new = _of(sink, MarketListed)[-1]
     assert (new.venue, new.slug, new.venue_event_id) == ("kalshi", "KXHIGHNY-26JUN25-T84", "KXHIGHNY-26JUN25")
@@ -56,18 +58,25 @@ async def test_kalshi_lifecycle_lists_and_resolves_markets(edge: tuple[SimServer
 
     await server.lifecycle(determined_msg("KXHIGHNY-26JUN24-T82", "yes", 1_782_345_700))
     # Kalshi follows `determined` with `settled`: the same resolution, the same event id.
-    await server.lifecycle({**determined_msg("KXHIGHNY-26JUN24-T82", "yes", 0), "event_type": "settled", "settled_ts": 1_782_349_300})
+    await server.lifecycle(
+        {**determined_msg("KXHIGHNY-26JUN24-T82", "yes", 0), "event_type": "settled", "settled_ts": 1_782_349_300}
+    )
     await runner.wait_until(lambda r: r.counters["markets_resolved"] == 2)
     first, again = _of(sink, MarketResolved)
     assert first.event_id == again.event_id  # JetStream's dedup keeps one
     assert (first.slug, first.winning_outcome, first.winning_token_id, first.losing_token_id) == (
-        "KXHIGHNY-26JUN24-T82", "Yes", "KXHIGHNY-26JUN24-T82:YES", "KXHIGHNY-26JUN24-T82:NO",
+        "KXHIGHNY-26JUN24-T82",
+        "Yes",
+        "KXHIGHNY-26JUN24-T82:YES",
+        "KXHIGHNY-26JUN24-T82:NO",
     )
     assert first.ts_event_ns == 1_782_345_700 * 10**9 and first.outcome_source == "kalshi"
 
 
 @pytest.mark.parametrize("edge", ["polymarket"], indirect=True)
-async def test_polymarket_new_market_and_resolution_by_condition_id(edge: tuple[SimServer, EdgeRunner, MemorySink]) -> None:
+async def test_polymarket_new_market_and_resolution_by_condition_id(
+    edge: tuple[SimServer, EdgeRunner, MemorySink],
+) -> None:
     server, runner, sink = edge
     [seeded] = _of(sink, MarketListed)
     assert seeded.venue_event_id == CONDITION_ID
@@ -84,5 +93,10 @@ async def test_polymarket_new_market_and_resolution_by_condition_id(edge: tuple[
     await server.lifecycle(resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], YES_TOKEN, "Yes"))
     await runner.wait_until(lambda r: r.counters["markets_resolved"] == 2)
     snow, sim = _of(sink, MarketResolved)
-    assert (snow.slug, snow.winning_token_id, snow.losing_token_id, snow.winning_outcome) == ("will-it-snow", tokens[1], tokens[0], "No")
+    assert (snow.slug, snow.winning_token_id, snow.losing_token_id, snow.winning_outcome) == (
+        "will-it-snow",
+        tokens[1],
+        tokens[0],
+        "No",
+    )
     assert (sim.slug, sim.winning_token_id, sim.losing_token_id) == (seeded.slug, YES_TOKEN, NO_TOKEN)

@@ -117,9 +117,11 @@ def _lifecycle(msg: dict[str, object]) -> str:
 
 
 def test_lifecycle_created_lists_both_legs_and_determined_resolves() -> None:
-    (listed,) = parse_frame(_lifecycle(created_msg("KXHIGHNY-26JUN25-T84", "High above 84?", 1_782_300_000, 1_782_400_000)))
+    created = created_msg("KXHIGHNY-26JUN25-T84", "High above 84?", 1_782_300_000, 1_782_400_000)
+    (listed,) = parse_frame(_lifecycle(created))
     assert isinstance(listed, MarketNotice) and listed.kind == "listed"
-    assert (listed.slug, listed.venue_event_id, listed.question) == ("KXHIGHNY-26JUN25-T84", "KXHIGHNY-26JUN25", "High above 84?")
+    assert (listed.slug, listed.venue_event_id) == ("KXHIGHNY-26JUN25-T84", "KXHIGHNY-26JUN25")
+    assert listed.question == "High above 84?"
     assert listed.outcome_token_ids == ["KXHIGHNY-26JUN25-T84:YES", "KXHIGHNY-26JUN25-T84:NO"]
     assert (listed.start_ns, listed.end_ns) == (1_782_300_000 * 10**9, 1_782_400_000 * 10**9)
     assert listed.url == "https://kalshi.com/markets/kxhighny"
@@ -130,7 +132,8 @@ def test_lifecycle_created_lists_both_legs_and_determined_resolves() -> None:
     )
     assert no.ts_event_ns == 1_782_400_100 * 10**9
     # A voided result or a state change that moves no money is control traffic.
-    for msg in (determined_msg("KXHIGHNY-26JUN25-T84", "", 1), {"market_ticker": "KXHIGHNY-26JUN25-T84", "event_type": "deactivated"}):
+    paused = {"market_ticker": "KXHIGHNY-26JUN25-T84", "event_type": "deactivated"}
+    for msg in (determined_msg("KXHIGHNY-26JUN25-T84", "", 1), paused):
         (item,) = parse_frame(_lifecycle(msg))
         assert isinstance(item, Control) and item.kind == "market_lifecycle_v2"
     with pytest.raises(ParseError):
