@@ -127,7 +127,12 @@ class Session:
         if channel in GLOBAL_CHANNELS:
             return True
         kind, _, symbol = channel.partition(":")
-        return kind in ("prices", "book") and bool(symbol) and symbol in self.state.market.by_symbol
+        return kind in ("prices", "book") and bool(symbol) and self.symbol_of(symbol) in self.state.market.by_symbol
+
+    def symbol_of(self, asked: str) -> str:
+        """The books' symbol for any symbol form (a Kalshi ticker or leg, a Polymarket slug:yes)."""
+        markets = self.state.markets
+        return markets.canonical_symbol(asked) if markets is not None else asked
 
     def subscribe(self, channels: list[Any]) -> dict[str, Any]:
         ok = [c for c in channels if isinstance(c, str) and self.valid(c)]
@@ -160,7 +165,8 @@ class Session:
         """Everything that changed since the previous tick, as data frames."""
         out: list[dict[str, Any]] = []
         for channel in sorted(self.channels):
-            kind, _, symbol = channel.partition(":")
+            kind, _, asked = channel.partition(":")
+            symbol = self.symbol_of(asked)
             if kind == "prices":
                 data = prices_payload(self.state, symbol)
                 key = None if data is None else (data["bid"], data["ask"], data["bid_sz"], data["ask_sz"])

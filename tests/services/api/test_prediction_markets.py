@@ -6,6 +6,7 @@ settlement mark and redeems them."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,6 +90,17 @@ async def test_tickers_slugs_and_legs_quote_the_contract_they_name(stack: Stack)
     with pytest.raises(SequenceError) as unknown:
         await stack.call(seq.quote, "no-such-market:yes")
     assert unknown.value.status == 404
+    # The stream takes the same forms: each channel carries the contract it names.
+    frames = seq.stream([f"prices:{TICKER}", f"book:{SLUG}:no"])
+    try:
+        got: dict[str, Any] = {}
+        while len(got) < 2:
+            channel, data = await asyncio.wait_for(frames.__anext__(), 10)
+            got[channel] = data
+    finally:
+        await frames.aclose()
+    assert (got[f"prices:{TICKER}"]["bid"], got[f"prices:{TICKER}"]["ask"]) == (yes["nbbo"]["bid"], yes["nbbo"]["ask"])
+    assert got[f"book:{SLUG}:no"]["bids"][0] == poly_no["book"]["bids"][0]
 
 
 async def _filled(stack: Stack, graph_id: str) -> dict[str, Any]:
