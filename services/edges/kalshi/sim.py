@@ -161,6 +161,11 @@ class KalshiSim(SimProtocol):
         return [_frame({"type": "trade", "sid": sid, "msg": msg})]
 
 
+    def resolution_msg(self, market: str, winner: str) -> dict[str, Any] | None:
+        if self.server is None or market not in self.server.markets_by_venue_symbol:
+            return None
+        return determined_msg(market, winner, time.time_ns() // 10**9)
+
     def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
         sid = conn.state.get("market_lifecycle_v2")
         if sid is None:

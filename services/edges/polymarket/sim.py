@@ -128,6 +128,13 @@ class PolymarketSim(SimProtocol):
         }
         return [_ENC.encode(event).decode()]
 
+    def resolution_msg(self, market: str, winner: str) -> dict[str, Any] | None:
+        # The one market this server trades, named by its condition id.
+        if market != CONDITION_ID:
+            return None
+        token, outcome = (YES_TOKEN, "Yes") if winner == "yes" else (NO_TOKEN, "No")
+        return resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], token, outcome)
+
     def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
         return [_ENC.encode(msg).decode()] if conn.state.get("lifecycle") else []
 

@@ -95,6 +95,10 @@ class SimProtocol(ABC):
         """Answer a REST request (snapshot endpoints); None = 404."""
         return None
 
+    def resolution_msg(self, market: str, winner: str) -> dict[str, Any] | None:
+        """The venue's message resolving one of its markets for `winner` (yes|no); None if unknown."""
+        return None
+
     def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
         """A prediction market's lifecycle notice (listed, resolved) for one connection, if it
         asked for them; `msg` is the venue's own message body."""
@@ -312,6 +316,14 @@ class SimServer:
                 return _json(HTTPStatus.BAD_REQUEST, {"error": f"unknown fault {kind}"})
             asyncio.get_running_loop().create_task(self.inject(kind, query.get("symbol")))
             return _json(HTTPStatus.OK, {"injected": kind})
+        if path.startswith("/__sim/resolve/"):
+            # Resolve a prediction market by hand (`make run`): /__sim/resolve/<market>?winner=yes|no
+            market, winner = unquote(path[len("/__sim/resolve/") :]), query.get("winner", "")
+            msg = self.protocol.resolution_msg(market, winner) if winner in ("yes", "no") else None
+            if msg is None:
+                return _json(HTTPStatus.NOT_FOUND, {"error": f"no market {market!r} to resolve for winner {winner!r}"})
+            asyncio.get_running_loop().create_task(self.lifecycle(msg))
+            return _json(HTTPStatus.OK, {"resolving": market, "winner": winner})
         if path.startswith("/__sim/book/"):
             sym = unquote(path[len("/__sim/book/") :])
             if sym not in self.markets_by_venue_symbol:

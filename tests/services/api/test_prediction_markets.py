@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from sequence_markets import Sequence, SequenceError
 
@@ -22,7 +23,6 @@ from replay.audit import audit
 from services.api.keys import create_key
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
-from services.edges.kalshi.sim import determined_msg
 from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN, resolved_msg
 from services.risk.account import replay
 from services.risk.config import rules_book
@@ -38,6 +38,9 @@ ONE = 10**9
 async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
     symbols = {"kalshi": [f"{TICKER}:YES"], "polymarket": [YES_TOKEN, NO_TOKEN]}
     async with serving(bus, settings, ["kalshi", "polymarket"], seed=17, symbols=symbols, ready=f"{TICKER}:YES") as s:
+        # Every contract quoted before the first order (the trader parts fold the same books).
+        legs = [f"{TICKER}:YES", f"{TICKER}:NO", YES_TOKEN, NO_TOKEN]
+        await s.api.md_follower.wait_until(lambda: all(s.api.market.nbbo(leg) is not None for leg in legs))
         yield s
 
 
@@ -50,8 +53,9 @@ async def _steady(stack: Stack) -> None:
 
     def shown(symbol: str, venue: str, venue_symbol: str) -> bool:
         server = next(s for s in stack.servers if s.protocol.venue == venue)
-        nbbo, true = api.market.nbbo(symbol), server.true_book(venue_symbol)
-        return nbbo is not None and (nbbo.bid_px_1e9, nbbo.ask_px_1e9) == (true.best_bid()[0], true.best_ask()[0])
+        bids, asks = api.market.consolidated(symbol, 10)
+        true = server.true_book(venue_symbol)
+        return [(p, q) for p, q, _ in bids] == true.bids(10) and [(p, q) for p, q, _ in asks] == true.asks(10)
 
     await api.md_follower.wait_until(
         lambda: (
@@ -111,8 +115,10 @@ async def _filled(stack: Stack, graph_id: str) -> dict[str, Any]:
 
 async def test_polymarket_slug_legs_trade_in_sandbox(stack: Stack) -> None:
     seq = stack.seq
-    yes = await stack.call(seq.buy, f"{SLUG}:yes", 10)
-    no = await stack.call(seq.buy, f"{SLUG}:no", 4.5)
+    # Marketable limits well through the ask: a market order the SOR prices on a book one tick
+    # older than the sandbox's expires whole (ioc_remainder) on this fast-moving local market.
+    yes = await stack.call(seq.buy, f"{SLUG}:yes", 10, limit_price=0.95)
+    no = await stack.call(seq.buy, f"{SLUG}:no", 4.5, limit_price=0.95)
     for graph_id, qty in ((yes["graph_id"], 10), (no["graph_id"], 4.5)):
         node = await _filled(stack, graph_id)
         assert node["filled_qty_1e8"] == int(qty * 10**8) and 0 < node["avg_fill_price_1e9"] < ONE
@@ -123,7 +129,7 @@ async def test_polymarket_slug_legs_trade_in_sandbox(stack: Stack) -> None:
         assert f["venue"] == "polymarket"
         filled[f["symbol"]] = filled.get(f["symbol"], 0) + f["qty_1e8"]
     assert filled == {YES_TOKEN: 10 * 10**8, NO_TOKEN: 450_000_000}
-    held = _event_contracts(await stack.call(seq.positions_unified))
+    held = _event_contracts(await _positions(stack))
     assert {s: (p["qty_1e8"], p["lifecycle"]["state"]) for s, p in held.items()} == {
         YES_TOKEN: (10 * 10**8, "active"),
         NO_TOKEN: (450_000_000, "active"),
@@ -132,6 +138,14 @@ async def test_polymarket_slug_legs_trade_in_sandbox(stack: Stack) -> None:
     with pytest.raises(SequenceError) as unknown:
         await stack.call(seq.buy, "no-such-market:yes", 1)
     assert unknown.value.status == 422
+
+
+async def _positions(stack: Stack, **query: Any) -> dict[str, Any]:
+    """Positions once the view has folded every fill so far (it trails the log by a batch)."""
+    api = stack.api
+    await api.ledger_follower.wait_caught_up()
+    await api.positions.wait_for(api.ledger_follower.position)
+    return await stack.call(stack.seq.positions_unified, **query)
 
 
 def _event_contracts(positions: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -147,13 +161,18 @@ def _usd(positions: dict[str, Any], venue: str) -> int:
 async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack, bus: Bus) -> None:
     seq, api = stack.seq, stack.api
     kalshi = next(s for s in stack.servers if s.protocol.venue == "kalshi")
-    bought_yes = await _filled(stack, (await stack.call(seq.buy, TICKER, 7))["graph_id"])  # bare = YES
-    bought_no = await _filled(stack, (await stack.call(seq.buy, f"{TICKER}:NO", 3))["graph_id"])
+    bought_yes = await _filled(
+        stack, (await stack.call(seq.buy, TICKER, 7, limit_price=0.95))["graph_id"]
+    )  # bare = YES
+    bought_no = await _filled(stack, (await stack.call(seq.buy, f"{TICKER}:NO", 3, limit_price=0.95))["graph_id"])
     with pytest.raises(SequenceError) as early:
         await stack.call(seq.redeem, TICKER, "kalshi")
     assert early.value.status == 409  # not resolved yet
 
-    await kalshi.lifecycle(determined_msg(TICKER, "yes", int(time.time())))
+    # Resolved the way `make run` lets a user do it: the venue server's control endpoint.
+    async with httpx.AsyncClient(base_url=kalshi.rest_url) as sim:
+        assert (await sim.get(f"/__sim/resolve/{TICKER}", params={"winner": "yes"})).status_code == 200
+        assert (await sim.get("/__sim/resolve/NOPE-1", params={"winner": "yes"})).status_code == 404
     resolved_frames = seq.stream_resolved_markets()
     try:
         frame = await resolved_frames.__anext__()
@@ -163,7 +182,7 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     settlement = await stack.call(seq.settlement, TICKER)
     assert (settlement["status"], settlement["resolved_outcome"], settlement["yes_price"]) == ("resolved", "Yes", 1.0)
 
-    before = await stack.call(seq.positions_unified)
+    before = await _positions(stack)
     held = _event_contracts(before)
     yes, no = held[f"{TICKER}:YES"], held[f"{TICKER}:NO"]
     assert (yes["lifecycle"], yes["settled"], yes["settled_mark_usd_1e9"]) == ({"state": "resolved"}, True, ONE)
@@ -179,10 +198,10 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
         (f"{TICKER}:YES", 7 * 10**8, 7 * ONE),
     ]
     # Answered once the view shows it: the payout is booked, the contracts are gone.
-    after = await stack.call(seq.positions_unified)
+    after = await _positions(stack)
     assert _usd(after, "kalshi") == _usd(before, "kalshi") + 7 * 10**8
     assert _event_contracts(after) == {}
-    closed = _event_contracts(await stack.call(seq.positions_unified, include_closed=True))
+    closed = _event_contracts(await _positions(stack, include_closed=True))
     assert {s: p["lifecycle"]["state"] for s, p in closed.items()} == {
         f"{TICKER}:YES": "redeemed",
         f"{TICKER}:NO": "redeemed",
@@ -193,7 +212,7 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     # Nothing left to redeem: a repeat moves no money.
     again = await stack.call(seq.redeem, TICKER, "kalshi")
     assert (again["mode"], again["redeemed"]) == ("noop", [])
-    assert _usd(await stack.call(seq.positions_unified), "kalshi") == _usd(after, "kalshi")
+    assert _usd(await _positions(stack), "kalshi") == _usd(after, "kalshi")
 
     # Replays identically: the positions view rebuilt from the log equals the live one, and the
     # risk account folded from the log holds the same dollars and no contracts.
