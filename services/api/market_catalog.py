@@ -27,7 +27,7 @@ from events.market import MarketListed, MarketResolved
 from projections.follower import StreamFollower
 from projections.market import MarketBooks
 from services.api.units import px
-from services.edges.markets import sim_listings
+from services.edges.markets import PREDICTION_VENUES, sim_listings
 from services.graph.schema import ParsedGraph
 
 REPLAY = 128  # frames of each kind a new lifecycle connection receives first
@@ -148,11 +148,13 @@ class MarketCatalog:
         return kalshi_leg if kalshi_leg in books else symbol
 
     def canonical_order(self, parsed: ParsedGraph) -> ParsedGraph:
-        """`parsed` with each node's symbol made canonical; a market's contract is typed `prediction`."""
+        """`parsed` with each node's symbol made canonical; a market's contract is typed `prediction`
+        (the SDK sends `spot` unless told otherwise)."""
         nodes = []
         for node in parsed.nodes:
             symbol = self.canonical_symbol(node.instrument.symbol)
-            if symbol != node.instrument.symbol:
+            listed = any(self.of_token(venue, symbol) is not None for venue in PREDICTION_VENUES)
+            if symbol != node.instrument.symbol or (listed and node.instrument.type != "prediction"):
                 instrument = msgspec.structs.replace(node.instrument, symbol=symbol, type="prediction")
                 node = msgspec.structs.replace(node, instrument=instrument)
             nodes.append(node)

@@ -134,6 +134,11 @@ async def test_polymarket_slug_legs_trade_in_sandbox(stack: Stack) -> None:
         YES_TOKEN: (10 * 10**8, "active"),
         NO_TOKEN: (450_000_000, "active"),
     }
+    # Typed as prediction-market orders though the SDK sent `spot`: TCA reports them as such.
+    api, graphs = stack.api, {yes["graph_id"], no["graph_id"]}
+    await api.ledger_follower.wait_until(lambda: graphs <= {r.graph_id for r in api.ledger.tca.values()}, timeout=20)
+    reports = [r for r in (await stack.call(seq.tca))["reports"] if r["graph_id"] in graphs]
+    assert len(reports) == 2 and all(r["is_prediction"] for r in reports)
     # An unknown slug is still refused up front.
     with pytest.raises(SequenceError) as unknown:
         await stack.call(seq.buy, "no-such-market:yes", 1)
