@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI
-
 import msgspec
+from fastapi import FastAPI
 
 from events import AnyEvent
 from events.market import MarketListed, MarketResolved

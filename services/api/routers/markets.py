@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, Request
 
 from events.execution import PositionRedeemed
 from events.ids import derive_id
-from projections.positions import NAME as POSITIONS, book
+from projections.positions import NAME as POSITIONS
+from projections.positions import book
 from services.api.auth import Auth, AuthContext
-
 from services.api.errors import ApiError
 from services.api.market_catalog import (
     ONE_DOLLAR_1E9,
@@ -211,7 +211,7 @@ async def redeem(slug: str, state: State, auth: Auth, catalog: Catalog, venue: s
         for doc in held
     ]
     acks = await state.bus.publish_many(redemptions)
-    await state.positions.wait_for(max(a.seq for a in acks), timeout=VIEW_WAIT_S)
+    await _view_at(state, max(a.seq for a in acks))
     payouts = [notional_usd_1e9(r.settle_px_1e9, r.qty_1e8) for r in redemptions]
     rows = [
         {"symbol": r.symbol, "qty_1e8": r.qty_1e8, "settle_px_1e9": r.settle_px_1e9, "payout_usd_1e9": paid}
@@ -225,7 +225,14 @@ async def redeem(slug: str, state: State, auth: Auth, catalog: Catalog, venue: s
 async def _held(state: ApiState, auth: AuthContext, venue: str, tokens: list[str]) -> list[dict[str, Any]]:
     """The caller's open positions in these contracts, once the view has every fill so far."""
     await state.ledger_follower.wait_caught_up()
-    await state.positions.wait_for(state.ledger_follower.position, timeout=VIEW_WAIT_S)
+    await _view_at(state, state.ledger_follower.position)
     scope = view_scope(auth)
     docs = await asyncio.to_thread(lambda: list(state.views.scan(POSITIONS, "positions", scope)))
     return [d for _, d in docs if d["venue"] == venue and d["symbol"] in tokens and d["qty_1e8"] > 0]
+
+
+async def _view_at(state: ApiState, seq: int) -> None:
+    try:
+        await state.positions.wait_for(seq, timeout=VIEW_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(503, "the positions view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc

@@ -81,7 +81,8 @@ class KalshiSim(SimProtocol):
             conn.state.setdefault("seq", {})[sid] = 0
             replies.append(_frame({"id": cmd_id, "type": "subscribed", "msg": {"channel": channel, "sid": sid}}))
             if channel in _ALL_MARKETS:
-                conn.state[channel] = sid
+                conn.state[channel] = sid  # every market, whatever tickers came along
+                continue
             for ticker in tickers:
                 conn.state.setdefault(channel, {})[ticker] = sid
                 if channel == "orderbook_delta":
