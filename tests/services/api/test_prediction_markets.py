@@ -23,6 +23,7 @@ from replay.audit import audit
 from services.api.keys import create_key
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
+from services.edges.kalshi.sim import determined_msg
 from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN, resolved_msg
 from services.risk.account import replay
 from services.risk.config import rules_book
@@ -244,42 +245,19 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     assert account.position(f"{TICKER}:YES").qty_1e8 == 0
 
 
-async def test_redeem_refusals_and_live_polymarket(stack: Stack) -> None:
-    seq = stack.seq
-    polymarket = next(s for s in stack.servers if s.protocol.venue == "polymarket")
-    with pytest.raises(SequenceError) as bad_venue:
-        await stack.call(seq.redeem, SLUG, "okx")
-    assert bad_venue.value.status == 400
-    with pytest.raises(SequenceError) as unknown:
-        await stack.call(seq.redeem, "no-such-market", "polymarket")
-    assert unknown.value.status == 404
-    # A live key holding a live position: Polymarket's on-chain redemption is not wired here.
-    await polymarket.lifecycle(resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], NO_TOKEN, "No"))
-    await stack.api.markets.follower.wait_until(  # type: ignore[union-attr]
-        lambda: stack.api.markets.entries[("polymarket", SLUG)].resolution is not None,
-        timeout=20,  # type: ignore[union-attr]
-    )
-    sandbox = await stack.call(seq.redeem, SLUG, "polymarket")
-    assert (sandbox["mode"], sandbox["condition_id"], sandbox["token_ids"]) == (
-        "noop",
-        CONDITION_ID,
-        [YES_TOKEN, NO_TOKEN],
-    )
-    live_key = create_key(stack.settings, "acme", sandbox=False, now_ns=time.time_ns()).secret
-    live = Sequence(live_key, base_url=stack.base_url, max_retries=0)
-    assert (await stack.call(live.redeem, SLUG, "polymarket"))["mode"] == "noop"  # holds nothing live yet
-    # A fill from the live venue (as its private channel would report it).
+async def _live_fill(stack: Stack, venue: str, symbol: str, n: int) -> None:
+    """A fill from the live venue on tenant acme's live book (as its private channel reports one)."""
     fill = FillRecorded(
         event_id=new_event_id(),
         ts_ns=time.time_ns(),
         tenant="acme",
-        fill_id="live-trade-1",
-        child_id="g_live:order:1",
-        client_order_id="c1",
-        graph_id="g_live",
+        fill_id=f"live-trade-{n}",
+        child_id=f"g_live{n}:order:1",
+        client_order_id=f"c{n}",
+        graph_id=f"g_live{n}",
         node_id="order",
-        venue="polymarket",
-        symbol=YES_TOKEN,
+        venue=venue,
+        symbol=symbol,
         side="buy",
         qty_1e8=5 * 10**8,
         px_1e9=400_000_000,
@@ -289,6 +267,43 @@ async def test_redeem_refusals_and_live_polymarket(stack: Stack) -> None:
     )
     ack = await stack.api.bus.publish(fill)
     await stack.api.positions.wait_for(ack.seq)
+
+
+async def test_redeem_refusals_and_the_live_book(stack: Stack) -> None:
+    seq, markets = stack.seq, stack.api.markets
+    assert markets is not None and markets.follower is not None
+    servers = {s.protocol.venue: s for s in stack.servers}
+    with pytest.raises(SequenceError) as bad_venue:
+        await stack.call(seq.redeem, SLUG, "okx")
+    assert bad_venue.value.status == 400
+    with pytest.raises(SequenceError) as unknown:
+        await stack.call(seq.redeem, "no-such-market", "polymarket")
+    assert unknown.value.status == 404
+    await servers["polymarket"].lifecycle(resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], NO_TOKEN, "No"))
+    await servers["kalshi"].lifecycle(determined_msg(TICKER, "no", int(time.time())))
+    await markets.follower.wait_until(
+        lambda: all(e.resolution is not None for e in markets.entries.values()), timeout=20
+    )
+    sandbox = await stack.call(seq.redeem, SLUG, "polymarket")
+    assert (sandbox["mode"], sandbox["condition_id"], sandbox["token_ids"], sandbox["redeemed"]) == (
+        "noop",
+        CONDITION_ID,
+        [YES_TOKEN, NO_TOKEN],
+        [],
+    )
+    live_key = create_key(stack.settings, "acme", sandbox=False, now_ns=time.time_ns()).secret
+    live = Sequence(live_key, base_url=stack.base_url, max_retries=0)
+    assert (await stack.call(live.redeem, SLUG, "polymarket"))["mode"] == "noop"  # holds nothing live yet
+
+    # A live position: Polymarket's on-chain redemption is not wired here; Kalshi pays out itself.
+    await _live_fill(stack, "polymarket", YES_TOKEN, 1)
     with pytest.raises(SequenceError) as not_wired:
         await stack.call(live.redeem, SLUG, "polymarket")
     assert not_wired.value.status == 501 and "relayer" in not_wired.value.message
+    await _live_fill(stack, "kalshi", f"{TICKER}:YES", 2)
+    kalshi = await stack.call(live.redeem, TICKER, "kalshi")
+    assert (kalshi["mode"], kalshi["redeemed"], kalshi["token_ids"]) == ("auto_settled", [], None)
+    assert "Kalshi pays" in kalshi["note"]
+    # The live position shows its market resolved against it (NO won: worth $0).
+    row = _event_contracts(await stack.call(live.positions_unified))[f"{TICKER}:YES"]
+    assert (row["lifecycle"]["state"], row["settled_mark_usd_1e9"], row["is_sandbox"]) == ("resolved", 0, False)
