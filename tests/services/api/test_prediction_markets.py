@@ -23,8 +23,8 @@ from replay.audit import audit
 from services.api.keys import create_key
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
-from services.edges.kalshi.sim import determined_msg
-from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN, resolved_msg
+from services.edges.kalshi.sim import created_msg, determined_msg
+from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN, new_market_msg, resolved_msg
 from services.risk.account import replay
 from services.risk.config import rules_book
 from services.settings import Settings
@@ -243,6 +243,32 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
         and account.balances.get(("kalshi", f"{TICKER}:NO"), 0) == 0
     )
     assert account.position(f"{TICKER}:YES").qty_1e8 == 0
+
+
+async def test_markets_the_venues_announce_appear_in_the_listing_and_the_stream(stack: Stack) -> None:
+    seq, servers = stack.seq, {s.protocol.venue: s for s in stack.servers}
+    await servers["kalshi"].lifecycle(
+        created_msg("KXHIGHNY-26JUN25-T84", "High above 84°F?", 1_782_300_000, 1_782_400_000)
+    )
+    snow_tokens = ["7" * 77, "8" * 77]
+    snow = new_market_msg("will-it-snow", "Will it snow?", "0x" + "cd" * 32, snow_tokens, ["Yes", "No"])
+    await servers["polymarket"].lifecycle(snow)
+    frames = seq.stream_new_markets()
+    try:
+        seen: list[tuple[str, str]] = []
+        while len(seen) < 4:  # the two markets the edges started with, then the two announced
+            frame = await asyncio.wait_for(frames.__anext__(), 10)
+            seen.append((frame["venue"], frame["slug"]))
+    finally:
+        await frames.aclose()
+    assert sorted(seen) == sorted(
+        [("kalshi", TICKER), ("polymarket", SLUG), ("kalshi", "KXHIGHNY-26JUN25-T84"), ("polymarket", "will-it-snow")]
+    )
+    kalshi = {m["slug"]: m for m in (await stack.call(seq.markets, venue="kalshi"))["markets"]}
+    assert kalshi["KXHIGHNY-26JUN25-T84"]["yes_token_id"] == "KXHIGHNY-26JUN25-T84:YES"
+    assert kalshi["KXHIGHNY-26JUN25-T84"]["end_date"] == "2026-06-25T15:06:40Z"
+    [found] = (await stack.call(seq.markets, venue="polymarket", slug="will-it-snow"))["markets"]
+    assert (found["question"], found["outcome_token_ids"]) == ("Will it snow?", snow_tokens)
 
 
 async def _live_fill(stack: Stack, venue: str, symbol: str, n: int) -> None:
