@@ -24,6 +24,7 @@ from events.execution import (
     ChildRejected,
     ChildSubmitted,
     FillRecorded,
+    PositionRedeemed,
 )
 from events.graph import (
     GRAPH_EVENTS,
@@ -90,7 +91,7 @@ AnyEvent: TypeAlias = (
     | KillSwitchEngaged | KillSwitchCleared
     | PlanMade | ChildAllocated
     | ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | ChildAmended
-    | FillRecorded | BalanceAdjusted
+    | FillRecorded | BalanceAdjusted | PositionRedeemed
     | SandboxSettingsChanged | SandboxReset
     | TcaReported | VenueScored
     | CredentialStored | CredentialRevoked

@@ -84,6 +84,21 @@ class BalanceAdjusted(Event, frozen=True, tag="exec.balance_adjusted.v1"):
     is_sandbox: bool
 
 
+class PositionRedeemed(Event, frozen=True, tag="exec.position_redeemed.v1"):
+    """A resolved prediction-market position paid out: `qty_1e8` contracts of `symbol` leave the
+    account at `settle_px_1e9` ($1 for the winning outcome, $0 for the losing one), in dollars.
+
+    The id derives from tenant, book, venue and symbol: a repeated redemption is one event."""
+
+    venue: str
+    symbol: str  # the outcome contract (canonical)
+    slug: str  # the market
+    qty_1e8: int
+    settle_px_1e9: int
+    mode: Literal["auto_settled", "relayer_submitted"]
+    is_sandbox: bool
+
+
 EXECUTION_EVENTS = (
     ChildSubmitted,
     ChildAcked,
@@ -92,4 +107,5 @@ EXECUTION_EVENTS = (
     ChildAmended,
     FillRecorded,
     BalanceAdjusted,
+    PositionRedeemed,
 )

@@ -138,6 +138,8 @@ def subject_for(event: Event) -> str:
             venue=v
         ) | execution.BalanceAdjusted(venue=v):
             return f"exec.{token(v)}.{token(event.tenant)}"
+        case execution.PositionRedeemed(venue=v):
+            return f"exec.{token(v)}.{token(event.tenant)}"
         case sandbox.SandboxSettingsChanged() | sandbox.SandboxReset():
             return f"exec.{VENUE_WIDE}.{token(event.tenant)}"
         case tca.TcaReported(graph_id=g):

@@ -10,7 +10,9 @@ Documents (key prefix `<tenant>/<sandbox|live>/<venue>/`):
   fills     `.../<fill_id>` {seq}: fills already folded (a replayed venue fill counts once)
 
 A `SandboxReset` (POST /v1/sandbox/reset) removes the sandbox position rows it names; the
-reset's balance changes arrive as ordinary `BalanceAdjusted` events.
+reset's balance changes arrive as ordinary `BalanceAdjusted` events. A `PositionRedeemed`
+(POST /v1/markets/{slug}/redeem) sells the contracts at their settlement price into dollars and
+counts them in the position's `redeemed_qty_1e8`.
 
 Rounding is the risk account's (`services/risk/money.py`, `services/risk/account._fill`), so
 this view and the balances risk checks against never disagree: what we pay rounds up (buy
@@ -29,7 +31,7 @@ from __future__ import annotations
 from typing import Literal
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, FillRecorded
+from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
 from events.sandbox import SandboxReset
 from projections.runner import ViewTx
 from services.edges.instruments import split_symbol
@@ -76,6 +78,8 @@ class PositionsProjection:
                 self._add_balance(tx, event.tenant, event.is_sandbox, event.venue, event.asset, event.delta_qty_1e8)
             case FillRecorded():
                 self._fill(tx, event, seq)
+            case PositionRedeemed():
+                self._redeem(tx, event)
             case SandboxReset():
                 # A reset starts the sandbox book over: the positions it names leave the view
                 # (their fills and PnL stay in the log; the fill dedup records stay too).
@@ -133,6 +137,24 @@ class PositionsProjection:
             base = split_symbol(fill.symbol)[0]
             signed = fill.qty_1e8 if fill.side == "buy" else -fill.qty_1e8
             self._add_balance(tx, fill.tenant, fill.is_sandbox, fill.venue, base, signed)
+
+    def _redeem(self, tx: ViewTx, redeemed: PositionRedeemed) -> None:
+        # The contracts leave at the settlement price ($1 or $0), like a fee-free sell.
+        prefix = f"{redeemed.tenant}/{book(redeemed.is_sandbox)}/{redeemed.venue}"
+        doc = tx.get("positions", f"{prefix}/{redeemed.symbol}")
+        if doc is None:
+            return
+        after, realized = trade_position(
+            Position(doc["qty_1e8"], doc["basis_usd_1e9"]), "sell", redeemed.qty_1e8, redeemed.settle_px_1e9
+        )
+        doc["qty_1e8"], doc["basis_usd_1e9"] = after.qty_1e8, after.basis_usd_1e9
+        doc["entry_price_usd_1e9"] = entry_price_usd_1e9(after.qty_1e8, after.basis_usd_1e9)
+        doc["realized_pnl_usd_1e9"] += realized
+        doc["redeemed_qty_1e8"] = doc.get("redeemed_qty_1e8", 0) + redeemed.qty_1e8
+        tx.put("positions", f"{prefix}/{redeemed.symbol}", doc)
+        payout = usd_to_quote_qty_down(notional_usd_1e9(redeemed.settle_px_1e9, redeemed.qty_1e8))
+        quote = quote_of(redeemed.venue, redeemed.symbol)
+        self._add_balance(tx, redeemed.tenant, redeemed.is_sandbox, redeemed.venue, quote, payout)
 
     @staticmethod
     def _add_balance(tx: ViewTx, tenant: str, is_sandbox: bool, venue: str, asset: str, delta_qty_1e8: int) -> None:

@@ -33,23 +33,29 @@ class Market:
 
 @contextlib.asynccontextmanager
 async def trading_stack(
-    bus: Bus, venues: list[str], seed: int, instruments: dict[str, list[SimInstrument]] | None = None
+    bus: Bus,
+    venues: list[str],
+    seed: int,
+    symbols: dict[str, list[str]] | None = None,
+    instruments: dict[str, list[SimInstrument]] | None = None,
 ) -> AsyncIterator[Market]:
-    """`instruments` replaces a venue's simulated BTC-USDT (e.g. a thin, coarse-ticked book)."""
+    """`symbols` per venue (default BTC-USDT on each); `instruments` replaces a venue's simulated
+    instruments (e.g. a thin, coarse-ticked BTC-USDT book)."""
     protocols, adapters = registry.sim_protocols(), registry.adapters()
     instruments = {**registry.sim_instruments(), **(instruments or {})}
     servers, runners = [], []
     for i, name in enumerate(venues):
-        inst = [x for x in instruments[name] if x.symbol == "BTC-USDT"]
+        streamed = (symbols or {}).get(name, ["BTC-USDT"])
+        inst = [x for x in instruments[name] if x.symbol in streamed]
         server = await SimServer(protocols[name](), inst, tick_ms=50, seed=seed + i).start()
         runner = EdgeRunner(
             adapters[name](VenueEndpoints(server.ws_url, server.rest_url)),
-            ["BTC-USDT"],
+            streamed,
             BusSink(bus),
             timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
         )
         await runner.start()
-        await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
+        await runner.wait_until(lambda r: all(not r.is_stale(vs) for vs in r.venue_symbols))
         servers.append(server)
         runners.append(runner)
     # Large test orders sweep more than any venue's visible levels: allow that notional.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import msgspec
 from fastapi import FastAPI
 
 from events import AnyEvent
@@ -24,10 +26,12 @@ from events.market import MarketListed, MarketResolved
 from projections.follower import StreamFollower
 from projections.market import DAY_NS, MarketBooks
 from services.api.units import px
-from services.edges.markets import sim_listings
+from services.edges.markets import PREDICTION_VENUES, sim_listings
+from services.graph.schema import ParsedGraph
 
 REPLAY = 128  # frames of each kind a new lifecycle connection receives first
 ONE_DOLLAR_1E9 = 1_000_000_000  # a winning contract pays $1
+LEGS = {"yes": 0, "no": 1}  # `<slug or ticker>:yes|no` (any case) names that outcome's contract
 
 Kind = Literal["new_markets", "market_resolved"]
 
@@ -46,6 +50,12 @@ class Entry:
         ids = self.listing.outcome_token_ids
         return ids[1] if len(ids) > 1 else ""
 
+    def settled_mark_1e9(self, token: str) -> int | None:
+        """What one `token` contract pays once resolved ($1 or $0); None while open."""
+        if self.resolution is None:
+            return None
+        return ONE_DOLLAR_1E9 if token == self.resolution.winning_token_id else 0
+
 
 class MarketCatalog:
     def __init__(self, seed: list[MarketListed]) -> None:
@@ -59,6 +69,14 @@ class MarketCatalog:
         self._announced: set[tuple[str, str]] = set()
         self._resolved: set[tuple[str, str]] = set()
         self.follower: StreamFollower | None = None
+        self.books: MarketBooks | None = None  # the API's live books (symbols no listing names)
+        self._by_token: dict[tuple[str, str], Entry] = {}
+        for entry in self.entries.values():
+            self._index(entry)
+
+    def _index(self, entry: Entry) -> None:
+        for token in entry.listing.outcome_token_ids:
+            self._by_token[(entry.listing.venue, token)] = entry
 
     async def caught_up(self) -> MarketCatalog:
         """This catalogue once it holds every event published before the call (read-your-writes)."""
@@ -77,14 +95,17 @@ class MarketCatalog:
                 self.entries[key] = entry = Entry(event)
             else:
                 entry.listing = event  # the venue's word replaces the seed
+            self._index(entry)
             self._emit("new_markets", new_market_frame(entry))
         elif isinstance(event, MarketResolved):
             key = (event.venue, event.slug)
             if key in self._resolved:
                 return
             self._resolved.add(key)
-            if key in self.entries:
-                self.entries[key].resolution = event
+            # An edge that never saw the listing names the market by its venue id: match the token.
+            entry = self.entries.get(key) or self._by_token.get((event.venue, event.winning_token_id))
+            if entry is not None:
+                entry.resolution = event
             self._emit("market_resolved", resolved_frame(event))
 
     def _emit(self, kind: Kind, frame: dict[str, Any]) -> None:
@@ -104,12 +125,53 @@ class MarketCatalog:
     def of_venue(self, venue: str) -> list[Entry]:
         return [e for (v, _), e in self.entries.items() if v == venue]
 
+    def of_token(self, venue: str, token: str) -> Entry | None:
+        """The market whose outcome contract `token` (a canonical symbol) is."""
+        return self._by_token.get((venue, token))
+
+    def canonical_symbol(self, symbol: str) -> str:
+        """The contract a prediction-market symbol names, as the books and the router know it:
+        a Kalshi ticker or Polymarket slug (or polymarket.com URL) means its YES contract, and
+        `:yes`/`:no` (any case) picks the leg. Anything else comes back unchanged, so a caller
+        answers an unknown symbol as it always did."""
+        books = self.books.by_symbol if self.books is not None else {}
+        if symbol in books:
+            return symbol
+        base, colon, leg = symbol.rpartition(":")
+        named, index = (base, LEGS[leg.lower()]) if colon and leg.lower() in LEGS else (symbol, 0)
+        entry = self.by_slug(slug_of(named))
+        if entry is not None and len(entry.listing.outcome_token_ids) > index:
+            return entry.listing.outcome_token_ids[index]
+        # A Kalshi ticker the catalogue has no listing for: its legs are `<TICKER>:YES` / `:NO`.
+        kalshi_leg = f"{named}:{('YES', 'NO')[index]}"
+        return kalshi_leg if kalshi_leg in books else symbol
+
+    def canonical_order(self, parsed: ParsedGraph) -> ParsedGraph:
+        """`parsed` with each node's symbol made canonical; a market's contract is typed `prediction`
+        (the SDK sends `spot` unless told otherwise)."""
+        nodes = []
+        for node in parsed.nodes:
+            symbol = self.canonical_symbol(node.instrument.symbol)
+            listed = any(self.of_token(venue, symbol) is not None for venue in PREDICTION_VENUES)
+            if symbol != node.instrument.symbol or (listed and node.instrument.type != "prediction"):
+                instrument = msgspec.structs.replace(node.instrument, symbol=symbol, type="prediction")
+                node = msgspec.structs.replace(node, instrument=instrument)
+            nodes.append(node)
+        return dataclasses.replace(parsed, nodes=tuple(nodes))
+
     def by_slug(self, slug: str) -> Entry | None:
         # Slugs are per venue; a Polymarket slug wins a (theoretical) clash with a Kalshi ticker.
         for venue in ("polymarket", "kalshi"):
             if (entry := self.entries.get((venue, slug))) is not None:
                 return entry
         return next((e for (_, s), e in self.entries.items() if s == slug), None)
+
+
+def slug_of(text: str) -> str:
+    # The SDK documents a polymarket.com URL as an accepted form of the slug.
+    if "://" in text:
+        text = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return text
 
 
 def iso8601(ns: int) -> str | None:
@@ -195,6 +257,8 @@ async def catalog_lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state.api
     seed = sim_listings(time.time_ns()) if state.settings.market == "sim" else []
     catalog = MarketCatalog(seed)
+    catalog.books = state.market
+    state.markets = catalog
     catalog.follower = StreamFollower(state.bus, "MARKETS", ["mkt.>"], catalog.apply)
     await catalog.follower.start()
     app.state.markets = catalog

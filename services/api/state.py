@@ -27,6 +27,7 @@ from services.bus import Bus
 from services.settings import Settings
 
 if TYPE_CHECKING:  # plans.py imports this module (through the orders router)
+    from services.api.market_catalog import MarketCatalog
     from services.api.plans import RoutingPlans
 
 
@@ -47,6 +48,7 @@ class ApiState:
     traces: TraceIndex  # LEDGER sequences per order, fed by `ledger_follower` (GET /v1/traces)
     plans: RoutingPlans  # the SOR's PlanMade events, fed by `ledger_follower` (services/api/plans.py)
     funding: FundingRates = field(default_factory=FundingRates)  # perp funding, fed by `md_follower`
+    markets: MarketCatalog | None = None  # prediction markets and symbol forms (the markets router's lifespan)
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Required, TypedDict, Unpack
 
 from events.ids import derive_id
-from events.market import MarketListed
+from events.market import MarketListed, MarketResolved
 from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN
+from services.edges.venue import MarketNotice
 
 PREDICTION_VENUES = ("kalshi", "polymarket")
 
@@ -85,3 +86,35 @@ def market_listings(venue: str, symbols: list[str], now_ns: int) -> list[MarketL
 def sim_listings(now_ns: int) -> list[MarketListed]:
     """Every market the local venue servers trade."""
     return [listed_event(venue, now_ns, **fields) for venue in PREDICTION_VENUES for fields in SIM_LISTINGS[venue]]
+
+
+def notice_event(venue: str, notice: MarketNotice, now_ns: int) -> MarketListed | MarketResolved:
+    """The lifecycle event a venue's notice records. Ids are fixed by venue and slug: a notice
+    repeated (a reconnect, Kalshi's `determined` then `settled`) is one event on the bus."""
+    if notice.kind == "listed":
+        return listed_event(
+            venue,
+            now_ns,
+            slug=notice.slug,
+            question=notice.question,
+            venue_event_id=notice.venue_event_id,
+            outcomes=list(notice.outcomes),
+            outcome_token_ids=list(notice.outcome_token_ids),
+            condition_id=notice.condition_id,
+            start_ns=notice.start_ns,
+            end_ns=notice.end_ns,
+            url=notice.url,
+            resolution_source=notice.resolution_source,
+        )
+    return MarketResolved(
+        event_id=derive_id("market_resolved", venue, notice.slug),
+        ts_ns=now_ns,
+        venue=venue,
+        slug=notice.slug,
+        venue_event_id=notice.venue_event_id,
+        winning_outcome=notice.winning_outcome,
+        winning_token_id=notice.winning_token_id,
+        losing_token_id=notice.losing_token_id,
+        outcome_source=venue,
+        ts_event_ns=notice.ts_event_ns,
+    )

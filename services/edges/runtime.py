@@ -26,13 +26,14 @@ from events import AnyEvent, new_event_id
 from services.aio import cancel_and_wait
 from events.market import BookDeltaBatch, BookSnapshot, FundingRateUpdated, TradePrinted, VenueState, VenueStatusChanged
 from services.edges.book import L2Book
-from services.edges.markets import market_listings
+from services.edges.markets import market_listings, notice_event
 from services.edges.sync import BookSync, SyncResult
 from services.edges.venue import (
     BookMode,
     BookUpdate,
     Control,
     FundingUpdate,
+    MarketNotice,
     ParseError,
     Reply,
     TradeUpdate,
@@ -108,6 +109,7 @@ class EdgeRunner:
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._changed = asyncio.Condition()
         self._http: httpx.AsyncClient | None = None
+        self._slugs: dict[str, str] = {}  # venue market id -> slug, from the listings seen
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -137,6 +139,7 @@ class EdgeRunner:
         # A prediction venue announces the markets it streams (ids fixed by market: a restart
         # adds no new listing).
         listed = market_listings(self.venue, self._canonical_symbols(), self.clock_ns())
+        self._slugs.update((m.venue_event_id, m.slug) for m in listed)
         if listed:
             await self.sink.emit(listed)
         attempt = 0
@@ -231,6 +234,8 @@ class EdgeRunner:
             elif isinstance(item, VenueNotice):
                 self.counters["venue_notices"] += 1
                 log.warning("edge %s: venue says %s (symbol %s)", self.venue, item.message, item.symbol)
+            elif isinstance(item, MarketNotice):
+                self._on_market(item, events)
             elif isinstance(item, Control):
                 self.counters["control"] += 1
         if events:
@@ -306,6 +311,15 @@ class EdgeRunner:
                 ts_recv_ns=recv_ns,
             )
         )
+
+    def _on_market(self, notice: MarketNotice, events: list[AnyEvent]) -> None:
+        if notice.kind == "listed":
+            self._slugs[notice.venue_event_id] = notice.slug
+        elif not notice.slug:
+            # Unknown here (listed before this edge started): readers match by token id.
+            notice.slug = self._slugs.get(notice.venue_event_id, notice.venue_event_id)
+        self.counters[f"markets_{notice.kind}"] += 1
+        events.append(notice_event(self.venue, notice, self.clock_ns()))
 
     # --- resync -----------------------------------------------------------------------------
     async def _resync(self, venue_symbol: str) -> None:

@@ -111,7 +111,33 @@ class VenueNotice:
     symbol: str | None = None
 
 
-Parsed = BookUpdate | TradeUpdate | FundingUpdate | Reply | Control | VenueNotice
+@dataclass(slots=True)
+class MarketNotice:
+    """A prediction venue listed or resolved a market (lifecycle channel), in canonical terms.
+
+    `slug` may be empty on a resolution when the venue names only the market id (Polymarket's
+    `market_resolved` carries the condition id): the runtime fills it from what it listed."""
+
+    kind: Literal["listed", "resolved"]
+    slug: str
+    venue_event_id: str
+    # listed
+    question: str = ""
+    outcomes: list[str] = field(default_factory=list)
+    outcome_token_ids: list[str] = field(default_factory=list)  # canonical symbols, YES first
+    condition_id: str = ""
+    start_ns: int = 0
+    end_ns: int = 0
+    url: str = ""
+    resolution_source: str = ""
+    # resolved
+    winning_outcome: str = ""
+    winning_token_id: str = ""
+    losing_token_id: str = ""
+    ts_event_ns: int = 0
+
+
+Parsed = BookUpdate | TradeUpdate | FundingUpdate | Reply | Control | VenueNotice | MarketNotice
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from events.execution import (
     ChildRejected,
     ChildSubmitted,
     FillRecorded,
+    PositionRedeemed,
 )
 from events.graph import GraphCancelled, GraphCompleted, NodeAmended, NodeCancelled, NodeCompleted
 from events.risk import (
@@ -197,6 +198,7 @@ _TENANT_SCOPED = (
     GraphCompleted,
     GraphCancelled,
     SandboxReset,
+    PositionRedeemed,
 )
 
 
@@ -213,6 +215,8 @@ def fold_into(state: AccountState, event: Event, rules: RulesBook) -> None:
             state.positions.clear()
         case FillRecorded():
             _fill(state, event, rules)
+        case PositionRedeemed():
+            _redeem(state, event, rules)
         case ReservationMade():  # standalone: logs written before a pass carried its reservations
             _reserve(state, event)
         case ReservationReleased(reservation_id=rid, qty_1e8=qty) if rid in state.reservations:
@@ -331,6 +335,17 @@ def _fill(state: AccountState, fill: FillRecorded, rules: RulesBook) -> None:
             del state.open_children[fill.child_id]
         else:
             state.open_children[fill.child_id] = replace(child, filled_qty_1e8=filled)
+
+
+def _redeem(state: AccountState, redeemed: PositionRedeemed, rules: RulesBook) -> None:
+    """The contracts leave at the settlement price, like a fee-free sell; the payout is dollars."""
+    contract, quote = assets_of(rules, redeemed.venue, redeemed.symbol)
+    _add_balance(state, redeemed.venue, contract, -redeemed.qty_1e8)
+    payout = usd_to_quote_qty_down(notional_usd_1e9(redeemed.settle_px_1e9, redeemed.qty_1e8))
+    _add_balance(state, redeemed.venue, quote, payout)
+    pos, realised = trade_position(state.position(redeemed.symbol), "sell", redeemed.qty_1e8, redeemed.settle_px_1e9)
+    state.positions[redeemed.symbol] = pos
+    _book_pnl(state, utc_day(redeemed.ts_ns), realised)
 
 
 def _book_pnl(state: AccountState, day: int, pnl_usd_1e9: int) -> None:

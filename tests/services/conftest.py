@@ -21,7 +21,7 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.edges.sim.server import SimServer
 from services.settings import Settings
-from tests.stack import trading_stack
+from tests.stack import Market, trading_stack
 
 SDK_VENUES = ["binance", "okx"]
 CLUSTER_VENUES = ["binance", "okx", "bybit"]
@@ -36,6 +36,7 @@ class Stack:
     key: str
     servers: list[SimServer]
     settings: Settings
+    market: Market
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -51,12 +52,27 @@ class Stack:
 @pytest.fixture
 async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
     """The whole stack with the API on a real uvicorn port (the SDK speaks urllib/websockets)."""
-    async with trading_stack(bus, SDK_VENUES, seed=41) as market:
+    async with serving(bus, settings, SDK_VENUES, seed=41) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    bus: Bus,
+    settings: Settings,
+    venues: list[str],
+    seed: int,
+    symbols: dict[str, list[str]] | None = None,
+    ready: str = "BTC-USDT",
+) -> AsyncIterator[Stack]:
+    """The trading stack on `venues` with the API on a uvicorn port, once `ready` has an NBBO."""
+    async with trading_stack(bus, venues, seed=seed, symbols=symbols) as market:
         # The self-host owner key is admin: it may clear the kill switch it engaged.
         key = create_key(settings, "acme", sandbox=True, admin=True, now_ns=time.time_ns()).secret
         async with api_on_port(settings) as (api, base_url):
-            await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
-            yield Stack(Sequence(key, base_url=base_url, max_retries=0), api, base_url, key, market.servers, settings)
+            await api.md_follower.wait_until(lambda: api.market.nbbo(ready) is not None)
+            seq = Sequence(key, base_url=base_url, max_retries=0)
+            yield Stack(seq, api, base_url, key, market.servers, settings, market)
 
 
 @contextlib.asynccontextmanager

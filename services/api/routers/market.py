@@ -16,10 +16,12 @@ router = APIRouter(prefix="/v1", tags=["market"])
 State = Annotated[ApiState, Depends(get_state)]
 
 
-def quote_payload(state: ApiState, symbol: str, depth: int) -> dict[str, Any]:
+def quote_payload(state: ApiState, asked: str, depth: int) -> dict[str, Any]:
     market = state.market
+    # A prediction market's ticker, slug or `:yes`/`:no` leg quotes the contract it names.
+    symbol = state.markets.canonical_symbol(asked) if state.markets is not None else asked
     if symbol not in market.by_symbol:
-        raise ApiError(404, f"unknown symbol {symbol!r}: no venue streams it", code="NOT_FOUND")
+        raise ApiError(404, f"unknown symbol {asked!r}: no venue streams it", code="NOT_FOUND")
     now_ns = time.time_ns()
     nbbo = market.nbbo(symbol)
     venues: dict[str, Any] = {}
@@ -56,10 +58,10 @@ def quote_payload(state: ApiState, symbol: str, depth: int) -> dict[str, Any]:
             "ask_venue": nbbo.ask_venue,
         }
         source = "edge_nbbo"
-    return {"symbol": symbol, "nbbo": top, "venues": venues, "book": book, "source": source}
+    return {"symbol": asked, "nbbo": top, "venues": venues, "book": book, "source": source}
 
 
-@router.get("/quotes/{symbol}")
+@router.get("/quotes/{symbol:path}")
 async def quote(
     symbol: str,
     state: State,

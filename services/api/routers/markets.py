@@ -3,14 +3,27 @@
 Rows come from the market catalogue (services/api/market_catalog.py) with prices from the live
 books. Pages keep the catalogue's listing order; the cursor is the opaque offset of the next
 page, so `iter_markets` walks every market once. Tag filters (`tag`, `tag_id`, `related_tags`,
-`exclude_tag_id`) are accepted and match everything: listings carry no tags."""
+`exclude_tag_id`) are accepted and match everything: listings carry no tags.
+
+POST /v1/markets/{slug}/redeem pays out the caller's positions in a resolved market. The sandbox
+book settles against the resolution: one `PositionRedeemed` per held contract (the winner at $1,
+the loser at $0), answered once the positions view shows it. A live book has no redemption
+transport here: Kalshi pays out on its own side (`auto_settled`, nothing sent); Polymarket's
+on-chain redemption (CTF `redeemPositions` through the relayer) answers 501."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from events.execution import PositionRedeemed
+from events.ids import derive_id
+from projections.positions import NAME as POSITIONS
+from projections.positions import book
+from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
 from services.api.market_catalog import (
     ONE_DOLLAR_1E9,
@@ -19,10 +32,14 @@ from services.api.market_catalog import (
     best_prices,
     catalog_lifespan,
     market_row,
+    slug_of,
 )
+from services.api.routers.orders import VIEW_WAIT_S
+from services.api.routers.positions import view_scope
 from services.api.state import ApiState, get_state
 from services.api.units import px
 from services.edges.markets import PREDICTION_VENUES
+from services.risk.money import notional_usd_1e9
 
 router = APIRouter(prefix="/v1", tags=["markets"], lifespan=catalog_lifespan)
 State = Annotated[ApiState, Depends(get_state)]
@@ -109,16 +126,9 @@ async def markets(
     }
 
 
-def _slug_of(text: str) -> str:
-    # The SDK documents a polymarket.com URL as an accepted form of the slug.
-    if "://" in text:
-        text = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return text
-
-
 @router.get("/settlement/{slug:path}")
 async def settlement(slug: str, state: State, catalog: Catalog, underlying: bool = False) -> dict[str, Any]:
-    entry = catalog.by_slug(_slug_of(slug))
+    entry = catalog.by_slug(slug_of(slug))
     if entry is None:
         raise ApiError(404, f"unknown market {slug!r}: no venue lists that slug", code="NOT_FOUND")
     m, resolved = entry.listing, entry.resolution
@@ -152,3 +162,77 @@ async def settlement(slug: str, state: State, catalog: Catalog, underlying: bool
 def _mid(state: ApiState, venue: str, symbol: str) -> float | None:
     bid, ask = best_prices(state.market, venue, symbol)
     return None if bid is None or ask is None else px((bid + ask) // 2)
+
+
+@router.post("/markets/{slug:path}/redeem")
+async def redeem(slug: str, state: State, auth: Auth, catalog: Catalog, venue: str | None = None) -> dict[str, Any]:
+    if venue not in PREDICTION_VENUES:
+        raise ApiError(
+            400, f"venue must be one of: {', '.join(PREDICTION_VENUES)} (was {venue!r})", code="INVALID_PARAMS"
+        )
+    entry = catalog.entries.get((venue, slug_of(slug)))
+    if entry is None:
+        raise ApiError(404, f"unknown market {slug!r} on {venue}", code="NOT_FOUND")
+    resolution, m = entry.resolution, entry.listing
+    if resolution is None:
+        raise ApiError(409, f"market {m.slug!r} on {venue} has not resolved: nothing to redeem yet", code="CONFLICT")
+    held = await _held(state, auth, venue, m.outcome_token_ids)
+    answer: dict[str, Any] = {
+        "venue": venue,
+        "slug": m.slug,
+        "condition_id": m.condition_id or None,
+        "token_ids": list(m.outcome_token_ids) if venue == "polymarket" else None,
+    }
+    if any(not doc["is_sandbox"] for doc in held):
+        if venue == "polymarket":
+            raise ApiError(
+                501, "live Polymarket redemption (CTF redeemPositions through the relayer) is not available "
+                "in this server; redeem on polymarket.com", code="NOT_IMPLEMENTED",
+            )
+        note = "Kalshi pays resolved positions out on its own side; nothing was sent"
+        return {**answer, "mode": "auto_settled", "note": note, "redeemed": []}
+    if not held:
+        return {**answer, "mode": "noop", "note": f"no open position in {m.slug}", "redeemed": []}
+    now_ns = time.time_ns()
+    redemptions = [
+        PositionRedeemed(
+            event_id=derive_id("position_redeemed", auth.tenant, book(True), venue, doc["symbol"]),
+            ts_ns=now_ns,
+            tenant=auth.tenant,
+            causation_id=resolution.event_id,
+            venue=venue,
+            symbol=doc["symbol"],
+            slug=m.slug,
+            qty_1e8=doc["qty_1e8"],
+            settle_px_1e9=entry.settled_mark_1e9(doc["symbol"]) or 0,
+            mode="auto_settled",
+            is_sandbox=True,
+        )
+        for doc in held
+    ]
+    acks = await state.bus.publish_many(redemptions)
+    await _view_at(state, max(a.seq for a in acks))
+    payouts = [notional_usd_1e9(r.settle_px_1e9, r.qty_1e8) for r in redemptions]
+    rows = [
+        {"symbol": r.symbol, "qty_1e8": r.qty_1e8, "settle_px_1e9": r.settle_px_1e9, "payout_usd_1e9": paid}
+        for r, paid in zip(redemptions, payouts, strict=True)
+    ]
+    paid = sum(payouts)
+    note = f"sandbox: settled against the resolution ({resolution.winning_outcome} won), paid ${paid / 1e9:,.2f}"
+    return {**answer, "mode": "auto_settled", "note": note, "redeemed": rows}
+
+
+async def _held(state: ApiState, auth: AuthContext, venue: str, tokens: list[str]) -> list[dict[str, Any]]:
+    """The caller's open positions in these contracts, once the view has every fill so far."""
+    await state.ledger_follower.wait_caught_up()
+    await _view_at(state, state.ledger_follower.position)
+    scope = view_scope(auth)
+    docs = await asyncio.to_thread(lambda: list(state.views.scan(POSITIONS, "positions", scope)))
+    return [d for _, d in docs if d["venue"] == venue and d["symbol"] in tokens and d["qty_1e8"] > 0]
+
+
+async def _view_at(state: ApiState, seq: int) -> None:
+    try:
+        await state.positions.wait_for(seq, timeout=VIEW_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(503, "the positions view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc

@@ -91,7 +91,7 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     body = await json_body(request)
     try:
         # A seq_test_ key forces sandbox by contract; live keys too until a live order transport exists.
-        parsed = parse_order_body(body, new_event_id, force_sandbox=True)
+        parsed = request.app.state.markets.canonical_order(parse_order_body(body, new_event_id, force_sandbox=True))
         # A notional-sized order (simple form `notional`) is sized at the NBBO mid when it
         # arrives; without a mark (or below one unit) resolve_notional answers a 422, not a 500.
         parsed = resolve_notional(parsed, _marks(state, parsed))

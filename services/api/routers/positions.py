@@ -34,6 +34,7 @@ from projections.positions import NAME, entry_price_usd_1e9
 from projections.store import Doc, ViewStore
 from services.api.auth import Auth, AuthContext
 from services.api.errors import ApiError
+from services.api.market_catalog import MarketCatalog
 from services.api.routers.orders import VIEW_WAIT_S
 from services.api.state import ApiState, get_state
 from services.risk.money import QTY_ONE, notional_usd_1e9
@@ -85,14 +86,17 @@ def _row_id(key: str) -> str:
     return key.split("/", 1)[1]  # `<sandbox|live>/<venue>/<symbol|asset>`: unique per caller
 
 
-def _position_row(key: str, doc: Doc, market: MarketBooks) -> dict[str, Any]:
+def _position_row(key: str, doc: Doc, market: MarketBooks, markets: MarketCatalog | None) -> dict[str, Any]:
     qty, basis = doc["qty_1e8"], doc["basis_usd_1e9"]
     entry = entry_price_usd_1e9(qty, basis)
-    mid = _mid_1e9(market, doc["symbol"])
+    kind = doc["kind"]
+    # A resolved market's contract is worth its payout ($1 or $0), whatever its book says.
+    listed = markets.of_token(doc["venue"], doc["symbol"]) if markets is not None and kind == "event_contract" else None
+    settled_mark = listed.settled_mark_1e9(doc["symbol"]) if listed is not None else None
+    mid = _mid_1e9(market, doc["symbol"]) if settled_mark is None else settled_mark
     # Without a usable book the position is marked at cost (no invented PnL).
     price = mid if mid is not None else entry
     value = notional_usd_1e9(price, qty)  # signed: a short is worth minus its mark
-    kind = doc["kind"]
     return {
         "id": _row_id(key),
         "venue": doc["venue"],
@@ -106,12 +110,18 @@ def _position_row(key: str, doc: Doc, market: MarketBooks) -> dict[str, Any]:
         "unrealized_pnl_usd_1e9": value - basis if qty else 0,
         "realized_pnl_usd_1e9": doc["realized_pnl_usd_1e9"],
         "fees_usd_1e9": doc["fees_usd_1e9"],
-        "lifecycle": {"state": "active" if qty else "closed"},
+        "lifecycle": {"state": _lifecycle(qty, settled_mark, doc.get("redeemed_qty_1e8", 0))},
         "transferable": kind == "crypto",
-        "settled": False,
-        "settled_mark_usd_1e9": None,
+        "settled": settled_mark is not None,
+        "settled_mark_usd_1e9": settled_mark,
         "is_sandbox": doc["is_sandbox"],
     }
+
+
+def _lifecycle(qty_1e8: int, settled_mark: int | None, redeemed_qty_1e8: int) -> str:
+    if qty_1e8:
+        return "active" if settled_mark is None else "resolved"  # resolved: held until redeemed
+    return "redeemed" if redeemed_qty_1e8 else "closed"
 
 
 def _locked(state: ApiState, key: str, doc: Doc) -> int:
@@ -156,7 +166,7 @@ async def unified(
     positions = await _scan(state.views, "positions", scope)
     balances = await _scan(state.views, "balances", scope)
     await _locks_cover_balances(state)
-    rows = [_position_row(k, d, state.market) for k, d in positions]
+    rows = [_position_row(k, d, state.market, state.markets) for k, d in positions]
     rows += [_cash_row(k, d, _locked(state, k, d)) for k, d in balances if d["asset"] in CASH_ASSETS]
     want_venues, want_kinds = _csv(venues), _csv(kinds)
     unknown = sorted((want_kinds or set()) - set(KINDS))
@@ -167,7 +177,7 @@ async def unified(
         for r in rows
         if (want_venues is None or r["venue"] in want_venues)
         and (want_kinds is None or r["instrument"]["kind"] in want_kinds)
-        and (include_closed or r["lifecycle"]["state"] != "closed")
+        and (include_closed or r["lifecycle"]["state"] not in ("closed", "redeemed"))
     ]
     return {"positions": rows, "totals": totals(rows), "as_of_ns": time.time_ns()}
 

@@ -137,7 +137,12 @@ class Session:
             return funding.channel_filter(channel) is not None
         if kind == "fair_price":
             return not symbol or symbol.upper() in fair_price.underlyings(self.state)
-        return kind in ("prices", "book") and bool(symbol) and symbol in self.state.market.by_symbol
+        return kind in ("prices", "book") and bool(symbol) and self.symbol_of(symbol) in self.state.market.by_symbol
+
+    def symbol_of(self, asked: str) -> str:
+        """The books' symbol for any symbol form (a Kalshi ticker or leg, a Polymarket slug:yes)."""
+        markets = self.state.markets
+        return markets.canonical_symbol(asked) if markets is not None else asked
 
     def subscribe(self, channels: list[Any]) -> dict[str, Any]:
         ok = [c for c in channels if isinstance(c, str) and self.valid(c)]
@@ -174,7 +179,8 @@ class Session:
         fair_due = self.fair_wait <= 0
         self.fair_wait = FAIR_PRICE_EVERY_TICKS if fair_due else self.fair_wait - 1
         for channel in sorted(self.channels):
-            kind, _, symbol = channel.partition(":")
+            kind, _, asked = channel.partition(":")
+            symbol = self.symbol_of(asked)
             if kind == "prices":
                 data = prices_payload(self.state, symbol)
                 key = None if data is None else (data["bid"], data["ask"], data["bid_sz"], data["ask_sz"])

@@ -1,4 +1,5 @@
-"""The Kalshi WebSocket v2 adapter: one `orderbook_delta` subscription per market, plus `trade`."""
+"""The Kalshi WebSocket v2 adapter: one `orderbook_delta` subscription per market, plus `trade`
+and `market_lifecycle_v2` (markets listed and resolved)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ class KalshiAdapter(VenueAdapter):
         ]
         if tickers:
             frames.append(_command(len(tickers) + 1, {"channels": ["trade"], "market_tickers": tickers}))
+            # Every market's listing and settlement (the channel takes no market filter).
+            frames.append(_command(len(tickers) + 2, {"channels": ["market_lifecycle_v2"]}))
         return frames
 
     def to_venue(self, canonical: str) -> str:

@@ -11,14 +11,16 @@ import msgspec
 from services.edges.book import RawLevel
 from services.edges.kalshi.wire import (
     KalshiDelta,
+    KalshiMarketMetadata,
     KalshiError,
     KalshiFrame,
+    KalshiLifecycle,
     KalshiSnapshot,
     KalshiSubscribed,
     KalshiTrade,
 )
 from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, MarketNotice, ParseError, Parsed, TradeUpdate, VenueNotice
 
 ONE_DOLLAR_1E9 = 1_000_000_000  # a contract pays $1: YES price + NO price = 1
 
@@ -28,6 +30,7 @@ _DELTA = msgspec.json.Decoder(KalshiDelta)
 _TRADE = msgspec.json.Decoder(KalshiTrade)
 _SUBSCRIBED = msgspec.json.Decoder(KalshiSubscribed)
 _ERROR = msgspec.json.Decoder(KalshiError)
+_LIFECYCLE = msgspec.json.Decoder(KalshiLifecycle)
 _MS = 1_000_000
 _S = 1_000_000_000
 
@@ -47,6 +50,8 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
             return [_snapshot(frame)]
         if kind == "trade":
             return [_trade(frame)]
+        if kind == "market_lifecycle_v2":
+            return [_lifecycle(_LIFECYCLE.decode(frame.msg))]
         if kind == "subscribed":
             sub = _SUBSCRIBED.decode(frame.msg)
             return [Control("subscribed", f"{sub.channel} sid={sub.sid} id={frame.id}")]
@@ -57,7 +62,7 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
         raise ParseError(f"kalshi: undecodable frame ({exc}): {raw[:120]!r}") from None
     except (ValueError, ArithmeticError, PrecisionError) as exc:
         raise ParseError(f"kalshi: bad number ({exc}): {raw[:120]!r}") from None
-    # ok, unsubscribed, list_subscriptions, fill, ticker, lifecycle...: nothing for the book
+    # ok, unsubscribed, list_subscriptions, fill, ticker, event_lifecycle...: nothing for the book
     return [Control(kind, f"sid={frame.sid}" if frame.sid is not None else "")]
 
 
@@ -128,3 +133,41 @@ def _trade(frame: KalshiFrame) -> TradeUpdate:
         trade_id=msg.trade_id,
         ts_event_ns=msg.ts_ms * _MS if msg.ts_ms else msg.ts * _S,
     )
+
+
+def event_ticker_of(market_ticker: str) -> str:
+    """Tickers are series-event-market: `KXHIGHNY-26JUN24-T82` belongs to `KXHIGHNY-26JUN24`."""
+    return market_ticker.rsplit("-", 1)[0]
+
+
+def _lifecycle(msg: KalshiLifecycle) -> MarketNotice | Control:
+    """`created` lists a market; `determined` (and `settled`, its payout) resolves it."""
+    ticker = msg.market_ticker
+    yes, no = ticker + ":YES", ticker + ":NO"
+    if msg.event_type == "created":
+        meta = msg.additional_metadata or KalshiMarketMetadata()
+        return MarketNotice(
+            "listed",
+            ticker,
+            meta.event_ticker or event_ticker_of(ticker),
+            question=meta.title or meta.name or ticker,
+            outcomes=["Yes", "No"],
+            outcome_token_ids=[yes, no],
+            start_ns=msg.open_ts * _S,
+            end_ns=msg.close_ts * _S,
+            url=f"https://kalshi.com/markets/{event_ticker_of(event_ticker_of(ticker)).lower()}",
+            resolution_source=meta.rules_primary,
+        )
+    if msg.event_type in ("determined", "settled") and msg.result in ("yes", "no"):
+        won_yes = msg.result == "yes"
+        return MarketNotice(
+            "resolved",
+            ticker,
+            event_ticker_of(ticker),
+            winning_outcome="Yes" if won_yes else "No",
+            winning_token_id=yes if won_yes else no,
+            losing_token_id=no if won_yes else yes,
+            ts_event_ns=(msg.determination_ts or msg.settled_ts) * _S,
+        )
+    # activated, deactivated, close_date_updated, a voided result...: no listing or payout change
+    return Control("market_lifecycle_v2", f"{ticker} {msg.event_type}")

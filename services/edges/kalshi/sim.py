@@ -1,6 +1,7 @@
 """Kalshi WebSocket v2 on loopback: `subscribe` -> `subscribed` (one sid per channel command),
 `orderbook_snapshot` then one `orderbook_delta` per changed level with SIGNED counts and a per-sid
-`seq`, and `trade` prints. Kalshi pings at the WebSocket protocol level, so there are no heartbeat
+`seq`, `trade` prints, and `market_lifecycle_v2` notices pushed with `SimServer.lifecycle`
+(`created_msg`, `determined_msg`). Kalshi pings at the WebSocket protocol level, so there are no heartbeat
 frames; it has no checksum, so `bad_checksum` is a no-op.
 
 The true book is the YES book: an ask at p is rendered as a NO bid at 1 - p. Levels the random walk
@@ -24,7 +25,8 @@ from services.edges.sim.market import SimInstrument, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
 
 _ENC = msgspec.json.Encoder()
-_CHANNELS = ("orderbook_delta", "trade")
+_CHANNELS = ("orderbook_delta", "trade", "market_lifecycle_v2")
+_ALL_MARKETS = ("market_lifecycle_v2",)  # channels that take no market filter
 
 
 def _dollars(px_1e9: int) -> str:
@@ -70,7 +72,7 @@ class KalshiSim(SimProtocol):
             tickers.append(params["market_ticker"])
         assert self.server is not None
         unknown = [t for t in tickers if t not in self.server.markets_by_venue_symbol]
-        if not tickers or unknown:
+        if unknown or not (tickers or all(ch in _ALL_MARKETS for ch in channels)):
             return [_error(cmd_id, 11, f"Invalid parameter: market_tickers {unknown or tickers}")]
         sids = conn.state.setdefault("sid_counter", itertools.count(1))
         replies = []
@@ -78,6 +80,9 @@ class KalshiSim(SimProtocol):
             sid = next(sids)
             conn.state.setdefault("seq", {})[sid] = 0
             replies.append(_frame({"id": cmd_id, "type": "subscribed", "msg": {"channel": channel, "sid": sid}}))
+            if channel in _ALL_MARKETS:
+                conn.state[channel] = sid  # every market, whatever tickers came along
+                continue
             for ticker in tickers:
                 conn.state.setdefault(channel, {})[ticker] = sid
                 if channel == "orderbook_delta":
@@ -155,6 +160,41 @@ class KalshiSim(SimProtocol):
             "ts_ms": now_ns // 1_000_000,
         }
         return [_frame({"type": "trade", "sid": sid, "msg": msg})]
+
+
+    def resolution_msg(self, market: str, winner: str) -> dict[str, Any] | None:
+        if self.server is None or market not in self.server.markets_by_venue_symbol:
+            return None
+        return determined_msg(market, winner, time.time_ns() // 10**9)
+
+    def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
+        sid = conn.state.get("market_lifecycle_v2")
+        if sid is None:
+            return []
+        return [_frame({"type": "market_lifecycle_v2", "sid": sid, "msg": msg})]
+
+
+def created_msg(ticker: str, title: str, open_ts: int, close_ts: int) -> dict[str, Any]:
+    """A `market_lifecycle_v2` msg announcing a new market (times in unix seconds)."""
+    return {
+        "market_ticker": ticker,
+        "event_type": "created",
+        "open_ts": open_ts,
+        "close_ts": close_ts,
+        "additional_metadata": {
+            "name": title,
+            "title": title,
+            "yes_sub_title": "Yes",
+            "no_sub_title": "No",
+            "event_ticker": ticker.rsplit("-", 1)[0],
+            "can_close_early": True,
+        },
+    }
+
+
+def determined_msg(ticker: str, result: str, determination_ts: int) -> dict[str, Any]:
+    """A `market_lifecycle_v2` msg: the market's result (`yes` or `no`) is known."""
+    return {"market_ticker": ticker, "event_type": "determined", "result": result, "determination_ts": determination_ts}
 
 
 def _frame(body: dict[str, Any]) -> str:

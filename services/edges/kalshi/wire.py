@@ -55,3 +55,26 @@ class KalshiSubscribed(msgspec.Struct):
 class KalshiError(msgspec.Struct):
     code: int = 0
     msg: str = ""
+
+
+class KalshiMarketMetadata(msgspec.Struct):
+    """`additional_metadata` of a `created` lifecycle message."""
+
+    title: str = ""
+    name: str = ""
+    event_ticker: str = ""
+    rules_primary: str = ""
+
+
+class KalshiLifecycle(msgspec.Struct):
+    """`market_lifecycle_v2` msg: one market state change (created, activated, deactivated,
+    close_date_updated, determined, settled, ...). Times are unix seconds."""
+
+    market_ticker: str
+    event_type: str
+    open_ts: int = 0
+    close_ts: int = 0
+    result: str = ""  # determined / settled: yes | no (empty or other: void)
+    determination_ts: int = 0
+    settled_ts: int = 0
+    additional_metadata: KalshiMarketMetadata | None = None

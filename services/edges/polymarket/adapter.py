@@ -20,7 +20,9 @@ class PolymarketAdapter(VenueAdapter):
     default_rest_url: ClassVar[str] = "https://clob.polymarket.com"
 
     def subscribe_frames(self, venue_symbols: list[str]) -> list[str]:
-        return [json.dumps({"assets_ids": list(venue_symbols), "type": "market"}, separators=(",", ":"))]
+        # custom_feature_enabled adds best_bid_ask, new_market and market_resolved events.
+        body = {"assets_ids": list(venue_symbols), "type": "market", "custom_feature_enabled": True}
+        return [json.dumps(body, separators=(",", ":"))]
 
     def ping_frame(self) -> str | None:
         return "PING"

@@ -7,12 +7,12 @@ import msgspec
 from services.edges.book import RawLevel
 from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
 from services.edges.polymarket.wire import PolyChange, PolyEvent, PolyLevel
-from services.edges.venue import BookUpdate, Control, ParseError, Parsed, Reply, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, MarketNotice, ParseError, Parsed, Reply, TradeUpdate, VenueNotice
 
 _EVENTS = msgspec.json.Decoder(PolyEvent | list[PolyEvent])
 _EVENT = msgspec.json.Decoder(PolyEvent)
 _MS = 1_000_000
-_INFO = frozenset({"tick_size_change", "best_bid_ask", "new_market", "market_resolved"})
+_INFO = frozenset({"tick_size_change", "best_bid_ask"})
 
 
 def parse_frame(raw: str | bytes) -> list[Parsed]:
@@ -20,7 +20,8 @@ def parse_frame(raw: str | bytes) -> list[Parsed]:
 
     Inputs: fixtures polymarket/ws_book_full.json, ws_market_book_msg.json,
     ws_market_price_change_msg.json, ws_price_change_v2.json, legacy_price_change.json,
-    ws_last_trade_price.json, ws_market_tick_size_msg.json; the text frames `PONG` and
+    ws_last_trade_price.json, ws_market_tick_size_msg.json, ws_market_new_market_msg.json,
+    ws_market_resolved_msg.json; the text frames `PONG` and
     `INVALID OPERATION`.
     """
     if raw in ("PONG", b"PONG"):
@@ -63,6 +64,10 @@ def _event(event: PolyEvent) -> list[Parsed]:
         return _price_change(event)
     if kind == "last_trade_price":
         return [_trade(event)]
+    if kind == "new_market":
+        return [_new_market(event)]
+    if kind == "market_resolved":
+        return [_resolved(event)]
     if kind in _INFO:
         return [Control(kind, event.asset_id)]
     if not kind:
@@ -138,5 +143,41 @@ def _trade(event: PolyEvent) -> TradeUpdate:
         px_1e9=px_1e9(event.price),
         qty_1e8=qty_1e8(event.size),
         aggressor="buy" if event.side == "BUY" else "sell",  # the taker's side [verify]
+        ts_event_ns=_ts(event),
+    )
+
+
+def _new_market(event: PolyEvent) -> MarketNotice:
+    if not event.slug or len(event.assets_ids) < 2 or len(event.outcomes) != len(event.assets_ids):
+        raise ParseError(f"polymarket: new_market {event.slug!r} without a slug or one token per outcome")
+    condition = event.condition_id or event.market
+    group = event.event_message.slug if event.event_message is not None and event.event_message.slug else event.slug
+    return MarketNotice(
+        "listed",
+        event.slug,
+        condition,
+        question=event.question or event.slug,
+        outcomes=list(event.outcomes),
+        outcome_token_ids=list(event.assets_ids),  # YES first, as the venue orders them
+        condition_id=condition,
+        start_ns=_ts(event),
+        url=f"https://polymarket.com/event/{group}",
+        resolution_source=event.description,
+    )
+
+
+def _resolved(event: PolyEvent) -> MarketNotice:
+    winner = event.winning_asset_id
+    losers = [a for a in event.assets_ids if a != winner]
+    if not winner or winner not in event.assets_ids or len(losers) != 1:
+        raise ParseError(f"polymarket: market_resolved {event.market!r} names no winner among two tokens")
+    # The venue names the market by condition id only: the runtime maps it to the slug it listed.
+    return MarketNotice(
+        "resolved",
+        "",
+        event.market,
+        winning_outcome=event.winning_outcome,
+        winning_token_id=winner,
+        losing_token_id=losers[0],
         ts_event_ns=_ts(event),
     )

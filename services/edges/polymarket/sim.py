@@ -1,6 +1,8 @@
 """Polymarket's CLOB market channel on loopback: `{"assets_ids":[...],"type":"market"}` -> one
 `book` per token (no ack), then `price_change` events with absolute sizes and `last_trade_price`;
-text `PING` -> `PONG`; `GET /book?token_id=` for a REST book. There is no sequence and no published
+text `PING` -> `PONG`; `GET /book?token_id=` for a REST book; with `custom_feature_enabled`,
+`new_market` / `market_resolved` events pushed with `SimServer.lifecycle` (`new_market_msg`,
+`resolved_msg`). There is no sequence and no published
 hash algorithm, so the `hash` fields are opaque and `gap` faults cannot be detected by a client.
 
 The two outcome tokens are independent SimInstruments (YES near 0.62, NO near 0.38): fine for a
@@ -58,6 +60,8 @@ class PolymarketSim(SimProtocol):
             return ["INVALID OPERATION"]
         if not isinstance(msg, dict) or not isinstance(msg.get("assets_ids"), list):
             return ["INVALID OPERATION"]
+        if msg.get("custom_feature_enabled") is True:
+            conn.state["lifecycle"] = True  # new_market / market_resolved go to this connection
         if str(msg.get("type", "")).lower() == "market" or msg.get("operation") == "subscribe":
             for asset in msg["assets_ids"]:
                 self.subscribe(conn, str(asset))  # unknown tokens just get no data, like the venue
@@ -124,6 +128,16 @@ class PolymarketSim(SimProtocol):
         }
         return [_ENC.encode(event).decode()]
 
+    def resolution_msg(self, market: str, winner: str) -> dict[str, Any] | None:
+        # The one market this server trades, named by its condition id.
+        if market != CONDITION_ID:
+            return None
+        token, outcome = (YES_TOKEN, "Yes") if winner == "yes" else (NO_TOKEN, "No")
+        return resolved_msg(CONDITION_ID, [YES_TOKEN, NO_TOKEN], token, outcome)
+
+    def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
+        return [_ENC.encode(msg).decode()] if conn.state.get("lifecycle") else []
+
     def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
         if path != "/book":
             return None
@@ -132,6 +146,45 @@ class PolymarketSim(SimProtocol):
         if market is None:
             return 404, {"error": "No orderbook exists for the requested token id"}
         return 200, self._book_body(token, market.book)
+
+
+def new_market_msg(
+    slug: str, question: str, condition_id: str, token_ids: list[str], outcomes: list[str]
+) -> dict[str, Any]:
+    """A `new_market` event (fixture polymarket/ws_market_new_market_msg.json's shape)."""
+    return {
+        "event_type": "new_market",
+        "id": str(int(condition_id[-6:], 16)),
+        "question": question,
+        "market": condition_id,
+        "slug": slug,
+        "description": f"Resolves to the outcome Crossbook's local venue server announces for {slug}.",
+        "assets_ids": token_ids,
+        "outcomes": outcomes,
+        "event_message": {"id": str(int(condition_id[-4:], 16)), "ticker": slug, "slug": slug, "title": question},
+        "timestamp": str(_now_ms()),
+        "tags": [],
+        "condition_id": condition_id,
+        "active": True,
+        "clob_token_ids": token_ids,
+        "order_price_min_tick_size": "0.01",
+    }
+
+
+def resolved_msg(
+    condition_id: str, token_ids: list[str], winning_token_id: str, winning_outcome: str
+) -> dict[str, Any]:
+    """A `market_resolved` event (fixture polymarket/ws_market_resolved_msg.json's shape)."""
+    return {
+        "event_type": "market_resolved",
+        "id": str(int(condition_id[-6:], 16)),
+        "market": condition_id,
+        "assets_ids": token_ids,
+        "winning_asset_id": winning_token_id,
+        "winning_outcome": winning_outcome,
+        "timestamp": str(_now_ms()),
+        "tags": [],
+    }
 
 
 def _hash(*parts: object) -> str:

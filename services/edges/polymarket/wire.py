@@ -19,6 +19,14 @@ class PolyChange(msgspec.Struct):
     asset_id: str = ""  # absent in the oldest `changes[]` shape, where it sits on the event
 
 
+class PolyEventMessage(msgspec.Struct):
+    """`new_market.event_message`: the event (group of markets) the market belongs to."""
+
+    id: str = ""
+    slug: str = ""
+    title: str = ""
+
+
 class PolyEvent(msgspec.Struct):
     """Any market-channel event, and the REST `GET /book` body (which has no event_type)."""
 
@@ -35,3 +43,13 @@ class PolyEvent(msgspec.Struct):
     price: str = ""  # legacy single-level price_change; last_trade_price
     size: str = ""
     side: str = ""
+    # new_market / market_resolved
+    question: str = ""
+    slug: str = ""
+    description: str = ""
+    assets_ids: list[str] = []  # the outcome tokens, in `outcomes` order
+    outcomes: list[str] = []
+    condition_id: str = ""
+    event_message: PolyEventMessage | None = None
+    winning_asset_id: str = ""
+    winning_outcome: str = ""

@@ -100,6 +100,15 @@ class SimProtocol(ABC):
         """Answer a REST request (snapshot endpoints); None = 404."""
         return None
 
+    def resolution_msg(self, market: str, winner: str) -> dict[str, Any] | None:
+        """The venue's message resolving one of its markets for `winner` (yes|no); None if unknown."""
+        return None
+
+    def lifecycle_frames(self, conn: SimConn, msg: dict[str, Any]) -> list[str]:
+        """A prediction market's lifecycle notice (listed, resolved) for one connection, if it
+        asked for them; `msg` is the venue's own message body."""
+        return []
+
     def subscribe(self, conn: SimConn, venue_symbol: str) -> bool:
         assert self.server is not None
         if venue_symbol not in self.server.markets_by_venue_symbol:
@@ -217,6 +226,12 @@ class SimServer:
             self._paused = False
             self._lock.release()
 
+    async def lifecycle(self, msg: dict[str, Any]) -> None:
+        """Push a market lifecycle notice to every connection subscribed to them."""
+        async with self._lock:
+            for conn in list(self.conns):
+                await self._send(conn, self.protocol.lifecycle_frames(conn, msg))
+
     def true_book(self, venue_symbol: str) -> L2Book:
         return self.markets_by_venue_symbol[venue_symbol].book
 
@@ -311,6 +326,14 @@ class SimServer:
                 return _json(HTTPStatus.BAD_REQUEST, {"error": f"unknown fault {kind}"})
             asyncio.get_running_loop().create_task(self.inject(kind, query.get("symbol")))
             return _json(HTTPStatus.OK, {"injected": kind})
+        if path.startswith("/__sim/resolve/"):
+            # Resolve a prediction market by hand (`make run`): /__sim/resolve/<market>?winner=yes|no
+            market, winner = unquote(path[len("/__sim/resolve/") :]), query.get("winner", "")
+            msg = self.protocol.resolution_msg(market, winner) if winner in ("yes", "no") else None
+            if msg is None:
+                return _json(HTTPStatus.NOT_FOUND, {"error": f"no market {market!r} to resolve for winner {winner!r}"})
+            asyncio.get_running_loop().create_task(self.lifecycle(msg))
+            return _json(HTTPStatus.OK, {"resolving": market, "winner": winner})
         if path.startswith("/__sim/book/"):
             sym = unquote(path[len("/__sim/book/") :])
             if sym not in self.markets_by_venue_symbol:

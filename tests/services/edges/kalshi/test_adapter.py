@@ -38,5 +38,6 @@ def test_one_book_subscription_per_market_then_trades() -> None:
         {"id": 1, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": ["A-1"]}},
         {"id": 2, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": ["B-2"]}},
         {"id": 3, "cmd": "subscribe", "params": {"channels": ["trade"], "market_tickers": ["A-1", "B-2"]}},
+        {"id": 4, "cmd": "subscribe", "params": {"channels": ["market_lifecycle_v2"]}},
     ]
     assert KalshiAdapter().subscribe_frames([]) == []

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from services.edges.kalshi.parse import parse_frame
-from services.edges.venue import BookUpdate, Control, ParseError, TradeUpdate, VenueNotice
+from services.edges.kalshi.sim import created_msg, determined_msg
+from services.edges.venue import BookUpdate, Control, MarketNotice, ParseError, TradeUpdate, VenueNotice
 from tests.shared_fixtures import fixture_lines
 
 
@@ -109,3 +110,31 @@ def test_empty_snapshot_is_an_empty_book() -> None:
 def test_garbage_raises_parse_error(raw: str | bytes) -> None:
     with pytest.raises(ParseError):
         parse_frame(raw)
+
+
+def _lifecycle(msg: dict[str, object]) -> str:
+    return json.dumps({"type": "market_lifecycle_v2", "sid": 4, "msg": msg})
+
+
+def test_lifecycle_created_lists_both_legs_and_determined_resolves() -> None:
+    created = created_msg("KXHIGHNY-26JUN25-T84", "High above 84?", 1_782_300_000, 1_782_400_000)
+    (listed,) = parse_frame(_lifecycle(created))
+    assert isinstance(listed, MarketNotice) and listed.kind == "listed"
+    assert (listed.slug, listed.venue_event_id) == ("KXHIGHNY-26JUN25-T84", "KXHIGHNY-26JUN25")
+    assert listed.question == "High above 84?"
+    assert listed.outcome_token_ids == ["KXHIGHNY-26JUN25-T84:YES", "KXHIGHNY-26JUN25-T84:NO"]
+    assert (listed.start_ns, listed.end_ns) == (1_782_300_000 * 10**9, 1_782_400_000 * 10**9)
+    assert listed.url == "https://kalshi.com/markets/kxhighny"
+    (no,) = parse_frame(_lifecycle(determined_msg("KXHIGHNY-26JUN25-T84", "no", 1_782_400_100)))
+    assert isinstance(no, MarketNotice) and no.kind == "resolved"
+    assert (no.winning_outcome, no.winning_token_id, no.losing_token_id) == (
+        "No", "KXHIGHNY-26JUN25-T84:NO", "KXHIGHNY-26JUN25-T84:YES",
+    )
+    assert no.ts_event_ns == 1_782_400_100 * 10**9
+    # A voided result or a state change that moves no money is control traffic.
+    paused = {"market_ticker": "KXHIGHNY-26JUN25-T84", "event_type": "deactivated"}
+    for msg in (determined_msg("KXHIGHNY-26JUN25-T84", "", 1), paused):
+        (item,) = parse_frame(_lifecycle(msg))
+        assert isinstance(item, Control) and item.kind == "market_lifecycle_v2"
+    with pytest.raises(ParseError):
+        parse_frame(_lifecycle({"event_type": "created"}))  # no market ticker

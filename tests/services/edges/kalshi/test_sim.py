@@ -7,7 +7,7 @@ import json
 from websockets.asyncio.client import connect
 
 from services.edges.kalshi.adapter import KalshiAdapter
-from services.edges.kalshi.sim import SIM_INSTRUMENTS, KalshiSim
+from services.edges.kalshi.sim import SIM_INSTRUMENTS, KalshiSim, determined_msg
 from services.edges.sim.server import SimServer
 from services.edges.sync import SyncResult
 from tests.services.edges.simclient import SimClient
@@ -57,3 +57,25 @@ async def test_unknown_market_and_channel_are_errors() -> None:
             await client.step()
             assert len(client.notices) == 2
             assert "NOPE-1" in client.notices[0].message and "Unknown channel" in client.notices[1].message
+
+
+async def test_lifecycle_channel_beside_a_book_subscription_gets_every_market() -> None:
+    (inst,) = SIM_INSTRUMENTS["kalshi"]
+    ticker = KalshiAdapter().to_venue(inst.symbol)
+    async with SimServer(KalshiSim(), [inst], tick_ms=1000) as srv:
+        async with connect(srv.ws_url) as ws:
+            params = {"channels": ["orderbook_delta", "market_lifecycle_v2"], "market_tickers": [ticker]}
+            await ws.send(json.dumps({"id": 7, "cmd": "subscribe", "params": params}))
+            acks = [json.loads(await ws.recv()) for _ in range(2)]
+            assert [(a["type"], a["msg"]["channel"]) for a in acks] == [
+                ("subscribed", "orderbook_delta"),
+                ("subscribed", "market_lifecycle_v2"),
+            ]
+            assert json.loads(await ws.recv())["type"] == "orderbook_snapshot"
+            # A market this connection never named still reaches it on the lifecycle sid.
+            await srv.lifecycle(determined_msg("KXOTHER-26JAN01-T1", "no", 1_767_225_600))
+            frame = json.loads(await ws.recv())
+            while frame["type"] != "market_lifecycle_v2":  # a delta may come first
+                frame = json.loads(await ws.recv())
+            assert frame["sid"] == acks[1]["msg"]["sid"]
+            assert (frame["msg"]["market_ticker"], frame["msg"]["result"]) == ("KXOTHER-26JAN01-T1", "no")

@@ -28,5 +28,6 @@ def test_token_ids_are_the_symbols() -> None:
 def test_subscribe_and_keepalive() -> None:
     a = PolymarketAdapter()
     (frame,) = a.subscribe_frames([YES_TOKEN, NO_TOKEN])
-    assert json.loads(frame) == {"assets_ids": [YES_TOKEN, NO_TOKEN], "type": "market"}
+    # custom_feature_enabled: the venue then also sends new_market / market_resolved
+    assert json.loads(frame) == {"assets_ids": [YES_TOKEN, NO_TOKEN], "type": "market", "custom_feature_enabled": True}
     assert a.ping_frame() == "PING" and a.ping_interval_s == 10.0

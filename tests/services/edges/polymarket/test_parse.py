@@ -8,7 +8,7 @@ import pytest
 
 from services.edges.polymarket.adapter import PolymarketAdapter
 from services.edges.polymarket.parse import parse_frame
-from services.edges.venue import BookUpdate, Control, ParseError, Reply, TradeUpdate, VenueNotice
+from services.edges.venue import BookUpdate, Control, MarketNotice, ParseError, Reply, TradeUpdate, VenueNotice
 from tests.shared_fixtures import fixture_path
 
 PM = ("venues", "polymarket")
@@ -96,13 +96,45 @@ def test_last_trade_price() -> None:
         ("ws_market_tick_size_msg.json", "tick_size_change"),
         ("ws_tick_size_change.json", "tick_size_change"),
         ("ws_market_best_bid_ask_msg.json", "best_bid_ask"),
-        ("ws_market_new_market_msg.json", "new_market"),
-        ("ws_market_resolved_msg.json", "market_resolved"),
     ],
 )
 def test_info_events_are_control(name: str, kind: str) -> None:
     (item,) = parse_frame(_text(name))
     assert isinstance(item, Control) and item.kind == kind
+
+
+NVDA_CONDITION = "0x311d0c4b6671ab54af4970c06fcf58662516f5168997bdda209ec3db5aa6b0c1"
+NVDA_YES = "76043073756653678226373981964075571318267289248134717369284518995922789326425"
+NVDA_NO = "31690934263385727664202099278545688007799199447969475608906331829650099442770"
+
+
+def test_new_market_lists_the_market_with_its_tokens_yes_first() -> None:
+    (item,) = parse_frame(_text("ws_market_new_market_msg.json"))
+    assert isinstance(item, MarketNotice) and item.kind == "listed"
+    assert (item.slug, item.venue_event_id, item.condition_id) == (
+        "nvda-above-240-on-january-30-2026", NVDA_CONDITION, NVDA_CONDITION,
+    )
+    assert item.question == "Will NVIDIA (NVDA) close above $240 end of January?"
+    assert (item.outcomes, item.outcome_token_ids) == (["Yes", "No"], [NVDA_YES, NVDA_NO])
+    assert item.url == "https://polymarket.com/event/nvda-above-in-january-2026"
+    assert item.start_ns == 1766790415550 * 1_000_000
+
+
+def test_market_resolved_names_winner_and_loser_by_condition_id() -> None:
+    (item,) = parse_frame(_text("ws_market_resolved_msg.json"))
+    assert isinstance(item, MarketNotice) and item.kind == "resolved"
+    # No slug on the wire: the edge runtime maps the condition id to the slug it listed.
+    assert (item.slug, item.venue_event_id) == ("", NVDA_CONDITION)
+    assert (item.winning_outcome, item.winning_token_id, item.losing_token_id) == ("Yes", NVDA_YES, NVDA_NO)
+
+
+def test_lifecycle_events_without_their_tokens_are_parse_errors() -> None:
+    resolved = json.loads(_text("ws_market_resolved_msg.json"))
+    with pytest.raises(ParseError):
+        parse_frame(json.dumps({**resolved, "winning_asset_id": "123"}))
+    listed = json.loads(_text("ws_market_new_market_msg.json"))
+    with pytest.raises(ParseError):
+        parse_frame(json.dumps({**listed, "assets_ids": [NVDA_YES]}))
 
 
 def test_array_of_events() -> None:
