@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from services.edges.bitmart import book
+from services.edges.book import RawLevel
 from services.edges.venue import BookUpdate, SeqState, SeqVerdict
 
 
-def _update(version: int | None) -> BookUpdate:
-    return BookUpdate("BTC_USDT", False, [], [], seq=version)
+def _update(version: int | None, empty: bool = False) -> BookUpdate:
+    bids = [] if empty else [RawLevel(100_000_000_000, 100_000_000)]
+    return BookUpdate("BTC_USDT", False, bids, [], seq=version)
 
 
 @pytest.mark.parametrize(
@@ -26,3 +28,10 @@ def _update(version: int | None) -> BookUpdate:
 )
 def test_version_rule(last: int | None, version: int | None, verdict: SeqVerdict) -> None:
     assert book.sequence(SeqState(last_seq=last), _update(version)) is verdict
+
+
+@pytest.mark.parametrize(("version", "verdict"), [(4, SeqVerdict.SKIP), (5, SeqVerdict.GAP)])
+def test_a_keep_alive_ahead_of_us_is_a_gap(version: int, verdict: SeqVerdict) -> None:
+    # The keep-alive repeats the venue's last version: one ahead of ours means the push that
+    # made that version was lost (applying the empty push would hide the lost levels).
+    assert book.sequence(SeqState(last_seq=4), _update(version, empty=True)) is verdict
