@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from events import AnyEvent
 from projections.follower import StreamFollower
+from projections.market_follower import MarketFollower
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
 from projections.orders import OrdersProjection
@@ -42,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         bus = await Bus.connect(settings, name="api")
         await bus.ensure_streams()
         books = MarketBooks()
-        follower = StreamFollower(bus, "MD", ["md.>"], books.apply)
+        follower = MarketFollower(bus, books.apply)
         await follower.start()
         ledger = LedgerView()
         traces = TraceIndex(ledger)

@@ -49,8 +49,9 @@ from events.routing import Allocation, ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
 from events.tca import VenueScored
-from projections.follower import SharedFollower, StreamFollower, follow
+from projections.follower import SharedFollower, follow
 from projections.market import MarketBooks
+from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.instruments import instrument_rules
@@ -150,7 +151,7 @@ class RouterService:
         # of the next append, so a decision made on a stale account can never be appended.
         self.account_seq: dict[str, int] = {}
         self._own_last_seq = 0  # our newest account append: folded before the next decision
-        self.md = StreamFollower(bus, "MD", ["md.>"], self.market.apply)
+        self.md = MarketFollower(bus, self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
         subjects = ["ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
