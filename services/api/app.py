@@ -34,6 +34,7 @@ from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.api.state import ApiState
 from services.bus import Bus
+from services.readiness import ReadinessWatch
 from services.settings import Settings
 
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = await Bus.connect(settings, name="api")
         await bus.ensure_streams()
+        readiness = await ReadinessWatch(bus).start()  # first: heartbeats arrive while the reads catch up
         books = MarketBooks()
         follower = MarketFollower(bus, books.apply)
         await follower.start()
@@ -79,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
             limiter=RateLimiter(settings.rate_limit_qps),
             traces=traces,
             plans=plans,
+            readiness=readiness,
         )
         try:
             yield
@@ -88,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             views.close()
             await ledger_follower.stop()
             await follower.stop()
+            await readiness.stop()
             await bus.close()
             keys.close()
 

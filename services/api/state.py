@@ -23,6 +23,7 @@ from services.api.keys import KeyStore
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.bus import Bus
+from services.readiness import ReadinessWatch
 from services.settings import Settings
 
 if TYPE_CHECKING:  # plans.py imports this module (through the orders router)
@@ -45,6 +46,7 @@ class ApiState:
     limiter: RateLimiter
     traces: TraceIndex  # LEDGER sequences per order, fed by `ledger_follower` (GET /v1/traces)
     plans: RoutingPlans  # the SOR's PlanMade events, fed by `ledger_follower` (services/api/plans.py)
+    readiness: ReadinessWatch | None = None  # the trader's heartbeats (services/api/readiness.py)
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread
