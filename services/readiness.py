@@ -165,9 +165,13 @@ class ReadinessWatch:
                 out.append(f"trader {role}: {fresh[-1].reason}")
         return out
 
-    async def wait_ready(self, roles: Iterable[str] = TRADING_ROLES, timeout: float = 30.0) -> None:
-        wanted = tuple(roles)
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait until `predicate()` holds, checked after each heartbeat received."""
         async with asyncio.timeout(timeout):
-            while self.problems(wanted):
+            while not predicate():
                 self._changed.clear()
                 await self._changed.wait()
+
+    async def wait_ready(self, roles: Iterable[str] = TRADING_ROLES, timeout: float = 30.0) -> None:
+        wanted = tuple(roles)
+        await self.wait_until(lambda: not self.problems(wanted), timeout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -18,11 +19,13 @@ import httpx
 import pytest
 from sequence_markets import Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typer.testing import CliRunner
 
 from services.api.app import create_app
 from services.api.keys import create_key
 from services.api.state import ApiState
 from services.bus import Bus
+from services.cli.main import app as cli
 from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming
 from services.edges.service import BusSink
@@ -36,22 +39,31 @@ VENUES = ["binance", "okx"]
 QTY_1E8 = 1_000_000  # 0.01 BTC
 
 
-class OrderStatuses:
-    """ASGI wrapper recording the status of every POST /v1/orders (what the client was told)."""
+class Answers:
+    """ASGI wrapper recording what every request was answered (what the client was told)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.statuses: list[int] = []
-        self.refused = asyncio.Event()
+        self.answers: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.refused = asyncio.Event()  # some request was answered 503
+
+    @property
+    def statuses(self) -> list[int]:
+        """Those of POST /v1/orders."""
+        return [status for method, path, status in self.answers if (method, path) == ("POST", "/v1/orders")]
+
+    def clear(self) -> None:
+        self.answers.clear()
+        self.refused.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/orders":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.statuses.append(message["status"])
+                self.answers.append((scope["method"], scope["path"], message["status"]))
                 if message["status"] == 503:
                     self.refused.set()
             await send(message)
@@ -65,7 +77,7 @@ class Trading:
     base_url: str
     key: str
     trader: Part
-    orders: OrderStatuses
+    orders: Answers
     refusals: list[httpx.Response] = field(default_factory=list)
 
     async def post(self, client: httpx.AsyncClient, timeout_s: float = 60.0) -> str:
@@ -112,7 +124,7 @@ async def trading(bus: Bus, settings: Settings) -> AsyncIterator[Trading]:
         stack.push_async_callback(trader.stop)
         key = create_key(settings, "default", sandbox=True, now_ns=1).secret
         app = create_app(settings)
-        orders = OrderStatuses(app)
+        orders = Answers(app)
         base_url = await stack.enter_async_context(serving(orders))
         api: ApiState = app.state.api
         await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
@@ -136,8 +148,7 @@ async def test_an_order_before_readiness_gets_a_retryable_503_and_the_published_
     # The published client, with enough retries to outlast a trader start on a loaded machine
     # (its 503 backoff is 0.5, 1, 2, 2, ... s; it does not read Retry-After on a 503).
     seq = Sequence(trading.key, base_url=trading.base_url, max_retries=15)
-    trading.orders.statuses.clear()
-    trading.orders.refused.clear()
+    trading.orders.clear()
 
     # Act: the client's order is refused, then the trader starts.
     buying = asyncio.create_task(asyncio.to_thread(seq.buy, "BTC-USDT", 0.01))
@@ -183,3 +194,25 @@ async def test_killing_and_restarting_the_trader_during_trading_rejects_no_order
         assert status["nodes"][0]["filled_qty_1e8"] == QTY_1E8, status  # not twice
     assert all(r.json()["error"]["code"] == "SERVICE_UNAVAILABLE" for r in trading.refusals)
     assert set(trading.api.ledger.graphs) == set(graph_ids)
+
+
+@pytest.mark.timeout(120)
+async def test_crossbook_buy_waits_for_readiness_then_its_order_fills(
+    trading: Trading, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CROSSBOOK_API_URL", trading.base_url)
+    monkeypatch.setenv("CROSSBOOK_API_KEY", trading.key)
+    trading.orders.clear()
+
+    # Act: `crossbook buy` while no trader runs; the trader starts once the CLI has been told to wait.
+    buying = asyncio.create_task(asyncio.to_thread(CliRunner().invoke, cli, ["buy", "BTC-USDT", "0.01", "--json"]))
+    await asyncio.wait_for(trading.orders.refused.wait(), 30)
+    await trading.trader.start()
+    result = await asyncio.wait_for(buying, 90)
+
+    # Assert: it asked GET /v1/health until ready, then sent its order once, and the order filled.
+    assert result.exit_code == 0, result.output
+    assert ("GET", "/v1/health", 503) in trading.orders.answers
+    assert trading.orders.statuses == [200]
+    status = json.loads(result.output.strip().splitlines()[-1])
+    assert status["status"] == "COMPLETED" and status["nodes"][0]["filled_qty_1e8"] == QTY_1E8
