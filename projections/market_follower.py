@@ -23,10 +23,12 @@ The read covers about one refresh interval of market data: constant in the strea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import AnyEvent, EventDecodeError, decode
+from events.base import Event
 from events.market import BookDeltaBatch, BookSnapshot
 from projections.follower import Apply, StreamFollower
 from services.bus import Bus
@@ -74,6 +76,35 @@ async def last_per_subject(bus: Bus, stream: str, subjects: list[str]) -> list[L
         await sub.unsubscribe()
     out.sort(key=lambda latest: latest.seq)
     return out
+
+
+async def first_seq_since(bus: Bus, stream: str, subjects: list[str], since_ns: int) -> int:
+    """The first sequence of `subjects` stored at or after `since_ns` (JetStream's by-start-time
+    delivery, one message), else the stream's last sequence + 1."""
+    last_seq = (await bus.js.stream_info(stream)).state.last_seq
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.BY_START_TIME,
+        opt_start_time=datetime.fromtimestamp(since_ns / 1e9, tz=UTC),
+        headers_only=True,
+        inactive_threshold=30.0,
+        mem_storage=True,
+    )
+    if len(subjects) == 1:
+        config.filter_subject = subjects[0]
+    else:
+        config.filter_subjects = subjects
+    sub = await bus.js.pull_subscribe(subjects[0], stream=stream, config=config)
+    try:
+        if not (await sub.consumer_info()).num_pending:
+            return last_seq + 1
+        return int((await sub.fetch(1, timeout=5.0))[0].metadata.sequence.stream)
+    finally:
+        await sub.unsubscribe()
+
+
+def event_ts_ns(event: object) -> int:
+    return event.ts_ns if isinstance(event, Event) else 0
 
 
 def present_start(latest: list[Latest], after_seq: int, horizon_ns: int = DEFAULT_HORIZON_NS) -> int:
