@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 
 from events import AnyEvent, EventDecodeError, decode
 from events.base import Event
 from events.market import BookDeltaBatch, BookSnapshot
 from projections.follower import Apply, StreamFollower
 from services.bus import Bus
+from services.bus.bus import filtered
 
 MD_STREAM = "MD"
 PRESENT_SUBJECTS = ["md.*.*.snap", "md.*.*.status", "md.*.*.trade"]
@@ -47,19 +49,19 @@ class Latest:
     event: AnyEvent
 
 
+async def _read_once(
+    bus: Bus, stream: str, subjects: list[str], config: ConsumerConfig
+) -> JetStreamContext.PullSubscription:
+    """An ephemeral, ack-less pull consumer of `subjects` for one read (deleted when idle)."""
+    config.ack_policy = AckPolicy.NONE
+    config.inactive_threshold = 30.0
+    config.mem_storage = True
+    return await bus.js.pull_subscribe(subjects[0], stream=stream, config=filtered(config, subjects))
+
+
 async def last_per_subject(bus: Bus, stream: str, subjects: list[str]) -> list[Latest]:
     """The newest message of every subject matching `subjects`, in stream order."""
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-        inactive_threshold=30.0,
-        mem_storage=True,
-    )
-    if len(subjects) == 1:
-        config.filter_subject = subjects[0]
-    else:
-        config.filter_subjects = subjects
-    sub = await bus.js.pull_subscribe(subjects[0], stream=stream, config=config)
+    sub = await _read_once(bus, stream, subjects, ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
     out: list[Latest] = []
     try:
         remaining = (await sub.consumer_info()).num_pending or 0
@@ -83,18 +85,11 @@ async def first_seq_since(bus: Bus, stream: str, subjects: list[str], since_ns: 
     delivery, one message), else the stream's last sequence + 1."""
     last_seq = (await bus.js.stream_info(stream)).state.last_seq
     config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
         deliver_policy=DeliverPolicy.BY_START_TIME,
         opt_start_time=datetime.fromtimestamp(since_ns / 1e9, tz=UTC),
         headers_only=True,
-        inactive_threshold=30.0,
-        mem_storage=True,
     )
-    if len(subjects) == 1:
-        config.filter_subject = subjects[0]
-    else:
-        config.filter_subjects = subjects
-    sub = await bus.js.pull_subscribe(subjects[0], stream=stream, config=config)
+    sub = await _read_once(bus, stream, subjects, config)
     try:
         if not (await sub.consumer_info()).num_pending:
             return last_seq + 1
