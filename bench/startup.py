@@ -3,6 +3,9 @@ existing data dir whose MD stream holds 0, 1 and 5 million events of history.
 
 Run: .venv/bin/python bench/startup.py [--events 0,1000000,5000000] [--rounds 1]
 
+First, for each history size, the seconds one MarketFollower needs for current books (the part
+that used to grow with history), on a throwaway nats-server. Then the whole cluster:
+
 Each run: a fresh data dir; the project's own nats-server (`crossbook natsd`) is started on it,
 the MD stream is filled with history as refreshing edges leave it (tests/md_history.py), and
 the server is stopped (the durable MD health view is marked as having folded it, as after
@@ -30,7 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
+from bench._common import throwaway_cluster  # noqa: E402
 from projections.health import StreamHealthProjection  # noqa: E402
+from projections.market import MarketBooks  # noqa: E402
+from projections.market_follower import MarketFollower  # noqa: E402
 from projections.store import open_store  # noqa: E402
 from services.bus import Bus  # noqa: E402
 from services.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -77,6 +83,7 @@ async def write_history(env: dict[str, str], events: int) -> None:
     natsd = subprocess.Popen([str(CROSSBOOK), "natsd"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
+        await listening(int(env["CROSSBOOK_NATS_PORT"]))
         settings = Settings(
             data_dir=Path(env["CROSSBOOK_DATA_DIR"]), nats_port=int(env["CROSSBOOK_NATS_PORT"]),
             md_max_bytes=MD_MAX_BYTES, _env_file=None,
@@ -93,6 +100,21 @@ async def write_history(env: dict[str, str], events: int) -> None:
     finally:
         natsd.send_signal(signal.SIGTERM)
         natsd.wait(60)
+
+
+async def listening(port: int, timeout_s: float = 30.0) -> None:
+    """Wait until the server accepts connections (nats-py logs every refused attempt)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)  # another process's socket: nothing to wait on but time
+        else:
+            writer.close()
+            return
 
 
 def start_cluster(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str], threading.Event, list[float]]:
@@ -160,6 +182,29 @@ def measure(events: int, sim_base_port: int, ready_timeout_s: float = 120.0) -> 
         return Startup(events, ready_at[0] - started, filled - started, status, "".join(lines))
 
 
+async def books_current(events: int) -> float:
+    """Seconds for a MarketFollower (what the router, sandbox, API and NBBO publisher start) to
+    have current books over `events` of history plus the present: each book's refresh and 100
+    deltas after it. The same history, one process, no cluster around it."""
+    with throwaway_cluster() as (settings, _):
+        bus = await Bus.connect(settings.model_copy(update={"md_max_bytes": MD_MAX_BYTES}), name="bench")
+        await bus.ensure_streams()
+        if events:
+            await load_history(bus.nc, events, history_cycle(HISTORY_BOOKS))
+        now = time.time_ns()
+        await load_history(bus.nc, len(HISTORY_BOOKS) * 101, history_cycle(HISTORY_BOOKS, snapshot_every=101, ts_ns=now))
+        books = MarketBooks()
+        started = time.perf_counter()
+        follower = MarketFollower(bus, books.apply)
+        await follower.start()
+        await follower.wait_caught_up(timeout=600)
+        elapsed = time.perf_counter() - started
+        assert books.freshness_problem(now + 10**9, 5 * 10**9) is None
+        await follower.stop()
+        await bus.close()
+        return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", default="0,1000000,5000000")
@@ -168,6 +213,8 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="append each run's cluster output to this file")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
+    for n in (int(x) for x in args.events.split(",")):
+        print(f"{n:>9,} events: books current in {asyncio.run(books_current(n)):.3f}s (MarketFollower)", flush=True)
     results: dict[int, list[Startup]] = {}
     for _ in range(args.rounds):
         for n in (int(x) for x in args.events.split(",")):
