@@ -25,7 +25,7 @@ def connected(venue: str, symbols: list[str]) -> VenueStatusChanged:
                               subscribed_symbols=symbols)
 
 
-def test_books_are_fresh_only_when_every_quoted_symbol_has_a_recent_usable_book() -> None:
+def test_books_are_fresh_only_when_every_quoted_symbol_has_a_recent_usable_or_a_resyncing_book() -> None:
     books = MarketBooks()
     assert books.freshness_problem(NOW, 5 * S) == "no fresh venue book yet"
     books.apply(connected("okx", ["BTC-USDT", "ETH-USDT"]))
@@ -35,8 +35,11 @@ def test_books_are_fresh_only_when_every_quoted_symbol_has_a_recent_usable_book(
     assert books.freshness_problem(NOW, 5 * S) == "no fresh book for ETH-USDT"
     books.apply(snapshot("okx", "ETH-USDT", NOW))
     assert books.freshness_problem(NOW, 5 * S) is None
-    books.apply(VenueStatusChanged(event_id=new_event_id(), ts_ns=NOW, venue="okx", state="stale", symbol="ETH-USDT"))
-    assert books.freshness_problem(NOW, 5 * S) == "no fresh book for ETH-USDT"
+    books.apply(snapshot("okx", "BTC-USDT", NOW - 6 * S))
+    assert books.freshness_problem(NOW, 5 * S) == "no fresh book for BTC-USDT"
+    # A book its edge says is resyncing is unavailable, not late: the other symbols still trade.
+    books.apply(VenueStatusChanged(event_id=new_event_id(), ts_ns=NOW, venue="okx", state="stale", symbol="BTC-USDT"))
+    assert books.freshness_problem(NOW, 5 * S) is None
 
 
 class Part:
