@@ -18,6 +18,11 @@ before its books are current, so start-up grew with retention. Instead:
    (stopped, or down): it is left out, as a stale book would be.
 
 The read covers about one refresh interval of market data: constant in the stream's length.
+Why this rather than a KV bucket of current books (every delta would rewrite a whole book, or
+the bucket would again be a snapshot plus deltas in another stream) or a snapshot request to
+each edge (a restarting reader would wait on every edge, and get nothing from one that is
+down): the log stays the only source, and a read from the present is an ordinary ordered read
+that starts later.
 """
 
 from __future__ import annotations

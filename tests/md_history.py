@@ -3,8 +3,8 @@
 The history is what refreshing edges leave behind (services/edges/runtime.py): per book, a
 snapshot every `snapshot_every` events and absolute deltas in between, all in the past. One
 pre-encoded cycle of payloads is published over and over with core-NATS publishes (no ack
-each); the last message goes through JetStream and its ack says everything before it on this
-connection is stored. Used by the start-up tests and bench/startup.py.
+each), in windows each closed by a JetStream publish and its ack. Used by the start-up tests
+and bench/startup.py.
 """
 
 from __future__ import annotations
@@ -46,14 +46,22 @@ def history_cycle(
     return out
 
 
-async def load_history(nc: Client, count: int, cycle: list[tuple[str, bytes]], *, flush_every: int = 20_000) -> int:
-    """Publish `count` messages cycling through `cycle`; return the MD stream sequence of the last."""
+async def load_history(nc: Client, count: int, cycle: list[tuple[str, bytes]], *, window: int = 2000) -> int:
+    """Publish `count` messages cycling through `cycle`; return the MD stream sequence of the last.
+
+    Core-NATS publishes in windows of `window`, each closed by one JetStream publish whose ack
+    says the server has taken in the window: a busy server drops core publishes beyond its
+    stream's inbound queue instead of slowing the publisher down."""
     js = nc.jetstream()
-    for i in range(count - 1):
-        subject, payload = cycle[i % len(cycle)]
-        await nc.publish(subject, payload)
-        if i % flush_every == flush_every - 1:
-            await nc.flush(timeout=30)
-    subject, payload = cycle[(count - 1) % len(cycle)]
-    ack = await js.publish(subject, payload, timeout=60)
-    return ack.seq
+    first = (await js.stream_info("MD")).state.last_seq + 1
+    last = first - 1
+    for start in range(0, count, window):
+        end = min(start + window, count)
+        for i in range(start, end - 1):
+            subject, payload = cycle[i % len(cycle)]
+            await nc.publish(subject, payload)
+        subject, payload = cycle[(end - 1) % len(cycle)]
+        last = (await js.publish(subject, payload, timeout=60)).seq
+    if last - first + 1 != count:
+        raise RuntimeError(f"the server stored {last - first + 1} of {count} history messages")
+    return last

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from events import AnyEvent, decode, new_event_id
 from events.market import BookDeltaBatch, BookSnapshot, VenueStatusChanged
 from projections.follower import StreamFollower
@@ -114,6 +116,7 @@ async def test_a_delta_before_the_books_first_snapshot_in_the_read_is_not_applie
     ]
 
 
+@pytest.mark.timeout(90)
 async def test_over_a_million_events_of_history_books_are_current_within_two_seconds(bus: Bus) -> None:
     # Arrange: a million events from refreshing edges (a snapshot every 1000 events per book),
     # then the present: each book's refresh and a few deltas after it.
