@@ -219,6 +219,22 @@ class MarketBooks:
         ba = best_ask or (0, 0, "")
         return Nbbo(symbol, bb[0], bb[1], bb[2], ba[0], ba[1], ba[2], tuple(venues))
 
+    def freshness_problem(self, now_ns: int, max_age_ns: int) -> str | None:
+        """Why these books cannot be traded on yet, or None: each symbol a connected venue quotes
+        needs a usable book updated within `max_age_ns` (edges refresh live books every second).
+        A symbol whose every book its edge marked stale (resyncing) is known to be unavailable,
+        not late: orders for it are refused by the router, and it does not hold up the others."""
+        fresh = {b.symbol for b in self.books.values() if b.usable and now_ns - b.last_update_ns <= max_age_ns}
+        if not fresh:
+            return "no fresh venue book yet"
+        quoted = {s for st in self.venue_state.values() if st.state == "connected" for s in st.subscribed_symbols}
+        resyncing = {s for s, books in self.by_symbol.items() if all(b.stale for b in books.values())}
+        missing = sorted(quoted - fresh - resyncing)
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            return f"no fresh book for {', '.join(missing[:3])}{more}"
+        return None
+
     def consolidated(self, symbol: str, depth: int) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
         """Merged depth over usable venue books: (px, qty, venue) per venue level, best first."""
         bids: list[tuple[int, int, str]] = []

@@ -13,6 +13,7 @@ from projections.runner import Projection, ProjectionRunner
 from projections.store import open_store
 from services.bus import Bus
 from services.bus.writer import as_writer
+from services.readiness import ReadinessBeacon
 from services.settings import Settings
 
 log = logging.getLogger("crossbook")
@@ -132,8 +133,10 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     hand_over(parts)
     for part in parts:
         await part.start()
+    beacon = await ReadinessBeacon(bus, zip(roles, parts)).start()  # what the API's readiness waits for
     log.info("trader running: %s", ", ".join(roles))
     await wait_for_shutdown()
+    await beacon.stop()
     for part in reversed(parts):
         await part.stop()
     await bus.close()

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # order REST host is CROSSBOOK_<VENUE>_REST_URL or the venue's own.
     live_orders: bool = False
     live_poll_ms: int = Field(default=1000, ge=10)
+    # The API takes orders only while the trader's graph engine, router and sandbox announce
+    # readiness (services/readiness.py). Off only where the trader's parts run in-process
+    # without announcing (most tests).
+    require_trader_ready: bool = True
 
     @property
     def effective_nats_url(self) -> str:

@@ -25,7 +25,11 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 def settings(tmp_path: Path, nats_server: NatsServer) -> Settings:
-    return Settings(data_dir=tmp_path / "data", nats_url=nats_server.url, ack_wait_s=1.0, _env_file=None)
+    # The trader's parts run in-process in most tests, without the heartbeat `crossbook trader`
+    # announces; tests of readiness itself turn the requirement back on.
+    return Settings(
+        data_dir=tmp_path / "data", nats_url=nats_server.url, ack_wait_s=1.0, require_trader_ready=False, _env_file=None
+    )
 
 
 @pytest.fixture

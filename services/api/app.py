@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from events import AnyEvent
 from projections.follower import StreamFollower
 from projections.funding import FundingRates
+from projections.market_follower import MarketFollower
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
 from projections.orders import OrdersProjection
@@ -36,6 +37,7 @@ from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.api.state import ApiState
 from services.bus import Bus
+from services.readiness import ReadinessWatch
 from services.settings import Settings
 
 
@@ -44,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = await Bus.connect(settings, name="api")
         await bus.ensure_streams()
+        readiness = await ReadinessWatch(bus).start()  # first: heartbeats arrive while the reads catch up
         books = MarketBooks()
         funding = FundingRates()
 
@@ -51,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
             books.apply(event, seq)
             funding.apply(event, seq)
 
-        follower = StreamFollower(bus, "MD", ["md.>"], fold_md)
+        follower = MarketFollower(bus, fold_md)
         await follower.start()
         ledger = LedgerView()
         traces = TraceIndex(ledger)
@@ -88,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             traces=traces,
             plans=plans,
             funding=funding,
+            readiness=readiness,
         )
         try:
             yield
@@ -97,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
             views.close()
             await ledger_follower.stop()
             await follower.stop()
+            await readiness.stop()
             await bus.close()
             keys.close()
 

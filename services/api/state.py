@@ -24,6 +24,7 @@ from services.api.keys import KeyStore
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.bus import Bus
+from services.readiness import ReadinessWatch
 from services.settings import Settings
 
 if TYPE_CHECKING:  # plans.py imports this module (through the orders router)
@@ -49,6 +50,7 @@ class ApiState:
     plans: RoutingPlans  # the SOR's PlanMade events, fed by `ledger_follower` (services/api/plans.py)
     funding: FundingRates = field(default_factory=FundingRates)  # perp funding, fed by `md_follower`
     markets: MarketCatalog | None = None  # prediction markets and symbol forms (the markets router's lifespan)
+    readiness: ReadinessWatch | None = None  # the trader's heartbeats (services/api/readiness.py)
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread

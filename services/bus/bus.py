@@ -224,11 +224,7 @@ class Bus:
             mem_storage=True,
         )
         filters = [subjects] if isinstance(subjects, str) else subjects
-        if len(filters) == 1:
-            config.filter_subject = filters[0]
-        else:
-            config.filter_subjects = filters
-        sub = await self.js.pull_subscribe(filters[0], stream=stream, config=config)
+        sub = await self.js.pull_subscribe(filters[0], stream=stream, config=filtered(config, filters))
         try:
             remaining = (await sub.consumer_info()).num_pending or 0  # matching messages from start_seq
             while remaining > 0:
@@ -259,6 +255,19 @@ def _stream_config(s: StreamDef) -> StreamConfig:
         max_bytes=s.max_bytes,
         duplicate_window=float(s.duplicate_window_s),
     )
+
+
+def filtered(config: ConsumerConfig, subjects: list[str]) -> ConsumerConfig:
+    """`config` reading only `subjects` (one filter, or several: a server feature since 2.10)."""
+    if len(subjects) == 1:
+        config.filter_subject = subjects[0]
+    else:
+        config.filter_subjects = subjects
+    return config
+
+
+def message_seq(msg: Msg) -> int:
+    return msg.metadata.sequence.stream
 
 
 async def fetch_batch(sub: JetStreamContext.PullSubscription, batch: int, wait_s: float) -> list[Msg]:

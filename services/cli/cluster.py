@@ -1,13 +1,18 @@
-"""`crossbook up`: run the Procfile's local cluster under honcho."""
+"""`crossbook up`: run the Procfile's local cluster under honcho, and say when it is ready."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -17,6 +22,7 @@ from services.settings import PROJECT_ROOT, Settings
 
 PROCFILE = PROJECT_ROOT / "Procfile"
 DEFAULT_TENANT = "default"
+READY_POLL_S = 0.2  # GET /v1/health of the API process: no event to wait on across processes
 
 
 def procfile_entries(path: Path = PROCFILE) -> list[tuple[str, str]]:
@@ -31,7 +37,7 @@ def procfile_entries(path: Path = PROCFILE) -> list[tuple[str, str]]:
 
 
 def up(settings: Settings, console: Console) -> None:
-    """Print where everything listens, then replace this process with honcho (Ctrl-C stops all)."""
+    """Print where everything listens, run honcho (Ctrl-C stops all), print "ready" once it is."""
     entries = procfile_entries()
     names = [n for n, _ in entries if not (n == "nats" and settings.nats_url)]
     # Create the read-model tables once, here: processes that start together and each create
@@ -61,4 +67,45 @@ def up(settings: Settings, console: Console) -> None:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
-    os.execve(honcho, [honcho, "start", "-f", str(PROCFILE), "-d", str(PROJECT_ROOT), *names], env)
+    started = time.monotonic()
+    cluster = subprocess.Popen([honcho, "start", "-f", str(PROCFILE), "-d", str(PROJECT_ROOT), *names], env=env)
+    # Ctrl-C (or a signal to this process alone) is passed on to honcho, which stops every
+    # process; the terminal may deliver it to honcho too, and a second one changes nothing.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, frame: cluster.send_signal(received))
+    edges = sum(1 for name in names if name.startswith("edge_"))
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    watcher = threading.Thread(
+        target=announce_ready, args=(console, cluster, url, key.secret, edges, started), daemon=True
+    )
+    watcher.start()
+    raise SystemExit(cluster.wait())
+
+
+def cluster_problems(health: dict[str, Any], edges: int) -> list[str]:
+    """What keeps the cluster from being ready, from the API's GET /v1/health body."""
+    problems = [] if health.get("ready") else [str(p) for p in health.get("problems") or ["not ready"]]
+    connected = int((health.get("edges") or {}).get("connected", 0))
+    if connected < edges:
+        problems.append(f"{connected} of {edges} edges connected")
+    return problems
+
+
+def announce_ready(
+    console: Console, cluster: subprocess.Popen[bytes], url: str, key: str, edges: int, started: float
+) -> None:
+    """Print one "ready" line once the API says the system can trade and every edge is connected."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0) as client:
+        while cluster.poll() is None:
+            try:
+                problems = cluster_problems(client.get("/v1/health").json(), edges)
+            except (httpx.HTTPError, ValueError):
+                problems = ["the API is not answering yet"]
+            if not problems:
+                console.print(
+                    f"[bold green]ready[/bold green] after {time.monotonic() - started:.1f}s: "
+                    f"{edges} edges connected, the trader routing on current books ({url})"
+                )
+                sys.stdout.flush()
+                return
+            time.sleep(READY_POLL_S)

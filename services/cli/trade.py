@@ -26,6 +26,7 @@ from services.settings import load_settings
 console = Console()
 TERMINAL = {"COMPLETED", "CANCELLED", "REJECTED", "FAILED"}
 EXIT_NOT_FILLED, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 3, 4
+READY_WAIT_S = 60.0  # how long an order waits for a starting system (health 503) before giving up
 
 
 def _client() -> httpx.Client:
@@ -53,6 +54,32 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
         console.print(f"[red]{response.status_code}: {message}[/red]")
         raise typer.Exit(EXIT_REFUSED if response.status_code < 500 else EXIT_UNREACHABLE)
     return response.json() if response.content else None
+
+
+def _wait_until_ready() -> None:
+    """While the API says the system cannot trade yet (GET /v1/health 503), wait with a spinner.
+    Anything else (ready, or an error the order request will report itself) ends the wait."""
+    deadline = time.monotonic() + READY_WAIT_S
+    with _client() as client, console.status("waiting for the system to be ready") as spinner:
+        while True:
+            try:
+                response = client.get("/v1/health")
+            except httpx.HTTPError:
+                return  # unreachable: the order request says so (exit 4)
+            if response.status_code != 503:
+                return
+            if time.monotonic() >= deadline:
+                console.print(f"[red]not ready after {READY_WAIT_S:g}s: {'; '.join(_problems(response))}[/red]")
+                raise typer.Exit(EXIT_UNREACHABLE)
+            spinner.update(f"waiting for the system to be ready: {'; '.join(_problems(response))}")
+            time.sleep(0.2)  # polling the API: no event to wait on across processes
+
+
+def _problems(response: httpx.Response) -> list[str]:
+    try:
+        return [str(p) for p in response.json()["problems"]] or ["starting"]
+    except (ValueError, KeyError, TypeError):
+        return ["starting"]
 
 
 def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
@@ -122,6 +149,7 @@ def register(app: typer.Typer) -> None:
             body["price"] = limit
         if venue:
             body["venue"] = venue
+        _wait_until_ready()
         submitted = _call("POST", "/v1/orders", json=body)
         graph_id = submitted["graph_id"]
         status = _call("GET", f"/v1/execution_graphs/{graph_id}")

@@ -4,6 +4,10 @@ It owns connect, subscribe, keepalive, a silence watchdog, reconnect with expone
 and jitter, REST bootstrap for venues that need it, resync on any gap/checksum/crossed book,
 the stale flag, bad-frame accounting, and turning applied updates into `md.*` events with the
 timestamp chain (venue ts, edge receive ts, publish ts).
+
+Every live book is also republished as a snapshot every `snapshot_refresh_s`: a reader that
+needs current books starts from each book's newest snapshot and the few deltas after it
+(projections/market_follower.py), never from the start of the MD stream.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ class EdgeTiming:
     reconnect_max_s: float = 10.0
     silence_timeout_s: float = 15.0  # no frame at all for this long = dead connection
     snapshot_retry_s: float = 0.5
+    # Bounds what a reader starting from the present replays: the deltas since each book's
+    # newest snapshot (~6 kB per 200-level book per refresh).
+    snapshot_refresh_s: float = 1.0
 
 
 class EdgeRunner:
@@ -186,6 +193,7 @@ class EdgeRunner:
             for vs in self.venue_symbols:
                 self._fetch_snapshot(vs)
         keepalive = asyncio.create_task(self._keepalive(ws))
+        refresh = asyncio.create_task(self._refresh_snapshots())
         try:
             while True:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races
@@ -198,6 +206,7 @@ class EdgeRunner:
                 await self.handle_frame(raw, self.clock_ns())
         finally:
             keepalive.cancel()
+            refresh.cancel()
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         frame = self.adapter.ping_frame()
@@ -207,6 +216,20 @@ class EdgeRunner:
             await asyncio.sleep(self.adapter.ping_interval_s)
             with contextlib.suppress(websockets.exceptions.ConnectionClosed):
                 await ws.send(frame)
+
+    async def _refresh_snapshots(self) -> None:
+        # Deltas carry absolute sizes, so a refresh that lands between a frame's own deltas on
+        # the stream is harmless: re-applying them to the newer snapshot changes nothing.
+        while True:
+            await asyncio.sleep(self.timing.snapshot_refresh_s)
+            events: list[AnyEvent] = []
+            recv_ns = self.clock_ns()
+            for vs, sync in self.books.items():
+                if not sync.stale:
+                    events.extend(self._snapshot_events(vs, sync.book, sync.seq.last_seq, 0, recv_ns))
+            if events:
+                self.counters["snapshot_refreshes"] += 1
+                await self.sink.emit(events)
 
     # --- frames -----------------------------------------------------------------------------
     async def handle_frame(self, raw: str | bytes, recv_ns: int) -> None:
@@ -254,7 +277,9 @@ class EdgeRunner:
             if was_stale or update.snapshot:
                 # A snapshot replaces the book (venues like Hyperliquid push one every time).
                 self.counters["snapshots"] += 1
-                events.extend(self._snapshot_events(update.symbol, sync.book, update, recv_ns))
+                events.extend(
+                    self._snapshot_events(update.symbol, sync.book, update.seq, update.ts_event_ns, recv_ns)
+                )
                 if was_stale:
                     events.append(self._status_event("connected", update.symbol))
             else:
@@ -366,7 +391,9 @@ class EdgeRunner:
                 await asyncio.sleep(self.timing.snapshot_retry_s)
 
     # --- events -----------------------------------------------------------------------------
-    def _snapshot_events(self, venue_symbol: str, book: L2Book, update: BookUpdate, recv_ns: int) -> list[AnyEvent]:
+    def _snapshot_events(
+        self, venue_symbol: str, book: L2Book, seq: int | None, ts_event_ns: int, recv_ns: int
+    ) -> list[AnyEvent]:
         out: list[AnyEvent] = []
         depth = self.adapter.depth if self.adapter.truncate_to_depth else SNAPSHOT_DEPTH
         for symbol, bids, asks in self.adapter.derive_books(venue_symbol, book, depth):
@@ -380,8 +407,8 @@ class EdgeRunner:
                     symbol=symbol,
                     bids=bids,
                     asks=asks,
-                    venue_seq=update.seq,
-                    ts_event_ns=update.ts_event_ns,
+                    venue_seq=seq,
+                    ts_event_ns=ts_event_ns,
                     ts_recv_ns=recv_ns,
                     truncate_depth=self.adapter.depth if self.adapter.truncate_to_depth else 0,
                 )

@@ -1,4 +1,4 @@
-"""`crossbook nbbo`: rebuild books from the MD stream, publish `NbboChanged` when it changes.
+"""`crossbook nbbo`: follow books from the present (MarketFollower), publish `NbboChanged` when it changes.
 
 Quiet markets publish nothing; bursts coalesce: changed symbols are collected between ticks
 (`CROSSBOOK_NBBO_TICK_MS`) and each publishes at most one event per tick, only if its NBBO
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from events import AnyEvent, new_event_id
 from events.market import NbboChanged
-from projections.follower import StreamFollower
+from projections.market_follower import MarketFollower, last_per_subject
 from projections.market import MarketBooks, Nbbo, nbbo_event
 from services.aio import cancel_and_wait
 from services.bus import Bus
@@ -41,7 +41,7 @@ class NbboPublisher:
         self.dirty: set[str] = set()
         self.published: dict[str, tuple[object, ...]] = {}
         self.published_count = 0
-        self.follower = StreamFollower(bus, "MD", ["md.>"], self._apply)
+        self.follower = MarketFollower(bus, self._apply)
         self._task: asyncio.Task[None] | None = None
 
     def _apply(self, event: AnyEvent, seq: int) -> None:
@@ -60,9 +60,9 @@ class NbboPublisher:
 
     async def _load_last_published(self) -> None:
         # A restart must not republish an unchanged NBBO: remember the last one per symbol.
-        async for delivered in self.bus.replay("MD", "nbbo.>"):
-            e = delivered.event
-            if not isinstance(e, NbboChanged):  # the subject carries nothing else
+        for latest in await last_per_subject(self.bus, "MD", ["nbbo.>"]):
+            e: object = latest.event
+            if not isinstance(e, NbboChanged):
                 continue
             venues = tuple((v.venue, v.bid_px_1e9, v.bid_qty_1e8, v.ask_px_1e9, v.ask_qty_1e8) for v in e.venues)
             self.published[e.symbol] = (e.bid_px_1e9, e.bid_qty_1e8, e.ask_px_1e9, e.ask_qty_1e8, venues)

@@ -56,6 +56,7 @@ from events.subjects import VENUE_SCORES, account_subject, subject_for
 from events.tca import VenueScored
 from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market import MarketBooks
+from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
@@ -164,7 +165,7 @@ class RouterService:
         self._own_last_seq = 0  # our newest account append: folded before the next decision
         self.kill_seq: dict[str, int] = {}  # tenant -> last sequence of its kill switch subject
         self.kill_seen: set[str] = set()  # kill switch events on the log (a command is run once)
-        self.md = md(self.market.apply) if md else StreamFollower(bus, "MD", ["md.>"], self.market.apply)
+        self.md = md(self.market.apply) if md else MarketFollower(bus, self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
         subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)

@@ -25,6 +25,7 @@ from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
 from projections.follower import SharedFollower, StreamFollower, follow
+from projections.market_follower import event_ts_ns, first_seq_since, last_per_subject
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -196,9 +197,19 @@ class TcaService:
         await self.follower.caught_up.wait()
         scores, self.held_scores = self.held_scores, {}
         self.outbox.put([s for s in scores.values() if s.event_id not in self.scorer.seen])
-        await self.md_follower.start()
+        await self.md_follower.start(await self._record_start_seq())
         held, self.held = self.held, {}
         self._publish([r for r in held.values() if r.event_id not in self.fold.reported])
+
+    async def _record_start_seq(self) -> int:
+        # The record keeps `keep_ns` behind the newest NBBO, and open intervals from their start:
+        # read MD from there (twice `keep_ns` back, so the mid in force at the window's start is
+        # in it too), not the whole MD stream from sequence 1 (up to its age limit of history).
+        newest = [event_ts_ns(latest.event) for latest in await last_per_subject(self.bus, "MD", ["nbbo.>"])]
+        if not newest:
+            return 1
+        since = min([max(newest) - 2 * self.tape.keep_ns, *(start for _, start in self.tape.pins.values())])
+        return await first_seq_since(self.bus, "MD", MD_SUBJECTS, max(since, 0))
 
     def _publish(self, reports: list[TcaReported]) -> None:
         self.outbox.put([r for r in reports if r.interval_start_ns is None])

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from sequence_markets import Sequence
+from starlette.types import ASGIApp
 
 from services.api.app import create_app
 from services.api.keys import create_key
@@ -49,6 +50,28 @@ class Stack:
         return await self.call(self.seq.graph_status, graph_id)
 
 
+@contextlib.asynccontextmanager
+async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port with uvicorn (lifespan on); yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_ping_interval=1.0, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()  # surfaces a startup failure
+                await asyncio.sleep(0.01)  # uvicorn exposes no startup event
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
 @pytest.fixture
 async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
     """The whole stack with the API on a real uvicorn port (the SDK speaks urllib/websockets)."""
@@ -80,25 +103,10 @@ async def api_on_port(settings: Settings) -> AsyncIterator[tuple[ApiState, str]]
     """The API app on a real uvicorn port (the SDK speaks urllib/websockets): its state and base
     URL, once its market-data follower has caught up."""
     app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_ping_interval=1.0, lifespan="on"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if serving.done():
-                    serving.result()  # surfaces a startup failure
-                await asyncio.sleep(0.01)  # uvicorn exposes no startup event
+    async with serve_app(app) as base_url:
         api: ApiState = app.state.api
         await api.md_follower.wait_caught_up()
-        yield api, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
+        yield api, base_url
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 GET /v1/health is for an SRE: whether this API process can serve what it promises. It answers
 503 with the same body when NATS is disconnected, when the ledger follower (what commands
-decide on) does not reach the LEDGER stream's end within `CATCH_UP_S`, or when a durable view
-has halted (its reads would fail). Edges that are down or degraded only make it "degraded"
+decide on) does not reach the LEDGER stream's end within `CATCH_UP_S`, when a durable view
+has halted (its reads would fail), or until the system can trade (`ready`: this process's
+reads caught up, the trader's parts announcing readiness; services/api/readiness.py). Edges that are down or degraded only make it "degraded"
 (200): the API still serves, orders just route around them."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.api import readiness
 from services.api.auth import Auth
 from services.api.routers.market import edges as edge_rows
 from services.api.state import ApiState, get_state
@@ -59,6 +61,7 @@ class KillSwitchHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
+    ready: bool  # an order taken now would be routed on current books (else POST /v1/orders answers 503)
     checked_ns: int
     nats: NatsHealth
     ledger_lag: int | None
@@ -99,6 +102,8 @@ async def health(state: State, auth: Auth) -> JSONResponse:
         views[name] = ViewHealth(position=runner.position, lag=view_lag, halted=halted)
         if halted:
             problems.append(f"the {name} view halted: {type(runner.error).__name__}")
+    not_ready = readiness.problems(state)
+    problems.extend(not_ready)
     counts = dict.fromkeys(EDGE_STATUSES, 0)
     for row in (await edge_rows(state))["edges"]:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -108,6 +113,7 @@ async def health(state: State, auth: Auth) -> JSONResponse:
     engaged = state.ledger.kill.get(auth.tenant)
     body = Health(
         status="unavailable" if unavailable else "degraded" if problems else "ok",
+        ready=not not_ready,
         checked_ns=time.time_ns(),
         nats=NatsHealth(connected=connected),
         ledger_lag=lag,

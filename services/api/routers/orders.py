@@ -36,6 +36,7 @@ from projections import orders as view
 from services.api.auth import Auth, AuthContext
 from services.api.commands import append_command, await_kernel, front_door
 from services.api.errors import ApiError
+from services.api.readiness import require_ready
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
 from services.edges.sandbox.balances import FundingPlan, tenant_plan
@@ -85,7 +86,7 @@ def visible(graph: GraphState | None, auth: AuthContext) -> bool:
     return graph is not None and graph.tenant == auth.tenant and (graph.is_sandbox or not auth.is_sandbox)
 
 
-@router.post("/orders")
+@router.post("/orders", dependencies=[Depends(require_ready)])  # 503 + Retry-After until ready
 async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, Any]:
     tenant = auth.tenant
     body = await json_body(request)

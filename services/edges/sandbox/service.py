@@ -18,7 +18,8 @@ from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildR
 from events.graph import GraphCancelled, GraphSubmitted, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
-from projections.follower import SharedFollower, StreamFollower, follow
+from projections.follower import SharedFollower, follow
+from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -67,7 +68,7 @@ class SandboxExecutor:
         self.icebergs: set[tuple[str, str]] = set()  # (graph_id, node_id): its resting child is one clip
         self.outbox = Outbox(bus, "sandbox")
         self._resume: asyncio.Task[None] | None = None
-        self.md = StreamFollower(bus, "MD", ["md.>"], self.on_md)
+        self.md = MarketFollower(bus, self.on_md)
         # ord.> for NodeCancelled/GraphCancelled: a cancelled node's resting children are pulled.
         self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
 
