@@ -160,7 +160,7 @@ def first_fill(env: dict[str, str], timeout_s: float = 30.0) -> str:
         while time.monotonic() < deadline:
             status = client.get(f"/v1/execution_graphs/{graph_id}").json()
             if status["status"] in ("COMPLETED", "CANCELLED", "REJECTED", "FAILED"):
-                node = status["nodes"][0]
+                node = status["nodes"]["order"]
                 return f"{status['status']} {node.get('failure_reason') or ''}".strip()
             time.sleep(0.05)  # polling another process's API
     return "TIMEOUT"

@@ -35,7 +35,7 @@ from nats.js.client import JetStreamContext
 
 from events import AnyEvent, EventDecodeError, decode
 from events.base import Event
-from events.market import BookDeltaBatch, BookSnapshot
+from events.market import BookDeltaBatch, BookSnapshot, TradePrinted
 from projections.follower import Apply, StreamFollower
 from services.bus import Bus
 from services.bus.bus import filtered
@@ -125,10 +125,22 @@ class MarketFollower(StreamFollower):
 
     `start(start_seq)` with an explicit sequence reads from there instead (audits, rebuilds)."""
 
-    def __init__(self, bus: Bus, apply: Apply, *, horizon_ns: int = DEFAULT_HORIZON_NS, batch: int = 1024) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        apply: Apply,
+        *,
+        horizon_ns: int = DEFAULT_HORIZON_NS,
+        batch: int = 1024,
+        trade_history: tuple[frozenset[str], int] | None = None,
+    ) -> None:
+        """`trade_history` = (venues, since_ns): every trade of those venues since then (as far
+        as MD retention keeps them) is applied before the present, not only the last one, for
+        folds that need a window of prints (e.g. /v1/markets' volume_24h on sparse markets)."""
         super().__init__(bus, MD_STREAM, ["md.>"], self._apply_from_snapshot, batch=batch)
         self._apply_event = apply
         self.horizon_ns = horizon_ns
+        self.trade_history = trade_history
         self.start_seq = 1
         self._snapshotted: set[tuple[str, str]] = set()
 
@@ -137,13 +149,28 @@ class MarketFollower(StreamFollower):
             last_seq = (await self.bus.js.stream_info(self.stream)).state.last_seq
             latest = await last_per_subject(self.bus, self.stream, PRESENT_SUBJECTS)
             start_seq = present_start(latest, last_seq, self.horizon_ns)
+            venues = await self._apply_trade_history(start_seq)
             for older in latest:
-                if older.seq < start_seq and not isinstance(older.event, BookSnapshot):
+                event: object = older.event
+                if isinstance(event, TradePrinted) and event.venue in venues:
+                    continue  # in the history just applied
+                if older.seq < start_seq and not isinstance(event, BookSnapshot):
                     self._apply_event(older.event, older.seq)
         else:
             self._snapshotted.clear()
         self.start_seq = start_seq
         await super().start(start_seq)
+
+    async def _apply_trade_history(self, start_seq: int) -> frozenset[str]:
+        if self.trade_history is None or not self.trade_history[0]:
+            return frozenset()
+        venues, since_ns = self.trade_history
+        subjects = [f"md.{venue}.*.trade" for venue in sorted(venues)]
+        first = await first_seq_since(self.bus, self.stream, subjects, since_ns)
+        if first < start_seq:
+            async for delivered in self.bus.replay(self.stream, subjects, start_seq=first, end_seq=start_seq - 1):
+                self._apply_event(delivered.event, delivered.seq)
+        return venues
 
     def _apply_from_snapshot(self, event: AnyEvent, seq: int) -> object:
         md: object = event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
@@ -12,12 +13,13 @@ from projections.follower import StreamFollower
 from projections.funding import FundingRates
 from projections.market_follower import MarketFollower
 from projections.ledger import LedgerView
-from projections.market import MarketBooks
+from projections.market import DAY_NS, MarketBooks
 from projections.orders import OrdersProjection
 from projections.positions import PositionsProjection
 from projections.runner import ProjectionRunner
 from projections.store import open_store
 from services.edges import registry
+from services.edges.markets import PREDICTION_VENUES
 from services.api import errors
 from services.api.auth import require_key
 from services.api.keys import open_key_store
@@ -54,7 +56,9 @@ def create_app(settings: Settings) -> FastAPI:
             books.apply(event, seq)
             funding.apply(event, seq)
 
-        follower = MarketFollower(bus, fold_md)
+        # /v1/markets' volume_24h needs the day's prints of the (sparse) prediction markets.
+        day_ago_ns = time.time_ns() - DAY_NS
+        follower = MarketFollower(bus, fold_md, trade_history=(frozenset(PREDICTION_VENUES), day_ago_ns))
         await follower.start()
         ledger = LedgerView()
         traces = TraceIndex(ledger)

@@ -40,6 +40,10 @@ from events.routing import ChildAllocated, PlanMade
 from services.graph.errors import GraphError
 from services.graph.schema import node_order_id
 
+# The cancel half of a cancel_replace amend (the executor's ChildCancelled reason): the venue
+# order is gone, but the child is not; its replacement follows as ChildAmended.
+REPLACED = "replaced"
+
 
 NodeStatus = Literal[
     "PENDING", "ACCEPTED", "WORKING", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "REJECTED", "FAILED", "EXPIRED"
@@ -317,6 +321,8 @@ def _apply(state: GraphState, event: Event) -> GraphState:
             state = _put_child(state, replace(state.children[child_id], closed=True), event.ts_ns)
             node_id = state.children[child_id].node_id
             return _set_node(state, node_id, event.ts_ns, last_reject_reason=f"{event.code}: {event.message}")
+        case ChildCancelled(child_id=child_id) if child_id in state.children and event.reason == REPLACED:
+            return state  # the child lives on under its replacement's client order id (ChildAmended)
         case ChildCancelled(child_id=child_id) if child_id in state.children:
             child = state.children[child_id]
             state = _put_child(state, replace(child, closed=True), event.ts_ns)

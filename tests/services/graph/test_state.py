@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events.execution import ChildSubmitted
+from events.execution import ChildAmended, ChildCancelled, ChildSubmitted
 from events.graph import GraphSubmitted, NodeCompleted
 from services.graph.errors import GraphError
 from services.graph.schema import parse_order_body, submitted_event
@@ -119,6 +120,22 @@ def test_child_events_without_graph_id_are_matched_by_child_id() -> None:
     assert after.nodes["a"].open_children == frozenset()
     assert after.nodes["a"].last_reject_reason == "INSUFFICIENT_BALANCE: no funds"
     assert after.children["c1"].closed is True
+
+
+def test_a_cancel_replace_amend_keeps_the_child_open_under_its_new_order() -> None:
+    # Arrange: a resting child, amended by cancel-replace (the old venue order is cancelled)
+    state = apply(initial(submitted({"nodes": [node("a", 100)]})), allocated("a", "c1", 60))
+    cancelled = ChildCancelled(event_id="x1", ts_ns=T0 + 3, child_id="c1", venue="kraken", client_order_id="co-c1",
+                               filled_qty_1e8=0, cancelled_qty_1e8=60, reason="replaced")
+    amended = ChildAmended(event_id="x2", ts_ns=T0 + 3, child_id="c1", venue="kraken", client_order_id="co-c1",
+                           new_qty_1e8=80, new_limit_px_1e9=None, mode="cancel_replace", new_client_order_id="co-c1b")
+    # Act
+    after = apply(apply(state, cancelled), amended)
+    # Assert: still working, at the new size (a plain cancel would have closed it)
+    assert after.children["c1"].closed is False and after.children["c1"].qty_1e8 == 80
+    assert after.nodes["a"].open_children == frozenset({"c1"})
+    plain = apply(state, msgspec.structs.replace(cancelled, reason="user"))
+    assert plain.children["c1"].closed is True
 
 
 def test_allocation_and_submission_of_one_child_count_once() -> None:

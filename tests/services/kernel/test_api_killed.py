@@ -72,6 +72,8 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
         CROSSBOOK_DATA_DIR=str(settings.data_dir),
         CROSSBOOK_DATABASE_URL=settings.database_url,
         CROSSBOOK_API_PORT=str(port),
+        # The trader parts run in this test's process, without the readiness heartbeat.
+        CROSSBOOK_REQUIRE_TRADER_READY="0",
     )
     api = Part("api", ["api"], env, "Uvicorn running on")  # logged once it listens
     key = create_key(settings, "acme", sandbox=True, now_ns=1).secret

@@ -46,6 +46,7 @@ class Answers:
         self.app = app
         self.answers: list[tuple[str, str, int]] = []  # (method, path, status)
         self.refused = asyncio.Event()  # some request was answered 503
+        self.arrived = asyncio.Event()  # a POST /v1/orders reached the API
 
     @property
     def statuses(self) -> list[int]:
@@ -60,6 +61,8 @@ class Answers:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if (scope["method"], scope["path"]) == ("POST", "/v1/orders"):
+            self.arrived.set()
 
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -162,7 +165,7 @@ async def test_an_order_before_readiness_gets_a_retryable_503_and_the_published_
     assert trading.orders.statuses.count(200) == 1
     assert list(trading.api.ledger.graphs) == [submitted["graph_id"]]
     assert status["status"] == "COMPLETED", status
-    assert status["nodes"][0]["filled_qty_1e8"] == QTY_1E8
+    assert status["nodes"]["order"]["filled_qty_1e8"] == QTY_1E8
     async with trading.client() as client:
         assert (await client.get("/v1/health")).json()["ready"] is True
 
@@ -178,20 +181,24 @@ async def test_killing_and_restarting_the_trader_during_trading_rejects_no_order
 
         # Act: kill -9 the trader; orders keep coming while it is gone and while it restarts.
         await trading.trader.kill()
-        while_gone = await trading.post(client)  # queued (its last heartbeat is recent) or refused
+        # Sent while it is gone: refused (503), or its command is recorded and runs once the
+        # kernel is back (the answer waits for it, so the restart must not wait for the answer).
+        trading.orders.arrived.clear()
+        while_gone = asyncio.create_task(trading.post(client))
+        await asyncio.wait_for(trading.orders.arrived.wait(), 10)
         restarting = asyncio.create_task(trading.post(client))
         await trading.trader.start()
-        during_restart = await restarting
+        while_gone_id, during_restart = await while_gone, await restarting
         after = await trading.post(client)
 
     # Assert: every order was answered 200 or 503 only, and each executed once, in full.
-    graph_ids = [before, while_gone, during_restart, after]
+    graph_ids = [before, while_gone_id, during_restart, after]
     assert set(trading.orders.statuses) <= {200, 503}
     assert trading.orders.statuses.count(200) == len(graph_ids) == len(set(graph_ids))
     for graph_id in graph_ids:
         status = await trading.ended(graph_id)
         assert status["status"] == "COMPLETED", status
-        assert status["nodes"][0]["filled_qty_1e8"] == QTY_1E8, status  # not twice
+        assert status["nodes"]["order"]["filled_qty_1e8"] == QTY_1E8, status  # not twice
     assert all(r.json()["error"]["code"] == "SERVICE_UNAVAILABLE" for r in trading.refusals)
     assert set(trading.api.ledger.graphs) == set(graph_ids)
 
@@ -215,4 +222,4 @@ async def test_crossbook_buy_waits_for_readiness_then_its_order_fills(
     assert ("GET", "/v1/health", 503) in trading.orders.answers
     assert trading.orders.statuses == [200]
     status = json.loads(result.output.strip().splitlines()[-1])
-    assert status["status"] == "COMPLETED" and status["nodes"][0]["filled_qty_1e8"] == QTY_1E8
+    assert status["status"] == "COMPLETED" and status["nodes"]["order"]["filled_qty_1e8"] == QTY_1E8
