@@ -1,10 +1,10 @@
 """Hosted strategies' definitions: unpacked projects on disk, sealed secrets, one record each.
 
-A strategy's project is unpacked once, at creation, into `data_dir/strategies/<tenant>/<id>/project`
-(the run's working directory). Its secrets and the raw key it trades with are sealed with the
-tenant's vault data key (`Vault.seal`, AES-256-GCM) and opened only to launch a run. Records
-live in this process (the API hosts the supervisor); the lifecycle is on the bus as
-`events.strategies`.
+A strategy's project is unpacked once, at creation, into
+`data_dir/strategies/<tenant hash>/<id>/project` (the run's working directory), next to its record
+`strategy.json`, which the store reads back when it opens. Its secrets and the raw key it trades
+with are sealed with the tenant's vault data key (`Vault.seal`, AES-256-GCM) before they reach the
+record, and opened only to launch a run. The lifecycle is on the bus as `events.strategies`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import binascii
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -137,17 +138,41 @@ def open_payload(plaintext: bytes) -> tuple[str, dict[str, str]]:
     return doc["api_key"], doc["secrets"]
 
 
+RECORD_FILE = "strategy.json"
+
+
+def _record_doc(record: StrategyRecord) -> dict[str, Any]:
+    doc = asdict(record)
+    doc["workdir"] = str(record.workdir)
+    return doc
+
+
+def _record_of(doc: dict[str, Any]) -> StrategyRecord:
+    return StrategyRecord(**{**doc, "workdir": Path(doc["workdir"]), "limits": Limits(**doc["limits"])})
+
+
 class StrategyStore:
     """The strategies of every tenant; ids are unique across tenants, reads are per tenant."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._records: dict[str, StrategyRecord] = {}
+        for path in sorted(root.glob(f"*/*/{RECORD_FILE}")):
+            record = _record_of(json.loads(path.read_text()))
+            self._records[record.strategy_id] = record
+
+    def save(self, record: StrategyRecord) -> None:
+        """Write the record next to its project (atomically: a crash leaves the old or the new)."""
+        path = record.workdir.parent / RECORD_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(_record_doc(record)))
+        os.replace(tmp, path)
 
     def project_dir(self, tenant: str, strategy_id: str) -> Path:
         return self.root / hashlib.sha256(tenant.encode()).hexdigest()[:16] / strategy_id / "project"
 
     def add(self, record: StrategyRecord) -> None:
+        self.save(record)
         self._records[record.strategy_id] = record
 
     def get(self, tenant: str, strategy_id: str) -> StrategyRecord | None:

@@ -352,7 +352,7 @@ async def create_strategy(request: Request, state: State, auth: Auth, hosted: Ho
             placement=body.get("placement"), risk=body.get("risk"), resources=body.get("resources"),
             desired_state="running" if start else "stopped",
         )
-        store.add(record)
+        await asyncio.to_thread(store.add, record)
         await state.bus.publish(
             StrategyCreated(
                 event_id=derive_id("strat-created", strategy_id), ts_ns=now_ns, tenant=auth.tenant,
@@ -382,6 +382,7 @@ async def start_strategy(
     async with hosted.lock:
         record = _record(hosted, state, auth.tenant, strategy_id)
         record.desired_state = "running"
+        await asyncio.to_thread(hosted.strategies(state).save, record)
         await _launch(record, hosted, vault, state, request)
     return _view(record, hosted.supervisor)
 
@@ -390,6 +391,7 @@ async def start_strategy(
 async def stop_strategy(strategy_id: str, state: State, auth: Auth, hosted: HostedDep) -> StrategyView:
     record = _record(hosted, state, auth.tenant, strategy_id)
     record.desired_state = "stopped"
+    await asyncio.to_thread(hosted.strategies(state).save, record)
     await hosted.supervisor.stop(strategy_id, "stopped")  # the run's end publishes StrategyStopped
     return _view(record, hosted.supervisor)
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from services.settings import Settings
+from services.strategies.supervisor import Limits
 from services.strategies.store import (
     SECRETS_PURPOSE,
     ArtifactError,
+    StrategyRecord,
+    StrategyStore,
     decode_artifact,
     normalise_entrypoint,
     open_payload,
@@ -96,3 +99,29 @@ def test_artifact_base64_is_checked() -> None:
     with pytest.raises(ArtifactError):
         decode_artifact("")
     assert decode_artifact(base64.b64encode(b"abc").decode()) == b"abc"
+
+
+def test_records_survive_reopening_the_store_and_hold_only_sealed_secrets(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    vault = open_vault(settings)
+    try:
+        store = StrategyStore(tmp_path / "strategies")
+        workdir = store.project_dir("acme", "strat_1")
+        unpack_artifact(_zip({"main.py": b"print(1)\n"}), workdir)
+        record = StrategyRecord(
+            strategy_id="strat_1", tenant="acme", name="n", runtime="python", entrypoint="main.py", created_ns=5,
+            artifact_sha256="ab", workdir=workdir, limits=Limits(memory_bytes=64 * 2**20, wall_clock_s=9.5),
+            key_id="key_1", owns_key=True, sealed=vault.seal("acme", SECRETS_PURPOSE, seal_payload("k", {"T": SECRET})),
+            secret_names=["T"], env={"MODE": "x"}, resources={"memory": "64Mi"}, desired_state="running",
+        )
+        store.add(record)
+        record.desired_state = "stopped"
+        store.save(record)
+        reopened = StrategyStore(tmp_path / "strategies")
+        assert reopened.get("acme", "strat_1") == record and reopened.get("other", "strat_1") is None
+        assert reopened.list("acme") == [record]
+        assert SECRET not in (workdir.parent / "strategy.json").read_text()
+        reopened.remove(record)
+        assert not workdir.parent.exists() and StrategyStore(tmp_path / "strategies").list("acme") == []
+    finally:
+        vault.close()
