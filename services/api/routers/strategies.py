@@ -32,6 +32,7 @@ from services.api.routers.credentials import VaultDep
 from services.api.routers.orders import json_body
 from services.api.state import ApiState, get_state
 from services.strategies.store import (
+    MAX_ARTIFACT_BYTES,
     SECRETS_PURPOSE,
     ArtifactError,
     StrategyRecord,
@@ -44,7 +45,7 @@ from services.strategies.store import (
     unpack_artifact,
 )
 from services.strategies.supervisor import RESERVED_ENV, Launch, Limits, Run, Supervisor
-from services.vault import Vault
+from services.vault import Vault, VaultError
 
 MAX_STRATEGIES_PER_TENANT = 20
 MAX_NAME_CHARS = 128
@@ -67,7 +68,7 @@ class Hosted:
         self.app = app
         self.store: StrategyStore | None = None
         self.supervisor = Supervisor(self._stopped)
-        self.lock = asyncio.Lock()  # create/start/stop/delete of one process's strategies, in turn
+        self.lock = asyncio.Lock()  # create, start and delete take turns (quota, one run per strategy)
 
     def strategies(self, state: ApiState) -> StrategyStore:
         if self.store is None:
@@ -269,7 +270,10 @@ def _api_base_url(request: Request) -> str:
 
 
 async def _launch(record: StrategyRecord, hosted: Hosted, vault: Vault, state: ApiState, request: Request) -> Run:
-    plaintext = await asyncio.to_thread(vault.unseal, record.tenant, SECRETS_PURPOSE, record.sealed)
+    try:
+        plaintext = await asyncio.to_thread(vault.unseal, record.tenant, SECRETS_PURPOSE, record.sealed)
+    except VaultError as exc:  # e.g. another master key: the run cannot get its key and secrets
+        raise ApiError(503, f"strategy secrets unavailable: {exc}") from exc
     api_key, secrets = open_payload(plaintext)
     run_id = "run_" + uuid.uuid4().hex[:16]
     try:
@@ -307,7 +311,7 @@ async def create_strategy(request: Request, state: State, auth: Auth, hosted: Ho
     if runtime != "python":
         raise _bad("runtime must be 'python'", "runtime")
     entrypoint = _text(body, "entrypoint")
-    artifact = _text(body, "artifact_base64", 4 * (8 * 2**20) // 3 + 8)
+    artifact = _text(body, "artifact_base64", 4 * MAX_ARTIFACT_BYTES // 3 + 8)
     start = body.get("start_immediately", False)
     if not isinstance(start, bool):
         raise _bad("start_immediately must be a boolean", "start_immediately")
