@@ -62,6 +62,7 @@ from events.risk import (
 )
 from events.routing import ROUTING_EVENTS, ChildAllocated, PlanMade
 from events.sandbox import SANDBOX_EVENTS, SandboxReset, SandboxSettingsChanged
+from events.strategies import STRATEGY_EVENTS, StrategyCreated, StrategyDeleted, StrategyStarted, StrategyStopped
 from events.tca import TCA_EVENTS, TcaReported, VenueScored
 from events.vault import VAULT_EVENTS, CredentialRevoked, CredentialStored
 
@@ -77,6 +78,7 @@ ALL_EVENT_TYPES = (
     *TCA_EVENTS,
     *VAULT_EVENTS,
     *ALGO_EVENTS,
+    *STRATEGY_EVENTS,
     *COMMANDS,
 )
 
@@ -96,5 +98,6 @@ AnyEvent: TypeAlias = (
     | TcaReported | VenueScored
     | CredentialStored | CredentialRevoked
     | AlgoDeployed | AlgoStarted | AlgoStopped | AlgoLogged
+    | StrategyCreated | StrategyStarted | StrategyStopped | StrategyDeleted
     | SubmitGraph | CancelGraph | CancelNode | AmendNode | ResumeGraph | EngageKillSwitch | ClearKillSwitch
 )

@@ -14,6 +14,7 @@ tca.<tenant>.<graph_id>        TCA reports
 tca.score.<venue>.<symbol>     venue scores (tenant-independent; four tokens, so never a report)
 vault.<tenant>.<venue>         credential lifecycle
 algo.<tenant>.<deployment_id>  algo lifecycle and logs
+strat.<tenant>.<strategy_id>   hosted strategy lifecycle
 
 `WRITERS` names the one writer (a role) of every subject; a `WriterBus` appends as one role,
 refuses a subject declared for another and stamps its role on each message (`WRITER_HEADER`),
@@ -23,6 +24,7 @@ so the log itself shows who wrote what.
 from __future__ import annotations
 
 from events import algos, commands, execution, graph, market, risk, routing, sandbox, tca, vault
+from events import strategies
 from events.base import Event
 
 _BAD = str.maketrans({".": "_", "*": "_", ">": "_", " ": "_", "\t": "_"})
@@ -42,6 +44,7 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("tca.*.*", "tca"),
     ("vault.*.*", "front_door"),
     ("algo.*.*", "algo_host"),
+    ("strat.*.*", "front_door"),  # the API hosts the strategy supervisor
     ("md.*.*.*", "edge"),
     ("mkt.*.*.*", "edge"),
     ("nbbo.*", "nbbo"),
@@ -152,4 +155,8 @@ def subject_for(event: Event) -> str:
             deployment_id=d
         ) | algos.AlgoLogged(deployment_id=d):
             return f"algo.{token(event.tenant)}.{token(d)}"
+        case strategies.StrategyCreated(strategy_id=i) | strategies.StrategyStarted(strategy_id=i) | strategies.StrategyStopped(
+            strategy_id=i
+        ) | strategies.StrategyDeleted(strategy_id=i):
+            return f"strat.{token(event.tenant)}.{token(i)}"
     raise TypeError(f"no subject for event type {type(event).__name__}")

@@ -336,6 +336,27 @@ class Vault:
                 log.info("vault: revoked credentials tenant=%s venue=%s v%d", tenant, venue, agg.version)
         return _info(agg)
 
+    def seal(self, tenant: str, purpose: str, plaintext: bytes) -> str:
+        """Encrypt other tenant secrets (e.g. a hosted strategy's) with the tenant's data key.
+        The sealed text names its tenant and purpose, which `unseal` checks."""
+        with self._lock:
+            data_key = self._data_key(tenant, create=True)
+        assert data_key is not None
+        doc = json.dumps({"tenant": tenant, "purpose": purpose, "data": base64.b64encode(plaintext).decode()})
+        return base64.b64encode(data_key.encrypt(doc.encode())).decode()
+
+    def unseal(self, tenant: str, purpose: str, sealed: str) -> bytes:
+        data_key = self._data_key(tenant, create=False)
+        if data_key is None:
+            raise VaultError(f"tenant {tenant!r} has no data key")
+        try:
+            doc = json.loads(data_key.decrypt(base64.b64decode(sealed)))
+        except ValueError as exc:
+            raise VaultError(f"sealed {purpose!r} of tenant {tenant!r} failed authentication") from exc
+        if doc.get("tenant") != tenant or doc.get("purpose") != purpose:
+            raise VaultError(f"sealed {purpose!r} of tenant {tenant!r} was sealed for another record")
+        return base64.b64decode(doc["data"])
+
     def info(self, tenant: str, venue: str) -> CredentialInfo | None:
         agg = self._get(tenant, venue)
         return None if agg is None else _info(agg)

@@ -81,7 +81,18 @@ _CREDENTIALS = st.fixed_dictionaries(
     {"api_key": st.text(max_size=8) | _SCALARS, "api_secret": st.text(max_size=8) | _SCALARS},
     optional={"passphrase": _SCALARS, "extra_json": _JSON},
 )
+# A hosted strategy: a real one-file project (tar.gz, base64), or anything else in its place.
+_PROJECT = "H4sIAIXtFmsC/+3NMQrCQBQE0F97CrtoI5u4xPOkyxaGEGPh7V3SCPYK4nvNDNPMdSjTaX7EJ6Wqz3nL6j1TavOrb/ulO/exT/EF99s6LPUy/tO8lGk9NGNpjrsAAAAAAAAAAADgZzwBf9DcyQAoAAA="  # main.py: print("hi")
+_STRATEGY = st.fixed_dictionaries(
+    {"name": st.sampled_from(["s", ""]) | _SCALARS, "runtime": st.sampled_from(["python", "node"]) | _SCALARS,
+     "entrypoint": st.sampled_from(["main.py", "../x.py", "missing.py"]) | _SCALARS,
+     "artifact_base64": st.sampled_from([_PROJECT, "%%", ""]) | _SCALARS},
+    optional={"start_immediately": _SCALARS, "env": _JSON, "secrets": _JSON, "sequence_api_key": _SCALARS,
+              "resources": st.fixed_dictionaries({}, optional={"memory": _AMOUNT | st.just("64Mi"),
+                                                               "cpu_seconds": _AMOUNT, "wall_clock_s": _AMOUNT}) | _JSON},
+)
 BODIES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    ("POST", "/v1/strategies"): _STRATEGY | _JSON,
     ("POST", "/v1/orders"): _ORDER | _JSON,
     ("POST", "/v1/orders/preview"): _ORDER | _JSON,
     ("PUT", "/v1/credentials/{venue}"): _CREDENTIALS | _JSON,
@@ -167,6 +178,8 @@ async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: St
         "node_order_id": status["nodes"]["order"]["node_order_id"],
         "node_id": status["nodes"]["order"]["node_order_id"].rsplit(":", 2)[1],
     }
+    hosted = await stack.call(stack.seq.create_strategy, "fuzzed", "python", "main.py", _PROJECT)
+    known["strategy_id"] = hosted["strategy_id"]
     headers = {"Authorization": f"Bearer {stack.key}"}
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as client:
         served = await client.get("/openapi.json")
@@ -197,4 +210,6 @@ async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: St
     assert seen.keys() == operations
     for label in ("GET /v1/quotes/{symbol}", "GET /v1/execution_graphs/{graph_id}", "GET /v1/execution/review/{graph_id}",
                   "DELETE /v1/orders/{node_order_id}", "POST /v1/orders/preview", "POST /v1/orders"):
+        assert 200 in seen[label], (label, seen[label])
+    for label in ("POST /v1/strategies", "GET /v1/strategies/{strategy_id}"):  # DELETE runs before start/stop/logs
         assert 200 in seen[label], (label, seen[label])
