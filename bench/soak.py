@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import throwaway_cluster  # noqa: E402
+from bench._common import quoted, throwaway_cluster  # noqa: E402
 from bench.orders import VENUES, processes, until  # noqa: E402
 from events import AnyEvent  # noqa: E402
 from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted  # noqa: E402
@@ -131,14 +131,7 @@ async def run(n_orders: int, clients: int, warmup: float, sample_s: float) -> No
         async with httpx.AsyncClient(
             base_url=api_url, headers={"Authorization": f"Bearer {key.secret}"}, limits=limits, timeout=30
         ) as client:
-
-            async def quoted() -> bool:
-                with contextlib.suppress(httpx.TransportError):
-                    r = await client.get("/v1/quotes/BTC-USDT", params={"nowait": "true"})
-                    return r.status_code == 200 and len(r.json().get("venues") or []) >= len(VENUES)
-                return False
-
-            await until(quoted, 60, "API with books from every venue")
+            await until(lambda: quoted(client, VENUES), 60, "API with books from every venue")
             book = (await client.get("/v1/quotes/BTC-USDT")).json()
             resting_px = round(float(book["nbbo"]["bid"]) * 0.9)  # 10% under the bid: it rests
             samples = Samples()

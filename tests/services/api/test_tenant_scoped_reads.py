@@ -12,6 +12,7 @@ from services.api.auth import AuthContext
 from services.api.routers.stream import Session
 from services.api.state import ApiState
 from services.edges.sim.server import SimServer
+from tests.services.api.test_intelligence import _order
 
 Cluster = tuple[httpx.AsyncClient, list[SimServer], ApiState]
 NOISE = 2_000  # other tenants' history entries planted in every structure a read could scan
@@ -30,16 +31,6 @@ class Foreign:
     def __getattribute__(self, name: str) -> Any:
         Foreign.reads[0] += 1
         raise AttributeError(name)
-
-
-async def _order(client: httpx.AsyncClient, api: ApiState, qty: float) -> str:
-    r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": qty})
-    assert r.status_code == 200, r.text
-    graph_id: str = r.json()["graph_id"]
-    await api.ledger_follower.wait_until(
-        lambda: (g := api.ledger.graphs.get(graph_id)) is not None and g.terminal
-        and bool(api.ledger.graph_tca.get(graph_id)), timeout=20)
-    return graph_id
 
 
 def _plant_other_tenants(api: ApiState) -> None:
