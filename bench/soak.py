@@ -99,7 +99,11 @@ class Samples:
 
     def take(self, t: float, sent: int) -> None:
         self.names.update(descendants(os.getpid()))
-        self.rows.append((t, sent, {pid: kib for pid in self.names if (kib := rss_kib(pid)) is not None}))
+        rss = {pid: kib for pid in self.names if (kib := rss_kib(pid)) is not None}
+        self.rows.append((t, sent, rss))
+        # As it goes, on stderr: a run stopped early still shows its trend.
+        mib = " ".join(f"{self.names[pid].replace(' ', '_')}={kib // 1024}" for pid, kib in sorted(rss.items()))
+        print(f"t={t:6.0f}s sent={sent:6d} RSS MiB: {mib}", file=sys.stderr, flush=True)
 
 
 @dataclass
