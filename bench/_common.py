@@ -6,6 +6,9 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from services.natsd import NatsServer
 from services.settings import Settings
@@ -20,6 +23,14 @@ def throwaway_cluster() -> Iterator[tuple[Settings, Path]]:
             yield Settings(data_dir=Path(tmp) / "data", nats_url=server.url, _env_file=None), Path(tmp)
         finally:
             server.stop()
+
+
+async def quoted(client: Any, venues: list[str]) -> bool:
+    """Whether the API (an httpx.AsyncClient on it) answers with BTC-USDT books from every venue."""
+    with contextlib.suppress(httpx.TransportError):
+        r = await client.get("/v1/quotes/BTC-USDT", params={"nowait": "true"})
+        return bool(r.status_code == 200 and len(r.json().get("venues") or []) >= len(venues))
+    return False
 
 
 def rate(n: int, seconds: float) -> str:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import throwaway_cluster  # noqa: E402
+from bench._common import quoted, throwaway_cluster  # noqa: E402
 from events import AnyEvent, new_event_id  # noqa: E402
 from events.execution import FillRecorded  # noqa: E402
 from events.market import TradePrinted  # noqa: E402
@@ -155,14 +155,7 @@ async def main(n_orders: int) -> None:
         raw_us = await raw_round_trip_us(bus)
         key = create_key(settings, "bench", sandbox=True, now_ns=time.time_ns())
         async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key.secret}"}) as client:
-
-            async def quoted() -> bool:
-                with contextlib.suppress(httpx.TransportError):
-                    r = await client.get("/v1/quotes/BTC-USDT", params={"nowait": "true"})
-                    return r.status_code == 200 and len(r.json().get("venues") or []) >= len(VENUES)
-                return False
-
-            await until(quoted, 60, "API with books from every venue")
+            await until(lambda: quoted(client, VENUES), 60, "API with books from every venue")
             submitted: dict[str, int] = {}
 
             async def order(side: str, qty: float) -> str:

@@ -5,12 +5,20 @@ idempotency and kill switch, cancel/amend/resume need the freshest whole `GraphS
 WebSocket and TCA routes read it. REST reads of orders, fills and graph status come from the
 durable, tracked `orders` view (projections/orders.py), which folds graphs the same way.
 
+Every per-caller read goes through a per-tenant index (`graphs_of`, `working_of`, `fills_of`,
+`reports_of`, `changed_since`), never a scan of every tenant's history, and the indexes are kept
+in LEDGER sequence order so a `/v1/stream` cursor is a ledger sequence: "what followed seq N" is a
+bisection, not a list offset (services/api/routers/stream.py).
+
 It also keeps the risk account of each tenant's books (services/risk/books.py: sandbox and live
 apart, as the router keeps them), so /v1/balances can show what open orders hold (`locked`)."""
 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
+from collections.abc import Iterator
+from typing import TypeVar
 
 from events import AnyEvent
 from events.execution import BalanceAdjusted, FillRecorded
@@ -28,6 +36,8 @@ from services.risk.books import AccountBooks
 
 log = logging.getLogger(__name__)
 
+E = TypeVar("E")
+
 
 class LedgerView:
     def __init__(self, rules: RulesBook | None = None) -> None:
@@ -44,16 +54,34 @@ class LedgerView:
         self.sandbox_settings: dict[str, SandboxSettingsChanged] = {}  # tenant -> settings in force
         self.sandbox_resets: dict[tuple[str, str], SandboxReset] = {}  # (tenant, request_id) -> reset
         self.position = 0
+        # Per-tenant indexes, each in LEDGER sequence order.
+        self.tenant_graphs: dict[str, dict[str, None]] = {}  # tenant -> its graph ids, submit order
+        self.working: dict[str, dict[str, None]] = {}  # tenant -> its graphs not yet terminal
+        self.changed: dict[str, dict[str, int]] = {}  # tenant -> graph id -> seq of its last change, oldest first
+        self.tenant_fills: dict[str, list[tuple[int, FillRecorded]]] = {}
+        self.graph_fills: dict[str, list[FillRecorded]] = {}  # graph id -> its tenant's fills naming it
+        self.tenant_tca: dict[str, list[tuple[int, TcaReported]]] = {}
+        self.graph_tca: dict[str, list[TcaReported]] = {}  # graph id -> its tenant's reports naming it
 
     def apply(self, event: AnyEvent, seq: int) -> None:
         self.position = max(self.position, seq)
         if event.tenant:
             self._fold_accounts(event)
         if isinstance(event, GraphSubmitted):
-            self.graphs.setdefault(event.graph_id, initial(event))
+            if event.graph_id not in self.graphs:
+                submitted = initial(event)
+                self.graphs[event.graph_id] = submitted
+                self.tenant_graphs.setdefault(submitted.tenant, {})[event.graph_id] = None
+                if not submitted.terminal:
+                    self.working.setdefault(submitted.tenant, {})[event.graph_id] = None
+                self._touch(submitted.tenant, event.graph_id, seq)
             return
         if isinstance(event, TcaReported):
-            self.tca.setdefault(event.event_id, event)
+            if event.event_id not in self.tca:
+                self.tca[event.event_id] = event
+                self.tenant_tca.setdefault(event.tenant, []).append((seq, event))
+                if self._owner(event.graph_id) == event.tenant:
+                    self.graph_tca.setdefault(event.graph_id, []).append(event)
             return
         if isinstance(event, KillSwitchEngaged):
             self.kill[event.tenant] = event
@@ -73,10 +101,51 @@ class LedgerView:
         if isinstance(event, FillRecorded) and event.fill_id not in self.fill_ids:
             self.fill_ids.add(event.fill_id)
             self.fills.append(event)
+            self.tenant_fills.setdefault(event.tenant, []).append((seq, event))
+            if self._owner(event.graph_id) == event.tenant:
+                self.graph_fills.setdefault(event.graph_id, []).append(event)
         graph_id = graph_of(event, self.child_graph)
         state = self.graphs.get(graph_id) if graph_id else None
         if graph_id and state is not None and state.owns(event):
-            self.graphs[graph_id] = apply_graph(state, event)
+            folded = apply_graph(state, event)
+            self.graphs[graph_id] = folded
+            if folded is not state:
+                self._touch(folded.tenant, graph_id, seq)
+                if folded.terminal:
+                    self.working.get(folded.tenant, {}).pop(graph_id, None)
+
+    def _owner(self, graph_id: str | None) -> str | None:
+        graph = self.graphs.get(graph_id) if graph_id else None
+        return graph.tenant if graph is not None else None
+
+    def _touch(self, tenant: str, graph_id: str, seq: int) -> None:
+        changed = self.changed.setdefault(tenant, {})
+        changed.pop(graph_id, None)  # re-inserted last: the map stays in order of last change
+        changed[graph_id] = seq
+
+    def graphs_of(self, tenant: str) -> list[GraphState]:
+        """The tenant's graphs, in submit order."""
+        return [self.graphs[g] for g in self.tenant_graphs.get(tenant, ())]
+
+    def working_of(self, tenant: str) -> list[GraphState]:
+        """The tenant's graphs that have not ended, in submit order."""
+        return [self.graphs[g] for g in self.working.get(tenant, ())]
+
+    def changed_since(self, tenant: str, seq: int) -> Iterator[GraphState]:
+        """The tenant's graphs changed by an event after LEDGER sequence `seq`, most recent first."""
+        for graph_id, at in reversed(self.changed.get(tenant, {}).items()):
+            if at <= seq:
+                return
+            yield self.graphs[graph_id]
+
+    def fills_of(self, tenant: str) -> list[FillRecorded]:
+        """The tenant's fills (each fill once), in log order."""
+        return [f for _, f in self.tenant_fills.get(tenant, [])]
+
+    def reports_of(self, tenant: str) -> list[TcaReported]:
+        """The tenant's TCA reports, in log order."""
+        return [r for _, r in self.tenant_tca.get(tenant, [])]
+
 
     def locked_qty_1e8(self, tenant: str, is_sandbox: bool, venue: str, asset: str) -> int:
         """What the book's open orders hold on (venue, asset): the risk fold's reservations."""
@@ -88,3 +157,8 @@ class LedgerView:
             self.books.fold(event)
         except Exception as exc:  # a fold bug must not stop the graph view
             log.error("account fold of %s failed: %s", type(event).__name__, exc)
+
+
+def after(entries: list[tuple[int, E]], seq: int) -> list[tuple[int, E]]:
+    """The (LEDGER sequence, event) entries that followed `seq`, of a list in sequence order."""
+    return entries[bisect_right(entries, seq, key=lambda entry: entry[0]) :]

@@ -28,10 +28,12 @@ from services.sor.cost import cost_bps
 
 @dataclass
 class RoutingPlans:
-    """Every `PlanMade` on the LEDGER stream, in log order and per graph."""
+    """Every `PlanMade` on the LEDGER stream, in log order, per graph and per tenant (with its
+    LEDGER sequence, so a reader asks for what followed a sequence without scanning other tenants)."""
 
     made: list[PlanMade] = field(default_factory=list)
     by_graph: dict[str, list[PlanMade]] = field(default_factory=dict)
+    by_tenant: dict[str, list[tuple[int, PlanMade]]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
 
     def apply(self, event: AnyEvent, seq: int) -> None:
@@ -39,6 +41,7 @@ class RoutingPlans:
             self.seen.add(event.event_id)
             self.made.append(event)
             self.by_graph.setdefault(event.graph_id, []).append(event)
+            self.by_tenant.setdefault(event.tenant, []).append((seq, event))
 
 
 def cost_bps_or_none(side: Side, cost_usd_1e9: int | None, qty_1e8: int, mid_1e9: int) -> float | None:

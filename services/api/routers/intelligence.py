@@ -332,7 +332,7 @@ def _urgency_tradeoff(books: Books, qty_1e8: int, now_bps: float | None, horizon
 
 def _own_fills(state: ApiState, auth: AuthContext) -> list[Any]:
     # The same fills GET /v1/fills shows this key.
-    return [f for f in state.ledger.fills if f.tenant == auth.tenant and (f.is_sandbox or not auth.is_sandbox)]
+    return [f for f in state.ledger.fills_of(auth.tenant) if f.is_sandbox or not auth.is_sandbox]
 
 
 @router.get("/execution/summary")
@@ -340,7 +340,7 @@ async def execution_summary(state: State, auth: Auth) -> dict[str, Any]:
     """Orders (all the caller's order rows; completed = with a TCA report), filled notional, fees and
     venue mix over the caller's fills, and the notional-weighted IS/slippage over its reports."""
     reports = visible_reports(state, auth)
-    rows = [r for g in state.ledger.graphs.values() if visible(g, auth) for r in order_rows(g)]
+    rows = [r for g in state.ledger.graphs_of(auth.tenant) if visible(g, auth) for r in order_rows(g)]
     mix = intel.venue_mix((f.venue, f.qty_1e8, f.px_1e9, f.fee_usd_1e9) for f in _own_fills(state, auth))
     return {
         "order_count": len(rows),
@@ -367,8 +367,11 @@ async def execution_live(graph_id: str, state: State, auth: Auth) -> dict[str, A
     graph = state.ledger.graphs.get(gid)
     if graph is None or not visible(graph, auth) or (node_id is not None and node_id not in graph.nodes):
         raise ApiError(404, f"unknown graph or order {graph_id!r}", code="NOT_FOUND")
-    fills = [f for f in state.ledger.fills if f.graph_id == gid and (node_id is None or f.node_id == node_id)]
-    plans = [p for p in state.plans.by_graph.get(gid, []) if node_id is None or p.node_id == node_id]
+    fills = [f for f in state.ledger.graph_fills.get(gid, []) if node_id is None or f.node_id == node_id]
+    plans = [
+        p for p in state.plans.by_graph.get(gid, [])
+        if p.tenant == graph.tenant and (node_id is None or p.node_id == node_id)
+    ]
     filled = sum(f.qty_1e8 for f in fills)
     return {
         "graph_id": gid,

@@ -188,7 +188,7 @@ async def put_settings(request: Request, state: State, auth: Auth) -> dict[str, 
 async def _cancel_working(state: ApiState, tenant: str) -> list[str]:
     """Cancel the tenant's working sandbox graphs exactly as DELETE /v1/execution_graphs does."""
     cancelled = []
-    for graph in [g for g in state.ledger.graphs.values() if g.tenant == tenant and g.is_sandbox and not g.terminal]:
+    for graph in [g for g in state.ledger.working_of(tenant) if g.is_sandbox]:
         current = state.ledger.graphs[graph.graph_id]
         try:
             after = await run_command(state, current, CancelGraph(reason="sandbox_reset"), command_ids("cancel", current))

@@ -5,7 +5,14 @@ projections (market books and the ledger view, both kept current by the API's fo
 against what it last sent. Diffing on a tick is what coalesces bursts into one frame and keeps
 quiet markets silent, and it needs no per-connection subscription to NATS. Acks carry no
 `channel` key, so the SDK drops them; data frames are {"channel", "data"}. WS pings come from
-the server (uvicorn's `ws_ping_interval`)."""
+the server (uvicorn's `ws_ping_interval`).
+
+The ledger channels (orders, fills, tca, routing) read the caller's tenant only, through the
+ledger view's per-tenant indexes, and their cursor is a LEDGER sequence: each of their frames
+carries `cursor` (the sequence of the event behind it; a tick's ledger frames go out in sequence
+order), the subscribe ack carries the cursor it starts from, and a client that subscribes again
+with `{"subscribe": [...], "cursor": N}` gets what followed N. No list offset is kept, so the
+in-memory history behind the channels can be trimmed without moving anyone's cursor."""
 
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.responses import JSONResponse
 
 from events.market import FundingRateUpdated
+from projections.ledger import after
 from services.api.auth import AuthContext
 from services.api.keys import well_formed
 from services.api.plans import RoutingPlans, plan_visible, routing_frame
@@ -118,12 +126,13 @@ class Session:
     channels: set[str] = field(default_factory=set)
     last_prices: dict[str, tuple[object, ...]] = field(default_factory=dict)
     last_book: dict[str, object] = field(default_factory=dict)
-    graphs_seen: dict[str, GraphState] = field(default_factory=dict)
-    rows_sent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows_sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # rows of working graphs last sent
+    # LEDGER sequences each ledger channel has been sent up to (see the module doc).
+    orders_at: int = 0
     fills_at: int = 0
     tca_at: int = 0
-    ledger_at: int = -1  # ledger position at the last scan: an unchanged ledger is not rescanned
     routing_at: int = 0
+    ledger_at: int = -1  # ledger position at the last scan: an unchanged ledger is not rescanned
     funding_sent: dict[str, dict[tuple[str, str], FundingRateUpdated]] = field(default_factory=dict)
     fair_sent: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> underlying -> fair px
     fair_wait: int = 0  # ticks until fair prices are recomputed (they merge every book: not every tick)
@@ -144,24 +153,34 @@ class Session:
         markets = self.state.markets
         return markets.canonical_symbol(asked) if markets is not None else asked
 
-    def subscribe(self, channels: list[Any]) -> dict[str, Any]:
+    def subscribe(self, channels: list[Any], cursor: int | None = None) -> dict[str, Any]:
+        """Ledger channels stream what follows `cursor` (a LEDGER sequence), by default what
+        happens from now on, not history."""
         ok = [c for c in channels if isinstance(c, str) and self.valid(c)]
         rejected = [c for c in channels if not (isinstance(c, str) and self.valid(c))]
+        position = self.state.ledger.position
+        start = position if cursor is None else min(cursor, position)
         for c in ok:
-            if c in self.channels:
+            if c in self.channels and cursor is None:
                 continue
             self.channels.add(c)
-            # Ledger channels stream what happens from now on, not history.
             if c == "fills":
-                self.fills_at = len(self.state.ledger.fills)
+                self.fills_at = start
             elif c == "tca":
-                self.tca_at = len(self.state.ledger.tca)
+                self.tca_at = start
             elif c == "routing":
-                self.routing_at = len(self.plans.made)
+                self.routing_at = start
             elif c == "orders":
-                self.graphs_seen = {g: s for g, s in self.state.ledger.graphs.items() if visible(s, self.auth)}
-                self.rows_sent = {r["node_order_id"]: r for s in self.graphs_seen.values() for r in order_rows(s)}
-        return {"subscribed": ok, "rejected": rejected}
+                self.orders_at = start
+                # Rows as they stand at the cursor are known to the client: only later changes go.
+                self.rows_sent = {} if cursor is not None else {
+                    r["node_order_id"]: r
+                    for g in self.state.ledger.working_of(self.auth.tenant) if visible(g, self.auth)
+                    for r in order_rows(g)
+                }
+        self.ledger_at = -1  # a resumed channel is behind the ledger: scan on the next tick
+        ack: dict[str, Any] = {"subscribed": ok, "rejected": rejected}
+        return ack if cursor is None else {**ack, "cursor": start}
 
     def unsubscribe(self, channels: list[Any]) -> dict[str, Any]:
         gone = [c for c in channels if isinstance(c, str) and c in self.channels]
@@ -209,45 +228,55 @@ class Session:
                     if row is not None and last.get(name) != row["fair_price_1e9"]:
                         last[name] = row["fair_price_1e9"]
                         out.append({"channel": channel, "data": row})
-        if "routing" in self.channels:
-            out.extend(self._routing())
-        if self.state.ledger.position == self.ledger_at:
+        ledger = self.state.ledger
+        position = ledger.position
+        if position == self.ledger_at:
             return out
-        self.ledger_at = self.state.ledger.position
+        self.ledger_at = position
+        tenant, news = self.auth.tenant, []
         if "orders" in self.channels:
-            out.extend(self._orders())
+            news += self._orders()
+            self.orders_at = position
         if "fills" in self.channels:
-            fills = self.state.ledger.fills
-            new, self.fills_at = fills[self.fills_at :], len(fills)
-            for f in new:
-                if f.tenant == self.auth.tenant and (f.is_sandbox or not self.auth.is_sandbox):
-                    out.append({"channel": "fills", "data": fill_row(f)})
+            news += [
+                (seq, {"channel": "fills", "data": fill_row(f)})
+                for seq, f in after(ledger.tenant_fills.get(tenant, []), self.fills_at)
+                if f.is_sandbox or not self.auth.is_sandbox
+            ]
+            self.fills_at = position
         if "tca" in self.channels:
-            reports = list(self.state.ledger.tca.values())
-            new_reports, self.tca_at = reports[self.tca_at :], len(reports)
-            graphs = self.state.ledger.graphs
-            for r in new_reports:
-                if visible(graphs.get(r.graph_id), self.auth):
-                    out.append({"channel": "tca", "data": report_json(r, is_prediction(self.state, r))})
-        return out
+            news += [
+                (seq, {"channel": "tca", "data": report_json(r, is_prediction(self.state, r))})
+                for seq, r in after(ledger.tenant_tca.get(tenant, []), self.tca_at)
+                if visible(ledger.graphs.get(r.graph_id), self.auth)
+            ]
+            self.tca_at = position
+        if "routing" in self.channels:  # one frame per PlanMade of the caller
+            news += [
+                (seq, {"channel": "routing", "data": routing_frame(p)})
+                for seq, p in after(self.plans.by_tenant.get(tenant, []), self.routing_at)
+                if plan_visible(self.state, p, self.auth)
+            ]
+            self.routing_at = position
+        news.sort(key=lambda sf: sf[0])  # stable: a graph's rows keep their order
+        return out + [{**frame, "cursor": seq} for seq, frame in news]
 
-    def _routing(self) -> list[dict[str, Any]]:
-        # One frame per PlanMade of the caller, in log order.
-        made = self.plans.made
-        new, self.routing_at = made[self.routing_at :], len(made)
-        return [{"channel": "routing", "data": routing_frame(p)} for p in new if plan_visible(self.state, p, self.auth)]
-
-    def _orders(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for graph_id, graph in self.state.ledger.graphs.items():
-            # Folding replaces a GraphState (it is immutable): identity says "changed".
-            if self.graphs_seen.get(graph_id) is graph or not visible(graph, self.auth):
+    def _orders(self) -> list[tuple[int, dict[str, Any]]]:
+        """Rows of the caller's graphs changed since `orders_at` that differ from what was sent."""
+        out: list[tuple[int, dict[str, Any]]] = []
+        changed = self.state.ledger.changed.get(self.auth.tenant, {})
+        for graph in self.state.ledger.changed_since(self.auth.tenant, self.orders_at):
+            if not visible(graph, self.auth):
                 continue
-            self.graphs_seen[graph_id] = graph
+            seq = changed[graph.graph_id]
             for row in order_rows(graph):
-                if self.rows_sent.get(row["node_order_id"]) != row:
-                    self.rows_sent[row["node_order_id"]] = row
-                    out.append({"channel": "orders", "data": row})
+                key = row["node_order_id"]
+                if self.rows_sent.get(key) != row:
+                    out.append((seq, {"channel": "orders", "data": row}))
+                if graph.terminal:  # it will not change again: forget it (bounded per connection)
+                    self.rows_sent.pop(key, None)
+                else:
+                    self.rows_sent[key] = row
         return out
 
 
@@ -307,7 +336,10 @@ def _control(session: Session, text: str) -> dict[str, Any]:
     except ValueError:
         return _error("message is not valid JSON: send {\"subscribe\": [\"prices:BTC-USDT\"]}")
     if isinstance(msg, dict) and isinstance(msg.get("subscribe"), list):
-        return session.subscribe(msg["subscribe"])
+        cursor = msg.get("cursor")
+        if cursor is not None and (not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0):
+            return _error("cursor must be a LEDGER sequence (an integer >= 0) from a frame's `cursor`")
+        return session.subscribe(msg["subscribe"], cursor)
     if isinstance(msg, dict) and isinstance(msg.get("unsubscribe"), list):
         return session.unsubscribe(msg["unsubscribe"])
     return _error("expected {\"subscribe\": [...]} or {\"unsubscribe\": [...]}")

@@ -106,7 +106,7 @@ def aggregate(state: ApiState, reports: Sequence[TcaReported], symbol: str | Non
 def visible_reports(state: ApiState, auth: AuthContext) -> list[TcaReported]:
     """The caller's reports, oldest first (log order)."""
     graphs = state.ledger.graphs
-    return [r for r in state.ledger.tca.values() if visible(graphs.get(r.graph_id), auth)]
+    return [r for r in state.ledger.reports_of(auth.tenant) if visible(graphs.get(r.graph_id), auth)]
 
 
 @router.get("/tca")
@@ -120,7 +120,7 @@ async def execution_review(graph_id: str, state: State, auth: Auth) -> dict[str,
     graph = state.ledger.graphs.get(graph_id)
     if graph is None or not visible(graph, auth):
         raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
-    reports = [r for r in state.ledger.tca.values() if r.graph_id == graph_id]
+    reports = list(state.ledger.graph_tca.get(graph_id, []))
     return {
         "graph_id": graph_id,
         "graph": to_status_json(graph),

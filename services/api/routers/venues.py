@@ -62,7 +62,7 @@ async def cancel_all_on_venue(venue: str, state: State, auth: Auth) -> dict[str,
     if venue not in known_venues():
         raise ApiError(404, f"unknown venue {venue!r}; known: {', '.join(known_venues())}", code="NOT_FOUND")
     await state.ledger_follower.wait_caught_up()
-    live = [g for g in state.ledger.graphs.values() if visible(g, auth) and not g.terminal]
+    live = [g for g in state.ledger.working_of(auth.tenant) if visible(g, auth)]
     cancelled: list[str] = []
     for graph in live:
         resting = _rests_on(graph, venue)

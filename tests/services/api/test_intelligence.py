@@ -269,7 +269,8 @@ async def test_live_summary_and_forecast_after_real_orders(cluster: Cluster, set
     sessions = {tenant: Session(api, AuthContext(tenant, "k", is_sandbox=True, is_admin=False), plans=RoutingPlans())
                 for tenant in ("default", "other")}
     for session in sessions.values():
-        assert session.subscribe(["routing"]) == {"subscribed": ["routing"], "rejected": []}
+        # Resumed from the start of the log: the plans that followed LEDGER sequence 0.
+        assert session.subscribe(["routing"], cursor=0) == {"subscribed": ["routing"], "rejected": [], "cursor": 0}
     async for delivered in api.bus.replay("LEDGER", "route.>"):
         for session in sessions.values():
             session.plans.apply(delivered.event, delivered.seq)  # type: ignore[union-attr]
