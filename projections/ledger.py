@@ -36,8 +36,7 @@ class LedgerView:
         self.graphs: dict[str, GraphState] = {}
         self.fills: list[FillRecorded] = []
         self.fill_ids: set[str] = set()
-        self.child_graph: dict[str, str] = {}
-        self.books = AccountBooks(self.rules, child_graph=self.child_graph)
+        self.books = AccountBooks(self.rules)
         self.funded: set[str] = set()  # tenants holding paper balances
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
@@ -73,7 +72,7 @@ class LedgerView:
         if isinstance(event, FillRecorded) and event.fill_id not in self.fill_ids:
             self.fill_ids.add(event.fill_id)
             self.fills.append(event)
-        graph_id = graph_of(event, self.child_graph)
+        graph_id = graph_of(event)
         state = self.graphs.get(graph_id) if graph_id else None
         if state is not None and state.owns(event):
             self.graphs[graph_id] = apply_graph(state, event)

@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from services.edges import registry
 from services.edges.sandbox import default_fee_schedule
+from services.refdata import split_symbol
 from services.risk import InstrumentRules
-
-
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """Base and quote asset of a canonical symbol (BTC-USDT, BTC-USDT-PERP, KALSHI:YES, token id)."""
-    parts = symbol.split("-")
-    if len(parts) >= 2 and parts[0].isalpha() and parts[1].isalpha() and parts[1].isupper():
-        return parts[0], parts[1]
-    return symbol, "USD"  # prediction-market contracts settle in dollars
 
 
 def instrument_rules() -> list[InstrumentRules]:

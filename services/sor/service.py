@@ -139,7 +139,7 @@ class RouterService:
         self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
-        self.books = AccountBooks(self.rules, child_graph=self.child_graph)  # sandbox and live accounts, apart
+        self.books = AccountBooks(self.rules)  # sandbox and live accounts, apart
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()

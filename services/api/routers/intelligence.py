@@ -59,6 +59,7 @@ from services.sor import RoutePlan, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
+from services.tca.report import ppm_as_bps
 
 State = Annotated[ApiState, Depends(get_state)]
 
@@ -242,7 +243,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth) -
                 "venue_ranking": [], "capacity_curve": [], "urgency_tradeoff": []}
     plan = books.plan(qty_1e8)
     expected = plan.expected_cost_bps if plan.filled_qty_1e8 else None
-    realised = [r.implementation_shortfall_bps for r in visible_reports(state, auth)
+    realised = [r.implementation_shortfall_ppm / 100 for r in visible_reports(state, auth)
                 if r.symbol == symbol and r.side == side][-RECENT_REPORTS:]
     p90, basis = None, None
     if expected is not None and realised:
@@ -340,8 +341,8 @@ async def execution_summary(state: State, auth: Auth) -> dict[str, Any]:
         "notional_usd_1e9": sum(v["notional_usd_1e9"] for v in mix),
         "fees_usd_1e9": sum(v["fees_usd_1e9"] for v in mix),
         "reported_notional_usd_1e9": sum(notional(r) for r in reports),
-        "avg_implementation_shortfall_bps": weighted_mean(reports, lambda r: r.implementation_shortfall_bps),
-        "avg_slippage_bps": weighted_mean(reports, lambda r: r.slippage_bps),
+        "avg_implementation_shortfall_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.implementation_shortfall_ppm)),
+        "avg_slippage_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.slippage_ppm)),
         "savings_usd_1e9": sum(r.savings_usd_1e9 or 0 for r in reports),
         "venue_mix": mix,
         "as_of_ns": time.time_ns(),

@@ -275,7 +275,7 @@ async def test_live_summary_and_forecast_after_real_orders(cluster: Cluster, set
     assert sum(v["qty_1e8"] for v in summary["venue_mix"]) == 3_000_000
     reports = list(api.ledger.tca.values())
     assert summary["avg_implementation_shortfall_bps"] == pytest.approx(
-        sum(r.implementation_shortfall_bps * sum(v.notional_usd_1e9 for v in r.venue_mix) for r in reports)
+        sum(r.implementation_shortfall_ppm / 100 * sum(v.notional_usd_1e9 for v in r.venue_mix) for r in reports)
         / sum(sum(v.notional_usd_1e9 for v in r.venue_mix) for r in reports))
     other = (await client.get("/v1/execution/summary", headers={"Authorization": f"Bearer {other_key}"})).json()
     assert other["order_count"] == 0 and other["venue_mix"] == [] and other["avg_implementation_shortfall_bps"] is None
