@@ -25,7 +25,7 @@ from services.api.traces import TraceIndex
 from services.bus import Bus
 from services.settings import Settings
 
-if TYPE_CHECKING:  # plans.py imports this module (through the orders router)
+if TYPE_CHECKING:  # plans.py imports this module at run time
     from services.api.plans import RoutingPlans
 
 

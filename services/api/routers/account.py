@@ -17,7 +17,7 @@ from events import new_event_id
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body
+from services.api.access import json_body
 from services.api.state import ApiState, get_state
 
 router = APIRouter(prefix="/v1", tags=["account"])

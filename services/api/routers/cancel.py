@@ -20,9 +20,9 @@ from fastapi import APIRouter, Depends, Request
 from events import Event
 from events.graph import GraphCancelled, GraphResumed, NodeAmended, NodeCancelled
 from events.ids import derive_id
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, json_body, node_order_ref, visible
+from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body, node_order_ref, visible
 from services.api.state import ApiState, get_state
 from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphState, ResumeGraph, step
 from services.graph.engine import Command

@@ -38,11 +38,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, visible
+from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.plans import cost_bps_or_none, routing_frame, routing_view
 from services.api.routers.account import account
-from services.api.routers.orders import visible
 from services.api.routers.positions import unified, view_scope
 from services.api.routers.preview import parse_qty_1e8, sor_rules
 from services.api.routers.stream import fill_row

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.responses import JSONResponse
 
-from services.api.auth import AuthContext
+from services.api.access import AuthContext
 from services.api.keys import well_formed
 from services.api.plans import RoutingPlans, plan_visible, routing_frame
 from services.api.routers.tca import is_prediction, report_json

@@ -13,9 +13,9 @@ import msgspec
 from fastapi import APIRouter, Depends
 
 from events.tca import TcaReported
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, visible
+from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import visible
 from services.api.state import ApiState, get_state
 from services.graph import to_status_json
 from services.tca.report import BPS_FROM_PPM, ppm_as_bps

@@ -19,7 +19,7 @@ from sequence_markets import SequenceError
 from events import new_event_id
 from events.market import BookSnapshot, TradePrinted, VenueStatusChanged
 from services.api.app import create_app
-from services.api.auth import AuthContext
+from services.api.access import AuthContext
 from services.api.keys import create_key
 from services.api.plans import RoutingPlans
 from services.api.routers.stream import Session
