@@ -18,7 +18,7 @@ from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from events.sandbox import SandboxReset, SandboxSettingsChanged
 from events.tca import TcaReported
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.graph import GraphState
 from services.graph import apply as apply_graph
 from services.graph.state import graph_of

@@ -53,7 +53,7 @@ from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
 from services.graph.state import graph_of

@@ -19,7 +19,6 @@ PROJECTIONS_MAY_IMPORT = frozenset({
     "services.bus",
     "services.bus.bus",
     "services.bus.pull",
-    "services.edges.instruments",
     "services.errors",
     "services.graph",
     "services.graph.state",

@@ -49,8 +49,6 @@ from services.api.routers.stream import fill_row
 from services.api.routers.tca import notional, visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX, px, qty
-from services.edges.sandbox import default_fee_schedule
-from services.edges.sandbox.errors import UnknownFeeVenue
 from services.graph import to_status_json
 from services.graph.schema import notional_to_qty_1e8
 from services.graph.state import order_rows
@@ -60,6 +58,7 @@ from services.sor.books import SOR_DEPTH, venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
 from services.tca.report import ppm_as_bps
+from services.refdata import fee_schedule
 
 State = Annotated[ApiState, Depends(get_state)]
 
@@ -378,7 +377,7 @@ async def execution_live(graph_id: str, state: State, auth: Auth) -> dict[str, A
 
 @router.get("/fees")
 async def fees(ticker: str, state: State, venues: str | None = None) -> dict[str, Any]:
-    """The taker/maker rates the SOR and the sandbox charge (`default_fee_schedule`), in bps
+    """The taker/maker rates the SOR and the sandbox charge (the venue's reference data), in bps
     rounded up (a fee is a cost; exact ppm alongside). A venue with no schedule, or not listing
     the ticker, answers null: do not route there. Kalshi-style P*(1-P) fees are quoted at p=0.5."""
     listing = set(state.market.venues_for(ticker))
@@ -388,10 +387,7 @@ async def fees(ticker: str, state: State, venues: str | None = None) -> dict[str
     wanted = sorted({v.strip() for v in venues.split(",") if v.strip()}) if venues else sorted(listing)
     rows = []
     for venue in wanted:
-        try:
-            schedule = default_fee_schedule(venue) if venue in listing else None
-        except UnknownFeeVenue:
-            schedule = None
+        schedule = fee_schedule(venue) if venue in listing else None
         # bps = ppm / 100; at p=0.5 a P*(1-P) fee is half its rate as a share of cost.
         per_bp = 100 if schedule is None or schedule.model == "notional" else 200
         rows.append({
