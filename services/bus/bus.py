@@ -153,6 +153,7 @@ class Bus:
             raise BusError("publish on a closed NATS connection")
         if not js._async_reply_prefix:
             await js._init_async_reply()
+        assert js._async_reply_prefix is not None  # set by _init_async_reply
         reply_prefix = bytes(js._async_reply_prefix)
         pending, semaphore, completed = js._publish_async_futures, js._publish_async_pending_semaphore, \
             js._publish_async_completed_event
