@@ -7,7 +7,7 @@ from typing import Literal
 from events.base import Event
 
 
-class AlgoDeployed(Event, frozen=True, tag="algo.deployed.v1"):
+class AlgoDeployed(Event, frozen=True, kw_only=True, tag="algo.deployed.v1"):
     deployment_id: str
     name: str
     symbols: list[str]
@@ -15,18 +15,18 @@ class AlgoDeployed(Event, frozen=True, tag="algo.deployed.v1"):
     wasm_sha256: str
 
 
-class AlgoStarted(Event, frozen=True, tag="algo.started.v1"):
+class AlgoStarted(Event, frozen=True, kw_only=True, tag="algo.started.v1"):
     deployment_id: str
     edge_id: str
 
 
-class AlgoStopped(Event, frozen=True, tag="algo.stopped.v1"):
+class AlgoStopped(Event, frozen=True, kw_only=True, tag="algo.stopped.v1"):
     deployment_id: str
     edge_id: str
     reason: str
 
 
-class AlgoLogged(Event, frozen=True, tag="algo.log.v1"):
+class AlgoLogged(Event, frozen=True, kw_only=True, tag="algo.log.v1"):
     deployment_id: str
     edge_id: str
     level: Literal["debug", "info", "warn", "error"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 # One price level: (px_1e9, qty_1e8). In deltas qty 0 deletes the level.
 Level = tuple[int, int]
+# The side of an order, a fill or a plan: the one definition every package uses.
+Side = Literal["buy", "sell"]
 
 SCHEMA_VERSION = 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from events.catalog import AnyEvent
-from services.errors import CrossbookError
+from events.errors import CrossbookError
 
 _mp_encoder = msgspec.msgpack.Encoder()
 _mp_decoder = msgspec.msgpack.Decoder(AnyEvent)

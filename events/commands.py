@@ -12,7 +12,7 @@ from events.base import Event
 from events.graph import EdgeSpec, NodeSpec
 
 
-class SubmitGraph(Event, frozen=True, tag="cmd.submit_graph.v1"):
+class SubmitGraph(Event, frozen=True, kw_only=True, tag="cmd.submit_graph.v1"):
     """Create a graph; the engine records it as `GraphSubmitted` unless `graph_id` exists."""
 
     graph_id: str
@@ -24,33 +24,33 @@ class SubmitGraph(Event, frozen=True, tag="cmd.submit_graph.v1"):
     max_loss_usd_1e9: int | None = None
 
 
-class CancelGraph(Event, frozen=True, tag="cmd.cancel_graph.v1"):
+class CancelGraph(Event, frozen=True, kw_only=True, tag="cmd.cancel_graph.v1"):
     graph_id: str
     reason: str = "user"
 
 
-class CancelNode(Event, frozen=True, tag="cmd.cancel_node.v1"):
+class CancelNode(Event, frozen=True, kw_only=True, tag="cmd.cancel_node.v1"):
     graph_id: str
     node_id: str
     reason: str = "user"
 
 
-class AmendNode(Event, frozen=True, tag="cmd.amend_node.v1"):
+class AmendNode(Event, frozen=True, kw_only=True, tag="cmd.amend_node.v1"):
     graph_id: str
     node_id: str
     new_qty_1e8: int | None = None
     new_limit_px_1e9: int | None = None
 
 
-class ResumeGraph(Event, frozen=True, tag="cmd.resume_graph.v1"):
+class ResumeGraph(Event, frozen=True, kw_only=True, tag="cmd.resume_graph.v1"):
     graph_id: str
 
 
-class EngageKillSwitch(Event, frozen=True, tag="cmd.engage_kill_switch.v1"):
+class EngageKillSwitch(Event, frozen=True, kw_only=True, tag="cmd.engage_kill_switch.v1"):
     reason: str | None = None
 
 
-class ClearKillSwitch(Event, frozen=True, tag="cmd.clear_kill_switch.v1"):
+class ClearKillSwitch(Event, frozen=True, kw_only=True, tag="cmd.clear_kill_switch.v1"):
     pass
 
 

@@ -9,9 +9,8 @@ from typing import Literal
 
 import msgspec
 
-from events.base import Event
+from events.base import Event, Side
 
-Side = Literal["buy", "sell"]
 InstrumentType = Literal["spot", "perp", "prediction"]
 Policy = Literal["sor", "aggressive_chase", "passive", "twap", "vwap", "iceberg"]
 Urgency = Literal["low", "medium", "high"]
@@ -56,7 +55,7 @@ class EdgeSpec(msgspec.Struct, frozen=True, kw_only=True):
     after_ms: int | None = None  # on_timeout delay
 
 
-class GraphSubmitted(Event, frozen=True, tag="ord.graph_submitted.v1"):
+class GraphSubmitted(Event, frozen=True, kw_only=True, tag="ord.graph_submitted.v1"):
     graph_id: str
     nodes: list[NodeSpec]
     edges: list[EdgeSpec]
@@ -66,14 +65,14 @@ class GraphSubmitted(Event, frozen=True, tag="ord.graph_submitted.v1"):
     max_loss_usd_1e9: int | None = None
 
 
-class NodeActivated(Event, frozen=True, tag="ord.node_activated.v1"):
+class NodeActivated(Event, frozen=True, kw_only=True, tag="ord.node_activated.v1"):
     graph_id: str
     node_id: str
     node_order_id: str
     fired_edge_id: str | None = None
 
 
-class NodeAmended(Event, frozen=True, tag="ord.node_amended.v1"):
+class NodeAmended(Event, frozen=True, kw_only=True, tag="ord.node_amended.v1"):
     graph_id: str
     node_id: str
     new_qty_1e8: int | None
@@ -81,7 +80,7 @@ class NodeAmended(Event, frozen=True, tag="ord.node_amended.v1"):
     mode: Literal["native_atomic", "cancel_replace"]
 
 
-class NodeCompleted(Event, frozen=True, tag="ord.node_completed.v1"):
+class NodeCompleted(Event, frozen=True, kw_only=True, tag="ord.node_completed.v1"):
     graph_id: str
     node_id: str
     status: NodeFinalStatus
@@ -90,29 +89,29 @@ class NodeCompleted(Event, frozen=True, tag="ord.node_completed.v1"):
     reason: str | None = None
 
 
-class NodeCancelled(Event, frozen=True, tag="ord.node_cancelled.v1"):
+class NodeCancelled(Event, frozen=True, kw_only=True, tag="ord.node_cancelled.v1"):
     graph_id: str
     node_id: str
     reason: str
 
 
-class GraphCompleted(Event, frozen=True, tag="ord.graph_completed.v1"):
+class GraphCompleted(Event, frozen=True, kw_only=True, tag="ord.graph_completed.v1"):
     graph_id: str
     status: Literal["COMPLETED", "FAILED", "REJECTED"]
     reason: str | None = None
 
 
-class GraphCancelled(Event, frozen=True, tag="ord.graph_cancelled.v1"):
+class GraphCancelled(Event, frozen=True, kw_only=True, tag="ord.graph_cancelled.v1"):
     graph_id: str
     reason: str
 
 
-class GraphPaused(Event, frozen=True, tag="ord.graph_paused.v1"):
+class GraphPaused(Event, frozen=True, kw_only=True, tag="ord.graph_paused.v1"):
     graph_id: str
     reason: str
 
 
-class GraphResumed(Event, frozen=True, tag="ord.graph_resumed.v1"):
+class GraphResumed(Event, frozen=True, kw_only=True, tag="ord.graph_resumed.v1"):
     graph_id: str
 
 

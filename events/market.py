@@ -12,7 +12,7 @@ import msgspec
 from events.base import Event, Level
 
 
-class BookSnapshot(Event, frozen=True, tag="md.book_snapshot.v1"):
+class BookSnapshot(Event, frozen=True, kw_only=True, tag="md.book_snapshot.v1"):
     """A full venue book for one canonical symbol, best level first on each side."""
 
     venue: str
@@ -25,7 +25,7 @@ class BookSnapshot(Event, frozen=True, tag="md.book_snapshot.v1"):
     truncate_depth: int = 0  # keep only this many levels per side after applying (0 = all)
 
 
-class BookDeltaBatch(Event, frozen=True, tag="md.book_delta.v1"):
+class BookDeltaBatch(Event, frozen=True, kw_only=True, tag="md.book_delta.v1"):
     """Absolute level changes (qty 0 deletes) applied in order after the previous event."""
 
     venue: str
@@ -38,7 +38,7 @@ class BookDeltaBatch(Event, frozen=True, tag="md.book_delta.v1"):
     truncate_depth: int = 0  # venues that send no deletes past their depth (Kraken)
 
 
-class TradePrinted(Event, frozen=True, tag="md.trade.v1"):
+class TradePrinted(Event, frozen=True, kw_only=True, tag="md.trade.v1"):
     venue: str
     symbol: str
     px_1e9: int
@@ -49,7 +49,7 @@ class TradePrinted(Event, frozen=True, tag="md.trade.v1"):
     ts_recv_ns: int = 0
 
 
-class VenueBbo(msgspec.Struct, frozen=True):
+class VenueBbo(msgspec.Struct, frozen=True, kw_only=True):
     venue: str
     bid_px_1e9: int
     bid_qty_1e8: int
@@ -58,7 +58,7 @@ class VenueBbo(msgspec.Struct, frozen=True):
     ts_recv_ns: int
 
 
-class NbboChanged(Event, frozen=True, tag="md.nbbo.v1"):
+class NbboChanged(Event, frozen=True, kw_only=True, tag="md.nbbo.v1"):
     """Best bid/offer across venues (0 px = side empty), with each venue's own BBO."""
 
     symbol: str
@@ -75,7 +75,7 @@ class NbboChanged(Event, frozen=True, tag="md.nbbo.v1"):
 VenueState = Literal["connecting", "connected", "resyncing", "stale", "down"]
 
 
-class VenueStatusChanged(Event, frozen=True, tag="md.venue_status.v1"):
+class VenueStatusChanged(Event, frozen=True, kw_only=True, tag="md.venue_status.v1"):
     """An edge's connection or one of its books changed state (symbol empty = whole venue)."""
 
     venue: str
@@ -91,7 +91,7 @@ class VenueStatusChanged(Event, frozen=True, tag="md.venue_status.v1"):
 MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, NbboChanged, VenueStatusChanged)
 
 
-class MarketListed(Event, frozen=True, tag="mkt.listed.v1"):
+class MarketListed(Event, frozen=True, kw_only=True, tag="mkt.listed.v1"):
     """A prediction market a venue lists (its edge announces the markets it streams on start).
 
     `slug` is the market's id in the API (/v1/markets?slug=, /v1/settlement/{slug}): the Kalshi
@@ -112,7 +112,7 @@ class MarketListed(Event, frozen=True, tag="mkt.listed.v1"):
     resolution_source: str = ""
 
 
-class MarketResolved(Event, frozen=True, tag="mkt.resolved.v1"):
+class MarketResolved(Event, frozen=True, kw_only=True, tag="mkt.resolved.v1"):
     """A prediction market settled: the winning outcome pays $1, the losing one $0."""
 
     venue: str
@@ -132,7 +132,7 @@ LIFECYCLE_EVENTS = (MarketListed, MarketResolved)
 # --- Perpetual funding (subjects md.<venue>.<symbol>.funding, stream MD) ----------------------
 
 
-class FundingRateUpdated(Event, frozen=True, tag="md.funding.v1"):
+class FundingRateUpdated(Event, frozen=True, kw_only=True, tag="md.funding.v1"):
     """A perp venue's current funding rate, from its mark-price/funding stream.
 
     `rate_1e9` is the signed fraction paid per funding interval x 1e9 (positive: longs pay

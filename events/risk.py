@@ -27,7 +27,7 @@ RejectCode = Literal[
 ]
 
 
-class ReservationMade(Event, frozen=True, tag="risk.reservation_made.v1"):
+class ReservationMade(Event, frozen=True, kw_only=True, tag="risk.reservation_made.v1"):
     reservation_id: str
     graph_id: str
     node_id: str
@@ -36,7 +36,7 @@ class ReservationMade(Event, frozen=True, tag="risk.reservation_made.v1"):
     qty_1e8: int
 
 
-class RiskCheckPassed(Event, frozen=True, tag="risk.check_passed.v1"):
+class RiskCheckPassed(Event, frozen=True, kw_only=True, tag="risk.check_passed.v1"):
     graph_id: str
     node_id: str
     notional_usd_1e9: int
@@ -46,24 +46,24 @@ class RiskCheckPassed(Event, frozen=True, tag="risk.check_passed.v1"):
     reservations: tuple[ReservationMade, ...] = ()
 
 
-class RiskCheckRejected(Event, frozen=True, tag="risk.check_rejected.v1"):
+class RiskCheckRejected(Event, frozen=True, kw_only=True, tag="risk.check_rejected.v1"):
     graph_id: str
     node_id: str
     code: RejectCode
     message: str
 
 
-class ReservationReleased(Event, frozen=True, tag="risk.reservation_released.v1"):
+class ReservationReleased(Event, frozen=True, kw_only=True, tag="risk.reservation_released.v1"):
     reservation_id: str
     qty_1e8: int  # amount returned to available balance (partial releases allowed)
     reason: Literal["filled", "cancelled", "rejected", "expired", "completed"]
 
 
-class KillSwitchEngaged(Event, frozen=True, tag="risk.kill_switch_engaged.v1"):
+class KillSwitchEngaged(Event, frozen=True, kw_only=True, tag="risk.kill_switch_engaged.v1"):
     reason: str | None
 
 
-class KillSwitchCleared(Event, frozen=True, tag="risk.kill_switch_cleared.v1"):
+class KillSwitchCleared(Event, frozen=True, kw_only=True, tag="risk.kill_switch_cleared.v1"):
     pass
 
 

@@ -31,13 +31,13 @@ class PositionRef(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
 
 
-class SandboxSettingsChanged(Event, frozen=True, tag="exec.sandbox_settings_changed.v1"):
+class SandboxSettingsChanged(Event, frozen=True, kw_only=True, tag="exec.sandbox_settings_changed.v1"):
     """The paper balances the tenant's next funding or reset grants; empty means the defaults."""
 
     balances: list[PaperBalance]
 
 
-class SandboxReset(Event, frozen=True, tag="exec.sandbox_reset.v1"):
+class SandboxReset(Event, frozen=True, kw_only=True, tag="exec.sandbox_reset.v1"):
     """The tenant's sandbox positions go flat (its balance changes are BalanceAdjusted events).
 
     Published after those adjustments, with what the reset did, so a retried request (same

@@ -8,7 +8,7 @@ from __future__ import annotations
 from events.base import Event
 
 
-class StrategyCreated(Event, frozen=True, tag="strat.created.v1"):
+class StrategyCreated(Event, frozen=True, kw_only=True, tag="strat.created.v1"):
     strategy_id: str
     name: str
     runtime: str
@@ -17,19 +17,19 @@ class StrategyCreated(Event, frozen=True, tag="strat.created.v1"):
     key_id: str  # the API key the strategy trades with (a handle, never the key)
 
 
-class StrategyStarted(Event, frozen=True, tag="strat.started.v1"):
+class StrategyStarted(Event, frozen=True, kw_only=True, tag="strat.started.v1"):
     strategy_id: str
     run_id: str
 
 
-class StrategyStopped(Event, frozen=True, tag="strat.stopped.v1"):
+class StrategyStopped(Event, frozen=True, kw_only=True, tag="strat.stopped.v1"):
     strategy_id: str
     run_id: str
     reason: str  # stopped | exited | crashed | memory_limit | cpu_limit | wall_clock_limit | deleted | shutdown
     exit_code: int | None
 
 
-class StrategyDeleted(Event, frozen=True, tag="strat.deleted.v1"):
+class StrategyDeleted(Event, frozen=True, kw_only=True, tag="strat.deleted.v1"):
     strategy_id: str
     key_id: str
 

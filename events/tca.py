@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from events.base import Event
+from events.base import Event, Side
 
 
 class VenueMix(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,23 +22,25 @@ class HopLatency(msgspec.Struct, frozen=True, kw_only=True):
     ns: int
 
 
-class TcaReported(Event, frozen=True, tag="tca.report.v1"):
+class TcaReported(Event, frozen=True, kw_only=True, tag="tca.report.v1"):
     graph_id: str
     node_id: str
     node_order_id: str
     symbol: str
-    side: Literal["buy", "sell"]
+    side: Side
     filled_qty_1e8: int
     arrival_mid_px_1e9: int
     achieved_vwap_1e9: int
     benchmark_vwap_1e9: int
-    implementation_shortfall_bps: float
-    slippage_bps: float
+    # The *_bps floats are written for older readers only; the integer *_ppm fields below are
+    # the same figures (100 ppm = 1 bp) and the ones read.
+    implementation_shortfall_bps: float = 0.0
+    slippage_bps: float = 0.0
     fees_usd_1e9: int
-    fees_bps: float
+    fees_bps: float = 0.0
     best_single_venue: str | None
     single_venue_vwap_1e9: int | None
-    savings_vs_single_venue_bps: float | None
+    savings_vs_single_venue_bps: float | None = None
     savings_usd_1e9: int | None
     venue_mix: list[VenueMix]
     fill_count: int
@@ -51,9 +53,15 @@ class TcaReported(Event, frozen=True, tag="tca.report.v1"):
     interval_end_ns: int | None = None
     vs_interval_twap_bps: float | None = None
     vs_interval_vwap_bps: float | None = None
+    implementation_shortfall_ppm: int = 0
+    slippage_ppm: int = 0
+    fees_ppm: int = 0
+    savings_vs_single_venue_ppm: int | None = None
+    vs_interval_twap_ppm: int | None = None
+    vs_interval_vwap_ppm: int | None = None
 
 
-class VenueScored(Event, frozen=True, tag="tca.venue_scored.v1"):
+class VenueScored(Event, frozen=True, kw_only=True, tag="tca.venue_scored.v1"):
     """How one venue has been executing one symbol for us: exponential moving averages over our
     own children (`services.tca.scoring`), published when a score moves materially.
 

@@ -26,7 +26,7 @@ from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from events.sandbox import SandboxReset, SandboxSettingsChanged
 from events.tca import TcaReported
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.graph import GraphState
 from services.graph import apply as apply_graph
 from services.graph.state import graph_of
@@ -46,8 +46,7 @@ class LedgerView:
         self.graphs: dict[str, GraphState] = {}
         self.fills: list[FillRecorded] = []
         self.fill_ids: set[str] = set()
-        self.child_graph: dict[str, str] = {}
-        self.books = AccountBooks(self.rules, child_graph=self.child_graph)
+        self.books = AccountBooks(self.rules)
         self.funded: set[str] = set()  # tenants holding paper balances
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
@@ -104,7 +103,7 @@ class LedgerView:
             self.tenant_fills.setdefault(event.tenant, []).append((seq, event))
             if self._owner(event.graph_id) == event.tenant:
                 self.graph_fills.setdefault(event.graph_id, []).append(event)
-        graph_id = graph_of(event, self.child_graph)
+        graph_id = graph_of(event)
         state = self.graphs.get(graph_id) if graph_id else None
         if graph_id and state is not None and state.owns(event):
             folded = apply_graph(state, event)

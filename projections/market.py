@@ -204,7 +204,8 @@ class MarketBooks:
             b, a = book.best_bid(), book.best_ask()
             bid_px, bid_qty = b if b else (0, 0)
             ask_px, ask_qty = a if a else (0, 0)
-            venues.append(VenueBbo(venue, bid_px, bid_qty, ask_px, ask_qty, book.last_update_ns))
+            venues.append(VenueBbo(venue=venue, bid_px_1e9=bid_px, bid_qty_1e8=bid_qty, ask_px_1e9=ask_px,
+                                    ask_qty_1e8=ask_qty, ts_recv_ns=book.last_update_ns))
             if b and (best_bid is None or b[0] > best_bid[0]):
                 best_bid = (b[0], b[1], venue)
             elif b and best_bid is not None and b[0] == best_bid[0]:

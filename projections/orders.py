@@ -12,7 +12,6 @@ Served documents (keys `<tenant>/<sandbox|live>/...`, scoped like the positions 
 The fold's own memory (not served):
   state     `<graph_id>`            {seq, state}: the GraphState, set fields sorted so a rebuild
                                     writes byte-identical documents
-  children  `<child_id>`            {graph_id}: child replies carry only their child_id
   fill_ids  `<fill_id or event_id>` {seq}: a venue fill seen again is listed once
   bad       `<seq:020d>`            {subject, error}: an event this view could not decode
 """
@@ -32,11 +31,11 @@ from projections.runner import ViewTx
 from projections.store import Doc, ViewStore
 from services.graph import GraphState, node_order_id, order_row, to_status_json
 from services.graph import apply as apply_graph
-from services.graph.state import initial
+from services.graph.state import graph_of, initial
 
 NAME = "orders"
 GRAPHS, ORDERS, FILLS = "graphs", "orders", "fills"
-STATE, CHILDREN, FILL_IDS, BAD = "state", "children", "fill_ids", "bad"
+STATE, FILL_IDS, BAD = "state", "fill_ids", "bad"
 
 
 class OrdersProjection:
@@ -63,7 +62,7 @@ class OrdersProjection:
             if tx.get(STATE, event.graph_id) is None:  # a graph_id is taken once, by its first submission
                 self._save(tx, seq, None, initial(event))
             return
-        graph_id = self._graph_of(tx, event)
+        graph_id = graph_of(event)
         loaded = self._load(tx, graph_id) if graph_id else None
         if loaded is None:
             return
@@ -102,18 +101,6 @@ class OrdersProjection:
                 "ts_ns": fill.ts_event_ns or fill.ts_ns,
             },
         )
-
-    @staticmethod
-    def _graph_of(tx: ViewTx, event: AnyEvent) -> str | None:
-        # services.graph.state.graph_of, with its child index kept in the view.
-        graph_id = getattr(event, "graph_id", None)
-        child_id = getattr(event, "child_id", None)
-        if graph_id and child_id:
-            tx.put(CHILDREN, child_id, {"graph_id": graph_id})
-        if graph_id or not child_id:
-            return graph_id or None
-        known = tx.get(CHILDREN, child_id)
-        return None if known is None else str(known["graph_id"])
 
     def _memo(self, tx: ViewTx) -> dict[str, tuple[Doc, GraphState]]:
         if tx is not self._batch:

@@ -34,9 +34,16 @@ from events import AnyEvent
 from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
 from events.sandbox import SandboxReset
 from projections.runner import ViewTx
-from services.edges.instruments import split_symbol
+from services.refdata import split_symbol
 from services.risk.account import Position, trade_position
-from services.risk.money import QTY_ONE, cost_usd_1e9, notional_usd_1e9, usd_to_quote_qty_down, usd_to_quote_qty_up
+from services.risk.money import (
+    QTY_ONE,
+    cost_usd_1e9,
+    fee_paid,
+    notional_usd_1e9,
+    usd_to_quote_qty_down,
+    usd_to_quote_qty_up,
+)
 
 PositionKind = Literal["crypto", "perp", "event_contract"]
 PREDICTION_VENUES = frozenset({"kalshi", "polymarket"})
@@ -122,7 +129,10 @@ class PositionsProjection:
         tx.put("positions", pos_key, doc)
 
         quote = quote_of(fill.venue, fill.symbol)
-        fee_quote = usd_to_quote_qty_up(fill.fee_usd_1e9)
+        fee_asset, fee_qty = fee_paid(fill, quote)
+        fee_quote = fee_qty if fee_asset == quote else 0
+        if fee_asset != quote:  # paid in another asset (BNB, the base): booked there
+            self._add_balance(tx, fill.tenant, fill.is_sandbox, fill.venue, fee_asset, -fee_qty)
         if kind == "perp":
             pnl = realized
             settle = usd_to_quote_qty_down(pnl) if pnl >= 0 else -usd_to_quote_qty_up(-pnl)

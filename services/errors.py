@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
-class CrossbookError(Exception):
-    """Root of every error Crossbook raises on purpose."""
+from events.errors import CrossbookError  # the root lives with the vocabulary, the lowest layer
 
 
 class ConfigError(CrossbookError):

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api.access import AuthContext
 from services.api.errors import ApiError
 from services.api.keys import well_formed
 from services.api.state import ApiState, get_state
-
-
-@dataclass(frozen=True)
-class AuthContext:
-    """Who is calling: the key's tenant, and what the key may do."""
-
-    tenant: str
-    key_id: str
-    is_sandbox: bool  # a seq_test_ key: every order is sandbox, reads see the sandbox book only
-    is_admin: bool
 
 
 async def require_key(request: Request, state: Annotated[ApiState, Depends(get_state)]) -> AuthContext:

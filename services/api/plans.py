@@ -18,8 +18,7 @@ from typing import Any
 
 from events import AnyEvent
 from events.routing import PlanMade
-from services.api.auth import AuthContext
-from services.api.routers.orders import visible
+from services.api.access import AuthContext, visible
 from services.api.state import ApiState
 from services.graph.schema import node_order_id
 from services.sor import Side

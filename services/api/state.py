@@ -27,7 +27,7 @@ from services.bus import Bus
 from services.readiness import ReadinessWatch
 from services.settings import Settings
 
-if TYPE_CHECKING:  # plans.py imports this module (through the orders router)
+if TYPE_CHECKING:  # plans.py imports this module at run time
     from services.api.market_catalog import MarketCatalog
     from services.api.plans import RoutingPlans
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from fastapi import WebSocket
 
-from services.api.auth import AuthContext
+from services.api.access import AuthContext
 
 TICKET_TTL_NS = 30 * 1_000_000_000
 

@@ -67,8 +67,8 @@ FETCH_CONCURRENCY = 16  # direct gets in flight per read
 
 
 class TraceIndex:
-    """LEDGER sequences per node and per graph. Fed after `LedgerView.apply` of the same event,
-    so a child reply (which names only its child_id) is placed through the ledger's child map."""
+    """LEDGER sequences per node and per graph. Fed after `LedgerView.apply` of the same event
+    (ownership is checked against the ledger's graphs); every per-node event names its node."""
 
     def __init__(self, ledger: LedgerView) -> None:
         self.ledger = ledger
@@ -89,13 +89,7 @@ class TraceIndex:
     def _node_of(self, event: AnyEvent) -> tuple[str, str] | None:
         graph_id = getattr(event, "graph_id", None)
         node_id = getattr(event, "node_id", None)
-        if graph_id is None:  # a child reply: placed through its allocation
-            child_id = getattr(event, "child_id", "")
-            graph_id = self.ledger.child_graph.get(child_id)
-            graph = self.ledger.graphs.get(graph_id) if graph_id else None
-            child = graph.children.get(child_id) if graph is not None else None
-            node_id = child.node_id if child is not None else None
-        if graph_id is None or node_id is None or not self._owned(graph_id, event):
+        if not graph_id or not node_id or not self._owned(graph_id, event):
             return None
         return graph_id, node_id
 
@@ -239,7 +233,7 @@ def render(event: AnyEvent) -> dict[str, Any]:  # noqa: C901 - one arm per event
             stage = "tca_reported"
             detail = (
                 f"achieved_vwap_1e9={event.achieved_vwap_1e9} arrival_mid_px_1e9={event.arrival_mid_px_1e9} "
-                f"slippage_bps={event.slippage_bps:.2f}; {hops}"
+                f"slippage_bps={event.slippage_ppm / 100:.2f}; {hops}"
             )
         case GraphPaused():
             stage, detail = "graph_paused", f"graph paused: {event.reason}"

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
@@ -37,8 +39,22 @@ from services.bus.streams import ConsumerDefaults, StreamDef, load_stream_defs, 
 from services.errors import BusError, ConcurrencyConflict
 from services.settings import Settings
 
+# One HPUB frame with a Nats-Msg-Id header: subject, reply prefix + token, header and total size.
+_HPUB = b"HPUB %s %s%s %d %d\r\n%s%s\r\n"
+_MSG_ID_HEADER = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n"
+_MSG_ID_WRITER_HEADER = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n" + WRITER_HEADER.encode() + b": %s\r\n\r\n"
+_BREAKS_FRAME = re.compile(r"[\s]")
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code for a failed expected-last-subject-sequence
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
+
+
+@dataclass(frozen=True, slots=True)
+class Pipelined:
+    """Publishes sent and not yet all answered: one ack future per event, in order, and
+    `answered`, resolved once every one of them is done."""
+
+    futures: list[asyncio.Future[PubAck]]
+    answered: asyncio.Future[None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,23 +149,90 @@ class Bus:
         except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
             raise BusError(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
 
+    async def publish_pipelined(self, events: Iterable[AnyEvent]) -> Pipelined:
+        """Send publishes without waiting for their acks; one future per event, resolved by
+        nats-py's JetStream ack handler (a PubAck, or the APIError JetStream answered), and one
+        `answered` future for the whole batch (cheaper to wait on than thousands of futures).
+
+        Same wire and bookkeeping as `js.publish_async` with a `Nats-Msg-Id` header, minus its
+        per-call costs (header dict validated and re-encoded, a second token, subject checks):
+        each HPUB frame is built in one formatting step. Never more than nats-py's in-flight
+        limit is outstanding (its semaphore), and the connection's flusher sends the frames."""
+        js, nc = self.js, self.nc
+        if nc.is_closed:
+            raise BusError("publish on a closed NATS connection")
+        if not js._async_reply_prefix:
+            await js._init_async_reply()
+        assert js._async_reply_prefix is not None  # set by _init_async_reply
+        reply_prefix = bytes(js._async_reply_prefix)
+        pending, semaphore, completed = js._publish_async_futures, js._publish_async_pending_semaphore, \
+            js._publish_async_completed_event
+        max_payload = nc._max_payload
+        loop = asyncio.get_running_loop()
+        batch = Pipelined([], loop.create_future())
+        unanswered = 1  # the sending itself, until it is over
+
+        def answered() -> None:
+            nonlocal unanswered
+            unanswered -= 1
+            if not unanswered and not batch.answered.done():
+                batch.answered.set_result(None)
+
+        def done(token: str, _: asyncio.Future[PubAck]) -> None:
+            pending.pop(token, None)
+            if not pending:
+                completed.set()
+            semaphore.release()
+            answered()
+
+        futures = batch.futures
+        writer = self.writer
+        if writer is not None:  # refuse a batch with a foreign subject before any of it is sent
+            events = list(events)
+            for e in events:
+                check_writer(writer, subject_for(e))
+        for event in events:
+            payload = encode(event)
+            if len(payload) > max_payload:
+                raise BusError(f"{type(event).__name__} {event.event_id} is {len(payload)} bytes, over the server's "
+                               f"max payload {max_payload}")
+            subject, msg_id = subject_for(event), event.event_id
+            if _BREAKS_FRAME.search(subject) or _BREAKS_FRAME.search(msg_id):  # what nats-py's checks would refuse
+                raise BusError(f"cannot publish {type(event).__name__}: a blank or line break in {subject!r}/{msg_id!r}")
+            await semaphore.acquire()
+            token = nc._nuid.next().decode()
+            future: asyncio.Future[PubAck] = loop.create_future()
+            future.add_done_callback(functools.partial(done, token))
+            pending[token] = future
+            completed.clear()
+            header = (
+                _MSG_ID_HEADER % msg_id.encode()
+                if writer is None
+                else _MSG_ID_WRITER_HEADER % (msg_id.encode(), writer.encode())
+            )
+            await nc._send_command(_HPUB % (
+                subject.encode(), reply_prefix, token.encode(), len(header), len(header) + len(payload),
+                header, payload,
+            ))
+            if nc._flush_queue is not None and nc._flush_queue.empty():
+                await nc._flush_pending()  # wakes the flusher (it writes whatever is pending then)
+            futures.append(future)
+            unanswered += 1
+        nc.stats["out_msgs"] += len(futures)
+        answered()
+        return batch
+
     async def publish_many(self, events: Iterable[AnyEvent], *, timeout_s: float = ACK_TIMEOUT_S) -> list[PubAck]:
         """Pipeline many publishes and wait for every ack (ordering per subject is preserved);
         BusError when any ack has not come within `timeout_s`."""
-        js = self.js
-        if self.writer is not None:  # refuse a batch with a foreign subject before any of it is sent
-            events = list(events)
-            for e in events:
-                check_writer(self.writer, subject_for(e))
-        futures = [
-            await js.publish_async(subject, encode(e), headers=self._headers(e, subject))
-            for e in events
-            for subject in (subject_for(e),)
-        ]
-        if futures:
-            # Wait for our own acks only: other tasks may share this connection's async window.
-            # nats-py's ack futures have no deadline of their own: a stalled server would hang us.
-            _, unanswered = await asyncio.wait(futures, timeout=timeout_s)
+        batch = await self.publish_pipelined(events)
+        futures = batch.futures
+        # Wait for our own acks only: other tasks may share this connection's async window.
+        # nats-py's ack futures have no deadline of their own: a stalled server would hang us.
+        try:
+            await asyncio.wait_for(asyncio.shield(batch.answered), timeout_s)
+        except TimeoutError:
+            unanswered = [f for f in futures if not f.done()]
             if unanswered:
                 for future in unanswered:
                     future.cancel()

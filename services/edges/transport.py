@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -142,16 +142,28 @@ def json_body(reply: VenueReply) -> Any:
         return None
 
 
-def fee_usd_1e9(fee: Decimal, fee_asset: str, symbol: str, px_1e9: int) -> int:
-    """A fill's fee (positive = paid) in USD_1e9, rounded up: quote stablecoins at par, the base
-    asset at the fill price. Any other asset (e.g. BNB) is not priced here: 0, logged."""
+class VenueFee(TypedDict):
+    """A fill's fee as `Filled` carries it: the venue's asset and amount, and its USD value."""
+
+    fee_asset: str
+    fee_qty_1e8: int
+    fee_usd_1e9: int
+
+
+def venue_fee(fee: Decimal, fee_asset: str, symbol: str, px_1e9: int) -> VenueFee:
+    """A fill's fee (positive = paid, rounded up) in its own asset and in USD_1e9: quote
+    stablecoins at par, the base asset at the fill price. Any other asset (e.g. BNB) has no
+    price here: its USD value is 0 (logged) and the balances book it in that asset."""
+    qty = int((fee * 10**8).to_integral_value(ROUND_CEILING))
     if fee_asset in USD_LIKE:
-        return int((fee * 10**9).to_integral_value(ROUND_CEILING))
-    if fee_asset == symbol.split("-")[0]:
-        return int((fee * px_1e9).to_integral_value(ROUND_CEILING))
-    if fee:
-        log.warning("fee of %s %s on %s is not priced in USD (recorded as 0)", fee, fee_asset, symbol)
-    return 0
+        usd = int((fee * 10**9).to_integral_value(ROUND_CEILING))
+    elif fee_asset == symbol.split("-")[0]:
+        usd = int((fee * px_1e9).to_integral_value(ROUND_CEILING))
+    else:
+        usd = 0
+        if fee:
+            log.warning("fee of %s %s on %s is not priced in USD (recorded as 0)", fee, fee_asset, symbol)
+    return VenueFee(fee_asset=fee_asset, fee_qty_1e8=qty, fee_usd_1e9=usd)
 
 
 class HttpTransport:

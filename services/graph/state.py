@@ -56,13 +56,19 @@ IMMEDIATE_TIFS = ("ioc", "fok")  # a child that fills at once or not at all: wha
 MAX_REROUTES = 3  # re-plans of a sweep's missed remainder before the node settles short
 
 
-def graph_of(event: Event, child_graph: dict[str, str]) -> str | None:
-    """The graph an event belongs to; child replies are matched through their allocation."""
-    graph_id = getattr(event, "graph_id", None)
+def graph_of(event: Event, child_graph: dict[str, str] | None = None) -> str | None:
+    """The graph an event belongs to: every graph, routing and child event names its own.
+
+    `child_graph` (child_id -> graph_id, kept by the caller) only matters for child replies in
+    logs written before they carried `graph_id`; new code passes none."""
+    graph_id = getattr(event, "graph_id", None) or None
     child_id = getattr(event, "child_id", None)
-    if graph_id and child_id:
+    if child_graph is None or not child_id:
+        return graph_id
+    if graph_id:
         child_graph[child_id] = graph_id
-    return graph_id or (child_graph.get(child_id) if child_id else None)
+        return graph_id
+    return child_graph.get(child_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +211,7 @@ class GraphState:
     def owns(self, event: Event) -> bool:
         """Tell whether `apply` would attribute this event to the graph."""
         graph_id = getattr(event, "graph_id", None)
-        if graph_id is not None:
+        if graph_id:
             return bool(graph_id == self.graph_id)
         child_id = getattr(event, "child_id", None)
         return child_id is not None and child_id in self.children

@@ -4,7 +4,7 @@ Balances, fills and reservations name only a venue and an asset, and the sandbox
 use the same venue names: one account per tenant would let a live order spend paper funds (or
 a paper order count against live ones). So every tenant has an account per book, and each event
 is folded into the book it belongs to: its own `is_sandbox` (fills, balance changes, graphs),
-else its graph's (child replies through their allocation). Events that name no graph (the kill
+else its graph's (child events name their graph). Events that name no graph (the kill
 switch, releases) go to both books of the tenant: the switch holds for both, and the fold ignores
 a release of a reservation the book does not hold.
 """
@@ -21,12 +21,10 @@ Book = tuple[str, bool]  # (tenant, is_sandbox)
 
 
 class AccountBooks:
-    def __init__(self, rules: RulesBook, *, child_graph: dict[str, str] | None = None) -> None:
+    def __init__(self, rules: RulesBook) -> None:
         self.rules = rules
         self.accounts: dict[Book, AccountState] = {}
         self.graph_sandbox: dict[str, bool] = {}  # graph_id -> is_sandbox
-        # child_id -> graph_id (child replies carry no graph_id): the owner's own map when it keeps one
-        self.child_graph: dict[str, str] = {} if child_graph is None else child_graph
 
     def account(self, tenant: str, is_sandbox: bool) -> AccountState:
         key = (tenant, is_sandbox)
@@ -39,7 +37,7 @@ class AccountBooks:
         own = getattr(event, "is_sandbox", None)
         if own is not None:
             return bool(own)
-        graph_id = graph_of(event, self.child_graph)
+        graph_id = graph_of(event)
         return self.graph_sandbox.get(graph_id) if graph_id else None
 
     def accounts_for(self, event: Event) -> list[AccountState]:

@@ -8,9 +8,8 @@ A quote asset is treated as USD 1:1 (USD/USDT/USDC quotes), so a quote `qty_1e8`
 
 from __future__ import annotations
 
-from typing import Literal
-
-Side = Literal["buy", "sell"]
+from events.base import Side
+from events.execution import FillRecorded
 
 QTY_ONE = 10**8
 PX_ONE = 10**9
@@ -45,6 +44,16 @@ def usd_to_quote_qty_down(usd_1e9: int) -> int:
 def fee_usd_1e9(amount_usd_1e9: int, fee_ppm: int) -> int:
     """Return a fee of `fee_ppm` on `amount_usd_1e9`, rounded up."""
     return _ceil_div(amount_usd_1e9 * fee_ppm, PPM_ONE)
+
+
+def fee_paid(fill: FillRecorded, quote_asset: str) -> tuple[str, int]:
+    """The asset a fill's fee was paid in and the amount (qty_1e8, positive = paid).
+
+    The venue's own figure when the fill carries one (a fee in BNB or in the base asset is
+    booked there); fills from before `fee_asset` existed paid in the quote asset, from USD."""
+    if fill.fee_asset:
+        return fill.fee_asset, fill.fee_qty_1e8
+    return quote_asset, usd_to_quote_qty_up(fill.fee_usd_1e9)
 
 
 def round_qty_down(qty_1e8: int, lot_1e8: int) -> int:

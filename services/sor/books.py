@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from projections.market import MarketBooks
-from services.edges.sandbox import default_fee_schedule
+from services.refdata import fee_schedule
 from services.risk import RulesBook
 from services.sor.model import VenueBook
 
@@ -24,13 +24,14 @@ def venue_books(
             continue
         bids, asks = book.top(SOR_DEPTH)
         levels = asks if side == "buy" else bids
-        if not levels:
+        fees = fee_schedule(name)
+        if not levels or fees is None:  # no fee schedule from the venue's reference data: never routed to
             continue
         out.append(
             VenueBook(
                 venue=name,
                 levels=levels,
-                taker_fee_ppm=default_fee_schedule(name).taker_ppm,
+                taker_fee_ppm=fees.taker_ppm,
                 latency_ns=DEFAULT_LATENCY_NS,
                 min_qty_1e8=instrument.min_qty_1e8,
                 lot_1e8=instrument.lot_1e8,

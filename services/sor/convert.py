@@ -8,14 +8,15 @@ from services.sor.model import Allocation, RoutePlan
 
 
 def allocation_event(a: Allocation) -> AllocationEvent:
-    """Return the event form; fee ppm becomes bps (100 ppm = 1 bp), est cost is signed cost to us."""
+    """Return the event form (fee in ppm, and in float bps for older readers); est cost is signed cost to us."""
     return AllocationEvent(
         venue=a.venue,
         qty_1e8=a.qty_1e8,
         est_avg_px_1e9=a.est_avg_px_1e9,
         worst_px_1e9=a.worst_px_1e9,
-        fee_bps=a.fee_ppm / 100,
+        fee_bps=a.fee_ppm / 100,  # for older readers
         est_cost_usd_1e9=a.est_cost_usd_1e9,
+        fee_ppm=a.fee_ppm,
     )
 
 
@@ -48,7 +49,8 @@ def plan_made_event(
         allocations=[allocation_event(a) for a in plan.allocations],
         arrival_mid_px_1e9=plan.arrival_mid_px_1e9,
         expected_avg_px_1e9=plan.expected_avg_px_1e9,
-        expected_slippage_bps=plan.expected_slippage_bps,
+        expected_slippage_bps=plan.expected_slippage_bps,  # for older readers
+        expected_slippage_ppm=plan.expected_slippage_ppm,
         expected_cost_usd_1e9=plan.expected_cost_usd_1e9,
         best_single_venue=plan.best_single_venue,
         # The TCA counterfactual: on the fills' cost model (price and fee), not the router's

@@ -94,6 +94,13 @@ def slippage_bps(side: Side, gross: int, qty_1e8: int, mid_px_1e9: int) -> float
     return diff * 10_000 / base  # int / int: one correctly rounded float
 
 
+def slippage_ppm(side: Side, gross: int, qty_1e8: int, mid_px_1e9: int) -> int:
+    """`slippage_bps` as integer ppm (100 ppm = 1 bp), rounded up: worse for us, never flattered."""
+    base = mid_px_1e9 * qty_1e8
+    diff = gross - base if side == "buy" else base - gross
+    return -(-diff * 1_000_000 // base)
+
+
 def cost_bps(side: Side, cost_usd_1e9: int, qty_1e8: int, mid_px_1e9: int) -> float:
     """Return the all-in signed cost to us vs mid notional, in bps, worse > 0."""
     base = mid_px_1e9 * qty_1e8

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import msgspec
 
+from events.base import Side
 from services.sor.errors import InvalidBook
-
-Side = Literal["buy", "sell"]
 
 
 class VenueBook(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,6 +133,7 @@ class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
     expected_cost_usd_1e9: int
     expected_slippage_bps: float
     expected_cost_bps: float
+    expected_slippage_ppm: int = 0  # expected_slippage_bps as integer ppm (rounded up), what events carry
     best_single_venue: str | None
     best_single_venue_qty_1e8: int
     best_single_venue_cost_usd_1e9: int | None

@@ -60,7 +60,7 @@ from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
 from services.graph.state import graph_of
@@ -152,7 +152,7 @@ class RouterService:
         self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
-        self.books = AccountBooks(self.rules, child_graph=self.child_graph)  # sandbox and live accounts, apart
+        self.books = AccountBooks(self.rules)  # sandbox and live accounts, apart
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()

@@ -34,6 +34,8 @@ float of an exact integer ratio; all money stays integer):
   when the book moved between the plan and the fills (that move is not a routing saving).
   savings_usd_1e9 = counterfactual - actual cost (the sign convention of "cost to us"
   mirrors it for a sell: more proceeds is a saving). savings bps = savings * 1e8 / gross * 1e4.
+* every rate is published as an integer `*_ppm` (the same ratio * 1e6, rounded half up; 100 ppm
+  = 1 bp), which is what readers use; the float `*_bps` fields are kept for older readers only.
   `single_venue_vwap_1e9` is that venue's all-in unit cost: |cost| * 1e8 / qty, rounded against us
   (up for a buy, down for a sell). The comparison needs the counterfactual's quantity to equal the
   filled quantity; `PlanMade` does not carry that quantity, so the caller passes it when known
@@ -60,15 +62,16 @@ from typing import Literal
 
 import msgspec
 
+from events.base import Side
 from events.execution import ChildAcked, ChildSubmitted, FillRecorded
 from events.graph import NodeActivated, NodeCompleted
 from events.routing import ChildAllocated, PlanMade
 from events.tca import HopLatency, TcaReported, VenueMix
 from services.tca.errors import TcaInputError
 
-Side = Literal["buy", "sell"]
 _PER_USD_1E9 = 10**8  # px_1e9 * qty_1e8 / 1e8 = USD_1e9
 _BPS = 10_000
+_PPM = 1_000_000  # 100 ppm = 1 bp
 
 
 def half_up(num: int, den: int) -> int:
@@ -82,7 +85,28 @@ def _notional(side: Side, gross: int) -> int:
 
 
 def _bps(num: int, den: int) -> float:
+    # The float copy older readers of TcaReported get; `_ppm` is the figure that is read.
     return num * _BPS / den  # int / int: one correctly rounded float
+
+
+def _ppm(num: int, den: int) -> int:
+    return half_up(num * _PPM, den)
+
+
+def ppm_as_bps(ppm: int | None) -> float | None:
+    """A report's integer rate in the basis points the API shows (100 ppm = 1 bp)."""
+    return None if ppm is None else ppm / (_PPM // _BPS)
+
+
+# Each float field of TcaReported and the integer field that carries the same figure.
+BPS_FROM_PPM = {
+    "implementation_shortfall_bps": "implementation_shortfall_ppm",
+    "slippage_bps": "slippage_ppm",
+    "fees_bps": "fees_ppm",
+    "savings_vs_single_venue_bps": "savings_vs_single_venue_ppm",
+    "vs_interval_twap_bps": "vs_interval_twap_ppm",
+    "vs_interval_vwap_bps": "vs_interval_vwap_ppm",
+}
 
 
 def _venue_ts(event: ChildAcked | FillRecorded) -> int:
@@ -134,6 +158,7 @@ def build_report(
     single_vwap: int | None = None
     savings_usd: int | None = None
     savings_bps: float | None = None
+    savings_ppm: int | None = None
     single_cost = plan.best_single_venue_cost_usd_1e9
     single_qty = qty if single_venue_qty_1e8 is None else single_venue_qty_1e8
     if plan.best_single_venue is not None and single_qty == qty and {f.venue for f in fills} == {plan.best_single_venue}:
@@ -144,6 +169,7 @@ def build_report(
         if single_qty == qty:
             savings_usd = single_cost - actual_cost
             savings_bps = _bps(savings_usd * _PER_USD_1E9, gross)
+            savings_ppm = _ppm(savings_usd * _PER_USD_1E9, gross)
 
     by_venue: dict[str, list[FillRecorded]] = {}
     for fill in fills:
@@ -211,22 +237,36 @@ def build_report(
         latencies=latencies,
         interval_start_ns=activation.ts_ns if interval else None,
         interval_end_ns=completed.ts_ns if interval else None,
+        implementation_shortfall_ppm=_ppm(price_diff + fees * _PER_USD_1E9, base),
+        slippage_ppm=_ppm(price_diff, base),
+        fees_ppm=_ppm(fees * _PER_USD_1E9, gross),
+        savings_vs_single_venue_ppm=savings_ppm,
     )
 
 
 def score_interval(report: TcaReported, twap_1e9: int | None, vwap_1e9: int | None) -> TcaReported:
     """The report with the market's interval TWAP/VWAP and the achieved VWAP scored against them."""
 
-    def versus(benchmark: int | None) -> float | None:
+    def worse(benchmark: int | None) -> int | None:
         if benchmark is None or benchmark <= 0:
             return None
         diff = report.achieved_vwap_1e9 - benchmark
-        return _bps(diff if report.side == "buy" else -diff, benchmark)
+        return diff if report.side == "buy" else -diff
+
+    def versus_bps(benchmark: int | None) -> float | None:
+        diff = worse(benchmark)
+        return None if diff is None or benchmark is None else _bps(diff, benchmark)
+
+    def versus_ppm(benchmark: int | None) -> int | None:
+        diff = worse(benchmark)
+        return None if diff is None or benchmark is None else _ppm(diff, benchmark)
 
     return msgspec.structs.replace(
         report,
         interval_twap_1e9=twap_1e9,
         interval_vwap_1e9=vwap_1e9,
-        vs_interval_twap_bps=versus(twap_1e9),
-        vs_interval_vwap_bps=versus(vwap_1e9),
+        vs_interval_twap_bps=versus_bps(twap_1e9),
+        vs_interval_vwap_bps=versus_bps(vwap_1e9),
+        vs_interval_twap_ppm=versus_ppm(twap_1e9),
+        vs_interval_vwap_ppm=versus_ppm(vwap_1e9),
     )

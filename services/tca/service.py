@@ -64,7 +64,6 @@ class TcaFold:
 
     def __init__(self) -> None:
         self.nodes: dict[NodeKey, NodeFacts] = {}
-        self.child_node: dict[str, NodeKey] = {}  # acks carry no graph/node: matched through the child
         self.reported: set[str] = set()  # report event ids already on the log
         self.interval_nodes: dict[NodeKey, str] = {}  # TWAP/VWAP nodes not yet completed -> symbol
 
@@ -84,20 +83,16 @@ class TcaFold:
                 facts = self._facts((event.graph_id, event.node_id))
                 if facts.plan is None:  # the arrival is the first plan's; a re-plan does not move it
                     facts.plan = event
-            case ChildAllocated() | ChildSubmitted() | FillRecorded():
-                key = (event.graph_id, event.node_id)
-                self.child_node[event.child_id] = key
-                facts = self._facts(key)
+            case ChildAllocated() | ChildSubmitted() | FillRecorded() | ChildAcked() if event.graph_id:
+                facts = self._facts((event.graph_id, event.node_id))
                 if isinstance(event, ChildAllocated):
                     facts.children.append(event)
                 elif isinstance(event, ChildSubmitted):
                     facts.submitted.append(event)
+                elif isinstance(event, ChildAcked):
+                    facts.acks.append(event)
                 else:
                     facts.fills.append(event)
-            case ChildAcked():
-                acked_node = self.child_node.get(event.child_id)
-                if acked_node is not None:
-                    self._facts(acked_node).acks.append(event)
             case NodeCompleted():
                 report = self.report(event)
                 # A node completes once: its facts are done with (a late stray fill starts an

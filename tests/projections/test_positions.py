@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
 
 from events import new_event_id
 from events.execution import BalanceAdjusted, FillRecorded
@@ -121,3 +122,24 @@ async def test_rebuild_replays_to_an_identical_view(bus: Bus, store: ViewStore) 
     assert after == before
     assert {k: d for (c, k), d in after.items() if c == "balances"} == EXPECTED_BALANCES
     assert store.max_position(NAME) == acks[-1].seq
+
+
+async def test_a_fee_paid_in_bnb_is_booked_from_the_bnb_balance(bus: Bus, store: ViewStore) -> None:
+    # Arrange: a Binance buy whose fee was charged in BNB, which the venue gives no USD price for.
+    bnb_fee = msgspec.structs.replace(
+        fill("b-9", "binance", "BTC-USDT", "buy", 10_000_000, 60_000_000_000_000, 0),
+        fee_asset="BNB", fee_qty_1e8=1_234_567,
+    )
+    acks = await bus.publish_many([fund("binance", "USDT", USDT_FUNDING), fund("binance", "BNB", 100_000_000), bnb_fee])
+    runner = ProjectionRunner(bus, store, PositionsProjection())
+    # Act
+    await runner.start()
+    await runner.wait_for(acks[-1].seq)
+    await runner.stop()
+    # Assert: BNB pays the fee, USDT pays only the trade (6,000 USDT), BTC arrives whole
+    balances = {k: d["qty_1e8"] for k, d in store.scan(NAME, "balances")}
+    assert balances == {
+        f"{T}/sandbox/binance/BNB": 100_000_000 - 1_234_567,
+        f"{T}/sandbox/binance/USDT": USDT_FUNDING - 600_000_000_000,
+        f"{T}/sandbox/binance/BTC": 10_000_000,
+    }

@@ -21,7 +21,7 @@ from events.risk import KillSwitchEngaged
 from services.api.auth import Auth
 from services.api.commands import append_command, await_kernel
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body
+from services.api.access import json_body
 from services.api.state import ApiState, get_state
 
 router = APIRouter(prefix="/v1", tags=["account"])

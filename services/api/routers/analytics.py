@@ -25,7 +25,7 @@ from services.api.auth import Auth
 from services.api.routers.intelligence import _own_fills
 from services.api.routers.tca import visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
-from services.edges.instruments import split_symbol
+from services.refdata.symbols import split_symbol
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 State = Annotated[ApiState, Depends(get_state)]

@@ -22,7 +22,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext
+from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.keys import ApiKey, IssuedKey, KeyNotFound
 from services.api.state import ApiState, get_state

@@ -19,10 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from events.ids import derive_id
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, json_body, node_order_ref, visible
+from services.api.auth import Auth
 from services.api.commands import append_command, await_kernel
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body, node_order_ref, visible
 from services.api.state import ApiState, get_state
 from services.graph import AmendNode, AmendRejected, CancelGraph, CancelNode, GraphError, GraphState, ResumeGraph
 from services.graph.commands import command_answer, command_event

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body
+from services.api.access import json_body
 from services.api.state import ApiState, get_state
 from services.edges import registry
 from services.vault import Credentials, CredentialInfo, Vault, VaultKeyError, lifecycle_event, open_vault

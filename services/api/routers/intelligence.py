@@ -40,19 +40,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, visible
+from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.plans import cost_bps_or_none, routing_frame, routing_view
 from services.api.routers.account import account
-from services.api.routers.orders import visible
 from services.api.routers.positions import unified, view_scope
 from services.api.routers.preview import parse_qty_1e8, side_of, sor_rules
 from services.api.routers.stream import fill_row
 from services.api.routers.tca import notional, visible_reports, weighted_mean
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX, px, qty
-from services.edges.sandbox import default_fee_schedule
-from services.edges.sandbox.errors import UnknownFeeVenue
 from services.graph import to_status_json
 from services.graph.schedule import urgency_pacing
 from services.graph.schema import notional_to_qty_1e8
@@ -62,6 +60,8 @@ from services.sor import RoutePlan, Side, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
 from services.sor.config import ROUTER_PARAMS
 from services.tca import intel
+from services.tca.report import ppm_as_bps
+from services.refdata import fee_schedule
 
 State = Annotated[ApiState, Depends(get_state)]
 
@@ -246,7 +246,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth,
                 "venue_ranking": [], "capacity_curve": [], "urgency_tradeoff": []}
     plan = books.plan(qty_1e8)
     expected = plan.expected_cost_bps if plan.filled_qty_1e8 else None
-    realised = [r.implementation_shortfall_bps for r in visible_reports(state, auth)
+    realised = [r.implementation_shortfall_ppm / 100 for r in visible_reports(state, auth)
                 if r.symbol == symbol and r.side == side][-RECENT_REPORTS:]
     p90, basis = None, None
     if expected is not None and realised:
@@ -349,8 +349,8 @@ async def execution_summary(state: State, auth: Auth) -> dict[str, Any]:
         "notional_usd_1e9": sum(v["notional_usd_1e9"] for v in mix),
         "fees_usd_1e9": sum(v["fees_usd_1e9"] for v in mix),
         "reported_notional_usd_1e9": sum(notional(r) for r in reports),
-        "avg_implementation_shortfall_bps": weighted_mean(reports, lambda r: r.implementation_shortfall_bps),
-        "avg_slippage_bps": weighted_mean(reports, lambda r: r.slippage_bps),
+        "avg_implementation_shortfall_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.implementation_shortfall_ppm)),
+        "avg_slippage_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.slippage_ppm)),
         "savings_usd_1e9": sum(r.savings_usd_1e9 or 0 for r in reports),
         "venue_mix": mix,
         "as_of_ns": time.time_ns(),
@@ -389,7 +389,7 @@ async def execution_live(graph_id: str, state: State, auth: Auth) -> dict[str, A
 
 @router.get("/fees")
 async def fees(ticker: str, state: State, venues: str | None = None) -> dict[str, Any]:
-    """The taker/maker rates the SOR and the sandbox charge (`default_fee_schedule`), in bps
+    """The taker/maker rates the SOR and the sandbox charge (the venue's reference data), in bps
     rounded up (a fee is a cost; exact ppm alongside). A venue with no schedule, or not listing
     the ticker, answers null: do not route there. Kalshi-style P*(1-P) fees are quoted at p=0.5."""
     listing = set(state.market.venues_for(ticker))
@@ -399,10 +399,7 @@ async def fees(ticker: str, state: State, venues: str | None = None) -> dict[str
     wanted = sorted({v.strip() for v in venues.split(",") if v.strip()}) if venues else sorted(listing)
     rows = []
     for venue in wanted:
-        try:
-            schedule = default_fee_schedule(venue) if venue in listing else None
-        except UnknownFeeVenue:
-            schedule = None
+        schedule = fee_schedule(venue) if venue in listing else None
         # bps = ppm / 100; at p=0.5 a P*(1-P) fee is half its rate as a share of cost.
         per_bp = 100 if schedule is None or schedule.model == "notional" else 200
         rows.append({

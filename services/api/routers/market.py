@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body
+from services.api.access import json_body
 from services.api.state import ApiState, get_state
 from services.api.units import px, qty
 

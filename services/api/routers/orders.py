@@ -20,7 +20,6 @@ reads, so status, order rows and fills always agree with each other."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Annotated, Any
@@ -33,7 +32,8 @@ from events.graph import GraphSubmitted
 from events.commands import SubmitGraph
 from events.ids import derive_id
 from projections import orders as view
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, json_body, node_order_ref
+from services.api.auth import Auth
 from services.api.commands import append_command, await_kernel, front_door
 from services.api.errors import ApiError
 from services.api.readiness import require_ready
@@ -47,13 +47,11 @@ from services.graph import (
     ParsedGraph,
     ValidationError,
     check_idempotency,
-    parse_node_order_id,
     parse_order_body,
     resolve_notional,
     submit,
     submit_response,
 )
-from services.graph.schema import NodeOrderRef
 from services.graph.commands import graph_body
 from services.graph.service import derived_ids
 
@@ -61,29 +59,6 @@ router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
 log = logging.getLogger("crossbook.api")
 VIEW_WAIT_S = 5.0  # a read waits this long for the orders view before answering 503 (retryable)
-
-
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}  # the SDK sends no body for an empty dict
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}", code="BAD_REQUEST") from exc
-
-
-def node_order_ref(text: str, expected: str = ": expected <graph_id>:<node_id>:<n>") -> NodeOrderRef:
-    """`text` parsed as a node_order_id, else 400 INVALID_PARAMS naming it."""
-    try:
-        return parse_node_order_id(text)
-    except ValidationError as exc:
-        raise ApiError(400, f"malformed node_order_id {text!r}{expected}", code="INVALID_PARAMS") from exc
-
-
-def visible(graph: GraphState | None, auth: AuthContext) -> bool:
-    """Whether the caller may see this graph: its own tenant, and the sandbox book for a test key."""
-    return graph is not None and graph.tenant == auth.tenant and (graph.is_sandbox or not auth.is_sandbox)
 
 
 @router.post("/orders", dependencies=[Depends(require_ready)])  # 503 + Retry-After until ready

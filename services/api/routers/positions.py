@@ -32,7 +32,8 @@ from fastapi import APIRouter, Depends
 from projections.market import MarketBooks
 from projections.positions import NAME, entry_price_usd_1e9
 from projections.store import Doc, ViewStore
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext
+from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.market_catalog import MarketCatalog
 from services.api.routers.orders import VIEW_WAIT_S

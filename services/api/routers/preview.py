@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from services.api.errors import ApiError
-from services.api.routers.orders import json_body
+from services.api.access import json_body
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.risk import RulesBook, rules_book
 from services.sor import Side, plan_order
 from services.sor.config import ROUTER_PARAMS

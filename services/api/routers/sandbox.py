@@ -33,10 +33,11 @@ from events.execution import BalanceAdjusted
 from events.ids import derive_id
 from events.sandbox import BalanceDelta, PaperBalance, PositionRef, SandboxReset, SandboxSettingsChanged
 from projections.positions import NAME as POSITIONS
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, json_body
+from services.api.auth import Auth
 from services.api.errors import ApiError, request_id
 from services.api.routers.cancel import command_ids, run_command
-from services.api.routers.orders import VIEW_WAIT_S, fund_if_new, json_body, paper_plan
+from services.api.routers.orders import VIEW_WAIT_S, fund_if_new, paper_plan
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
 from services.edges.sandbox.balances import paper_funding, reset_deltas

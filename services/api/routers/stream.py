@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 
 from events.market import FundingRateUpdated
 from projections.ledger import after
-from services.api.auth import AuthContext
+from services.api.access import AuthContext
 from services.api.keys import well_formed
 from services.api.plans import RoutingPlans, plan_visible, routing_frame
 from services.api.routers import fair_price, funding

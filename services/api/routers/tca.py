@@ -13,11 +13,12 @@ import msgspec
 from fastapi import APIRouter, Depends
 
 from events.tca import TcaReported
-from services.api.auth import Auth, AuthContext
+from services.api.access import AuthContext, visible
+from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import visible
 from services.api.state import ApiState, get_state
 from services.graph import to_status_json
+from services.tca.report import BPS_FROM_PPM, ppm_as_bps
 
 router = APIRouter(prefix="/v1", tags=["tca"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -38,6 +39,8 @@ def report_json(report: TcaReported, is_prediction: bool = False) -> dict[str, A
     row["completed_ns"] = report.ts_ns
     row["notional_usd_1e9"] = notional(report)
     row["is_prediction"] = is_prediction
+    for bps_name, ppm_name in BPS_FROM_PPM.items():  # the contract's bps, from the integer figures
+        row[bps_name] = ppm_as_bps(row[ppm_name])
     for venue in row["venue_mix"]:
         venue["avg_price_1e9"] = venue["avg_px_1e9"]
         # Share of the filled quantity, floored to a whole basis point.
@@ -74,7 +77,7 @@ def is_prediction(state: ApiState, report: TcaReported) -> bool:
 
 def aggregate(state: ApiState, reports: Sequence[TcaReported], symbol: str | None) -> dict[str, Any]:
     """The contract's TCA aggregate over `reports` given oldest first."""
-    is_bps = weighted_mean(reports, lambda r: r.implementation_shortfall_bps)
+    is_bps = weighted_mean(reports, lambda r: ppm_as_bps(r.implementation_shortfall_ppm))
     savings_usd = sum(r.savings_usd_1e9 or 0 for r in reports)
     newest = list(reversed(reports))[:MAX_REPORTS]
     return {
@@ -83,19 +86,19 @@ def aggregate(state: ApiState, reports: Sequence[TcaReported], symbol: str | Non
         "notional_usd_1e9": sum(notional(r) for r in reports),
         "weighted": {
             "implementation_shortfall_bps": is_bps,
-            "slippage_bps": weighted_mean(reports, lambda r: r.slippage_bps),
-            "fees_bps": weighted_mean(reports, lambda r: r.fees_bps),
+            "slippage_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.slippage_ppm)),
+            "fees_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.fees_ppm)),
             # No arrival spread is on the log yet to split IS into spread and impact.
             "spread_cost_bps": None,
             "market_impact_bps": None,
             "savings_vs_benchmark_bps": -is_bps if is_bps is not None else None,
-            "savings_vs_single_venue_bps": weighted_mean(reports, lambda r: r.savings_vs_single_venue_bps),
+            "savings_vs_single_venue_bps": weighted_mean(reports, lambda r: ppm_as_bps(r.savings_vs_single_venue_ppm)),
             "savings_usd_1e9": savings_usd,
             "savings_usd": savings_usd / 1e9,
         },
         "percentiles": {
             "is_bps": {
-                name: weighted_percentile(reports, lambda r: r.implementation_shortfall_bps, pct)
+                name: weighted_percentile(reports, lambda r: r.implementation_shortfall_ppm / 100, pct)
                 for name, pct in PERCENTILES
             }
         },

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.routers.orders import node_order_ref, visible
+from services.api.access import node_order_ref, visible
 from services.api.state import ApiState, get_state
 from services.api.traces import fetch, rows
 from services.errors import BusError

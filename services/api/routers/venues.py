@@ -16,7 +16,7 @@ from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.routers.cancel import command_ids, run_command
 from services.api.routers.credentials import known_venues
-from services.api.routers.orders import visible
+from services.api.access import visible
 from services.api.state import ApiState, get_state
 from services.graph import CancelGraph, CancelNode, GraphState
 

@@ -21,9 +21,9 @@ from services.edges.transport import (
     SignedRequest,
     VenueOrders,
     VenueReply,
-    fee_usd_1e9,
     hex_client_id,
     json_body,
+    venue_fee,
 )
 from services.vault import Credentials
 
@@ -139,7 +139,7 @@ class BinanceSpotOrders(VenueOrders):
         return Filled(
             client_order_id=child.client_order_id, venue_order_id=venue_order_id, fill_id=trade_id,
             symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(qty), px_1e9=px,
-            fee_usd_1e9=fee_usd_1e9(Decimal(commission), commission_asset, child.symbol, px),
+            **venue_fee(Decimal(commission), commission_asset, child.symbol, px),
             liquidity="maker" if liquidity == "maker" else "taker", ts_ns=ts_ns,
         )
 

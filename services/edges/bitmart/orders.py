@@ -26,9 +26,9 @@ from services.edges.transport import (
     UnsupportedOrder,
     VenueOrders,
     VenueReply,
-    fee_usd_1e9,
     hex_client_id,
     json_body,
+    venue_fee,
 )
 from services.vault import Credentials
 
@@ -127,7 +127,7 @@ class BitmartSpotOrders(VenueOrders):
             outcomes.append(Filled(
                 client_order_id=child.client_order_id, venue_order_id=str(t["orderId"]), fill_id=str(t["tradeId"]),
                 symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(t["size"]), px_1e9=px,
-                fee_usd_1e9=fee_usd_1e9(Decimal(t.get("fee") or "0"), t.get("feeCoinName", ""), child.symbol, px),
+                **venue_fee(Decimal(t.get("fee") or "0"), t.get("feeCoinName", ""), child.symbol, px),
                 liquidity="maker" if t.get("tradeRole") == "maker" else "taker",
                 ts_ns=ms_to_ns(t["createTime"]) if t.get("createTime") else now_ns,
             ))

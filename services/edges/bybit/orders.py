@@ -22,9 +22,9 @@ from services.edges.transport import (
     SignedRequest,
     VenueOrders,
     VenueReply,
-    fee_usd_1e9,
     hex_client_id,
     json_body,
+    venue_fee,
 )
 from services.vault import Credentials
 
@@ -115,7 +115,7 @@ class BybitSpotOrders(VenueOrders):
             outcomes.append(Filled(
                 client_order_id=child.client_order_id, venue_order_id=str(e["orderId"]), fill_id=str(e["execId"]),
                 symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(e["execQty"]), px_1e9=px,
-                fee_usd_1e9=fee_usd_1e9(Decimal(e.get("execFee") or "0"), e.get("feeCurrency", ""), child.symbol, px),
+                **venue_fee(Decimal(e.get("execFee") or "0"), e.get("feeCurrency", ""), child.symbol, px),
                 liquidity="maker" if e.get("isMaker") else "taker",
                 ts_ns=ms_to_ns(e["execTime"]) if e.get("execTime") else now_ns,
             ))

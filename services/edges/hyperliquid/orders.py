@@ -25,9 +25,9 @@ from services.edges.transport import (
     UnsupportedOrder,
     VenueOrders,
     VenueReply,
-    fee_usd_1e9,
     hex_client_id,
     json_body,
+    venue_fee,
 )
 from services.errors import VenueError
 from services.vault import Credentials
@@ -140,7 +140,7 @@ class HyperliquidOrders(VenueOrders):
             outcomes.append(Filled(
                 client_order_id=child.client_order_id, venue_order_id=venue_order_id, fill_id=_fill_id(f),
                 symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(f["sz"]), px_1e9=px,
-                fee_usd_1e9=fee_usd_1e9(Decimal(f.get("fee") or "0"), f.get("feeToken", "USDC"), child.symbol, px),
+                **venue_fee(Decimal(f.get("fee") or "0"), f.get("feeToken", "USDC"), child.symbol, px),
                 liquidity="taker" if f.get("crossed") else "maker", ts_ns=ms_to_ns(f["time"]),
             ))
         return outcomes

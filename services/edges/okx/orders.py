@@ -23,9 +23,9 @@ from services.edges.transport import (
     UnsupportedOrder,
     VenueOrders,
     VenueReply,
-    fee_usd_1e9,
     hex_client_id,
     json_body,
+    venue_fee,
 )
 from services.vault import Credentials
 
@@ -117,7 +117,7 @@ class OkxSpotOrders(VenueOrders):
                 client_order_id=child.client_order_id, venue_order_id=str(f["ordId"]), fill_id=str(f["tradeId"]),
                 symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(f["fillSz"]), px_1e9=px,
                 # OKX reports a charged fee as negative; ours is positive when paid.
-                fee_usd_1e9=fee_usd_1e9(-Decimal(f.get("fee") or "0"), f.get("feeCcy", ""), child.symbol, px),
+                **venue_fee(-Decimal(f.get("fee") or "0"), f.get("feeCcy", ""), child.symbol, px),
                 liquidity="maker" if f.get("execType") == "M" else "taker",
                 ts_ns=ms_to_ns(f["ts"]) if f.get("ts") else now_ns,
             ))

@@ -40,6 +40,8 @@ from services.edges.sandbox.orders import (
     SandboxOrder,
     Side,
 )
+from services.refdata import split_symbol
+from services.risk.money import usd_to_quote_qty_up
 
 MarketEvent = BookSnapshot | BookDeltaBatch | TradePrinted | VenueStatusChanged
 _O = TypeVar("_O", Acked, Filled, Rejected, Cancelled, Amended)
@@ -403,6 +405,7 @@ class SandboxVenue:
     def _fill(self, order: _Order, px: int, qty: int, liquidity: Liquidity, ts: int) -> Filled:
         order.filled_1e8 += qty
         order.fills += 1
+        fee = fee_usd_1e9(self.fees, liquidity, px, qty)
         fill = Filled(
             order.client_order_id,
             order.venue_order_id,
@@ -411,9 +414,11 @@ class SandboxVenue:
             order.side,
             qty,
             px,
-            fee_usd_1e9(self.fees, liquidity, px, qty),
+            fee,
             liquidity,
             ts,
+            fee_asset=split_symbol(order.symbol)[1],  # simulated fees are charged in the quote asset
+            fee_qty_1e8=usd_to_quote_qty_up(fee),
         )
         return self._record(fill)
 

@@ -1,4 +1,6 @@
-"""Outcomes to `events.execution` events, so sandbox fills look exactly like live ones."""
+"""Outcomes to `events.execution` events, so sandbox fills look exactly like live ones.
+
+Every child event names its graph and node (`ChildRef`), so no reader keeps a child -> graph map."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ class _Envelope(TypedDict):
     tenant: str
     causation_id: str | None
     correlation_id: str | None
+    graph_id: str
+    node_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,8 @@ def to_event(
 ) -> ExecutionEvent:
     """Return the execution event for one outcome (`ts_ns` = publish time, our clock)."""
     env = _Envelope(
-        event_id=event_id, ts_ns=ts_ns, tenant=ref.tenant, causation_id=causation_id, correlation_id=correlation_id
+        event_id=event_id, ts_ns=ts_ns, tenant=ref.tenant, causation_id=causation_id, correlation_id=correlation_id,
+        graph_id=ref.graph_id, node_id=ref.node_id,
     )
     match outcome:
         case Acked():
@@ -67,14 +72,15 @@ def to_event(
                 fill_id=outcome.fill_id,
                 child_id=ref.child_id,
                 client_order_id=outcome.client_order_id,
-                graph_id=ref.graph_id,
-                node_id=ref.node_id,
+                venue_order_id=outcome.venue_order_id,
                 venue=ref.venue,
                 symbol=outcome.symbol,
                 side=outcome.side,
                 qty_1e8=outcome.qty_1e8,
                 px_1e9=outcome.px_1e9,
                 fee_usd_1e9=outcome.fee_usd_1e9,
+                fee_asset=outcome.fee_asset,
+                fee_qty_1e8=outcome.fee_qty_1e8,
                 liquidity=outcome.liquidity,
                 is_sandbox=True,
                 ts_event_ns=outcome.ts_ns,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Side = Literal["buy", "sell"]
+from events.base import Side
+
 OrderType = Literal["market", "limit"]
 Tif = Literal["gtc", "ioc", "fok", "day"]  # what a child may carry; the venue rejects "day" (engine._invalid)
 Liquidity = Literal["maker", "taker"]
@@ -48,9 +49,11 @@ class Filled:
     side: Side
     qty_1e8: int
     px_1e9: int
-    fee_usd_1e9: int
+    fee_usd_1e9: int  # the fee in USD at the fill's time (0 when the venue's fee asset has no price here)
     liquidity: Liquidity
     ts_ns: int
+    fee_asset: str = ""  # the asset the venue charged the fee in, and how much (positive = paid)
+    fee_qty_1e8: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,8 @@ class SandboxExecutor:
                         filled_qty_1e8=filled,
                         cancelled_qty_1e8=alloc.qty_1e8 - filled,
                         reason="sandbox restarted: simulated venue state was lost",
+                        graph_id=alloc.graph_id,
+                        node_id=alloc.node_id,
                     )
                 )
         if events:

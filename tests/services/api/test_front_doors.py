@@ -21,7 +21,7 @@ from events.execution import ChildAcked, ChildCancelled
 from events.ids import derive_id
 from events.market import MarketListed, MarketResolved
 from projections.follower import StreamFollower
-from services.api.auth import AuthContext
+from services.api.access import AuthContext
 from services.api.keys import create_key
 from services.api.state import ApiState
 from services.api.tickets import TICKET_TTL_NS, TicketBook

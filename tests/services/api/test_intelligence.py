@@ -19,7 +19,7 @@ from sequence_markets import SequenceError
 from events import new_event_id
 from events.market import BookSnapshot, TradePrinted, VenueStatusChanged
 from services.api.app import create_app
-from services.api.auth import AuthContext
+from services.api.access import AuthContext
 from services.api.keys import create_key
 from services.api.plans import RoutingPlans
 from services.api.routers.stream import Session
@@ -288,7 +288,7 @@ async def test_live_summary_and_forecast_after_real_orders(cluster: Cluster, set
     assert sum(v["qty_1e8"] for v in summary["venue_mix"]) == 3_000_000
     reports = list(api.ledger.tca.values())
     assert summary["avg_implementation_shortfall_bps"] == pytest.approx(
-        sum(r.implementation_shortfall_bps * sum(v.notional_usd_1e9 for v in r.venue_mix) for r in reports)
+        sum(r.implementation_shortfall_ppm / 100 * sum(v.notional_usd_1e9 for v in r.venue_mix) for r in reports)
         / sum(sum(v.notional_usd_1e9 for v in r.venue_mix) for r in reports))
     other = (await client.get("/v1/execution/summary", headers={"Authorization": f"Bearer {other_key}"})).json()
     assert other["order_count"] == 0 and other["venue_mix"] == [] and other["avg_implementation_shortfall_bps"] is None

@@ -22,7 +22,7 @@ from projections.positions import PositionsProjection
 from replay.audit import audit
 from services.api.keys import create_key
 from services.bus import Bus
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.edges.kalshi.sim import created_msg, determined_msg
 from services.edges.polymarket.sim import CONDITION_ID, NO_TOKEN, YES_TOKEN, new_market_msg, resolved_msg
 from services.risk.account import replay

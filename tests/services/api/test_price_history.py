@@ -26,7 +26,8 @@ def trade(ms: int, venue: str, px: int, qty: int, symbol: str = "BTC-USDT") -> T
 
 
 def nbbo(ms: int, bid: int, ask: int, okx: tuple[int, int] = (0, 0)) -> NbboChanged:
-    venues = [VenueBbo("okx", okx[0] * USD, 1, okx[1] * USD, 1, 0)] if okx != (0, 0) else []
+    venues = [VenueBbo(venue="okx", bid_px_1e9=okx[0] * USD, bid_qty_1e8=1, ask_px_1e9=okx[1] * USD, ask_qty_1e8=1,
+                        ts_recv_ns=0)] if okx != (0, 0) else []
     return NbboChanged(event_id=f"n-{ms}", ts_ns=T0 + ms * 1_000_000, symbol="BTC-USDT", bid_px_1e9=bid * USD,
                        bid_qty_1e8=1, bid_venue="a", ask_px_1e9=ask * USD, ask_qty_1e8=1, ask_venue="b", venues=venues)
 

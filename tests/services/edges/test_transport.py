@@ -7,7 +7,7 @@ from decimal import Decimal
 from services.edges.numbers import wire_decimal
 from services.edges.transport import (
     SignedRequest,
-    fee_usd_1e9,
+    venue_fee,
     hex_client_id,
 )
 from tests.services.edges.sandbox.helpers import PX
@@ -27,10 +27,17 @@ def test_hex_client_id_is_the_uuid_or_a_stable_digest() -> None:
 
 
 def test_fees_in_usd_round_up_and_price_the_base_asset() -> None:
-    assert fee_usd_1e9(Decimal("0.0000000001"), "USDT", "BTC-USDT", 0) == 1  # a fraction of 1e-9 rounds up
-    assert fee_usd_1e9(Decimal("0.0005"), "BTC", "BTC-USDT", 50_000 * PX) == 25 * PX
-    assert fee_usd_1e9(Decimal("-0.5"), "USDC", "ETH-USDC", 0) == -PX // 2  # a rebate
-    assert fee_usd_1e9(Decimal("1"), "BNB", "BTC-USDT", 50_000 * PX) == 0
+    assert venue_fee(Decimal("0.0000000001"), "USDT", "BTC-USDT", 0)["fee_usd_1e9"] == 1  # 1e-10 rounds up
+    assert venue_fee(Decimal("0.0005"), "BTC", "BTC-USDT", 50_000 * PX)["fee_usd_1e9"] == 25 * PX
+    assert venue_fee(Decimal("-0.5"), "USDC", "ETH-USDC", 0)["fee_usd_1e9"] == -PX // 2  # a rebate
+
+
+def test_a_fee_in_an_unpriced_asset_keeps_its_asset_and_amount() -> None:
+    # BNB has no USD price at the venue edge: 0 USD, but the fill still says what was paid.
+    assert venue_fee(Decimal("0.00123"), "BNB", "BTC-USDT", 50_000 * PX) == {
+        "fee_asset": "BNB", "fee_qty_1e8": 123_000, "fee_usd_1e9": 0,
+    }
+    assert venue_fee(Decimal("0.000000001"), "BTC", "BTC-USDT", 50_000 * PX)["fee_qty_1e8"] == 1  # rounds up
 
 
 def test_signed_request_repr_never_shows_headers() -> None:

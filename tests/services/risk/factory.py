@@ -72,6 +72,8 @@ def fill(
     child_id: str = "c1",
     ts_ns: int = T0,
     symbol: str = "BTC-USDT",
+    fee_asset: str = "",
+    fee_qty_1e8: int = 0,
 ) -> FillRecorded:
     return FillRecorded(
         event_id=f"ev-{fill_id}",
@@ -90,6 +92,8 @@ def fill(
         fee_usd_1e9=fee_usd_1e9,
         liquidity="taker",
         is_sandbox=True,
+        fee_asset=fee_asset,
+        fee_qty_1e8=fee_qty_1e8,
     )
 
 

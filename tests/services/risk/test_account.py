@@ -50,6 +50,24 @@ def test_buy_then_sell_moves_base_and_quote_with_fees() -> None:
     assert state.realised_on(D0) == 1_956 * USD
 
 
+def test_a_fee_paid_in_another_asset_is_booked_in_that_asset() -> None:
+    # Binance charges in BNB when the account pays fees with it: the venue gives no USD price,
+    # so the fee is 0 in USD, yet the BNB balance pays it and the quote pays only the trade.
+    state = replay(
+        TENANT,
+        [
+            fund("okx", "USDT", 100_000 * QTY),
+            fund("okx", "BNB", QTY),
+            fill("f1", "buy", QTY // 2, 60_000 * PX, fee_asset="BNB", fee_qty_1e8=4_500_000),
+            fill("f2", "sell", QTY // 4, 60_000 * PX, fee_asset="BTC", fee_qty_1e8=1_000, fee_usd_1e9=600 * USD // 1000),
+        ],
+        RULES,
+    )
+    assert state.balances[("okx", "BNB")] == QTY - 4_500_000
+    assert state.balances[("okx", "USDT")] == (100_000 - 30_000 + 15_000) * QTY
+    assert state.balances[("okx", "BTC")] == QTY // 2 - QTY // 4 - 1_000  # a fee in the base asset leaves the base
+
+
 def test_sub_unit_fee_is_charged_rounded_up() -> None:
     state = replay(TENANT, [fill("f1", "buy", QTY, 1 * PX, fee_usd_1e9=15)], RULES)
     assert state.balance("okx", "USDT") == -(QTY + 2)

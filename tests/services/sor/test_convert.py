@@ -41,15 +41,18 @@ def test_plan_becomes_a_plan_made_event_that_round_trips() -> None:
         qty_1e8=2 * U,
         allocations=[
             AllocationEvent(
-                venue="a", qty_1e8=U, est_avg_px_1e9=100 * P, worst_px_1e9=100 * P, fee_bps=2.5, est_cost_usd_1e9=100_025_000_000
+                venue="a", qty_1e8=U, est_avg_px_1e9=100 * P, worst_px_1e9=100 * P, fee_bps=2.5, est_cost_usd_1e9=100_025_000_000,
+                fee_ppm=250,
             ),
             AllocationEvent(
-                venue="b", qty_1e8=U, est_avg_px_1e9=101 * P, worst_px_1e9=101 * P, fee_bps=0.0, est_cost_usd_1e9=101 * P
+                venue="b", qty_1e8=U, est_avg_px_1e9=101 * P, worst_px_1e9=101 * P, fee_bps=0.0, est_cost_usd_1e9=101 * P,
+                fee_ppm=0,
             ),
         ],
         arrival_mid_px_1e9=100 * P,
         expected_avg_px_1e9=100_500_000_000,
         expected_slippage_bps=50.0,
+        expected_slippage_ppm=5_000,
         expected_cost_usd_1e9=201_025_000_000,
         best_single_venue="b",
         best_single_venue_cost_usd_1e9=202 * P,

@@ -150,8 +150,11 @@ async def test_a_completed_market_buy_gets_one_report_that_a_rebuild_reproduces(
     agg = (await client.get("/v1/tca", params={"symbol": "BTC-USDT"})).json()
     assert agg["symbol"] == "BTC-USDT" and agg["order_count"] == 1
     assert agg["notional_usd_1e9"] == sum(v.notional_usd_1e9 for v in report.venue_mix)
-    assert agg["weighted"]["implementation_shortfall_bps"] == report.implementation_shortfall_bps
-    assert agg["percentiles"]["is_bps"] == {p: report.implementation_shortfall_bps for p in ("p50", "p75", "p95", "p99")}
+    # The API's bps come from the report's integer ppm (100 ppm = 1 bp), never from its float copy.
+    is_bps = report.implementation_shortfall_ppm / 100
+    assert abs(is_bps - report.implementation_shortfall_bps) <= 0.005
+    assert agg["weighted"]["implementation_shortfall_bps"] == is_bps
+    assert agg["percentiles"]["is_bps"] == {p: is_bps for p in ("p50", "p75", "p95", "p99")}
     [row] = agg["reports"]
     assert row["achieved_vwap_1e9"] == report.achieved_vwap_1e9 and row["benchmark_vwap_1e9"] == report.benchmark_vwap_1e9
     assert row["node_order_id"] == report.node_order_id and row["completed_ns"] == done.ts_ns

@@ -14,7 +14,7 @@ def test_a_completion_with_facts_reports_once_with_an_id_derived_from_the_comple
         plan("buy", BTC, "a", 100_010 * USD, ts=1_500),
         plan("buy", BTC, "b", 1, ts=1_700),  # a re-plan: the arrival stays the first plan's
         child("a", 1_600),
-        ack("a", 1_800),  # carries no graph/node: matched through its child id
+        ack("a", 1_800),
         fill("f1", "a", "buy", BTC, 100_010 * USD, 0, ts=2_000),
     ]
     assert [fold.apply(e) for e in events] == [None] * len(events)

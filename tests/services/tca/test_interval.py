@@ -96,12 +96,14 @@ def test_score_interval_signs_worse_for_us_positive_on_both_sides() -> None:
     assert scored.interval_twap_1e9 == 100_000 * USD and scored.interval_vwap_1e9 == 100_020 * USD
     assert scored.vs_interval_twap_bps == 1.0
     assert scored.vs_interval_vwap_bps == -10 * USD * 10_000 / (100_020 * USD)
+    assert (scored.vs_interval_twap_ppm, scored.vs_interval_vwap_ppm) == (100, -100)  # -99.98 ppm, half up
     sell = msgspec.structs.replace(report, side="sell")
     assert score_interval(sell, 100_000 * USD, None).vs_interval_twap_bps == -1.0
     assert score_interval(sell, 100_000 * USD, None).vs_interval_vwap_bps is None
     # Every other field is the report's own.
     assert msgspec.structs.replace(scored, interval_twap_1e9=None, interval_vwap_1e9=None, vs_interval_twap_bps=None,
-                                   vs_interval_vwap_bps=None) == report
+                                   vs_interval_vwap_bps=None, vs_interval_twap_ppm=None,
+                                   vs_interval_vwap_ppm=None) == report
 
 
 @pytest.mark.parametrize("policy", ["sor", "iceberg"])

@@ -57,7 +57,7 @@ def child(venue: str, ts: int) -> ChildAllocated:
 def ack(venue: str, ts: int, ts_event: int = 0) -> ChildAcked:
     return ChildAcked(
         event_id=f"ack-{venue}", ts_ns=ts, tenant="t", child_id=f"c-{venue}", venue=venue, client_order_id=f"co-{venue}",
-        venue_order_id="v1", ts_event_ns=ts_event,
+        venue_order_id="v1", ts_event_ns=ts_event, graph_id=G, node_id=N,
     )
 
 

@@ -8,7 +8,7 @@ from events.routing import ChildAllocated, PlanMade
 from events.subjects import VENUE_SCORES
 from events.tca import VenueScored
 from services.bus import Bus
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.risk import rules_book
 from services.sor import SorParams, VenueScore, plan_order
 from services.sor.books import venue_books

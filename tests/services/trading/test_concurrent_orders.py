@@ -15,7 +15,7 @@ from events.execution import BalanceAdjusted
 from events.risk import RiskCheckPassed, RiskCheckRejected
 from events.routing import PlanMade
 from services.bus import Bus
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.risk import RiskLimits, rules_book
 from services.risk.books import AccountBooks
 from services.settings import Settings

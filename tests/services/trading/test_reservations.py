@@ -6,7 +6,7 @@ from __future__ import annotations
 from events import AnyEvent
 from events.risk import ReservationMade, ReservationReleased, RiskCheckPassed
 from projections.follower import StreamFollower
-from services.edges.instruments import instrument_rules
+from services.refdata import instrument_rules
 from services.risk import AccountState, replay, rules_book
 from tests.services.trading.test_policies import FINAL, P, Desk, desk  # noqa: F401  (the fixture)
 

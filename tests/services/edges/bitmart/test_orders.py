@@ -96,8 +96,8 @@ def test_the_documented_replies() -> None:
     [fill] = ORDERS.parse_fills(child(), "118100034543076010", reply("rest_order_trades.json"), 5)
     assert fill == Filled(
         client_order_id=COID, venue_order_id="118100034543076010", fill_id="122177405911172002", symbol="BTC-USDT",
-        side="buy", qty_1e8=10_000_000, px_1e9=39_999_000_000_000, fee_usd_1e9=9_999_750_000, liquidity="taker",
-        ts_ns=1_681_701_559_210_000_000,
+        side="buy", qty_1e8=10_000_000, px_1e9=39_999_000_000_000, fee_usd_1e9=9_999_750_000, fee_asset="USDT", fee_qty_1e8=999_975_000,
+        liquidity="taker", ts_ns=1_681_701_559_210_000_000,
     )
     assert ORDERS.parse_cancel(child(), reply("rest_cancel_order.json"), 5) is None
 

@@ -47,10 +47,12 @@ def test_fills_only_after_trades_consume_the_queue_ahead_then_partially_as_maker
     assert first == []
     assert ahead_after_first == 1 * Q
     assert second == [
-        Filled("r", voi, sandbox_fill_id(voi, 1), SYM, "buy", 1 * Q, 99 * PX, 19_800_000, "maker", LIVE + 2)
+        Filled("r", voi, sandbox_fill_id(voi, 1), SYM, "buy", 1 * Q, 99 * PX, 19_800_000, "maker", LIVE + 2,
+               fee_asset="USDT", fee_qty_1e8=1_980_000)
     ]
     assert third == [
-        Filled("r", voi, sandbox_fill_id(voi, 2), SYM, "buy", 2 * Q, 99 * PX, 39_600_000, "maker", LIVE + 3)
+        Filled("r", voi, sandbox_fill_id(voi, 2), SYM, "buy", 2 * Q, 99 * PX, 39_600_000, "maker", LIVE + 3,
+               fee_asset="USDT", fee_qty_1e8=3_960_000)
     ]
     assert v.open_orders() == []
 

@@ -45,8 +45,10 @@ def test_outcomes_are_ack_then_fills_with_deterministic_ids() -> None:
     ts = NOW + LAT
     assert out == [
         Acked("c1", voi, ts),
-        Filled("c1", voi, sandbox_fill_id(voi, 1), SYM, "sell", 3 * Q, 99 * PX, 148_500_000, "taker", ts),
-        Filled("c1", voi, sandbox_fill_id(voi, 2), SYM, "sell", 2 * Q, 98 * PX, 98_000_000, "taker", ts),
+        Filled("c1", voi, sandbox_fill_id(voi, 1), SYM, "sell", 3 * Q, 99 * PX, 148_500_000, "taker", ts,
+               fee_asset="USDT", fee_qty_1e8=14_850_000),
+        Filled("c1", voi, sandbox_fill_id(voi, 2), SYM, "sell", 2 * Q, 98 * PX, 98_000_000, "taker", ts,
+               fee_asset="USDT", fee_qty_1e8=9_800_000),
     ]
 
 

@@ -36,7 +36,7 @@ def convert(outcome: Acked | Filled | Rejected | Cancelled | Amended) -> object:
 
 
 def test_fill_maps_to_a_sandbox_fill_recorded() -> None:
-    out = convert(Filled("c", "v", "v-f1", "BTC-USDT", "buy", 2, 3, 4, "maker", 5))
+    out = convert(Filled("c", "v", "v-f1", "BTC-USDT", "buy", 2, 3, 4, "maker", 5, fee_asset="USDT", fee_qty_1e8=1))
     assert out == FillRecorded(
         **ENV,
         fill_id="v-f1",
@@ -53,19 +53,25 @@ def test_fill_maps_to_a_sandbox_fill_recorded() -> None:
         liquidity="maker",
         is_sandbox=True,
         ts_event_ns=5,
+        venue_order_id="v",
+        fee_asset="USDT",
+        fee_qty_1e8=1,
     )
     assert decode(encode(out)) == out
 
 
 def test_acks_rejects_cancels_and_amends_map_field_for_field() -> None:
+    # Every child reply names its graph and node, so no reader needs a child -> graph map.
+    owner = {"graph_id": "graph-1", "node_id": "node-1"}
     assert convert(Acked("c", "v", 5)) == ChildAcked(
-        **ENV, child_id="child-1", venue="okx", client_order_id="c", venue_order_id="v", ts_event_ns=5
+        **ENV, **owner, child_id="child-1", venue="okx", client_order_id="c", venue_order_id="v", ts_event_ns=5
     )
     assert convert(Rejected("c", "stale_book", "why", 5)) == ChildRejected(
-        **ENV, child_id="child-1", venue="okx", client_order_id="c", code="stale_book", message="why"
+        **ENV, **owner, child_id="child-1", venue="okx", client_order_id="c", code="stale_book", message="why"
     )
     assert convert(Cancelled("c", "v", 1, 2, "ioc_remainder", 5)) == ChildCancelled(
         **ENV,
+        **owner,
         child_id="child-1",
         venue="okx",
         client_order_id="c",
@@ -75,6 +81,7 @@ def test_acks_rejects_cancels_and_amends_map_field_for_field() -> None:
     )
     assert convert(Amended("c", "v", 7, 8, "cancel_replace", "c2", 5)) == ChildAmended(
         **ENV,
+        **owner,
         child_id="child-1",
         venue="okx",
         client_order_id="c",

@@ -1,0 +1,41 @@
+"""services/refdata: per-venue reference data, and the simulated market as one source of it."""
+
+from __future__ import annotations
+
+from services.edges import registry
+from services.edges.sandbox.fees import FeeSchedule
+from services.refdata import ReferenceData, fee_schedule, instrument_rules
+from services.refdata.simulated import simulated, traded_symbols
+from services.risk.config import InstrumentRules
+
+
+def _rule(venue: str, symbol: str, fee_ppm: int = 1_000) -> InstrumentRules:
+    return InstrumentRules(venue=venue, symbol=symbol, base_asset="BTC", quote_asset="USDT", tick_1e9=1, lot_1e8=1,
+                           min_qty_1e8=1, fee_ppm=fee_ppm)
+
+
+def test_a_source_replaces_its_venue_whole_and_leaves_the_others() -> None:
+    data = ReferenceData()
+    data.feed("okx", [_rule("okx", "BTC-USDT"), _rule("okx", "ETH-USDT")], FeeSchedule("okx", 800, 1_000))
+    data.feed("binance", [_rule("binance", "BTC-USDT")], FeeSchedule("binance", 1_000, 1_000))
+    # Act: okx's exchange info now lists one symbol and gives no fee schedule
+    data.feed("okx", [_rule("okx", "BTC-USDT", 500)], None)
+    assert [(r.venue, r.symbol, r.fee_ppm) for r in data.instrument_rules()] == [
+        ("binance", "BTC-USDT", 1_000), ("okx", "BTC-USDT", 500),
+    ]
+    assert data.fees("okx") is None and data.fees("binance") == FeeSchedule("binance", 1_000, 1_000)
+
+
+def test_the_simulated_market_gives_every_simulated_venue_its_instruments_and_fees() -> None:
+    data = simulated()
+    assert data.venues() == sorted(registry.sim_instruments())
+    for venue in data.venues():
+        fees = data.fees(venue)
+        assert fees is not None and fees.venue == venue
+        # Every book an instrument trades as (a Kalshi market is its YES and its NO contract).
+        listed = {s for i in registry.sim_instruments()[venue] for s in traded_symbols(venue, i.symbol)}
+        assert {r.symbol for r in data.instrument_rules() if r.venue == venue} == listed
+        assert all(r.fee_ppm == fees.taker_ppm for r in data.instrument_rules() if r.venue == venue)
+    # The process-wide accessors read the same source.
+    assert instrument_rules() == data.instrument_rules()
+    assert fee_schedule("binance") == data.fees("binance") and fee_schedule("no-such-venue") is None
