@@ -62,6 +62,7 @@ from services.bus.writer import as_writer
 from services.edges.instruments import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
+from services.kernel.appender import append_chain
 from services.graph.state import graph_of
 from services.graph.state import IMMEDIATE_TIFS, SLICED_POLICIES, GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
@@ -137,6 +138,7 @@ class RouterService:
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
+        self.decision_bus = as_writer(bus, "risk", "router")  # a node's verdict, plan and children: one append
         self.limits = limits or RiskLimits()
         self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
@@ -387,10 +389,12 @@ class RouterService:
             return
         books, plan, mark = self._plan(node, node.qty_1e8, graph.is_sandbox)
         resting = self._resting_part(node, books, plan)
-        if not await self._risk(activation, node, plan, mark, resting):
+        passed = await self._risk(activation, node, plan, mark, resting)
+        if passed is None:
             return
         if node.execution.policy in SLICED_POLICIES:
             # TWAP/VWAP: risk reserved the whole node above; slices are released on schedule.
+            await self._publish_account(activation.tenant, passed)
             key = (activation.graph_id, activation.node_id)
             self.slicing[key] = asyncio.create_task(self._release_slices(activation, graph, node))
             return
@@ -398,7 +402,7 @@ class RouterService:
         if resting is not None:
             # What rests is routed (to the book), not unroutable.
             plan = msgspec.structs.replace(plan, unroutable_qty_1e8=plan.unroutable_qty_1e8 - resting[1])
-        await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting)
+        await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting, account=passed)
 
     def _quote(self, node: NodeSpec, limit_px_1e9: int | None) -> tuple[str, int] | None:
         """Where and at what price a resting order goes, (venue, px_1e9), or None without a live
@@ -421,13 +425,14 @@ class RouterService:
         quote = self._quote(node, node.limit_px_1e9)
         mark = self._mark(node.instrument.symbol)
         # Risk reserves the whole node on the venue of its first clip (or its whole quantity).
-        if not await self._risk(activation, node, None, mark, (quote[0], node.qty_1e8) if quote else None):
+        passed = await self._risk(activation, node, None, mark, (quote[0], node.qty_1e8) if quote else None)
+        if passed is None:
             return
         assert quote is not None
         qty = node.qty_1e8
         if node.execution.policy == "iceberg":
             qty = self._iceberg(node, node.qty_1e8).next_display(0, 0)
-        await self._publish_resting(activation, graph, node, 0, *quote, qty)
+        await self._publish_resting(activation, graph, node, 0, *quote, qty, account=passed)
 
     def _iceberg(self, node: NodeSpec, total_qty_1e8: int) -> Iceberg:
         lot = self._lot(node.instrument.symbol)
@@ -494,7 +499,8 @@ class RouterService:
         await self._publish_plan(activation, graph, capped, books, plan, tag=f"r{node.plan_count}")
 
     async def _publish_resting(
-        self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec, index: int, venue: str, px: int, qty: int
+        self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec, index: int, venue: str, px: int, qty: int,
+        account: Sequence[AnyEvent] = (),
     ) -> None:
         # One resting child (a passive order or iceberg clip `index`) as its own one-line plan.
         tag = f"clip{index}"
@@ -521,7 +527,7 @@ class RouterService:
         )
         tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
         child = self._child(activation, graph, node, made, tag, venue, qty, px, tif)
-        await self._commit_plan(made, [child])
+        await self._commit_plan(made, [child], account)
 
     def _resting_part(
         self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None
@@ -558,8 +564,9 @@ class RouterService:
         plan: RoutePlan | None,
         mark: int | None,
         resting: tuple[str, int] | None = None,
-    ) -> bool:
-        """Check and reserve for the whole node; publish the verdict. True = go on and route."""
+    ) -> list[AnyEvent] | None:
+        """Check and reserve for the whole node. A refusal is appended here (None); a pass
+        returns its account events, to be appended with the plan in one round trip."""
         new_id = derived_ids(activation.event_id)
         now = self.clock_ns()
         tenant = activation.tenant
@@ -599,10 +606,8 @@ class RouterService:
                 )
             ]
             await self._publish_account(tenant, events)
-            return False
-        if not outcome.already_passed:
-            await self._publish_account(tenant, list(outcome.events))
-        return True
+            return None
+        return [] if outcome.already_passed else list(outcome.events)
 
     async def _release_slices(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
         key = (activation.graph_id, activation.node_id)
@@ -642,6 +647,7 @@ class RouterService:
         plan: RoutePlan,
         tag: str | None,
         resting: tuple[str, int] | None = None,
+        account: Sequence[AnyEvent] = (),
     ) -> None:
         # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
         # `tag` names a slice ("0", "1", ...) or a re-route ("r1", ...); their children are IOC.
@@ -675,14 +681,21 @@ class RouterService:
             tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
             children.append(self._child(activation, graph, node, made, None, venue, qty, node.limit_px_1e9, tif,
                                         id_kind="child_resting", suffix=f"{venue}:resting"))
-        await self._commit_plan(made, children)
+        await self._commit_plan(made, children, account)
 
-    async def _commit_plan(self, made: PlanMade, children: list[ChildAllocated]) -> None:
+    async def _commit_plan(self, made: PlanMade, children: list[ChildAllocated], account: Sequence[AnyEvent] = ()) -> None:
         # The plan marks its node routed: stored without all its children, it would strand the
         # node, and re-planning could pick other venues and place the quantity twice. So the
         # plan carries its children, and `_place_missing_children` completes it after a crash.
         # (A JetStream atomic batch would also do, but costs ~10 ms per plan on a file stream.)
-        await self.route_bus.publish_many([msgspec.structs.replace(made, children=tuple(children)), *children])
+        # The risk verdict and reservation go first in the same pipelined append: the account's
+        # first append is checked against our fold (services/kernel/appender.py says why that
+        # suffices for one writer); a crash part-way re-decides from the activation, same ids.
+        plan: list[AnyEvent] = [msgspec.structs.replace(made, children=tuple(children)), *children]
+        if account:
+            await self._append_checked(made.tenant, [*account, *plan], self.decision_bus)
+        else:
+            await self.route_bus.publish_many(plan)
 
     async def _place_missing_children(self) -> None:
         """Publish the children of plans whose own children are not all on the log."""
@@ -730,9 +743,17 @@ class RouterService:
         )
 
     async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
-        # Each append names the account sequence the decision was made on (ConcurrencyConflict
-        # if anything was appended since), then the sequence of our own append before it.
-        last = self.account_seq.get(tenant, 0)
-        for event in events:
-            ack = await self.risk_bus.publish(event, expected_last_subject_seq=last)
-            last = self._own_last_seq = ack.seq
+        await self._append_checked(tenant, events, self.risk_bus)
+
+    async def _append_checked(self, tenant: str, events: Sequence[AnyEvent], bus: Bus) -> None:
+        # One pipelined append, stored as a prefix (services/kernel/appender.py): the first account
+        # event names the account sequence the decision was made on (ConcurrencyConflict if
+        # anything was appended since, and nothing after it is stored). Our newest account append
+        # is then folded before the next decision (`_own_last_seq`).
+        subject = account_subject(tenant)
+        expected = {subject: self.account_seq.get(tenant, 0)}
+        stored, failure, _ = await append_chain(bus, events, expected)
+        if any(subject_for(event) == subject for event, _ in stored):
+            self._own_last_seq = max(self._own_last_seq, expected[subject])
+        if failure is not None:
+            raise failure
