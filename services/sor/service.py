@@ -62,7 +62,7 @@ from services.bus.writer import as_writer
 from services.edges.instruments import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
-from services.kernel.appender import append_chain
+from services.kernel.appender import AggregateAppender, append_chain
 from services.graph.state import graph_of
 from services.graph.state import IMMEDIATE_TIFS, SLICED_POLICIES, GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
@@ -97,6 +97,14 @@ class ReleaseDue:
     """A node or graph ended while holding reservations: release what is left."""
 
     cause: AnyEvent
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A graph made by the engine of this process, not yet appended; `outbox` is the engine's."""
+
+    events: tuple[AnyEvent, ...]
+    outbox: AggregateAppender
 
 
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
@@ -139,6 +147,9 @@ class RouterService:
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
         self.decision_bus = as_writer(bus, "risk", "router")  # a node's verdict, plan and children: one append
+        self.carry_bus = as_writer(bus, "graph", "risk", "router")  # ... after the graph the engine carried here
+        self._carrying: Carried | None = None  # the engine's graph being routed (`carry`)
+        self._carry: list[AnyEvent] = []  # what of it is not appended yet
         self.limits = limits or RiskLimits()
         self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
@@ -150,7 +161,7 @@ class RouterService:
         self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand] = asyncio.Queue()
+        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand | Carried] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
         self.books = AccountBooks(self.rules, child_graph=self.child_graph)  # sandbox and live accounts, apart
@@ -290,31 +301,63 @@ class RouterService:
                 except Exception as exc:  # the outermost loop: log and go on
                     log.exception("follow-up of %s failed: %s", activation, exc)
                 continue
-            # Everything before the activation is folded (one stream, in order); our own newest
-            # account append may still be on its way back: wait for it rather than conflict.
-            if self.ledger.position < self._own_last_seq:
-                await self.ledger.wait_for(self._own_last_seq)
-            key = (activation.graph_id, activation.node_id)
-            if key in self.finished or key in self.slicing:
+            if isinstance(activation, Carried):
+                await self._route_carried(activation)
                 continue
-            if key in self.routed and not self._is_sliced(key):
+            await self._route_node(activation)
+
+    async def _route_node(self, activation: NodeActivated) -> None:
+        # Everything before the activation is folded (one stream, in order); our own newest
+        # account append may still be on its way back: wait for it rather than conflict.
+        if self.ledger.position < self._own_last_seq:
+            await self.ledger.wait_for(self._own_last_seq)
+        key = (activation.graph_id, activation.node_id)
+        if key in self.finished or key in self.slicing:
+            return
+        if key in self.routed and not self._is_sliced(key):
+            return
+        for attempt in range(ACCOUNT_RETRIES):
+            try:
+                await self.route(activation)
+            except ConcurrencyConflict:
+                # Another writer appended to the account since our fold: decide again on
+                # the fresh view (the ids are derived, so nothing is appended twice).
+                log.info("account moved under %s (attempt %s); deciding again", key, attempt + 1)
+                await self.ledger.wait_caught_up()
                 continue
-            for attempt in range(ACCOUNT_RETRIES):
-                try:
-                    await self.route(activation)
-                except ConcurrencyConflict:
-                    # Another writer appended to the account since our fold: decide again on
-                    # the fresh view (the ids are derived, so nothing is appended twice).
-                    log.info("account moved under %s (attempt %s); deciding again", key, attempt + 1)
-                    await self.ledger.wait_caught_up()
-                    continue
-                except BusError as exc:  # no answer or refused: what was stored is unknown
-                    self._retry_later(activation, exc)
-                except Exception as exc:  # the outermost loop: log and go on with the next node
-                    log.exception("routing %s failed: %s", key, exc)
-                break
-            else:
-                log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
+            except BusError as exc:  # no answer or refused: what was stored is unknown
+                self._retry_later(activation, exc)
+            except Exception as exc:  # the outermost loop: log and go on with the next node
+                log.exception("routing %s failed: %s", key, exc)
+            break
+        else:
+            log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
+
+    def carry(self, events: Sequence[AnyEvent], outbox: AggregateAppender) -> None:
+        """The graph engine of this process made a graph (`events`: GraphSubmitted and its root
+        activations) and has not appended it: route its roots now, and append the graph with the
+        first root's verdict, plan and children in one round trip (the 5 ms order path)."""
+        self.pending.put_nowait(Carried(tuple(events), outbox))
+
+    async def _route_carried(self, carried: Carried) -> None:
+        activations = []
+        for event in carried.events:
+            if isinstance(event, GraphSubmitted):
+                self.graphs.setdefault(event.graph_id, event)
+            elif isinstance(event, NodeActivated):
+                key = (event.graph_id, event.node_id)
+                if key not in self.activations:  # routed here, not again when the log shows it
+                    self.activations[key] = event
+                    activations.append(event)
+        self._carrying = carried
+        self._carry = list(carried.events)
+        try:
+            for activation in activations:
+                await self._route_node(activation)
+        finally:
+            rest, self._carry, self._carrying = self._carry, [], None
+            if rest:  # not appended with a decision (none was appended, or it failed): the engine's
+                carried.outbox.put(rest)
 
     def _retry_later(self, activation: NodeActivated, exc: BusError) -> None:
         key = (activation.graph_id, activation.node_id)
@@ -692,7 +735,7 @@ class RouterService:
         # first append is checked against our fold (services/kernel/appender.py says why that
         # suffices for one writer); a crash part-way re-decides from the activation, same ids.
         plan: list[AnyEvent] = [msgspec.structs.replace(made, children=tuple(children)), *children]
-        if account:
+        if account or self._carry:
             await self._append_checked(made.tenant, [*account, *plan], self.decision_bus)
         else:
             await self.route_bus.publish_many(plan)
@@ -750,9 +793,19 @@ class RouterService:
         # event names the account sequence the decision was made on (ConcurrencyConflict if
         # anything was appended since, and nothing after it is stored). Our newest account append
         # is then folded before the next decision (`_own_last_seq`).
+        # A graph the engine carried here goes first, its subject checked as the engine would.
         subject = account_subject(tenant)
         expected = {subject: self.account_seq.get(tenant, 0)}
+        carried = self._carrying
+        if carried is not None and self._carry:
+            events, bus = [*self._carry, *events], self.carry_bus
+            expected.update((s, carried.outbox.last_seq.get(s, 0)) for s in {subject_for(e) for e in self._carry})
         stored, failure, _ = await append_chain(bus, events, expected)
+        if carried is not None and self._carry:
+            for event, ack in stored[: len(self._carry)]:
+                carried.outbox.saw(subject_for(event), ack.seq)
+                carried.outbox.published += 1
+            self._carry = self._carry[len(stored):]
         if any(subject_for(event) == subject for event, _ in stored):
             self._own_last_seq = max(self._own_last_seq, expected[subject])
         if failure is not None:
