@@ -61,3 +61,4 @@ async def test_a_new_graph_is_appended_with_its_verdict_plan_and_children_in_one
     # ... because they went out in one batch, not one append after another.
     assert isinstance(desk.bus, RecordingBus)
     assert [GraphSubmitted, NodeActivated, RiskCheckPassed, PlanMade, ChildAllocated, ChildAllocated] in desk.bus.batches
+
