@@ -46,7 +46,7 @@ from services.edges import registry  # noqa: E402
 from services.settings import Settings  # noqa: E402
 
 VENUES = ["binance", "okx", "bybit"]
-HOPS = ["GraphSubmitted", "NodeActivated", "RiskCheckPassed", "PlanMade", "ChildAllocated",
+HOPS = ["SubmitGraph", "GraphSubmitted", "NodeActivated", "RiskCheckPassed", "PlanMade", "ChildAllocated",
         "ChildAcked", "FillRecorded"]
 
 
@@ -150,7 +150,7 @@ async def main(n_orders: int) -> None:
             elif isinstance(event, FillRecorded):
                 first_fill.setdefault(event.graph_id, now)
 
-        watcher = StreamFollower(bus, "LEDGER", ["ord.>", "risk.>", "route.>", "exec.>"], on_event)
+        watcher = StreamFollower(bus, "LEDGER", ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>"], on_event)
         await watcher.start()
         raw_us = await raw_round_trip_us(bus)
         key = create_key(settings, "bench", sandbox=True, now_ns=time.time_ns())

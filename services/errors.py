@@ -24,6 +24,11 @@ class ConcurrencyConflict(BusError):
         self.expected_seq = expected_seq
 
 
+class BrokenChain(BusError):
+    """Not stored: the append before it in a chained batch was refused, or another publisher's
+    message came between the two (services/bus/bus.py `publish_chained`)."""
+
+
 class StoreError(CrossbookError):
     """A read-model store failed (named after PEP 249's DatabaseError)."""
 

@@ -104,8 +104,10 @@ def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower 
 
 
 def hand_over(parts: list[Service]) -> None:
-    """Graph engine and router in one process, sharing one read of the ledger: the router starts
-    on what the engine appended once it is acked, instead of when it comes back from the log."""
+    """Graph engine and router in one process, sharing one read of the ledger: the router routes
+    a new graph's roots before it is appended and appends it with their verdicts, plans and
+    children in one round trip; it starts on the engine's later appends once they are acked,
+    instead of when they come back from the log."""
     from services.graph.service import GraphEngineService
     from services.sor.service import RouterService
 
@@ -115,6 +117,7 @@ def hand_over(parts: list[Service]) -> None:
     # engine had read when it decided (e.g. the funding before a tenant's first order).
     if engines and routers and getattr(engines[0].follower, "_shared", None) is getattr(routers[0].ledger, "_shared", 0):
         engines[0].outbox.on_appended = routers[0].take
+        engines[0].carry_to = routers[0].carry  # a new graph goes out with its routing: one append
 
 
 async def run_trader(settings: Settings, role: str = "all") -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import nats
@@ -34,9 +34,10 @@ from nats.js.api import (
 
 from events import AnyEvent, decode, encode
 from events.subjects import WRITER_HEADER, subject_for
+from services.bus.acks import AckInbox, Refused
 from services.bus.writer import check_writer
 from services.bus.streams import ConsumerDefaults, StreamDef, load_stream_defs, stream_for_subject
-from services.errors import BusError, ConcurrencyConflict
+from services.errors import BrokenChain, BusError, ConcurrencyConflict
 from services.settings import Settings
 
 # One HPUB frame with a Nats-Msg-Id header: subject, reply prefix + token, header and total size.
@@ -45,6 +46,9 @@ _MSG_ID_HEADER = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n"
 _MSG_ID_WRITER_HEADER = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n" + WRITER_HEADER.encode() + b": %s\r\n\r\n"
 _BREAKS_FRAME = re.compile(r"[\s]")
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code for a failed expected-last-subject-sequence
+WRONG_LAST_MSG_ID = 10070  # ... and for a failed expected-last-msg-id
+EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
 
 
@@ -73,6 +77,7 @@ class Bus:
         self.settings = settings
         self.streams, self.consumer_defaults = load_stream_defs(settings)
         self.writer: str | None = None  # the declared role this handle appends as (`as_writer`)
+        self.acks = AckInbox(nc)  # pipelined appends that hear refusals (shared by writer handles)
 
     @classmethod
     async def connect(
@@ -132,8 +137,7 @@ class Bus:
         """Headers of one append: its id, and the role of a declared writer (services/bus/writer.py)."""
         if self.writer is None:
             return {"Nats-Msg-Id": event.event_id}
-        check_writer(self.writer, subject)
-        return {"Nats-Msg-Id": event.event_id, WRITER_HEADER: self.writer}
+        return {"Nats-Msg-Id": event.event_id, WRITER_HEADER: check_writer(self.writer, subject)}
 
     async def publish(self, event: AnyEvent, *, expected_last_subject_seq: int | None = None) -> PubAck:
         subject = subject_for(event)
@@ -243,6 +247,46 @@ class Bus:
         if failed:
             raise BusError(f"{len(failed)} of {len(futures)} publishes failed, first: {failed[0]!r}")
         return [f.result() for f in futures]
+
+    async def publish_chained(
+        self, events: Sequence[AnyEvent], expected: Mapping[str, int], *, timeout_s: float = ACK_TIMEOUT_S
+    ) -> list[PubAck | BusError]:
+        """Pipeline `events` (one round trip for all) so that what is stored is a prefix of them:
+        each event after the first names its predecessor as the stream's last message
+        (`Nats-Expected-Last-Msg-Id`), and the first event of a subject in `expected` names that
+        subject's last sequence (`Nats-Expected-Last-Subject-Sequence`). Each event's answer, in
+        order: its ack; `ConcurrencyConflict` (its subject moved); `BrokenChain` (not stored: its
+        predecessor was refused, or another publisher's message came between); `BusError`."""
+        checked: set[str] = set()
+        outgoing = []  # built whole first: a foreign subject refuses the batch before any is sent
+        previous: AnyEvent | None = None
+        for event in events:
+            subject = subject_for(event)
+            headers = self._headers(event, subject)
+            if subject in expected and subject not in checked:
+                checked.add(subject)
+                headers[EXPECTED_SUBJECT_SEQ] = str(expected[subject])
+            if previous is not None:
+                headers[EXPECTED_LAST_MSG_ID] = previous.event_id
+            outgoing.append((subject, headers, encode(event)))
+            previous = event
+        futures = [await self.acks.publish(subject, data, headers) for subject, headers, data in outgoing]
+        if futures:
+            await asyncio.wait(futures, timeout=timeout_s)
+        answers: list[PubAck | BusError] = []
+        for (subject, headers, _), future in zip(outgoing, futures):
+            if not future.done():
+                future.cancel()
+                answers.append(BusError(f"publish to {subject} got no JetStream answer in {timeout_s:g} s"))
+            elif (exc := future.exception()) is None:
+                answers.append(future.result())
+            elif isinstance(exc, Refused) and exc.err_code == WRONG_LAST_SEQUENCE:
+                answers.append(ConcurrencyConflict(subject, int(headers[EXPECTED_SUBJECT_SEQ]), exc.description))
+            elif isinstance(exc, Refused) and exc.err_code == WRONG_LAST_MSG_ID:
+                answers.append(BrokenChain(f"{subject}: not stored after a batch's refused or interleaved append"))
+            else:
+                answers.append(exc if isinstance(exc, BusError) else BusError(f"publish to {subject} failed: {exc!r}"))
+        return answers
 
     # --- consume --------------------------------------------------------------------------
     async def durable_pull(

@@ -12,7 +12,7 @@ same inputs give the same log, byte for byte (`dump`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -21,7 +21,7 @@ from events import AnyEvent, encode
 from events.subjects import subject_for
 from projections.follower import Apply, covers
 from services.bus.writer import check_writer
-from services.errors import ConcurrencyConflict
+from services.errors import BrokenChain, BusError, ConcurrencyConflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +60,14 @@ class InProcessLog:
     def append(self, event: AnyEvent, *, expected_last_subject_seq: int | None = None) -> Ack:
         store = self._storage
         subject = subject_for(event)
-        if self.writer is not None:
-            check_writer(self.writer, subject)
+        writer = None if self.writer is None else check_writer(self.writer, subject)
         stored = store.by_id.get(event.event_id)
         if stored is not None:  # dedup first, as JetStream does
             return Ack(self.stream, stored, duplicate=True)
         last = store.last.get(subject, 0)
         if expected_last_subject_seq is not None and expected_last_subject_seq != last:
             raise ConcurrencyConflict(subject, expected_last_subject_seq, f"last sequence is {last}")
-        entry = Entry(len(store.entries) + 1, subject, self.writer, event)
+        entry = Entry(len(store.entries) + 1, subject, writer, event)
         store.entries.append(entry)
         store.by_id[event.event_id] = store.last[subject] = entry.seq
         for follower in list(store.followers):
@@ -84,6 +83,30 @@ class InProcessLog:
             for event in events:
                 check_writer(self.writer, subject_for(event))
         return [self.append(e) for e in events]
+
+    async def publish_chained(
+        self, events: Sequence[AnyEvent], expected: Mapping[str, int], **_: object
+    ) -> list[Ack | BusError]:
+        """As Bus.publish_chained: what is stored is a prefix of `events`."""
+        if self.writer is not None:  # refuse the whole batch before any of it is stored
+            for event in events:
+                check_writer(self.writer, subject_for(event))
+        answers: list[Ack | BusError] = []
+        checked: set[str] = set()
+        for event in events:
+            subject = subject_for(event)
+            seq = None
+            if subject in expected and subject not in checked:
+                checked.add(subject)
+                seq = expected[subject]
+            if answers and isinstance(answers[-1], BusError):  # nothing interleaves here: only a refusal breaks it
+                answers.append(BrokenChain(f"{subject}: not stored after a batch's refused append"))
+                continue
+            try:
+                answers.append(self.append(event, expected_last_subject_seq=seq))
+            except BusError as exc:
+                answers.append(exc)
+        return answers
 
     async def last_subject_seq(self, subject: str) -> int:
         return self._storage.last.get(subject, 0)

@@ -32,13 +32,21 @@ class WrongWriter(BusError):
         self.role = role
 
 
-def check_writer(role: str, subject: str) -> None:
-    if not may_write(role, subject):
-        raise WrongWriter(subject, role)
+ROLE_SEPARATOR = "+"  # a handle of a process that holds several roles: "risk+router"
 
 
-def as_writer(bus: B, role: str) -> B:
-    """`bus`'s connection (and its class: a test's crashing bus stays one) appending as `role`."""
+def check_writer(writer: str, subject: str) -> str:
+    """The role of `writer` (one role, or several joined by `ROLE_SEPARATOR`) that appends to
+    `subject`; WrongWriter when none may."""
+    for role in writer.split(ROLE_SEPARATOR):
+        if may_write(role, subject):
+            return role
+    raise WrongWriter(subject, writer)
+
+
+def as_writer(bus: B, role: str, *more_roles: str) -> B:
+    """`bus`'s connection (and its class: a test's crashing bus stays one) appending as `role`
+    (or, for one batch across the roles a process holds, as whichever of them owns each subject)."""
     handle = copy.copy(bus)
-    handle.writer = role
+    handle.writer = ROLE_SEPARATOR.join((role, *more_roles))
     return handle

@@ -51,6 +51,9 @@ class GraphEngineService:
         # caught up, on the whole state, so an acked command is neither lost nor run twice.
         self.unrun: dict[str, commands.SubmitGraph | GraphCommand] = {}
         self.outbox = AggregateAppender(as_writer(bus, "graph"), "graph")
+        # A router in this process that appends a new graph with its roots' routing in one
+        # round trip (services/runtime.py `hand_over`); else the outbox appends it.
+        self.carry_to: Callable[[list[AnyEvent], AggregateAppender], None] | None = None
         self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
         self._timers: asyncio.Task[None] | None = None
 
@@ -167,7 +170,10 @@ class GraphEngineService:
             )
             state, out = step(None, submitted, now, new_id)
             self._keep(command.graph_id, state)
-            self._react([submitted, *out])
+            if self.carry_to is not None and self.follower.caught_up.is_set() and not self.held:
+                self.carry_to([submitted, *out], self.outbox)  # appended with the roots' routing
+            else:
+                self._react([submitted, *out])
             return
         current = self.graphs.get(command.graph_id)
         if current is None or current.tenant != command.tenant:

@@ -1,27 +1,68 @@
-"""Ordered appends by the single writer of aggregate subjects, each under
-`Nats-Expected-Last-Subject-Sequence`.
+"""Ordered appends by the single writer of aggregate subjects, pipelined: a batch of decided
+facts goes out in one round trip (`Bus.publish_chained`), not one append after another.
 
-The writer's fold tells the appender the last sequence it has seen on each subject (`saw`);
-its own appends advance it too. An append that finds another sequence on its subject means
-someone else wrote there (or the decision was made on a stale view): it is refused by
-JetStream (`ConcurrencyConflict`), logged and dropped, never stored on top of a foreign write.
-A retried append of a stored event is answered by JetStream's dedup (`Nats-Msg-Id`) first."""
+Why a pipelined batch keeps every single-writer guarantee of appending one by one, each under
+its subject's expected last sequence:
+- The batch's first append to each aggregate subject names the last sequence the writer's fold
+  has seen there (`Nats-Expected-Last-Subject-Sequence`): stored, it proves nobody wrote to the
+  subject since the decision was made. The next appends to it cannot name their predecessor's
+  subject sequence (the stream assigns it, and other subjects interleave), so instead
+- every append after the first names its predecessor in the batch as the stream's last message
+  (`Nats-Expected-Last-Msg-Id`). One connection delivers the batch in order, so an append is
+  stored only if the one before it was stored and nothing came between: what is stored is always
+  a prefix of the batch, and no foreign message sits between two of ours. A refused append (a
+  second writer, a stale fold) takes everything after it with it -- a plan is never stored
+  without the risk verdict before it.
+- Another publisher's message landing between two of ours (any subject of the stream) breaks the
+  chain without anything being wrong (`BrokenChain`): the rest is sent again as a new batch,
+  whose first append per subject is checked against the sequences just acked -- exact arithmetic,
+  not hope. Each round stores at least its first append or fails for a real reason, so it ends.
+A retried append of a stored event is answered by JetStream's dedup (`Nats-Msg-Id`) first; the
+writer's ids derive from the cause, so a re-decision after a crash appends nothing twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from events import AnyEvent
 from events.subjects import subject_for
 from services.bus.bus import Bus
+from services.kernel.ports import Ack, AppendLog
 from services.bus.outbox import Outbox
-from services.errors import BusError, ConcurrencyConflict
+from services.errors import BrokenChain, BusError, ConcurrencyConflict
 
 log = logging.getLogger("crossbook.kernel")
 
 PUBLISH_ATTEMPTS = 5
+CHAIN_ROUNDS = 20  # a batch re-sent after interleaving: each round stores at least one append
+
+
+async def append_chain(
+    bus: AppendLog, events: Sequence[AnyEvent], expected: dict[str, int]
+) -> tuple[list[tuple[AnyEvent, Ack]], BusError | None, list[AnyEvent]]:
+    """Append `events` in order, pipelined, the first append to each subject of `expected`
+    checked; re-sends what another publisher's interleaving left out. Returns the stored
+    (event, ack) pairs, the first real failure (None when all are stored) and the events after
+    it, none of them stored. `expected` moves to our own acked sequences."""
+    stored: list[tuple[AnyEvent, Ack]] = []
+    rest = list(events)
+    for _ in range(CHAIN_ROUNDS):
+        answers = await bus.publish_chained(rest, expected)
+        for index, (event, answer) in enumerate(zip(rest, answers)):
+            if isinstance(answer, BusError):
+                break
+            stored.append((event, answer))
+            if (subject := subject_for(event)) in expected:
+                expected[subject] = answer.seq
+        else:
+            return stored, None, []
+        if not isinstance(answer, BrokenChain):  # a round's first append is never chained: progress
+            return stored, answer, rest[index + 1:]
+        rest = rest[index:]
+    return stored, BusError(f"{len(rest)} appends still interleaved after {CHAIN_ROUNDS} rounds"), rest
 
 
 class AggregateAppender(Outbox):
@@ -38,30 +79,44 @@ class AggregateAppender(Outbox):
             self.last_seq[subject] = seq
 
     async def append(self, event: AnyEvent) -> None:
-        subject = subject_for(event)
-        for attempt in range(PUBLISH_ATTEMPTS):
-            try:
-                ack = await self.bus.publish(event, expected_last_subject_seq=self.last_seq.get(subject, 0))
-            except ConcurrencyConflict as exc:
-                self.conflicts += 1
-                log.error("%s: %s %s not appended: %s", self.name, type(event).__name__, event.event_id, exc)
+        await self.append_batch([event])
+
+    async def append_batch(self, events: list[AnyEvent]) -> None:
+        """Append `events` in order, in one round trip; a conflict drops its subject's events
+        (the writer decided on a view someone else changed), a bus error retries the rest."""
+        attempt = 0
+        while events:
+            expected = {s: self.last_seq.get(s, 0) for s in {subject_for(e) for e in events}}
+            stored, failure, rest = await append_chain(self.bus, events, expected)
+            for event, ack in stored:
+                self.saw(subject_for(event), ack.seq)
+                self.published += 1
+                if self.on_appended is not None:
+                    self.on_appended(event)
+            if failure is None:
                 return
-            except BusError as exc:
-                log.warning("%s: append of %s failed (%s), retry %s", self.name, type(event).__name__, exc, attempt)
-                await asyncio.sleep(0.2 * (attempt + 1))  # backoff: the bus was failing a moment ago
+            if isinstance(failure, ConcurrencyConflict):
+                self.conflicts += 1
+                dropped = [e for e in rest if subject_for(e) == failure.subject]
+                log.error("%s: %d appends to %s not made: %s", self.name, len(dropped) + 1, failure.subject, failure)
+                events = [e for e in rest if subject_for(e) != failure.subject]
                 continue
-            self.saw(subject, ack.seq)
-            self.published += 1
-            if self.on_appended is not None:
-                self.on_appended(event)
-            return
-        self.failures += 1
-        log.error("%s: giving up on %s %s", self.name, type(event).__name__, event.event_id)
+            attempt += 1
+            if attempt >= PUBLISH_ATTEMPTS:
+                self.failures += len(rest) + 1
+                log.error("%s: giving up on %d appends: %s", self.name, len(rest) + 1, failure)
+                return
+            log.warning("%s: append failed (%s), retry %s", self.name, failure, attempt)
+            events = [events[len(stored)], *rest]  # the failed one and all after it
+            await asyncio.sleep(0.2 * attempt)  # backoff: the bus was failing a moment ago
 
     async def _run(self) -> None:
         while True:
-            event = await self.queue.get()
+            batch = [await self.queue.get()]
+            while not self.queue.empty():  # everything decided meanwhile goes in the same round trip
+                batch.append(self.queue.get_nowait())
             try:
-                await self.append(event)
+                await self.append_batch(batch)
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from events import AnyEvent
 from events.ids import derive_id
+from services.errors import BusError
 
 
 class Clock(Protocol):
@@ -57,4 +58,8 @@ class AppendLog(Protocol):
 
     async def publish(self, event: AnyEvent, *, expected_last_subject_seq: int | None = None) -> Ack: ...
 
-    async def publish_many(self, events: Iterable[AnyEvent]) -> list[Ack]: ...
+    async def publish_many(self, events: Iterable[AnyEvent]) -> Sequence[Ack]: ...
+
+    async def publish_chained(self, events: Sequence[AnyEvent], expected: Mapping[str, int]) -> Sequence[Ack | BusError]:
+        """One pipelined append; the first event on each subject of `expected` is checked."""
+        ...

@@ -63,6 +63,7 @@ from services.bus.writer import as_writer
 from services.refdata import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.graph.service import derived_ids
+from services.kernel.appender import AggregateAppender, append_chain
 from services.graph.state import graph_of
 from services.graph.state import IMMEDIATE_TIFS, SLICED_POLICIES, GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
@@ -97,6 +98,14 @@ class ReleaseDue:
     """A node or graph ended while holding reservations: release what is left."""
 
     cause: AnyEvent
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A graph made by the engine of this process, not yet appended; `outbox` is the engine's."""
+
+    events: tuple[AnyEvent, ...]
+    outbox: AggregateAppender
 
 
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
@@ -138,6 +147,10 @@ class RouterService:
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
+        self.decision_bus = as_writer(bus, "risk", "router")  # a node's verdict, plan and children: one append
+        self.carry_bus = as_writer(bus, "graph", "risk", "router")  # ... after the graph the engine carried here
+        self._carrying: Carried | None = None  # the engine's graph being routed (`carry`)
+        self._carry: list[AnyEvent] = []  # what of it is not appended yet
         self.limits = limits or RiskLimits()
         self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
@@ -149,7 +162,7 @@ class RouterService:
         self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand] = asyncio.Queue()
+        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand | Carried] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
         self.books = AccountBooks(self.rules)  # sandbox and live accounts, apart
@@ -289,31 +302,63 @@ class RouterService:
                 except Exception as exc:  # the outermost loop: log and go on
                     log.exception("follow-up of %s failed: %s", activation, exc)
                 continue
-            # Everything before the activation is folded (one stream, in order); our own newest
-            # account append may still be on its way back: wait for it rather than conflict.
-            if self.ledger.position < self._own_last_seq:
-                await self.ledger.wait_for(self._own_last_seq)
-            key = (activation.graph_id, activation.node_id)
-            if key in self.finished or key in self.slicing:
+            if isinstance(activation, Carried):
+                await self._route_carried(activation)
                 continue
-            if key in self.routed and not self._is_sliced(key):
+            await self._route_node(activation)
+
+    async def _route_node(self, activation: NodeActivated) -> None:
+        # Everything before the activation is folded (one stream, in order); our own newest
+        # account append may still be on its way back: wait for it rather than conflict.
+        if self.ledger.position < self._own_last_seq:
+            await self.ledger.wait_for(self._own_last_seq)
+        key = (activation.graph_id, activation.node_id)
+        if key in self.finished or key in self.slicing:
+            return
+        if key in self.routed and not self._is_sliced(key):
+            return
+        for attempt in range(ACCOUNT_RETRIES):
+            try:
+                await self.route(activation)
+            except ConcurrencyConflict:
+                # Another writer appended to the account since our fold: decide again on
+                # the fresh view (the ids are derived, so nothing is appended twice).
+                log.info("account moved under %s (attempt %s); deciding again", key, attempt + 1)
+                await self.ledger.wait_caught_up()
                 continue
-            for attempt in range(ACCOUNT_RETRIES):
-                try:
-                    await self.route(activation)
-                except ConcurrencyConflict:
-                    # Another writer appended to the account since our fold: decide again on
-                    # the fresh view (the ids are derived, so nothing is appended twice).
-                    log.info("account moved under %s (attempt %s); deciding again", key, attempt + 1)
-                    await self.ledger.wait_caught_up()
-                    continue
-                except BusError as exc:  # no answer or refused: what was stored is unknown
-                    self._retry_later(activation, exc)
-                except Exception as exc:  # the outermost loop: log and go on with the next node
-                    log.exception("routing %s failed: %s", key, exc)
-                break
-            else:
-                log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
+            except BusError as exc:  # no answer or refused: what was stored is unknown
+                self._retry_later(activation, exc)
+            except Exception as exc:  # the outermost loop: log and go on with the next node
+                log.exception("routing %s failed: %s", key, exc)
+            break
+        else:
+            log.error("routing %s gave up after %s account conflicts", key, ACCOUNT_RETRIES)
+
+    def carry(self, events: Sequence[AnyEvent], outbox: AggregateAppender) -> None:
+        """The graph engine of this process made a graph (`events`: GraphSubmitted and its root
+        activations) and has not appended it: route its roots now, and append the graph with the
+        first root's verdict, plan and children in one round trip (the 5 ms order path)."""
+        self.pending.put_nowait(Carried(tuple(events), outbox))
+
+    async def _route_carried(self, carried: Carried) -> None:
+        activations = []
+        for event in carried.events:
+            if isinstance(event, GraphSubmitted):
+                self.graphs.setdefault(event.graph_id, event)
+            elif isinstance(event, NodeActivated):
+                key = (event.graph_id, event.node_id)
+                if key not in self.activations:  # routed here, not again when the log shows it
+                    self.activations[key] = event
+                    activations.append(event)
+        self._carrying = carried
+        self._carry = list(carried.events)
+        try:
+            for activation in activations:
+                await self._route_node(activation)
+        finally:
+            rest, self._carry, self._carrying = self._carry, [], None
+            if rest:  # not appended with a decision (none was appended, or it failed): the engine's
+                carried.outbox.put(rest)
 
     def _retry_later(self, activation: NodeActivated, exc: BusError) -> None:
         key = (activation.graph_id, activation.node_id)
@@ -388,10 +433,12 @@ class RouterService:
             return
         books, plan, mark = self._plan(node, node.qty_1e8, graph.is_sandbox)
         resting = self._resting_part(node, books, plan)
-        if not await self._risk(activation, node, plan, mark, resting):
+        passed = await self._risk(activation, node, plan, mark, resting)
+        if passed is None:
             return
         if node.execution.policy in SLICED_POLICIES:
             # TWAP/VWAP: risk reserved the whole node above; slices are released on schedule.
+            await self._publish_account(activation.tenant, passed)
             key = (activation.graph_id, activation.node_id)
             self.slicing[key] = asyncio.create_task(self._release_slices(activation, graph, node))
             return
@@ -399,7 +446,7 @@ class RouterService:
         if resting is not None:
             # What rests is routed (to the book), not unroutable.
             plan = msgspec.structs.replace(plan, unroutable_qty_1e8=plan.unroutable_qty_1e8 - resting[1])
-        await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting)
+        await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting, account=passed)
 
     def _quote(self, node: NodeSpec, limit_px_1e9: int | None) -> tuple[str, int] | None:
         """Where and at what price a resting order goes, (venue, px_1e9), or None without a live
@@ -422,13 +469,14 @@ class RouterService:
         quote = self._quote(node, node.limit_px_1e9)
         mark = self._mark(node.instrument.symbol)
         # Risk reserves the whole node on the venue of its first clip (or its whole quantity).
-        if not await self._risk(activation, node, None, mark, (quote[0], node.qty_1e8) if quote else None):
+        passed = await self._risk(activation, node, None, mark, (quote[0], node.qty_1e8) if quote else None)
+        if passed is None:
             return
         assert quote is not None
         qty = node.qty_1e8
         if node.execution.policy == "iceberg":
             qty = self._iceberg(node, node.qty_1e8).next_display(0, 0)
-        await self._publish_resting(activation, graph, node, 0, *quote, qty)
+        await self._publish_resting(activation, graph, node, 0, *quote, qty, account=passed)
 
     def _iceberg(self, node: NodeSpec, total_qty_1e8: int) -> Iceberg:
         lot = self._lot(node.instrument.symbol)
@@ -495,7 +543,8 @@ class RouterService:
         await self._publish_plan(activation, graph, capped, books, plan, tag=f"r{node.plan_count}")
 
     async def _publish_resting(
-        self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec, index: int, venue: str, px: int, qty: int
+        self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec, index: int, venue: str, px: int, qty: int,
+        account: Sequence[AnyEvent] = (),
     ) -> None:
         # One resting child (a passive order or iceberg clip `index`) as its own one-line plan.
         tag = f"clip{index}"
@@ -522,7 +571,7 @@ class RouterService:
         )
         tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
         child = self._child(activation, graph, node, made, tag, venue, qty, px, tif)
-        await self._commit_plan(made, [child])
+        await self._commit_plan(made, [child], account)
 
     def _resting_part(
         self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None
@@ -559,8 +608,9 @@ class RouterService:
         plan: RoutePlan | None,
         mark: int | None,
         resting: tuple[str, int] | None = None,
-    ) -> bool:
-        """Check and reserve for the whole node; publish the verdict. True = go on and route."""
+    ) -> list[AnyEvent] | None:
+        """Check and reserve for the whole node. A refusal is appended here (None); a pass
+        returns its account events, to be appended with the plan in one round trip."""
         new_id = derived_ids(activation.event_id)
         now = self.clock_ns()
         tenant = activation.tenant
@@ -600,10 +650,8 @@ class RouterService:
                 )
             ]
             await self._publish_account(tenant, events)
-            return False
-        if not outcome.already_passed:
-            await self._publish_account(tenant, list(outcome.events))
-        return True
+            return None
+        return [] if outcome.already_passed else list(outcome.events)
 
     async def _release_slices(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
         key = (activation.graph_id, activation.node_id)
@@ -643,6 +691,7 @@ class RouterService:
         plan: RoutePlan,
         tag: str | None,
         resting: tuple[str, int] | None = None,
+        account: Sequence[AnyEvent] = (),
     ) -> None:
         # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
         # `tag` names a slice ("0", "1", ...) or a re-route ("r1", ...); their children are IOC.
@@ -676,14 +725,21 @@ class RouterService:
             tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
             children.append(self._child(activation, graph, node, made, None, venue, qty, node.limit_px_1e9, tif,
                                         id_kind="child_resting", suffix=f"{venue}:resting"))
-        await self._commit_plan(made, children)
+        await self._commit_plan(made, children, account)
 
-    async def _commit_plan(self, made: PlanMade, children: list[ChildAllocated]) -> None:
+    async def _commit_plan(self, made: PlanMade, children: list[ChildAllocated], account: Sequence[AnyEvent] = ()) -> None:
         # The plan marks its node routed: stored without all its children, it would strand the
         # node, and re-planning could pick other venues and place the quantity twice. So the
         # plan carries its children, and `_place_missing_children` completes it after a crash.
         # (A JetStream atomic batch would also do, but costs ~10 ms per plan on a file stream.)
-        await self.route_bus.publish_many([msgspec.structs.replace(made, children=tuple(children)), *children])
+        # The risk verdict and reservation go first in the same pipelined append: the account's
+        # first append is checked against our fold (services/kernel/appender.py says why that
+        # suffices for one writer); a crash part-way re-decides from the activation, same ids.
+        plan: list[AnyEvent] = [msgspec.structs.replace(made, children=tuple(children)), *children]
+        if account or self._carry:
+            await self._append_checked(made.tenant, [*account, *plan], self.decision_bus)
+        else:
+            await self.route_bus.publish_many(plan)
 
     async def _place_missing_children(self) -> None:
         """Publish the children of plans whose own children are not all on the log."""
@@ -731,9 +787,27 @@ class RouterService:
         )
 
     async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
-        # Each append names the account sequence the decision was made on (ConcurrencyConflict
-        # if anything was appended since), then the sequence of our own append before it.
-        last = self.account_seq.get(tenant, 0)
-        for event in events:
-            ack = await self.risk_bus.publish(event, expected_last_subject_seq=last)
-            last = self._own_last_seq = ack.seq
+        await self._append_checked(tenant, events, self.risk_bus)
+
+    async def _append_checked(self, tenant: str, events: Sequence[AnyEvent], bus: Bus) -> None:
+        # One pipelined append, stored as a prefix (services/kernel/appender.py): the first account
+        # event names the account sequence the decision was made on (ConcurrencyConflict if
+        # anything was appended since, and nothing after it is stored). Our newest account append
+        # is then folded before the next decision (`_own_last_seq`).
+        # A graph the engine carried here goes first, its subject checked as the engine would.
+        subject = account_subject(tenant)
+        expected = {subject: self.account_seq.get(tenant, 0)}
+        carried = self._carrying
+        if carried is not None and self._carry:
+            events, bus = [*self._carry, *events], self.carry_bus
+            expected.update((s, carried.outbox.last_seq.get(s, 0)) for s in {subject_for(e) for e in self._carry})
+        stored, failure, _ = await append_chain(bus, events, expected)
+        if carried is not None and self._carry:
+            for event, ack in stored[: len(self._carry)]:
+                carried.outbox.saw(subject_for(event), ack.seq)
+                carried.outbox.published += 1
+            self._carry = self._carry[len(stored):]
+        if any(subject_for(event) == subject for event, _ in stored):
+            self._own_last_seq = max(self._own_last_seq, expected[subject])
+        if failure is not None:
+            raise failure

@@ -75,7 +75,9 @@ async def test_a_split_market_buy_is_served_from_the_view_and_rebuilds_identical
         r = await api.acme.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": qty_1e8 / 1e8})
         assert r.status_code == 200, r.text
         graph_id = r.json()["graph_id"]
-        # Read-your-writes: the submit answered once the view (read here without waiting) held the graph.
+        # Read-your-writes: the submit answered once the API's ledger held the graph, and a read
+        # right after waits for the view to fold that far, so it finds the graph.
+        assert (await api.acme.get(f"/v1/execution_graphs/{graph_id}")).status_code == 200
         assert state.views.load(NAME, "graphs", f"acme/sandbox/{graph_id}") is not None
         # An audit of the view while it is still folding the order compares at one position.
         while_running = await audit(bus, state.views, OrdersProjection())

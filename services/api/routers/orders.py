@@ -7,14 +7,13 @@ order transport exists yet.
 
 A submit appends one `SubmitGraph` command (services/api/commands.py); the graph engine is the
 only writer of the graph. The answer waits until the engine's GraphSubmitted and root
-activations are in the API's ledger view, then until the orders view has them too.
+activations are in the API's in-memory ledger view (no database on the order path).
 
 Reads come from the durable `orders` view (projections/orders.py), which the API's own runner
 keeps. Why reads stay consistent with writes: the view trails the in-memory ledger the
 commands decide on by a batch, so a read first waits until the view has folded everything the
 ledger follower has (`_view_caught_up`; usually no wait at all). Every write answers only after
-the kernel's events are in the ledger (cancel/amend/resume) or in the view (submit), so a client's next
-read sees its own write: the SDK reads graph_status right after buy. One view serves all three
+the kernel's events are in the ledger follower, so a client's next read sees its own write: the SDK reads graph_status right after buy. One view serves all three
 reads, so status, order rows and fills always agree with each other."""
 
 from __future__ import annotations
@@ -91,7 +90,7 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     existing = state.ledger.graphs.get(parsed.graph_id)
     if existing is not None:
         # A retry of a stored graph replays its answer even under the kill switch (no new effect).
-        return await _replay(state, existing, parsed, auth)
+        return _answer(existing, parsed, auth)
     engaged = state.ledger.kill.get(tenant)
     if engaged is not None:
         raise ApiError(409, f"kill switch engaged: {engaged.reason or 'no reason given'}", code="KILL_SWITCH")
@@ -103,20 +102,18 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     await fund_if_new(state, tenant)
     await append_command(state, command)
     last_id = events[-1].event_id
-    seen_at: list[int] = []  # the ledger position where the graph showed up
 
     def taken() -> bool:  # the engine made our graph, or the graph_id is someone else's
         graph = state.ledger.graphs.get(parsed.graph_id)
-        done = graph is not None and (
+        return graph is not None and (
             last_id in graph.seen_event_ids or graph.tenant != tenant or graph.body_sha256 != parsed.body_sha256
         )
-        if done and not seen_at:
-            seen_at.append(state.ledger_follower.position)
-        return done
 
+    # A cheap wait: the API's in-memory ledger follower, not the durable view. No wait for the
+    # orders view either: every read of it first waits until it has folded what the follower
+    # has (`_view_caught_up`), and the follower holds our graph by now.
     await await_kernel(state, taken, f"order {parsed.graph_id}")
-    # The view needs only what the answer shows, not the children and fills folded meanwhile.
-    return await _replay(state, state.ledger.graphs[parsed.graph_id], parsed, auth, seen_at[0])
+    return _answer(state.ledger.graphs[parsed.graph_id], parsed, auth)
 
 
 def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> tuple[SubmitGraph, list[AnyEvent]]:
@@ -152,16 +149,6 @@ async def fund_if_new(state: ApiState, tenant: str) -> int | None:
     return max((a.seq for a in acks), default=None)
 
 
-async def _view_has(state: ApiState, seq: int) -> None:
-    """Answer a submit once the orders view shows it. The order is placed either way: a view
-    that lags only delays this answer, never turns it into an error (a retried 503 after the
-    order is persisted is the contract's duplicate-order hazard)."""
-    try:
-        await state.orders.wait_for(seq, timeout=VIEW_WAIT_S)
-    except TimeoutError:
-        log.warning("orders view has not reached seq %s after %ss; answering the submit anyway", seq, VIEW_WAIT_S)
-
-
 async def _view_caught_up(state: ApiState) -> None:
     """Wait until the orders view has folded everything the ledger follower has folded."""
     try:
@@ -190,9 +177,8 @@ def _marks(state: ApiState, parsed: ParsedGraph) -> dict[str, int]:
     return marks
 
 
-async def _replay(
-    state: ApiState, existing: GraphState, parsed: ParsedGraph, auth: AuthContext, seen_at: int | None = None
-) -> dict[str, Any]:
+def _answer(existing: GraphState, parsed: ParsedGraph, auth: AuthContext) -> dict[str, Any]:
+    """The submit answer from the graph on the ledger (made now, or by an earlier try)."""
     if existing.tenant != auth.tenant:
         # graph_ids are client-chosen and global: say it is taken, never show the other tenant's graph.
         raise ApiError(409, f"graph_id {existing.graph_id} is already in use; choose another", code="CONFLICT")
@@ -200,8 +186,6 @@ async def _replay(
         check_idempotency(existing.body_sha256, parsed)
     except GraphConflict as exc:
         raise ApiError(409, str(exc), code="CONFLICT") from exc
-    # The ledger has this graph: so will the view before the client's next read.
-    await _view_has(state, state.ledger_follower.position if seen_at is None else seen_at)
     return submit_response(existing)
 
 

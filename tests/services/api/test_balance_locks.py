@@ -39,6 +39,7 @@ async def test_a_resting_buy_locks_its_quote_until_it_is_cancelled(desk: Desk) -
         [(pass_seq, passed)] = [(s, e) for s, e in risk if isinstance(e, RiskCheckPassed) and e.graph_id == graph_id]
         [held] = passed.reservations
         await desk.api.ledger_follower.wait_for(pass_seq)
+        await desk.api.positions.wait_for(pass_seq)  # the balances view has the funding before it
 
         # Act
         balances, unified = await balance_rows(desk)

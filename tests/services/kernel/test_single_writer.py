@@ -24,8 +24,9 @@ from services.api.keys import create_key
 from services.api.state import ApiState
 from services.bus import Bus
 from services.bus.writer import WrongWriter, as_writer
-from services.errors import ConcurrencyConflict
+from services.errors import BrokenChain, ConcurrencyConflict
 from services.graph.service import GraphEngineService
+from services.kernel.appender import AggregateAppender
 from services.runtime import Service
 from services.settings import Settings
 from services.sor.service import RouterService
@@ -161,3 +162,46 @@ async def test_an_append_to_a_graph_subject_from_anywhere_else_fails_with_a_conf
     with pytest.raises(ConcurrencyConflict, match=f"concurrency conflict on {graph_subject(tenant, graph_id)}"):
         await engine_bus.publish(foreign, expected_last_subject_seq=ack.seq - 1)
     assert await bus.last_subject_seq(graph_subject(tenant, graph_id)) == ack.seq
+
+
+async def test_a_pipelined_batch_checks_each_subjects_first_append_and_a_second_writer_is_refused(bus: Bus) -> None:
+    # Arrange: the engine's appender, and three events for one graph subject and one for another,
+    # appended in one round trip (services/kernel/appender.py).
+    tenant = "acme"
+    engine = AggregateAppender(as_writer(bus, "graph"), "graph")
+
+    def activation(graph_id: str, node_id: str) -> NodeActivated:
+        return NodeActivated(event_id=new_event_id(), ts_ns=1, tenant=tenant, graph_id=graph_id, node_id=node_id,
+                             node_order_id=f"{graph_id}:{node_id}:1")
+
+    batch = [activation("g_one", "a"), activation("g_one", "b"), activation("g_two", "a"), activation("g_one", "c")]
+    # Act
+    await engine.append_batch(batch)
+    # Assert: all stored in order, and the appender knows each subject's last sequence.
+    one, two = graph_subject(tenant, "g_one"), graph_subject(tenant, "g_two")
+    last_one = await bus.last_subject_seq(one)
+    assert engine.published == 4 and engine.conflicts == 0
+    assert engine.last_seq == {one: last_one, two: await bus.last_subject_seq(two)}
+    stored = [decode((await bus.js.get_msg("LEDGER", seq)).data).event_id for seq in range(last_one - 3, last_one + 1)]
+    assert stored == [e.event_id for e in batch]
+    # A second engine whose fold is behind (it saw only the first append) is refused, and so is
+    # the rest of its batch on that subject: nothing of it is stored.
+    second = AggregateAppender(as_writer(bus, "graph"), "graph")
+    second.saw(one, last_one - 3)
+    second.saw(two, engine.last_seq[two])
+    await second.append_batch([activation("g_one", "x"), activation("g_one", "y"), activation("g_two", "x")])
+    assert second.conflicts == 1
+    assert await bus.last_subject_seq(one) == last_one
+    # ... while its append to the other subject, decided on a current view of that one, is made.
+    assert second.published == 1 and await bus.last_subject_seq(two) > engine.last_seq[two]
+    # What is stored of a chained batch is a prefix: after a refused append nothing is stored,
+    # whatever its subject (here: a plan's children must not outlive a refused risk verdict).
+    stale, fresh = activation("g_one", "p"), activation("g_three", "q")
+    answers = await as_writer(bus, "graph").publish_chained([stale, fresh], {one: last_one - 1})
+    assert isinstance(answers[0], ConcurrencyConflict) and isinstance(answers[1], BrokenChain)
+    assert await bus.last_subject_seq(graph_subject(tenant, "g_three")) == 0
+    # A handle holding several roles appends each subject as its own role, and refuses a batch
+    # with a subject none of its roles owns before anything is sent.
+    with pytest.raises(WrongWriter):
+        await as_writer(bus, "risk", "router").publish_chained([activation("g_one", "z")], {})
+    assert await bus.last_subject_seq(one) == last_one

@@ -14,6 +14,7 @@ from collections import Counter
 from events.execution import BalanceAdjusted
 from events.risk import RiskCheckPassed, RiskCheckRejected
 from events.routing import PlanMade
+from projections.follower import StreamFollower
 from services.bus import Bus
 from services.refdata import instrument_rules
 from services.risk import RiskLimits, rules_book
@@ -46,6 +47,20 @@ async def test_fifty_concurrent_orders_never_reserve_more_than_the_balance(desk:
             lambda: all((g := desk.api.ledger.graphs.get(i)) is not None and g.status in FINAL for i in graph_ids),
             timeout=60,
         )
+        # Each router releases what an ended node still holds once it has folded the end: wait
+        # until the log, past the point where every graph was final, holds no reservation.
+        ended_at = desk.api.ledger_follower.position
+        held = AccountBooks(rules_book(instrument_rules()))
+        log = StreamFollower(desk.bus, "LEDGER", ["ord.>", "risk.>", "exec.>", "route.>"],
+                             lambda event, _: held.fold(event) if event.tenant == TENANT else None)
+        await log.start()
+        try:
+            await log.wait_until(
+                lambda: log.position >= ended_at and held.account(TENANT, True).reserved_qty("okx", "USDT") == 0,
+                timeout=30,
+            )
+        finally:
+            await log.stop()
     finally:
         await second.stop()
         await second_bus.close()
