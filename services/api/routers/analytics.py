@@ -24,6 +24,7 @@ from events.tca import TcaReported
 from services.api.auth import Auth
 from services.api.routers.intelligence import _own_fills
 from services.api.routers.tca import visible_reports, weighted_mean
+from services.tca.report import ppm_as_bps
 from services.api.state import ApiState, get_state
 from services.refdata.symbols import split_symbol
 
@@ -78,7 +79,7 @@ def _notional(fill: FillRecorded) -> int:
 
 
 def _shortfall(reports: list[TcaReported]) -> float | None:
-    return weighted_mean(reports, lambda r: r.implementation_shortfall_bps)
+    return weighted_mean(reports, lambda r: ppm_as_bps(r.implementation_shortfall_ppm))
 
 
 def _breakdown(fills: list[FillRecorded], total: int, shortfall: float | None) -> dict[str, Any]:
@@ -115,7 +116,7 @@ async def by_venue(state: State, auth: Auth) -> dict[str, Any]:
     rows = []
     for venue, venue_fills in sorted(_group(fills, lambda f: f.venue).items()):
         # each report's shortfall weighted by what this venue filled of it
-        pairs = [(r.implementation_shortfall_bps, m.notional_usd_1e9)
+        pairs = [(r.implementation_shortfall_ppm / 100, m.notional_usd_1e9)
                  for r in reports for m in r.venue_mix if m.venue == venue and m.notional_usd_1e9 > 0]
         weight = sum(w for _, w in pairs)
         shortfall = sum(v * w for v, w in pairs) / weight if weight else None
