@@ -26,10 +26,13 @@ def throwaway_cluster() -> Iterator[tuple[Settings, Path]]:
 
 
 async def quoted(client: Any, venues: list[str]) -> bool:
-    """Whether the API (an httpx.AsyncClient on it) answers with BTC-USDT books from every venue."""
+    """Whether the API (an httpx.AsyncClient on it) answers with BTC-USDT books from every venue
+    and says it is ready to trade (GET /v1/health: the trader's parts announced themselves)."""
     with contextlib.suppress(httpx.TransportError):
         r = await client.get("/v1/quotes/BTC-USDT", params={"nowait": "true"})
-        return bool(r.status_code == 200 and len(r.json().get("venues") or []) >= len(venues))
+        if not (r.status_code == 200 and len(r.json().get("venues") or []) >= len(venues)):
+            return False
+        return bool((await client.get("/v1/health")).status_code == 200)
     return False
 
 
