@@ -50,8 +50,11 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("nbbo.*", "nbbo"),
 )
 # Still appended by a second role, until that write moves into the kernel: the API grants and
-# resets sandbox paper balances (BalanceAdjusted, SandboxSettingsChanged/SandboxReset) itself.
+# resets sandbox paper balances (BalanceAdjusted, SandboxSettingsChanged/SandboxReset) and pays
+# out redeemed sandbox positions (PositionRedeemed) itself.
 ALSO_WRITTEN_BY: dict[str, tuple[str, ...]] = {"exec.*.*": ("front_door",)}
+
+_WRITER_OF = dict(WRITERS)  # pattern -> its one writer (asked on every append)
 
 
 def _matches(pattern: str, subject: str) -> bool:
@@ -71,12 +74,12 @@ def writer_pattern(subject: str) -> str:
 
 def writer_of(subject: str) -> str:
     """The role that alone appends to `subject` (KeyError when none is declared)."""
-    return dict(WRITERS)[writer_pattern(subject)]
+    return _WRITER_OF[writer_pattern(subject)]
 
 
 def may_write(role: str, subject: str) -> bool:
     pattern = writer_pattern(subject)
-    return role == dict(WRITERS)[pattern] or role in ALSO_WRITTEN_BY.get(pattern, ())
+    return role == _WRITER_OF[pattern] or role in ALSO_WRITTEN_BY.get(pattern, ())
 
 
 def token(value: str) -> str:

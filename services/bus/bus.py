@@ -191,16 +191,20 @@ class Bus:
 
         futures = batch.futures
         writer = self.writer
-        if writer is not None:  # refuse a batch with a foreign subject before any of it is sent
-            events = list(events)
-            for e in events:
-                check_writer(writer, subject_for(e))
-        for event in events:
+        # Each event with its subject and the role stamped on it (the one of a several-role handle
+        # that owns the subject, as `_headers` stamps it); a foreign subject refuses the batch
+        # before any of it is sent.
+        outgoing = [
+            (event, subject, None if writer is None else check_writer(writer, subject))
+            for event in events
+            for subject in (subject_for(event),)
+        ]
+        for event, subject, role in outgoing:
             payload = encode(event)
             if len(payload) > max_payload:
                 raise BusError(f"{type(event).__name__} {event.event_id} is {len(payload)} bytes, over the server's "
                                f"max payload {max_payload}")
-            subject, msg_id = subject_for(event), event.event_id
+            msg_id = event.event_id
             if _BREAKS_FRAME.search(subject) or _BREAKS_FRAME.search(msg_id):  # what nats-py's checks would refuse
                 raise BusError(f"cannot publish {type(event).__name__}: a blank or line break in {subject!r}/{msg_id!r}")
             await semaphore.acquire()
@@ -211,8 +215,8 @@ class Bus:
             completed.clear()
             header = (
                 _MSG_ID_HEADER % msg_id.encode()
-                if writer is None
-                else _MSG_ID_WRITER_HEADER % (msg_id.encode(), writer.encode())
+                if role is None
+                else _MSG_ID_WRITER_HEADER % (msg_id.encode(), role.encode())
             )
             await nc._send_command(_HPUB % (
                 subject.encode(), reply_prefix, token.encode(), len(header), len(header) + len(payload),
