@@ -24,6 +24,7 @@ from events.ids import derive_id
 from projections.positions import NAME as POSITIONS
 from projections.positions import book
 from services.api.auth import Auth, AuthContext
+from services.api.commands import front_door
 from services.api.errors import ApiError
 from services.api.market_catalog import (
     ONE_DOLLAR_1E9,
@@ -210,7 +211,7 @@ async def redeem(slug: str, state: State, auth: Auth, catalog: Catalog, venue: s
         )
         for doc in held
     ]
-    acks = await state.bus.publish_many(redemptions)
+    acks = await front_door(state).publish_many(redemptions)
     await _view_at(state, max(a.seq for a in acks))
     payouts = [notional_usd_1e9(r.settle_px_1e9, r.qty_1e8) for r in redemptions]
     rows = [

@@ -26,10 +26,11 @@ from pydantic import BaseModel
 from events.ids import derive_id
 from events.strategies import StrategyCreated, StrategyDeleted, StrategyStarted, StrategyStopped
 from services.api.auth import Auth
+from services.api.commands import front_door
 from services.api.errors import ApiError
 from services.api.keys import well_formed
 from services.api.routers.credentials import VaultDep
-from services.api.routers.orders import json_body
+from services.api.access import json_body
 from services.api.state import ApiState, get_state
 from services.strategies.store import (
     MAX_ARTIFACT_BYTES,
@@ -80,7 +81,7 @@ class Hosted:
         record = self.store.get_any(run.strategy_id) if self.store is not None else None
         if record is None:
             return
-        await state.bus.publish(
+        await front_door(state).publish(
             StrategyStopped(
                 event_id=derive_id("strat-stopped", run.run_id), ts_ns=run.ended_ns or time.time_ns(),
                 tenant=record.tenant, strategy_id=run.strategy_id, run_id=run.run_id, reason=run.reason or "",
@@ -287,7 +288,7 @@ async def _launch(record: StrategyRecord, hosted: Hosted, vault: Vault, state: A
     except OSError as exc:
         raise ApiError(503, f"could not start the strategy process: {exc.strerror}") from exc
     if run.run_id == run_id:  # a new run, not the one already going
-        await state.bus.publish(
+        await front_door(state).publish(
             StrategyStarted(event_id=derive_id("strat-started", run_id), ts_ns=run.started_ns, tenant=record.tenant,
                             strategy_id=record.strategy_id, run_id=run_id)
         )
@@ -357,7 +358,7 @@ async def create_strategy(request: Request, state: State, auth: Auth, hosted: Ho
             desired_state="running" if start else "stopped",
         )
         await asyncio.to_thread(store.add, record)
-        await state.bus.publish(
+        await front_door(state).publish(
             StrategyCreated(
                 event_id=derive_id("strat-created", strategy_id), ts_ns=now_ns, tenant=auth.tenant,
                 strategy_id=strategy_id, name=name, runtime=runtime, entrypoint=entrypoint,
@@ -425,7 +426,7 @@ async def delete_strategy(strategy_id: str, state: State, auth: Auth, hosted: Ho
         store = hosted.strategies(state)
         await asyncio.to_thread(store.remove, record)
         hosted.supervisor.forget(strategy_id)
-        await state.bus.publish(
+        await front_door(state).publish(
             StrategyDeleted(event_id=derive_id("strat-deleted", strategy_id), ts_ns=time.time_ns(), tenant=auth.tenant,
                             strategy_id=strategy_id, key_id=record.key_id)
         )
