@@ -18,6 +18,8 @@ perp symbols (`BTC-USDT-PERP`); `public_venue`/`public_symbol` are the one mappi
 
 from __future__ import annotations
 
+import functools
+
 import time
 from typing import Annotated, Any
 
@@ -83,8 +85,9 @@ def public_symbol(perp_symbol: str) -> str:
     return perp_symbol.removesuffix(PERP_SUFFIX)
 
 
+@functools.cache  # the venues' instrument lists are fixed; a stream tick asks for this each time
 def perp_venues() -> dict[str, list[str]]:
-    """Edge venue id -> perp symbols, for every venue whose instruments include perps."""
+    """Edge venue id -> perp symbols, for every venue whose instruments include perps (read-only)."""
     out: dict[str, list[str]] = {}
     for venue, instruments in registry.sim_instruments().items():
         perps = [i.symbol for i in instruments if i.symbol.endswith(PERP_SUFFIX)]

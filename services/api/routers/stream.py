@@ -45,6 +45,7 @@ router = APIRouter(prefix="/v1", tags=["stream"])
 TICK_S = 0.025  # the contract's book cadence; prices and ledger channels share it
 BOOK_LEVELS = 100  # the contract's MAX_LEVELS per side
 GLOBAL_CHANNELS = ("orders", "fills", "tca", "routing")
+SYMBOL_CHANNELS = ("prices", "book", "fair_price")  # channels whose suffix is a symbol form
 FAIR_PRICE_EVERY_TICKS = 10  # fair prices at most every 250 ms
 
 
@@ -199,7 +200,8 @@ class Session:
         self.fair_wait = FAIR_PRICE_EVERY_TICKS if fair_due else self.fair_wait - 1
         for channel in sorted(self.channels):
             kind, _, asked = channel.partition(":")
-            symbol = self.symbol_of(asked)
+            # Only the market channels name a symbol: resolving "" would scan the whole catalogue.
+            symbol = self.symbol_of(asked) if kind in SYMBOL_CHANNELS else asked
             if kind == "prices":
                 data = prices_payload(self.state, symbol)
                 key = None if data is None else (data["bid"], data["ask"], data["bid_sz"], data["ask_sz"])
