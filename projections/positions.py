@@ -39,7 +39,7 @@ from services.risk.account import Position, trade_position
 from services.risk.money import (
     QTY_ONE,
     cost_usd_1e9,
-    fee_paid,
+    fee_split,
     notional_usd_1e9,
     usd_to_quote_qty_down,
     usd_to_quote_qty_up,
@@ -129,10 +129,9 @@ class PositionsProjection:
         tx.put("positions", pos_key, doc)
 
         quote = quote_of(fill.venue, fill.symbol)
-        fee_asset, fee_qty = fee_paid(fill, quote)
-        fee_quote = fee_qty if fee_asset == quote else 0
-        if fee_asset != quote:  # paid in another asset (BNB, the base): booked there
-            self._add_balance(tx, fill.tenant, fill.is_sandbox, fill.venue, fee_asset, -fee_qty)
+        fee_quote, fee_elsewhere = fee_split(fill, quote)
+        if fee_elsewhere is not None:  # paid in another asset (BNB, the base): booked there
+            self._add_balance(tx, fill.tenant, fill.is_sandbox, fill.venue, fee_elsewhere[0], -fee_elsewhere[1])
         if kind == "perp":
             pnl = realized
             settle = usd_to_quote_qty_down(pnl) if pnl >= 0 else -usd_to_quote_qty_up(-pnl)

@@ -38,7 +38,7 @@ from services.risk.errors import WrongTenant
 from services.risk.money import (
     Side,
     cost_usd_1e9,
-    fee_paid,
+    fee_split,
     notional_usd_1e9,
     usd_to_quote_qty_down,
     usd_to_quote_qty_up,
@@ -307,10 +307,9 @@ def _fill(state: AccountState, fill: FillRecorded, rules: RulesBook) -> None:
         return  # a venue fill replayed after a reconnect must not move money twice
     state.fill_keys.add(key)
     base, quote = assets_of(rules, fill.venue, fill.symbol)
-    fee_asset, fee_qty = fee_paid(fill, quote)
-    fee_quote = fee_qty if fee_asset == quote else 0
-    if fee_asset != quote:  # paid in another asset (BNB, the base): booked there
-        _add_balance(state, fill.venue, fee_asset, -fee_qty)
+    fee_quote, fee_elsewhere = fee_split(fill, quote)
+    if fee_elsewhere is not None:  # paid in another asset (BNB, the base): booked there
+        _add_balance(state, fill.venue, fee_elsewhere[0], -fee_elsewhere[1])
     if fill.side == "buy":
         spent_asset = quote
         spent = usd_to_quote_qty_up(cost_usd_1e9(fill.px_1e9, fill.qty_1e8)) + fee_quote

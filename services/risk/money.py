@@ -56,6 +56,14 @@ def fee_paid(fill: FillRecorded, quote_asset: str) -> tuple[str, int]:
     return quote_asset, usd_to_quote_qty_up(fill.fee_usd_1e9)
 
 
+def fee_split(fill: FillRecorded, quote_asset: str) -> tuple[int, tuple[str, int] | None]:
+    """A fill's fee as the risk account and the positions view both book it: the part paid in
+    the quote asset (folded into the trade's cash leg), and the (asset, qty_1e8) paid in any
+    other asset (BNB, the base), which is charged to that asset's balance; None when there is none."""
+    asset, qty = fee_paid(fill, quote_asset)
+    return (qty, None) if asset == quote_asset else (0, (asset, qty))
+
+
 def round_qty_down(qty_1e8: int, lot_1e8: int) -> int:
     """Round a quantity down to a whole number of lots (never trade more than asked)."""
     return qty_1e8 - qty_1e8 % lot_1e8
