@@ -29,13 +29,14 @@ from nats.aio.subscription import Subscription
 from projections.market import MarketBooks
 from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.edges.sandbox.config import DEFAULT_MAX_BOOK_AGE_NS
 
 log = logging.getLogger("crossbook.readiness")
 
 READY_SUBJECT = "crossbook.ready"  # + ".<role>"; captured by no stream
 HEARTBEAT_S = 0.5
 EXPIRES_S = 3.0  # a role whose last heartbeat is older than this is not ready (process gone)
-BOOK_AGE_NS = 5 * 10**9  # = the sandbox's default max_book_age_ns: older books are rejected as stale
+BOOK_AGE_NS = DEFAULT_MAX_BOOK_AGE_NS  # the sandbox refuses older books as stale
 TRADING_ROLES = ("graph", "router", "sandbox")  # what must be ready before an order is taken
 
 

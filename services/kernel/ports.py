@@ -1,7 +1,7 @@
 """The kernel's ports: time and ids are injected, so a decision is a function of its inputs.
 
-- `Clock`: `now_ns()`; `WallClock` live, `VirtualClock` in tests and backtests (advanced to each
-  input's timestamp by the runner).
+- Time: every decision takes a `clock_ns` callable; `VirtualClock.now_ns` in tests and backtests
+  (advanced to each input's timestamp by the runner), the process's wall clock live.
 - `Ids`: ids derived from the causing event's id and a counter, so a re-run after a crash
   produces the same ids and the bus's dedup drops the repeats.
 - The `Bus` port (`AppendLog`) is what a runner appends through: services/bus/bus.py (JetStream)
@@ -11,22 +11,12 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from events import AnyEvent
 from events.ids import derive_id
 from services.errors import BusError
-
-
-class Clock(Protocol):
-    def now_ns(self) -> int: ...
-
-
-class WallClock:
-    def now_ns(self) -> int:
-        return time.time_ns()
 
 
 class VirtualClock:

@@ -19,7 +19,7 @@ import msgspec
 
 from services.edges.book import L2Book
 from services.edges.kalshi.adapter import to_venue_symbol
-from services.edges.kalshi.parse import ONE_DOLLAR_1E9
+from services.edges.kalshi.parse import ONE_DOLLAR_1E9, event_ticker_of
 from services.edges.numbers import unscale
 from services.edges.sim.market import SimInstrument, SimTrade
 from services.edges.sim.server import SimConn, SimProtocol
@@ -186,7 +186,7 @@ def created_msg(ticker: str, title: str, open_ts: int, close_ts: int) -> dict[st
             "title": title,
             "yes_sub_title": "Yes",
             "no_sub_title": "No",
-            "event_ticker": ticker.rsplit("-", 1)[0],
+            "event_ticker": event_ticker_of(ticker),
             "can_close_early": True,
         },
     }

@@ -9,6 +9,8 @@ import msgspec
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.fees import FeeModel, FeeSchedule, default_fee_schedule
 
+DEFAULT_MAX_BOOK_AGE_NS = 5_000_000_000  # a book older than this is stale: orders on it are refused
+
 # Venues whose API has no amend call at all: every change is a cancel-replace.
 _NO_NATIVE_AMEND = frozenset({"polymarket"})
 
@@ -24,7 +26,7 @@ class SandboxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     latency_ns: int = 20_000_000  # one-way order entry, a typical cloud-to-exchange figure
     jitter_ns: int = 5_000_000
-    max_book_age_ns: int | None = 5_000_000_000
+    max_book_age_ns: int | None = DEFAULT_MAX_BOOK_AGE_NS
     fees: dict[str, FeeOverride] = {}
 
 
