@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, localcontext
 
 import pytest
 from hypothesis import given
@@ -50,11 +50,19 @@ def test_fee_rounds_up_and_rebate_rounds_towards_zero() -> None:
     qty=st.integers(min_value=1, max_value=10**14),
 )
 def test_notional_fee_equals_decimal_ceiling(ppm: int, px: int, qty: int) -> None:
-    # Arrange: an independent oracle in Decimal dollars.
+    # Arrange: an independent oracle in Decimal dollars, exact: the product has up to 35 digits,
+    # past the default 28-digit context (which rounded the oracle, not the fee).
     sched = FeeSchedule("x", maker_ppm=ppm, taker_ppm=ppm)
-    exact = Decimal(ppm) / 10**6 * (Decimal(px) / 10**9) * (Decimal(qty) / 10**8) * 10**9
+    with localcontext(prec=60):
+        exact = Decimal(ppm) / 10**6 * (Decimal(px) / 10**9) * (Decimal(qty) / 10**8) * 10**9
     # Act / Assert
     assert fee_usd_1e9(sched, "taker", px, qty) == int(exact.to_integral_value(ROUND_CEILING))
+
+
+def test_a_fee_past_28_digits_is_its_exact_ceiling() -> None:
+    # The case the property run found: the default context gave ...959999, the true ceiling is ...960000.
+    sched = FeeSchedule("x", maker_ppm=40_001, taker_ppm=40_001)
+    assert fee_usd_1e9(sched, "taker", 49_999_999_999_999, 49_999_999_999_999) == 1_000_024_999_999_960_000
 
 
 def test_kalshi_fee_is_seven_percent_of_p_times_one_minus_p_rounded_up_to_the_cent() -> None:
