@@ -9,12 +9,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from services.cli import keys, trade
+from services.cli import algo, keys, trade
 from services.settings import PROJECT_ROOT, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Crossbook: one execution layer for every venue.")
 console = Console()
 app.add_typer(keys.app, name="keys")
+app.add_typer(algo.app, name="algo")
 trade.register(app)
 
 
