@@ -257,7 +257,7 @@ class AlgoInstance:
         try:
             instance = linker.instantiate(self._store, module.module)
         except wasmtime.Trap as e:
-            raise AlgoRejected(f"traps while instantiating (its start function): {e.message.splitlines()[0]}") from None
+            raise AlgoRejected(f"traps while instantiating (its start function): {_trap_text(e.message)}") from None
         except wasmtime.WasmtimeError as e:
             raise AlgoRejected(f"cannot be instantiated: {str(e).splitlines()[0]}") from None
         exports = instance.exports(self._store)
@@ -556,6 +556,7 @@ class AlgoInstance:
         """Call `fn` (its arguments already in fn.raw) under the fuel budget; False if it paused."""
         ctx = self._ctx
         budget = self._budget
+        size_before = self._size
         _set_fuel(ctx, budget)
         self._trap_slot.value = None
         err = _call_unchecked(ctx, fn.addr, fn.raw_addr, fn.n, self._trap_addr)
@@ -563,28 +564,28 @@ class AlgoInstance:
         used = budget - self._fuel_left.value
         self._fuel_used = used
         self._fuel_total += used
-        self._size = size = _memory_size(ctx, self._mem_addr)
+        self._size = _memory_size(ctx, self._mem_addr)
         if err or self._trap_slot.value:
-            self._fault_pause(fn.name, err, self._trap_slot.value)
-            return False
-        if size + 65536 > self._cap:
-            self._pause(PauseKind.MEMORY_CAP, fn.name, self._cap_text())
+            self._fault_pause(fn.name, err, self._trap_slot.value, size_before)
             return False
         return True
 
-    def _fault_pause(self, name: str, err: int | None, trap_ptr: int | None) -> None:
+    def _fault_pause(self, name: str, err: int | None, trap_ptr: int | None, size_before: int) -> None:
         if err:
             error = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t)))
-            kind, detail = PauseKind.TRAP, str(error).splitlines()[0]
+            message, code = str(error), None
         else:
             trap = wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr or 0, ctypes.POINTER(ffi.wasm_trap_t)))
-            if self._fault is not None:
-                kind, detail = self._fault
-            elif trap.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
-                kind, detail = PauseKind.FUEL, f"used its whole budget of {self._budget:,} fuel units"
-            else:
-                kind, detail = PauseKind.TRAP, trap.message.splitlines()[0]
-        if kind is not PauseKind.OUT_OF_BOUNDS and self._size + 65536 > self._cap:
+            message, code = trap.message, trap.trap_code
+        if self._fault is not None:  # raised by one of our imports
+            kind, detail = self._fault
+        elif code == wasmtime.TrapCode.OUT_OF_FUEL:
+            kind, detail = PauseKind.FUEL, f"used its whole budget of {self._budget:,} fuel units"
+        else:
+            kind, detail = PauseKind.TRAP, _trap_text(message)
+        # wasmtime answers a refused memory.grow with -1, not a trap, so a memory bomb shows up
+        # as a fault after growing close to the cap during this callback.
+        if kind is not PauseKind.OUT_OF_BOUNDS and self._size > size_before and 4 * self._size > 3 * self._cap:
             kind, detail = PauseKind.MEMORY_CAP, f"{self._cap_text()}; then {detail}"
         self._pause(kind, name, detail)
 
@@ -661,6 +662,14 @@ class AlgoInstance:
             else:
                 out.append(abi.Action(order_id, px, qty, side, _AMEND, _LIMIT, venue))
         return tuple(out)
+
+
+def _trap_text(message: str) -> str:
+    """The cause of a wasmtime trap ("wasm trap: integer divide by zero") without the backtrace."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    if "Caused by:" in lines:
+        return "; ".join(lines[lines.index("Caused by:") + 1 :])
+    return lines[-1] if lines else "trap"
 
 
 def _action_problem(
