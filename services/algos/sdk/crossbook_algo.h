@@ -267,8 +267,12 @@ _Static_assert(sizeof(MeshMessage) == 304, "MeshMessage is 304 bytes");
 CB_IMPORT("host_log_impl") void host_log_impl(int32_t level, const char *ptr, int32_t len);
 CB_IMPORT("__seq_send") int32_t cb__seq_send(uint64_t mesh_id, const void *ptr, int32_t len);
 
-/* Runtime (crossbook_rt.c). */
+/* Runtime (crossbook_rt.c): a bump allocator (0 when memory cannot grow) and the memory builtins. */
 void *cb_alloc(uint32_t size);
+void *memset(void *dst, int c, size_t n);
+void *memcpy(void *restrict dst, const void *restrict src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
 
 /* ---- fixed regions written by the host ---------------------------------------------------- */
 
