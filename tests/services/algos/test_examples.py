@@ -10,6 +10,7 @@ from pathlib import Path
 import wasmtime
 
 from services.algos import abi
+from services.algos.features import FeatureTracker
 from services.algos.harness import AlgoHarness, Trade
 from services.algos.host import AlgoInstance, HostPorts, MeshConfig
 from services.algos.module import load_module
@@ -44,11 +45,14 @@ def harness(engine: wasmtime.Engine, wasm: Path, mesh: MeshConfig | None = None)
 def test_market_maker_quotes_both_sides_post_only_at_the_touch(engine: wasmtime.Engine, built: Built) -> None:
     # Arrange
     h = harness(engine, built(EXAMPLES / "market_maker.c"))
+    tracker = FeatureTracker()  # the v3 callback gets OnlineFeatures (it leans on the microprice)
     placed: list[tuple[abi.Action, abi.Book]] = []
     # Act
     last = None
     for book, trade in sim_market(seed=11, n=600):
-        r = h.book(book, trade=trade)
+        if trade:
+            tracker.on_trade(book.recv_ns, trade.qty_1e8, trade.aggressor_side)
+        r = h.book(book, tracker.on_book(book), trade=trade)
         assert r.paused is None, r.paused
         placed += [(a, book) for a in r.actions if a.kind is abi.ActionKind.NEW]
         assert len(h.orders) <= 2
