@@ -69,9 +69,7 @@ _func_new_unchecked = ctypes.CFUNCTYPE(None, _c_void_p, _c_void_p, _HostCallback
     ("wasmtime_func_new_unchecked", ffi.dll)
 )
 
-_string_at = ctypes.string_at
-_memmove = ctypes.memmove
-_u32_at = ctypes.c_uint32.from_address
+_U32_FROM = abi.WASM_ACTIONS_HEAD.unpack_from
 _ACTION_ITER = abi.ACTION.iter_unpack
 _pack_book_into = abi.pack_book_into
 _NO_FEATURES = abi.OnlineFeatures()
@@ -273,7 +271,7 @@ class AlgoInstance:
                 raise AlgoRejected(f"its memory cannot grow to hold the host region: {e}") from None
         # The engine never moves linear memory (new_engine: memory_may_move = False).
         self._mem: int = _memory_data(self._ctx, self._mem_addr) or 0
-        self._size = self._mem_len()
+        self._view = self._refresh_view()
         self._fns: dict[str, _Callable] = {}
         for name in module.exports:
             fn = exports[name]
@@ -295,10 +293,12 @@ class AlgoInstance:
                 f"algo_alloc({_INPUT_SIZE}) returned {base:#x}: not 8-aligned, out of bounds or in the host region"
             )
         self._base = base
-        self._in_guest = self._mem + base
-        self._in = bytearray(_INPUT_SIZE)
-        self._in_addr = ctypes.addressof((ctypes.c_char * _INPUT_SIZE).from_buffer(self._in))
-        self._in[_STATE:_BOOK_AND_STATE] = abi.pack_state(abi.AlgoState())
+        self._refresh_view()  # algo_alloc may have grown memory
+        self._state_at = base + _STATE
+        self._state_end = base + _BOOK_AND_STATE
+        self._state_bytes = abi.pack_state(abi.AlgoState())
+        self._last_features: abi.OnlineFeatures | None = None
+        self._features_bytes = abi.pack_features(_NO_FEATURES)
         self._peers_by_id: dict[int, str] = {}
         if mesh is not None:
             self._write(abi.MESH_TABLE_OFFSET, abi.pack_mesh_table(mesh.label, mesh.mesh_id, mesh.peers))
@@ -317,12 +317,13 @@ class AlgoInstance:
         t0 = self._timer()
         self._begin()
         self._book_updates += 1
-        _pack_book_into(self._in, _BOOK, book)
+        view = self._view
+        _pack_book_into(view, self._base + _BOOK, book)
         if state is not self._last_state:
             self._set_state(state)
-        _memmove(self._in_guest, self._in_addr, _BOOK_AND_STATE)
+        view[self._state_at : self._state_end] = self._state_bytes
         if fn.n == 3 or self._wants_features:
-            self._write(abi.FEATURES_OFFSET, abi.pack_features(features or _NO_FEATURES))
+            self._put_features(features)
         raw = fn.raw
         raw[0].i32 = self._base + _BOOK
         raw[1].i32 = self._base + _STATE
@@ -376,7 +377,7 @@ class AlgoInstance:
         t0 = self._timer()
         self._begin()
         self._put(_STATE, b"", state)
-        self._write(abi.FEATURES_OFFSET, abi.pack_features(features or _NO_FEATURES))
+        self._put_features(features)
         fn.raw[0].i32 = self._base + _STATE
         if fn.n == 2:
             fn.raw[1].i64 = now_ns
@@ -393,7 +394,7 @@ class AlgoInstance:
         self._begin()
         self._put(_NBBO, abi.pack_nbbo(nbbo), state)
         self._write(abi.VENUE_BOOKS_OFFSET, abi.pack_venue_books(nbbo.books))
-        self._write(abi.FEATURES_OFFSET, abi.pack_features(features or _NO_FEATURES))
+        self._put_features(features)
         fn.raw[0].i32 = self._base + _NBBO
         fn.raw[1].i32 = self._base + _STATE
         return self._finish_actions(fn, t0)
@@ -471,12 +472,15 @@ class AlgoInstance:
         """The bytes [ptr, ptr+len) or, out of bounds, a trap to return from the import."""
         ptr &= 0xFFFFFFFF
         length &= 0xFFFFFFFF
-        size = _memory_size(self._ctx, self._mem_addr)
-        if ptr + length > size:
-            return self._trap(
-                PauseKind.OUT_OF_BOUNDS, f"{what}: bytes {ptr:#x}..{ptr + length:#x} are past the memory's end {size:#x}"
-            )
-        return _string_at(self._mem + ptr, length)
+        view = self._view
+        if ptr + length > len(view):
+            view = self._refresh_view()
+            if ptr + length > len(view):
+                return self._trap(
+                    PauseKind.OUT_OF_BOUNDS,
+                    f"{what}: bytes {ptr:#x}..{ptr + length:#x} are past the memory's end {len(view):#x}",
+                )
+        return bytes(view[ptr : ptr + length])
 
     def _host_log(self, raw: ctypes.Array[ffi.wasmtime_val_raw_t]) -> int:
         level, ptr, length = raw[0].i32, raw[1].i32, raw[2].i32
@@ -524,21 +528,35 @@ class AlgoInstance:
     def _mem_len(self) -> int:
         return int(_memory_size(self._ctx, self._mem_addr))
 
+    def _refresh_view(self) -> memoryview:
+        """A view of guest memory as it is now (it only grows, and never moves: new_engine)."""
+        size = self._mem_len()
+        self._view = memoryview((ctypes.c_char * size).from_address(self._mem)).cast("B")
+        return self._view
+
     def _write(self, offset: int, data: bytes) -> None:
-        _memmove(self._mem + offset, data, len(data))
+        self._view[offset : offset + len(data)] = data
 
     def _set_state(self, state: abi.AlgoState) -> None:
         # AlgoState is immutable: the same object always packs to the same bytes.
-        self._in[_STATE:_BOOK_AND_STATE] = abi.pack_state(state)
+        self._state_bytes = abi.pack_state(state)
         self._last_state = state
         self._open = state.open_order_ids()
 
+    def _put_features(self, features: abi.OnlineFeatures | None) -> None:
+        if features is not self._last_features:
+            self._features_bytes = abi.pack_features(features or _NO_FEATURES)
+            self._last_features = features
+        self._view[abi.FEATURES_OFFSET : abi.FEATURES_OFFSET + abi.ONLINE_FEATURES_SIZE] = self._features_bytes
+
     def _put(self, offset: int, packed: bytes, state: abi.AlgoState | None) -> None:
+        at = self._base + offset
         if packed:
-            self._in[offset : offset + len(packed)] = packed
-        if state is not None and state is not self._last_state:
-            self._set_state(state)
-        _memmove(self._in_guest, self._in_addr, _INPUT_SIZE)
+            self._view[at : at + len(packed)] = packed
+        if state is not None:
+            if state is not self._last_state:
+                self._set_state(state)
+            self._view[self._state_at : self._state_end] = self._state_bytes
 
     def _begin(self) -> None:
         self._now_ns = self._clock()
@@ -556,7 +574,6 @@ class AlgoInstance:
         """Call `fn` (its arguments already in fn.raw) under the fuel budget; False if it paused."""
         ctx = self._ctx
         budget = self._budget
-        size_before = self._size
         _set_fuel(ctx, budget)
         self._trap_slot.value = None
         err = _call_unchecked(ctx, fn.addr, fn.raw_addr, fn.n, self._trap_addr)
@@ -564,8 +581,9 @@ class AlgoInstance:
         used = budget - self._fuel_left.value
         self._fuel_used = used
         self._fuel_total += used
-        self._size = _memory_size(ctx, self._mem_addr)
         if err or self._trap_slot.value:
+            size_before = len(self._view)
+            self._refresh_view()
             self._fault_pause(fn.name, err, self._trap_slot.value, size_before)
             return False
         return True
@@ -585,12 +603,13 @@ class AlgoInstance:
             kind, detail = PauseKind.TRAP, _trap_text(message)
         # wasmtime answers a refused memory.grow with -1, not a trap, so a memory bomb shows up
         # as a fault after growing close to the cap during this callback.
-        if kind is not PauseKind.OUT_OF_BOUNDS and self._size > size_before and 4 * self._size > 3 * self._cap:
+        size = len(self._view)
+        if kind is not PauseKind.OUT_OF_BOUNDS and size > size_before and 4 * size > 3 * self._cap:
             kind, detail = PauseKind.MEMORY_CAP, f"{self._cap_text()}; then {detail}"
         self._pause(kind, name, detail)
 
     def _cap_text(self) -> str:
-        return f"memory grew to {self._size:,} bytes, the cap is {self._cap:,}"
+        return f"memory grew to {len(self._view):,} bytes, the cap is {self._cap:,}"
 
     def _pause(self, kind: PauseKind, callback: str, detail: str) -> None:
         self.paused = Pause(kind=kind, callback=callback, detail=detail, ts_ns=self._now_ns)
@@ -618,11 +637,15 @@ class AlgoInstance:
         ptr = fn.raw[0].i32 & 0xFFFFFFFF
         if ptr == 0:  # documented: a null pointer means no actions
             return self._result(name, t0)
-        size = self._size
-        if ptr + 8 > size:
-            self._pause(PauseKind.OUT_OF_BOUNDS, name, f"returned actions pointer {ptr:#x}, past the memory's end {size:#x}")
-            return self._result(name, t0)
-        count = _u32_at(self._mem + ptr).value
+        view = self._view
+        if ptr + 8 > len(view):
+            view = self._refresh_view()
+            if ptr + 8 > len(view):
+                self._pause(
+                    PauseKind.OUT_OF_BOUNDS, name, f"returned actions pointer {ptr:#x}, past the memory's end {len(view):#x}"
+                )
+                return self._result(name, t0)
+        count = _U32_FROM(view, ptr)[0]
         if count == 0:
             return self._result(name, t0)
         if count > self._max_actions:
@@ -631,12 +654,16 @@ class AlgoInstance:
             )
             return self._result(name, t0)
         end = ptr + 8 + 32 * count
-        if end > size:
-            self._pause(PauseKind.OUT_OF_BOUNDS, name, f"actions at {ptr:#x}..{end:#x} run past the memory's end {size:#x}")
-            return self._result(name, t0)
-        return self._result(name, t0, self._check_actions(name, _string_at(self._mem + ptr + 8, 32 * count)))
+        if end > len(view):
+            view = self._refresh_view()
+            if end > len(view):
+                self._pause(
+                    PauseKind.OUT_OF_BOUNDS, name, f"actions at {ptr:#x}..{end:#x} run past the memory's end {len(view):#x}"
+                )
+                return self._result(name, t0)
+        return self._result(name, t0, self._check_actions(name, view[ptr + 8 : end]))
 
-    def _check_actions(self, name: str, data: bytes) -> tuple[abi.Action, ...]:
+    def _check_actions(self, name: str, data: memoryview) -> tuple[abi.Action, ...]:
         out: list[abi.Action] = []
         open_ids = set(self._open)
         max_open = self._max_open
