@@ -70,6 +70,8 @@ _func_new_unchecked = ctypes.CFUNCTYPE(None, _c_void_p, _c_void_p, _HostCallback
 )
 
 _U32_FROM = abi.WASM_ACTIONS_HEAD.unpack_from
+_FEATURES_OFFSET = abi.FEATURES_OFFSET
+_MAX_ACTIONS = abi.MAX_ACTIONS
 _ACTION_ITER = abi.ACTION.iter_unpack
 _pack_book_into = abi.pack_book_into
 _NO_FEATURES = abi.OnlineFeatures()
@@ -311,6 +313,7 @@ class AlgoInstance:
         self, book: abi.Book, state: abi.AlgoState, features: abi.OnlineFeatures | None = None
     ) -> CallbackResult:
         """A book update: `algo_on_book_v3` (features at 0x1A000) if exported, else `algo_on_book`."""
+        # The hot path, written out: _begin, _invoke and _finish_actions in one frame.
         fn = self._book_fn
         if self.paused is not None:
             return CallbackResult(callback=fn.name, ran=False)
@@ -318,18 +321,45 @@ class AlgoInstance:
         self._begin()
         self._book_updates += 1
         view = self._view
-        _pack_book_into(view, self._base + _BOOK, book)
+        base = self._base
+        _pack_book_into(view, base, book)
         if state is not self._last_state:
             self._set_state(state)
         view[self._state_at : self._state_end] = self._state_bytes
-        if fn.n == 3 or self._wants_features:
+        n = fn.n
+        if n == 3 or self._wants_features:
             self._put_features(features)
         raw = fn.raw
-        raw[0].i32 = self._base + _BOOK
-        raw[1].i32 = self._base + _STATE
-        if fn.n == 3:
-            raw[2].i32 = abi.FEATURES_OFFSET
-        return self._finish_actions(fn, t0)
+        raw[0].i32 = base
+        raw[1].i32 = self._state_at
+        if n == 3:
+            raw[2].i32 = _FEATURES_OFFSET
+        ctx = self._ctx
+        budget = self._budget
+        _set_fuel(ctx, budget)
+        trap = self._trap_slot
+        trap.value = None
+        err = _call_unchecked(ctx, fn.addr, fn.raw_addr, n, self._trap_addr)
+        _get_fuel(ctx, self._fuel_addr)
+        used = self._fuel_used = budget - self._fuel_left.value
+        self._fuel_total += used
+        if err or trap.value:
+            size_before = len(view)
+            self._refresh_view()
+            self._fault_pause(fn.name, err, trap.value, size_before)
+            return self._result(fn.name, t0)
+        ptr = raw[0].i32 & 0xFFFFFFFF
+        if ptr == 0 or ptr + 8 + 32 * _MAX_ACTIONS > len(view):
+            return self._read_actions(fn, t0, ptr)  # null, or near the end of memory: the careful path
+        count = _U32_FROM(view, ptr)[0]
+        if count > self._max_actions:
+            return self._read_actions(fn, t0, ptr)
+        actions = self._check_actions(fn.name, view[ptr + 8 : ptr + 8 + 32 * count]) if count else ()
+        if self._logs or self._sends or self._refused or self.paused is not None:
+            return self._result(fn.name, t0, actions)
+        latency = self._timer() - t0
+        self._latencies.append(latency)
+        return CallbackResult(fn.name, actions, (), self._logs_dropped, (), (), None, used, latency)
 
     def on_fill(self, fill: abi.Fill, state: abi.AlgoState) -> CallbackResult:
         """A fill of one of the algo's orders (no actions: v0.1's on_fill returns nothing)."""
@@ -619,22 +649,24 @@ class AlgoInstance:
         self._latencies.append(latency)
         paused = self.paused
         return CallbackResult(
-            callback=name,
-            actions=actions,
-            logs=tuple(self._logs) if self._logs else (),
-            logs_dropped=self._logs_dropped,
-            messages=tuple(self._sends) if self._sends and paused is None else (),
-            refused=tuple(self._refused) if self._refused else (),
-            paused=paused,
-            fuel_used=self._fuel_used,
-            latency_ns=latency,
+            name,
+            actions,
+            tuple(self._logs) if self._logs else (),
+            self._logs_dropped,
+            tuple(self._sends) if self._sends and paused is None else (),
+            tuple(self._refused) if self._refused else (),
+            paused,
+            self._fuel_used,
+            latency,
         )
 
     def _finish_actions(self, fn: _Callable, t0: int) -> CallbackResult:
-        name = fn.name
         if not self._invoke(fn):
-            return self._result(name, t0)
-        ptr = fn.raw[0].i32 & 0xFFFFFFFF
+            return self._result(fn.name, t0)
+        return self._read_actions(fn, t0, fn.raw[0].i32 & 0xFFFFFFFF)
+
+    def _read_actions(self, fn: _Callable, t0: int, ptr: int) -> CallbackResult:
+        name = fn.name
         if ptr == 0:  # documented: a null pointer means no actions
             return self._result(name, t0)
         view = self._view
