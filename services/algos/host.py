@@ -83,6 +83,10 @@ _ORDER_TYPES = tuple(abi.OrderType)
 def _finalize(_env: int | None) -> None:
     return None
 
+
+# Module-level, so it outlives every store: wasmtime calls it when a store drops its functions.
+_FINALIZER = _Finalizer(_finalize)
+
 # Offsets inside the one guest buffer the host asks `algo_alloc` for.
 _BOOK = 0
 _STATE = _BOOK + abi.L2BOOK_SIZE
@@ -485,11 +489,10 @@ class AlgoInstance:
                 return self._trap(PauseKind.TRAP, f"host import {name} failed: {e!r}")
 
         cb = _HostCallback(callback)
-        fin = _Finalizer(_finalize)
         ty = wasmtime.FuncType(params, results)
-        self._keep += [cb, fin, ty]
+        self._keep += [cb, ty]  # the store only calls `cb` during our own calls into the guest
         func = ffi.wasmtime_func_t()
-        _func_new_unchecked(self._ctx, ctypes.cast(ty.ptr(), _c_void_p).value, cb, None, fin, ctypes.addressof(func))
+        _func_new_unchecked(self._ctx, ctypes.cast(ty.ptr(), _c_void_p).value, cb, None, _FINALIZER, ctypes.addressof(func))
         linker.define(self._store, "env", name, wasmtime.Func._from_raw(func))
 
     def _trap(self, kind: PauseKind, detail: str) -> int:
