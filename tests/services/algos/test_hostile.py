@@ -130,3 +130,14 @@ def test_modules_the_host_cannot_run_are_refused_with_a_reason(engine: wasmtime.
     with pytest.raises(AlgoRejected) as e:
         load_module(engine, wat)
     assert e.value.reason.startswith(reason), e.value.reason
+
+
+def test_unbounded_recursion_traps_and_pauses(engine: wasmtime.Engine) -> None:
+    wat = """(module (memory (export "memory") 4)
+      (func $deep (param i64) (result i64) (i64.add (call $deep (i64.add (local.get 0) (i64.const 1))) (i64.const 1)))
+      (func (export "algo_alloc") (param i32) (result i32) (i32.const 0x30000))
+      (func (export "algo_on_book") (param i32 i32) (result i32) (drop (call $deep (i64.const 0))) (i32.const 0)))"""
+    inst = AlgoInstance(load_module(engine, wat), limits=HostLimits(fuel_per_callback=50_000_000))
+    r = inst.on_book(ladder_book(), abi.AlgoState())
+    assert r.paused is not None and r.paused.kind is PauseKind.TRAP
+    assert "call stack exhausted" in r.paused.detail
