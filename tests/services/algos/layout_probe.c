@@ -27,6 +27,17 @@ EXPORT_VALUE(size_MeshTable, sizeof(MeshTable))
 EXPORT_VALUE(size_MeshMessage, sizeof(MeshMessage))
 EXPORT_VALUE(off_MeshMessage_payload, offsetof(MeshMessage, payload))
 
+/* Where the linker put the stack and the heap (the SDK's flags: stack below 0x10000, data from 0x30000). */
+CB_EXPORT("stack_addr") uint32_t stack_addr(void) {
+    volatile uint8_t local = 1;
+    return (uint32_t)(uintptr_t)&local;
+}
+CB_EXPORT("heap_base") uint32_t heap_base(void) {
+    extern unsigned char __heap_base;
+    return (uint32_t)(uintptr_t)&__heap_base;
+}
+CB_EXPORT("actions_addr") uint32_t actions_addr(void) { return (uint32_t)(uintptr_t)&cb_actions; }
+
 /* The host reads what the guest reads: echo fields of the inputs back as one action. */
 static void on_book(const L2Book *b, const AlgoState *s, const OnlineFeatures *f, WasmActions *out) {
     cb_push(out, (uint64_t)b->symbol_id, 1, s->risk.max_position_1e8, b->recv_ns, CB_ACTION_NEW, CB_LIMIT, 0);

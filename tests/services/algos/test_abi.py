@@ -175,6 +175,8 @@ def test_the_c_header_lays_structs_out_as_the_host_packs_them(built: Callable[[P
         "size_MeshMessage": abi.MESH_MESSAGE_SIZE, "off_MeshMessage_payload": abi.MESH_MESSAGE_HEAD.size,
     }
     assert {name: value(name) for name in expected} == expected
+    assert 0 < value("stack_addr") < abi.HOST_REGION[0]  # the stack grows down from 0x10000
+    assert abi.GUEST_DATA_BASE <= value("actions_addr") < value("heap_base")  # data from 0x30000, heap after it
 
     inst = AlgoInstance(load_module(new_engine(), wasm))
     state = abi.AlgoState(
