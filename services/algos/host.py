@@ -501,8 +501,9 @@ class AlgoInstance:
         trap = ffi.wasmtime_trap_new(ctypes.create_string_buffer(msg), len(msg))
         return ctypes.cast(trap, _c_void_p).value or 0
 
-    def _guest_bytes(self, what: str, ptr: int, length: int) -> bytes | int:
-        """The bytes [ptr, ptr+len) or, out of bounds, a trap to return from the import."""
+    def _guest_bytes(self, what: str, ptr: int, length: int, keep: int = abi.MAX_MESSAGE_SIZE) -> bytes | int:
+        """The first `keep` bytes of [ptr, ptr+len) or, if any of it is out of bounds, a trap to
+        return from the import."""
         ptr &= 0xFFFFFFFF
         length &= 0xFFFFFFFF
         view = self._view
@@ -513,17 +514,17 @@ class AlgoInstance:
                     PauseKind.OUT_OF_BOUNDS,
                     f"{what}: bytes {ptr:#x}..{ptr + length:#x} are past the memory's end {len(view):#x}",
                 )
-        return bytes(view[ptr : ptr + length])
+        return bytes(view[ptr : ptr + min(length, keep)])
 
     def _host_log(self, raw: ctypes.Array[ffi.wasmtime_val_raw_t]) -> int:
         level, ptr, length = raw[0].i32, raw[1].i32, raw[2].i32
-        data = self._guest_bytes("host_log_impl", ptr, length)
+        data = self._guest_bytes("host_log_impl", ptr, length, self._max_log_bytes)
         if isinstance(data, int):
             return data
         if len(self._logs) >= self._max_log_lines:
             self._logs_dropped += 1
             return 0
-        text = data[: self._max_log_bytes].decode("utf-8", "replace")
+        text = data.decode("utf-8", "replace")
         line = LogLine(ts_ns=self._now_ns, level=_LEVEL_NAMES.get(level, "error" if level > 4 else "trace"), message=text)
         self._logs.append(line)
         self.recent_logs.append(line)
