@@ -62,6 +62,7 @@ _set_fuel = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, ctypes.c_uint64)(("wasmtime_c
 _get_fuel = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, _c_void_p)(("wasmtime_context_get_fuel", ffi.dll))
 _memory_data = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, _c_void_p)(("wasmtime_memory_data", ffi.dll))
 _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _c_void_p, _c_void_p)(("wasmtime_memory_data_size", ffi.dll))
+_caller_context = ctypes.CFUNCTYPE(_c_void_p, _c_void_p)(("wasmtime_caller_context", ffi.dll))
 _Raw3 = ffi.wasmtime_val_raw_t * 3
 _HostCallback = ctypes.CFUNCTYPE(ctypes.c_size_t, _c_void_p, _c_void_p, _c_void_p, ctypes.c_size_t)
 _Finalizer = ctypes.CFUNCTYPE(None, _c_void_p)
@@ -99,6 +100,7 @@ _BOOK_AND_STATE = _STATE + abi.ALGO_STATE_SIZE
 
 _LEVEL_NAMES = {0: "trace", 1: "debug", 2: "info", 3: "warn", 4: "error"}
 
+HOST_CALL_FUEL = 1_000  # charged per call to host_log_impl or __seq_send
 SEND_OK = 0
 SEND_TOO_LARGE = -1
 SEND_UNKNOWN_PEER = -2
@@ -482,8 +484,18 @@ class AlgoInstance:
         results: list[wasmtime.ValType],
         fn: Callable[[ctypes.Array[ffi.wasmtime_val_raw_t]], int],
     ) -> None:
-        def callback(_env: int | None, _caller: int | None, args: int | None, _n: int) -> int:
+        def callback(_env: int | None, caller: int | None, args: int | None, _n: int) -> int:
             try:
+                # Host calls cost fuel too, so a guest cannot spend unmetered Python time in a loop.
+                ctx = _caller_context(caller)
+                left = ctypes.c_uint64()
+                _get_fuel(ctx, ctypes.addressof(left))
+                if left.value < HOST_CALL_FUEL:
+                    return self._trap(
+                        PauseKind.FUEL,
+                        f"used its whole budget of {self._budget:,} fuel units (a host call costs {HOST_CALL_FUEL:,})",
+                    )
+                _set_fuel(ctx, left.value - HOST_CALL_FUEL)
                 return fn(_Raw3.from_address(args or 0))
             except Exception as e:  # a host bug must not unwind through wasmtime's frames
                 return self._trap(PauseKind.TRAP, f"host import {name} failed: {e!r}")
