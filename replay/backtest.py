@@ -13,7 +13,8 @@
   the body of POST /v1/orders, simple or graph form). Parsed by the API's own parser
   (`services.graph.parse_order_body`, sandbox forced) into the same `SubmitGraph` command the
   API appends (`services.graph.commands.submit_command`). A body without `graph_id` gets
-  `g_<uuid>` derived from its position in `orders`. Sorted by offset (stable) before the run.
+  `g_<uuid>` derived from its position in `orders`. Sorted by offset (stable) before the run;
+  an order is submitted after the market events stamped at or before its time.
 - `seed`: the only randomness (each simulated venue's latency draws).
 - `limits`, `sandbox` (latency, jitter, fees, max book age), `tenant`, `funding` (paper
   balances granted at the start), `drain_ns` (how long after the last input the run goes on
@@ -130,7 +131,7 @@ class Backtest:
                 pending = [(ts + offset, index, body) for index, (offset, body) in self._orders]
                 heapq.heapify(pending)
                 yield from self._record(self._start(ts))
-            while pending and pending[0][0] <= ts:
+            while pending and pending[0][0] < ts:  # an order sees the market data stamped up to its time
                 yield from self._record(self._submit(*heapq.heappop(pending)))
             if not isinstance(event, market):
                 raise TypeError(f"market_events holds a {type(event).__name__} at ts_ns={ts}; only market data")
