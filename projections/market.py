@@ -141,7 +141,8 @@ class MarketBooks:
         return book
 
     def apply(self, event: AnyEvent, seq: int = 0) -> tuple[str, ...]:
-        self.position = max(self.position, seq)
+        if seq > self.position:
+            self.position = seq
         match event:
             case BookDeltaBatch(venue=v, symbol=s):
                 self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns

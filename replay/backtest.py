@@ -123,10 +123,11 @@ class Backtest:
         kernel, summary = self.kernel, self.summary
         market = (BookSnapshot, BookDeltaBatch, TradePrinted, VenueStatusChanged)
         pending: list[tuple[int, int, dict[str, Any]]] = []  # (due_ns, index, body)
-        last_ns = 0
+        last_ns = count = 0
+        handle = kernel.handle
         for event in self._market:
             ts = event.ts_ns
-            if not summary.market_events:
+            if not count:
                 summary.first_ts_ns = ts
                 pending = [(ts + offset, index, body) for index, (offset, body) in self._orders]
                 heapq.heapify(pending)
@@ -135,14 +136,13 @@ class Backtest:
                 yield from self._record(self._submit(*heapq.heappop(pending)))
             if not isinstance(event, market):
                 raise TypeError(f"market_events holds a {type(event).__name__} at ts_ns={ts}; only market data")
-            summary.market_events += 1
-            last_ns = max(last_ns, ts)
-            due = kernel.next_due_ns()
-            if due is not None and due <= ts:
-                yield from self._record(kernel.advance_to(ts))
-            out = kernel.handle(event)
+            count += 1
+            if ts > last_ns:
+                last_ns = ts
+            out = handle(event)  # with the replies and timers due before it
             if out:
                 yield from self._record(out)
+        summary.market_events = count
         if not summary.market_events:
             return  # no market: nothing to trade against, nothing happens
         while pending:
