@@ -46,7 +46,11 @@ def main() -> None:
     args = parser.parse_args()
     n, every = args.events, args.order_every
     print(f"load average {os.getloadavg()[0]:.2f}; {n:,} events (2 venues, BTC-USDT), an order every {every:,}")
-    blobs = [encode(e) for e in synthetic_l2(events=n, seed=1, step_ns=STEP_NS)]
+    market = list(synthetic_l2(events=n, seed=1, step_ns=STEP_NS))
+    blobs = [encode(e) for e in market]
+    t0 = market[0].ts_ns
+    offsets = [market[i].ts_ns - t0 for i in range(every, n, every)]  # an order every `every` events
+    del market
 
     def baseline() -> None:
         for blob in blobs:
@@ -58,10 +62,8 @@ def main() -> None:
             books.apply(decode(blob))
             books.nbbo("BTC-USDT")
 
-    orders = [
-        (i * every * STEP_NS, {"symbol": "BTC-USDT", "side": "buy" if i % 2 else "sell", "qty": 0.02})
-        for i in range(1, n // every)
-    ]
+    orders = [(offset, {"symbol": "BTC-USDT", "side": "buy" if i % 2 else "sell", "qty": 0.02})
+              for i, offset in enumerate(offsets)]
     summary = None
 
     def full_kernel() -> None:
