@@ -4,8 +4,9 @@ loop decoding the same events in the same run.
 Run: .venv/bin/python bench/kernel.py [--events 1000000] [--order-every 1000]
 
 1. baseline: decode each encoded event (msgpack -> Struct), nothing else.
-2. book + NBBO: decode, fold into the market projection (projections/market.py MarketBooks) and
-   read the symbol's NBBO after every event.
+2. (a) book + NBBO: decode and fold into projections/market.py `NbboFold` (the books, and the
+   NBBO recomputed when a venue's top of book changed); (a') the same books with the NBBO
+   recomputed after every event, as the NBBO service does today.
 3. full kernel: decode and run the backtest (replay/backtest.py: graph engine, risk, router,
    sandbox matching with latency and queue position, TCA) with a market order every
    `--order-every` events, alternating buy and sell.
@@ -22,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from events import decode, encode  # noqa: E402
-from projections.market import MarketBooks  # noqa: E402
+from projections.market import MarketBooks, NbboFold  # noqa: E402
 from replay.backtest import run_backtest  # noqa: E402
 from replay.synthetic import synthetic_l2  # noqa: E402
 from services.risk import RiskLimits  # noqa: E402
@@ -57,6 +58,11 @@ def main() -> None:
             decode(blob)
 
     def book_and_nbbo() -> None:
+        fold = NbboFold()
+        for blob in blobs:
+            fold.apply(decode(blob))
+
+    def book_and_nbbo_every_event() -> None:
         books = MarketBooks()
         for blob in blobs:
             books.apply(decode(blob))
@@ -73,6 +79,7 @@ def main() -> None:
 
     base = timed("baseline: decode", n, baseline, None)
     timed("(a) book + NBBO fold", n, book_and_nbbo, base)
+    timed("(a') book + NBBO recomputed each time", n, book_and_nbbo_every_event, base)
     timed("(b) full kernel with orders", n, full_kernel, base)
     assert summary is not None
     print(f"    orders {summary.orders:,}, fills {summary.fills:,}, graphs {summary.graphs}, "
