@@ -54,7 +54,7 @@ from events.ids import derive_id
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
 from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
-from events.tca import VenueScored
+from events.tca import TcaReported, VenueScored
 from projections.market import MarketBooks
 from services.edges.sandbox.config import SandboxConfig, fee_schedule
 from services.edges.sandbox.engine import SandboxVenue
@@ -151,7 +151,7 @@ class Kernel:
         self._follow_up: dict[str, None] = {}  # graphs to re-check once the queue is empty, in order
         # (venue, symbol) books the simulator was not fed while nothing depended on them.
         self._dormant: set[tuple[str, str]] = set()
-        self._made: set[str] = set()  # follow-up plans made (a re-check before their turn makes none again)
+        self._made: dict[str, set[str]] = {}  # graph_id -> follow-up plans made (each is made once)
 
     # --- entry points -----------------------------------------------------------------------
     def handle(self, event: AnyEvent) -> list[AnyEvent]:
@@ -212,7 +212,9 @@ class Kernel:
             "submitted": len(self.submitted),
             "activations": len(self.activations),
             "arrivals": len(self.arrivals),
-            "tca_nodes": len(self.tca.nodes),
+            "tca_nodes": len(self.tca.nodes) + len(self.tca.interval_nodes) + len(self.tca.reported),
+            "scorer": len(self.scorer.children) + len(self.scorer.expected),
+            "follow_up_plans": len(self._made),
             "venue_orders": len(self.orders),
             "graph_orders": len(self.graph_orders),
             "in_flight": len(self.in_flight),
@@ -307,10 +309,10 @@ class Kernel:
         if isinstance(event, ENDS) and event.tenant:
             now = self.clock.now_ns()
             out += [r for a in self.accounts.accounts_for(event) for r in releases_for(a, event, now_ns=now)]
-        report = self.tca.apply(event)
-        if report is not None:
-            out.append(report)
-        if not isinstance(event, VenueScored):
+        if not isinstance(event, (TcaReported, VenueScored)):  # our own outputs: nothing to fold
+            report = self.tca.apply(event)
+            if report is not None:
+                out.append(report)
             score = self.scorer.apply(event)
             if score is not None:
                 out.append(score)
@@ -473,9 +475,10 @@ class Kernel:
                 events = self.policy.resting_events(activation, graph, node.spec, node.plan_count, *quote, clip,
                                                     arrival_mid_px_1e9=self.arrivals.get(key), now_ns=now)
             plan_id = events[0].plan_id if isinstance(events[0], PlanMade) else ""
-            if plan_id in self._made:
+            made = self._made.setdefault(graph_id, set())
+            if plan_id in made:
                 continue
-            self._made.add(plan_id)
+            made.add(plan_id)
             out += events
         return out
 
@@ -589,4 +592,4 @@ class Kernel:
         self.ticked.pop(graph_id, None)
         self.accounts.graph_sandbox.pop(graph_id, None)
         self.ended.discard(graph_id)
-        self._made = {p for p in self._made if not p.startswith(graph_id)} if self._made else self._made
+        self._made.pop(graph_id, None)

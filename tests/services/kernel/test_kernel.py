@@ -11,6 +11,7 @@ from events.commands import CancelGraph
 from events.execution import ChildAcked, ChildCancelled, FillRecorded
 from events.graph import GraphCompleted, NodeCompleted
 from events.market import BookSnapshot, TradePrinted
+from events.routing import PlanMade
 from events.tca import TcaReported
 from services.edges.sandbox.config import SandboxConfig
 from services.edges.sandbox.fees import default_fee_schedule, fee_usd_1e9
@@ -145,3 +146,24 @@ def test_ended_graphs_leave_the_hot_state() -> None:
     assert sum(isinstance(e, FillRecorded) for e in log) == 100
     assert sum(isinstance(e, ChildCancelled) for e in log) == 50
     assert kernel.hot_size() == baseline
+
+
+def test_a_twap_releases_its_slices_on_the_virtual_clock_and_its_graph_leaves_when_done() -> None:
+    kernel = new_kernel()
+    ask, bid = 100_000 * P, 99_990 * P
+    body = {"graph_id": "g_twap", "symbol": SYMBOL, "side": "buy", "qty": 0.5, "urgency": "low",
+            "horizon_ms": 10_000, "venue": VENUE}
+    inputs: list[AnyEvent] = [*funded(T0), book(T0 + 1, [(bid, 1_000 * U)], [(ask, 1_000 * U)]),
+                              submit(body, T0 + 2 * MS)]
+    # The venue's book is refreshed every second (a book older than 5 s refuses orders).
+    inputs += [book(T0 + i * 1_000 * MS, [(bid, 1_000 * U)], [(ask, 1_000 * U)]) for i in range(1, 30)]
+    log = run(kernel, inputs, T0 + 60_000 * MS)
+    plans = [e for e in log if isinstance(e, PlanMade)]
+    # Three slices a third of the horizon apart, each planned at its own due time.
+    assert [(p.ts_ns - T0, p.qty_1e8) for p in plans] == [
+        (2 * MS, 16_666_000), (3_335_333_333, 16_667_000), (6_668_666_666, 16_667_000),
+    ]
+    [done] = [e for e in log if isinstance(e, GraphCompleted)]
+    assert done.status == "COMPLETED" and done.ts_ns > plans[-1].ts_ns
+    assert sum(f.qty_1e8 for f in log if isinstance(f, FillRecorded)) == 50_000_000
+    assert not any(kernel.hot_size().values())  # the graph has left; nothing is scheduled
