@@ -58,7 +58,7 @@ from events.tca import TcaReported, VenueScored
 from projections.market import MarketBooks
 from services.edges.sandbox.config import SandboxConfig, fee_schedule
 from services.edges.sandbox.engine import SandboxVenue
-from services.edges.sandbox.errors import SandboxError
+from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import Cancelled, Filled, Outcome, Rejected, SandboxOrder
 from services.graph.commands import command_answer, engine_command, graph_body
@@ -142,7 +142,7 @@ class Kernel:
         self.graph_orders: dict[str, dict[str, str]] = {}  # graph_id -> its client order ids -> venue
         self.in_flight: dict[str, int] = {}  # graph_id -> scheduled replies not yet delivered
         self.wakeups: dict[str, int] = {}  # graph_id -> its next Tick
-        self.ticked: dict[str, int] = {}
+        self.ticked: dict[str, int] = {}  # graph_id -> the last due time ticked
         self.kill_seen: set[str] = set()
         self.ended: set[str] = set()  # graphs whose end was decided on: they leave once nothing is open
         self._timers: list[tuple[int, int, Scheduled]] = []
@@ -492,7 +492,7 @@ class Kernel:
                 random.Random(f"{self._venue_seed}/{name}"), jitter_ns=self.sandbox.jitter_ns,
                 max_book_age_ns=self.sandbox.max_book_age_ns,
             )
-        except SandboxError:  # no fee schedule: not a venue the sandbox simulates
+        except (SandboxError, UnknownFeeVenue):  # no fee schedule: not a venue the sandbox simulates
             venue = None
         self.venues[name] = venue
         return venue

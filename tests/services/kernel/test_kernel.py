@@ -167,3 +167,12 @@ def test_a_twap_releases_its_slices_on_the_virtual_clock_and_its_graph_leaves_wh
     assert done.status == "COMPLETED" and done.ts_ns > plans[-1].ts_ns
     assert sum(f.qty_1e8 for f in log if isinstance(f, FillRecorded)) == 50_000_000
     assert not any(kernel.hot_size().values())  # the graph has left; nothing is scheduled
+
+
+def test_market_data_of_a_venue_without_a_simulator_is_folded_but_not_simulated() -> None:
+    kernel = new_kernel()
+    snapshot = BookSnapshot(event_id="elsewhere", ts_ns=T0, ts_recv_ns=T0, venue="nowhere", symbol=SYMBOL,
+                            bids=[(99_990 * P, U)], asks=[(100_000 * P, U)])
+    assert kernel.handle(snapshot) == []
+    assert kernel.venues == {"nowhere": None}
+    assert kernel.market.nbbo(SYMBOL) is not None  # the market fold has it (e.g. for the NBBO)
