@@ -19,6 +19,7 @@ from events.execution import ChildAcked, FillRecorded
 from events.graph import GraphCompleted
 from events.routing import ChildAllocated
 from events.tca import TcaReported
+from projections.market import MarketBooks, nbbo_event
 from replay.backtest import run_backtest
 from replay.synthetic import synthetic_l2
 from services.graph.errors import ValidationError
@@ -110,3 +111,17 @@ def test_two_processes_with_different_hash_seeds_write_the_same_bytes() -> None:
         for seed in ("1", "2")
     }
     assert len(digests) == 1 and len(digests.pop().strip()) == 64
+
+
+def test_recorded_events_other_than_books_trades_and_status_are_skipped_and_counted() -> None:
+    # A recording may hold the NBBO the cluster published; the kernel folds its own.
+    first = list(market(2_000))
+    books = MarketBooks()
+    books.apply(first[0])
+    nbbo = books.nbbo("BTC-USDT")
+    assert nbbo is not None
+    recorded = [nbbo_event(nbbo, "recorded-nbbo", first[0].ts_ns), *first]
+    with_nbbo = run_backtest(recorded, ORDERS[:2], seed=7)
+    plain = run_backtest(first, ORDERS[:2], seed=7)
+    assert [encode(e) for e in with_nbbo] == [encode(e) for e in plain]
+    assert (with_nbbo.summary.market_events, with_nbbo.summary.skipped_events) == (2_000, 1)
