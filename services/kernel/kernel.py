@@ -221,7 +221,7 @@ class Kernel:
             "ended": len(self.ended),
             "wakeups": len(self.wakeups) + len(self.ticked),
             "timers": len(self._timers),
-            "venue_records": sum(len(v._orders) + len(v._submitted) + len(v._history) for v in self.venues.values() if v),
+            "venue_records": sum(v.remembered() for v in self.venues.values() if v),
             "reservations": sum(len(a.reservations) for a in accounts),
             "open_children": sum(len(a.open_children) for a in accounts),
             "passed_nodes": sum(len(a.passed_nodes) for a in accounts),
