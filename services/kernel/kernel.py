@@ -26,7 +26,7 @@ up from the market fold when the next order reaches that venue (`SandboxVenue.re
 Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
 has a reply on the way, everything kept for it (graph state, submission, activations, venue
 order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
-Not simulated here: amends of resting children (NodeAmended), interval (TWAP/VWAP
+Not simulated here: interval (TWAP/VWAP
 market) benchmarks in TCA reports.
 """
 
@@ -47,6 +47,7 @@ from events.graph import (
     GraphCompleted,
     GraphSubmitted,
     NodeActivated,
+    NodeAmended,
     NodeCancelled,
     NodeCompleted,
 )
@@ -60,7 +61,15 @@ from services.edges.sandbox.config import SandboxConfig, fee_schedule
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
-from services.edges.sandbox.orders import Cancelled, Filled, Outcome, Rejected, SandboxOrder
+from services.edges.sandbox.orders import (
+    Amended,
+    Cancelled,
+    Filled,
+    Outcome,
+    Rejected,
+    SandboxOrder,
+    amended_child_qty,
+)
 from services.graph.commands import command_answer, engine_command, graph_body
 from services.graph.engine import Tick, next_wakeup_ns, step
 from services.graph.errors import GraphError
@@ -306,6 +315,8 @@ class Kernel:
             self._submit_child(event)
         if isinstance(event, (NodeCancelled, GraphCancelled)):
             self._cancel_resting(event.graph_id, event.node_id if isinstance(event, NodeCancelled) else None)
+        elif isinstance(event, NodeAmended):
+            self._amend_resting(event)
         if isinstance(event, ENDS) and event.tenant:
             now = self.clock.now_ns()
             out += [r for a in self.accounts.accounts_for(event) for r in releases_for(a, event, now_ns=now)]
@@ -541,13 +552,47 @@ class Kernel:
             if venue is not None:
                 self._deliver_outcomes([o for o in venue.cancel(coid, now) if not isinstance(o, Rejected)])
 
+    def _amend_resting(self, event: NodeAmended) -> None:
+        # As the live executor: the node's new total applies to its resting child, and the venue
+        # decides native (a pure size decrease keeps its place) or cancel-replace.
+        state = self.graphs.get(event.graph_id)
+        graph = self.submitted.get(event.graph_id)
+        if state is None or graph is None:
+            return
+        node = state.nodes[event.node_id]
+        one_clip = node.spec.execution.policy == "iceberg"
+        for coid, name in sorted(self.graph_orders.get(event.graph_id, {}).items()):
+            record, venue = self.orders.get(coid), self.venues.get(name)
+            if record is None or venue is None or record.ref.node_id != event.node_id:
+                continue
+            resting = next((o for o in venue.open_orders(node.spec.instrument.symbol) if o.client_order_id == coid), None)
+            if resting is None:
+                continue
+            new_qty = amended_child_qty(resting, event.new_qty_1e8, node.filled_qty_1e8, one_clip=one_clip)
+            if new_qty == resting.qty_1e8 and event.new_limit_px_1e9 is None:
+                return  # nothing changes at the venue
+            replacement = derive_id("sandbox_amend", coid, event.event_id).replace("-", "")
+            outcomes = venue.amend(coid, new_qty, event.new_limit_px_1e9, self.clock.now_ns(),
+                                   new_client_order_id=replacement)
+            for outcome in outcomes:
+                if isinstance(outcome, Amended) and outcome.new_client_order_id == replacement:
+                    self.orders[replacement] = _VenueOrder(record.ref, name, new_qty - resting.filled_qty_1e8)
+                    self.graph_orders[event.graph_id][replacement] = name
+                elif isinstance(outcome, Amended):  # native: the same order, a new size
+                    record.remaining_1e8 = new_qty - resting.filled_qty_1e8
+            self._deliver_outcomes(outcomes)
+            return  # one resting child per node (the router rests one)
+
     def _deliver_outcomes(self, outcomes: list[Outcome]) -> None:
         # Each venue answer becomes its execution event, delivered at the venue's time: now, or
         # after the order-entry latency (the reply is scheduled and `advance_to` releases it).
         now = self.clock.now_ns()
+        # Records looked up first: an order closed by one outcome still owns the rest of the
+        # answer (a cancel-replace's Amended follows the Cancelled of the order it replaces).
+        records = {o.client_order_id: self.orders.get(o.client_order_id) for o in outcomes}
         for outcome in outcomes:
             coid = outcome.client_order_id
-            order = self.orders.get(coid)
+            order = records[coid]
             if order is None:
                 continue
             if isinstance(outcome, Filled):
@@ -559,7 +604,7 @@ class Kernel:
                              correlation_id=order.ref.graph_id)
             order.replies += 1
             if order.remaining_1e8 <= 0:
-                del self.orders[coid]  # closed: its graph's eviction forgets the venue's record
+                self.orders.pop(coid, None)  # closed: its graph's eviction forgets the venue's record
             if due <= now:
                 self._emit([event])
             else:

@@ -7,8 +7,8 @@ import random
 from typing import Any
 
 from events import AnyEvent
-from events.commands import CancelGraph
-from events.execution import ChildAcked, ChildCancelled, FillRecorded
+from events.commands import AmendNode, CancelGraph
+from events.execution import ChildAcked, ChildAmended, ChildCancelled, FillRecorded
 from events.graph import GraphCompleted, NodeCompleted
 from events.market import BookSnapshot, TradePrinted
 from events.routing import PlanMade
@@ -176,3 +176,30 @@ def test_market_data_of_a_venue_without_a_simulator_is_folded_but_not_simulated(
     assert kernel.handle(snapshot) == []
     assert kernel.venues == {"nowhere": None}
     assert kernel.market.nbbo(SYMBOL) is not None  # the market fold has it (e.g. for the NBBO)
+
+
+def test_an_amended_resting_order_is_replaced_at_the_venue_and_fills_to_its_new_size() -> None:
+    # Arrange: 0.2 BTC rests at our bid with nothing ahead (a new best bid), then grows to 0.3.
+    kernel = new_kernel()
+    bid = 99_995 * P
+    baseline_inputs: list[AnyEvent] = [*funded(T0), book(T0 + 1 * MS, [(99_990 * P, U)], [(100_000 * P, U)])]
+    run(kernel, baseline_inputs, T0 + 1 * MS)
+    baseline = kernel.hot_size()
+    inputs: list[AnyEvent] = [
+        submit(order("g_amend", 20_000_000, price_1e9=bid), T0 + 2 * MS),
+        AmendNode(event_id="amend-1", ts_ns=T0 + 100 * MS, tenant=TENANT, graph_id="g_amend", node_id="order",
+                  new_qty_1e8=30_000_000),
+        trade(T0 + 200 * MS, bid, 1 * U),
+    ]
+    # Act
+    log = run(kernel, inputs, T0 + 1_000 * MS)
+    # Assert: a size increase is a cancel-replace; the replacement takes the whole new size.
+    [amended] = [e for e in log if isinstance(e, ChildAmended)]
+    assert (amended.mode, amended.new_qty_1e8) == ("cancel_replace", 30_000_000)
+    [replaced] = [e for e in log if isinstance(e, ChildCancelled)]
+    assert replaced.reason == "replaced"
+    fills = [e for e in log if isinstance(e, FillRecorded)]
+    assert [(f.qty_1e8, f.client_order_id) for f in fills] == [(30_000_000, amended.new_client_order_id)]
+    [done] = [e for e in log if isinstance(e, GraphCompleted)]
+    assert done.status == "COMPLETED"
+    assert kernel.hot_size() == baseline
