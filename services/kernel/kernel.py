@@ -5,8 +5,11 @@
     out = kernel.advance_to(event.ts_ns)   # timers and venue replies due before the input
     out += kernel.handle(event)            # everything the input caused, already folded
 
-`handle` folds the input and reacts; every reaction is folded the moment it is made (so the next
-decision sees it) and reacted to in turn, first in first out, until nothing more follows. What a
+`handle` folds the input and reacts; each reaction is folded into the accounts and books the
+moment it is made (so the next decision sees it), into its graph when its turn comes (the graph
+engine steps through its events in log order, as live), and reacted to in turn, first in first
+out, until nothing more follows; re-routes and iceberg clips are decided once the queue is
+empty, on the whole story so far, as the live router decides them once caught up. What a
 simulated venue answers after its latency, a graph's timers and a TWAP's slices wait in a queue
 ordered by (due time, scheduling order) and are released by `advance_to`. Time comes only from
 the injected clock (moved to each input's and timer's time), ids derive from the causing event
@@ -26,8 +29,12 @@ up from the market fold when the next order reaches that venue (`SandboxVenue.re
 Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
 has a reply on the way, everything kept for it (graph state, submission, activations, venue
 order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
-Not simulated here: interval (TWAP/VWAP
-market) benchmarks in TCA reports.
+Not done here: TCA's interval (TWAP/VWAP market) benchmarks; the kill switch commands are
+answered as the live risk decider does, but a command for another tenant's graph is ignored.
+
+One difference from the live sandbox executor, on purpose: the executor appends a venue's answer
+when it handles the order (stamped with the venue's time in `ts_event_ns`); the kernel delivers
+it at the venue's time, so nothing downstream learns of a fill before it happened.
 """
 
 from __future__ import annotations
