@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Protocol
@@ -27,6 +28,24 @@ class Service(Protocol):
 
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+# Young-generation threshold after start-up (CPython's default is 700 allocations): the order
+# path allocates thousands of short-lived objects per order, so the default runs several
+# collections per order, each walking the young objects again. Gen 1 and the full collection
+# keep their relative cadence.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def settle_gc() -> None:
+    """Call once a long-lived process has started: what it built so far (modules, settings,
+    rebuilt folds) moves to the collector's permanent generation, which no collection walks
+    again -- a full collection otherwise re-walks all of it and stalls the order path for tens of
+    milliseconds (the p99) -- and young collections run less often. Garbage made later is
+    collected as before."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def wait_for_shutdown() -> None:
@@ -59,6 +78,7 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
     store = open_store(settings)
     runner = ProjectionRunner(bus, store, durable_projection(name, stream))
     await runner.start()
+    settle_gc()
     log.info("projection %s on %s running from position %s", name, stream, runner.position)
     stopper = asyncio.create_task(wait_for_shutdown())
     running = runner._task
@@ -137,6 +157,7 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     for part in parts:
         await part.start()
     beacon = await ReadinessBeacon(bus, zip(roles, parts)).start()  # what the API's readiness waits for
+    settle_gc()
     log.info("trader running: %s", ", ".join(roles))
     await wait_for_shutdown()
     await beacon.stop()

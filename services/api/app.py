@@ -41,6 +41,7 @@ from services.api.traces import TraceIndex
 from services.api.state import ApiState
 from services.bus import Bus
 from services.readiness import ReadinessWatch
+from services.runtime import settle_gc
 from services.settings import Settings
 
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
             funding=funding,
             readiness=readiness,
         )
+        settle_gc()  # after the folds' first catch-up started: see services/runtime.py
         try:
             yield
         finally:
