@@ -46,6 +46,9 @@ from services.runtime import settle_gc
 from services.settings import Settings
 
 
+VIEW_LINGER_S = 0.005
+
+
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,9 +81,11 @@ def create_app(settings: Settings) -> FastAPI:
         await ledger_follower.start()
         keys = open_key_store(settings)
         views = open_store(settings)
-        positions_runner = ProjectionRunner(bus, views, PositionsProjection())
+        # Each view lingers a few ms per burst (projections/runner.py): fewer commits per order, and
+        # none of them competing with the order path while it runs. A read waits for its view.
+        positions_runner = ProjectionRunner(bus, views, PositionsProjection(), linger_s=VIEW_LINGER_S)
         await positions_runner.start()
-        orders_runner = ProjectionRunner(bus, views, OrdersProjection())
+        orders_runner = ProjectionRunner(bus, views, OrdersProjection(), linger_s=VIEW_LINGER_S)
         await orders_runner.start()
         app.state.api = ApiState(
             settings=settings,
