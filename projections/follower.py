@@ -188,17 +188,23 @@ class SharedFollower:
 
     Each fold gets a `view` that behaves as its own StreamFollower of its subjects (start, stop,
     caught_up, position, wait_for, ...), but the stream is read and decoded once: the trader's
-    roles in one process otherwise each pull and decode every ledger event. The read starts
-    once every view has started, so no fold sees an event before its service is up; the trader
+    roles in one process otherwise each pull and decode every ledger event (and every market
+    data event: `follower` makes the one read, e.g. a MarketFollower). The read starts once
+    every view has started, so no fold sees an event before its service is up; the trader
     builds all its parts, then starts them."""
 
-    def __init__(self, bus: Bus, stream: str, *, batch: int = 1024) -> None:
+    def __init__(
+        self, bus: Bus, stream: str, *, batch: int = 1024, follower: Callable[[Apply], StreamFollower] | None = None
+    ) -> None:
         self.stream = stream
         self._folds: list[tuple[tuple[str, ...], Apply]] = []
         self._tokens: list[list[list[str]]] = []  # each fold's patterns, split once (hot path)
         self._started: set[int] = set()
         self._stopped: set[int] = set()  # folds whose service stopped: no more events for them
-        self._follower = StreamFollower(bus, stream, [], self._apply, batch=batch)
+        self._follower = (
+            follower(self._apply) if follower is not None else StreamFollower(bus, stream, [], self._apply, batch=batch)
+        )
+        assert self._follower.stream == stream, f"a read of {self._follower.stream} cannot share {stream}"
 
     def view(self, subjects: list[str], apply: Apply) -> SharedView:
         if self._started:

@@ -9,6 +9,7 @@ import signal
 from typing import Protocol
 
 from projections.follower import SharedFollower
+from projections.market_follower import MD_STREAM, MarketFollower
 from projections.health import StreamHealthProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import open_store
@@ -96,10 +97,13 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
 TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with CROSSBOOK_LIVE_ORDERS
 
 
-def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower | None = None) -> Service:
+def trader_part(
+    role: str, bus: Bus, settings: Settings, ledger: SharedFollower | None = None, md: SharedFollower | None = None
+) -> Service:
     """One part of the trader; each can run in its own process (they meet only on the bus).
-    Parts in one process may share one read of the ledger (`ledger`). Each appends as its
-    declared writer (events/subjects.py WRITERS); the router holds both router and risk."""
+    Parts in one process may share one read of the ledger (`ledger`) and one of market data
+    (`md`). Each appends as its declared writer (events/subjects.py WRITERS); the router holds
+    both router and risk."""
     if role == "graph":
         from services.graph.service import GraphEngineService
 
@@ -107,11 +111,11 @@ def trader_part(role: str, bus: Bus, settings: Settings, ledger: SharedFollower 
     if role == "router":
         from services.sor.service import RouterService
 
-        return RouterService(bus, ledger=ledger)
+        return RouterService(bus, ledger=ledger, md=None if md is None else (lambda apply: md.view(["md.>"], apply)))
     if role == "sandbox":
         from services.edges.sandbox.service import SandboxExecutor
 
-        return SandboxExecutor(as_writer(bus, "executor"), seed=settings.sim_seed, ledger=ledger)
+        return SandboxExecutor(as_writer(bus, "executor"), seed=settings.sim_seed, ledger=ledger, md=md)
     if role == "tca":
         from services.tca.service import TcaService
 
@@ -152,7 +156,11 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     await bus.ensure_streams()
     # One read of the ledger for every part of this process, not one each (CPU on the order path).
     ledger = SharedFollower(bus, "LEDGER") if len(roles) > 1 else None
-    parts = [trader_part(r, bus, settings, ledger) for r in roles]
+    # Likewise one read of market data for the router's and the sandbox's books: each otherwise
+    # pulls, decodes and folds every MD event itself, on the event loop the order path runs on.
+    md_readers = [r for r in roles if r in ("router", "sandbox")]
+    md = SharedFollower(bus, MD_STREAM, follower=lambda apply: MarketFollower(bus, apply)) if len(md_readers) > 1 else None
+    parts = [trader_part(r, bus, settings, ledger, md) for r in roles]
     hand_over(parts)
     for part in parts:
         await part.start()
