@@ -176,7 +176,12 @@ async def main(n_orders: int) -> None:
                 graph_id = r.json()["graph_id"]
                 submitted[graph_id], answered[graph_id] = start, done
                 stamps.setdefault(graph_id, {})["submit"] = wall
-                await watcher.wait_until(lambda: graph_id in first_fill, timeout=30)
+                try:
+                    await watcher.wait_until(lambda: graph_id in first_fill, timeout=30)
+                except TimeoutError:
+                    seen = sorted(stamps.get(graph_id, {}), key=lambda k: stamps[graph_id][k])
+                    log_tail = (tmp / "processes.log").read_bytes()[-3000:].decode(errors="replace")
+                    raise SystemExit(f"bench: order {graph_id} not filled in 30 s; its events: {seen}\n{log_tail}") from None
                 return graph_id
 
             # Warm up (paper funding, first consumers, code paths), then measure.
