@@ -119,7 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
             keys.close()
 
     app = FastAPI(title="Crossbook API", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
-    app.add_middleware(OrderDoor)  # POST /v1/orders without the framework; inside RequestIds (added next)
+    # POST /v1/orders without the framework; inside RequestIds (added next), so it has the request id.
+    app.add_middleware(OrderDoor, place_order=orders.place_order)
     errors.install(app)
     app.include_router(health.router)  # the only route without a key: the SDK calls it bare
     # Every other router needs a key. Handlers that need the caller take `Auth` as well;

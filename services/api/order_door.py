@@ -14,24 +14,30 @@ through the app unchanged."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.access import parse_json_body
+from services.api.access import AuthContext, parse_json_body
 from services.api.auth import authenticate
 from services.api.errors import ApiError
 from services.api.readiness import refuse_unless_ready
-from services.api.routers.orders import place_order
+from services.api.state import ApiState
 
 PATH = "/v1/orders"
 _JSON = (b"content-type", b"application/json")
 
 
+# services/api/routers/orders.py `place_order`, handed in by the app (only the app imports routers).
+PlaceOrder = Callable[[ApiState, Any, AuthContext, Any], Awaitable[dict[str, Any]]]
+
+
 class OrderDoor:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, place_order: PlaceOrder) -> None:
         self.app = app
+        self.place_order = place_order
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -45,7 +51,7 @@ class OrderDoor:
             raw = await _body(receive)
             if raw is None:
                 return  # the client went away before its body was in: nothing was done, no one to answer
-            answer = await place_order(state, app.state.markets, auth, parse_json_body(raw))
+            answer = await self.place_order(state, app.state.markets, auth, parse_json_body(raw))
         except ApiError as exc:
             rid = scope["state"]["request_id"]
             error = {"code": exc.code, "message": exc.message, "request_id": rid, "details": exc.details}
