@@ -49,7 +49,9 @@ from services.settings import Settings
 VIEW_LINGER_S = 0.005
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
+    """`own_process`: the app is the process (`crossbook api`), so it may tune the process's
+    garbage collector once started; not when embedded (tests start many apps in one process)."""
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = await Bus.connect(settings, name="api")
@@ -105,7 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
             funding=funding,
             readiness=readiness,
         )
-        settle_gc()  # after the folds' first catch-up started: see services/runtime.py
+        if own_process:
+            settle_gc()  # after the folds' first catch-up started: see services/runtime.py
         try:
             yield
         finally:
@@ -159,7 +162,7 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, own_process=True),
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
