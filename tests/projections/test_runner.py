@@ -182,7 +182,7 @@ async def test_a_lingering_runner_folds_a_burst_that_trickles_in_as_one_commit(b
     proj = StreamHealthProjection("MD")
     # Generous, so the parts land within it even on a loaded machine; and longer than the tests'
     # 1 s ack wait, so what was fetched first is redelivered within the batch and dropped there.
-    runner = ProjectionRunner(bus, store, proj, linger_s=1.5)
+    runner = ProjectionRunner(bus, store, proj, linger_s=3.0)
     commits: list[int] = []
     commit = store.commit
 
