@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +16,24 @@ from services.settings import Settings
 
 
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[tuple[Settings, Path]]:
+def throwaway_cluster(servers: list[NatsServer] | None = None) -> Iterator[tuple[Settings, Path]]:
+    """A nats-server on a temporary store; appended to `servers` when given (for its pid)."""
     with tempfile.TemporaryDirectory(prefix="crossbook-bench.") as tmp:
         server = NatsServer(Path(tmp) / "nats")
         server.start()
+        if servers is not None:
+            servers.append(server)
         try:
             yield Settings(data_dir=Path(tmp) / "data", nats_url=server.url, _env_file=None), Path(tmp)
         finally:
             server.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), which other load on the
+    machine does not move the way it moves wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def quoted(client: Any, venues: list[str]) -> bool:

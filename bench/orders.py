@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import quoted, throwaway_cluster  # noqa: E402
+from bench._common import cpu_seconds, quoted, throwaway_cluster  # noqa: E402
 from events import AnyEvent, new_event_id  # noqa: E402
 from events.execution import FillRecorded  # noqa: E402
 from events.market import TradePrinted  # noqa: E402
@@ -43,9 +43,11 @@ from projections.follower import StreamFollower  # noqa: E402
 from services.api.keys import create_key  # noqa: E402
 from services.bus import Bus  # noqa: E402
 from services.edges import registry  # noqa: E402
+from services.natsd import NatsServer  # noqa: E402
 from services.settings import Settings  # noqa: E402
 
 VENUES = ["binance", "okx", "bybit"]
+IDLE_S = 3.0
 HOPS = ["SubmitGraph", "GraphSubmitted", "NodeActivated", "RiskCheckPassed", "PlanMade", "ChildAllocated",
         "ChildAcked", "FillRecorded"]
 
@@ -78,8 +80,9 @@ def free_port_range(n: int) -> int:
 
 
 @contextlib.contextmanager
-def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """The cluster's processes (minus nats-server, already running); yields the API URL."""
+def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, int]]]:
+    """The cluster's processes (minus nats-server, already running); yields the API URL and
+    each process's pid by name."""
     api_port = free_port()
     env = {
         **os.environ,
@@ -90,20 +93,23 @@ def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, st
         "CROSSBOOK_API_PORT": str(api_port),
     }
     cli = [sys.executable, "-m", "services.cli.main"]
-    commands = [
-        [*cli, "sim", *[arg for v in VENUES for arg in ("--venue", v)]],
-        *[[*cli, "edge", "--venue", v] for v in VENUES],
-        [*cli, "trader"],
-        [*cli, "api"],
-    ]
+    commands = {
+        "sim": [*cli, "sim", *[arg for v in VENUES for arg in ("--venue", v)]],
+        **{f"edge {v}": [*cli, "edge", "--venue", v] for v in VENUES},
+        "trader": [*cli, "trader"],
+        "api": [*cli, "api"],
+    }
     logs = open(tmp / "processes.log", "wb")
-    procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT) for c in commands]
+    procs = {
+        name: subprocess.Popen(c, cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT)
+        for name, c in commands.items()
+    }
     try:
-        yield f"http://127.0.0.1:{api_port}", env
+        yield f"http://127.0.0.1:{api_port}", {name: p.pid for name, p in procs.items()}
     finally:
-        for p in procs:
+        for p in procs.values():
             p.terminate()
-        for p in procs:
+        for p in procs.values():
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
@@ -133,7 +139,10 @@ async def until(check, timeout: float, what: str) -> None:  # type: ignore[no-un
 
 
 async def main(n_orders: int) -> None:
-    with throwaway_cluster() as (settings, tmp), processes(settings, tmp) as (api_url, env):
+    servers: list[NatsServer] = []
+    with throwaway_cluster(servers) as (settings, tmp), processes(settings, tmp) as (api_url, pids):
+        assert servers[0].proc is not None
+        pids = {"nats-server": servers[0].proc.pid, **pids, "bench (client + watcher)": os.getpid()}
         bus = await Bus.connect(settings)
         await bus.ensure_streams()
         first_child: dict[str, int] = {}
@@ -157,24 +166,40 @@ async def main(n_orders: int) -> None:
         async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key.secret}"}) as client:
             await until(lambda: quoted(client, VENUES), 60, "API with books from every venue")
             submitted: dict[str, int] = {}
+            answered: dict[str, int] = {}  # graph -> when the HTTP answer was in (perf_counter_ns)
 
             async def order(side: str, qty: float) -> str:
                 start, wall = time.perf_counter_ns(), time.time_ns()
                 r = await client.post("/v1/orders", json={"symbol": "BTC-USDT", "side": side, "qty": qty})
+                done = time.perf_counter_ns()
                 assert r.status_code == 200, r.text
                 graph_id = r.json()["graph_id"]
-                submitted[graph_id] = start
+                submitted[graph_id], answered[graph_id] = start, done
                 stamps.setdefault(graph_id, {})["submit"] = wall
-                await watcher.wait_until(lambda: graph_id in first_fill, timeout=30)
+                try:
+                    await watcher.wait_until(lambda: graph_id in first_fill, timeout=30)
+                except TimeoutError:
+                    seen = sorted(stamps.get(graph_id, {}), key=lambda k: stamps[graph_id][k])
+                    log_tail = (tmp / "processes.log").read_bytes()[-3000:].decode(errors="replace")
+                    raise SystemExit(f"bench: order {graph_id} not filled in 30 s; its events: {seen}\n{log_tail}") from None
                 return graph_id
 
             # Warm up (paper funding, first consumers, code paths), then measure.
             for _ in range(5):
                 submitted.pop(await order("buy", 0.001))
+            # Each process's CPU while no order runs (market data, heartbeats): a rate per second.
+            idle0, i0 = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.perf_counter()
+            await asyncio.sleep(IDLE_S)  # a measuring window, not a wait for anything
+            idle_s = time.perf_counter() - i0
+            idle = {name: (cpu_seconds(pid) - idle0[name]) / idle_s for name, pid in pids.items()}
+            cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
             t0 = time.perf_counter()
             for i in range(n_orders):
                 await order("buy" if i % 2 == 0 else "sell", 0.01)
             elapsed = time.perf_counter() - t0
+            cpu_ms = {name: (cpu_seconds(pid) - cpu0[name]) * 1000 / n_orders for name, pid in pids.items()}
+            # What the orders added: the total less the idle rate over the same time.
+            extra_ms = {name: cpu_ms[name] - idle[name] * elapsed * 1000 / n_orders for name in pids}
         await watcher.stop()
         await bus.close()
     to_child = [(first_child[g] - t) / 1e6 for g, t in submitted.items()]
@@ -184,7 +209,14 @@ async def main(n_orders: int) -> None:
     print(f"raw JetStream publish round trip (median)  {raw_us / 1000:8.2f} ms")
     print(f"submit -> child allocated   p50 {pct(to_child, 0.5):7.2f} ms  p99 {pct(to_child, 0.99):7.2f} ms")
     print(f"submit -> first fill        p50 {pct(to_fill, 0.5):7.2f} ms  p99 {pct(to_fill, 0.99):7.2f} ms")
+    to_answer = [(answered[g] - t) / 1e6 for g, t in submitted.items()]
+    print(f"submit -> HTTP answer       p50 {pct(to_answer, 0.5):7.2f} ms  p99 {pct(to_answer, 0.99):7.2f} ms")
     print(f"sustained (one at a time)   {n_orders / elapsed:7.1f} orders/s")
+    print("CPU time per order (user + system, ms): total, and above the process's idle rate "
+          f"(CPU %/s with no order, measured over {IDLE_S:g} s)")
+    for name, ms in cpu_ms.items():
+        print(f"  {name:<26} {ms:7.2f}  {extra_ms[name]:7.2f}  (idle {100 * idle[name]:5.1f}%)")
+    print(f"  {'all':<26} {sum(cpu_ms.values()):7.2f}  {sum(extra_ms.values()):7.2f}")
     print("where the time goes (event ts_ns, p50 / p99 ms after the submit was sent):")
     for hop in HOPS:
         gaps = [(st[hop] - st["submit"]) / 1e6 for g in submitted if hop in (st := stamps.get(g, {}))]

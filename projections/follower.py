@@ -188,17 +188,24 @@ class SharedFollower:
 
     Each fold gets a `view` that behaves as its own StreamFollower of its subjects (start, stop,
     caught_up, position, wait_for, ...), but the stream is read and decoded once: the trader's
-    roles in one process otherwise each pull and decode every ledger event. The read starts
-    once every view has started, so no fold sees an event before its service is up; the trader
+    roles in one process otherwise each pull and decode every ledger event (and every market
+    data event: `follower` makes the one read, e.g. a MarketFollower). The read starts once
+    every view has started, so no fold sees an event before its service is up; the trader
     builds all its parts, then starts them."""
 
-    def __init__(self, bus: Bus, stream: str, *, batch: int = 1024) -> None:
+    def __init__(
+        self, bus: Bus, stream: str, *, batch: int = 1024, follower: Callable[[Apply], StreamFollower] | None = None
+    ) -> None:
         self.stream = stream
         self._folds: list[tuple[tuple[str, ...], Apply]] = []
         self._tokens: list[list[list[str]]] = []  # each fold's patterns, split once (hot path)
         self._started: set[int] = set()
         self._stopped: set[int] = set()  # folds whose service stopped: no more events for them
-        self._follower = StreamFollower(bus, stream, [], self._apply, batch=batch)
+        self._all_want_all = False  # every fold wants everything the read gets (set at start)
+        self._follower = (
+            follower(self._apply) if follower is not None else StreamFollower(bus, stream, [], self._apply, batch=batch)
+        )
+        assert self._follower.stream == stream, f"a read of {self._follower.stream} cannot share {stream}"
 
     def view(self, subjects: list[str], apply: Apply) -> SharedView:
         if self._started:
@@ -208,9 +215,13 @@ class SharedFollower:
         return SharedView(self, len(self._folds) - 1)
 
     def _apply(self, event: AnyEvent, seq: int) -> None:
-        subject = subject_for(event).split(".")
+        # The event's subject only when some fold wants less than the whole read (not market
+        # data's folds: both want all of md.>; it is the costliest part of fanning an event out).
+        subject = subject_for(event).split(".") if not self._all_want_all else []
         for index, (_, apply) in enumerate(self._folds):
-            if index not in self._stopped and any(_covers(p, subject) for p in self._tokens[index]):
+            if index not in self._stopped and (
+                self._all_want_all or any(_covers(p, subject) for p in self._tokens[index])
+            ):
                 try:
                     apply(event, seq)
                 except Exception as exc:  # one fold's bug must not starve the others of the event
@@ -228,6 +239,11 @@ class SharedFollower:
             # A consumer refuses overlapping filters: keep only those no other one covers.
             self._follower.subjects = sorted(
                 p for p in wanted if not any(q != p and covers(q, p) for q in wanted)
+            )
+            self._all_want_all = all(
+                any(covers(mine, read) for mine in subjects)
+                for subjects, _ in self._folds
+                for read in self._follower.subjects
             )
             await self._follower.start()
 

@@ -75,11 +75,17 @@ class BatchTx:
 
 
 class ProjectionRunner:
-    def __init__(self, bus: Bus, store: ViewStore, projection: Projection, *, batch: int = 256) -> None:
+    def __init__(
+        self, bus: Bus, store: ViewStore, projection: Projection, *, batch: int = 256, linger_s: float = 0.0
+    ) -> None:
         self.bus = bus
         self.store = store
         self.projection = projection
         self.batch = batch
+        # After the first message of a quiet spell, wait this long for the rest of its burst (an
+        # order's events arrive over a few ms): one batch, one commit instead of several, and the
+        # view's work out of the way of whatever caused the burst (the order path).
+        self.linger_s = linger_s
         self.durable = f"proj-{projection.name}"
         self.position = 0
         self.applied = 0
@@ -165,6 +171,10 @@ class ProjectionRunner:
                 except TimeoutError:  # nats-py raises both its own and asyncio's
                     await self._mark_caught_up()
                     continue
+                if self.linger_s and len(msgs) < self.batch:
+                    await asyncio.sleep(self.linger_s)  # batching, not a wait for anything in particular
+                    with contextlib.suppress(TimeoutError):
+                        msgs += await self._sub.fetch(self.batch - len(msgs), timeout=0.002)
                 await self._process(msgs)
         except asyncio.CancelledError:
             raise
@@ -191,8 +201,10 @@ class ProjectionRunner:
         fresh = 0
         for msg in msgs:
             seq = msg.metadata.sequence.stream
-            if seq <= self.position:
-                self.skipped_redeliveries += 1  # a redelivery of something already committed
+            if seq <= last:
+                # A redelivery of something already committed, or of a message earlier in this
+                # batch (a lingering batch can outlast the ack wait).
+                self.skipped_redeliveries += 1
                 continue
             try:
                 event = decode(msg.data)

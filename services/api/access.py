@@ -32,7 +32,11 @@ def visible(graph: GraphState | None, auth: AuthContext) -> bool:
 
 
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
+    return parse_json_body(await request.body())
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON (an empty body is an empty object); ApiError 400 when it is not JSON."""
     if not raw.strip():
         return {}  # the SDK sends no body for an empty dict
     try:

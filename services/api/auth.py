@@ -14,7 +14,13 @@ from services.api.state import ApiState, get_state
 
 async def require_key(request: Request, state: Annotated[ApiState, Depends(get_state)]) -> AuthContext:
     """Resolve `Authorization: Bearer <key>` to an `AuthContext`, or answer 401."""
-    scheme, _, raw = request.headers.get("authorization", "").strip().partition(" ")
+    return authenticate(state, request.headers.get("authorization", ""))
+
+
+def authenticate(state: ApiState, authorization: str) -> AuthContext:
+    """The caller an `Authorization` header value stands for; ApiError 401 (no, malformed, unknown
+    or revoked key) or 429 (the tenant's rate limit). Shared by `require_key` and the order door."""
+    scheme, _, raw = authorization.strip().partition(" ")
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw:
         raise ApiError(401, "missing API key: send Authorization: Bearer <key>", code="UNAUTHORIZED")

@@ -34,6 +34,10 @@ def problems(state: ApiState) -> list[str]:
 
 async def require_ready(request: Request) -> None:
     """A route dependency: refuse with a retryable 503 while not ready (before any side effect)."""
-    found = problems(request.app.state.api)
+    refuse_unless_ready(request.app.state.api)
+
+
+def refuse_unless_ready(state: ApiState) -> None:
+    found = problems(state)
     if found:
         raise ApiError(503, "not ready: " + "; ".join(found), headers={"Retry-After": str(RETRY_AFTER_S)})

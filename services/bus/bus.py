@@ -275,6 +275,7 @@ class Bus:
             outgoing.append((subject, headers, encode(event)))
             previous = event
         futures = [await self.acks.publish(subject, data, headers) for subject, headers, data in outgoing]
+        write_through(self.nc)
         if futures:
             await asyncio.wait(futures, timeout=timeout_s)
         answers: list[PubAck | BusError] = []
@@ -373,6 +374,17 @@ class Bus:
                         return
         finally:
             await sub.unsubscribe()
+
+
+def write_through(nc: Client) -> None:
+    """Hand what nats-py has queued to the socket now, in order, instead of on its flusher's next
+    turn of the event loop: on the order path, whatever else is ready on the loop (market data,
+    other folds) would otherwise run before the append leaves. The flusher then finds nothing
+    queued. While not connected, the queue waits for the reconnect as before."""
+    if nc._pending_data_size and nc.is_connected and nc._transport is not None:
+        nc._transport.writelines(nc._pending[:])
+        nc._pending = []
+        nc._pending_data_size = 0
 
 
 def _stream_config(s: StreamDef) -> StreamConfig:

@@ -13,7 +13,7 @@ from services.bus import Bus
 from services.edges import registry
 from services.edges.runtime import EdgeRunner
 from services.edges.venue import VenueAdapter, VenueEndpoints
-from services.runtime import configure_logging, wait_for_shutdown
+from services.runtime import configure_logging, settle_gc, wait_for_shutdown
 from services.settings import Settings
 
 log = logging.getLogger("crossbook.edges")
@@ -79,6 +79,7 @@ async def run_edge(settings: Settings, venue: str) -> None:
     runner = EdgeRunner(cls(endpoints), symbols, BusSink(bus))
     await runner.start()
     log.info("edge %s streaming %s from %s", venue, ", ".join(symbols), endpoints.ws_url)
+    settle_gc()
     await wait_for_shutdown()
     await runner.stop()
     await bus.close()

@@ -18,7 +18,7 @@ from projections.market_follower import MarketFollower, last_per_subject
 from projections.market import MarketBooks, Nbbo, nbbo_event
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.runtime import configure_logging, wait_for_shutdown
+from services.runtime import configure_logging, settle_gc, wait_for_shutdown
 from services.settings import Settings
 
 log = logging.getLogger("crossbook.md")
@@ -103,6 +103,7 @@ async def run_nbbo(settings: Settings) -> None:
     publisher = NbboPublisher(bus, settings.nbbo_tick_ms)
     await publisher.start()
     log.info("nbbo publisher running (tick %s ms)", settings.nbbo_tick_ms)
+    settle_gc()
     await wait_for_shutdown()
     await publisher.stop()
     await bus.close()

@@ -52,7 +52,7 @@ from events.routing import ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
 from events.tca import VenueScored
-from projections.follower import SharedFollower, StreamFollower, follow
+from projections.follower import SharedFollower, SharedView, StreamFollower, follow
 from projections.market import MarketBooks
 from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
@@ -115,10 +115,11 @@ class RouterService:
         params: SorParams | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         ledger: SharedFollower | None = None,
-        md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower] | None = None,
+        md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower | SharedView] | None = None,
     ) -> None:
         """`ledger`: the process's shared read of LEDGER; `md`: makes the follower of market
-        data for a fold (default: a StreamFollower of the MD stream)."""
+        data for a fold (default: its own MarketFollower; in the trader, a view of the process's
+        one read of market data)."""
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")

@@ -97,3 +97,38 @@ async def test_a_failing_fold_does_not_keep_events_from_the_others_and_a_stopped
     assert [e.delta_qty_1e8 for e in stopped_heard] == [1, 2]  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError):
         await leaving.start()
+
+
+async def test_one_market_data_read_from_the_present_serves_two_folds(bus: Bus) -> None:
+    # Arrange: a book's history, then its newest snapshot and a delta after it (the present)
+    from events.market import BookDeltaBatch, BookSnapshot
+    from nats.js.api import DeliverPolicy
+
+    from projections.market_follower import MD_STREAM, MarketFollower
+
+    def snap(px: int) -> BookSnapshot:
+        return BookSnapshot(event_id=new_event_id(), ts_ns=1, venue="okx", symbol="BTC-USDT",
+                            bids=[(px, 1)], asks=[(px + 1, 1)])
+
+    await bus.publish_many([snap(1), snap(2)])
+    await bus.publish_many([
+        BookDeltaBatch(event_id=new_event_id(), ts_ns=2, venue="okx", symbol="BTC-USDT", bids=[(2, 5)], asks=[])
+    ])
+    shared = SharedFollower(bus, MD_STREAM, follower=lambda apply: MarketFollower(bus, apply))
+    router: list[tuple[str, int]] = []
+    sandbox: list[tuple[str, int]] = []
+    views = [shared.view(["md.>"], lambda e, seq, out=out: out.append((type(e).__name__, seq)))  # type: ignore[misc]
+             for out in (router, sandbox)]
+    # Act
+    for view in views:
+        await view.start()
+    try:
+        await views[0].wait_until(lambda: len(router) == 2 and len(sandbox) == 2, timeout=20)
+        # The reads of the stream (its start also reads each subject's newest message once, apart).
+        consumers = [c for c in await bus.js.consumers_info(MD_STREAM) if c.config.deliver_policy == DeliverPolicy.BY_START_SEQUENCE]
+    finally:
+        for view in views:
+            await view.stop()
+    # Assert: both from the newest snapshot on (not the older one), through one consumer
+    assert router == sandbox == [("BookSnapshot", 2), ("BookDeltaBatch", 3)]
+    assert len(consumers) == 1

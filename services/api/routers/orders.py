@@ -31,6 +31,7 @@ from projections import orders as view
 from services.api.access import AuthContext, json_body, node_order_ref
 from services.api.auth import Auth
 from services.api.commands import append_command, await_kernel, front_door
+from services.api.market_catalog import MarketCatalog
 from services.api.errors import ApiError
 from services.api.readiness import require_ready
 from services.api.state import ApiState, get_state
@@ -57,11 +58,17 @@ VIEW_WAIT_S = 5.0  # a read waits this long for the orders view before answering
 
 @router.post("/orders", dependencies=[Depends(require_ready)])  # 503 + Retry-After until ready
 async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, Any]:
+    # The order path serves this route in plain ASGI (services/api/order_door.py), with the same
+    # steps: this definition documents it in the OpenAPI schema and serves any caller the door passes on.
+    return await place_order(state, request.app.state.markets, auth, await json_body(request))
+
+
+async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext, body: Any) -> dict[str, Any]:
+    """Submit one order (graph) for an authenticated, ready caller; the submit answer, or ApiError."""
     tenant = auth.tenant
-    body = await json_body(request)
     try:
         # A seq_test_ key forces sandbox by contract; live keys too until a live order transport exists.
-        parsed = request.app.state.markets.canonical_order(parse_order_body(body, new_event_id, force_sandbox=True))
+        parsed = markets.canonical_order(parse_order_body(body, new_event_id, force_sandbox=True))
         # A notional-sized order (simple form `notional`) is sized at the NBBO mid when it
         # arrives; without a mark (or below one unit) resolve_notional answers a 422, not a 500.
         parsed = resolve_notional(parsed, _marks(state, parsed))

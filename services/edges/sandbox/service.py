@@ -35,7 +35,8 @@ log = logging.getLogger("crossbook.sandbox")
 
 class SandboxExecutor:
     def __init__(self, bus: Bus, *, config: SandboxConfig | None = None, seed: int = 7,
-                 clock_ns: Callable[[], int] = time.time_ns, ledger: SharedFollower | None = None) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, ledger: SharedFollower | None = None,
+                 md: SharedFollower | None = None) -> None:
         self.bus = bus
         self.config = config or SandboxConfig()
         self.seed = seed
@@ -56,7 +57,8 @@ class SandboxExecutor:
         self.icebergs: set[tuple[str, str]] = set()  # (graph_id, node_id): its resting child is one clip
         self.outbox = Outbox(bus, "sandbox")
         self._resume: asyncio.Task[None] | None = None
-        self.md = MarketFollower(bus, self.on_md)
+        # The process's one read of market data when it has one (the trader), else its own.
+        self.md = md.view(["md.>"], self.on_md) if md is not None else MarketFollower(bus, self.on_md)
         # ord.> for NodeCancelled/GraphCancelled: a cancelled node's resting children are pulled.
         self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
 

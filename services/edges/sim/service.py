@@ -8,7 +8,7 @@ import time
 from services.edges import registry
 from services.edges.service import sim_port
 from services.edges.sim.server import SimServer
-from services.runtime import configure_logging, wait_for_shutdown
+from services.runtime import configure_logging, settle_gc, wait_for_shutdown
 from services.settings import Settings
 
 log = logging.getLogger("crossbook.sim")
@@ -33,6 +33,7 @@ async def run_sims(settings: Settings, venues: list[str] | None = None) -> None:
         servers.append(server)
         symbols = ", ".join(i.symbol for i in instruments[name])
         log.info("sim %-13s %s  (%s)", name, server.ws_url, symbols)
+    settle_gc()
     await wait_for_shutdown()
     for server in servers:
         await server.stop()
