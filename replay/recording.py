@@ -82,7 +82,7 @@ class RecordingWriter:
     def __init__(self, path: Path, *, row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.path = path
         self.row_group_rows = row_group_rows
-        self.count = 0
+        self.count = 0  # events written (buffered ones included)
         self.counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._rows: list[MdEvent] = []
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +102,8 @@ class RecordingWriter:
 
     def write(self, event: MdEvent) -> None:
         self._rows.append(event)
+        self.count += 1
+        self.counts[_kind(event)] += 1
         if len(self._rows) >= self.row_group_rows:
             self.flush()
 
@@ -115,11 +117,22 @@ class RecordingWriter:
         rows = sorted(self._rows, key=lambda e: e.ts_ns)  # stable: equal times keep arrival order
         self._rows = []
         self._writer.write_table(_to_table(rows), row_group_size=len(rows))
-        self.count += len(rows)
 
     def close(self) -> None:
         self.flush()
         self._writer.close()
+
+
+def _kind(e: MdEvent) -> str:
+    if isinstance(e, BookSnapshot):
+        return "snapshot"
+    if isinstance(e, BookDeltaBatch):
+        return "delta"
+    if isinstance(e, TradePrinted):
+        return "trade"
+    if isinstance(e, VenueStatusChanged):
+        return "status"
+    return "funding"
 
 
 def _to_table(rows: Sequence[MdEvent]) -> pa.Table:
@@ -132,16 +145,7 @@ def _to_table(rows: Sequence[MdEvent]) -> pa.Table:
         book = isinstance(e, (BookSnapshot, BookDeltaBatch))
         trade = isinstance(e, TradePrinted)
         status = isinstance(e, VenueStatusChanged)
-        if isinstance(e, BookSnapshot):
-            kind = "snapshot"
-        elif isinstance(e, BookDeltaBatch):
-            kind = "delta"
-        elif trade:
-            kind = "trade"
-        elif status:
-            kind = "status"
-        else:
-            kind = "funding"
+        kind = _kind(e)
         cols["kind"].append(kind)
         cols["ts_event_ns"].append(getattr(e, "ts_event_ns", 0))
         cols["ts_recv_ns"].append(getattr(e, "ts_recv_ns", 0))
@@ -237,8 +241,8 @@ def _pylist(column: pa.ChunkedArray) -> list[Any]:
             return [None if i is None else words[i] for i in array.indices.to_pylist()]
         return [words[i] for i in array.indices.to_numpy().tolist()]
     if pa.types.is_integer(array.type) and not array.null_count:
-        return array.to_numpy().tolist()  # type: ignore[no-any-return]
-    return array.to_pylist()  # type: ignore[no-any-return]
+        return array.to_numpy().tolist()
+    return array.to_pylist()
 
 
 def _flat_list(column: pa.ChunkedArray) -> tuple[list[int], list[int]]:
