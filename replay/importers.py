@@ -45,6 +45,7 @@ class ImportError_(CrossbookError):
 class FileImport:
     path: Path
     venue: str = ""  # the adapter that read it ("" = none could)
+    start_ns: int = 0  # the time stamped on its first frame
     frames: int = 0
     events: int = 0
     bad_frames: int = 0
@@ -102,7 +103,7 @@ async def _replay_file(
 ) -> tuple[FileImport, list[AnyEvent]]:
     adapter = adapter_cls()
     frames = _frames(path)
-    report = FileImport(path, frames=len(frames))
+    report = FileImport(path, frames=len(frames), start_ns=start_ns)
     symbols = _venue_symbols(adapter, frames)
     if not symbols:
         return report, []
@@ -182,7 +183,7 @@ async def import_fixtures(
                     writer.write_all(md)  # type: ignore[arg-type]
                     report.events = len(md)
                     break
-                report = FileImport(path, frames=report.frames)
+                report = FileImport(path, frames=report.frames, start_ns=file_start)
             reports.append(report)
             file_start += FILE_STEP_NS
     return reports
