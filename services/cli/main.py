@@ -9,13 +9,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from services.cli import keys, trade
+from services.cli import data, keys, trade
 from services.settings import PROJECT_ROOT, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Crossbook: one execution layer for every venue.")
 console = Console()
 app.add_typer(keys.app, name="keys")
 trade.register(app)
+data.register(app)
 
 
 @app.command()

@@ -1,0 +1,129 @@
+"""Market-data commands: `crossbook record`, `crossbook import fixtures|tardis`, `crossbook recording`.
+
+Recordings are Parquet files (replay/recording.py, schema in replay/RECORDING.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from services.settings import PROJECT_ROOT, load_settings
+
+console = Console()
+import_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Turn other data into recordings.")
+DEFAULT_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures" / "venues"
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def record_command(
+    symbols: str = typer.Option(..., help="comma-separated canonical symbols, e.g. BTC-USDT,ETH-USDT"),
+    venues: str = typer.Option("", help="comma-separated venues (default: every venue)"),
+    seconds: float = typer.Option(..., min=0.1, help="how long to record"),
+    out: Path = typer.Option(..., help="recording (.parquet) to write"),
+) -> None:
+    """Record a running cluster's market data (books, trades, venue status) into a recording."""
+    from replay.record import RecordStats, record
+    from services.bus import Bus
+
+    async def run() -> RecordStats:
+        bus = await Bus.connect(load_settings(), name="record")
+        try:
+            with Progress(
+                TextColumn("[bold]recording"),
+                BarColumn(),
+                TextColumn("{task.fields[events]:>9,} events  {task.fields[rate]:>8,.0f}/s"),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("record", total=seconds, events=0, rate=0.0)
+
+                def show(stats: RecordStats, elapsed: float) -> None:
+                    rate = stats.events / elapsed if elapsed > 0 else 0.0
+                    progress.update(task, completed=min(elapsed, seconds), events=stats.events, rate=rate)
+
+                stats = await record(bus, out, symbols=_csv(symbols), venues=_csv(venues) or None, seconds=seconds,
+                                     on_progress=show)
+                progress.update(task, completed=seconds)
+                return stats
+        finally:
+            await bus.close()
+
+    stats = asyncio.run(run())
+    kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(stats.by_kind.items()))
+    console.print(f"wrote {stats.events:,} events to {out} ({kinds}); MD sequences {stats.start_seq}..{stats.last_seq}")
+
+
+@import_app.command("fixtures")
+def import_fixtures_command(
+    out: Path = typer.Option(..., help="recording (.parquet) to write"),
+    root: Path = typer.Option(DEFAULT_FIXTURES, help="folder of venue folders with ws_*.json[l] payloads"),
+    venues: str = typer.Option("", help="only these fixture folders (comma-separated)"),
+) -> None:
+    """Replay recorded venue payloads through the real venue parsers into a recording."""
+    from replay.importers import import_fixtures
+    from replay.recording import RecordingWriter
+
+    if not root.is_dir():
+        console.print(f"[red]no fixture folder at {root}[/red]")
+        raise typer.Exit(2)
+
+    async def run() -> list:  # type: ignore[type-arg]
+        with RecordingWriter(out) as writer:
+            return await import_fixtures(root, writer, venues=_csv(venues) or None)
+
+    reports = asyncio.run(run())
+    table = Table("file", "venue", "frames", "events", "bad frames", "integrity failures")
+    for r in reports:
+        if r.venue:
+            table.add_row(f"{r.path.parent.name}/{r.path.name}", r.venue, str(r.frames), str(r.events),
+                          str(r.bad_frames), str(r.integrity_failures))
+    console.print(table)
+    skipped = sum(1 for r in reports if not r.venue)
+    console.print(f"wrote {sum(r.events for r in reports):,} events to {out}; {skipped} files carried no market data")
+
+
+@import_app.command("tardis")
+def import_tardis_command(
+    files: list[Path] = typer.Argument(..., help="incremental_book_L2 and/or trades CSV files"),
+    out: Path = typer.Option(..., help="recording (.parquet) to write"),
+) -> None:
+    """Import Tardis-style CSV (incremental_book_L2, trades) into a recording."""
+    from replay.importers import ImportError_, import_tardis
+    from replay.recording import RecordingWriter
+
+    try:
+        with RecordingWriter(out) as writer:
+            count = import_tardis(files, writer)
+    except ImportError_ as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"wrote {count:,} events to {out}")
+
+
+def recording_command(path: Path = typer.Argument(..., help="a recording")) -> None:
+    """Describe a recording: schema version, events, time range, venues and symbols."""
+    from replay.recording import RecordingError, recording_info
+
+    try:
+        info = recording_info(path)
+    except RecordingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(
+        f"{path}: schema v{info.schema_version}, {info.events:,} events in {info.row_groups} row groups, "
+        f"ts_ns {info.start_ns}..{info.end_ns}\nvenues: {', '.join(info.venues)}\nsymbols: {', '.join(info.symbols)}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("record")(record_command)
+    app.command("recording")(recording_command)
+    app.add_typer(import_app, name="import")
