@@ -68,14 +68,14 @@ def import_fixtures_command(
     venues: str = typer.Option("", help="only these fixture folders (comma-separated)"),
 ) -> None:
     """Replay recorded venue payloads through the real venue parsers into a recording."""
-    from replay.importers import import_fixtures
+    from replay.importers import FileImport, import_fixtures
     from replay.recording import RecordingWriter
 
     if not root.is_dir():
         console.print(f"[red]no fixture folder at {root}[/red]")
         raise typer.Exit(2)
 
-    async def run() -> list:  # type: ignore[type-arg]
+    async def run() -> list[FileImport]:
         with RecordingWriter(out) as writer:
             return await import_fixtures(root, writer, venues=_csv(venues) or None)
 
