@@ -127,3 +127,30 @@ def register(app: typer.Typer) -> None:
     app.command("record")(record_command)
     app.command("recording")(recording_command)
     app.add_typer(import_app, name="import")
+
+
+def audit_order(target: str, stream: str = "LEDGER") -> None:
+    """Print one order's causal chain from the ledger (exit 1 when the log does not know it)."""
+    from replay.audit import OrderChain, order_chain
+    from services.bus import Bus
+
+    async def run() -> OrderChain | None:
+        bus = await Bus.connect(load_settings(), name="audit-order")
+        try:
+            return await order_chain(bus, target, stream=stream)
+        finally:
+            await bus.close()
+
+    chain = asyncio.run(run())
+    if chain is None:
+        console.print(f"[red]{stream} has no order or graph {target!r}[/red]")
+        raise typer.Exit(1)
+    what = f"node {chain.node_id} of graph {chain.graph_id}" if chain.node_id else f"graph {chain.graph_id}"
+    table = Table("seq", "subject", "event", "event_id", "caused by", "ts_ns", "+µs", title=f"{target}: {what}")
+    first_ns = chain.links[0].event.ts_ns
+    for link in chain.links:
+        e = link.event
+        table.add_row(str(link.seq), link.subject, link.type, e.event_id, e.causation_id or "-", str(e.ts_ns),
+                      f"{(e.ts_ns - first_ns) / 1_000:,.0f}")
+    console.print(table)
+    console.print(f"{len(chain.links)} events")

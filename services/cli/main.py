@@ -120,10 +120,23 @@ def export(
 
 
 @app.command()
-def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Option("LEDGER")) -> None:
-    """Rebuild a durable projection from the log and diff it with the live view (exit 1 on a diff)."""
+def audit(
+    name: str = typer.Argument("stream_health", help="a projection (stream_health, positions, orders), or `order`"),
+    target: str = typer.Argument("", help="with `order`: a node_order_id or a graph_id"),
+    stream: str = typer.Option("LEDGER"),
+) -> None:
+    """Rebuild a durable projection from the log and diff it with the live view (exit 1 on a diff),
+    or print one order's causal chain (`audit order <node_order_id|graph_id>`; exit 1 if unknown)."""
+    if name == "order":
+        from services.cli.data import audit_order
+
+        if not target:
+            console.print("audit order needs a node_order_id or a graph_id")
+            raise typer.Exit(2)
+        audit_order(target, stream)
+        return
     from projections.store import open_store
-    from replay.audit import AuditReport
+    from replay.audit import AuditReport, differences
     from replay.audit import audit as run_audit
     from services.bus import Bus
     from services.runtime import durable_projection
@@ -143,6 +156,8 @@ def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Optio
         f"{report.projection}: live position {report.live_position}, rebuilt {report.rebuilt_position}; "
         f"missing {len(report.missing)}, extra {len(report.extra)}, changed {len(report.changed)}"
     )
+    for line in differences(report):
+        console.print(line, markup=False, highlight=False)
     raise typer.Exit(0 if report.clean else 1)
 
 
