@@ -1,14 +1,16 @@
-"""The same input log through the kernel (graph engine + risk + router) twice on the in-process
-adapter gives byte-identical output logs, envelope timestamps included (a virtual clock moved to
-each input's time). Through JetStream, with the same virtual clock, the same inputs give the
-same decisions: the same graph events, risk verdicts, plans and child orders (venues,
-quantities, prices, ids)."""
+"""The same input log through the kernel (graph engine, risk, router, sandbox matching, TCA)
+twice on the in-process adapter gives byte-identical output logs, envelope timestamps included
+(a virtual clock moved to each input's time). Through JetStream, with the same virtual clock, the
+live services (graph engine, router, sandbox executor, TCA) given the same inputs make the same
+decisions: the same graph events, risk verdicts, plans and child orders (venues, quantities,
+prices, ids)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+import msgspec
 import pytest
 
 from events import AnyEvent, encode
@@ -20,19 +22,24 @@ from events.routing import ChildAllocated, PlanMade
 from projections.follower import StreamFollower
 from services.api.routers.orders import submit_command
 from services.bus import Bus
-from services.edges.sandbox.service import funding_events
+from services.edges.sandbox.config import SandboxConfig
+from services.edges.sandbox.service import SandboxExecutor, funding_events
 from services.graph import parse_order_body
 from services.graph.service import GraphEngineService
 from services.kernel.ports import VirtualClock
 from services.kernel.runner import InProcessKernel
 from services.risk import RiskLimits
 from services.sor.service import RouterService
+from services.tca.service import TcaService
 from tests.services.trading.test_policies import BOOKS, SYMBOL, U
 
 T0 = 1_800_000_000_000_000_000  # the session's first input time
 MS = 1_000_000
 TENANT = "acme"
 LIMITS = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
+# The JetStream executor stamps a reply with the time it handles the order; with no latency the
+# kernel delivers replies at that same time, so both runs decide on the same facts at the same times.
+INSTANT = SandboxConfig(latency_ns=0, jitter_ns=0)
 DECISIONS = (NodeActivated, RiskCheckPassed, RiskCheckRejected, PlanMade, ChildAllocated, GraphCompleted)
 
 
@@ -70,15 +77,15 @@ def inputs() -> list[AnyEvent]:
     ]
 
 
-async def run_in_process() -> tuple[bytes, list[AnyEvent]]:
-    async with InProcessKernel(limits=LIMITS) as kernel:
-        await kernel.feed(inputs())
+def run_in_process(sandbox: SandboxConfig | None = None) -> tuple[bytes, list[AnyEvent]]:
+    kernel = InProcessKernel(limits=LIMITS, sandbox=sandbox)
+    kernel.feed(inputs())
     return kernel.log.dump(), [e.event for e in kernel.log.entries]
 
 
-async def test_the_same_inputs_twice_in_process_give_byte_identical_logs() -> None:
-    first, events = await run_in_process()
-    second, _ = await run_in_process()
+def test_the_same_inputs_twice_in_process_give_byte_identical_logs() -> None:
+    first, events = run_in_process()
+    second, _ = run_in_process()
     assert first == second
     # The session decided something worth comparing: a split, a rest and its cancel, a refusal.
     children = [e for e in events if isinstance(e, ChildAllocated)]
@@ -101,7 +108,7 @@ def decisions(events: list[AnyEvent]) -> dict[str, list[bytes]]:
 
 @pytest.mark.timeout(60)
 async def test_the_same_inputs_through_jetstream_give_the_same_decisions(bus: Bus) -> None:
-    _, expected_events = await run_in_process()
+    _, expected_events = run_in_process(INSTANT)
     expected = decisions(expected_events)
     # What the kernel appended in reaction to each input (up to the next input).
     input_ids = {e.event_id for e in inputs()}
@@ -124,7 +131,11 @@ async def test_the_same_inputs_through_jetstream_give_the_same_decisions(bus: Bu
 
     watcher = StreamFollower(bus, "LEDGER", [">"], record)
     await watcher.start()
-    parts = [GraphEngineService(bus, clock_ns=clock.now_ns), RouterService(bus, limits=LIMITS, clock_ns=clock.now_ns)]
+    executor = SandboxExecutor(bus, config=INSTANT, clock_ns=clock.now_ns)
+    router = RouterService(bus, limits=LIMITS, clock_ns=clock.now_ns)
+    parts: list[GraphEngineService | RouterService | SandboxExecutor | TcaService] = [
+        GraphEngineService(bus, clock_ns=clock.now_ns), router, executor, TcaService(bus),
+    ]
     for part in parts:
         await part.start()
     try:
@@ -134,10 +145,22 @@ async def test_the_same_inputs_through_jetstream_give_the_same_decisions(bus: Bu
             clock.advance_to(event.ts_ns)
             ack = await bus.publish(event)
             if ack.stream == "MD":
-                await parts[1].md.wait_for(ack.seq)  # the router's books have it
-            await watcher.wait_until(lambda: reactions[event.event_id] <= seen_ids, timeout=20)
+                await router.md.wait_for(ack.seq)  # the router's books have it
+                await executor.md.wait_for(ack.seq)  # and the simulated venues' books
+            try:
+                await watcher.wait_until(lambda: reactions[event.event_id] <= seen_ids, timeout=20)
+            except TimeoutError:
+                missing = [e for e in expected_events if e.event_id in reactions[event.event_id] - seen_ids]
+                got = [e for e in seen if e.event_id not in {x.event_id for x in expected_events}]
+                raise AssertionError(f"after {type(event).__name__}: missing {missing[:3]}, unexpected {got[:3]}") from None
     finally:
         for part in reversed(parts):
             await part.stop()
         await watcher.stop()
-    assert decisions(seen) == expected
+    got = decisions(seen)
+    for kind in sorted(set(got) | set(expected)):
+        mine = {d["event_id"]: d for d in map(msgspec.msgpack.decode, got.get(kind, []))}
+        theirs = {d["event_id"]: d for d in map(msgspec.msgpack.decode, expected.get(kind, []))}
+        diff = {i: {k: (mine[i].get(k), theirs[i].get(k)) for k in mine[i] if mine[i].get(k) != theirs[i].get(k)}
+                for i in mine.keys() & theirs.keys()}
+        assert (mine.keys() ^ theirs.keys(), {i: d for i, d in diff.items() if d}) == (set(), {}), kind

@@ -25,7 +25,8 @@ from services.edges.venue import VenueEndpoints
 from services.graph.service import GraphEngineService
 from services.settings import Settings
 from services.sor.service import RouterService
-from services.tca.service import LEDGER_SUBJECTS, TcaFold, TcaService
+from services.tca.fold import TcaFold
+from services.tca.service import LEDGER_SUBJECTS, TcaService
 
 VENUES = ["binance", "okx", "bybit"]
 Cluster = tuple[httpx.AsyncClient, list[SimServer], object, TcaService]

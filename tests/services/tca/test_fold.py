@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from events.graph import NodeCompleted
-from services.tca.service import TcaFold, report_id
+from services.tca.fold import TcaFold, report_id
 from tests.services.tca.test_report import BTC, USD, ack, activation, child, completed, fill, plan
 
 

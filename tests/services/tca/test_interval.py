@@ -9,7 +9,7 @@ from events.graph import ExecutionSpec, GraphSubmitted, Instrument, NodeSpec
 from events.market import NbboChanged, TradePrinted
 from services.tca.interval import MarketTape, interval_twap, interval_vwap, nbbo_mid
 from services.tca.report import score_interval
-from services.tca.service import TcaFold
+from services.tca.fold import TcaFold
 from tests.services.tca.test_report import BTC, G, N, USD, activation, completed, fill, plan
 
 

@@ -1,0 +1,564 @@
+"""The synchronous, deterministic trading kernel: one shared fold of the ledger and the deciders
+(graph engine, risk, router, sandbox matching, TCA) run over it, event in, events out.
+
+    kernel = Kernel(clock=VirtualClock(t0), rng=random.Random(seed), limits=..., sandbox=SandboxConfig())
+    out = kernel.advance_to(event.ts_ns)   # timers and venue replies due before the input
+    out += kernel.handle(event)            # everything the input caused, already folded
+
+`handle` folds the input and reacts; every reaction is folded the moment it is made (so the next
+decision sees it) and reacted to in turn, first in first out, until nothing more follows. What a
+simulated venue answers after its latency, a graph's timers and a TWAP's slices wait in a queue
+ordered by (due time, scheduling order) and are released by `advance_to`. Time comes only from
+the injected clock (moved to each input's and timer's time), ids derive from the causing event
+(`ports.derived_ids`, `events.ids.derive_id`), and the only randomness is the seeded `rng`
+(each simulated venue's latency draws): the same inputs and seed give the same outputs.
+
+The decisions are the live services' own code: `services.graph.engine.step` and
+`graph.commands.command_answer`, `services.sor.policy.RoutingPolicy` (risk check and plans,
+shared with the live router), `services.risk.releases_for`, `services.edges.sandbox.engine.SandboxVenue`
+(latency, queue position, partial fills, fees), `services.tca.fold.TcaFold` and the TCA's
+`VenueScorer` (whose scores feed the router's cost model, as live).
+
+Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
+has a reply on the way, everything kept for it (graph state, submission, activations, venue
+order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
+Not simulated here: amends of resting children (NodeAmended), interval (TWAP/VWAP
+market) benchmarks in TCA reports.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from events import AnyEvent, commands
+from events.graph import (
+    GraphCancelled,
+    GraphCompleted,
+    GraphSubmitted,
+    NodeActivated,
+    NodeCancelled,
+    NodeCompleted,
+)
+from events.ids import derive_id
+from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
+from events.routing import ChildAllocated, PlanMade
+from events.tca import VenueScored
+from projections.market import MarketBooks
+from services.edges.sandbox.config import SandboxConfig, fee_schedule
+from services.edges.sandbox.engine import SandboxVenue
+from services.edges.sandbox.errors import SandboxError
+from services.edges.sandbox.mapping import ChildRef, to_event
+from services.edges.sandbox.orders import Cancelled, Filled, Outcome, Rejected, SandboxOrder
+from services.graph.commands import command_answer, engine_command, graph_body
+from services.graph.engine import Tick, next_wakeup_ns, step
+from services.graph.errors import GraphError
+from services.graph.schedule import slices_for
+from services.graph.state import SLICED_POLICIES, GraphState
+from services.kernel.ports import VirtualClock, derived_ids
+from services.refdata import instrument_rules
+from services.risk import InstrumentRules, RiskLimits, releases_for, rules_book
+from services.risk.books import AccountBooks
+from services.sor import SorParams
+from services.sor.config import ROUTER_PARAMS
+from services.sor.policy import RESTING, RoutingPolicy, node_spec
+from services.tca.fold import TcaFold
+from services.tca.scoring import VenueScorer
+
+MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, VenueStatusChanged)
+NodeKey = tuple[str, str]
+# Ends that may leave a reservation behind: what the node did not spend is released then.
+ENDS = (NodeCompleted, NodeCancelled, GraphCompleted, GraphCancelled, RiskCheckRejected)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    graph_id: str
+    due_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Slice:
+    key: NodeKey
+    index: int
+    qty_1e8: int
+
+
+@dataclass(slots=True)
+class _VenueOrder:
+    # One child at a simulated venue, until it is filled or closed.
+    ref: ChildRef
+    venue: str
+    remaining_1e8: int
+    replies: int = 0  # execution events made for it (their ids count up)
+
+
+Scheduled = AnyEvent | _Tick | _Slice
+
+
+class Kernel:
+    """The ledger fold and its deciders. `handle` one input at a time, in time order."""
+
+    def __init__(
+        self,
+        *,
+        clock: VirtualClock,
+        rng: random.Random,
+        limits: RiskLimits | None = None,
+        params: SorParams | None = None,
+        sandbox: SandboxConfig | None = None,
+        rules: list[InstrumentRules] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.limits = limits or RiskLimits()
+        self.sandbox = sandbox or SandboxConfig()
+        self.rules = rules_book(rules if rules is not None else instrument_rules())
+        # -- the fold --
+        self.market = MarketBooks()
+        self.accounts = AccountBooks(self.rules)
+        self.graphs: dict[str, GraphState] = {}  # open graphs (ended ones leave, `_evict`)
+        self.submitted: dict[str, GraphSubmitted] = {}
+        self.activations: dict[NodeKey, NodeActivated] = {}
+        self.arrivals: dict[NodeKey, int] = {}  # the first plan's arrival mid
+        self.tca = TcaFold()
+        self.scorer = VenueScorer()
+        # -- deciders' own state --
+        self.policy = RoutingPolicy(self.market, self.rules, params or ROUTER_PARAMS)
+        self.venues: dict[str, SandboxVenue | None] = {}  # None: no simulator (no fee schedule)
+        self._venue_seed = rng.getrandbits(64)  # each venue's draws from its own stream, by name
+        self.orders: dict[str, _VenueOrder] = {}  # client order id -> open child at a venue
+        self.graph_orders: dict[str, dict[str, str]] = {}  # graph_id -> its client order ids -> venue
+        self.in_flight: dict[str, int] = {}  # graph_id -> scheduled replies not yet delivered
+        self.wakeups: dict[str, int] = {}  # graph_id -> its next Tick
+        self.ticked: dict[str, int] = {}
+        self.kill_seen: set[str] = set()
+        self.ended: set[str] = set()  # graphs whose end was decided on: they leave once nothing is open
+        self._timers: list[tuple[int, int, Scheduled]] = []
+        self._order = itertools.count()
+        self._queue: deque[AnyEvent] = deque()
+        self._follow_up: dict[str, None] = {}  # graphs to re-check once the queue is empty, in order
+        self._made: set[str] = set()  # follow-up plans made (a re-check before their turn makes none again)
+
+    # --- entry points -----------------------------------------------------------------------
+    def handle(self, event: AnyEvent) -> list[AnyEvent]:
+        """Apply one input at its time; return every event it caused (folded already), in order."""
+        self.clock.advance_to(event.ts_ns)
+        if isinstance(event, MARKET_EVENTS):  # the hot path: no reactions unless our orders rest there
+            self.market.apply(event)
+            venue = self._venue(event.venue)
+            if venue is None:
+                return []
+            outcomes = venue.on_event(event)
+            if not outcomes:
+                return []
+            self._deliver_outcomes(outcomes)
+            return self._drain()
+        self._fold(event)
+        self._queue.append(event)
+        out = self._drain()
+        return out[1:] if out and out[0] is event else out
+
+    def advance_to(self, ts_ns: int) -> list[AnyEvent]:
+        """Release everything scheduled up to `ts_ns` (venue replies, timers, slices), in order."""
+        out: list[AnyEvent] = []
+        timers = self._timers
+        while timers and timers[0][0] <= ts_ns:
+            due, _, item = heapq.heappop(timers)
+            self.clock.advance_to(due)
+            self._fire(item)
+            out += self._drain()
+        return out
+
+    def next_due_ns(self) -> int | None:
+        """When the next scheduled item is due (None: nothing is waiting)."""
+        return self._timers[0][0] if self._timers else None
+
+    def run(self, inputs: Iterable[AnyEvent]) -> list[AnyEvent]:
+        """Every input with what precedes and follows it: the log the inputs make."""
+        log: list[AnyEvent] = []
+        for event in inputs:
+            log += self.advance_to(event.ts_ns)
+            log.append(event)
+            log += self.handle(event)
+        return log
+
+    def hot_size(self) -> dict[str, int]:
+        """How much each part of the hot state holds (open work only, once ended work has left)."""
+        accounts = list(self.accounts.accounts.values())
+        return {
+            "graphs": len(self.graphs),
+            "submitted": len(self.submitted),
+            "activations": len(self.activations),
+            "arrivals": len(self.arrivals),
+            "tca_nodes": len(self.tca.nodes),
+            "venue_orders": len(self.orders),
+            "graph_orders": len(self.graph_orders),
+            "in_flight": len(self.in_flight),
+            "ended": len(self.ended),
+            "wakeups": len(self.wakeups) + len(self.ticked),
+            "timers": len(self._timers),
+            "venue_records": sum(len(v._orders) + len(v._submitted) + len(v._history) for v in self.venues.values() if v),
+            "reservations": sum(len(a.reservations) for a in accounts),
+            "open_children": sum(len(a.open_children) for a in accounts),
+            "passed_nodes": sum(len(a.passed_nodes) for a in accounts),
+            "graph_sandbox": len(self.accounts.graph_sandbox),
+        }
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _drain(self) -> list[AnyEvent]:
+        # React to each queued event in turn; reactions are folded into the account and market
+        # when made (the next decision sees them) and into their graph when their turn comes (the
+        # graph engine steps through its events in log order, as live). Follow-ups wait until
+        # the queue is empty: decided on the whole story so far, as the live router's are.
+        out: list[AnyEvent] = []
+        queue = self._queue
+        while True:
+            while queue:
+                event = queue.popleft()
+                out.append(event)
+                for reaction in self._decide(event):
+                    self._fold(reaction)
+                    queue.append(reaction)
+            if not self._follow_up:
+                return out
+            graphs, self._follow_up = self._follow_up, {}
+            for graph_id in graphs:
+                self._emit(self._follow_ups(graph_id))
+
+    def _emit(self, events: Iterable[AnyEvent]) -> None:
+        for event in events:
+            self._fold(event)
+            self._queue.append(event)
+
+    def _schedule(self, due_ns: int, item: Scheduled) -> None:
+        heapq.heappush(self._timers, (due_ns, next(self._order), item))
+
+    def _fire(self, item: Scheduled) -> None:
+        if isinstance(item, _Tick):
+            self._tick(item)
+        elif isinstance(item, _Slice):
+            self._release_slice(item)
+        else:  # a venue's reply, due now
+            graph_id = getattr(item, "graph_id", "")
+            left = self.in_flight.get(graph_id, 0) - 1
+            if left > 0:
+                self.in_flight[graph_id] = left
+            else:
+                self.in_flight.pop(graph_id, None)
+            self._emit([item])
+
+    # --- the fold ---------------------------------------------------------------------------
+    def _fold(self, event: AnyEvent) -> None:
+        if isinstance(event, MARKET_EVENTS):
+            self.market.apply(event)
+            return
+        if isinstance(event, GraphSubmitted):
+            self.submitted.setdefault(event.graph_id, event)
+        elif isinstance(event, PlanMade):
+            self.arrivals.setdefault((event.graph_id, event.node_id), event.arrival_mid_px_1e9)
+        elif isinstance(event, VenueScored):
+            self.policy.scores.apply(event)  # the TCA's venue scores feed the router's cost model
+        if event.tenant:
+            self.accounts.fold(event)
+
+    # --- the deciders -----------------------------------------------------------------------
+    def _decide(self, event: AnyEvent) -> list[AnyEvent]:
+        out: list[AnyEvent] = []
+        if isinstance(event, commands.COMMANDS):
+            return self._command(event)
+        if isinstance(event, (KillSwitchEngaged, KillSwitchCleared)):
+            self.kill_seen.add(event.event_id)
+        graph_id = getattr(event, "graph_id", None)
+        if isinstance(event, GraphSubmitted):
+            if graph_id not in self.graphs:  # an input (a log older than commands): the engine starts it
+                state, started = step(None, event, self.clock.now_ns(), derived_ids(event.causation_id or event.event_id, 1))
+                self._keep(state)
+                out += started
+        elif graph_id and graph_id in self.graphs:
+            out += self._graph_step(graph_id, event)
+        if isinstance(event, NodeActivated):
+            out += self._route(event)
+        elif isinstance(event, ChildAllocated):
+            self._submit_child(event)
+        if isinstance(event, (NodeCancelled, GraphCancelled)):
+            self._cancel_resting(event.graph_id, event.node_id if isinstance(event, NodeCancelled) else None)
+        if isinstance(event, ENDS) and event.tenant:
+            now = self.clock.now_ns()
+            out += [r for a in self.accounts.accounts_for(event) for r in releases_for(a, event, now_ns=now)]
+        report = self.tca.apply(event)
+        if report is not None:
+            out.append(report)
+        if not isinstance(event, VenueScored):
+            score = self.scorer.apply(event)
+            if score is not None:
+                out.append(score)
+        if graph_id and graph_id in self.graphs:
+            self._follow_up[graph_id] = None
+            if isinstance(event, (GraphCompleted, GraphCancelled)):
+                self.ended.add(graph_id)
+            if graph_id in self.ended:
+                self._evict_if_done(graph_id)
+        return out
+
+    def _command(self, command: commands.SubmitGraph | commands.CancelGraph | commands.CancelNode
+                 | commands.AmendNode | commands.ResumeGraph | commands.EngageKillSwitch
+                 | commands.ClearKillSwitch) -> list[AnyEvent]:
+        now = self.clock.now_ns()
+        if isinstance(command, (commands.EngageKillSwitch, commands.ClearKillSwitch)):
+            event_id = derive_id("react", command.event_id, "0")  # as the live risk decider
+            if event_id in self.kill_seen:
+                return []
+            fact: KillSwitchEngaged | KillSwitchCleared = (
+                KillSwitchEngaged(event_id=event_id, ts_ns=now, tenant=command.tenant, causation_id=command.event_id,
+                                  reason=command.reason)
+                if isinstance(command, commands.EngageKillSwitch)
+                else KillSwitchCleared(event_id=event_id, ts_ns=now, tenant=command.tenant, causation_id=command.event_id)
+            )
+            return [fact]
+        if isinstance(command, commands.SubmitGraph):
+            if command.graph_id in self.graphs:
+                return []  # a retry or a clash (an ended graph's id is not checked: it has left)
+            new_id = derived_ids(command.event_id)
+            submitted = GraphSubmitted(
+                event_id=new_id(), ts_ns=now, tenant=command.tenant, causation_id=command.event_id,
+                correlation_id=command.graph_id, **graph_body(command),
+            )
+            state, reactions = step(None, submitted, now, new_id)
+            self._keep(state)
+            return [submitted, *reactions]
+        current = self.graphs.get(command.graph_id)
+        if current is None or current.tenant != command.tenant:
+            return []
+        try:
+            state, out = command_answer(current, engine_command(command), now, command.event_id)
+        except GraphError:
+            return []  # the graph moved on since the front door checked the command
+        self._keep(state)
+        return out
+
+    def _graph_step(self, graph_id: str, event: AnyEvent) -> list[AnyEvent]:
+        state = self.graphs[graph_id]
+        try:
+            state, out = step(state, event, self.clock.now_ns(), derived_ids(event.event_id))
+        except GraphError:
+            return []
+        self._keep(state)
+        return out
+
+    def _keep(self, state: GraphState) -> None:
+        graph_id = state.graph_id
+        self.graphs[graph_id] = state
+        due = next_wakeup_ns(state, self.ticked.get(graph_id))
+        if due is None:
+            self.wakeups.pop(graph_id, None)
+        elif due != self.wakeups.get(graph_id):
+            self.wakeups[graph_id] = due
+            self._schedule(due, _Tick(graph_id, due))
+
+    def _tick(self, tick: _Tick) -> None:
+        if self.wakeups.get(tick.graph_id) != tick.due_ns or tick.graph_id not in self.graphs:
+            return  # superseded, or the graph has left
+        self.ticked[tick.graph_id] = tick.due_ns
+        del self.wakeups[tick.graph_id]
+        state = self.graphs[tick.graph_id]
+        try:
+            state, out = step(state, Tick(), self.clock.now_ns(),
+                              derived_ids(derive_id("tick", tick.graph_id, str(tick.due_ns))))
+        except GraphError:
+            return
+        self._keep(state)
+        self._emit(out)
+
+    # --- router -----------------------------------------------------------------------------
+    def _route(self, activation: NodeActivated) -> list[AnyEvent]:
+        key = (activation.graph_id, activation.node_id)
+        graph = self.submitted.get(activation.graph_id)
+        if graph is None or key in self.activations:
+            return []
+        self.activations[key] = activation
+        node = node_spec(graph, activation.node_id)
+        now = self.clock.now_ns()
+        account = self.accounts.account(activation.tenant, graph.is_sandbox)
+        policy = self.policy
+        if node.execution.policy in RESTING:
+            quote = policy.quote(node, node.limit_px_1e9)
+            mark = policy.mark(node.instrument.symbol)
+            verdict, passed = policy.risk(account, activation, node, None, mark,
+                                          (quote[0], node.qty_1e8) if quote else None, limits=self.limits, now_ns=now)
+            if not passed or quote is None:
+                return verdict
+            qty = node.qty_1e8
+            if node.execution.policy == "iceberg":
+                qty = policy.iceberg(node, node.qty_1e8).next_display(0, 0)
+            return [*verdict, *policy.resting_events(activation, graph, node, 0, *quote, qty,
+                                                     arrival_mid_px_1e9=self.arrivals.get(key), now_ns=now)]
+        books, plan, mark = policy.plan(node, node.qty_1e8, graph.is_sandbox)
+        resting = policy.resting_part(node, books, plan)
+        verdict, passed = policy.risk(account, activation, node, plan, mark, resting, limits=self.limits, now_ns=now)
+        if not passed:
+            return verdict
+        if node.execution.policy in SLICED_POLICIES:
+            # TWAP/VWAP: risk reserved the whole node; slices are released on schedule.
+            slices = slices_for(
+                node, node.qty_1e8, activation.ts_ns, lot_1e8=policy.lot(node.instrument.symbol),
+                rng=random.Random(activation.event_id),  # as the live router: the schedule derives from the activation
+                profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
+            )
+            for index, piece in enumerate(slices):
+                self._schedule(max(piece.due_ns, now), _Slice(key, index, piece.qty_1e8))
+            return verdict
+        assert plan is not None
+        if resting is not None:  # what rests is routed (to the book), not unroutable
+            plan = msgspec.structs.replace(plan, unroutable_qty_1e8=plan.unroutable_qty_1e8 - resting[1])
+        return [*verdict, *policy.plan_events(activation, graph, node, books, plan, tag=None, now_ns=now, resting=resting)]
+
+    def _release_slice(self, piece: _Slice) -> None:
+        graph_id, node_id = piece.key
+        state = self.graphs.get(graph_id)
+        activation = self.activations.get(piece.key)
+        graph = self.submitted.get(graph_id)
+        if state is None or activation is None or graph is None or state.nodes[node_id].final:
+            return  # cancelled, or settled by the engine after its horizon
+        node = node_spec(graph, node_id)
+        books, plan, _ = self.policy.plan(node, piece.qty_1e8, graph.is_sandbox)
+        if plan is None or not any(a.qty_1e8 for a in plan.allocations):
+            return  # no live book: the slice is skipped, as live
+        self._emit(self.policy.plan_events(activation, graph, node, books, plan, tag=str(piece.index),
+                                           now_ns=self.clock.now_ns()))
+
+    def _follow_ups(self, graph_id: str) -> list[AnyEvent]:
+        # Re-routes of missed IOC remainders and the next iceberg clip, decided on the graph's
+        # whole story so far; each is made once (its ids derive from the node's plan count).
+        state = self.graphs.get(graph_id)
+        graph = self.submitted.get(graph_id)
+        if state is None or graph is None or state.terminal or state.status == "PAUSED":
+            return []
+        out: list[AnyEvent] = []
+        now = self.clock.now_ns()
+        for node in state.nodes.values():
+            key = (graph_id, node.node_id)
+            activation = self.activations.get(key)
+            if activation is None or node.final:
+                continue
+            if node.awaits_reroute:
+                events = self.policy.reroute_events(activation, graph, state, node,
+                                                    arrival_mid_px_1e9=self.arrivals.get(key) or 0, now_ns=now)
+            else:
+                clip = self.policy.next_clip_qty(state, node)
+                quote = self.policy.quote(node.spec, node.limit_px_1e9) if clip > 0 else None
+                if quote is None:
+                    continue
+                events = self.policy.resting_events(activation, graph, node.spec, node.plan_count, *quote, clip,
+                                                    arrival_mid_px_1e9=self.arrivals.get(key), now_ns=now)
+            plan_id = events[0].plan_id if isinstance(events[0], PlanMade) else ""
+            if plan_id in self._made:
+                continue
+            self._made.add(plan_id)
+            out += events
+        return out
+
+    # --- sandbox matching -------------------------------------------------------------------
+    def _venue(self, name: str) -> SandboxVenue | None:
+        if name in self.venues:
+            return self.venues[name]
+        try:
+            venue: SandboxVenue | None = SandboxVenue(
+                name, fee_schedule(name, self.sandbox), self.sandbox.latency_ns,
+                random.Random(f"{self._venue_seed}/{name}"), jitter_ns=self.sandbox.jitter_ns,
+                max_book_age_ns=self.sandbox.max_book_age_ns,
+            )
+        except SandboxError:  # no fee schedule: not a venue the sandbox simulates
+            venue = None
+        self.venues[name] = venue
+        return venue
+
+    def _submit_child(self, child: ChildAllocated) -> None:
+        ref = ChildRef(child.child_id, child.graph_id, child.node_id, child.venue, child.tenant)
+        coid = child.client_order_id
+        if coid in self.orders:
+            return  # a repeat: the venue answered it already
+        self.orders[coid] = _VenueOrder(ref, child.venue, child.qty_1e8)
+        self.graph_orders.setdefault(child.graph_id, {})[coid] = child.venue
+        now = self.clock.now_ns()
+        state = self.graphs.get(child.graph_id)
+        venue = self._venue(child.venue)
+        if state is None or state.terminal or state.nodes[child.node_id].final:
+            outcomes: list[Outcome] = [Rejected(coid, "node_cancelled",
+                                                f"node {child.node_id} ended before this child was sent", now)]
+        elif venue is None:
+            outcomes = [Rejected(coid, "unknown_venue", f"venue={child.venue!r} is not simulated", now)]
+        else:
+            order = SandboxOrder(coid, child.symbol, child.side, child.qty_1e8, child.order_type, child.limit_px_1e9,
+                                 child.tif)
+            outcomes = venue.submit(order, now)
+        self._deliver_outcomes(outcomes)
+
+    def _cancel_resting(self, graph_id: str, node_id: str | None) -> None:
+        now = self.clock.now_ns()
+        for coid in sorted(self.graph_orders.get(graph_id, ())):
+            order = self.orders.get(coid)
+            if order is None or order.remaining_1e8 <= 0 or (node_id is not None and order.ref.node_id != node_id):
+                continue
+            venue = self.venues.get(order.venue)
+            if venue is not None:
+                self._deliver_outcomes([o for o in venue.cancel(coid, now) if not isinstance(o, Rejected)])
+
+    def _deliver_outcomes(self, outcomes: list[Outcome]) -> None:
+        # Each venue answer becomes its execution event, delivered at the venue's time: now, or
+        # after the order-entry latency (the reply is scheduled and `advance_to` releases it).
+        now = self.clock.now_ns()
+        for outcome in outcomes:
+            coid = outcome.client_order_id
+            order = self.orders.get(coid)
+            if order is None:
+                continue
+            if isinstance(outcome, Filled):
+                order.remaining_1e8 -= outcome.qty_1e8
+            elif isinstance(outcome, (Cancelled, Rejected)):
+                order.remaining_1e8 = 0
+            due = max(outcome.ts_ns, now)
+            event = to_event(outcome, order.ref, event_id=derive_id("sandbox", coid, str(order.replies)), ts_ns=due,
+                             correlation_id=order.ref.graph_id)
+            order.replies += 1
+            if order.remaining_1e8 <= 0:
+                del self.orders[coid]  # closed: its graph's eviction forgets the venue's record
+            if due <= now:
+                self._emit([event])
+            else:
+                graph_id = order.ref.graph_id
+                self.in_flight[graph_id] = self.in_flight.get(graph_id, 0) + 1
+                self._schedule(due, event)
+
+    # --- bounded state ----------------------------------------------------------------------
+    def _evict_if_done(self, graph_id: str) -> None:
+        state = self.graphs.get(graph_id)
+        if state is None or not state.terminal or self.in_flight.get(graph_id):
+            return
+        coids = self.graph_orders.get(graph_id, {})
+        if any(c in self.orders for c in coids):
+            return  # an order still rests at a venue (its cancel is on the way)
+        for coid, name in coids.items():
+            venue = self.venues.get(name)
+            if venue is not None:
+                venue.forget(coid)
+        self.graph_orders.pop(graph_id, None)
+        del self.graphs[graph_id]
+        graph = self.submitted.pop(graph_id, None)
+        for spec in graph.nodes if graph else ():
+            key = (graph_id, spec.node_id)
+            self.activations.pop(key, None)
+            self.arrivals.pop(key, None)
+            self.tca.nodes.pop(key, None)
+            self.tca.interval_nodes.pop(key, None)
+        self.wakeups.pop(graph_id, None)
+        self.ticked.pop(graph_id, None)
+        self.accounts.graph_sandbox.pop(graph_id, None)
+        self.ended.discard(graph_id)
+        self._made = {p for p in self._made if not p.startswith(graph_id)} if self._made else self._made
