@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -126,6 +127,7 @@ def recording_command(path: Path = typer.Argument(..., help="a recording")) -> N
 def register(app: typer.Typer) -> None:
     app.command("record")(record_command)
     app.command("recording")(recording_command)
+    app.command("backtest")(backtest_command)
     app.add_typer(import_app, name="import")
 
 
@@ -154,3 +156,74 @@ def audit_order(target: str, stream: str = "LEDGER") -> None:
                       f"{(e.ts_ns - first_ns) / 1_000:,.0f}")
     console.print(table)
     console.print(f"{len(chain.links)} events")
+
+
+def backtest_command(
+    data: list[Path] = typer.Option(..., "--data", help="recording(s) (.parquet); repeat for several"),
+    orders: Path = typer.Option(None, help='ORDERS.jsonl: {"offset_ms": ..., "order": <POST /v1/orders body>} per line'),
+    algo: Path = typer.Option(None, help="a WASM algo (not available yet)"),
+    seed: int = typer.Option(..., help="seeds the simulated venues' latency draws"),
+    out: Path = typer.Option(..., help="output directory (report.json, events.jsonl, plot.png)"),
+    plot: bool = typer.Option(False, "--plot", help="draw the equity curve and fills over the NBBO"),
+    status_file: Path = typer.Option(None, hidden=True, help="API jobs: write progress here as JSON"),
+) -> None:
+    """Replay recordings through the kernel with a virtual clock; same inputs + seed = same DIR."""
+    from replay.recording import RecordingError
+    from replay.runs import BacktestError, load_orders, run_to_dir
+
+    if algo is not None:
+        import importlib.util
+
+        where = "services/algos is not wired into backtests" if importlib.util.find_spec("services.algos") else (
+            "the WASM algo host (services/algos) is not in this build")
+        console.print(f"[red]--algo is not available yet: {where}; use --orders[/red]")
+        raise typer.Exit(2)
+    if orders is None:
+        console.print("[red]give --orders ORDERS.jsonl[/red]")
+        raise typer.Exit(2)
+    try:
+        timed = load_orders(orders)
+        with Progress(
+            TextColumn("[bold]backtest"), BarColumn(), TextColumn("{task.completed:>11,.0f} events"),
+            TimeRemainingColumn(), console=console, disable=status_file is not None,
+        ) as progress:
+            task = progress.add_task("backtest", total=None)
+
+            def show(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+                if status_file is not None:
+                    _write_status(status_file, {"status": "running", "progress": done / total if total else 1.0,
+                                                "events_done": done, "events_total": total})
+
+            result = run_to_dir(data, timed, seed, out, plot=plot, on_progress=show)
+    except (BacktestError, RecordingError, OSError) as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from exc
+    console.print(summary_table(result.report))
+    console.print(f"wrote {out}/report.json and {out}/events.jsonl ({result.report['output_events']:,} events)")
+
+
+def _write_status(path: Path, status: dict[str, object]) -> None:
+    import json
+    import os
+
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status))
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    def q(v: int | None, scale: int) -> str:
+        return "-" if v is None else f"{v / scale:,.6f}".rstrip("0").rstrip(".")
+
+    table = Table(title=f"backtest (seed {report['seed']}, {report['market_events']:,} market events)",
+                  show_header=False)
+    table.add_row("orders", f"{report['orders']}  " + " ".join(f"{k}:{n}" for k, n in report["orders_by_status"].items()))
+    table.add_row("fills", f"{report['fills']}  qty {q(report['filled_qty_1e8'], 10**8)}  avg px "
+                           f"{q(report['avg_fill_px_1e9'], 10**9)}")
+    table.add_row("PnL (quote, at mid)", q(report["pnl_quote_1e9"], 10**9))
+    shortfall = report["implementation_shortfall_ppm"]
+    table.add_row("shortfall", "-" if shortfall is None else f"{shortfall / 100:.2f} bps")
+    table.add_row("fees (USD)", q(report["fees_usd_1e9"], 10**9))
+    table.add_row("venue mix", "  ".join(f"{m['venue']} {m['share_ppm'] / 10_000:.1f}%" for m in report["venue_mix"]) or "-")
+    return table
