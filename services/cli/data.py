@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
     app.command("record")(record_command)
     app.command("recording")(recording_command)
     app.command("backtest")(backtest_command)
+    app.command("backtest-job", hidden=True)(backtest_job_command)
     app.add_typer(import_app, name="import")
 
 
@@ -227,3 +228,10 @@ def summary_table(report: dict[str, Any]) -> Table:
     table.add_row("fees (USD)", q(report["fees_usd_1e9"], 10**9))
     table.add_row("venue mix", "  ".join(f"{m['venue']} {m['share_ppm'] / 10_000:.1f}%" for m in report["venue_mix"]) or "-")
     return table
+
+
+def backtest_job_command(job: Path = typer.Argument(..., help="a job directory under <data_dir>/backtests")) -> None:
+    """Run one API backtest job (started by the API; writes the job's status.json and out/)."""
+    from services.backtest.jobs import run_job
+
+    raise typer.Exit(run_job(job))
