@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 from events import AnyEvent
 from events.ids import derive_id
+from projections.market import MarketBooks
 from replay.recording import MdEvent
 from replay.runs import DRAIN_NS, PROGRESS_EVERY, TENANT, BacktestError, TimedOrder
 from services.edges import registry
@@ -47,9 +48,12 @@ def _command(order: TimedOrder, seed: int, ts_ns: int, kernel: Kernel) -> AnyEve
 
 
 def drive(
-    market: Iterator[MdEvent], orders: list[TimedOrder], seed: int, progress: Callable[[int], None]
+    market: Iterator[MdEvent], orders: list[TimedOrder], seed: int, progress: Callable[[int], None],
+    books: Callable[[MarketBooks], None] = lambda _: None,
 ) -> Iterator[tuple[bool, AnyEvent]]:
+    """`books` receives the kernel's own market fold (read it for marks; never write to it)."""
     kernel = Kernel(clock=VirtualClock(0), rng=random.Random(seed))
+    books(kernel.market)
     pending = list(reversed(orders))  # pop() gives the next by offset
     start_ns: int | None = None
     last_ns = 0
@@ -77,8 +81,9 @@ def drive(
         yield from submit_due(event.ts_ns)
         for e in kernel.advance_to(event.ts_ns):
             yield False, e
+        reactions = kernel.handle(event)  # folded first, so a reader of `books` sees this event
         yield True, event
-        for e in kernel.handle(event):
+        for e in reactions:
             yield False, e
         last_ns = event.ts_ns
         done += 1

@@ -215,7 +215,7 @@ def run_to_dir(
     reader = RecordingReader(data)
     total = reader.total
     fold = ReportFold()
-    market = MarketBooks()
+    held: list[MarketBooks] = []
     out.mkdir(parents=True, exist_ok=True)
     counts = {"market": 0, "output": 0}
     first_symbol: list[str] = []
@@ -227,10 +227,10 @@ def run_to_dir(
             on_progress(done, total)
 
     with (out / EVENTS_FILE).open("wb") as log:
-        for is_market, event in drive(iter(reader), orders, seed, progress):
+        for is_market, event in drive(iter(reader), orders, seed, progress, held.append):
             if is_market:
                 counts["market"] += 1
-                market.apply(event)
+                market = held[0]  # the kernel's fold, already holding this event
                 if not bounds[0]:
                     bounds[0] = event.ts_ns
                 bounds[1] = event.ts_ns
@@ -244,6 +244,7 @@ def run_to_dir(
             log.write(encode_json(event))
             log.write(b"}\n")
             fold.on_output(event)
+    market = held[0] if held else MarketBooks()
     fold.sample(bounds[1] + EQUITY_STEP_NS, market, first_symbol[0] if first_symbol else None)
     report = fold.report(market, seed=seed, data=[p.name for p in data], market_events=counts["market"],
                          output_events=counts["output"], start_ns=bounds[0], end_ns=bounds[1])
