@@ -121,7 +121,8 @@ def main() -> None:
             nt = nautilus(args.nautilus_venv, path, n)
             if nt is not None:
                 print(f"{'(c) NautilusTrader engine.run()':<34} {n / nt['wall_s']:>10,.0f}/s {n / nt['cpu_s']:>10,.0f}/s"
-                      f"   ({nt['fills']} fills, version {nt['version']})")
+                      f"   ({nt['fills']} fills, version {nt['version']}; per its own data object: "
+                      f"{nt['data_objects']:,} objects, {nt['data_objects'] / nt['cpu_s']:,.0f}/s CPU)")
                 wall_b, cpu_b = results["(b) full backtest with orders"]
                 print(f"ratio (b) / (c): wall {nt['wall_s'] / wall_b:.2f}, CPU {nt['cpu_s'] / cpu_b:.2f}")
         if args.rss_events:
