@@ -109,7 +109,7 @@ class ReportFold:
     def on_output(self, event: AnyEvent) -> None:
         if isinstance(event, GraphSubmitted):
             self.orders += 1
-            self.statuses[event.graph_id] = "SUBMITTED"
+            self.statuses[event.graph_id] = "OPEN"  # until its graph completes or is cancelled
         elif isinstance(event, FillRecorded):
             self.fills += 1
             self.filled_qty_1e8 += event.qty_1e8
