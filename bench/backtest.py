@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from projections.market import MarketBooks  # noqa: E402
 from replay.recording import read_recording  # noqa: E402
 from replay.runs import TimedOrder, run_to_dir  # noqa: E402
-from replay.synthetic import write_synthetic  # noqa: E402
+from replay.synthetic_recording import write_synthetic  # noqa: E402
 
 VENUE = "binance"  # one venue: NautilusTrader backtests one book per instrument and venue
 SEED = 7

@@ -7,7 +7,7 @@ from pathlib import Path
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted
 from projections.market import MarketBooks
 from replay.recording import read_recording
-from replay.synthetic import write_synthetic
+from replay.synthetic_recording import write_synthetic
 
 EVENTS = 1_000_000
 WARM = 100_000  # RSS is read after this many events, then must stay within GROWTH_MB of it
