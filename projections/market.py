@@ -141,7 +141,8 @@ class MarketBooks:
         return book
 
     def apply(self, event: AnyEvent, seq: int = 0) -> tuple[str, ...]:
-        self.position = max(self.position, seq)
+        if seq > self.position:
+            self.position = seq
         match event:
             case BookDeltaBatch(venue=v, symbol=s):
                 self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns
@@ -276,3 +277,46 @@ def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int, md_seq: int = 0) -> NbboCh
         venues=list(nbbo.venues),
         md_seq=md_seq,
     )
+
+
+Top = tuple[bool, int, int, int, int]  # (usable, best bid px, qty, best ask px, qty)
+
+
+class NbboFold:
+    """Books and each symbol's NBBO, kept current event by event. A symbol's NBBO is computed
+    again only when a venue's top of book or usability changed (what `Nbbo.key`, and so a
+    published `NbboChanged`, depends on); a deeper level's change keeps it as it was."""
+
+    def __init__(self, books: MarketBooks | None = None) -> None:
+        self.books = books or MarketBooks()
+        self.nbbos: dict[str, Nbbo | None] = {}
+        self._tops: dict[tuple[str, str], Top] = {}
+
+    def apply(self, event: AnyEvent) -> Nbbo | None:
+        """Fold one md.* event; return the symbol's new NBBO when it changed, else None."""
+        symbols = self.books.apply(event)
+        if not symbols:
+            return None
+        if isinstance(event, (BookDeltaBatch, BookSnapshot)):
+            key = (event.venue, event.symbol)
+            top = _top(self.books.books[key])
+            if self._tops.get(key) == top and event.symbol in self.nbbos:
+                return None
+            self._tops[key] = top
+        elif isinstance(event, VenueStatusChanged):  # books went stale: their tops are no longer known
+            for key in [k for k in self._tops if k[0] == event.venue]:
+                del self._tops[key]
+        changed = None
+        for symbol in symbols:
+            nbbo, before = self.books.nbbo(symbol), self.nbbos.get(symbol)
+            if nbbo is not None and (before is None or nbbo.key != before.key):
+                changed = nbbo
+            self.nbbos[symbol] = nbbo
+        return changed
+
+
+def _top(book: VenueBook) -> Top:
+    bids, asks = book.bids, book.asks
+    bid = bids.peekitem(0) if bids else (0, 0)
+    ask = asks.peekitem(0) if asks else (0, 0)
+    return (not book.stale and not (bids and asks and -bid[0] >= ask[0]), -bid[0], bid[1], ask[0], ask[1])

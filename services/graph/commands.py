@@ -9,7 +9,9 @@ from typing import Any
 from events import commands
 from events import AnyEvent
 from events.graph import GraphCancelled, GraphResumed, GraphSubmitted, NodeAmended, NodeCancelled
-from services.graph.engine import AmendNode, CancelGraph, CancelNode, Command, ResumeGraph, step
+from events.ids import derive_id
+from services.graph.engine import AmendNode, CancelGraph, CancelNode, Command, ResumeGraph, step, submit
+from services.graph.schema import ParsedGraph
 from services.graph.state import GraphState
 from services.kernel.ports import derived_ids
 
@@ -82,3 +84,16 @@ def command_event(cmd: Command, *, graph_id: str, tenant: str, event_id: str, ts
                 event_id=event_id, ts_ns=ts_ns, tenant=tenant, correlation_id=graph_id, graph_id=graph_id
             )
     raise TypeError(f"no command event for {type(cmd).__name__}")
+
+
+def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> tuple[commands.SubmitGraph, list[AnyEvent]]:
+    """The one command of a submission (its id is the same for a retry of the same body), and
+    the graph engine's answer to it, with the engine's ids (GraphSubmitted, root activations)."""
+    command_id = derive_id("cmd.submit", tenant, parsed.graph_id, parsed.body_sha256)
+    _, events = submit(parsed, tenant=tenant, now_ns=now_ns, new_id=derived_ids(command_id))
+    submitted = events[0]
+    assert isinstance(submitted, GraphSubmitted)  # `submit` always starts with the graph itself
+    command = commands.SubmitGraph(
+        event_id=command_id, ts_ns=now_ns, tenant=tenant, correlation_id=parsed.graph_id, **graph_body(submitted)
+    )
+    return command, events

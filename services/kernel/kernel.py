@@ -19,6 +19,10 @@ shared with the live router), `services.risk.releases_for`, `services.edges.sand
 (latency, queue position, partial fills, fees), `services.tca.fold.TcaFold` and the TCA's
 `VenueScorer` (whose scores feed the router's cost model, as live).
 
+Speed: a simulated venue's copy of a book is fed only while something depends on it (an order
+rests there, or liquidity it took is remembered until its level changes); otherwise it is caught
+up from the market fold when the next order reaches that venue (`SandboxVenue.resync`).
+
 Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
 has a reply on the way, everything kept for it (graph state, submission, activations, venue
 order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
@@ -73,6 +77,7 @@ from services.tca.fold import TcaFold
 from services.tca.scoring import VenueScorer
 
 MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, VenueStatusChanged)
+_UPDATES = (BookDeltaBatch, TradePrinted)  # what a simulated book may skip while nothing depends on it
 NodeKey = tuple[str, str]
 # Ends that may leave a reservation behind: what the node did not spend is released then.
 ENDS = (NodeCompleted, NodeCancelled, GraphCompleted, GraphCancelled, RiskCheckRejected)
@@ -144,26 +149,36 @@ class Kernel:
         self._order = itertools.count()
         self._queue: deque[AnyEvent] = deque()
         self._follow_up: dict[str, None] = {}  # graphs to re-check once the queue is empty, in order
+        # (venue, symbol) books the simulator was not fed while nothing depended on them.
+        self._dormant: set[tuple[str, str]] = set()
         self._made: set[str] = set()  # follow-up plans made (a re-check before their turn makes none again)
 
     # --- entry points -----------------------------------------------------------------------
     def handle(self, event: AnyEvent) -> list[AnyEvent]:
-        """Apply one input at its time; return every event it caused (folded already), in order."""
-        self.clock.advance_to(event.ts_ns)
+        """Apply one input at its time; return every event it caused (folded already), in order,
+        after whatever was scheduled before it (call `advance_to` first to keep those apart)."""
+        ts = event.ts_ns
+        timers = self._timers
+        out = self.advance_to(ts) if timers and timers[0][0] <= ts else []
+        self.clock.advance_to(ts)
         if isinstance(event, MARKET_EVENTS):  # the hot path: no reactions unless our orders rest there
             self.market.apply(event)
-            venue = self._venue(event.venue)
+            venues = self.venues
+            venue = venues[event.venue] if event.venue in venues else self._venue(event.venue)
             if venue is None:
-                return []
+                return out
+            if isinstance(event, _UPDATES) and not venue.needs_market(event.symbol):
+                self._dormant.add((event.venue, event.symbol))  # caught up from the market fold when used
+                return out
             outcomes = venue.on_event(event)
-            if not outcomes:
-                return []
-            self._deliver_outcomes(outcomes)
-            return self._drain()
+            if outcomes:
+                self._deliver_outcomes(outcomes)
+                out += self._drain()
+            return out
         self._fold(event)
         self._queue.append(event)
-        out = self._drain()
-        return out[1:] if out and out[0] is event else out
+        reactions = self._drain()
+        return out + (reactions[1:] if reactions and reactions[0] is event else reactions)
 
     def advance_to(self, ts_ns: int) -> list[AnyEvent]:
         """Release everything scheduled up to `ts_ns` (venue replies, timers, slices), in order."""
@@ -495,10 +510,23 @@ class Kernel:
         elif venue is None:
             outcomes = [Rejected(coid, "unknown_venue", f"venue={child.venue!r} is not simulated", now)]
         else:
+            self._wake(venue, child.symbol)
             order = SandboxOrder(coid, child.symbol, child.side, child.qty_1e8, child.order_type, child.limit_px_1e9,
                                  child.tif)
             outcomes = venue.submit(order, now)
         self._deliver_outcomes(outcomes)
+
+    def _wake(self, venue: SandboxVenue, symbol: str) -> None:
+        # A simulated book skipped while no order depended on it starts from the market fold's.
+        if (venue.venue, symbol) not in self._dormant:
+            return
+        self._dormant.discard((venue.venue, symbol))
+        book = self.market.books.get((venue.venue, symbol))
+        if book is None:
+            return
+        bids, asks = book.top(len(book.bids) + len(book.asks))
+        venue.resync(symbol, bids, asks, book.last_update_ns)
+        venue.set_stale(symbol, book.stale)
 
     def _cancel_resting(self, graph_id: str, node_id: str | None) -> None:
         now = self.clock.now_ns()

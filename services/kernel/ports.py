@@ -29,7 +29,8 @@ class VirtualClock:
         return self._now_ns
 
     def advance_to(self, ts_ns: int) -> None:
-        self._now_ns = max(self._now_ns, ts_ns)
+        if ts_ns > self._now_ns:
+            self._now_ns = ts_ns
 
 
 def derived_ids(cause_id: str, start: int = 0) -> Callable[[], str]:

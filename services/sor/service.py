@@ -46,11 +46,9 @@ from events.graph import (
     NodeCancelled,
     NodeCompleted,
     NodeSpec,
-    Side,
-    Tif,
 )
 from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
-from events.routing import Allocation, ChildAllocated, PlanMade
+from events.routing import ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
 from events.tca import VenueScored
@@ -62,31 +60,26 @@ from services.bus import Bus
 from services.bus.writer import as_writer
 from services.refdata import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
-from services.graph.service import derived_ids
 from services.kernel.appender import AggregateAppender, append_chain
 from services.graph.state import graph_of
-from services.graph.state import IMMEDIATE_TIFS, SLICED_POLICIES, GraphState, NodeState
+from services.graph.state import SLICED_POLICIES, GraphState, NodeState
 from services.graph.state import apply as apply_to_graph
 from services.graph.state import initial as initial_graph
 from services.risk import (
     AccountState,
-    OrderIntent,
     RiskLimits,
-    RiskRejected,
-    decide_and_reserve,
     releases_for,
     rules_book,
 )
 from services.graph.schedule import Iceberg, slices_for
-from services.sor import RoutePlan, SorError, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
+from services.sor import RoutePlan, SorParams, VenueBook
 from services.risk.books import AccountBooks
-from services.sor.books import venue_books
 from services.sor.config import ROUTER_PARAMS
+from services.sor.policy import RESTING, RoutingPolicy
 from services.sor.scores import VenueScoreBook
 
 log = logging.getLogger("crossbook.sor")
 
-RESTING = ("passive", "iceberg")  # rest GTC at a price instead of sweeping
 FollowUp = tuple[str, str]  # (graph_id, node_id) to re-check: a re-route or the next clip
 KillCommand = commands.EngageKillSwitch | commands.ClearKillSwitch
 # Ends that may leave a reservation behind: what the node did not spend is released then.
@@ -111,24 +104,6 @@ class Carried:
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
 ROUTE_RETRIES = 3  # a node whose routing hit a bus error (no answer, refused) is tried again
 ROUTE_RETRY_S = 0.5  # backoff before the first retry, doubled for each next one
-DEFAULT_COLLAR_BPS = 50  # room for the book to move between plan and fill (max_slippage_bps overrides)
-
-
-def _collar_ppm(node: NodeSpec) -> int:
-    bps = node.execution.max_slippage_bps
-    return (DEFAULT_COLLAR_BPS if bps is None else bps) * 100
-
-
-def _resting_allocation(side: Side, venue: str, qty_1e8: int, px_1e9: int) -> Allocation:
-    notional = px_1e9 * qty_1e8 // 100_000_000
-    return Allocation(
-        venue=venue,
-        qty_1e8=qty_1e8,
-        est_avg_px_1e9=px_1e9,
-        worst_px_1e9=px_1e9,
-        fee_bps=0.0,  # resting: maker fee, known only when it fills
-        est_cost_usd_1e9=notional if side == "buy" else -notional,
-    )
 
 
 class RouterService:
@@ -180,6 +155,8 @@ class RouterService:
         self.kill_seen: set[str] = set()  # kill switch events on the log (a command is run once)
         self.md = md(self.market.apply) if md else MarketFollower(bus, self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
+        # The decisions (risk check, plans, children, re-routes, clips): the kernel's own code.
+        self.policy = RoutingPolicy(self.market, self.rules, self.params, self.scores)
         subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
@@ -449,21 +426,7 @@ class RouterService:
         await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting, account=passed)
 
     def _quote(self, node: NodeSpec, limit_px_1e9: int | None) -> tuple[str, int] | None:
-        """Where and at what price a resting order goes, (venue, px_1e9), or None without a live
-        book. A limit iceberg rests at its limit on the pinned venue or the one whose opposite
-        side is best (most likely to fill it); passive and market icebergs join the touch of their
-        own side on the venue quoting it, a passive limit behind the touch at its limit."""
-        symbol, pinned, buy = node.instrument.symbol, node.instrument.venue, node.side == "buy"
-        at_limit = node.execution.policy == "iceberg" and limit_px_1e9 is not None
-        own_side: Side = "sell" if buy else "buy"  # the books a seller takes from show our side
-        books = venue_books(self.market, self.rules, symbol, node.side if at_limit else own_side, pinned)
-        if not books:
-            return None
-        best = (min if buy == at_limit else max)(books, key=lambda b: b.levels[0][0])
-        px = best.levels[0][0]
-        if limit_px_1e9 is not None:
-            px = limit_px_1e9 if at_limit else (min if buy else max)(px, limit_px_1e9)
-        return best.venue, px
+        return self.policy.quote(node, limit_px_1e9)
 
     async def _route_resting(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
         quote = self._quote(node, node.limit_px_1e9)
@@ -479,29 +442,13 @@ class RouterService:
         await self._publish_resting(activation, graph, node, 0, *quote, qty, account=passed)
 
     def _iceberg(self, node: NodeSpec, total_qty_1e8: int) -> Iceberg:
-        lot = self._lot(node.instrument.symbol)
-        display = max(node.execution.display_qty_1e8 or lot, lot)
-        return Iceberg(total_qty_1e8=total_qty_1e8, display_qty_1e8=display, lot_1e8=lot)
+        return self.policy.iceberg(node, total_qty_1e8)
 
     def _next_clip_qty(self, state: GraphState, node: NodeState) -> int:
-        """The iceberg clip due now: 0 until the previous one is filled or gone (and while its
-        allocation is still on the way); none after a clip was rejected."""
-        if (
-            node.spec.execution.policy != "iceberg"
-            or not node.activated
-            or node.final
-            or node.plan_count == 0
-            or node.allocated_qty_1e8 < node.planned_qty_1e8
-            or node.last_reject_reason is not None
-        ):
-            return 0
-        working = sum(c.working_qty_1e8 for c in state.children.values() if c.node_id == node.node_id)
-        return self._iceberg(node.spec, node.target_qty_1e8).next_display(node.filled_qty_1e8, working)
+        return self.policy.next_clip_qty(state, node)
 
     def _lot(self, symbol: str) -> int:
-        # The coarsest lot of any venue listing the symbol: a size on it is valid everywhere.
-        lots = [r.lot_1e8 for v in self.rules.values() if (r := v.get(symbol)) is not None]
-        return max(lots or [1])
+        return self.policy.lot(symbol)
 
     async def _follow_up(self, key: FollowUp) -> None:
         state = self.states.get(key[0])
@@ -519,87 +466,36 @@ class RouterService:
             await self._publish_resting(activation, graph, node.spec, node.plan_count, *quote, clip)
 
     async def _reroute(self, activation: NodeActivated, graph: GraphSubmitted, state: GraphState, node: NodeState) -> None:
-        """Plan what IOC children missed again, without the venues that missed, within the
-        collar from the arrival mid; with nothing routable, an empty plan ends the node."""
+        """Plan what IOC children missed again (`RoutingPolicy.reroute_events`)."""
         key = (activation.graph_id, activation.node_id)
-        spec = node.spec
-        missed = {c.venue for c in state.children.values() if c.node_id == node.node_id and c.missed and c.venue}
-        arrival = self.arrivals.get(key) or 0
-        # The worst price a re-route may plan to: the collar from the arrival mid (on a 1e-9 tick),
-        # never past the order's limit, however many attempts it takes.
-        cap = (
-            marketable_limit_px(spec.side, arrival, 1, collar_ppm=_collar_ppm(spec), limit_px_1e9=spec.limit_px_1e9)
-            if arrival else spec.limit_px_1e9
-        )
-        capped = msgspec.structs.replace(spec, limit_px_1e9=cap)
-        try:
-            books, plan, _ = self._plan(capped, node.remaining_qty_1e8, graph.is_sandbox, exclude=missed)
-        except SorError as exc:  # e.g. no NBBO left: the node must still hear an answer
-            log.warning("re-route %s: cannot plan (%s); giving up", key, exc)
-            books, plan = [], None
-        if plan is None:  # no venue left to try: the empty plan says so
-            plan = plan_order(spec.side, node.remaining_qty_1e8, [], arrival_mid_px_1e9=max(arrival, 1))
-        log.info("re-route %s attempt %d: %d left, without %s", key, node.plan_count, node.remaining_qty_1e8, sorted(missed))
-        await self._publish_plan(activation, graph, capped, books, plan, tag=f"r{node.plan_count}")
+        events = self.policy.reroute_events(activation, graph, state, node, arrival_mid_px_1e9=self.arrivals.get(key) or 0,
+                                            now_ns=self.clock_ns())
+        log.info("re-route %s attempt %d: %d left", key, node.plan_count, node.remaining_qty_1e8)
+        await self._commit_events(events)
 
     async def _publish_resting(
         self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec, index: int, venue: str, px: int, qty: int,
         account: Sequence[AnyEvent] = (),
     ) -> None:
         # One resting child (a passive order or iceberg clip `index`) as its own one-line plan.
-        tag = f"clip{index}"
-        alloc = _resting_allocation(node.side, venue, qty, px)
-        made = PlanMade(
-            event_id=derive_id("plan_made", activation.event_id, tag),
-            ts_ns=self.clock_ns(),
-            tenant=activation.tenant,
-            causation_id=activation.event_id,
-            plan_id=derive_id("plan", activation.event_id, tag),
-            graph_id=graph.graph_id,
-            node_id=node.node_id,
-            symbol=node.instrument.symbol,
-            side=node.side,
-            qty_1e8=qty,
-            allocations=[alloc],
-            arrival_mid_px_1e9=self.arrivals.get((graph.graph_id, node.node_id)) or self._mark(node.instrument.symbol) or px,
-            expected_avg_px_1e9=px,
-            expected_slippage_bps=0.0,
-            expected_cost_usd_1e9=alloc.est_cost_usd_1e9,
-            best_single_venue=venue,
-            best_single_venue_cost_usd_1e9=alloc.est_cost_usd_1e9,
-            best_single_venue_qty_1e8=qty,
+        events = self.policy.resting_events(
+            activation, graph, node, index, venue, px, qty,
+            arrival_mid_px_1e9=self.arrivals.get((graph.graph_id, node.node_id)), now_ns=self.clock_ns(),
         )
-        tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
-        child = self._child(activation, graph, node, made, tag, venue, qty, px, tif)
-        await self._commit_plan(made, [child], account)
+        await self._commit_events(events, account)
 
     def _resting_part(
         self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None
     ) -> tuple[str, int] | None:
-        """A limit order's quantity that cannot fill now rests, GTC at its limit, on one venue:
-        the pinned one, else the venue showing the best price on that side."""
-        if node.limit_px_1e9 is None or plan is None or plan.unroutable_qty_1e8 <= 0 or not books:
-            return None
-        best = min(books, key=lambda b: b.levels[0][0]) if node.side == "buy" else max(books, key=lambda b: b.levels[0][0])
-        venue = next((b for b in books if b.venue == node.instrument.venue), best)
-        qty = plan.unroutable_qty_1e8 // venue.lot_1e8 * venue.lot_1e8
-        return (venue.venue, qty) if qty >= max(venue.min_qty_1e8, 1) else None
+        return self.policy.resting_part(node, books, plan)
 
     def _mark(self, symbol: str) -> int | None:
-        nbbo = self.market.nbbo(symbol)
-        return (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2 if nbbo and nbbo.bid_px_1e9 and nbbo.ask_px_1e9 else None
+        return self.policy.mark(symbol)
 
     def _plan(
         self, node: NodeSpec, qty_1e8: int, is_sandbox: bool, exclude: Collection[str] = ()
     ) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
-        mark = self._mark(node.instrument.symbol)
-        books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue)
-        books = [b for b in books if b.venue not in exclude]
-        plan = plan_order(
-            node.side, qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9,
-            scores=self.scores.for_symbol(node.instrument.symbol, is_sandbox),
-        ) if books else None
-        return books, plan, mark
+        return self.policy.plan(node, qty_1e8, is_sandbox, exclude)
 
     async def _risk(
         self,
@@ -611,47 +507,13 @@ class RouterService:
     ) -> list[AnyEvent] | None:
         """Check and reserve for the whole node. A refusal is appended here (None); a pass
         returns its account events, to be appended with the plan in one round trip."""
-        new_id = derived_ids(activation.event_id)
-        now = self.clock_ns()
-        tenant = activation.tenant
-        amounts = {a.venue: a.qty_1e8 for a in plan.allocations if a.qty_1e8 > 0} if plan else {}
-        if resting is not None:
-            amounts[resting[0]] = amounts.get(resting[0], 0) + resting[1]
-        intent = OrderIntent(
-            tenant=tenant,
-            graph_id=activation.graph_id,
-            node_id=node.node_id,
-            symbol=node.instrument.symbol,
-            side=node.side,
-            qty_1e8=sum(amounts.values()) if amounts else node.qty_1e8,
-            limit_px_1e9=node.limit_px_1e9,
-            venue=node.instrument.venue,
-        )
-        outcome = decide_and_reserve(
-            self.account(tenant, self.graphs[activation.graph_id].is_sandbox),
-            intent,
-            limits=self.limits,
-            rules=self.rules,
-            mark_px_1e9=mark,
-            now_ns=now,
-            new_id=new_id,
-            venue_amounts=amounts or None,
-        )
-        if isinstance(outcome.decision, RiskRejected) or not amounts:
-            events = list(outcome.events) or [
-                RiskCheckRejected(
-                    event_id=new_id(),
-                    ts_ns=now,
-                    tenant=tenant,
-                    graph_id=activation.graph_id,
-                    node_id=node.node_id,
-                    code="STALE_VENUE",
-                    message=f"no live book for {node.instrument.symbol} on any venue",
-                )
-            ]
-            await self._publish_account(tenant, events)
+        account = self.account(activation.tenant, self.graphs[activation.graph_id].is_sandbox)
+        events, passed = self.policy.risk(account, activation, node, plan, mark, resting, limits=self.limits,
+                                          now_ns=self.clock_ns())
+        if not passed:
+            await self._publish_account(activation.tenant, events)
             return None
-        return [] if outcome.already_passed else list(outcome.events)
+        return events
 
     async def _release_slices(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
         key = (activation.graph_id, activation.node_id)
@@ -694,37 +556,14 @@ class RouterService:
         account: Sequence[AnyEvent] = (),
     ) -> None:
         # Stable ids (not counter-derived): a re-route after a crash republishes the same ids.
-        # `tag` names a slice ("0", "1", ...) or a re-route ("r1", ...); their children are IOC.
-        tags = [] if tag is None else [tag]
-        tenant = activation.tenant
-        plan_id = derive_id("plan", activation.event_id, *tags)
-        made = plan_made_event(
-            plan,
-            event_id=derive_id("plan_made", activation.event_id, *tags),
-            ts_ns=self.clock_ns(),
-            plan_id=plan_id,
-            graph_id=graph.graph_id,
-            node_id=node.node_id,
-            symbol=node.instrument.symbol,
-            tenant=tenant,
-            causation_id=activation.event_id,
-        )
-        if resting is not None:
-            rest_alloc = _resting_allocation(node.side, *resting, node.limit_px_1e9 or 0)
-            made = msgspec.structs.replace(made, allocations=[*made.allocations, rest_alloc])
-        children = []
-        for alloc in (a for a in plan.allocations if a.qty_1e8 > 0):
-            book = next(b for b in books if b.venue == alloc.venue)
-            limit_px = marketable_limit_px(
-                node.side, alloc.worst_px_1e9, book.tick_1e9, collar_ppm=_collar_ppm(node), limit_px_1e9=node.limit_px_1e9
-            )
-            tif = "ioc" if node.limit_px_1e9 is None or tag is not None else node.execution.tif
-            children.append(self._child(activation, graph, node, made, tag, alloc.venue, alloc.qty_1e8, limit_px, tif))
-        if resting is not None:
-            venue, qty = resting
-            tif = "gtc" if node.execution.tif in IMMEDIATE_TIFS else node.execution.tif
-            children.append(self._child(activation, graph, node, made, None, venue, qty, node.limit_px_1e9, tif,
-                                        id_kind="child_resting", suffix=f"{venue}:resting"))
+        events = self.policy.plan_events(activation, graph, node, books, plan, tag=tag, now_ns=self.clock_ns(),
+                                         resting=resting)
+        await self._commit_events(events, account)
+
+    async def _commit_events(self, events: list[AnyEvent], account: Sequence[AnyEvent] = ()) -> None:
+        # A plan carrying its children, then the children (as `RoutingPolicy` makes them).
+        made, children = events[0], [c for c in events[1:] if isinstance(c, ChildAllocated)]
+        assert isinstance(made, PlanMade) and len(children) == len(events) - 1
         await self._commit_plan(made, children, account)
 
     async def _commit_plan(self, made: PlanMade, children: list[ChildAllocated], account: Sequence[AnyEvent] = ()) -> None:
@@ -747,44 +586,6 @@ class RouterService:
         if missing:
             log.warning("placing %d child orders a crash left out of their plans", len(missing))
             await self.route_bus.publish_many(missing)
-
-    def _child(
-        self,
-        activation: NodeActivated,
-        graph: GraphSubmitted,
-        node: NodeSpec,
-        made: PlanMade,
-        tag: str | None,
-        venue: str,
-        qty: int,
-        limit_px: int | None,
-        tif: Tif,
-        *,
-        id_kind: str = "child",
-        suffix: str | None = None,
-    ) -> ChildAllocated:
-        event_id = derive_id(id_kind, activation.event_id, *([] if tag is None else [tag]), venue)
-        if suffix is None:
-            suffix = venue if tag is None else f"{tag}:{venue}"
-        return ChildAllocated(
-            event_id=event_id,
-            ts_ns=self.clock_ns(),
-            tenant=activation.tenant,
-            causation_id=made.event_id,
-            plan_id=made.plan_id,
-            graph_id=graph.graph_id,
-            node_id=node.node_id,
-            child_id=f"{activation.node_order_id}:{suffix}",
-            client_order_id=event_id.replace("-", ""),  # derived from the event id: a retry is the same order
-            venue=venue,
-            symbol=node.instrument.symbol,
-            side=node.side,
-            qty_1e8=qty,
-            order_type="limit",
-            limit_px_1e9=limit_px,
-            tif=tif,
-            is_sandbox=graph.is_sandbox,
-        )
 
     async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
         await self._append_checked(tenant, events, self.risk_bus)

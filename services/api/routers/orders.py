@@ -26,10 +26,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, Request
 
-from events import AnyEvent, new_event_id
-from events.graph import GraphSubmitted
-from events.commands import SubmitGraph
-from events.ids import derive_id
+from events import new_event_id
 from projections import orders as view
 from services.api.access import AuthContext, json_body, node_order_ref
 from services.api.auth import Auth
@@ -48,11 +45,9 @@ from services.graph import (
     check_idempotency,
     parse_order_body,
     resolve_notional,
-    submit,
     submit_response,
 )
-from services.graph.commands import graph_body
-from services.graph.service import derived_ids
+from services.graph.commands import submit_command
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -114,19 +109,6 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
     # has (`_view_caught_up`), and the follower holds our graph by now.
     await await_kernel(state, taken, f"order {parsed.graph_id}")
     return _answer(state.ledger.graphs[parsed.graph_id], parsed, auth)
-
-
-def submit_command(parsed: ParsedGraph, tenant: str, now_ns: int) -> tuple[SubmitGraph, list[AnyEvent]]:
-    """The one command of a submission (its id is the same for a retry of the same body), and
-    the graph engine's answer to it, with the engine's ids (GraphSubmitted, root activations)."""
-    command_id = derive_id("cmd.submit", tenant, parsed.graph_id, parsed.body_sha256)
-    _, events = submit(parsed, tenant=tenant, now_ns=now_ns, new_id=derived_ids(command_id))
-    submitted = events[0]
-    assert isinstance(submitted, GraphSubmitted)  # `submit` always starts with the graph itself
-    command = SubmitGraph(
-        event_id=command_id, ts_ns=now_ns, tenant=tenant, correlation_id=parsed.graph_id, **graph_body(submitted)
-    )
-    return command, events
 
 
 def paper_plan(state: ApiState, tenant: str) -> FundingPlan:

@@ -182,6 +182,25 @@ class SandboxVenue:
                 passing -= q
         return out
 
+    def needs_market(self, symbol: str) -> bool:
+        """Whether the next book update or trade of `symbol` can change an outcome: an order
+        rests there, or liquidity the sandbox took is remembered until its level changes."""
+        book = self._books.get(symbol)
+        if book is None:
+            return False
+        consumed = book.consumed
+        return bool(self._resting.get(symbol) or consumed["bid"] or consumed["ask"])
+
+    def resync(
+        self, symbol: str, bids: Iterable[tuple[int, int]], asks: Iterable[tuple[int, int]], ts_ns: int
+    ) -> None:
+        """Catch up a book that was not fed while nothing depended on it (`needs_market` False):
+        replace it with the current levels; volume traded before now explains no later change."""
+        book = self._books.setdefault(symbol, SymbolLiquidity())
+        book.apply(bids, asks, snapshot=True, ts_ns=ts_ns)
+        book.traded["bid"].clear()
+        book.traded["ask"].clear()
+
     def set_stale(self, symbol: str, stale: bool = True) -> None:
         """Mark a book stale (no orders, no fills) until cleared or a snapshot arrives."""
         self._books.setdefault(symbol, SymbolLiquidity()).stale = stale

@@ -7,7 +7,7 @@ import time
 
 from events.commands import CancelGraph
 from events.subjects import graph_subject
-from services.api.routers.orders import submit_command
+from services.graph.commands import submit_command
 from services.bus import Bus
 from services.bus.writer import as_writer
 from services.graph import parse_order_body

@@ -20,7 +20,7 @@ from events.market import BookSnapshot
 from events.risk import RiskCheckPassed, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from projections.follower import StreamFollower
-from services.api.routers.orders import submit_command
+from services.graph.commands import submit_command
 from services.bus import Bus
 from services.edges.sandbox.config import SandboxConfig
 from services.edges.sandbox.service import SandboxExecutor, funding_events
