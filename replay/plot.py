@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replay.runs import ReportFold
+from replay.runs import Curves
 from services.tca.plot import DPI, _figure, venue_colours
 
 
-def plot_run(fold: ReportFold, path: Path, *, symbol: str) -> None:
+def plot_run(fold: Curves, path: Path, *, symbol: str) -> None:
     fig = _figure((1200, 800))
     equity_ax, fills_ax = fig.subplots(2, 1, sharex=True)
     t0 = fold.equity[0][0] if fold.equity else 0

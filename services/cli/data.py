@@ -222,11 +222,12 @@ def summary_table(report: dict[str, Any]) -> Table:
     table.add_row("orders", f"{report['orders']}  " + " ".join(f"{k}:{n}" for k, n in report["orders_by_status"].items()))
     table.add_row("fills", f"{report['fills']}  qty {q(report['filled_qty_1e8'], 10**8)}  avg px "
                            f"{q(report['avg_fill_px_1e9'], 10**9)}")
-    table.add_row("PnL (quote, at mid)", q(report["pnl_quote_1e9"], 10**9))
+    table.add_row("PnL (USD, at mid)", q(report["pnl_usd_1e9"], 10**9))
     shortfall = report["implementation_shortfall_ppm"]
     table.add_row("shortfall", "-" if shortfall is None else f"{shortfall / 100:.2f} bps")
     table.add_row("fees (USD)", q(report["fees_usd_1e9"], 10**9))
-    table.add_row("venue mix", "  ".join(f"{m['venue']} {m['share_ppm'] / 10_000:.1f}%" for m in report["venue_mix"]) or "-")
+    table.add_row("venue mix", "  ".join(f"{m['venue']} {m['share_ppm'] / 10_000:.1f}% ({m['fills']} fills)"
+                                         for m in report["venue_mix"]) or "-")
     return table
 
 

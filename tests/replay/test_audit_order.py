@@ -21,7 +21,7 @@ from projections.orders import NAME, OrdersProjection
 from projections.runner import ProjectionRunner
 from projections.store import SqliteViewStore
 from replay.audit import audit, differences, order_chain
-from services.api.routers.orders import submit_command
+from services.graph.commands import submit_command
 from services.bus import Bus
 from services.cli.main import app as cli
 from services.edges.sandbox.service import funding_events
