@@ -5,6 +5,7 @@ run again by the next API. Tenants never see each other's jobs."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -73,6 +74,15 @@ async def test_a_job_runs_out_of_process_and_its_results_equal_a_local_run(setti
         local = run_to_dir([path], load_orders(orders), 3, tmp_path / "local")
         assert results["report"] == local.report
         assert (store.dir(job_id) / "out" / "events.jsonl").read_bytes() == (tmp_path / "local" / "events.jsonl").read_bytes()
+
+        # The same recording uploaded inline runs the same backtest.
+        r = await client.post("/v1/backtest", json={"data_base64": base64.b64encode(path.read_bytes()).decode(),
+                                                    "orders": ORDERS, "seed": 3})
+        assert r.status_code == 200, r.text
+        uploaded = r.json()["job_id"]
+        await wait_for_worker(store, uploaded)
+        again = (await client.get(f"/v1/backtest/{uploaded}/results")).json()["report"]
+        assert {**again, "data": None} == {**local.report, "data": None}
 
     # Another tenant's key: the job does not exist for it. Paths outside the recordings: refused.
     async with api(settings, tenant="other") as other:
