@@ -235,6 +235,8 @@ _LEVEL_COLUMNS = ("bid_price_1e9", "bid_qty_1e8", "ask_price_1e9", "ask_qty_1e8"
 def _pylist(column: pa.ChunkedArray) -> list[Any]:
     # Arrow's to_pylist costs ~1 us a value; through numpy (ints) or the dictionary it is ~20x less.
     array = column.combine_chunks()
+    if array.null_count == len(array):
+        return [None] * len(array)
     if pa.types.is_dictionary(array.type):
         words = array.dictionary.to_pylist()
         if array.null_count:
@@ -256,51 +258,37 @@ def _flat_list(column: pa.ChunkedArray) -> tuple[list[int], list[int]]:
 
 def _event_rows(table: pa.Table) -> Iterator[tuple[int, MdEvent]]:
     """Decode a (sorted) table slice by slice into (ts_ns, event)."""
+    delta, snapshot, trade = BookDeltaBatch, BookSnapshot, TradePrinted
     for offset in range(0, table.num_rows, DECODE_SLICE_ROWS):
         part = table.slice(offset, DECODE_SLICE_ROWS)
         c = {name: _pylist(part.column(name)) for name in COLUMNS if name not in _LEVEL_COLUMNS}
-        levels = {name: _flat_list(part.column(name)) for name in _LEVEL_COLUMNS}
-        bp_v, bp_o = levels["bid_price_1e9"]
-        bq_v, _ = levels["bid_qty_1e8"]
-        ap_v, ap_o = levels["ask_price_1e9"]
-        aq_v, _ = levels["ask_qty_1e8"]
-        for i in range(part.num_rows):
-            kind = c["kind"][i]
-            ts = c["ts_ns"][i]
+        bp_v, bp_o = _flat_list(part.column("bid_price_1e9"))
+        bq_v, _ = _flat_list(part.column("bid_qty_1e8"))
+        ap_v, ap_o = _flat_list(part.column("ask_price_1e9"))
+        aq_v, _ = _flat_list(part.column("ask_qty_1e8"))
+        rows = zip(c["kind"], c["ts_ns"], c["event_id"], c["venue"], c["symbol"], c["venue_seq"], c["ts_event_ns"],
+                   c["ts_recv_ns"], c["truncate_depth"], c["price_1e9"], c["qty_1e8"], c["aggressor"],
+                   c["trade_id"], c["extra_json"])
+        for i, (kind, ts, eid, venue, symbol, seq, ts_event, ts_recv, depth, px, qty, aggr, tid, extra) in enumerate(rows):
             event: MdEvent
             if kind == "delta" or kind == "snapshot":
-                cls = BookDeltaBatch if kind == "delta" else BookSnapshot
-                event = cls(
-                    event_id=c["event_id"][i],
-                    ts_ns=ts,
-                    venue=c["venue"][i],
-                    symbol=c["symbol"][i],
-                    bids=list(zip(bp_v[bp_o[i] : bp_o[i + 1]], bq_v[bp_o[i] : bp_o[i + 1]])),
-                    asks=list(zip(ap_v[ap_o[i] : ap_o[i + 1]], aq_v[ap_o[i] : ap_o[i + 1]])),
-                    venue_seq=c["venue_seq"][i],
-                    ts_event_ns=c["ts_event_ns"][i],
-                    ts_recv_ns=c["ts_recv_ns"][i],
-                    truncate_depth=c["truncate_depth"][i] or 0,
+                b0, b1, a0, a1 = bp_o[i], bp_o[i + 1], ap_o[i], ap_o[i + 1]
+                event = (delta if kind == "delta" else snapshot)(
+                    event_id=eid, ts_ns=ts, venue=venue, symbol=symbol,
+                    bids=list(zip(bp_v[b0:b1], bq_v[b0:b1])), asks=list(zip(ap_v[a0:a1], aq_v[a0:a1])),
+                    venue_seq=seq, ts_event_ns=ts_event, ts_recv_ns=ts_recv, truncate_depth=depth or 0,
                 )
             elif kind == "trade":
-                event = TradePrinted(
-                    event_id=c["event_id"][i],
-                    ts_ns=ts,
-                    venue=c["venue"][i],
-                    symbol=c["symbol"][i],
-                    px_1e9=c["price_1e9"][i],
-                    qty_1e8=c["qty_1e8"][i],
-                    aggressor=c["aggressor"][i],
-                    trade_id=c["trade_id"][i] or "",
-                    ts_event_ns=c["ts_event_ns"][i],
-                    ts_recv_ns=c["ts_recv_ns"][i],
+                event = trade(
+                    event_id=eid, ts_ns=ts, venue=venue, symbol=symbol, px_1e9=px, qty_1e8=qty, aggressor=aggr,
+                    trade_id=tid or "", ts_event_ns=ts_event, ts_recv_ns=ts_recv,
                 )
             elif kind == "status":
-                event = _status_decoder.decode(c["extra_json"][i])
+                event = _status_decoder.decode(extra)
             elif kind == "funding":
-                event = _funding_decoder.decode(c["extra_json"][i])
+                event = _funding_decoder.decode(extra)
             else:
-                raise RecordingError(f"unknown row kind {kind!r} (event {c['event_id'][i]})")
+                raise RecordingError(f"unknown row kind {kind!r} (event {eid})")
             yield ts, event
 
 
