@@ -4,21 +4,38 @@ lost, nothing doubled), each book opening with a snapshot, and replays into the 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+from typer.testing import CliRunner
 
 from events.market import BookDeltaBatch, BookSnapshot
 from projections.market import MarketBooks
 from replay.record import md_subjects, record
 from replay.recording import read_recording
 from services.bus import Bus
+from services.cli.main import app as cli
+from services.settings import Settings
 from tests.stack import trading_stack
 
 
-async def test_record_captures_the_md_stream_range_and_replays_to_the_same_books(bus: Bus, tmp_path: Path) -> None:
+async def test_record_captures_the_md_stream_range_and_replays_to_the_same_books(
+    bus: Bus, settings: Settings, tmp_path: Path
+) -> None:
     out = tmp_path / "rec.parquet"
     async with trading_stack(bus, ["okx", "binance"], seed=7, symbols={"okx": ["BTC-USDT", "ETH-USDT"],
                                                                        "binance": ["BTC-USDT"]}):
         stats = await record(bus, out, symbols=["BTC-USDT"], seconds=2.0)
+        # The command line does the same, with its progress bar (the CLI runs its own event loop).
+        cli_out = tmp_path / "cli.parquet"
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["record", "--symbols", "ETH-USDT", "--venues", "okx", "--seconds", "1",
+                                      "--out", str(cli_out)],
+            env={"CROSSBOOK_NATS_URL": settings.nats_url, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "recording" in result.output and f"to {cli_out}" in " ".join(result.output.split())
+    cli_events = list(read_recording(cli_out))
+    assert cli_events and {(e.venue, e.symbol) for e in cli_events} <= {("okx", "ETH-USDT"), ("okx", "")}
     events = list(read_recording(out))
     assert stats.events == len(events) > 20
     assert {e.venue for e in events} == {"okx", "binance"}
