@@ -110,8 +110,16 @@ class JobStore:
     def worker_alive(self, job_id: str) -> bool:
         try:
             pid = int((self.dir(job_id) / "worker.pid").read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
+            return False
+        try:  # a worker this process started and that has ended: reap it (no zombies pile up)
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return False
+        except ChildProcessError:
+            pass  # not our child (started by an earlier API): /proc says whether it runs
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
             return False
         # The pid is this job's worker (not a reused pid), and not a zombie left by our own Popen.
         if job_id.encode() not in cmdline:
