@@ -8,7 +8,8 @@
     run.summary                # BacktestSummary, complete once the iteration has ended
 
 - `market_events`: `Iterable[AnyEvent]` (BookSnapshot, BookDeltaBatch, TradePrinted,
-  VenueStatusChanged), in time order (`ts_ns`, the receive time); read lazily, never held.
+  VenueStatusChanged; anything else, e.g. a recorded NbboChanged, is skipped and counted), in
+  time order (`ts_ns`, the receive time); read lazily, never held.
 - `orders`: `Iterable[tuple[int, dict]]`: (offset_ns after the first market event's `ts_ns`,
   the body of POST /v1/orders, simple or graph form). Parsed by the API's own parser
   (`services.graph.parse_order_body`, sandbox forced) into the same `SubmitGraph` command the
@@ -72,6 +73,7 @@ class BacktestSummary(msgspec.Struct, kw_only=True):
 
     seed: int
     market_events: int = 0
+    skipped_events: int = 0  # in market_events but not books, trades or venue status
     events_out: int = 0
     first_ts_ns: int = 0
     last_ts_ns: int = 0
@@ -123,9 +125,12 @@ class Backtest:
         kernel, summary = self.kernel, self.summary
         market = (BookSnapshot, BookDeltaBatch, TradePrinted, VenueStatusChanged)
         pending: list[tuple[int, int, dict[str, Any]]] = []  # (due_ns, index, body)
-        last_ns = count = 0
+        last_ns = count = skipped = 0
         handle = kernel.handle
         for event in self._market:
+            if not isinstance(event, market):
+                skipped += 1  # e.g. a recorded NbboChanged or funding rate: the kernel folds its own
+                continue
             ts = event.ts_ns
             if not count:
                 summary.first_ts_ns = ts
@@ -134,15 +139,13 @@ class Backtest:
                 yield from self._record(self._start(ts))
             while pending and pending[0][0] < ts:  # an order sees the market data stamped up to its time
                 yield from self._record(self._submit(*heapq.heappop(pending)))
-            if not isinstance(event, market):
-                raise TypeError(f"market_events holds a {type(event).__name__} at ts_ns={ts}; only market data")
             count += 1
             if ts > last_ns:
                 last_ns = ts
             out = handle(event)  # with the replies and timers due before it
             if out:
                 yield from self._record(out)
-        summary.market_events = count
+        summary.market_events, summary.skipped_events = count, skipped
         if not summary.market_events:
             return  # no market: nothing to trade against, nothing happens
         while pending:

@@ -5,8 +5,11 @@
     out = kernel.advance_to(event.ts_ns)   # timers and venue replies due before the input
     out += kernel.handle(event)            # everything the input caused, already folded
 
-`handle` folds the input and reacts; every reaction is folded the moment it is made (so the next
-decision sees it) and reacted to in turn, first in first out, until nothing more follows. What a
+`handle` folds the input and reacts; each reaction is folded into the accounts and books the
+moment it is made (so the next decision sees it), into its graph when its turn comes (the graph
+engine steps through its events in log order, as live), and reacted to in turn, first in first
+out, until nothing more follows; re-routes and iceberg clips are decided once the queue is
+empty, on the whole story so far, as the live router decides them once caught up. What a
 simulated venue answers after its latency, a graph's timers and a TWAP's slices wait in a queue
 ordered by (due time, scheduling order) and are released by `advance_to`. Time comes only from
 the injected clock (moved to each input's and timer's time), ids derive from the causing event
@@ -26,8 +29,12 @@ up from the market fold when the next order reaches that venue (`SandboxVenue.re
 Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
 has a reply on the way, everything kept for it (graph state, submission, activations, venue
 order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
-Not simulated here: amends of resting children (NodeAmended), interval (TWAP/VWAP
-market) benchmarks in TCA reports.
+Not done here: TCA's interval (TWAP/VWAP market) benchmarks; the kill switch commands are
+answered as the live risk decider does, but a command for another tenant's graph is ignored.
+
+One difference from the live sandbox executor, on purpose: the executor appends a venue's answer
+when it handles the order (stamped with the venue's time in `ts_event_ns`); the kernel delivers
+it at the venue's time, so nothing downstream learns of a fill before it happened.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from events.graph import (
     GraphCompleted,
     GraphSubmitted,
     NodeActivated,
+    NodeAmended,
     NodeCancelled,
     NodeCompleted,
 )
@@ -54,13 +62,21 @@ from events.ids import derive_id
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
 from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
-from events.tca import VenueScored
+from events.tca import TcaReported, VenueScored
 from projections.market import MarketBooks
 from services.edges.sandbox.config import SandboxConfig, fee_schedule
 from services.edges.sandbox.engine import SandboxVenue
-from services.edges.sandbox.errors import SandboxError
+from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
-from services.edges.sandbox.orders import Cancelled, Filled, Outcome, Rejected, SandboxOrder
+from services.edges.sandbox.orders import (
+    Amended,
+    Cancelled,
+    Filled,
+    Outcome,
+    Rejected,
+    SandboxOrder,
+    amended_child_qty,
+)
 from services.graph.commands import command_answer, engine_command, graph_body
 from services.graph.engine import Tick, next_wakeup_ns, step
 from services.graph.errors import GraphError
@@ -142,7 +158,7 @@ class Kernel:
         self.graph_orders: dict[str, dict[str, str]] = {}  # graph_id -> its client order ids -> venue
         self.in_flight: dict[str, int] = {}  # graph_id -> scheduled replies not yet delivered
         self.wakeups: dict[str, int] = {}  # graph_id -> its next Tick
-        self.ticked: dict[str, int] = {}
+        self.ticked: dict[str, int] = {}  # graph_id -> the last due time ticked
         self.kill_seen: set[str] = set()
         self.ended: set[str] = set()  # graphs whose end was decided on: they leave once nothing is open
         self._timers: list[tuple[int, int, Scheduled]] = []
@@ -151,7 +167,7 @@ class Kernel:
         self._follow_up: dict[str, None] = {}  # graphs to re-check once the queue is empty, in order
         # (venue, symbol) books the simulator was not fed while nothing depended on them.
         self._dormant: set[tuple[str, str]] = set()
-        self._made: set[str] = set()  # follow-up plans made (a re-check before their turn makes none again)
+        self._made: dict[str, set[str]] = {}  # graph_id -> follow-up plans made (each is made once)
 
     # --- entry points -----------------------------------------------------------------------
     def handle(self, event: AnyEvent) -> list[AnyEvent]:
@@ -212,14 +228,16 @@ class Kernel:
             "submitted": len(self.submitted),
             "activations": len(self.activations),
             "arrivals": len(self.arrivals),
-            "tca_nodes": len(self.tca.nodes),
+            "tca_nodes": len(self.tca.nodes) + len(self.tca.interval_nodes) + len(self.tca.reported),
+            "scorer": len(self.scorer.children) + len(self.scorer.expected),
+            "follow_up_plans": len(self._made),
             "venue_orders": len(self.orders),
             "graph_orders": len(self.graph_orders),
             "in_flight": len(self.in_flight),
             "ended": len(self.ended),
             "wakeups": len(self.wakeups) + len(self.ticked),
             "timers": len(self._timers),
-            "venue_records": sum(len(v._orders) + len(v._submitted) + len(v._history) for v in self.venues.values() if v),
+            "venue_records": sum(v.remembered() for v in self.venues.values() if v),
             "reservations": sum(len(a.reservations) for a in accounts),
             "open_children": sum(len(a.open_children) for a in accounts),
             "passed_nodes": sum(len(a.passed_nodes) for a in accounts),
@@ -304,13 +322,15 @@ class Kernel:
             self._submit_child(event)
         if isinstance(event, (NodeCancelled, GraphCancelled)):
             self._cancel_resting(event.graph_id, event.node_id if isinstance(event, NodeCancelled) else None)
+        elif isinstance(event, NodeAmended):
+            self._amend_resting(event)
         if isinstance(event, ENDS) and event.tenant:
             now = self.clock.now_ns()
             out += [r for a in self.accounts.accounts_for(event) for r in releases_for(a, event, now_ns=now)]
-        report = self.tca.apply(event)
-        if report is not None:
-            out.append(report)
-        if not isinstance(event, VenueScored):
+        if not isinstance(event, (TcaReported, VenueScored)):  # our own outputs: nothing to fold
+            report = self.tca.apply(event)
+            if report is not None:
+                out.append(report)
             score = self.scorer.apply(event)
             if score is not None:
                 out.append(score)
@@ -473,9 +493,10 @@ class Kernel:
                 events = self.policy.resting_events(activation, graph, node.spec, node.plan_count, *quote, clip,
                                                     arrival_mid_px_1e9=self.arrivals.get(key), now_ns=now)
             plan_id = events[0].plan_id if isinstance(events[0], PlanMade) else ""
-            if plan_id in self._made:
+            made = self._made.setdefault(graph_id, set())
+            if plan_id in made:
                 continue
-            self._made.add(plan_id)
+            made.add(plan_id)
             out += events
         return out
 
@@ -489,7 +510,7 @@ class Kernel:
                 random.Random(f"{self._venue_seed}/{name}"), jitter_ns=self.sandbox.jitter_ns,
                 max_book_age_ns=self.sandbox.max_book_age_ns,
             )
-        except SandboxError:  # no fee schedule: not a venue the sandbox simulates
+        except (SandboxError, UnknownFeeVenue):  # no fee schedule: not a venue the sandbox simulates
             venue = None
         self.venues[name] = venue
         return venue
@@ -538,13 +559,47 @@ class Kernel:
             if venue is not None:
                 self._deliver_outcomes([o for o in venue.cancel(coid, now) if not isinstance(o, Rejected)])
 
+    def _amend_resting(self, event: NodeAmended) -> None:
+        # As the live executor: the node's new total applies to its resting child, and the venue
+        # decides native (a pure size decrease keeps its place) or cancel-replace.
+        state = self.graphs.get(event.graph_id)
+        graph = self.submitted.get(event.graph_id)
+        if state is None or graph is None:
+            return
+        node = state.nodes[event.node_id]
+        one_clip = node.spec.execution.policy == "iceberg"
+        for coid, name in sorted(self.graph_orders.get(event.graph_id, {}).items()):
+            record, venue = self.orders.get(coid), self.venues.get(name)
+            if record is None or venue is None or record.ref.node_id != event.node_id:
+                continue
+            resting = next((o for o in venue.open_orders(node.spec.instrument.symbol) if o.client_order_id == coid), None)
+            if resting is None:
+                continue
+            new_qty = amended_child_qty(resting, event.new_qty_1e8, node.filled_qty_1e8, one_clip=one_clip)
+            if new_qty == resting.qty_1e8 and event.new_limit_px_1e9 is None:
+                return  # nothing changes at the venue
+            replacement = derive_id("sandbox_amend", coid, event.event_id).replace("-", "")
+            outcomes = venue.amend(coid, new_qty, event.new_limit_px_1e9, self.clock.now_ns(),
+                                   new_client_order_id=replacement)
+            for outcome in outcomes:
+                if isinstance(outcome, Amended) and outcome.new_client_order_id == replacement:
+                    self.orders[replacement] = _VenueOrder(record.ref, name, new_qty - resting.filled_qty_1e8)
+                    self.graph_orders[event.graph_id][replacement] = name
+                elif isinstance(outcome, Amended):  # native: the same order, a new size
+                    record.remaining_1e8 = new_qty - resting.filled_qty_1e8
+            self._deliver_outcomes(outcomes)
+            return  # one resting child per node (the router rests one)
+
     def _deliver_outcomes(self, outcomes: list[Outcome]) -> None:
         # Each venue answer becomes its execution event, delivered at the venue's time: now, or
         # after the order-entry latency (the reply is scheduled and `advance_to` releases it).
         now = self.clock.now_ns()
+        # Records looked up first: an order closed by one outcome still owns the rest of the
+        # answer (a cancel-replace's Amended follows the Cancelled of the order it replaces).
+        records = {o.client_order_id: self.orders.get(o.client_order_id) for o in outcomes}
         for outcome in outcomes:
             coid = outcome.client_order_id
-            order = self.orders.get(coid)
+            order = records[coid]
             if order is None:
                 continue
             if isinstance(outcome, Filled):
@@ -556,7 +611,7 @@ class Kernel:
                              correlation_id=order.ref.graph_id)
             order.replies += 1
             if order.remaining_1e8 <= 0:
-                del self.orders[coid]  # closed: its graph's eviction forgets the venue's record
+                self.orders.pop(coid, None)  # closed: its graph's eviction forgets the venue's record
             if due <= now:
                 self._emit([event])
             else:
@@ -589,4 +644,4 @@ class Kernel:
         self.ticked.pop(graph_id, None)
         self.accounts.graph_sandbox.pop(graph_id, None)
         self.ended.discard(graph_id)
-        self._made = {p for p in self._made if not p.startswith(graph_id)} if self._made else self._made
+        self._made.pop(graph_id, None)

@@ -339,6 +339,10 @@ class SandboxVenue:
         """Return every outcome ever reported for a client order id (for reconciliation)."""
         return tuple(self._history.get(client_order_id, ()))
 
+    def remembered(self) -> int:
+        """How many order records it holds (open orders, answers kept for retries, history)."""
+        return len(self._orders) + len(self._submitted) + len(self._history) + len(self._replaced)
+
     def forget(self, client_order_id: str) -> bool:
         """Drop a final order's records to bound memory; False if it is open or unknown.
 

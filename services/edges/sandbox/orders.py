@@ -113,3 +113,15 @@ class OpenOrder:
     filled_qty_1e8: int
     queue_ahead_1e8: int
     active_from_ns: int
+
+
+def amended_child_qty(
+    order: OpenOrder, node_new_qty_1e8: int | None, node_filled_1e8: int, *, one_clip: bool
+) -> int:
+    """A resting child's new total when its node is amended to `node_new_qty_1e8` (None: size
+    unchanged): what the node filled elsewhere stays filled, the rest is this child's; an
+    iceberg's clip (`one_clip`) never grows past its displayed size."""
+    if node_new_qty_1e8 is None:
+        return order.qty_1e8
+    new_qty = order.filled_qty_1e8 + (node_new_qty_1e8 - node_filled_1e8)
+    return min(new_qty, order.qty_1e8) if one_clip else new_qty

@@ -28,7 +28,7 @@ from services.edges.sandbox.config import SandboxConfig, build_venue
 from services.edges.sandbox.balances import FundingPlan, paper_funding
 from services.edges.sandbox.engine import MarketEvent, SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, grant_event, to_event
-from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder
+from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder, amended_child_qty
 
 log = logging.getLogger("crossbook.sandbox")
 
@@ -184,11 +184,8 @@ class SandboxExecutor:
                 ref = self.refs.get(order.client_order_id)
                 if ref is None or ref.graph_id != event.graph_id or ref.node_id != event.node_id:
                     continue
-                new_qty = order.qty_1e8
-                if event.new_qty_1e8 is not None:
-                    new_qty = order.filled_qty_1e8 + (event.new_qty_1e8 - node_filled)
-                    if (ref.graph_id, ref.node_id) in self.icebergs:
-                        new_qty = min(new_qty, order.qty_1e8)  # a clip never grows past its display size
+                new_qty = amended_child_qty(order, event.new_qty_1e8, node_filled,
+                                            one_clip=(ref.graph_id, ref.node_id) in self.icebergs)
                 if new_qty == order.qty_1e8 and event.new_limit_px_1e9 is None:
                     return  # nothing changes at the venue
                 replacement = derive_id("sandbox_amend", order.client_order_id, event.event_id).replace("-", "")

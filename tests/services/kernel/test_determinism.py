@@ -15,10 +15,12 @@ import pytest
 
 from events import AnyEvent, encode
 from events.commands import CancelGraph, ClearKillSwitch, EngageKillSwitch
+from events.execution import FillRecorded
 from events.graph import GraphCompleted, NodeActivated
 from events.market import BookSnapshot
 from events.risk import RiskCheckPassed, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
+from events.tca import TcaReported
 from projections.follower import StreamFollower
 from services.graph.commands import submit_command
 from services.bus import Bus
@@ -80,6 +82,7 @@ def inputs() -> list[AnyEvent]:
 def run_in_process(sandbox: SandboxConfig | None = None) -> tuple[bytes, list[AnyEvent]]:
     kernel = InProcessKernel(limits=LIMITS, sandbox=sandbox)
     kernel.feed(inputs())
+    kernel.finish(T0 + 10_000 * MS)  # the venues' last answers, after their latency
     return kernel.log.dump(), [e.event for e in kernel.log.entries]
 
 
@@ -95,6 +98,11 @@ def test_the_same_inputs_twice_in_process_give_byte_identical_logs() -> None:
     assert (refused.graph_id, refused.code) == ("g_killed", "KILL_SWITCH")
     statuses = {e.graph_id: e.status for e in events if isinstance(e, GraphCompleted)}
     assert statuses["g_killed"] == "REJECTED"
+    # Sandbox matching and TCA run under the kernel: the orders filled, after the venues' latency.
+    assert statuses["g_split"] == statuses["g_after"] == "COMPLETED"
+    assert {e.graph_id for e in events if isinstance(e, TcaReported)} == {"g_split", "g_after"}
+    fills = [e for e in events if isinstance(e, FillRecorded)]
+    assert fills and all(f.ts_ns >= T0 + 20 * MS for f in fills)
     assert all(e.ts_ns >= T0 for e in events)  # every timestamp is the virtual clock's
 
 

@@ -7,10 +7,11 @@ import random
 from typing import Any
 
 from events import AnyEvent
-from events.commands import CancelGraph
-from events.execution import ChildAcked, ChildCancelled, FillRecorded
+from events.commands import AmendNode, CancelGraph
+from events.execution import ChildAcked, ChildAmended, ChildCancelled, FillRecorded
 from events.graph import GraphCompleted, NodeCompleted
 from events.market import BookSnapshot, TradePrinted
+from events.routing import PlanMade
 from events.tca import TcaReported
 from services.edges.sandbox.config import SandboxConfig
 from services.edges.sandbox.fees import default_fee_schedule, fee_usd_1e9
@@ -144,4 +145,61 @@ def test_ended_graphs_leave_the_hot_state() -> None:
     assert working["graphs"] == working["venue_orders"] == working["reservations"] == 50
     assert sum(isinstance(e, FillRecorded) for e in log) == 100
     assert sum(isinstance(e, ChildCancelled) for e in log) == 50
+    assert kernel.hot_size() == baseline
+
+
+def test_a_twap_releases_its_slices_on_the_virtual_clock_and_its_graph_leaves_when_done() -> None:
+    kernel = new_kernel()
+    ask, bid = 100_000 * P, 99_990 * P
+    body = {"graph_id": "g_twap", "symbol": SYMBOL, "side": "buy", "qty": 0.5, "urgency": "low",
+            "horizon_ms": 10_000, "venue": VENUE}
+    inputs: list[AnyEvent] = [*funded(T0), book(T0 + 1, [(bid, 1_000 * U)], [(ask, 1_000 * U)]),
+                              submit(body, T0 + 2 * MS)]
+    # The venue's book is refreshed every second (a book older than 5 s refuses orders).
+    inputs += [book(T0 + i * 1_000 * MS, [(bid, 1_000 * U)], [(ask, 1_000 * U)]) for i in range(1, 30)]
+    log = run(kernel, inputs, T0 + 60_000 * MS)
+    plans = [e for e in log if isinstance(e, PlanMade)]
+    # Three slices a third of the horizon apart, each planned at its own due time.
+    assert [(p.ts_ns - T0, p.qty_1e8) for p in plans] == [
+        (2 * MS, 16_666_000), (3_335_333_333, 16_667_000), (6_668_666_666, 16_667_000),
+    ]
+    [done] = [e for e in log if isinstance(e, GraphCompleted)]
+    assert done.status == "COMPLETED" and done.ts_ns > plans[-1].ts_ns
+    assert sum(f.qty_1e8 for f in log if isinstance(f, FillRecorded)) == 50_000_000
+    assert not any(kernel.hot_size().values())  # the graph has left; nothing is scheduled
+
+
+def test_market_data_of_a_venue_without_a_simulator_is_folded_but_not_simulated() -> None:
+    kernel = new_kernel()
+    snapshot = BookSnapshot(event_id="elsewhere", ts_ns=T0, ts_recv_ns=T0, venue="nowhere", symbol=SYMBOL,
+                            bids=[(99_990 * P, U)], asks=[(100_000 * P, U)])
+    assert kernel.handle(snapshot) == []
+    assert kernel.venues == {"nowhere": None}
+    assert kernel.market.nbbo(SYMBOL) is not None  # the market fold has it (e.g. for the NBBO)
+
+
+def test_an_amended_resting_order_is_replaced_at_the_venue_and_fills_to_its_new_size() -> None:
+    # Arrange: 0.2 BTC rests at our bid with nothing ahead (a new best bid), then grows to 0.3.
+    kernel = new_kernel()
+    bid = 99_995 * P
+    baseline_inputs: list[AnyEvent] = [*funded(T0), book(T0 + 1 * MS, [(99_990 * P, U)], [(100_000 * P, U)])]
+    run(kernel, baseline_inputs, T0 + 1 * MS)
+    baseline = kernel.hot_size()
+    inputs: list[AnyEvent] = [
+        submit(order("g_amend", 20_000_000, price_1e9=bid), T0 + 2 * MS),
+        AmendNode(event_id="amend-1", ts_ns=T0 + 100 * MS, tenant=TENANT, graph_id="g_amend", node_id="order",
+                  new_qty_1e8=30_000_000),
+        trade(T0 + 200 * MS, bid, 1 * U),
+    ]
+    # Act
+    log = run(kernel, inputs, T0 + 1_000 * MS)
+    # Assert: a size increase is a cancel-replace; the replacement takes the whole new size.
+    [amended] = [e for e in log if isinstance(e, ChildAmended)]
+    assert (amended.mode, amended.new_qty_1e8) == ("cancel_replace", 30_000_000)
+    [replaced] = [e for e in log if isinstance(e, ChildCancelled)]
+    assert replaced.reason == "replaced"
+    fills = [e for e in log if isinstance(e, FillRecorded)]
+    assert [(f.qty_1e8, f.client_order_id) for f in fills] == [(30_000_000, amended.new_client_order_id)]
+    [done] = [e for e in log if isinstance(e, GraphCompleted)]
+    assert done.status == "COMPLETED"
     assert kernel.hot_size() == baseline
