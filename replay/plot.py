@@ -16,7 +16,7 @@ def plot_run(fold: Curves, path: Path, *, symbol: str) -> None:
     t0 = fold.equity[0][0] if fold.equity else 0
     seconds = lambda ts: (ts - t0) / 1e9  # noqa: E731
     equity_ax.plot([seconds(t) for t, _ in fold.equity], [p / 1e9 for _, p in fold.equity], color="black", lw=1)
-    equity_ax.set_ylabel("PnL (quote, marked at mid)")
+    equity_ax.set_ylabel("PnL (USD, marked at mid)")
     equity_ax.set_title("equity")
     if fold.nbbo_points:
         xs = [seconds(t) for t, _, _ in fold.nbbo_points]
