@@ -280,39 +280,52 @@ def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int, md_seq: int = 0) -> NbboCh
 
 
 Top = tuple[bool, int, int, int, int]  # (usable, best bid px, qty, best ask px, qty)
+NbboKey = tuple[object, ...]  # what `Nbbo.key` holds
 
 
 class NbboFold:
-    """Books and each symbol's NBBO, kept current event by event. A symbol's NBBO is computed
-    again only when a venue's top of book or usability changed (what `Nbbo.key`, and so a
-    published `NbboChanged`, depends on); a deeper level's change keeps it as it was."""
+    """Books and each symbol's NBBO key, kept current event by event from the venues' tops of
+    book: a level change below the top costs a comparison, a top change a pass over the
+    symbol's venues. `key(symbol)` equals `MarketBooks.nbbo(symbol).key` after every event
+    (what a published `NbboChanged` depends on); `nbbo(symbol)` builds the full NBBO on read."""
 
     def __init__(self, books: MarketBooks | None = None) -> None:
         self.books = books or MarketBooks()
-        self.nbbos: dict[str, Nbbo | None] = {}
-        self._tops: dict[tuple[str, str], Top] = {}
+        self._tops: dict[str, dict[str, Top]] = {}  # symbol -> venue -> top
+        self._keys: dict[str, NbboKey | None] = {}
 
-    def apply(self, event: AnyEvent) -> Nbbo | None:
-        """Fold one md.* event; return the symbol's new NBBO when it changed, else None."""
+    def apply(self, event: AnyEvent) -> bool:
+        """Fold one md.* event; return whether a symbol's NBBO changed."""
         symbols = self.books.apply(event)
         if not symbols:
-            return None
+            return False
         if isinstance(event, (BookDeltaBatch, BookSnapshot)):
-            key = (event.venue, event.symbol)
-            top = _top(self.books.books[key])
-            if self._tops.get(key) == top and event.symbol in self.nbbos:
-                return None
-            self._tops[key] = top
-        elif isinstance(event, VenueStatusChanged):  # books went stale: their tops are no longer known
-            for key in [k for k in self._tops if k[0] == event.venue]:
-                del self._tops[key]
-        changed = None
+            tops = self._tops.setdefault(event.symbol, {})
+            old = tops.get(event.venue)
+            if old is not None and isinstance(event, BookDeltaBatch) and not event.truncate_depth:
+                bid, ask = old[1], old[3]  # levels strictly behind both tops cannot move them
+                if all(px < bid for px, _ in event.bids) and all(px > ask for px, _ in event.asks) and ask:
+                    return False
+            top = _top(self.books.books[(event.venue, event.symbol)])
+            if tops.get(event.venue) == top:
+                return False
+            tops[event.venue] = top
+        else:  # a venue's books went stale: read their tops again
+            for symbol in symbols:
+                self._tops[symbol] = {v: _top(b) for v, b in self.books.by_symbol.get(symbol, {}).items()}
+        changed = False
         for symbol in symbols:
-            nbbo, before = self.books.nbbo(symbol), self.nbbos.get(symbol)
-            if nbbo is not None and (before is None or nbbo.key != before.key):
-                changed = nbbo
-            self.nbbos[symbol] = nbbo
+            key = _nbbo_key(self._tops.get(symbol, {}))
+            if key != self._keys.get(symbol):
+                self._keys[symbol] = key
+                changed = True
         return changed
+
+    def key(self, symbol: str) -> NbboKey | None:
+        return self._keys.get(symbol)
+
+    def nbbo(self, symbol: str) -> Nbbo | None:
+        return self.books.nbbo(symbol)
 
 
 def _top(book: VenueBook) -> Top:
@@ -320,3 +333,16 @@ def _top(book: VenueBook) -> Top:
     bid = bids.peekitem(0) if bids else (0, 0)
     ask = asks.peekitem(0) if asks else (0, 0)
     return (not book.stale and not (bids and asks and -bid[0] >= ask[0]), -bid[0], bid[1], ask[0], ask[1])
+
+
+def _nbbo_key(tops: dict[str, Top]) -> NbboKey | None:
+    # As MarketBooks.nbbo: usable venues in name order; the best price's size summed over venues.
+    venues = [(v, t[1], t[2], t[3], t[4]) for v, t in sorted(tops.items()) if t[0]]
+    if not venues:
+        return None
+    bid_px = max(v[1] for v in venues)
+    asks = [v[3] for v in venues if v[4]]
+    ask_px = min(asks) if asks else 0
+    bid_qty = sum(v[2] for v in venues if v[1] == bid_px and v[2]) if bid_px else 0
+    ask_qty = sum(v[4] for v in venues if v[3] == ask_px and v[4]) if ask_px else 0
+    return (bid_px, bid_qty, ask_px, ask_qty, tuple(venues))

@@ -46,7 +46,7 @@ from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatu
 from events.tca import TcaReported
 from services.edges.sandbox.balances import FundingPlan
 from services.edges.sandbox.config import SandboxConfig
-from services.edges.sandbox.service import funding_events
+from services.edges.sandbox.mapping import funding_events
 from services.graph import parse_order_body
 from services.graph.commands import submit_command
 from services.graph.errors import ValidationError

@@ -1,5 +1,5 @@
-"""projections/market.py NbboFold: the NBBO kept current by recomputing only on a top-of-book
-change equals the NBBO computed from scratch after every event."""
+"""projections/market.py NbboFold: the NBBO key kept current from the venues' tops of book equals
+the NBBO computed from scratch after every event, and a change is reported exactly when it happens."""
 
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ def test_the_incremental_nbbo_equals_the_nbbo_recomputed_after_every_event() -> 
     fold, reference = NbboFold(), MarketBooks()
     changes = 0
     # Act / Assert
+    before = None
     for event in events:
         changed = fold.apply(event)
         reference.apply(event)
         expected = reference.nbbo("BTC-USDT")
-        current = fold.nbbos.get("BTC-USDT")
-        assert (current.key if current else None) == (expected.key if expected else None), event.event_id
-        changes += changed is not None
-    assert 1_000 < changes < 19_000  # it reported changes, and skipped events that changed nothing
+        key = expected.key if expected else None
+        assert fold.key("BTC-USDT") == key, event.event_id
+        assert changed == (key != before), event.event_id  # a change is reported exactly when there is one
+        before = key
+        changes += changed
+    assert 1_000 < changes < 19_000  # some events changed the NBBO, others did not

@@ -36,7 +36,7 @@ from services.api.readiness import require_ready
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
 from services.edges.sandbox.balances import FundingPlan, tenant_plan
-from services.edges.sandbox.service import funding_events
+from services.edges.sandbox.mapping import funding_events
 from services.graph import (
     GraphConflict,
     GraphState,

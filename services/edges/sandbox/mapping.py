@@ -15,7 +15,8 @@ from events.execution import (
     ChildRejected,
     FillRecorded,
 )
-from services.edges.sandbox.balances import Grant
+from events.ids import derive_id
+from services.edges.sandbox.balances import FundingPlan, Grant, paper_funding
 from services.edges.sandbox.orders import Acked, Amended, Cancelled, Filled, Outcome, Rejected
 
 ExecutionEvent = ChildAcked | ChildRejected | ChildCancelled | ChildAmended | FillRecorded
@@ -129,3 +130,15 @@ def grant_event(grant: Grant, *, event_id: str, ts_ns: int, tenant: str = "") ->
         reason="paper_funding",
         is_sandbox=True,
     )
+
+
+def funding_events(
+    tenant: str, venues: list[str], ts_ns: int, plan: FundingPlan | None = None
+) -> list[BalanceAdjusted]:
+    """Paper balances for a new sandbox tenant (`plan`: its settings, else the default); ids
+    derive from the tenant, so funding twice within the dedup window is stored once (callers
+    also check the account first)."""
+    return [
+        grant_event(g, event_id=derive_id("paper_funding", tenant, g.venue, g.asset), ts_ns=ts_ns, tenant=tenant)
+        for g in paper_funding(venues, plan)
+    ]

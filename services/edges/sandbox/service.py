@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, FillRecorded
+from events.execution import ChildAcked, ChildCancelled, ChildRejected, FillRecorded
 from events.graph import GraphCancelled, GraphSubmitted, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
@@ -25,24 +25,12 @@ from services.bus import Bus
 from services.bus.outbox import Outbox
 from services.edges import registry
 from services.edges.sandbox.config import SandboxConfig, build_venue
-from services.edges.sandbox.balances import FundingPlan, paper_funding
 from services.edges.sandbox.engine import MarketEvent, SandboxVenue
-from services.edges.sandbox.mapping import ChildRef, grant_event, to_event
+from services.edges.sandbox.mapping import ChildRef, to_event
+from services.edges.sandbox.mapping import funding_events as funding_events  # its old home
 from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder, amended_child_qty
 
 log = logging.getLogger("crossbook.sandbox")
-
-
-def funding_events(
-    tenant: str, venues: list[str], ts_ns: int, plan: FundingPlan | None = None
-) -> list[BalanceAdjusted]:
-    """Paper balances for a new sandbox tenant (`plan`: its settings, else the default); ids
-    derive from the tenant, so funding twice within the dedup window is stored once (callers
-    also check the account first)."""
-    return [
-        grant_event(g, event_id=derive_id("paper_funding", tenant, g.venue, g.asset), ts_ns=ts_ns, tenant=tenant)
-        for g in paper_funding(venues, plan)
-    ]
 
 
 class SandboxExecutor:

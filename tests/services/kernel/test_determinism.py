@@ -45,17 +45,21 @@ INSTANT = SandboxConfig(latency_ns=0, jitter_ns=0)
 DECISIONS = (NodeActivated, RiskCheckPassed, RiskCheckRejected, PlanMade, ChildAllocated, GraphCompleted)
 
 
-def order(graph_id: str, qty_1e8: int, *, side: str = "buy", price_1e9: int | None = None) -> dict[str, Any]:
+def order(
+    graph_id: str, qty_1e8: int, *, side: str = "buy", price_1e9: int | None = None,
+    execution: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {"graph_id": graph_id, "nodes": [{
         "node_id": "order", "instrument": {"symbol": SYMBOL, "type": "spot"}, "side": side,
         "order_type": {"limit": {"price_1e9": price_1e9}} if price_1e9 else "market",
-        "quantity": {"fixed": {"qty_1e8": qty_1e8}},
+        "quantity": {"fixed": {"qty_1e8": qty_1e8}}, **({"execution": execution} if execution else {}),
     }], "edges": []}
 
 
 def inputs() -> list[AnyEvent]:
-    """A session: books on two venues, paper funding, a split market buy, a resting limit sell
-    then its cancel, the kill switch (an order under it is refused by risk), a last order."""
+    """A session: books on two venues, paper funding, a split market buy, a buy re-routed after
+    a miss, an iceberg, a resting limit sell then its cancel, the kill switch (an order under it
+    is refused by risk), a last order."""
     t = iter(range(T0, T0 + 1000 * MS, MS))
 
     def submit(body: dict[str, Any]) -> AnyEvent:
@@ -70,6 +74,11 @@ def inputs() -> list[AnyEvent]:
         *books,
         *funding_events(TENANT, sorted(BOOKS), next(t)),
         submit(order("g_split", U // 2)),
+        # binance's 0.2 BTC is taken: planned there again, this IOC misses and is re-routed.
+        submit(order("g_reroute", U // 10)),
+        # An iceberg sell crossing binance's bid: each 0.05 BTC clip fills at once, then the next shows.
+        submit(order("g_iceberg", 15 * U // 100, side="sell", price_1e9=99_900 * 10**9,
+                     execution={"policy": "iceberg", "display_qty_1e8": 5 * U // 100})),
         submit(order("g_rest", U // 10, side="sell", price_1e9=120_000 * 10**9)),
         CancelGraph(event_id="cmd-cancel-rest", ts_ns=next(t), tenant=TENANT, graph_id="g_rest"),
         EngageKillSwitch(event_id="cmd-kill", ts_ns=next(t), tenant=TENANT, reason="drill"),
@@ -99,8 +108,10 @@ def test_the_same_inputs_twice_in_process_give_byte_identical_logs() -> None:
     statuses = {e.graph_id: e.status for e in events if isinstance(e, GraphCompleted)}
     assert statuses["g_killed"] == "REJECTED"
     # Sandbox matching and TCA run under the kernel: the orders filled, after the venues' latency.
-    assert statuses["g_split"] == statuses["g_after"] == "COMPLETED"
-    assert {e.graph_id for e in events if isinstance(e, TcaReported)} == {"g_split", "g_after"}
+    assert statuses["g_split"] == statuses["g_reroute"] == statuses["g_iceberg"] == statuses["g_after"] == "COMPLETED"
+    assert {e.graph_id for e in events if isinstance(e, TcaReported)} == {"g_split", "g_reroute", "g_iceberg", "g_after"}
+    assert [c.venue for c in children if c.graph_id == "g_reroute"] == ["binance", "okx"]  # missed, re-routed
+    assert [c.qty_1e8 for c in children if c.graph_id == "g_iceberg"] == [5 * U // 100] * 3  # one clip at a time
     fills = [e for e in events if isinstance(e, FillRecorded)]
     assert fills and all(f.ts_ns >= T0 + 20 * MS for f in fills)
     assert all(e.ts_ns >= T0 for e in events)  # every timestamp is the virtual clock's

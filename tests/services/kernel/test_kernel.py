@@ -15,7 +15,7 @@ from events.routing import PlanMade
 from events.tca import TcaReported
 from services.edges.sandbox.config import SandboxConfig
 from services.edges.sandbox.fees import default_fee_schedule, fee_usd_1e9
-from services.edges.sandbox.service import funding_events
+from services.edges.sandbox.mapping import funding_events
 from services.graph import parse_order_body
 from services.graph.commands import submit_command
 from services.kernel.kernel import Kernel
