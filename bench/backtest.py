@@ -1,6 +1,6 @@
 """Backtest throughput on one synthetic L2 recording (same data for every figure):
 
-  (a) the book + NBBO projection alone (decode from Parquet, MarketBooks.apply, NBBO on change);
+  (a) the book + NBBO projection alone (decode from Parquet, `NbboFold.apply`: books and NBBO);
   (b) the full backtest path with orders (decode, kernel with sandbox matching, output log,
       report): `replay.runs.run_to_dir`, exactly what `crossbook backtest` runs;
   (c) NautilusTrader's BacktestEngine on the same L2 deltas with the same orders, logging off, in
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from projections.market import MarketBooks  # noqa: E402
+from projections.market import NbboFold  # noqa: E402
 from replay.recording import read_recording  # noqa: E402
 from replay.runs import TimedOrder, run_to_dir  # noqa: E402
 from replay.synthetic_recording import write_synthetic  # noqa: E402
@@ -56,12 +56,11 @@ def timed(fn: object) -> tuple[float, float]:
 
 
 def projection_only(path: Path) -> int:
-    books = MarketBooks()
+    fold = NbboFold()  # the books and each symbol's NBBO, kept current event by event
     n = 0
     for event in read_recording(path):
         n += 1
-        for symbol in books.apply(event):
-            books.nbbo(symbol)
+        fold.apply(event)
     return n
 
 
