@@ -35,6 +35,8 @@ from services.api.routers import api_keys, traces as trace_routes
 from services.api.routers import sandbox
 from services.api.routers import funding as funding_routes
 from services.api.routers import analytics, fair_price, rewards, simulate
+from services.api.routers import backtest as backtest_routes
+from services.backtest.jobs import JobStore
 from services.api.routers import strategies as strategy_routes
 from services.api.plans import RoutingPlans
 from services.api.ratelimit import RateLimiter
@@ -107,6 +109,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
             funding=funding,
             readiness=readiness,
         )
+        JobStore(settings.data_dir).recover()  # backtest jobs whose worker died with the last API run again
         if own_process:
             settle_gc()  # after the folds' first catch-up started: see services/runtime.py
         try:
@@ -151,6 +154,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
     app.include_router(analytics.router, dependencies=authed)
     app.include_router(rewards.router, dependencies=authed)
     app.include_router(strategy_routes.router, dependencies=authed)  # after credentials: it seals with its vault
+    app.include_router(backtest_routes.router, dependencies=authed)
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
     # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.

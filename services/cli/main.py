@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from services.cli import algo, keys, trade
+from services.cli import algo, data, keys, trade
 from services.settings import PROJECT_ROOT, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Crossbook: one execution layer for every venue.")
@@ -17,6 +17,7 @@ console = Console()
 app.add_typer(keys.app, name="keys")
 app.add_typer(algo.app, name="algo")
 trade.register(app)
+data.register(app)
 
 
 @app.command()
@@ -120,10 +121,23 @@ def export(
 
 
 @app.command()
-def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Option("LEDGER")) -> None:
-    """Rebuild a durable projection from the log and diff it with the live view (exit 1 on a diff)."""
+def audit(
+    name: str = typer.Argument("stream_health", help="a projection (stream_health, positions, orders), or `order`"),
+    target: str = typer.Argument("", help="with `order`: a node_order_id or a graph_id"),
+    stream: str = typer.Option("LEDGER"),
+) -> None:
+    """Rebuild a durable projection from the log and diff it with the live view (exit 1 on a diff),
+    or print one order's causal chain (`audit order <node_order_id|graph_id>`; exit 1 if unknown)."""
+    if name == "order":
+        from services.cli.data import audit_order
+
+        if not target:
+            console.print("audit order needs a node_order_id or a graph_id")
+            raise typer.Exit(2)
+        audit_order(target, stream)
+        return
     from projections.store import open_store
-    from replay.audit import AuditReport
+    from replay.audit import AuditReport, differences
     from replay.audit import audit as run_audit
     from services.bus import Bus
     from services.runtime import durable_projection
@@ -143,6 +157,8 @@ def audit(name: str = typer.Argument("stream_health"), stream: str = typer.Optio
         f"{report.projection}: live position {report.live_position}, rebuilt {report.rebuilt_position}; "
         f"missing {len(report.missing)}, extra {len(report.extra)}, changed {len(report.changed)}"
     )
+    for line in differences(report):
+        console.print(line, markup=False, highlight=False)
     raise typer.Exit(0 if report.clean else 1)
 
 
