@@ -47,7 +47,7 @@ from services.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = await Bus.connect(settings, name="api")
+        bus = await Bus.connect(settings, name="api", user="api")
         await bus.ensure_streams()
         readiness = await ReadinessWatch(bus).start()  # first: heartbeats arrive while the reads catch up
         books = MarketBooks()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -60,6 +61,14 @@ class AckInbox:
         future.add_done_callback(lambda _: self._waiting.pop(token, None))  # answered or given up
         await self.nc.publish(subject, data, reply=f"{prefix}.{token}", headers=headers)
         return future
+
+    def fail(self, subject: str, error: Callable[[str], BusError]) -> None:
+        """Fail every publish to `subject` (any case) still waiting with `error(its subject)`:
+        the server refused it, so no answer comes."""
+        key = subject.lower()
+        for waiting_subject, future in list(self._waiting.values()):
+            if waiting_subject.lower() == key and not future.done():
+                future.set_exception(error(waiting_subject))
 
     async def _answer(self, msg: Msg) -> None:
         waiting = self._waiting.get(msg.subject.rsplit(".", 1)[-1])

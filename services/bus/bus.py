@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import nats
+import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -35,6 +39,8 @@ from nats.js.api import (
 from events import AnyEvent, decode, encode
 from events.subjects import WRITER_HEADER, subject_for
 from services.bus.acks import AckInbox, Refused
+from services.bus.credentials import seed_path, tls_files
+from services.bus.permissions import NotAuthorized, NotPermitted, inbox_prefix, parse_violation
 from services.bus.writer import check_writer
 from services.bus.streams import ConsumerDefaults, StreamDef, load_stream_defs, stream_for_subject
 from services.errors import BrokenChain, BusError, ConcurrencyConflict
@@ -50,6 +56,8 @@ WRONG_LAST_MSG_ID = 10070  # ... and for a failed expected-last-msg-id
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
+log = logging.getLogger("crossbook.bus")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,38 +78,130 @@ class Delivered:
     event: AnyEvent
 
 
+class Denials:
+    """The permission violations the server reported on one connection. The server answers a
+    refused publish with an asynchronous `-ERR` and no reply, so a waiting publish would only
+    time out: each one waiting on that subject fails at once with `NotPermitted` instead.
+    (nats-py lowercases the error text, so subjects are matched without case.)"""
+
+    def __init__(self, user: str) -> None:
+        self.user = user  # "" = no credentials
+        self.waiting: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}  # lowercased subject ->
+        self.acks: AckInbox | None = None  # its chained appends waiting on a subject fail too
+        self.refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # the connect
+        self.last_error: Exception | None = None
+        self.count = 0
+
+    async def on_error(self, exc: Exception) -> None:
+        self.last_error = exc
+        # An AuthorizationError once connected; a plain Error with the server's text while connecting.
+        if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower():
+            if not self.refused.done():
+                self.refused.set_result(None)
+            log.error("NATS refused the credentials of %s", repr(self.user) if self.user else "a connection without any")
+            return
+        violation = parse_violation(str(exc))
+        if violation is None:
+            log.warning("NATS: %r", exc)
+            return
+        operation, subject = violation
+        self.count += 1
+        log.error("%s", NotPermitted(operation, subject, self.user))
+        for original, future in self.waiting.pop(subject.lower(), []):
+            if not future.done():
+                future.set_exception(NotPermitted(operation, original, self.user))
+        if self.acks is not None:
+            self.acks.fail(subject, lambda original: NotPermitted(operation, original, self.user))
+
+    async def guard(self, subject: str, operation: asyncio.Future[T]) -> T:
+        """`operation`'s result, or NotPermitted as soon as the server refuses `subject`."""
+        denied: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key = subject.lower()
+        entry = (subject, denied)
+        self.waiting.setdefault(key, []).append(entry)
+        racing: set[asyncio.Future[Any]] = {operation, denied}
+        try:
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting = self.waiting.get(key)
+            if waiting is not None and entry in waiting:
+                waiting.remove(entry)
+                if not waiting:
+                    del self.waiting[key]
+        if not operation.done():
+            operation.cancel()
+            denied.result()  # raises NotPermitted
+        return operation.result()
+
+
+def client_tls(settings: Settings) -> ssl.SSLContext:
+    """Verify the servers against the data dir's CA (or CROSSBOOK_NATS_TLS_CA)."""
+    return ssl.create_default_context(cafile=str(settings.nats_tls_ca or tls_files(settings.data_dir).ca))
+
+
 class Bus:
-    def __init__(self, nc: Client, settings: Settings) -> None:
+    def __init__(self, nc: Client, settings: Settings, denials: Denials | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT_S)
         self.settings = settings
         self.streams, self.consumer_defaults = load_stream_defs(settings)
         self.writer: str | None = None  # the declared role this handle appends as (`as_writer`)
         self.acks = AckInbox(nc)  # pipelined appends that hear refusals (shared by writer handles)
+        self.denials = denials  # the server's refusals on this connection (`Bus.connect` sets it)
+        if denials is not None:
+            denials.acks = self.acks
 
     @classmethod
     async def connect(
-        cls, settings: Settings, *, name: str = "crossbook", url: str | None = None, wait_s: float = 30.0
+        cls,
+        settings: Settings,
+        *,
+        name: str = "crossbook",
+        url: str | None = None,
+        user: str | None = None,
+        wait_s: float = 30.0,
     ) -> Bus:
-        """Connect, retrying for `wait_s` while the server is still starting (local cluster)."""
+        """Connect, retrying for `wait_s` while the server is still starting (local cluster).
+
+        `user` names this process's NATS user (services/bus/permissions.py): its seed in the
+        data dir signs the connection when there is one (`crossbook up` makes them). `url`
+        (or CROSSBOOK_NATS_URL) may list several servers, comma-separated: a cluster's nodes,
+        tried in turn and reconnected to when one is lost; `tls://` ones verify the local CA."""
         target = url or settings.effective_nats_url
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
-            try:
-                nc = await nats.connect(
-                    target,
-                    name=name,
-                    connect_timeout=2,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    pending_size=256 * 1024 * 1024,
-                )
-                return cls(nc, settings)
-            except (OSError, nats.errors.NoServersError) as exc:
-                if loop.time() >= deadline:
-                    raise BusError(f"cannot reach NATS at {target}: {exc}") from exc
-                await asyncio.sleep(0.25)  # the server is not up yet; nothing to wait on but time
+        servers = [u.strip() for u in target.split(",") if u.strip()]
+        options: dict[str, Any] = {"reconnect_time_wait": 0.5}
+        denials = Denials("")
+        if user is not None and settings.nats_auth:
+            seed = seed_path(settings.data_dir, user)
+            if seed.exists():
+                denials = Denials(user)
+                options |= {"nkeys_seed": str(seed), "inbox_prefix": inbox_prefix(user)}
+        if any(u.startswith("tls://") for u in servers):
+            options["tls"] = client_tls(settings)
+        nc = Client()
+        # nats-py retries the first connect forever (max_reconnect_attempts=-1), also after the
+        # server refused the credentials: wait for the connection, a refusal, or `wait_s`.
+        connecting = asyncio.ensure_future(
+            nc.connect(
+                servers,
+                name=name,
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                pending_size=256 * 1024 * 1024,
+                error_cb=denials.on_error,
+                **options,
+            )
+        )
+        await asyncio.wait({connecting, denials.refused}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done() and connecting.exception() is None:
+            return cls(nc, settings, denials)
+        connecting.cancel()
+        await nc.close()
+        if denials.refused.done():
+            who = f"user {user!r}" if denials.user else "a connection without credentials"
+            raise NotAuthorized(f"NATS at {target} refused {who}: authorization violation")
+        error = connecting.exception() if connecting.done() and not connecting.cancelled() else denials.last_error
+        raise BusError(f"cannot reach NATS at {target} within {wait_s:g} s: {error!r}")
 
     async def close(self) -> None:
         # close, not drain: draining waits out every idle pull request (30 s each)
@@ -115,11 +215,20 @@ class Bus:
         for s in self.streams:
             config = _stream_config(s)
             try:
-                await self.js.stream_info(s.name)
+                info = await self.js.stream_info(s.name)
             except nats.js.errors.NotFoundError:
-                await self.js.add_stream(config)
-            else:
-                await self.js.update_stream(config)
+                await self._stream_call(f"$JS.API.STREAM.CREATE.{s.name}", self.js.add_stream(config))
+                continue
+            if _differs(info.config, config):
+                # Only the admin user may change a stream (a service's user is refused here).
+                await self._stream_call(f"$JS.API.STREAM.UPDATE.{s.name}", self.js.update_stream(config))
+
+    async def _stream_call(self, subject: str, call: Awaitable[Any]) -> None:
+        sent = asyncio.ensure_future(call)
+        if self.denials is not None and self.denials.user:
+            await self.denials.guard(subject, sent)
+        else:
+            await sent
 
     def stream_of(self, subject: str) -> StreamDef:
         return stream_for_subject(self.streams, subject)
@@ -145,6 +254,9 @@ class Bus:
         if expected_last_subject_seq is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
         try:
+            if self.denials is not None and self.denials.user:
+                sent = asyncio.ensure_future(self.js.publish(subject, encode(event), headers=headers))
+                return await self.denials.guard(subject, sent)
             return await self.js.publish(subject, encode(event), headers=headers)
         except nats.js.errors.APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE and expected_last_subject_seq is not None:
@@ -375,8 +487,21 @@ class Bus:
             await sub.unsubscribe()
 
 
+def _differs(have: StreamConfig, want: StreamConfig) -> bool:
+    """Whether a stream's stored configuration differs from `want` in what streams.json sets."""
+    return (
+        sorted(have.subjects or []) != sorted(want.subjects or [])
+        or have.storage != want.storage
+        or int(have.max_age or 0) != int(want.max_age or 0)
+        or (have.max_bytes or -1) != (want.max_bytes or -1)
+        or int(have.duplicate_window or 0) != int(want.duplicate_window or 0)
+        or (have.num_replicas or 1) != (want.num_replicas or 1)
+    )
+
+
 def _stream_config(s: StreamDef) -> StreamConfig:
     return StreamConfig(
+        num_replicas=s.replicas,
         name=s.name,
         subjects=list(s.subjects),
         storage=StorageType.FILE if s.storage == "file" else StorageType.MEMORY,
