@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,17 @@ def node_conf(node: int) -> Path:
     if not 1 <= node <= CLUSTER_NODES:
         raise ConfigError(f"cluster node {node} is not one of 1..{CLUSTER_NODES}")
     return PROJECT_ROOT / "nats" / "cluster" / f"n{node}.conf"
+
+
+def cluster_url() -> str:
+    """The client URLs of the cluster's nodes (each node's `listen` in its config), TLS."""
+    urls = []
+    for node in range(1, CLUSTER_NODES + 1):
+        found = re.search(r"^listen:\s*(\S+)", node_conf(node).read_text(), re.MULTILINE)
+        if found is None:
+            raise ConfigError(f"{node_conf(node)} has no listen line")
+        urls.append(f"tls://{found.group(1)}")
+    return ",".join(urls)
 
 
 def server_conf(template: Path, out: Path, *, data_dir: Path | None, tls: TlsFiles | None = None) -> Path:

@@ -215,7 +215,7 @@ class Bus:
         for s in self.streams:
             config = _stream_config(s)
             try:
-                info = await self.js.stream_info(s.name)
+                info = await self._stream_call(f"$JS.API.STREAM.INFO.{s.name}", self.js.stream_info(s.name))
             except nats.js.errors.NotFoundError:
                 await self._stream_call(f"$JS.API.STREAM.CREATE.{s.name}", self.js.add_stream(config))
                 continue
@@ -223,12 +223,11 @@ class Bus:
                 # Only the admin user may change a stream (a service's user is refused here).
                 await self._stream_call(f"$JS.API.STREAM.UPDATE.{s.name}", self.js.update_stream(config))
 
-    async def _stream_call(self, subject: str, call: Awaitable[Any]) -> None:
+    async def _stream_call(self, subject: str, call: Awaitable[T]) -> T:
         sent = asyncio.ensure_future(call)
         if self.denials is not None and self.denials.user:
-            await self.denials.guard(subject, sent)
-        else:
-            await sent
+            return await self.denials.guard(subject, sent)
+        return await sent
 
     def stream_of(self, subject: str) -> StreamDef:
         return stream_for_subject(self.streams, subject)

@@ -108,10 +108,14 @@ def event_subjects(roles: tuple[str, ...]) -> tuple[list[str], list[str]]:
 def jetstream_api(reads: tuple[str, ...], manages_streams: bool) -> list[str]:
     """The JetStream API subjects a user reading `reads` needs (nats-py's calls)."""
     subjects = ["$JS.API.INFO"]
-    for s in reads:
+    # Every process makes sure every stream is there at start (`Bus.ensure_streams`).
+    for s in STREAMS:
         subjects += [
             f"$JS.API.STREAM.INFO.{s}",
             f"$JS.API.STREAM.CREATE.{s}",  # only while missing: an existing stream keeps its config
+        ]
+    for s in reads:
+        subjects += [
             f"$JS.API.STREAM.MSG.GET.{s}",
             f"$JS.API.DIRECT.GET.{s}",
             f"$JS.API.DIRECT.GET.{s}.>",

@@ -19,11 +19,13 @@ trade.register(app)
 
 
 @app.command()
-def up() -> None:
+def up(
+    cluster: bool = typer.Option(False, "--cluster", help="a 3-node JetStream cluster (TLS, R3 streams) instead of one server"),
+) -> None:
     """Start the local cluster (NATS, simulated venues, edges, projections, API)."""
     from services.cli.cluster import up as run_up
 
-    run_up(load_settings(), console)
+    run_up(load_settings(), console, cluster_mode=cluster)
 
 
 @app.command()
