@@ -32,6 +32,11 @@ class Refused(BusError):
         self.description = description
 
 
+class Unavailable(BusError):
+    """JetStream did not answer an append (no stream leader, or no answer in time): sending the
+    same append again is safe (Nats-Msg-Id)."""
+
+
 class AckInbox:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
@@ -76,7 +81,8 @@ class AckInbox:
             return
         subject, future = waiting
         if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
-            future.set_exception(BusError(f"publish to {subject}: no stream takes it"))
+            # No stream leader listens (a cluster electing one), or no stream takes the subject.
+            future.set_exception(Unavailable(f"publish to {subject}: no stream takes it (no responders)"))
             return
         try:
             answer = json.loads(msg.data)

@@ -15,7 +15,7 @@ import functools
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,7 +38,7 @@ from nats.js.api import (
 
 from events import AnyEvent, decode, encode
 from events.subjects import WRITER_HEADER, subject_for
-from services.bus.acks import AckInbox, Refused
+from services.bus.acks import AckInbox, Refused, Unavailable
 from services.bus.credentials import seed_path, tls_files
 from services.bus.permissions import NotAuthorized, NotPermitted, inbox_prefix, parse_violation
 from services.bus.writer import check_writer
@@ -56,8 +56,37 @@ WRONG_LAST_MSG_ID = 10070  # ... and for a failed expected-last-msg-id
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
+# While a cluster elects a new leader for a stream (a node was lost), JetStream answers "no
+# responders" or nothing at all. Appends are idempotent (Nats-Msg-Id) and chained ones carry
+# their expectations, so sending one again is safe: it is retried for this long (well inside
+# the streams' dedup windows), then fails as before.
+FAILOVER_S = 20.0
+FAILOVER_RETRY_S = 0.25  # no event says a leader was elected: ask again after this
+TRANSIENT = (
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+)
 log = logging.getLogger("crossbook.bus")
 T = TypeVar("T")
+
+
+async def through_failover(attempt: Callable[[], Awaitable[T]], what: str, failover_s: float = FAILOVER_S) -> T:
+    """`attempt()`, sent again while it fails for want of a stream leader (only for requests
+    that are safe to repeat: idempotent appends and reads)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + failover_s
+    while True:
+        try:
+            return await attempt()
+        except (*TRANSIENT, Unavailable) as exc:
+            if loop.time() >= deadline:
+                raise
+            log.warning("%s: %r; retrying while the cluster fails over", what, exc)
+        await asyncio.sleep(FAILOVER_RETRY_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +131,10 @@ class Denials:
             return
         violation = parse_violation(str(exc))
         if violation is None:
-            log.warning("NATS: %r", exc)
+            if isinstance(exc, nats.js.errors.APIError):  # e.g. a pipelined publish JetStream refused
+                log.warning("NATS: JetStream refused a request (%s %s): %s", exc.code, exc.err_code, exc.description)
+            else:
+                log.warning("NATS: %r", exc)
             return
         operation, subject = violation
         self.count += 1
@@ -234,8 +266,9 @@ class Bus:
 
     async def last_subject_seq(self, subject: str) -> int:
         """Return the stream sequence of the last message on `subject` (0 if none)."""
+        stream = self.stream_of(subject).name
         try:
-            msg = await self.js.get_last_msg(self.stream_of(subject).name, subject)
+            msg = await through_failover(lambda: self.js.get_last_msg(stream, subject), f"last of {subject}")
         except nats.js.errors.NotFoundError:
             return 0
         return msg.seq or 0
@@ -252,17 +285,22 @@ class Bus:
         headers = self._headers(event, subject)
         if expected_last_subject_seq is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
-        try:
+        data = encode(event)
+
+        async def attempt() -> PubAck:
             if self.denials is not None and self.denials.user:
-                sent = asyncio.ensure_future(self.js.publish(subject, encode(event), headers=headers))
+                sent = asyncio.ensure_future(self.js.publish(subject, data, headers=headers))
                 return await self.denials.guard(subject, sent)
-            return await self.js.publish(subject, encode(event), headers=headers)
+            return await self.js.publish(subject, data, headers=headers)
+
+        try:
+            return await through_failover(attempt, f"publish to {subject}")
         except nats.js.errors.APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE and expected_last_subject_seq is not None:
                 raise ConcurrencyConflict(subject, expected_last_subject_seq, exc.description or "") from exc
             raise BusError(f"publish to {subject} failed: {exc}") from exc
-        except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
-            raise BusError(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
+        except TRANSIENT as exc:
+            raise Unavailable(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
 
     async def publish_pipelined(self, events: Iterable[AnyEvent]) -> Pipelined:
         """Send publishes without waiting for their acks; one future per event, resolved by
@@ -343,7 +381,12 @@ class Bus:
 
     async def publish_many(self, events: Iterable[AnyEvent], *, timeout_s: float = ACK_TIMEOUT_S) -> list[PubAck]:
         """Pipeline many publishes and wait for every ack (ordering per subject is preserved);
-        BusError when any ack has not come within `timeout_s`."""
+        BusError when any ack has not come within `timeout_s`. While a stream has no leader the
+        whole batch is sent again (what was stored already answers as a duplicate)."""
+        batch = list(events)
+        return await through_failover(lambda: self._publish_many_once(batch, timeout_s), "pipelined publish")
+
+    async def _publish_many_once(self, events: list[AnyEvent], timeout_s: float) -> list[PubAck]:
         batch = await self.publish_pipelined(events)
         futures = batch.futures
         # Wait for our own acks only: other tasks may share this connection's async window.
@@ -355,11 +398,13 @@ class Bus:
             if unanswered:
                 for future in unanswered:
                     future.cancel()
-                raise BusError(
+                raise Unavailable(
                     f"{len(unanswered)} of {len(futures)} publishes got no JetStream answer in {timeout_s:g} s"
                 )
-        failed = [f.exception() for f in futures if f.exception() is not None]
+        failed = [exc for f in futures if (exc := f.exception()) is not None]
         if failed:
+            if all(isinstance(exc, TRANSIENT) for exc in failed):
+                raise Unavailable(f"{len(failed)} of {len(futures)} publishes found no stream leader: {failed[0]!r}")
             raise BusError(f"{len(failed)} of {len(futures)} publishes failed, first: {failed[0]!r}")
         return [f.result() for f in futures]
 
@@ -371,7 +416,22 @@ class Bus:
         (`Nats-Expected-Last-Msg-Id`), and the first event of a subject in `expected` names that
         subject's last sequence (`Nats-Expected-Last-Subject-Sequence`). Each event's answer, in
         order: its ack; `ConcurrencyConflict` (its subject moved); `BrokenChain` (not stored: its
-        predecessor was refused, or another publisher's message came between); `BusError`."""
+        predecessor was refused, or another publisher's message came between); `BusError`.
+        While the stream has no leader the whole chain is sent again (what was stored answers as
+        a duplicate, and the rest keep their expectations), for up to FAILOVER_S."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FAILOVER_S
+        while True:
+            answers = await self._publish_chained_once(events, expected, timeout_s)
+            stopped = next((a for a in answers if not isinstance(a, PubAck)), None)
+            if not isinstance(stopped, Unavailable) or loop.time() >= deadline:
+                return answers
+            log.warning("chained publish: %s; retrying while the cluster fails over", stopped)
+            await asyncio.sleep(FAILOVER_RETRY_S)
+
+    async def _publish_chained_once(
+        self, events: Sequence[AnyEvent], expected: Mapping[str, int], timeout_s: float
+    ) -> list[PubAck | BusError]:
         checked: set[str] = set()
         outgoing = []  # built whole first: a foreign subject refuses the batch before any is sent
         previous: AnyEvent | None = None
@@ -392,7 +452,7 @@ class Bus:
         for (subject, headers, _), future in zip(outgoing, futures):
             if not future.done():
                 future.cancel()
-                answers.append(BusError(f"publish to {subject} got no JetStream answer in {timeout_s:g} s"))
+                answers.append(Unavailable(f"publish to {subject} got no JetStream answer in {timeout_s:g} s"))
             elif (exc := future.exception()) is None:
                 answers.append(future.result())
             elif isinstance(exc, Refused) and exc.err_code == WRONG_LAST_SEQUENCE:
