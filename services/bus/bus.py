@@ -58,8 +58,9 @@ EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
 # While a cluster elects a new leader for a stream (a node was lost), JetStream answers "no
 # responders" or nothing at all. Appends are idempotent (Nats-Msg-Id) and chained ones carry
-# their expectations, so sending one again is safe: it is retried for this long (well inside
-# the streams' dedup windows), then fails as before.
+# their expectations, so sending one again is safe: on replicated streams it is retried for this
+# long (well inside the streams' dedup windows), then fails as before. One server has no
+# leader to elect: there a request fails at once, as it always did.
 FAILOVER_S = 20.0
 FAILOVER_RETRY_S = 0.25  # no event says a leader was elected: ask again after this
 TRANSIENT = (
@@ -74,7 +75,7 @@ log = logging.getLogger("crossbook.bus")
 T = TypeVar("T")
 
 
-async def through_failover(attempt: Callable[[], Awaitable[T]], what: str, failover_s: float = FAILOVER_S) -> T:
+async def through_failover(attempt: Callable[[], Awaitable[T]], what: str, failover_s: float) -> T:
     """`attempt()`, sent again while it fails for want of a stream leader (only for requests
     that are safe to repeat: idempotent appends and reads)."""
     loop = asyncio.get_running_loop()
@@ -154,6 +155,9 @@ class Denials:
         racing: set[asyncio.Future[Any]] = {operation, denied}
         try:
             await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            operation.cancel()
+            raise
         finally:
             waiting = self.waiting.get(key)
             if waiting is not None and entry in waiting:
@@ -180,6 +184,7 @@ class Bus:
         self.writer: str | None = None  # the declared role this handle appends as (`as_writer`)
         self.acks = AckInbox(nc)  # pipelined appends that hear refusals (shared by writer handles)
         self.denials = denials  # the server's refusals on this connection (`Bus.connect` sets it)
+        self.failover_s = FAILOVER_S if settings.stream_replicas > 1 else 0.0
         if denials is not None:
             denials.acks = self.acks
 
@@ -268,7 +273,9 @@ class Bus:
         """Return the stream sequence of the last message on `subject` (0 if none)."""
         stream = self.stream_of(subject).name
         try:
-            msg = await through_failover(lambda: self.js.get_last_msg(stream, subject), f"last of {subject}")
+            msg = await through_failover(
+                lambda: self.js.get_last_msg(stream, subject), f"last of {subject}", self.failover_s
+            )
         except nats.js.errors.NotFoundError:
             return 0
         return msg.seq or 0
@@ -294,7 +301,7 @@ class Bus:
             return await self.js.publish(subject, data, headers=headers)
 
         try:
-            return await through_failover(attempt, f"publish to {subject}")
+            return await through_failover(attempt, f"publish to {subject}", self.failover_s)
         except nats.js.errors.APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE and expected_last_subject_seq is not None:
                 raise ConcurrencyConflict(subject, expected_last_subject_seq, exc.description or "") from exc
@@ -384,7 +391,9 @@ class Bus:
         BusError when any ack has not come within `timeout_s`. While a stream has no leader the
         whole batch is sent again (what was stored already answers as a duplicate)."""
         batch = list(events)
-        return await through_failover(lambda: self._publish_many_once(batch, timeout_s), "pipelined publish")
+        return await through_failover(
+            lambda: self._publish_many_once(batch, timeout_s), "pipelined publish", self.failover_s
+        )
 
     async def _publish_many_once(self, events: list[AnyEvent], timeout_s: float) -> list[PubAck]:
         batch = await self.publish_pipelined(events)
@@ -418,9 +427,9 @@ class Bus:
         order: its ack; `ConcurrencyConflict` (its subject moved); `BrokenChain` (not stored: its
         predecessor was refused, or another publisher's message came between); `BusError`.
         While the stream has no leader the whole chain is sent again (what was stored answers as
-        a duplicate, and the rest keep their expectations), for up to FAILOVER_S."""
+        a duplicate, and the rest keep their expectations), for up to `failover_s`."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + FAILOVER_S
+        deadline = loop.time() + self.failover_s
         while True:
             answers = await self._publish_chained_once(events, expected, timeout_s)
             stopped = next((a for a in answers if not isinstance(a, PubAck)), None)
