@@ -53,6 +53,7 @@ _MSG_ID_WRITER_HEADER = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n" + WRITER_HEADER.encod
 _BREAKS_FRAME = re.compile(r"[\s]")
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code for a failed expected-last-subject-sequence
 WRONG_LAST_MSG_ID = 10070  # ... and for a failed expected-last-msg-id
+MSG_ID_IN_PROCESS = 10158  # a message with this Nats-Msg-Id is being stored right now (clusters)
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
@@ -426,17 +427,60 @@ class Bus:
         subject's last sequence (`Nats-Expected-Last-Subject-Sequence`). Each event's answer, in
         order: its ack; `ConcurrencyConflict` (its subject moved); `BrokenChain` (not stored: its
         predecessor was refused, or another publisher's message came between); `BusError`.
-        While the stream has no leader the whole chain is sent again (what was stored answers as
-        a duplicate, and the rest keep their expectations), for up to `failover_s`."""
+
+        On replicated streams (a cluster) the events go one by one instead, each under its
+        subject's last sequence (the expected one, then our own acks'): nats-server checks
+        `Nats-Expected-Last-Msg-Id` again when a replica applies the entry, and a pipelined one
+        that passed the leader's check can fail there, which fails the stream on every replica
+        ("critical write error: last msgid mismatch", seen with 2.15.1 under interleaving
+        publishers). One by one, what is stored is still a prefix and every aggregate append is
+        still checked; it costs a round trip per event. While the stream has no leader the rest
+        is sent again (what was stored answers as a duplicate), for up to `failover_s`."""
+        if self.settings.stream_replicas > 1:
+            return await self._publish_one_by_one(events, expected, timeout_s)
+        return await self._publish_chained_once(events, expected, timeout_s)
+
+    async def _publish_one_by_one(
+        self, events: Sequence[AnyEvent], expected: Mapping[str, int], timeout_s: float
+    ) -> list[PubAck | BusError]:
+        last = dict(expected)
+        answers: list[PubAck | BusError] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.failover_s
-        while True:
-            answers = await self._publish_chained_once(events, expected, timeout_s)
-            stopped = next((a for a in answers if not isinstance(a, PubAck)), None)
-            if not isinstance(stopped, Unavailable) or loop.time() >= deadline:
-                return answers
-            log.warning("chained publish: %s; retrying while the cluster fails over", stopped)
-            await asyncio.sleep(FAILOVER_RETRY_S)
+        for event in events:
+            subject = subject_for(event)
+            headers = self._headers(event, subject)  # a foreign subject fails here, before any is sent
+            if subject in last:
+                headers[EXPECTED_SUBJECT_SEQ] = str(last[subject])
+            while True:
+                answer = await self._append_answer(subject, headers, encode(event), timeout_s)
+                if not isinstance(answer, Unavailable) or loop.time() >= deadline:
+                    break
+                log.warning("append: %s; retrying while the cluster fails over", answer)
+                await asyncio.sleep(FAILOVER_RETRY_S)
+            answers.append(answer)
+            if not isinstance(answer, PubAck):
+                break
+            last[subject] = answer.seq
+        not_sent = BrokenChain("not stored: an append before it in the batch was not stored")
+        return answers + [not_sent] * (len(events) - len(answers))
+
+    async def _append_answer(
+        self, subject: str, headers: dict[str, str], data: bytes, timeout_s: float
+    ) -> PubAck | BusError:
+        future = await self.acks.publish(subject, data, headers)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return Unavailable(f"publish to {subject} got no JetStream answer in {timeout_s:g} s")
+        except Refused as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                return ConcurrencyConflict(subject, int(headers[EXPECTED_SUBJECT_SEQ]), exc.description)
+            if exc.err_code == MSG_ID_IN_PROCESS:  # an earlier copy is being stored: ask again
+                return Unavailable(f"publish to {subject}: {exc.description}")
+            return exc
+        except BusError as exc:
+            return exc
 
     async def _publish_chained_once(
         self, events: Sequence[AnyEvent], expected: Mapping[str, int], timeout_s: float
