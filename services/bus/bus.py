@@ -64,6 +64,7 @@ ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the serv
 # leader to elect: there a request fails at once, as it always did.
 FAILOVER_S = 20.0
 FAILOVER_RETRY_S = 0.25  # no event says a leader was elected: ask again after this
+CLUSTER_FORMING_S = 90.0  # `crossbook up --cluster`: every process starts with the nodes
 TRANSIENT = (
     nats.js.errors.NoStreamResponseError,
     nats.js.errors.ServiceUnavailableError,
@@ -76,15 +77,18 @@ log = logging.getLogger("crossbook.bus")
 T = TypeVar("T")
 
 
-async def through_failover(attempt: Callable[[], Awaitable[T]], what: str, failover_s: float) -> T:
+async def through_failover(
+    attempt: Callable[[], Awaitable[T]], what: str, failover_s: float, also: tuple[type[Exception], ...] = ()
+) -> T:
     """`attempt()`, sent again while it fails for want of a stream leader (only for requests
     that are safe to repeat: idempotent appends and reads)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + failover_s
+    retried: tuple[type[Exception], ...] = (*TRANSIENT, Unavailable, *also)
     while True:
         try:
             return await attempt()
-        except (*TRANSIENT, Unavailable) as exc:
+        except retried as exc:
             if loop.time() >= deadline:
                 raise
             log.warning("%s: %r; retrying while the cluster fails over", what, exc)
@@ -249,7 +253,16 @@ class Bus:
 
     # --- streams --------------------------------------------------------------------------
     async def ensure_streams(self) -> None:
-        """Create or update every stream in nats/streams.json (idempotent)."""
+        """Create or update every stream in nats/streams.json (idempotent). On a cluster that
+        is still forming (no JetStream meta leader, not every peer joined yet) this waits for
+        it, up to CLUSTER_FORMING_S."""
+        if self.failover_s:
+            await through_failover(self._ensure_streams_once, "ensure streams", CLUSTER_FORMING_S,
+                                   also=(nats.js.errors.ServerError,))
+        else:
+            await self._ensure_streams_once()
+
+    async def _ensure_streams_once(self) -> None:
         for s in self.streams:
             config = _stream_config(s)
             try:
