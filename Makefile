@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run cluster test install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/crossbook up
+
+# The same processes on a 3-node JetStream cluster (nats/cluster/): TLS, R3 streams.
+cluster: $(STAMP)
+	$(BIN)/crossbook up --cluster
 
 # Lint and type-check first: a lint or type error fails the run before the suite starts.
 test: $(STAMP)

@@ -88,7 +88,7 @@ async def write_history(env: dict[str, str], events: int) -> None:
             data_dir=Path(env["CROSSBOOK_DATA_DIR"]), nats_port=int(env["CROSSBOOK_NATS_PORT"]),
             md_max_bytes=MD_MAX_BYTES, _env_file=None,
         )
-        bus = await Bus.connect(settings, name="history")
+        bus = await Bus.connect(settings, name="history", user="edge")  # writes md.* as the edges do
         await bus.ensure_streams()
         last_seq = await load_history(bus.nc, events, history_cycle(HISTORY_BOOKS))
         await bus.close()

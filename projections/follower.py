@@ -20,7 +20,7 @@ from events import AnyEvent, EventDecodeError, decode
 from events.subjects import subject_for
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.bus.pull import PullFeed
+from services.bus.pull import ConsumerGone, PullFeed
 
 log = logging.getLogger("crossbook.projections")
 
@@ -80,6 +80,10 @@ class StreamFollower:
             inactive_threshold=60.0,
             mem_storage=True,
         )
+        if self.bus.settings.stream_replicas > 1:
+            # On a cluster the read survives its node: an R1 consumer on a lost node stays
+            # silent (no error to recreate it on), a replicated one elects a new leader.
+            config.num_replicas = self.bus.settings.stream_replicas
         if len(self.subjects) == 1:
             config.filter_subject = self.subjects[0]
         else:
@@ -148,6 +152,8 @@ class StreamFollower:
         # up would let a restarted service act on a log it has not read yet.
         info = await self.bus.js.stream_info(self.stream)
         state = await self.bus.js.consumer_info(self.stream, consumer)
+        if state.cluster is not None and not state.cluster.leader:
+            raise ConsumerGone(f"consumer {consumer} of {self.stream} has no leader (its node is gone)")
         handed_over = state.delivered.stream_seq if state.delivered is not None else 0
         if state.num_pending or (handed_over or 0) > self.position:
             return

@@ -24,7 +24,7 @@ from events import AnyEvent, EventDecodeError, decode
 from projections.store import AlreadyApplied, Doc, ViewStore
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.bus.bus import fetch_batch
+from services.bus.bus import FAILOVER_RETRY_S, TRANSIENT, fetch_batch
 from services.errors import CrossbookError
 
 log = logging.getLogger("crossbook.projections")
@@ -167,9 +167,16 @@ class ProjectionRunner:
         try:
             while not self._stop.is_set():
                 try:
-                    msgs = await fetch_batch(self._sub, self.batch, 1.0)
-                except TimeoutError:  # nats-py raises both its own and asyncio's
-                    await self._mark_caught_up()
+                    try:
+                        msgs = await fetch_batch(self._sub, self.batch, 1.0)
+                    except TimeoutError:  # nats-py raises both its own and asyncio's
+                        await self._mark_caught_up()
+                        continue
+                except TRANSIENT as exc:
+                    # A cluster node went away: the consumer (replicated with its stream) has a
+                    # new leader shortly; the view waits for it instead of halting.
+                    log.warning("projection %s: %r; waiting for the stream's new leader", self.projection.name, exc)
+                    await asyncio.sleep(FAILOVER_RETRY_S)
                     continue
                 if self.linger_s and len(msgs) < self.batch:
                     await asyncio.sleep(self.linger_s)  # batching, not a wait for anything in particular

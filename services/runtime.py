@@ -74,7 +74,7 @@ def durable_projection(name: str, stream: str) -> Projection:
 
 async def run_projection(settings: Settings, name: str, stream: str) -> None:
     configure_logging()
-    bus = await Bus.connect(settings, name=f"projection-{name}")
+    bus = await Bus.connect(settings, name=f"projection-{name}", user="reader")
     await bus.ensure_streams()
     store = open_store(settings)
     runner = ProjectionRunner(bus, store, durable_projection(name, stream))
@@ -152,7 +152,7 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
         raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
     roles = tuple(r for r in TRADER_ROLES if r != "live" or settings.live_orders) if role == "all" else (role,)
     configure_logging()
-    bus = await Bus.connect(settings, name="trader" if role == "all" else f"trader-{role}")
+    bus = await Bus.connect(settings, name="trader" if role == "all" else f"trader-{role}", user="trader")
     await bus.ensure_streams()
     # One read of the ledger for every part of this process, not one each (CPU on the order path).
     ledger = SharedFollower(bus, "LEDGER") if len(roles) > 1 else None

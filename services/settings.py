@@ -18,9 +18,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CROSSBOOK_", env_file=".env", extra="ignore", frozen=True)
 
     data_dir: Path = PROJECT_ROOT / ".data"
-    # Empty = start our own nats-server on nats_port; a URL = use that server.
+    # Empty = start our own nats-server on nats_port; a URL = use that server. Several URLs,
+    # comma-separated, name a cluster's nodes (`tls://` ones verify the data dir's CA).
     nats_url: str = ""
     nats_port: int = 4250
+    # Connect as this process's NATS user with its seed from <data_dir>/nats-creds (made by
+    # `crossbook up`); `crossbook natsd` requires these users. 0 = an open server, no users.
+    nats_auth: bool = True
+    nats_tls_ca: Path | None = None  # default: <data_dir>/nats-tls/ca.pem
+    # Replicas of the streams streams.json leaves to the deployment (3 on the 3-node cluster).
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     # Empty = SQLite file under data_dir; "postgresql://user@host:port/db" = PostgreSQL.
     database_url: str = ""
     api_host: str = "127.0.0.1"

@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
     garbage collector once started; not when embedded (tests start many apps in one process)."""
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = await Bus.connect(settings, name="api")
+        bus = await Bus.connect(settings, name="api", user="api")
         await bus.ensure_streams()
         readiness = await ReadinessWatch(bus).start()  # first: heartbeats arrive while the reads catch up
         books = MarketBooks()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -29,6 +30,11 @@ class Refused(BusError):
         self.subject = subject
         self.err_code = err_code
         self.description = description
+
+
+class Unavailable(BusError):
+    """JetStream did not answer an append (no stream leader, or no answer in time): sending the
+    same append again is safe (Nats-Msg-Id)."""
 
 
 class AckInbox:
@@ -61,13 +67,22 @@ class AckInbox:
         await self.nc.publish(subject, data, reply=f"{prefix}.{token}", headers=headers)
         return future
 
+    def fail(self, subject: str, error: Callable[[str], BusError]) -> None:
+        """Fail every publish to `subject` (any case) still waiting with `error(its subject)`:
+        the server refused it, so no answer comes."""
+        key = subject.lower()
+        for waiting_subject, future in list(self._waiting.values()):
+            if waiting_subject.lower() == key and not future.done():
+                future.set_exception(error(waiting_subject))
+
     async def _answer(self, msg: Msg) -> None:
         waiting = self._waiting.get(msg.subject.rsplit(".", 1)[-1])
         if waiting is None or waiting[1].done():
             return
         subject, future = waiting
         if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
-            future.set_exception(BusError(f"publish to {subject}: no stream takes it"))
+            # No stream leader listens (a cluster electing one), or no stream takes the subject.
+            future.set_exception(Unavailable(f"publish to {subject}: no stream takes it (no responders)"))
             return
         try:
             answer = json.loads(msg.data)

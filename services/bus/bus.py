@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import nats
+import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -34,7 +38,9 @@ from nats.js.api import (
 
 from events import AnyEvent, decode, encode
 from events.subjects import WRITER_HEADER, subject_for
-from services.bus.acks import AckInbox, Refused
+from services.bus.acks import AckInbox, Refused, Unavailable
+from services.bus.credentials import seed_path, tls_files
+from services.bus.permissions import NotAuthorized, NotPermitted, inbox_prefix, parse_violation
 from services.bus.writer import check_writer
 from services.bus.streams import ConsumerDefaults, StreamDef, load_stream_defs, stream_for_subject
 from services.errors import BrokenChain, BusError, ConcurrencyConflict
@@ -47,9 +53,46 @@ _MSG_ID_WRITER_HEADER = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n" + WRITER_HEADER.encod
 _BREAKS_FRAME = re.compile(r"[\s]")
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code for a failed expected-last-subject-sequence
 WRONG_LAST_MSG_ID = 10070  # ... and for a failed expected-last-msg-id
+MSG_ID_IN_PROCESS = 10158  # a message with this Nats-Msg-Id is being stored right now (clusters)
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ACK_TIMEOUT_S = 10.0  # a publish whose ack has not come by then fails (the server is stalled or gone)
+# While a cluster elects a new leader for a stream (a node was lost), JetStream answers "no
+# responders" or nothing at all. Appends are idempotent (Nats-Msg-Id) and chained ones carry
+# their expectations, so sending one again is safe: on replicated streams it is retried for this
+# long (well inside the streams' dedup windows), then fails as before. One server has no
+# leader to elect: there a request fails at once, as it always did.
+FAILOVER_S = 20.0
+FAILOVER_RETRY_S = 0.25  # no event says a leader was elected: ask again after this
+CLUSTER_FORMING_S = 90.0  # `crossbook up --cluster`: every process starts with the nodes
+TRANSIENT = (
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+)
+log = logging.getLogger("crossbook.bus")
+T = TypeVar("T")
+
+
+async def through_failover(
+    attempt: Callable[[], Awaitable[T]], what: str, failover_s: float, also: tuple[type[Exception], ...] = ()
+) -> T:
+    """`attempt()`, sent again while it fails for want of a stream leader (only for requests
+    that are safe to repeat: idempotent appends and reads)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + failover_s
+    retried: tuple[type[Exception], ...] = (*TRANSIENT, Unavailable, *also)
+    while True:
+        try:
+            return await attempt()
+        except retried as exc:
+            if loop.time() >= deadline:
+                raise
+            log.warning("%s: %r; retrying while the cluster fails over", what, exc)
+        await asyncio.sleep(FAILOVER_RETRY_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,38 +113,137 @@ class Delivered:
     event: AnyEvent
 
 
+class Denials:
+    """The permission violations the server reported on one connection. The server answers a
+    refused publish with an asynchronous `-ERR` and no reply, so a waiting publish would only
+    time out: each one waiting on that subject fails at once with `NotPermitted` instead.
+    (nats-py lowercases the error text, so subjects are matched without case.)"""
+
+    def __init__(self, user: str) -> None:
+        self.user = user  # "" = no credentials
+        self.waiting: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}  # lowercased subject ->
+        self.acks: AckInbox | None = None  # its chained appends waiting on a subject fail too
+        self.refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # the connect
+        self.last_error: Exception | None = None
+        self.count = 0
+
+    async def on_error(self, exc: Exception) -> None:
+        self.last_error = exc
+        # An AuthorizationError once connected; a plain Error with the server's text while connecting.
+        if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower():
+            if not self.refused.done():
+                self.refused.set_result(None)
+            log.error("NATS refused the credentials of %s", repr(self.user) if self.user else "a connection without any")
+            return
+        violation = parse_violation(str(exc))
+        if violation is None:
+            if isinstance(exc, nats.js.errors.APIError):  # e.g. a pipelined publish JetStream refused
+                log.warning("NATS: JetStream refused a request (%s %s): %s", exc.code, exc.err_code, exc.description)
+            else:
+                log.warning("NATS: %r", exc)
+            return
+        operation, subject = violation
+        self.count += 1
+        log.error("%s", NotPermitted(operation, subject, self.user))
+        for original, future in self.waiting.pop(subject.lower(), []):
+            if not future.done():
+                future.set_exception(NotPermitted(operation, original, self.user))
+        if self.acks is not None:
+            self.acks.fail(subject, lambda original: NotPermitted(operation, original, self.user))
+
+    async def guard(self, subject: str, operation: asyncio.Future[T]) -> T:
+        """`operation`'s result, or NotPermitted as soon as the server refuses `subject`."""
+        denied: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key = subject.lower()
+        entry = (subject, denied)
+        self.waiting.setdefault(key, []).append(entry)
+        racing: set[asyncio.Future[Any]] = {operation, denied}
+        try:
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            operation.cancel()
+            raise
+        finally:
+            waiting = self.waiting.get(key)
+            if waiting is not None and entry in waiting:
+                waiting.remove(entry)
+                if not waiting:
+                    del self.waiting[key]
+        if not operation.done():
+            operation.cancel()
+            denied.result()  # raises NotPermitted
+        return operation.result()
+
+
+def client_tls(settings: Settings) -> ssl.SSLContext:
+    """Verify the servers against the data dir's CA (or CROSSBOOK_NATS_TLS_CA)."""
+    return ssl.create_default_context(cafile=str(settings.nats_tls_ca or tls_files(settings.data_dir).ca))
+
+
 class Bus:
-    def __init__(self, nc: Client, settings: Settings) -> None:
+    def __init__(self, nc: Client, settings: Settings, denials: Denials | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT_S)
         self.settings = settings
         self.streams, self.consumer_defaults = load_stream_defs(settings)
         self.writer: str | None = None  # the declared role this handle appends as (`as_writer`)
         self.acks = AckInbox(nc)  # pipelined appends that hear refusals (shared by writer handles)
+        self.denials = denials  # the server's refusals on this connection (`Bus.connect` sets it)
+        self.failover_s = FAILOVER_S if settings.stream_replicas > 1 else 0.0
+        if denials is not None:
+            denials.acks = self.acks
 
     @classmethod
     async def connect(
-        cls, settings: Settings, *, name: str = "crossbook", url: str | None = None, wait_s: float = 30.0
+        cls,
+        settings: Settings,
+        *,
+        name: str = "crossbook",
+        url: str | None = None,
+        user: str | None = None,
+        wait_s: float = 30.0,
     ) -> Bus:
-        """Connect, retrying for `wait_s` while the server is still starting (local cluster)."""
+        """Connect, retrying for `wait_s` while the server is still starting (local cluster).
+
+        `user` names this process's NATS user (services/bus/permissions.py): its seed in the
+        data dir signs the connection when there is one (`crossbook up` makes them). `url`
+        (or CROSSBOOK_NATS_URL) may list several servers, comma-separated: a cluster's nodes,
+        tried in turn and reconnected to when one is lost; `tls://` ones verify the local CA."""
         target = url or settings.effective_nats_url
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
-            try:
-                nc = await nats.connect(
-                    target,
-                    name=name,
-                    connect_timeout=2,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    pending_size=256 * 1024 * 1024,
-                )
-                return cls(nc, settings)
-            except (OSError, nats.errors.NoServersError) as exc:
-                if loop.time() >= deadline:
-                    raise BusError(f"cannot reach NATS at {target}: {exc}") from exc
-                await asyncio.sleep(0.25)  # the server is not up yet; nothing to wait on but time
+        servers = [u.strip() for u in target.split(",") if u.strip()]
+        options: dict[str, Any] = {"reconnect_time_wait": 0.5}
+        denials = Denials("")
+        if user is not None and settings.nats_auth:
+            seed = seed_path(settings.data_dir, user)
+            if seed.exists():
+                denials = Denials(user)
+                options |= {"nkeys_seed": str(seed), "inbox_prefix": inbox_prefix(user)}
+        if any(u.startswith("tls://") for u in servers):
+            options["tls"] = client_tls(settings)
+        nc = Client()
+        # nats-py retries the first connect forever (max_reconnect_attempts=-1), also after the
+        # server refused the credentials: wait for the connection, a refusal, or `wait_s`.
+        connecting = asyncio.ensure_future(
+            nc.connect(
+                servers,
+                name=name,
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                pending_size=256 * 1024 * 1024,
+                error_cb=denials.on_error,
+                **options,
+            )
+        )
+        await asyncio.wait({connecting, denials.refused}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done() and connecting.exception() is None:
+            return cls(nc, settings, denials)
+        connecting.cancel()
+        await nc.close()
+        if denials.refused.done():
+            who = f"user {user!r}" if denials.user else "a connection without credentials"
+            raise NotAuthorized(f"NATS at {target} refused {who}: authorization violation")
+        error = connecting.exception() if connecting.done() and not connecting.cancelled() else denials.last_error
+        raise BusError(f"cannot reach NATS at {target} within {wait_s:g} s: {error!r}")
 
     async def close(self) -> None:
         # close, not drain: draining waits out every idle pull request (30 s each)
@@ -111,23 +253,43 @@ class Bus:
 
     # --- streams --------------------------------------------------------------------------
     async def ensure_streams(self) -> None:
-        """Create or update every stream in nats/streams.json (idempotent)."""
+        """Create or update every stream in nats/streams.json (idempotent). On a cluster that
+        is still forming (no JetStream meta leader, not every peer joined yet) this waits for
+        it, up to CLUSTER_FORMING_S."""
+        if self.failover_s:
+            await through_failover(self._ensure_streams_once, "ensure streams", CLUSTER_FORMING_S,
+                                   also=(nats.js.errors.ServerError,))
+        else:
+            await self._ensure_streams_once()
+
+    async def _ensure_streams_once(self) -> None:
         for s in self.streams:
             config = _stream_config(s)
             try:
-                await self.js.stream_info(s.name)
+                info = await self._stream_call(f"$JS.API.STREAM.INFO.{s.name}", self.js.stream_info(s.name))
             except nats.js.errors.NotFoundError:
-                await self.js.add_stream(config)
-            else:
-                await self.js.update_stream(config)
+                await self._stream_call(f"$JS.API.STREAM.CREATE.{s.name}", self.js.add_stream(config))
+                continue
+            if _differs(info.config, config):
+                # Only the admin user may change a stream (a service's user is refused here).
+                await self._stream_call(f"$JS.API.STREAM.UPDATE.{s.name}", self.js.update_stream(config))
+
+    async def _stream_call(self, subject: str, call: Awaitable[T]) -> T:
+        sent = asyncio.ensure_future(call)
+        if self.denials is not None and self.denials.user:
+            return await self.denials.guard(subject, sent)
+        return await sent
 
     def stream_of(self, subject: str) -> StreamDef:
         return stream_for_subject(self.streams, subject)
 
     async def last_subject_seq(self, subject: str) -> int:
         """Return the stream sequence of the last message on `subject` (0 if none)."""
+        stream = self.stream_of(subject).name
         try:
-            msg = await self.js.get_last_msg(self.stream_of(subject).name, subject)
+            msg = await through_failover(
+                lambda: self.js.get_last_msg(stream, subject), f"last of {subject}", self.failover_s
+            )
         except nats.js.errors.NotFoundError:
             return 0
         return msg.seq or 0
@@ -144,14 +306,22 @@ class Bus:
         headers = self._headers(event, subject)
         if expected_last_subject_seq is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
+        data = encode(event)
+
+        async def attempt() -> PubAck:
+            if self.denials is not None and self.denials.user:
+                sent = asyncio.ensure_future(self.js.publish(subject, data, headers=headers))
+                return await self.denials.guard(subject, sent)
+            return await self.js.publish(subject, data, headers=headers)
+
         try:
-            return await self.js.publish(subject, encode(event), headers=headers)
+            return await through_failover(attempt, f"publish to {subject}", self.failover_s)
         except nats.js.errors.APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE and expected_last_subject_seq is not None:
                 raise ConcurrencyConflict(subject, expected_last_subject_seq, exc.description or "") from exc
             raise BusError(f"publish to {subject} failed: {exc}") from exc
-        except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
-            raise BusError(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
+        except TRANSIENT as exc:
+            raise Unavailable(f"publish to {subject} got no JetStream answer: {exc!r}") from exc
 
     async def publish_pipelined(self, events: Iterable[AnyEvent]) -> Pipelined:
         """Send publishes without waiting for their acks; one future per event, resolved by
@@ -232,7 +402,14 @@ class Bus:
 
     async def publish_many(self, events: Iterable[AnyEvent], *, timeout_s: float = ACK_TIMEOUT_S) -> list[PubAck]:
         """Pipeline many publishes and wait for every ack (ordering per subject is preserved);
-        BusError when any ack has not come within `timeout_s`."""
+        BusError when any ack has not come within `timeout_s`. While a stream has no leader the
+        whole batch is sent again (what was stored already answers as a duplicate)."""
+        batch = list(events)
+        return await through_failover(
+            lambda: self._publish_many_once(batch, timeout_s), "pipelined publish", self.failover_s
+        )
+
+    async def _publish_many_once(self, events: list[AnyEvent], timeout_s: float) -> list[PubAck]:
         batch = await self.publish_pipelined(events)
         futures = batch.futures
         # Wait for our own acks only: other tasks may share this connection's async window.
@@ -244,11 +421,13 @@ class Bus:
             if unanswered:
                 for future in unanswered:
                     future.cancel()
-                raise BusError(
+                raise Unavailable(
                     f"{len(unanswered)} of {len(futures)} publishes got no JetStream answer in {timeout_s:g} s"
                 )
-        failed = [f.exception() for f in futures if f.exception() is not None]
+        failed = [exc for f in futures if (exc := f.exception()) is not None]
         if failed:
+            if all(isinstance(exc, TRANSIENT) for exc in failed):
+                raise Unavailable(f"{len(failed)} of {len(futures)} publishes found no stream leader: {failed[0]!r}")
             raise BusError(f"{len(failed)} of {len(futures)} publishes failed, first: {failed[0]!r}")
         return [f.result() for f in futures]
 
@@ -260,7 +439,65 @@ class Bus:
         (`Nats-Expected-Last-Msg-Id`), and the first event of a subject in `expected` names that
         subject's last sequence (`Nats-Expected-Last-Subject-Sequence`). Each event's answer, in
         order: its ack; `ConcurrencyConflict` (its subject moved); `BrokenChain` (not stored: its
-        predecessor was refused, or another publisher's message came between); `BusError`."""
+        predecessor was refused, or another publisher's message came between); `BusError`.
+
+        On replicated streams (a cluster) the events go one by one instead, each under its
+        subject's last sequence (the expected one, then our own acks'): nats-server checks
+        `Nats-Expected-Last-Msg-Id` again when a replica applies the entry, and a pipelined one
+        that passed the leader's check can fail there, which fails the stream on every replica
+        ("critical write error: last msgid mismatch", seen with 2.15.1 under interleaving
+        publishers). One by one, what is stored is still a prefix and every aggregate append is
+        still checked; it costs a round trip per event. While the stream has no leader the rest
+        is sent again (what was stored answers as a duplicate), for up to `failover_s`."""
+        if self.settings.stream_replicas > 1:
+            return await self._publish_one_by_one(events, expected, timeout_s)
+        return await self._publish_chained_once(events, expected, timeout_s)
+
+    async def _publish_one_by_one(
+        self, events: Sequence[AnyEvent], expected: Mapping[str, int], timeout_s: float
+    ) -> list[PubAck | BusError]:
+        last = dict(expected)
+        answers: list[PubAck | BusError] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.failover_s
+        for event in events:
+            subject = subject_for(event)
+            headers = self._headers(event, subject)  # a foreign subject fails here, before any is sent
+            if subject in last:
+                headers[EXPECTED_SUBJECT_SEQ] = str(last[subject])
+            while True:
+                answer = await self._append_answer(subject, headers, encode(event), timeout_s)
+                if not isinstance(answer, Unavailable) or loop.time() >= deadline:
+                    break
+                log.warning("append: %s; retrying while the cluster fails over", answer)
+                await asyncio.sleep(FAILOVER_RETRY_S)
+            answers.append(answer)
+            if not isinstance(answer, PubAck):
+                break
+            last[subject] = answer.seq
+        not_sent = BrokenChain("not stored: an append before it in the batch was not stored")
+        return answers + [not_sent] * (len(events) - len(answers))
+
+    async def _append_answer(
+        self, subject: str, headers: dict[str, str], data: bytes, timeout_s: float
+    ) -> PubAck | BusError:
+        future = await self.acks.publish(subject, data, headers)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return Unavailable(f"publish to {subject} got no JetStream answer in {timeout_s:g} s")
+        except Refused as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                return ConcurrencyConflict(subject, int(headers[EXPECTED_SUBJECT_SEQ]), exc.description)
+            if exc.err_code == MSG_ID_IN_PROCESS:  # an earlier copy is being stored: ask again
+                return Unavailable(f"publish to {subject}: {exc.description}")
+            return exc
+        except BusError as exc:
+            return exc
+
+    async def _publish_chained_once(
+        self, events: Sequence[AnyEvent], expected: Mapping[str, int], timeout_s: float
+    ) -> list[PubAck | BusError]:
         checked: set[str] = set()
         outgoing = []  # built whole first: a foreign subject refuses the batch before any is sent
         previous: AnyEvent | None = None
@@ -282,7 +519,7 @@ class Bus:
         for (subject, headers, _), future in zip(outgoing, futures):
             if not future.done():
                 future.cancel()
-                answers.append(BusError(f"publish to {subject} got no JetStream answer in {timeout_s:g} s"))
+                answers.append(Unavailable(f"publish to {subject} got no JetStream answer in {timeout_s:g} s"))
             elif (exc := future.exception()) is None:
                 answers.append(future.result())
             elif isinstance(exc, Refused) and exc.err_code == WRONG_LAST_SEQUENCE:
@@ -385,10 +622,21 @@ def write_through(nc: Client) -> None:
         nc._transport.writelines(nc._pending[:])
         nc._pending = []
         nc._pending_data_size = 0
+def _differs(have: StreamConfig, want: StreamConfig) -> bool:
+    """Whether a stream's stored configuration differs from `want` in what streams.json sets."""
+    return (
+        sorted(have.subjects or []) != sorted(want.subjects or [])
+        or have.storage != want.storage
+        or int(have.max_age or 0) != int(want.max_age or 0)
+        or (have.max_bytes or -1) != (want.max_bytes or -1)
+        or int(have.duplicate_window or 0) != int(want.duplicate_window or 0)
+        or (have.num_replicas or 1) != (want.num_replicas or 1)
+    )
 
 
 def _stream_config(s: StreamDef) -> StreamConfig:
     return StreamConfig(
+        num_replicas=s.replicas,
         name=s.name,
         subjects=list(s.subjects),
         storage=StorageType.FILE if s.storage == "file" else StorageType.MEMORY,

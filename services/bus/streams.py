@@ -20,6 +20,7 @@ class StreamDef:
     max_bytes: int
     duplicate_window_s: int
     kind: str
+    replicas: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ def load_stream_defs(settings: Settings, path: Path = STREAMS_FILE) -> tuple[lis
                 max_bytes=settings.md_max_bytes if s["max_bytes"] is None else s["max_bytes"],
                 duplicate_window_s=s["duplicate_window_s"],
                 kind=s["kind"],
+                # null = CROSSBOOK_STREAM_REPLICAS (1 on one server, 3 on the 3-node cluster)
+                replicas=settings.stream_replicas if s.get("replicas") is None else s["replicas"],
             )
         )
     c = doc["consumers"]

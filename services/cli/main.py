@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from services.cli import algo, data, keys, trade
-from services.settings import PROJECT_ROOT, load_settings
+from services.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Crossbook: one execution layer for every venue.")
 console = Console()
@@ -21,23 +21,32 @@ data.register(app)
 
 
 @app.command()
-def up() -> None:
+def up(
+    cluster: bool = typer.Option(False, "--cluster", help="a 3-node JetStream cluster (TLS, R3 streams) instead of one server"),
+) -> None:
     """Start the local cluster (NATS, simulated venues, edges, projections, API)."""
     from services.cli.cluster import up as run_up
 
-    run_up(load_settings(), console)
+    run_up(load_settings(), console, cluster_mode=cluster)
 
 
 @app.command()
-def natsd() -> None:
-    """Run the project's nats-server in the foreground (JetStream, loopback)."""
-    from services.natsd import nats_server_binary
+def natsd(
+    node: int = typer.Option(0, help="run node 1, 2 or 3 of the 3-node cluster (nats/cluster/nN.conf, TLS); 0 = one dev server"),
+) -> None:
+    """Run the project's nats-server in the foreground (JetStream, loopback, the data dir's users)."""
+    from services.bus.credentials import ensure_tls
+    from services.natsd import DEV_CONF, nats_server_binary, node_conf, server_conf
 
     settings = load_settings()
-    store = settings.data_dir / "nats"
-    store.mkdir(parents=True, exist_ok=True)
+    users = settings.data_dir if settings.nats_auth else None
     binary = nats_server_binary()
-    conf = PROJECT_ROOT / "nats" / "dev.conf"
+    if node:
+        store = settings.data_dir / "nats" / f"n{node}"
+        conf = server_conf(node_conf(node), store / "server.conf", data_dir=users, tls=ensure_tls(settings.data_dir))
+        os.execv(binary, [binary, "-c", str(conf), "-sd", str(store)])
+    store = settings.data_dir / "nats"
+    conf = server_conf(DEV_CONF, store / "server.conf", data_dir=users)
     os.execv(binary, [binary, "-c", str(conf), "-p", str(settings.nats_port), "-sd", str(store)])
 
 
@@ -111,7 +120,7 @@ def export(
     from services.bus import Bus
 
     async def run() -> int:
-        bus = await Bus.connect(load_settings(), name="export")
+        bus = await Bus.connect(load_settings(), name="export", user="reader")
         try:
             return await export_stream(bus, stream, subjects, out, start_seq=start_seq)
         finally:
@@ -144,7 +153,7 @@ def audit(
 
     async def run() -> AuditReport:
         settings = load_settings()
-        bus = await Bus.connect(settings, name="audit")
+        bus = await Bus.connect(settings, name="audit", user="reader")
         store = open_store(settings)
         try:
             return await run_audit(bus, store, durable_projection(name, stream))

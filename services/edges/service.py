@@ -74,7 +74,7 @@ async def run_edge(settings: Settings, venue: str) -> None:
     cls = adapters[venue]
     endpoints = endpoints_for(cls, settings)
     symbols = symbols_for(cls)
-    bus = await Bus.connect(settings, name=f"edge-{venue}")
+    bus = await Bus.connect(settings, name=f"edge-{venue}", user="edge")
     await bus.ensure_streams()
     runner = EdgeRunner(cls(endpoints), symbols, BusSink(bus))
     await runner.start()

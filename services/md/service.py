@@ -98,7 +98,7 @@ class NbboPublisher:
 
 async def run_nbbo(settings: Settings) -> None:
     configure_logging()
-    bus = await Bus.connect(settings, name="nbbo")
+    bus = await Bus.connect(settings, name="nbbo", user="nbbo")
     await bus.ensure_streams()
     publisher = NbboPublisher(bus, settings.nbbo_tick_ms)
     await publisher.start()

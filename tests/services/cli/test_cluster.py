@@ -75,6 +75,8 @@ class Up:
     api_url: str
     key: str
     log: Path
+    nats_url: str = ""
+    data_dir: Path = Path()
     output: str | None = field(default=None)
 
     def get(self, path: str, key: str | None = "") -> Any:
@@ -117,7 +119,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     try:
         # `up` writes the default tenant's sandbox key before it starts the processes.
         key = poll(lambda: key_file.exists() and key_file.read_text().strip(), 30)
-        cluster = Up(proc, f"http://127.0.0.1:{api_port}", key, log)
+        cluster = Up(proc, f"http://127.0.0.1:{api_port}", key, log, f"nats://127.0.0.1:{nats_port}", tmp / "data")
         yield cluster
     finally:
         if proc.poll() is None:
@@ -186,6 +188,47 @@ def test_the_documented_quick_start_runs_with_the_published_client(up: Up, tmp_p
         assert (float(qty), px) == (0.1, f"{node['avg_fill_price_1e9'] / 1e9:,.2f}")
     else:
         assert px == "0.00"
+
+
+@pytest.mark.timeout(120)
+def test_up_runs_nats_with_a_user_per_process(up: Up) -> None:
+    # Arrange: the cluster is serving (every process connected as its own user).
+    quoted(up, "BTC-USDT", 2)
+    seeds = sorted(p.name for p in (up.data_dir / "nats-creds").iterdir())
+    assert seeds == ["admin.nk", "api.nk", "edge.nk", "nbbo.nk", "reader.nk", "trader.nk"]
+    assert all((up.data_dir / "nats-creds" / s).stat().st_mode & 0o077 == 0 for s in seeds)  # owner only
+    script = f"""
+import asyncio
+from pathlib import Path
+from events import new_event_id
+from events.risk import KillSwitchEngaged
+from services.bus import Bus
+from services.bus.permissions import NotAuthorized, NotPermitted
+from services.settings import Settings
+
+async def main():
+    settings = Settings(data_dir=Path({str(up.data_dir)!r}), nats_url={up.nats_url!r}, _env_file=None)
+    try:
+        await Bus.connect(settings, name="anonymous", wait_s=10)
+    except NotAuthorized as exc:
+        print(exc)
+    api = await Bus.connect(settings, name="probe", user="api")
+    try:
+        await asyncio.wait_for(api.publish(KillSwitchEngaged(event_id=new_event_id(), ts_ns=1, tenant="default", reason="x")), 5)
+    except NotPermitted as exc:
+        print(exc)
+    await api.close()
+
+asyncio.run(main())
+"""
+    # Act
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    # Assert
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        f"NATS at {up.nats_url} refused a connection without credentials: authorization violation",
+        "NATS permission denied: user 'api' may not publish to 'risk.default.kill'",
+    ]
 
 
 @pytest.mark.timeout(120)
