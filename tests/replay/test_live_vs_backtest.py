@@ -78,11 +78,11 @@ def band(events: list[AnyEvent], start_ns: int, end_ns: int, side: str, qty_1e8:
 
     looked = False
     for e in events:
+        if e.ts_ns > start_ns and not looked:
+            look()  # the state standing at start_ns (the window may hold no event of its own)
+            looked = True
         if e.ts_ns > end_ns:
             break
-        if e.ts_ns > start_ns and not looked:
-            look()  # the state standing at start_ns
-            looked = True
         books.apply(e)
         if e.ts_ns >= start_ns:
             look()
