@@ -35,6 +35,7 @@ from services.api.routers import sandbox
 from services.api.routers import funding as funding_routes
 from services.api.routers import analytics, fair_price, rewards, simulate
 from services.api.routers import strategies as strategy_routes
+from services.api.routers import algos as algo_routes
 from services.api.plans import RoutingPlans
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
@@ -138,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(analytics.router, dependencies=authed)
     app.include_router(rewards.router, dependencies=authed)
     app.include_router(strategy_routes.router, dependencies=authed)  # after credentials: it seals with its vault
+    app.include_router(algo_routes.router, dependencies=authed)  # its lifespan follows algo.>
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
     # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.
