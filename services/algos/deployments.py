@@ -42,6 +42,7 @@ class Instance:
     paused_by_user: bool = False
     stats: AlgoStats | None = None
     started_ns: int = 0
+    started_by: str = ""  # the start request (event id) in force: a new one restarts a paused instance
 
     @property
     def status(self) -> str:
@@ -117,17 +118,19 @@ class DeploymentsView:
         if isinstance(event, AlgoDeployed):
             if event.deployment_id in self.deployments:
                 return None  # a replayed append
-            deployment = Deployment(event, {s.instance_id: Instance(s) for s in event.instances})
-            self.deployments[event.deployment_id] = deployment
-            return deployment
+            created = Deployment(event, {s.instance_id: Instance(s) for s in event.instances})
+            self.deployments[event.deployment_id] = created
+            return created
         deployment_id = getattr(event, "deployment_id", None)
-        deployment = self.deployments.get(deployment_id) if isinstance(deployment_id, str) else None
-        if deployment is None or deployment.tenant != event.tenant:
+        found = self.deployments.get(deployment_id) if isinstance(deployment_id, str) else None
+        if found is None or found.tenant != event.tenant:
             return None
+        deployment = found
         match event:
             case AlgoStarted(instances=named):
                 for instance in _targets(deployment, named):
                     instance.desired = "running"
+                    instance.started_by = event.event_id
                     instance.pause_reason, instance.paused_by_user = None, False
             case AlgoStopped(instances=named):
                 for instance in _targets(deployment, named):

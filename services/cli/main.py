@@ -9,12 +9,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from services.cli import keys, trade
+from services.cli import algo, keys, trade
 from services.settings import PROJECT_ROOT, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Crossbook: one execution layer for every venue.")
 console = Console()
 app.add_typer(keys.app, name="keys")
+app.add_typer(algo.app, name="algo")
 trade.register(app)
 
 
@@ -87,6 +88,14 @@ def trader(
     from services.runtime import run_trader
 
     asyncio.run(run_trader(load_settings(), role))
+
+
+@app.command()
+def algos(venue: list[str] = typer.Option(None, help="only instances on these venues' edges (default: all)")) -> None:
+    """Run the deployed WASM algos beside this host's venue edges (services/algos/runner.py)."""
+    from services.algos.runner import run_algos
+
+    asyncio.run(run_algos(load_settings(), venue or None))
 
 
 @app.command()
