@@ -37,6 +37,7 @@ from typing import Protocol
 
 from events import AnyEvent
 from events.algos import (
+    ALGO_EVENTS,
     MESSAGE_MAX_BYTES,
     AlgoInstancePaused,
     AlgoInstanceRunning,
@@ -222,7 +223,7 @@ class AlgoRunner:
     # ------------------------------------------------------------------ folds
 
     def _on_ledger(self, event: AnyEvent, seq: int) -> None:
-        if type(event).__name__.startswith("Algo"):
+        if isinstance(event, ALGO_EVENTS):
             changed = self.view.apply(event, seq)
             if changed is not None:
                 self._dirty.set()
@@ -259,7 +260,7 @@ class AlgoRunner:
         if book is None or not book.usable:
             return
         bids, asks = book.top(BOOK_DEPTH)
-        recv_ns = getattr(event, "ts_event_ns", 0) or event.ts_ns
+        recv_ns = event.ts_recv_ns or event.ts_ns
         for runtime in list(runtimes):
             if runtime.paused is None:
                 runtime.update_count += 1
@@ -531,8 +532,8 @@ class AlgoRunner:
 
     async def _publish(self, batch: list[AnyEvent]) -> None:
         # Commands as the front door, reports as the algo host; order kept within each kind.
-        commands = [e for e in batch if not type(e).__name__.startswith("Algo")]
-        reports = [e for e in batch if type(e).__name__.startswith("Algo")]
+        commands = [e for e in batch if not isinstance(e, ALGO_EVENTS)]
+        reports = [e for e in batch if isinstance(e, ALGO_EVENTS)]
         if commands:
             await self.commands.publish_many(commands)
         if reports:
