@@ -45,14 +45,27 @@ PENDING, ACKED, PARTIAL, DEAD = 0, 1, 2, 3
 LIMIT, MARKET, IOC, FOK, POST_ONLY = 0, 1, 2, 3, 4
 ORDER_TYPES = {LIMIT: "limit", MARKET: "market", IOC: "ioc", FOK: "fok", POST_ONLY: "post_only"}
 
-# Reject codes given to algo_on_reject (ours; documented in docs/algo_abi.md of the repo)
-REJECT_RISK = 1  # risk or the router refused the order
-REJECT_VENUE = 2  # the venue (sandbox) rejected the child
-REJECT_POST_ONLY = 3  # a post-only order would have crossed
-REJECT_TOO_MANY_ORDERS = 4  # 32 open orders already
-REJECT_INVALID = 5  # qty <= 0, missing price, unknown venue or order id
-REJECT_CANCELLED = 6  # ended by a cancel before any fill (not a reject: reported for completeness)
+# Reject codes given to algo_on_reject: the ABI's RejectCode values (services/algos/abi.py)
+REJECT_UNKNOWN = 0  # the venue (sandbox) rejected or failed the child
+REJECT_INSUFFICIENT_BALANCE = 1
+REJECT_INVALID = 2  # INVALID_PARAMS: qty <= 0, no price, unknown or closed order id, post-only that would cross
+REJECT_RISK = 100  # risk or the router refused the order
+REJECT_POSITION_LIMIT = 101
+REJECT_KILL_SWITCH = 102
+REJECT_POST_ONLY = REJECT_INVALID  # as venues without a native post-only answer (upstream's docs)
+REJECT_TOO_MANY_ORDERS = REJECT_RISK  # 32 open orders already
 
+
+def reject_code(status: str, reason: str | None) -> int:
+    """The ABI reject code for a node that ended REJECTED or FAILED with `reason`."""
+    text = (reason or "").lower()
+    if "kill" in text:
+        return REJECT_KILL_SWITCH
+    if "balance" in text or "insufficient" in text:
+        return REJECT_INSUFFICIENT_BALANCE
+    if "position" in text:
+        return REJECT_POSITION_LIMIT
+    return REJECT_RISK if status == "REJECTED" else REJECT_UNKNOWN
 
 @dataclass(frozen=True)
 class Action:
@@ -265,8 +278,8 @@ def apply_order_event(account: Account, event: AnyEvent) -> Ended | None:
             order.status = DEAD
             del account.orders[graph_id]
             if was_open and status in ("REJECTED", "FAILED") and order.filled_1e8 < order.qty_1e8:
-                return Ended(order.order_id, REJECT_RISK if status == "REJECTED" else REJECT_VENUE, reason or status)
+                return Ended(order.order_id, reject_code(status, reason), reason or status)
         case GraphCompleted(status=status, reason=reason) if status in ("REJECTED", "FAILED"):
             del account.orders[graph_id]
-            return Ended(order.order_id, REJECT_RISK, reason or status)
+            return Ended(order.order_id, reject_code(status, reason), reason or status)
     return None

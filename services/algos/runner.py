@@ -129,8 +129,9 @@ class Guest(Protocol):
 class GuestContext:
     deployment_id: str
     spec: AlgoInstanceSpec
-    peers: list[str]  # the other instances' labels, in deployment order (the mesh table)
-    symbol_id: int  # 1-based index of the instance's symbol in the deployment
+    mesh_id: int  # the instance's 1-based index in the deployment: its id in every peer's mesh table
+    peers: dict[str, int]  # the other instances: label -> mesh id
+    symbol_id: int  # 1-based index of the instance's symbol among the deployment's symbols
 
 
 GuestFactory = Callable[[bytes, GuestContext], Guest]
@@ -422,8 +423,8 @@ class AlgoRunner:
     async def _load(self, deployment: Deployment, index: int, spec: AlgoInstanceSpec, started_for: str, run: int) -> None:
         try:
             wasm = await asyncio.to_thread(self.modules.get, deployment.deployed.wasm_sha256)
-            peers = [s.label for s in deployment.deployed.instances if s.instance_id != spec.instance_id]
-            context = GuestContext(deployment.deployment_id, spec, peers, index + 1)
+            peers = {s.label: i + 1 for i, s in enumerate(deployment.deployed.instances) if i != index}
+            context = GuestContext(deployment.deployment_id, spec, index + 1, peers, index + 1)
             guest = await asyncio.to_thread(self.load, wasm, context)
         except Exception as exc:  # a module that will not load pauses its instance, nothing else
             guest_error = f"could not load the module: {exc}"

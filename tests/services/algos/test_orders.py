@@ -16,8 +16,8 @@ from services.algos.orders import (
     MAX_OPEN_ORDERS,
     POST_ONLY,
     REJECT_INVALID,
+    REJECT_INSUFFICIENT_BALANCE,
     REJECT_POST_ONLY,
-    REJECT_RISK,
     REJECT_TOO_MANY_ORDERS,
     Account,
     Action,
@@ -117,5 +117,5 @@ def test_a_rejected_node_ends_the_order_as_a_reject() -> None:
     ended = apply_order_event(account, NodeCompleted(
         event_id="e", ts_ns=1, tenant="acme", graph_id=graph_id, node_id="order", status="REJECTED", filled_qty_1e8=0,
         avg_fill_px_1e9=None, reason="insufficient balance"))
-    assert ended == Ended(4, REJECT_RISK, "insufficient balance")
+    assert ended == Ended(4, REJECT_INSUFFICIENT_BALANCE, "insufficient balance")
     assert graph_id not in account.orders
