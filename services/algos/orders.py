@@ -268,6 +268,7 @@ def apply_order_event(account: Account, event: AnyEvent) -> Ended | None:
             if parsed is not None:
                 account.orders[graph_id] = Order(parsed[3], graph_id, 1 if node.side == "buy" else -1, node.qty_1e8,
                                                  node.limit_px_1e9 or 0)
+                account.orders_sent += 1
         return None
     match event:
         case NodeActivated() | ChildAcked():
