@@ -552,7 +552,7 @@ class _Unloaded:
 
 async def run_algos(settings: object, venues: list[str] | None = None) -> None:
     """`crossbook algos`: the algo runner of this host, until SIGINT/SIGTERM."""
-    from services.algos.bridge import load_guest
+    from services.algos.bridge import HostLoader
     from services.runtime import configure_logging, wait_for_shutdown
     from services.settings import Settings
 
@@ -560,7 +560,8 @@ async def run_algos(settings: object, venues: list[str] | None = None) -> None:
     configure_logging()
     bus = await Bus.connect(settings, name="algos")
     await bus.ensure_streams()
-    runner = AlgoRunner(bus, ModuleStore.under(settings.data_dir), load_guest, venues=set(venues) if venues else None)
+    loader = HostLoader()
+    runner = AlgoRunner(bus, ModuleStore.under(settings.data_dir), loader.load, venues=set(venues) if venues else None)
     await runner.start()
     log.info("algo runner running%s", f" for {', '.join(venues)}" if venues else "")
     await wait_for_shutdown()

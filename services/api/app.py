@@ -12,6 +12,7 @@ from events import AnyEvent
 from projections.follower import StreamFollower
 from projections.funding import FundingRates
 from projections.market_follower import MarketFollower
+from events.algos import ALGO_EVENTS
 from projections.ledger import LedgerView
 from projections.market import DAY_NS, MarketBooks
 from projections.orders import OrdersProjection
@@ -40,6 +41,7 @@ from services.api.plans import RoutingPlans
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.api.state import ApiState
+from services.algos.deployments import DeploymentsView
 from services.bus import Bus
 from services.readiness import ReadinessWatch
 from services.settings import Settings
@@ -66,8 +68,12 @@ def create_app(settings: Settings) -> FastAPI:
         traces = TraceIndex(ledger)
         plans = RoutingPlans()
 
+        deployments = DeploymentsView()
+
         def fold_ledger(event: AnyEvent, seq: int) -> None:
             plans.apply(event, seq)  # cannot raise; readers never see a fold half done (no await)
+            if isinstance(event, ALGO_EVENTS):
+                deployments.apply(event, seq)
             try:
                 ledger.apply(event, seq)
             finally:  # after the ledger: the trace index places child replies through its child map
@@ -98,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
             plans=plans,
             funding=funding,
             readiness=readiness,
+            deployments=deployments,
         )
         try:
             yield

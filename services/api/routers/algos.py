@@ -30,8 +30,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from events.algos import AlgoDeployed, AlgoInstanceSpec, AlgoStarted, AlgoStopped, AlgoUndeployed
 from events.ids import derive_id
-from projections.follower import StreamFollower
-from services.algos.deployments import Deployment, DeploymentsView, Instance
+from services.algos.deployments import Deployment, Instance
 from services.algos.modules import MAX_MODULE_BYTES, ModuleRejected, ModuleStore, inspect_module
 from services.api.access import json_body
 from services.api.auth import Auth
@@ -48,11 +47,12 @@ VIEW_WAIT_S = 10.0
 
 
 class Algos:
-    """The router's resources: the deployments fold, its follower, the module store, an engine."""
+    """The router's resources: the deployments fold (fed by the API's ledger follower), the module
+    store, an engine to check uploads."""
 
     def __init__(self, state: ApiState) -> None:
-        self.view = DeploymentsView()
-        self.follower = StreamFollower(state.bus, "LEDGER", ["algo.>"], self.view.apply)
+        self.view = state.deployments
+        self.follower = state.ledger_follower
         self.modules = ModuleStore.under(state.settings.data_dir)
         self.engine = wasmtime.Engine()  # compiles uploads to check them; the runner has its own
         self.lock = asyncio.Lock()
@@ -60,13 +60,8 @@ class Algos:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    algos = Algos(app.state.api)
-    await algos.follower.start()
-    app.state.algos = algos
-    try:
-        yield
-    finally:
-        await algos.follower.stop()
+    app.state.algos = Algos(app.state.api)
+    yield
 
 
 router = APIRouter(prefix="/v1", tags=["algos"], lifespan=_lifespan)
@@ -74,8 +69,13 @@ State = Annotated[ApiState, Depends(get_state)]
 
 
 async def get_algos(request: Request) -> Algos:
+    """The router's resources, once its fold holds everything on the log now (so a read shows what
+    the runner reported before it, e.g. a pause, as well as the caller's own writes)."""
     algos: Algos = request.app.state.algos
-    await algos.follower.caught_up.wait()
+    try:
+        await algos.follower.wait_caught_up(timeout=VIEW_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(503, "the deployments view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc
     return algos
 
 

@@ -77,3 +77,38 @@ def wasm_file(directory: Path, wat: str, name: str) -> str:
     path = directory / f"{name}.wasm"
     path.write_bytes(wasmtime.wat2wasm(wat))
     return str(path)
+
+# A mesh pair (the same module on both instances): the instance with mesh id 1 sends "hello
+# hedger" to its first peer on its first book (and once more 300 bytes, which the host refuses);
+# a receiver logs each message and answers the first one with "ack".
+MESH_PAIR = """
+(module
+  (import "env" "host_log_impl" (func $log (param i32 i32 i32)))
+  (import "env" "__seq_send" (func $send (param i64 i32 i32) (result i32)))
+  (memory (export "memory") 4)
+  (global $sent (mut i32) (i32.const 0))
+  (global $acked (mut i32) (i32.const 0))
+  (data (i32.const 0x2E000) "hello hedger")
+  (data (i32.const 0x2E010) "ack")
+  (func (export "algo_alloc") (param i32) (result i32) (i32.const 0x30000))
+  (func (export "algo_on_book") (param i32 i32) (result i32)
+    (i32.store (i32.const 0x2F000) (i32.const 0))
+    (if (i32.and (i32.eqz (global.get $sent)) (i64.eq (i64.load (i32.const 0x24220)) (i64.const 1)))
+      (then
+        (global.set $sent (i32.const 1))
+        (drop (call $send (i64.load (i32.const 0x24250)) (i32.const 0x2E000) (i32.const 12)))
+        (drop (call $send (i64.load (i32.const 0x24250)) (i32.const 0x2E000) (i32.const 300)))))
+    (i32.const 0x2F000))
+  (func (export "algo_on_message") (param $msg i32) (param $state i32) (result i32)
+    (i32.store (i32.const 0x2F000) (i32.const 0))
+    (call $log (i32.const 2) (i32.add (local.get $msg) (i32.const 48)) (i32.load offset=40 (local.get $msg)))
+    (if (i32.eqz (global.get $acked))
+      (then
+        (global.set $acked (i32.const 1))
+        (drop (call $send (i64.load (local.get $msg)) (i32.const 0x2E010) (i32.const 3)))))
+    (i32.const 0x2F000))
+  (func (export "algo_on_fill") (param i32 i32))
+  (func (export "algo_on_reject") (param i32))
+  (func (export "algo_on_shutdown") (param i32) (result i32)
+    (i32.store (i32.const 0x2F000) (i32.const 0)) (i32.const 0x2F000)))
+"""
