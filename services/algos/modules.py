@@ -15,13 +15,10 @@ from pathlib import Path
 
 import wasmtime
 
+from services.algos.errors import AlgoRejected
+from services.algos.module import load_module
+
 MAX_MODULE_BYTES = 8 * 2**20
-REQUIRED_EXPORTS = ("memory", "algo_alloc")
-BOOK_EXPORTS = ("algo_on_book", "algo_on_book_v3")  # one of them
-OPTIONAL_EXPORTS = (
-    "algo_on_fill", "algo_on_reject", "algo_on_shutdown", "algo_on_heartbeat", "algo_on_nbbo", "algo_on_message",
-)
-ALLOWED_IMPORTS = {("env", "host_log_impl"), ("env", "__seq_send")}
 
 
 class ModuleRejected(ValueError):
@@ -32,11 +29,12 @@ class ModuleRejected(ValueError):
 class ModuleInfo:
     sha256: str
     size_bytes: int
-    exports: list[str]  # the ABI callbacks it exports
+    exports: list[str]  # the ABI callbacks it exports (what the host will call)
 
 
 def inspect_module(engine: wasmtime.Engine, wasm: bytes) -> ModuleInfo:
-    """Compile `wasm` and check it against the ABI (imports, exports); ModuleRejected if it fails."""
+    """Compile `wasm` and check it as the host will load it (services/algos/module.py: imports,
+    exports and their types, data placement, a trial instantiation); ModuleRejected if it fails."""
     if not wasm:
         raise ModuleRejected("the module is empty")
     if len(wasm) > MAX_MODULE_BYTES:
@@ -44,22 +42,10 @@ def inspect_module(engine: wasmtime.Engine, wasm: bytes) -> ModuleInfo:
     if not wasm.startswith(b"\0asm"):
         raise ModuleRejected("not a WebAssembly binary (no \\0asm magic); build it with `crossbook algo build`")
     try:
-        module = wasmtime.Module(engine, wasm)
-    except wasmtime.WasmtimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid module"
-        raise ModuleRejected(f"the module does not compile: {first}") from exc
-    for imp in module.imports:
-        if (imp.module, imp.name) not in ALLOWED_IMPORTS:
-            what = "WASI is not available to algos" if imp.module.startswith("wasi") else "not part of the algo ABI"
-            raise ModuleRejected(f"the module imports {imp.module}.{imp.name}: {what}")
-    exports = {e.name for e in module.exports}
-    missing = [name for name in REQUIRED_EXPORTS if name not in exports]
-    if not any(name in exports for name in BOOK_EXPORTS):
-        missing.append(" or ".join(BOOK_EXPORTS))
-    if missing:
-        raise ModuleRejected(f"the module does not export {', '.join(missing)}")
-    known = [name for name in (*BOOK_EXPORTS, *OPTIONAL_EXPORTS) if name in exports]
-    return ModuleInfo(sha256=hashlib.sha256(wasm).hexdigest(), size_bytes=len(wasm), exports=known)
+        module = load_module(engine, wasm)
+    except AlgoRejected as exc:
+        raise ModuleRejected(f"the module {exc.reason}") from exc
+    return ModuleInfo(sha256=hashlib.sha256(wasm).hexdigest(), size_bytes=len(wasm), exports=sorted(module.exports))
 
 
 class ModuleStore:

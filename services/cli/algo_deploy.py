@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ def _resolve(target: str) -> str:
     return str(found[0]["deployment_id"])
 
 
+def _module(path: Path) -> tuple[Path, str, list[str]]:
+    """(the .wasm, a default name, default symbols) for a file or a project directory."""
+    if path.is_file():
+        return path, path.stem, []
+    manifest = path / "Crossbook.toml"
+    if not manifest.is_file():
+        console.print(f"[red]{path} has no Crossbook.toml; give the .wasm file[/red]")
+        raise typer.Exit(2)
+    conf = tomllib.loads(manifest.read_text())
+    name = str(conf.get("name") or path.resolve().name)
+    wasm = path / str(conf.get("output") or f"build/{name}.wasm")
+    if not wasm.is_file():
+        console.print(f"[red]{wasm} is not built yet: run `crossbook algo build {path}`[/red]")
+        raise typer.Exit(2)
+    return wasm, name, [str(s) for s in conf.get("symbols", [])]
+
+
 def _table(deployment: dict[str, Any]) -> Table:
     table = Table(title=f"{deployment['name']} ({deployment['deployment_id']}): {deployment['status']}")
     for column in ("instance", "label", "edge", "status", "updates", "p50 µs", "position", "realized", "pause reason"):
@@ -43,15 +61,19 @@ def _table(deployment: dict[str, Any]) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
-        wasm: Path = typer.Argument(..., exists=True, dir_okay=False, help="the built module (.wasm)"),
-        symbols: list[str] = typer.Option(..., "--symbol", "-s", help="[label=]SYMBOL[@venue], once per instance"),
-        name: str = typer.Option(None, help="deployment name (default: the file's stem)"),
+        path: Path = typer.Argument(Path("."), exists=True, help="a built .wasm, or a project (its Crossbook.toml)"),
+        symbols: list[str] = typer.Option(None, "--symbol", "-s", help="[label=]SYMBOL[@venue], once per instance"),
+        name: str = typer.Option(None, help="deployment name (default: the project's or the file's)"),
         start: bool = typer.Option(True, "--start/--no-start", help="start the instances at once"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Deploy a module: one instance per --symbol, beside that symbol's venue edge."""
-        body = {"name": name or wasm.stem, "wasm_base64": base64.b64encode(wasm.read_bytes()).decode(),
-                "symbols": symbols, "start_immediately": start}
+        wasm, default_name, default_symbols = _module(path)
+        if not (symbols or default_symbols):
+            console.print("[red]give --symbol (or `symbols` in Crossbook.toml)[/red]")
+            raise typer.Exit(2)
+        body = {"name": name or default_name, "wasm_base64": base64.b64encode(wasm.read_bytes()).decode(),
+                "symbols": symbols or default_symbols, "start_immediately": start}
         deployment = _call("POST", "/v1/deployments", json=body)
         _emit(deployment, as_json, _table(deployment))
         if not as_json:

@@ -25,12 +25,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import wasmtime
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from events.algos import AlgoDeployed, AlgoInstanceSpec, AlgoStarted, AlgoStopped, AlgoUndeployed
 from events.ids import derive_id
 from services.algos.deployments import Deployment, Instance
+from services.algos.module import new_engine
 from services.algos.modules import MAX_MODULE_BYTES, ModuleRejected, ModuleStore, inspect_module
 from services.api.access import json_body
 from services.api.auth import Auth
@@ -54,7 +54,7 @@ class Algos:
         self.view = state.deployments
         self.follower = state.ledger_follower
         self.modules = ModuleStore.under(state.settings.data_dir)
-        self.engine = wasmtime.Engine()  # compiles uploads to check them; the runner has its own
+        self.engine = new_engine()  # compiles uploads to check them (the runner has its own)
         self.lock = asyncio.Lock()
 
 

@@ -89,9 +89,9 @@ async def test_deploy_status_stop_start_undeploy_through_the_sdk(stack: Stack, t
 @pytest.mark.parametrize(
     ("wat", "symbols", "message"),
     [
-        (WASI_WAT, ["BTC-USDT"], "imports wasi_snapshot_preview1.fd_write: WASI is not available"),
-        (UNKNOWN_IMPORT_WAT, ["BTC-USDT"], "imports env.open_socket: not part of the algo ABI"),
-        (NO_BOOK_WAT, ["BTC-USDT"], "does not export algo_on_book or algo_on_book_v3"),
+        (WASI_WAT, ["BTC-USDT"], "the module imports WASI (wasi_snapshot_preview1.fd_write)"),
+        (UNKNOWN_IMPORT_WAT, ["BTC-USDT"], "the module imports unknown function env.open_socket"),
+        (NO_BOOK_WAT, ["BTC-USDT"], "exports neither algo_on_book nor algo_on_book_v3"),
         (MINIMAL_WAT, ["DOGE-XYZ"], "no venue edge quotes 'DOGE-XYZ'"),
         (MINIMAL_WAT, ["BTC-USDT@kraken"], "venue 'kraken' does not quote 'BTC-USDT'"),
         (MINIMAL_WAT, ["BTC-USDT", "BTC-USDT@binance"], "same instance"),
