@@ -89,13 +89,15 @@ class AlgoLogBatch(Event, frozen=True, kw_only=True, tag="algo.logs.v1"):
 
 
 class AlgoMeshMessage(Event, frozen=True, kw_only=True, tag="algo.mesh.v1"):
-    """A message (<= 256 bytes) one instance sent to another by label; delivered in log order."""
+    """A message (<= 256 bytes) one instance sent to another by label; delivered in log order.
+    `deployment_id` is the sender's; the receiver is in `to_deployment_id` ("" = the same one)."""
 
     deployment_id: str
     from_instance: str
     from_label: str
     to_label: str
     payload: bytes
+    to_deployment_id: str = ""
 
 
 class AlgoStats(Event, frozen=True, kw_only=True, tag="algo.stats.v1"):

@@ -1,7 +1,8 @@
 """The runner's view of the wasmtime host: `HostLoader.load` turns a module into a runner `Guest`.
 
 The host (services/algos/host.py, `AlgoInstance`) packs the ABI structs and calls the guest; this
-module only converts between the runner's values (books, the instance's `Account`, actions as
+module keeps each instance's OnlineFeatures (services/algos/features.py, fed its venue's books
+and prints) and converts between the runner's values (books, the instance's `Account`, actions as
 `services.algos.orders.Action`) and the host's (`abi.Book`, `abi.AlgoState`, `abi.Action`).
 Modules are compiled once per hash (several instances of one deployment share it).
 """
@@ -12,6 +13,7 @@ import hashlib
 import time
 
 from services.algos import abi
+from services.algos.features import FeatureTracker
 from services.algos.host import AlgoInstance, CallbackResult, HostPorts, MeshConfig
 from services.algos.module import AlgoModule, load_module, new_engine
 from services.algos.orders import Account, Action
@@ -67,13 +69,15 @@ class HostedGuest:
     def __init__(self, instance: AlgoInstance, meta: abi.SymbolMeta) -> None:
         self.instance = instance
         self.meta = meta
+        self.features = FeatureTracker()  # this instance's venue book and prints
 
     def _state(self, state: StateInput) -> abi.AlgoState:
         return algo_state(state.account, state.mid_1e9, self.meta)
 
     def on_book(self, book: BookInput, state: StateInput) -> Outcome:
         entry = abi.Book(bids=tuple(book.bids), asks=tuple(book.asks), recv_ns=book.recv_ns, symbol_id=book.symbol_id)
-        return outcome(self.instance.on_book(entry, self._state(state)))
+        features = self.features.on_book(entry)
+        return outcome(self.instance.on_book(entry, self._state(state), features))
 
     def on_fill(self, fill: FillInput, state: StateInput) -> Outcome:
         entry = abi.Fill(order_id=fill.order_id, px_1e9=fill.px_1e9, qty_1e8=fill.qty_1e8, recv_ns=fill.recv_ns,
@@ -84,13 +88,16 @@ class HostedGuest:
         return outcome(self.instance.on_reject(abi.Reject(order_id=order_id, code=code)))
 
     def on_heartbeat(self, now_ns: int, state: StateInput) -> Outcome:
-        return outcome(self.instance.on_heartbeat(self._state(state), now_ns))
+        return outcome(self.instance.on_heartbeat(self._state(state), now_ns, self.features.features))
 
     def on_message(self, from_label: str, payload: bytes, state: StateInput) -> Outcome:
         return outcome(self.instance.on_message(from_label, payload, self._state(state)))
 
     def on_shutdown(self, state: StateInput) -> Outcome:
         return outcome(self.instance.on_shutdown(self._state(state)))
+
+    def on_trade(self, recv_ns: int, qty_1e8: int, aggressor_side: int) -> None:
+        self.features.on_trade(recv_ns, qty_1e8, aggressor_side)
 
 
 class HostLoader:

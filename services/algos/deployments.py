@@ -88,6 +88,10 @@ class Deployment:
     def by_label(self, label: str) -> Instance | None:
         return next((i for i in self.instances.values() if i.spec.label == label), None)
 
+    def named(self) -> list[Instance]:
+        """Instances given a label of their own at deploy (`label=SYMBOL@venue`): the tenant's mesh."""
+        return [i for i in self.instances.values() if i.spec.label != i.spec.instance_id]
+
 
 def _targets(deployment: Deployment, named: list[str]) -> list[Instance]:
     if not named:
@@ -111,6 +115,35 @@ class DeploymentsView:
 
     def live(self) -> list[Deployment]:
         return [d for d in self.deployments.values() if not d.deleted]
+
+    def find_label(self, sender: Deployment, label: str) -> tuple[Deployment, Instance] | None:
+        """Where a message to `label` goes: an instance of the sender's own deployment, else one the
+        tenant named `label` in another of its live deployments."""
+        own = sender.by_label(label)
+        if own is not None:
+            return sender, own
+        for deployment in self.of_tenant(sender.tenant):
+            for instance in deployment.named():
+                if instance.spec.label == label:
+                    return deployment, instance
+        return None
+
+    def mesh_peers(self, deployment: Deployment, instance_id: str, limit: int = 16) -> dict[str, int]:
+        """The mesh table of an instance: label -> mesh id, its own deployment's instances first
+        (mesh id = 1-based position), then the tenant's named instances elsewhere (ids from 1001)."""
+        peers: dict[str, int] = {}
+        for i, spec in enumerate(deployment.deployed.instances):
+            if spec.instance_id != instance_id:
+                peers[spec.label] = i + 1
+        extra = 1001
+        for other in self.of_tenant(deployment.tenant):
+            if other is deployment:
+                continue
+            for instance in other.named():
+                if instance.spec.label not in peers and len(peers) < limit:
+                    peers[instance.spec.label] = extra
+                    extra += 1
+        return dict(list(peers.items())[:limit])
 
     def apply(self, event: AnyEvent, seq: int = 0) -> Deployment | None:
         """Fold one event; the deployment it changed (None for other events)."""
@@ -154,6 +187,9 @@ class DeploymentsView:
                 deployment.logs.extend(lines)
                 deployment.dropped_logs += event.dropped
             case AlgoMeshMessage(from_label=src, to_label=dst):
-                deployment.mesh.append(event)
-                deployment.links[(src, dst)] = deployment.links.get((src, dst), 0) + 1
+                receiver = self.deployments.get(event.to_deployment_id) if event.to_deployment_id else None
+                for side in (deployment, receiver) if receiver is not None and receiver.tenant == event.tenant else (
+                        deployment,):
+                    side.mesh.append(event)
+                    side.links[(src, dst)] = side.links.get((src, dst), 0) + 1
         return deployment

@@ -50,7 +50,7 @@ from events.algos import (
 )
 from events.execution import FillRecorded
 from events.ids import derive_id
-from events.market import BookDeltaBatch, BookSnapshot
+from events.market import BookDeltaBatch, BookSnapshot, TradePrinted
 from projections.follower import StreamFollower
 from projections.market import MarketBooks
 from projections.market_follower import MarketFollower
@@ -123,6 +123,9 @@ class Guest(Protocol):
     def on_message(self, from_label: str, payload: bytes, state: StateInput) -> Outcome: ...
 
     def on_shutdown(self, state: StateInput) -> Outcome: ...
+
+    def on_trade(self, recv_ns: int, qty_1e8: int, aggressor_side: int) -> None:
+        """A print on the instance's venue and symbol (feeds OnlineFeatures; no callback)."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,11 @@ class AlgoRunner:
 
     def _on_md(self, event: AnyEvent, seq: int) -> None:
         self.books.apply(event, seq)
+        if isinstance(event, TradePrinted):
+            side = {"buy": 1, "sell": -1}.get(event.aggressor, 0)
+            for runtime in self.by_book.get((event.venue, event.symbol), ()):
+                runtime.guest.on_trade(event.ts_recv_ns or event.ts_ns, event.qty_1e8, side)
+            return
         if not isinstance(event, (BookSnapshot, BookDeltaBatch)) or not self.ledger.caught_up.is_set():
             return
         runtimes = self.by_book.get((event.venue, event.symbol))
@@ -366,23 +374,28 @@ class AlgoRunner:
             self._log(deployment.deployment_id, runtime.spec.instance_id, "warn",
                       f"mesh message to {to_label!r} refused: {len(payload)} bytes > {MESSAGE_MAX_BYTES}", now_ns)
             return
-        if deployment.by_label(to_label) is None:
+        target = self.view.find_label(deployment, to_label)
+        if target is None:
             self.refused_messages += 1
             self._log(deployment.deployment_id, runtime.spec.instance_id, "warn",
                       f"mesh message refused: no instance is labelled {to_label!r}", now_ns)
             return
         runtime.action_seq += 1
+        to_deployment = target[0].deployment_id
         self.outbox.put_nowait(AlgoMeshMessage(
             event_id=derive_id("algo-mesh", deployment.deployment_id, runtime.spec.instance_id, str(runtime.run),
                                str(runtime.action_seq)),
             ts_ns=now_ns, tenant=deployment.tenant, deployment_id=deployment.deployment_id,
             from_instance=runtime.spec.instance_id, from_label=runtime.spec.label, to_label=to_label, payload=payload,
+            to_deployment_id="" if to_deployment == deployment.deployment_id else to_deployment,
         ))
 
     def _deliver_message(self, message: AlgoMeshMessage) -> None:
-        deployment = self.view.deployments.get(message.deployment_id)
-        target = deployment.by_label(message.to_label) if deployment is not None else None
-        if deployment is None or target is None:
+        deployment = self.view.deployments.get(message.to_deployment_id or message.deployment_id)
+        if deployment is None or deployment.deleted or deployment.tenant != message.tenant:
+            return
+        target = deployment.by_label(message.to_label)
+        if target is None:
             return
         runtime = self.runtimes.get((deployment.deployment_id, target.spec.instance_id))
         if runtime is not None and runtime.paused is None:
@@ -423,7 +436,7 @@ class AlgoRunner:
     async def _load(self, deployment: Deployment, index: int, spec: AlgoInstanceSpec, started_for: str, run: int) -> None:
         try:
             wasm = await asyncio.to_thread(self.modules.get, deployment.deployed.wasm_sha256)
-            peers = {s.label: i + 1 for i, s in enumerate(deployment.deployed.instances) if i != index}
+            peers = self.view.mesh_peers(deployment, spec.instance_id)
             context = GuestContext(deployment.deployment_id, spec, index + 1, peers, index + 1)
             guest = await asyncio.to_thread(self.load, wasm, context)
         except Exception as exc:  # a module that will not load pauses its instance, nothing else
@@ -548,6 +561,9 @@ class _Unloaded:
         return Outcome()
 
     on_book = on_fill = on_reject = on_heartbeat = on_message = on_shutdown = _none
+
+    def on_trade(self, recv_ns: int, qty_1e8: int, aggressor_side: int) -> None:
+        return None
 
 
 async def run_algos(settings: object, venues: list[str] | None = None) -> None:

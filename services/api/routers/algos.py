@@ -217,6 +217,11 @@ async def deploy(request: Request, state: State, auth: Auth, algos: AlgosDep) ->
     except ModuleRejected as exc:
         raise _bad(str(exc), "wasm_base64") from exc
     async with algos.lock:
+        taken = {i.spec.label for d in algos.view.of_tenant(auth.tenant) for i in d.named()}
+        clash = sorted({s.label for s in specs if s.label != s.instance_id} & taken)
+        if clash:
+            raise ApiError(409, f"label {clash[0]!r} is in use by another deployment of this account (labels name "
+                                "instances on the account's mesh); undeploy it or choose another", code="CONFLICT")
         if len(algos.view.of_tenant(auth.tenant)) >= MAX_DEPLOYMENTS_PER_TENANT:
             raise ApiError(409, f"at most {MAX_DEPLOYMENTS_PER_TENANT} deployments per account; undeploy one first",
                            code="CONFLICT")
