@@ -11,8 +11,9 @@ derive from the graph and the action, so a runner re-running the same callback o
 crash appends nothing twice.
 
 Order types: limit = GTC limit; market = no limit, `urgency: high` (one sweep); IOC and FOK =
-limit with that TIF; post-only = GTC limit, refused here (as a reject to the algo) when it would
-cross the instance venue's current book, since the sandbox has no native post-only. All orders
+limit with that TIF; post-only = the `passive` policy (the router rests it GTC at its limit or
+behind the touch, never taking), and refused here (a reject to the algo) when it would cross the
+instance venue's book as the runner sees it, since the sandbox has no native post-only. All orders
 are pinned to the instance's venue (or the venue an action's `venue_id` names).
 
 The account (`Account`) is authoritative on our side: position, average entry, realised and
@@ -32,11 +33,22 @@ from events import AnyEvent
 from events.base import Side
 from events.commands import AmendNode, CancelGraph, SubmitGraph
 from events.execution import ChildAcked, FillRecorded
-from events.graph import ExecutionSpec, GraphCompleted, GraphSubmitted, Instrument, NodeActivated, NodeCompleted, NodeSpec
+from events.graph import (
+    ExecutionSpec,
+    GraphCancelled,
+    GraphCompleted,
+    GraphSubmitted,
+    Instrument,
+    NodeActivated,
+    NodeCancelled,
+    NodeCompleted,
+    NodeSpec,
+)
 from events.ids import derive_id
 
 NODE_ID = "order"
 MAX_OPEN_ORDERS = 32
+ENDED_KEPT = 4096  # ended graphs remembered per instance (a late replayed submit is not an open order)
 DAY_NS = 86_400 * 10**9
 
 # OpenOrder.status values of the ABI
@@ -89,6 +101,9 @@ class Order:
     px_1e9: int
     filled_1e8: int = 0
     status: int = PENDING
+    cancel_requested: bool = False  # the algo cancelled it: no longer one of its open orders
+    on_log: bool = False  # its GraphSubmitted has been read back from the ledger
+    held: list[CancelGraph | AmendNode] = field(default_factory=list)  # until then (see `command_for`)
 
 
 @dataclass
@@ -104,9 +119,18 @@ class Account:
     orders: dict[str, Order] = field(default_factory=dict)  # graph_id -> order, open ones only
     orders_sent: int = 0
     fill_ids: set[str] = field(default_factory=set)
+    ended: dict[str, None] = field(default_factory=dict)  # graphs that ended, newest last (bounded)
+
+    def end(self, graph_id: str) -> None:
+        self.orders.pop(graph_id, None)
+        self.ended[graph_id] = None
+        while len(self.ended) > ENDED_KEPT:
+            del self.ended[next(iter(self.ended))]
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.status != DEAD]
+        """The orders the algo still works (written into AlgoState; at most 32): not ended, not
+        cancelled by it (a cancel in flight no longer counts; a fill that beats it still does)."""
+        return [o for o in self.orders.values() if o.status != DEAD and not o.cancel_requested]
 
     def unrealized_pnl_1e9(self, mid_1e9: int | None) -> int:
         if not mid_1e9 or not self.position_1e8:
@@ -114,7 +138,7 @@ class Account:
         return self.position_1e8 * (mid_1e9 - self.avg_entry_1e9) // 10**8
 
     def apply_fill(self, fill: FillRecorded) -> Order | None:
-        """Fold one fill of this instance (once per fill id); the order it filled, if still known."""
+        """Fold one fill of this instance; the order it filled (None for a fill seen before)."""
         if fill.fill_id in self.fill_ids:
             return None
         self.fill_ids.add(fill.fill_id)
@@ -143,7 +167,11 @@ class Account:
         if order is not None:
             order.filled_1e8 += fill.qty_1e8
             order.status = DEAD if order.filled_1e8 >= order.qty_1e8 else PARTIAL
-        return order
+            return order
+        # A fill that lands after its order ended here (it raced a cancel): still the algo's fill.
+        parsed = parse_graph_id(fill.graph_id)
+        side = 1 if fill.side == "buy" else -1
+        return Order(parsed[3] if parsed else 0, fill.graph_id, side, fill.qty_1e8, fill.px_1e9, fill.qty_1e8, DEAD)
 
 
 def graph_id_of(deployment_id: str, index: int, run: int, order_id: int) -> str:
@@ -158,6 +186,13 @@ def parse_graph_id(graph_id: str) -> tuple[str, int, int, int] | None:
     if len(tail) != 3 or not all(t.isdigit() for t in tail):
         return None
     return head, int(tail[0]), int(tail[1]), int(tail[2])
+
+
+@dataclass(frozen=True)
+class Held:
+    """An action kept back until its order's graph is on the log (then sent, in order)."""
+
+    order_id: int
 
 
 @dataclass(frozen=True)
@@ -186,24 +221,33 @@ def command_for(
     touch: tuple[int | None, int | None],
     now_ns: int,
     seq: int,
-) -> SubmitGraph | CancelGraph | AmendNode | Refused:
+) -> SubmitGraph | CancelGraph | AmendNode | Refused | Held:
     """The command an action becomes, or why it is refused (given back to the algo as a reject).
     `touch` = (best bid, best ask) of the instance's venue book; `seq` numbers the instance's
     actions (for amend ids: two amends of one order are two commands)."""
-    if action.kind == "cancel":
+    if action.kind in ("cancel", "amend"):
         graph_id = _graph_of(account, action.order_id)
         if graph_id is None:
-            return Refused(action.order_id, REJECT_INVALID, f"cancel of unknown or closed order {action.order_id}")
-        return CancelGraph(event_id=derive_id("algo-cancel", graph_id), ts_ns=now_ns, tenant=tenant,
-                           correlation_id=graph_id, graph_id=graph_id, reason="algo")
-    if action.kind == "amend":
-        graph_id = _graph_of(account, action.order_id)
-        if graph_id is None:
-            return Refused(action.order_id, REJECT_INVALID, f"amend of unknown or closed order {action.order_id}")
-        return AmendNode(
-            event_id=derive_id("algo-amend", graph_id, str(seq)), ts_ns=now_ns, tenant=tenant, correlation_id=graph_id,
-            graph_id=graph_id, node_id=NODE_ID, new_qty_1e8=action.qty_1e8 or None, new_limit_px_1e9=action.px_1e9 or None,
-        )
+            return Refused(action.order_id, REJECT_INVALID, f"{action.kind} of unknown or closed order {action.order_id}")
+        order = account.orders[graph_id]
+        command: CancelGraph | AmendNode
+        if action.kind == "cancel":
+            order.cancel_requested = True
+            command = CancelGraph(event_id=derive_id("algo-cancel", graph_id), ts_ns=now_ns, tenant=tenant,
+                                  correlation_id=graph_id, graph_id=graph_id, reason="algo")
+        else:
+            command = AmendNode(
+                event_id=derive_id("algo-amend", graph_id, str(seq)), ts_ns=now_ns, tenant=tenant,
+                correlation_id=graph_id, graph_id=graph_id, node_id=NODE_ID, new_qty_1e8=action.qty_1e8 or None,
+                new_limit_px_1e9=action.px_1e9 or None,
+            )
+        if not order.on_log:
+            # A cancel or amend appended right behind its submit can reach the ledger ahead of the
+            # graph (the engine appends it while the router still carries the new graph), and is
+            # then lost: hold it until the graph is on the log (`apply_order_event` releases it).
+            order.held.append(command)
+            return Held(action.order_id)
+        return command
     if action.side not in (1, -1) or action.qty_1e8 <= 0 or action.order_type not in ORDER_TYPES:
         return Refused(action.order_id, REJECT_INVALID, "a new order needs side 1/-1, qty_1e8 > 0 and a known type")
     if action.order_type != MARKET and action.px_1e9 <= 0:
@@ -223,7 +267,10 @@ def command_for(
         side=side,
         qty_1e8=action.qty_1e8,
         limit_px_1e9=None if action.order_type == MARKET else action.px_1e9,
-        execution=ExecutionSpec(urgency="high" if action.order_type == MARKET else "medium", tif=tif),  # type: ignore[arg-type]
+        execution=ExecutionSpec(
+            urgency="high" if action.order_type == MARKET else "medium", tif=tif,  # type: ignore[arg-type]
+            policy="passive" if action.order_type == POST_ONLY else "sor",
+        ),
     )
     body_sha256 = hashlib.sha256(msgspec.json.encode(node)).hexdigest()
     account.orders[graph_id] = Order(action.order_id, graph_id, action.side, action.qty_1e8, action.px_1e9)
@@ -256,31 +303,38 @@ class Ended:
     reason: str
 
 
-def apply_order_event(account: Account, event: AnyEvent) -> Ended | None:
-    """Fold a graph or child event of one of the instance's orders (not fills)."""
+def apply_order_event(account: Account, event: AnyEvent) -> Ended | list[CancelGraph | AmendNode] | None:
+    """Fold a graph or child event of one of the instance's orders (not fills): how the order
+    ended if it did without filling (the algo hears a reject), or the commands held for it now
+    that its graph is on the log."""
     graph_id = getattr(event, "graph_id", "")
     order = account.orders.get(graph_id)
     if order is None:
-        if isinstance(event, GraphSubmitted) and event.nodes:
+        if isinstance(event, GraphSubmitted) and event.nodes and graph_id not in account.ended:
             # An order of an earlier life of this runner: known again from the log.
             node = event.nodes[0]
             parsed = parse_graph_id(graph_id)
             if parsed is not None:
                 account.orders[graph_id] = Order(parsed[3], graph_id, 1 if node.side == "buy" else -1, node.qty_1e8,
-                                                 node.limit_px_1e9 or 0)
+                                                 node.limit_px_1e9 or 0, on_log=True)
                 account.orders_sent += 1
         return None
     match event:
+        case GraphSubmitted():
+            order.on_log = True
+            held, order.held = order.held, []
+            return held or None
         case NodeActivated() | ChildAcked():
             if order.status == PENDING:
                 order.status = ACKED
         case NodeCompleted(status=status, reason=reason):
             was_open = order.status != DEAD
-            order.status = DEAD
-            del account.orders[graph_id]
+            account.end(graph_id)
             if was_open and status in ("REJECTED", "FAILED") and order.filled_1e8 < order.qty_1e8:
                 return Ended(order.order_id, reject_code(status, reason), reason or status)
+        case NodeCancelled() | GraphCancelled():
+            account.end(graph_id)  # by the algo, a kill switch or the user: not a reject
         case GraphCompleted(status=status, reason=reason) if status in ("REJECTED", "FAILED"):
-            del account.orders[graph_id]
+            account.end(graph_id)
             return Ended(order.order_id, reject_code(status, reason), reason or status)
     return None

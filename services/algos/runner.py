@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 from events import AnyEvent
 from events.algos import (
     ALGO_EVENTS,
@@ -57,7 +59,16 @@ from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
 from services.algos.deployments import Deployment, DeploymentsView
 from services.algos.modules import ModuleStore
-from services.algos.orders import Account, Action, Ended, Refused, apply_order_event, command_for, parse_graph_id
+from services.algos.orders import (
+    Account,
+    Action,
+    Ended,
+    Held,
+    Refused,
+    apply_order_event,
+    command_for,
+    parse_graph_id,
+)
 from services.bus import Bus
 from services.bus.writer import as_writer
 from services.errors import BusError
@@ -84,8 +95,8 @@ class BookInput:
 class FillInput:
     order_id: int
     px_1e9: int
-    qty_1e8: int  # signed: + buy, - sell
-    side: int
+    qty_1e8: int  # > 0; the direction is `side`
+    side: int  # 1 buy, -1 sell
     recv_ns: int
 
 
@@ -196,6 +207,7 @@ class AlgoRunner:
         self.refused_messages = 0
         self.publish_errors = 0
         self._dirty = asyncio.Event()
+        self._moved: set[tuple[str, int]] = set()  # accounts changed since the last stats
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -240,18 +252,22 @@ class AlgoRunner:
             return
         deployment_id, index, _, _ = parsed
         account = self.accounts.setdefault((deployment_id, index), Account())
+        self._moved.add((deployment_id, index))
         live = self.ledger.caught_up.is_set()
         runtime = self._runtime_at(deployment_id, index)
         if isinstance(event, FillRecorded):
             order = account.apply_fill(event)
             if order is not None and live and runtime is not None and runtime.paused is None:
-                fill = FillInput(order.order_id, event.px_1e9, event.qty_1e8 if event.side == "buy" else -event.qty_1e8,
-                                 1 if event.side == "buy" else -1, event.ts_event_ns or event.ts_ns)
+                fill = FillInput(order.order_id, event.px_1e9, event.qty_1e8, 1 if event.side == "buy" else -1,
+                                 event.ts_event_ns or event.ts_ns)
                 self._call(runtime, lambda g, s: g.on_fill(fill, s))
             return
-        ended = apply_order_event(account, event)
-        if ended is not None and live and runtime is not None and runtime.paused is None:
-            self._reject(runtime, ended)
+        outcome = apply_order_event(account, event)
+        if isinstance(outcome, list):
+            for command in outcome:  # held until the graph was on the log
+                self.outbox.put_nowait(command)
+        elif outcome is not None and live and runtime is not None and runtime.paused is None:
+            self._reject(runtime, outcome)
 
     def _on_md(self, event: AnyEvent, seq: int) -> None:
         self.books.apply(event, seq)
@@ -332,7 +348,7 @@ class AlgoRunner:
             )
             if isinstance(command, Refused):
                 refused.append(command)
-            else:
+            elif not isinstance(command, Held):
                 self.outbox.put_nowait(command)
         if outcome.paused_reason is not None and runtime.paused is None:
             self._pause(runtime, outcome.paused_reason)
@@ -472,6 +488,7 @@ class AlgoRunner:
         """Stop calling an instance; `on_shutdown` first (its actions, e.g. cancels, still go out)."""
         if shutdown and runtime.paused is None:
             self._call(runtime, lambda g, s: g.on_shutdown(s))
+        self._stats_of(runtime, self.clock_ns())  # its figures as it stops
         self._detach(runtime)
         self.runtimes.pop(runtime.key, None)
         if runtime.paused is None:
@@ -519,19 +536,41 @@ class AlgoRunner:
 
     def _stats(self, now_ns: int) -> None:
         for runtime in list(self.runtimes.values()):
-            deployment, spec = runtime.deployment, runtime.spec
-            account = self.accounts.setdefault((deployment.deployment_id, runtime.index), Account())
-            samples = list(runtime.latencies_ns)
-            self.outbox.put_nowait(AlgoStats(
-                event_id=derive_id("algo-stats", deployment.deployment_id, spec.instance_id, str(now_ns)), ts_ns=now_ns,
-                tenant=deployment.tenant, deployment_id=deployment.deployment_id, instance_id=spec.instance_id,
-                run=runtime.run, update_count=runtime.update_count, callback_p50_ns=percentile(samples, 0.5),
-                callback_p99_ns=percentile(samples, 0.99), orders_sent=account.orders_sent, fills=account.fill_count,
-                position_1e8=account.position_1e8, realized_pnl_1e9=account.realized_pnl_1e9,
-                session_realized_pnl_1e9=account.session_pnl_1e9,
+            self._stats_of(runtime, now_ns)
+        # Instances not running whose account moved since (a resting order filled after a stop):
+        # their last stats with the account's figures now.
+        for key in sorted(self._moved):
+            deployment_id, index = key
+            deployment = self.view.deployments.get(deployment_id)
+            if deployment is None or index >= len(deployment.deployed.instances):
+                continue
+            spec = deployment.deployed.instances[index]
+            last = deployment.instances[spec.instance_id].stats
+            if (deployment_id, spec.instance_id) in self.runtimes or last is None:
+                continue
+            account = self.accounts[key]
+            self.outbox.put_nowait(msgspec.structs.replace(
+                last, event_id=derive_id("algo-stats", deployment_id, spec.instance_id, str(now_ns)), ts_ns=now_ns,
+                orders_sent=account.orders_sent, fills=account.fill_count, position_1e8=account.position_1e8,
+                realized_pnl_1e9=account.realized_pnl_1e9, session_realized_pnl_1e9=account.session_pnl_1e9,
                 unrealized_pnl_1e9=account.unrealized_pnl_1e9(self._mid(spec)),
-                last_heartbeat_ns=runtime.last_heartbeat_ns,
             ))
+        self._moved.clear()
+
+    def _stats_of(self, runtime: Runtime, now_ns: int) -> None:
+        deployment, spec = runtime.deployment, runtime.spec
+        account = self.accounts.setdefault((deployment.deployment_id, runtime.index), Account())
+        samples = list(runtime.latencies_ns)
+        self.outbox.put_nowait(AlgoStats(
+            event_id=derive_id("algo-stats", deployment.deployment_id, spec.instance_id, str(now_ns)), ts_ns=now_ns,
+            tenant=deployment.tenant, deployment_id=deployment.deployment_id, instance_id=spec.instance_id,
+            run=runtime.run, update_count=runtime.update_count, callback_p50_ns=percentile(samples, 0.5),
+            callback_p99_ns=percentile(samples, 0.99), orders_sent=account.orders_sent, fills=account.fill_count,
+            position_1e8=account.position_1e8, realized_pnl_1e9=account.realized_pnl_1e9,
+            session_realized_pnl_1e9=account.session_pnl_1e9,
+            unrealized_pnl_1e9=account.unrealized_pnl_1e9(self._mid(spec)),
+            last_heartbeat_ns=runtime.last_heartbeat_ns,
+        ))
 
     async def _publish_loop(self) -> None:
         while True:

@@ -6,7 +6,7 @@ import pytest
 
 from events.commands import AmendNode, CancelGraph, SubmitGraph
 from events.execution import FillRecorded
-from events.graph import NodeCompleted
+from events.graph import GraphSubmitted, NodeCancelled, NodeCompleted
 from services.algos.orders import (
     ACKED,
     FOK,
@@ -22,6 +22,7 @@ from services.algos.orders import (
     Account,
     Action,
     Ended,
+    Held,
     Refused,
     apply_order_event,
     command_for,
@@ -62,15 +63,24 @@ def test_each_order_type_is_one_pinned_node_graph(order_type: int, px: int, limi
     [node] = command.nodes
     assert (node.instrument.symbol, node.instrument.venue, node.side, node.qty_1e8) == ("BTC-USDT", "binance", "buy", 10**6)
     assert (node.limit_px_1e9, node.execution.tif, node.execution.urgency) == (limit, tif, urgency)
+    assert node.execution.policy == ("passive" if order_type == POST_ONLY else "sor")
     assert account.orders["algo_dep_abc_1_2_9"].order_id == 9 and account.orders_sent == 1
     # the same action again (a re-run after a crash) derives the same command id
     assert act(Action(kind="new", order_id=9, side=1, qty_1e8=10**6, px_1e9=px, order_type=order_type), Account()
                ).event_id == command.event_id  # type: ignore[union-attr]
 
 
+def on_log(command: object, account: Account) -> object:
+    """Fold the engine's GraphSubmitted for a submit command (the graph is on the log)."""
+    assert isinstance(command, SubmitGraph)
+    return apply_order_event(account, GraphSubmitted(
+        event_id="g" + command.graph_id, ts_ns=1, tenant="acme", graph_id=command.graph_id, nodes=command.nodes,
+        edges=[], is_sandbox=True, body_sha256=command.body_sha256))
+
+
 def test_cancel_amend_and_refusals() -> None:
     account = Account()
-    act(Action(kind="new", order_id=1, side=-1, qty_1e8=10**6, px_1e9=ASK + 10), account)
+    on_log(act(Action(kind="new", order_id=1, side=-1, qty_1e8=10**6, px_1e9=ASK + 10), account), account)
     cancel = act(Action(kind="cancel", order_id=1), account)
     assert isinstance(cancel, CancelGraph) and cancel.graph_id == "algo_dep_abc_1_2_1"
     amend = act(Action(kind="amend", order_id=1, qty_1e8=2 * 10**6, px_1e9=ASK + 20), account, seq=2)
@@ -85,7 +95,7 @@ def test_cancel_amend_and_refusals() -> None:
     reused = act(Action(kind="new", order_id=1, side=1, qty_1e8=1, px_1e9=BID), account)
     assert isinstance(reused, Refused) and reused.code == REJECT_INVALID
 
-    for order_id in range(100, 100 + MAX_OPEN_ORDERS - 1):
+    for order_id in range(100, 100 + MAX_OPEN_ORDERS):  # order 1 is cancelled: no longer open
         assert isinstance(act(Action(kind="new", order_id=order_id, side=1, qty_1e8=1, px_1e9=BID), account), SubmitGraph)
     full = act(Action(kind="new", order_id=999, side=1, qty_1e8=1, px_1e9=BID), account)
     assert isinstance(full, Refused) and full.code == REJECT_TOO_MANY_ORDERS
@@ -119,3 +129,21 @@ def test_a_rejected_node_ends_the_order_as_a_reject() -> None:
         avg_fill_px_1e9=None, reason="insufficient balance"))
     assert ended == Ended(4, REJECT_INSUFFICIENT_BALANCE, "insufficient balance")
     assert graph_id not in account.orders
+
+
+def test_a_cancelled_order_leaves_the_open_orders_at_once_and_the_book_when_the_cancel_lands() -> None:
+    account = Account()
+    submit = act(Action(kind="new", order_id=7, side=1, qty_1e8=10**6, px_1e9=BID), account)
+    graph_id = "algo_dep_abc_1_2_7"
+    assert [o.order_id for o in account.open_orders()] == [7]
+    # Cancelled before its graph is on the log: held (a cancel can otherwise overtake the graph).
+    assert act(Action(kind="cancel", order_id=7), account) == Held(7)
+    assert account.open_orders() == [] and graph_id in account.orders  # in flight: a fill may still beat it
+    [released] = on_log(submit, account)  # type: ignore[misc]
+    assert isinstance(released, CancelGraph) and released.graph_id == graph_id
+    again = act(Action(kind="cancel", order_id=7), account)  # cancel_all again: the same command id
+    assert isinstance(again, CancelGraph) and again.event_id == released.event_id
+    assert apply_order_event(account, NodeCancelled(event_id="c", ts_ns=1, tenant="acme", graph_id=graph_id,
+                                                    node_id="order", reason="algo")) is None
+    assert graph_id not in account.orders
+    assert on_log(submit, account) is None and graph_id not in account.orders  # a late replay: still ended
