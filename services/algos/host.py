@@ -62,6 +62,7 @@ _set_fuel = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, ctypes.c_uint64)(("wasmtime_c
 _get_fuel = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, _c_void_p)(("wasmtime_context_get_fuel", ffi.dll))
 _memory_data = ctypes.CFUNCTYPE(_c_void_p, _c_void_p, _c_void_p)(("wasmtime_memory_data", ffi.dll))
 _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _c_void_p, _c_void_p)(("wasmtime_memory_data_size", ffi.dll))
+_caller_context = ctypes.CFUNCTYPE(_c_void_p, _c_void_p)(("wasmtime_caller_context", ffi.dll))
 _Raw3 = ffi.wasmtime_val_raw_t * 3
 _HostCallback = ctypes.CFUNCTYPE(ctypes.c_size_t, _c_void_p, _c_void_p, _c_void_p, ctypes.c_size_t)
 _Finalizer = ctypes.CFUNCTYPE(None, _c_void_p)
@@ -69,9 +70,9 @@ _func_new_unchecked = ctypes.CFUNCTYPE(None, _c_void_p, _c_void_p, _HostCallback
     ("wasmtime_func_new_unchecked", ffi.dll)
 )
 
-_string_at = ctypes.string_at
-_memmove = ctypes.memmove
-_u32_at = ctypes.c_uint32.from_address
+_U32_FROM = abi.WASM_ACTIONS_HEAD.unpack_from
+_FEATURES_OFFSET = abi.FEATURES_OFFSET
+_MAX_ACTIONS = abi.MAX_ACTIONS
 _ACTION_ITER = abi.ACTION.iter_unpack
 _pack_book_into = abi.pack_book_into
 _NO_FEATURES = abi.OnlineFeatures()
@@ -82,6 +83,10 @@ _ORDER_TYPES = tuple(abi.OrderType)
 
 def _finalize(_env: int | None) -> None:
     return None
+
+
+# Module-level, so it outlives every store: wasmtime calls it when a store drops its functions.
+_FINALIZER = _Finalizer(_finalize)
 
 # Offsets inside the one guest buffer the host asks `algo_alloc` for.
 _BOOK = 0
@@ -95,6 +100,7 @@ _BOOK_AND_STATE = _STATE + abi.ALGO_STATE_SIZE
 
 _LEVEL_NAMES = {0: "trace", 1: "debug", 2: "info", 3: "warn", 4: "error"}
 
+HOST_CALL_FUEL = 1_000  # charged per call to host_log_impl or __seq_send
 SEND_OK = 0
 SEND_TOO_LARGE = -1
 SEND_UNKNOWN_PEER = -2
@@ -273,7 +279,7 @@ class AlgoInstance:
                 raise AlgoRejected(f"its memory cannot grow to hold the host region: {e}") from None
         # The engine never moves linear memory (new_engine: memory_may_move = False).
         self._mem: int = _memory_data(self._ctx, self._mem_addr) or 0
-        self._size = self._mem_len()
+        self._view = self._refresh_view()
         self._fns: dict[str, _Callable] = {}
         for name in module.exports:
             fn = exports[name]
@@ -295,10 +301,12 @@ class AlgoInstance:
                 f"algo_alloc({_INPUT_SIZE}) returned {base:#x}: not 8-aligned, out of bounds or in the host region"
             )
         self._base = base
-        self._in_guest = self._mem + base
-        self._in = bytearray(_INPUT_SIZE)
-        self._in_addr = ctypes.addressof((ctypes.c_char * _INPUT_SIZE).from_buffer(self._in))
-        self._in[_STATE:_BOOK_AND_STATE] = abi.pack_state(abi.AlgoState())
+        self._refresh_view()  # algo_alloc may have grown memory
+        self._state_at = base + _STATE
+        self._state_end = base + _BOOK_AND_STATE
+        self._state_bytes = abi.pack_state(abi.AlgoState())
+        self._last_features: abi.OnlineFeatures | None = None
+        self._features_bytes = abi.pack_features(_NO_FEATURES)
         self._peers_by_id: dict[int, str] = {}
         if mesh is not None:
             self._write(abi.MESH_TABLE_OFFSET, abi.pack_mesh_table(mesh.label, mesh.mesh_id, mesh.peers))
@@ -311,24 +319,53 @@ class AlgoInstance:
         self, book: abi.Book, state: abi.AlgoState, features: abi.OnlineFeatures | None = None
     ) -> CallbackResult:
         """A book update: `algo_on_book_v3` (features at 0x1A000) if exported, else `algo_on_book`."""
+        # The hot path, written out: _begin, _invoke and _finish_actions in one frame.
         fn = self._book_fn
         if self.paused is not None:
             return CallbackResult(callback=fn.name, ran=False)
         t0 = self._timer()
         self._begin()
         self._book_updates += 1
-        _pack_book_into(self._in, _BOOK, book)
+        view = self._view
+        base = self._base
+        _pack_book_into(view, base, book)
         if state is not self._last_state:
             self._set_state(state)
-        _memmove(self._in_guest, self._in_addr, _BOOK_AND_STATE)
-        if fn.n == 3 or self._wants_features:
-            self._write(abi.FEATURES_OFFSET, abi.pack_features(features or _NO_FEATURES))
+        view[self._state_at : self._state_end] = self._state_bytes
+        n = fn.n
+        if n == 3 or self._wants_features:
+            self._put_features(features)
         raw = fn.raw
-        raw[0].i32 = self._base + _BOOK
-        raw[1].i32 = self._base + _STATE
-        if fn.n == 3:
-            raw[2].i32 = abi.FEATURES_OFFSET
-        return self._finish_actions(fn, t0)
+        raw[0].i32 = base
+        raw[1].i32 = self._state_at
+        if n == 3:
+            raw[2].i32 = _FEATURES_OFFSET
+        ctx = self._ctx
+        budget = self._budget
+        _set_fuel(ctx, budget)
+        trap = self._trap_slot
+        trap.value = None
+        err = _call_unchecked(ctx, fn.addr, fn.raw_addr, n, self._trap_addr)
+        _get_fuel(ctx, self._fuel_addr)
+        used = self._fuel_used = budget - self._fuel_left.value
+        self._fuel_total += used
+        if err or trap.value:
+            size_before = len(view)
+            self._refresh_view()
+            self._fault_pause(fn.name, err, trap.value, size_before)
+            return self._result(fn.name, t0)
+        ptr = raw[0].i32 & 0xFFFFFFFF
+        if ptr == 0 or ptr + 8 + 32 * _MAX_ACTIONS > len(view):
+            return self._read_actions(fn, t0, ptr)  # null, or near the end of memory: the careful path
+        count = _U32_FROM(view, ptr)[0]
+        if count > self._max_actions:
+            return self._read_actions(fn, t0, ptr)
+        actions = self._check_actions(fn.name, view[ptr + 8 : ptr + 8 + 32 * count]) if count else ()
+        if self._logs or self._sends or self._refused or self.paused is not None:
+            return self._result(fn.name, t0, actions)
+        latency = self._timer() - t0
+        self._latencies.append(latency)
+        return CallbackResult(fn.name, actions, (), self._logs_dropped, (), (), None, used, latency)
 
     def on_fill(self, fill: abi.Fill, state: abi.AlgoState) -> CallbackResult:
         """A fill of one of the algo's orders (no actions: v0.1's on_fill returns nothing)."""
@@ -376,7 +413,7 @@ class AlgoInstance:
         t0 = self._timer()
         self._begin()
         self._put(_STATE, b"", state)
-        self._write(abi.FEATURES_OFFSET, abi.pack_features(features or _NO_FEATURES))
+        self._put_features(features)
         fn.raw[0].i32 = self._base + _STATE
         if fn.n == 2:
             fn.raw[1].i64 = now_ns
@@ -393,7 +430,7 @@ class AlgoInstance:
         self._begin()
         self._put(_NBBO, abi.pack_nbbo(nbbo), state)
         self._write(abi.VENUE_BOOKS_OFFSET, abi.pack_venue_books(nbbo.books))
-        self._write(abi.FEATURES_OFFSET, abi.pack_features(features or _NO_FEATURES))
+        self._put_features(features)
         fn.raw[0].i32 = self._base + _NBBO
         fn.raw[1].i32 = self._base + _STATE
         return self._finish_actions(fn, t0)
@@ -447,18 +484,27 @@ class AlgoInstance:
         results: list[wasmtime.ValType],
         fn: Callable[[ctypes.Array[ffi.wasmtime_val_raw_t]], int],
     ) -> None:
-        def callback(_env: int | None, _caller: int | None, args: int | None, _n: int) -> int:
+        def callback(_env: int | None, caller: int | None, args: int | None, _n: int) -> int:
             try:
+                # Host calls cost fuel too, so a guest cannot spend unmetered Python time in a loop.
+                ctx = _caller_context(caller)
+                left = ctypes.c_uint64()
+                _get_fuel(ctx, ctypes.addressof(left))
+                if left.value < HOST_CALL_FUEL:
+                    return self._trap(
+                        PauseKind.FUEL,
+                        f"used its whole budget of {self._budget:,} fuel units (a host call costs {HOST_CALL_FUEL:,})",
+                    )
+                _set_fuel(ctx, left.value - HOST_CALL_FUEL)
                 return fn(_Raw3.from_address(args or 0))
             except Exception as e:  # a host bug must not unwind through wasmtime's frames
                 return self._trap(PauseKind.TRAP, f"host import {name} failed: {e!r}")
 
         cb = _HostCallback(callback)
-        fin = _Finalizer(_finalize)
         ty = wasmtime.FuncType(params, results)
-        self._keep += [cb, fin, ty]
+        self._keep += [cb, ty]  # the store only calls `cb` during our own calls into the guest
         func = ffi.wasmtime_func_t()
-        _func_new_unchecked(self._ctx, ctypes.cast(ty.ptr(), _c_void_p).value, cb, None, fin, ctypes.addressof(func))
+        _func_new_unchecked(self._ctx, ctypes.cast(ty.ptr(), _c_void_p).value, cb, None, _FINALIZER, ctypes.addressof(func))
         linker.define(self._store, "env", name, wasmtime.Func._from_raw(func))
 
     def _trap(self, kind: PauseKind, detail: str) -> int:
@@ -467,26 +513,30 @@ class AlgoInstance:
         trap = ffi.wasmtime_trap_new(ctypes.create_string_buffer(msg), len(msg))
         return ctypes.cast(trap, _c_void_p).value or 0
 
-    def _guest_bytes(self, what: str, ptr: int, length: int) -> bytes | int:
-        """The bytes [ptr, ptr+len) or, out of bounds, a trap to return from the import."""
+    def _guest_bytes(self, what: str, ptr: int, length: int, keep: int = abi.MAX_MESSAGE_SIZE) -> bytes | int:
+        """The first `keep` bytes of [ptr, ptr+len) or, if any of it is out of bounds, a trap to
+        return from the import."""
         ptr &= 0xFFFFFFFF
         length &= 0xFFFFFFFF
-        size = _memory_size(self._ctx, self._mem_addr)
-        if ptr + length > size:
-            return self._trap(
-                PauseKind.OUT_OF_BOUNDS, f"{what}: bytes {ptr:#x}..{ptr + length:#x} are past the memory's end {size:#x}"
-            )
-        return _string_at(self._mem + ptr, length)
+        view = self._view
+        if ptr + length > len(view):
+            view = self._refresh_view()
+            if ptr + length > len(view):
+                return self._trap(
+                    PauseKind.OUT_OF_BOUNDS,
+                    f"{what}: bytes {ptr:#x}..{ptr + length:#x} are past the memory's end {len(view):#x}",
+                )
+        return bytes(view[ptr : ptr + min(length, keep)])
 
     def _host_log(self, raw: ctypes.Array[ffi.wasmtime_val_raw_t]) -> int:
         level, ptr, length = raw[0].i32, raw[1].i32, raw[2].i32
-        data = self._guest_bytes("host_log_impl", ptr, length)
+        data = self._guest_bytes("host_log_impl", ptr, length, self._max_log_bytes)
         if isinstance(data, int):
             return data
         if len(self._logs) >= self._max_log_lines:
             self._logs_dropped += 1
             return 0
-        text = data[: self._max_log_bytes].decode("utf-8", "replace")
+        text = data.decode("utf-8", "replace")
         line = LogLine(ts_ns=self._now_ns, level=_LEVEL_NAMES.get(level, "error" if level > 4 else "trace"), message=text)
         self._logs.append(line)
         self.recent_logs.append(line)
@@ -524,21 +574,35 @@ class AlgoInstance:
     def _mem_len(self) -> int:
         return int(_memory_size(self._ctx, self._mem_addr))
 
+    def _refresh_view(self) -> memoryview:
+        """A view of guest memory as it is now (it only grows, and never moves: new_engine)."""
+        size = self._mem_len()
+        self._view = memoryview((ctypes.c_char * size).from_address(self._mem)).cast("B")
+        return self._view
+
     def _write(self, offset: int, data: bytes) -> None:
-        _memmove(self._mem + offset, data, len(data))
+        self._view[offset : offset + len(data)] = data
 
     def _set_state(self, state: abi.AlgoState) -> None:
         # AlgoState is immutable: the same object always packs to the same bytes.
-        self._in[_STATE:_BOOK_AND_STATE] = abi.pack_state(state)
+        self._state_bytes = abi.pack_state(state)
         self._last_state = state
         self._open = state.open_order_ids()
 
+    def _put_features(self, features: abi.OnlineFeatures | None) -> None:
+        if features is not self._last_features:
+            self._features_bytes = abi.pack_features(features or _NO_FEATURES)
+            self._last_features = features
+        self._view[abi.FEATURES_OFFSET : abi.FEATURES_OFFSET + abi.ONLINE_FEATURES_SIZE] = self._features_bytes
+
     def _put(self, offset: int, packed: bytes, state: abi.AlgoState | None) -> None:
+        at = self._base + offset
         if packed:
-            self._in[offset : offset + len(packed)] = packed
-        if state is not None and state is not self._last_state:
-            self._set_state(state)
-        _memmove(self._in_guest, self._in_addr, _INPUT_SIZE)
+            self._view[at : at + len(packed)] = packed
+        if state is not None:
+            if state is not self._last_state:
+                self._set_state(state)
+            self._view[self._state_at : self._state_end] = self._state_bytes
 
     def _begin(self) -> None:
         self._now_ns = self._clock()
@@ -556,7 +620,6 @@ class AlgoInstance:
         """Call `fn` (its arguments already in fn.raw) under the fuel budget; False if it paused."""
         ctx = self._ctx
         budget = self._budget
-        size_before = self._size
         _set_fuel(ctx, budget)
         self._trap_slot.value = None
         err = _call_unchecked(ctx, fn.addr, fn.raw_addr, fn.n, self._trap_addr)
@@ -564,8 +627,9 @@ class AlgoInstance:
         used = budget - self._fuel_left.value
         self._fuel_used = used
         self._fuel_total += used
-        self._size = _memory_size(ctx, self._mem_addr)
         if err or self._trap_slot.value:
+            size_before = len(self._view)
+            self._refresh_view()
             self._fault_pause(fn.name, err, self._trap_slot.value, size_before)
             return False
         return True
@@ -585,12 +649,13 @@ class AlgoInstance:
             kind, detail = PauseKind.TRAP, _trap_text(message)
         # wasmtime answers a refused memory.grow with -1, not a trap, so a memory bomb shows up
         # as a fault after growing close to the cap during this callback.
-        if kind is not PauseKind.OUT_OF_BOUNDS and self._size > size_before and 4 * self._size > 3 * self._cap:
+        size = len(self._view)
+        if kind is not PauseKind.OUT_OF_BOUNDS and size > size_before and 4 * size > 3 * self._cap:
             kind, detail = PauseKind.MEMORY_CAP, f"{self._cap_text()}; then {detail}"
         self._pause(kind, name, detail)
 
     def _cap_text(self) -> str:
-        return f"memory grew to {self._size:,} bytes, the cap is {self._cap:,}"
+        return f"memory grew to {len(self._view):,} bytes, the cap is {self._cap:,}"
 
     def _pause(self, kind: PauseKind, callback: str, detail: str) -> None:
         self.paused = Pause(kind=kind, callback=callback, detail=detail, ts_ns=self._now_ns)
@@ -600,29 +665,35 @@ class AlgoInstance:
         self._latencies.append(latency)
         paused = self.paused
         return CallbackResult(
-            callback=name,
-            actions=actions,
-            logs=tuple(self._logs) if self._logs else (),
-            logs_dropped=self._logs_dropped,
-            messages=tuple(self._sends) if self._sends and paused is None else (),
-            refused=tuple(self._refused) if self._refused else (),
-            paused=paused,
-            fuel_used=self._fuel_used,
-            latency_ns=latency,
+            name,
+            actions,
+            tuple(self._logs) if self._logs else (),
+            self._logs_dropped,
+            tuple(self._sends) if self._sends and paused is None else (),
+            tuple(self._refused) if self._refused else (),
+            paused,
+            self._fuel_used,
+            latency,
         )
 
     def _finish_actions(self, fn: _Callable, t0: int) -> CallbackResult:
-        name = fn.name
         if not self._invoke(fn):
-            return self._result(name, t0)
-        ptr = fn.raw[0].i32 & 0xFFFFFFFF
+            return self._result(fn.name, t0)
+        return self._read_actions(fn, t0, fn.raw[0].i32 & 0xFFFFFFFF)
+
+    def _read_actions(self, fn: _Callable, t0: int, ptr: int) -> CallbackResult:
+        name = fn.name
         if ptr == 0:  # documented: a null pointer means no actions
             return self._result(name, t0)
-        size = self._size
-        if ptr + 8 > size:
-            self._pause(PauseKind.OUT_OF_BOUNDS, name, f"returned actions pointer {ptr:#x}, past the memory's end {size:#x}")
-            return self._result(name, t0)
-        count = _u32_at(self._mem + ptr).value
+        view = self._view
+        if ptr + 8 > len(view):
+            view = self._refresh_view()
+            if ptr + 8 > len(view):
+                self._pause(
+                    PauseKind.OUT_OF_BOUNDS, name, f"returned actions pointer {ptr:#x}, past the memory's end {len(view):#x}"
+                )
+                return self._result(name, t0)
+        count = _U32_FROM(view, ptr)[0]
         if count == 0:
             return self._result(name, t0)
         if count > self._max_actions:
@@ -631,12 +702,16 @@ class AlgoInstance:
             )
             return self._result(name, t0)
         end = ptr + 8 + 32 * count
-        if end > size:
-            self._pause(PauseKind.OUT_OF_BOUNDS, name, f"actions at {ptr:#x}..{end:#x} run past the memory's end {size:#x}")
-            return self._result(name, t0)
-        return self._result(name, t0, self._check_actions(name, _string_at(self._mem + ptr + 8, 32 * count)))
+        if end > len(view):
+            view = self._refresh_view()
+            if end > len(view):
+                self._pause(
+                    PauseKind.OUT_OF_BOUNDS, name, f"actions at {ptr:#x}..{end:#x} run past the memory's end {len(view):#x}"
+                )
+                return self._result(name, t0)
+        return self._result(name, t0, self._check_actions(name, view[ptr + 8 : end]))
 
-    def _check_actions(self, name: str, data: bytes) -> tuple[abi.Action, ...]:
+    def _check_actions(self, name: str, data: memoryview) -> tuple[abi.Action, ...]:
         out: list[abi.Action] = []
         open_ids = set(self._open)
         max_open = self._max_open

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import wasmtime
 
 from services.algos import abi
+from services.algos.host import AlgoInstance
+from services.algos.module import load_module, new_engine
 
 
 def u64_at(data: bytes, off: int) -> int:
@@ -141,3 +146,44 @@ def test_fixed_regions_do_not_overlap() -> None:
         assert a + alen <= b
     assert regions[0][0] >= abi.HOST_REGION[0] and regions[-1][0] + regions[-1][1] <= abi.HOST_REGION[1]
     assert abi.GUEST_STACK_SIZE <= abi.HOST_REGION[0] and abi.GUEST_DATA_BASE >= abi.HOST_REGION[1]
+
+
+def test_the_c_header_lays_structs_out_as_the_host_packs_them(built: Callable[[Path], Path]) -> None:
+    """The C compiler's sizes and offsets (exported by layout_probe.c) equal the host's, and a C
+    guest reads the fields the host wrote where the host wrote them."""
+    wasm = built(Path(__file__).parent / "layout_probe.c").read_bytes()
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    linker.allow_unknown_exports = True
+    module = wasmtime.Module(engine, wasm)
+    exports = linker.instantiate(store, module).exports(store)
+
+    def value(name: str) -> int:
+        fn = exports[name]
+        assert isinstance(fn, wasmtime.Func)
+        return int(fn(store))
+
+    expected = {
+        "size_L2Book": abi.L2BOOK_SIZE, "off_L2Book_asks": 320, "off_L2Book_bid_ct": 640, "off_L2Book_symbol_id": 642,
+        "off_L2Book_recv_ns": 648, "size_AlgoState": abi.ALGO_STATE_SIZE, "off_AlgoState_order_ct": 1312,
+        "off_AlgoState_session_pnl_1e9": abi.ALGO_STATE_V01_SIZE, "off_AlgoState_symbol": 1336,
+        "off_AlgoState_risk": 1376, "size_Action": abi.ACTION.size, "size_WasmActions": abi.WASM_ACTIONS_SIZE,
+        "size_Fill": abi.FILL.size, "size_Reject": abi.REJECT.size, "size_OnlineFeatures": abi.ONLINE_FEATURES_SIZE,
+        "off_OnlineFeatures_feature_ts_ns": 112, "size_NbboSnapshot": abi.NBBO_SIZE,
+        "size_VenueBooks": abi.VENUE_BOOKS_SIZE, "size_MeshTable": abi.MESH_TABLE_SIZE,
+        "size_MeshMessage": abi.MESH_MESSAGE_SIZE, "off_MeshMessage_payload": abi.MESH_MESSAGE_HEAD.size,
+    }
+    assert {name: value(name) for name in expected} == expected
+    assert 0 < value("stack_addr") < abi.HOST_REGION[0]  # the stack grows down from 0x10000
+    assert abi.GUEST_DATA_BASE <= value("actions_addr") < value("heap_base")  # data from 0x30000, heap after it
+
+    inst = AlgoInstance(load_module(new_engine(), wasm))
+    state = abi.AlgoState(
+        orders=tuple(abi.OpenOrder(order_id=500 + i, px_1e9=1, qty_1e8=1) for i in range(3)),
+        total_fill_count=77, risk=abi.RiskSnapshot(max_position_1e8=12_345),
+    )
+    book = abi.Book(bids=((10, 1),), asks=((11, 1), (12, 1), (13, 1)), recv_ns=987_654_321, symbol_id=9)
+    r = inst.on_book(book, state, abi.OnlineFeatures(microprice_1e9=1000, rv_1h_bps=7))
+    assert r.paused is None, r.paused
+    assert [(a.order_id, a.side, a.qty_1e8, a.px_1e9) for a in r.actions] == [(9, 1, 12_345, 987_654_321), (1502, -1, 7703, 1007)]

@@ -1,99 +1,125 @@
-"""The three example algos (examples/algos, C built with zig cc), deployed with the published client
-against the running stack: each places orders that fill, and the fills show up in fills,
-positions, TCA and /v1/algos stats. The mesh pair spans two deployments, as its two modules do."""
+"""The three example algos (examples/algos/), built with zig cc and run by the host on books from
+the project's simulated market (services/edges/sim/market.py), through the local harness."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from services.algos.orders import Account
-from tests.services.algos.conftest import EXAMPLES, WAIT_S, AlgoStack
+import wasmtime
 
-EXAMPLE_WAIT_S = 3 * WAIT_S  # resting quotes fill only when the simulated market trades through them
+from services.algos import abi
+from services.algos.features import FeatureTracker
+from services.algos.harness import AlgoHarness, Trade
+from services.algos.host import AlgoInstance, HostPorts, MeshConfig
+from services.algos.module import load_module
+from services.edges.sim.market import SimInstrument, SimMarket
+from tests.services.algos.conftest import EXAMPLES
 
-
-def account(algos: AlgoStack, deployment_id: str) -> Account:
-    return algos.runner.accounts.get((deployment_id, 0)) or Account()
-
-
-async def shows_in_reads(algos: AlgoStack, deployment_id: str, symbol: str = "BTC-USDT") -> None:
-    """Once TCA has reported one of the instance's orders, stop it (on_shutdown cancels what rests)
-    and let its orders end; then its fills are in /v1/fills and TCA, and /v1/algos stats count them."""
-    seq, api = algos.stack.seq, algos.stack.api
-    prefix = f"algo_{deployment_id}_"
-
-    def reported() -> set[str]:
-        return {r.graph_id for r in api.ledger.tca.values() if r.graph_id.startswith(prefix)}
-
-    # TCA reports an order once it has completed (a quote whose fill raced its cancel ends
-    # CANCELLED and gets none), so wait for one while the algo still trades.
-    await api.ledger_follower.wait_until(lambda: bool(reported()), timeout=EXAMPLE_WAIT_S)
-    await algos.stack.call(seq.algo_stop, deployment_id)
-    mine = account(algos, deployment_id)
-    await algos.until(lambda: not mine.orders, timeout=EXAMPLE_WAIT_S)  # every order ended: nothing moves now
-    await api.ledger_follower.wait_for(algos.runner.ledger.position, timeout=WAIT_S)
-
-    fills = [f for f in (await algos.stack.call(seq.fills, limit=500))["fills"] if f["graph_id"].startswith(prefix)]
-    assert len(fills) >= 1 and len(fills) == mine.fill_count
-    assert sum(f["qty_1e8"] if f["side"] == "buy" else -f["qty_1e8"] for f in fills) == mine.position_1e8
-    tca = await algos.stack.call(seq.tca)
-    assert reported() & {r["graph_id"] for r in tca["reports"]}
-    assert reported() <= {f["graph_id"] for f in fills}
-
-    algos.runner.flush()  # the stats of a stopped instance whose last orders ended since
-    await algos.until(lambda: (s := algos.instance(deployment_id).stats) is not None and s.fills == mine.fill_count)
-    stats = await algos.stack.call(seq.algo_stats, symbol)
-    edge = next(e for e in stats["edges"] if e["deploy_id"] == deployment_id)
-    assert edge["fills"] == mine.fill_count and edge["position_1e8"] == mine.position_1e8
-    assert edge["update_count"] > 0 and edge["orders_sent"] == mine.orders_sent and edge["status"] == "stopped"
+Built = Callable[[Path], Path]
+TICK = 100_000_000  # 0.1 USDT
+META = abi.SymbolMeta(tick_size_1e9=TICK, lot_size_1e8=1_000, price_precision=1, qty_precision=5)
+STEP_NS = 100_000_000  # a book every 100 ms of book time
 
 
-async def test_twap_slicer_buys_its_target_in_slices(algos: AlgoStack, built: Callable[[Path], Path]) -> None:
-    wasm = built(EXAMPLES / "twap.c")
-    deployed = await algos.stack.call(algos.stack.seq.deploy_algo, "twap", str(wasm), ["BTC-USDT@binance"])
-    dep_id = deployed["deployment_id"]
-    await algos.until(lambda: account(algos, dep_id).position_1e8 >= 10_000_000, timeout=EXAMPLE_WAIT_S)
-    assert account(algos, dep_id).position_1e8 == 10_000_000  # never more than the target
-    assert 2 <= account(algos, dep_id).orders_sent <= 10
-    await shows_in_reads(algos, dep_id)
-    await algos.stack.api.positions.wait_caught_up()
-    positions = (await algos.stack.call(algos.stack.seq.positions_unified))["positions"]
-    assert sum(p["qty_1e8"] for p in positions if p["venue"] == "binance" and p["instrument"]["symbol"] == "BTC-USDT") \
-        == 10_000_000
+def sim_market(seed: int, n: int, start_ns: int = 1_700_000_000_000_000_000) -> Iterator[tuple[abi.Book, Trade | None]]:
+    """Books (20 levels) and the trade printed with each, from the venue simulator's market."""
+    market = SimMarket(SimInstrument("BTC-USDT", mid_px_1e9=97_029_100_000_000, tick_1e9=TICK, lot_1e8=1_000), seed)
+    for i in range(n):
+        market.step()
+        book = abi.Book(bids=tuple(market.book.bids(20)), asks=tuple(market.book.asks(20)), recv_ns=start_ns + i * STEP_NS)
+        t = market.last_trade
+        yield book, Trade(t.px_1e9, t.qty_1e8, 1 if t.aggressor == "buy" else -1) if t else None
 
 
-async def test_market_maker_quotes_post_only_and_gets_filled(algos: AlgoStack, built: Callable[[Path], Path]) -> None:
-    wasm = built(EXAMPLES / "market_maker.c")
-    deployed = await algos.stack.call(algos.stack.seq.deploy_algo, "mm", str(wasm), ["BTC-USDT@okx"])
-    dep_id = deployed["deployment_id"]
-    await algos.until(lambda: account(algos, dep_id).fill_count >= 1, timeout=EXAMPLE_WAIT_S)
-    assert abs(account(algos, dep_id).position_1e8) <= 5_000_000  # its inventory limit
-    await shows_in_reads(algos, dep_id)
+def sim_books(seed: int, n: int) -> Iterator[abi.Book]:
+    return (book for book, _ in sim_market(seed, n))
 
 
-async def test_mesh_pair_hedges_the_quoters_fills_on_the_other_venue(
-    algos: AlgoStack, built: Callable[[Path], Path]
-) -> None:
-    seq = algos.stack.seq
-    hedger = await algos.stack.call(seq.deploy_algo, "hedger", str(built(EXAMPLES / "mesh_pair" / "hedger.c")),
-                                    ["hedger=BTC-USDT@okx"])
-    await algos.until(lambda: algos.instance(hedger["deployment_id"]).status == "running")
-    quoter = await algos.stack.call(seq.deploy_algo, "quoter", str(built(EXAMPLES / "mesh_pair" / "quoter.c")),
-                                    ["quoter=BTC-USDT@binance"])
-    q, h = quoter["deployment_id"], hedger["deployment_id"]
+def harness(engine: wasmtime.Engine, wasm: Path, mesh: MeshConfig | None = None) -> AlgoHarness:
+    inst = AlgoInstance(load_module(engine, wasm.read_bytes()), mesh=mesh, ports=HostPorts(clock_ns=lambda: 0))
+    return AlgoHarness(inst, META)
 
-    # Every quoter fill is sent to the hedger, which offsets it with an IOC on okx.
-    await algos.until(lambda: account(algos, q).fill_count >= 1 and account(algos, h).fill_count >= 1,
-                      timeout=EXAMPLE_WAIT_S)
-    await shows_in_reads(algos, q)  # the quoter stops (its quotes cancelled): no new fills to hedge
-    quoted = account(algos, q)
-    await algos.until(lambda: account(algos, h).orders_sent == quoted.fill_count and not account(algos, h).orders,
-                      timeout=EXAMPLE_WAIT_S)  # one hedge per quoter fill, each ended
-    mesh = await algos.stack.call(seq.algo_mesh, q)
-    assert {(link["from"], link["to"]): link["messages"] for link in mesh["links"]} == {
-        ("quoter", "hedger"): quoted.fill_count}
-    assert (await algos.stack.call(seq.algo_mesh, h))["links"] == mesh["links"]  # the receiver's view of it
-    await shows_in_reads(algos, h)
-    hedges = [line["message"] for line in (await algos.stack.call(seq.algo_logs, h))["logs"]]
-    assert sum(m.startswith("hedging qty_1e8") for m in hedges) == quoted.fill_count
+
+def test_market_maker_quotes_both_sides_post_only_at_the_touch(engine: wasmtime.Engine, built: Built) -> None:
+    # Arrange
+    h = harness(engine, built(EXAMPLES / "market_maker.c"))
+    tracker = FeatureTracker()  # the v3 callback gets OnlineFeatures (it leans on the microprice)
+    placed: list[tuple[abi.Action, abi.Book]] = []
+    # Act
+    last = None
+    for book, trade in sim_market(seed=11, n=600):
+        if trade:
+            tracker.on_trade(book.recv_ns, trade.qty_1e8, trade.aggressor_side)
+        r = h.book(book, tracker.on_book(book), trade=trade)
+        assert r.paused is None, r.paused
+        placed += [(a, book) for a in r.actions if a.kind is abi.ActionKind.NEW]
+        assert len(h.orders) <= 2
+        last = book
+    assert last is not None
+    working = set(h.orders)
+    shutdown = h.shutdown(last)
+    # Assert: post-only quotes on both sides that never cross the book they answered
+    assert {a.side for a, _ in placed} == {1, -1}
+    assert all(a.order_type is abi.OrderType.POST_ONLY and a.qty_1e8 == 1_000_000 for a, _ in placed)
+    assert all(a.px_1e9 < b.asks[0][0] if a.side > 0 else a.px_1e9 > b.bids[0][0] for a, b in placed)
+    assert h.rejects == []
+    buys = [f for f in h.fills if f.side > 0]
+    sells = [f for f in h.fills if f.side < 0]
+    assert buys and sells
+    assert abs(h.position_1e8) <= 6_000_000  # MAX_POSITION plus one quote
+    # Quotes track the touch: at most the inventory skew (5 quote sizes = 5 ticks) plus one tick away
+    assert all(b.bids[0][0] - a.px_1e9 <= 6 * TICK if a.side > 0 else a.px_1e9 - b.asks[0][0] <= 6 * TICK for a, b in placed)
+    assert h.realized_pnl_1e9 != 0 and h.state().realized_pnl_1e9 == h.realized_pnl_1e9
+    assert working and [a.kind for a in shutdown.actions] == [abi.ActionKind.CANCEL] * len(working)
+    assert {a.order_id for a in shutdown.actions} == working and h.orders == {}
+
+
+def test_twap_slices_the_target_on_schedule(engine: wasmtime.Engine, built: Built) -> None:
+    h = harness(engine, built(EXAMPLES / "twap.c"))
+    slices: list[tuple[int, abi.Action]] = []
+    for book in sim_books(seed=3, n=150):  # 15 s of book time
+        r = h.book(book)
+        assert r.paused is None
+        slices += [(book.recv_ns, a) for a in r.actions]
+    assert len(slices) == 10
+    assert all(a.order_type is abi.OrderType.IOC and a.side == 1 for _, a in slices)
+    times = [t for t, _ in slices]
+    assert all(b - a >= 1_000_000_000 for a, b in zip(times, times[1:]))
+    assert h.position_1e8 == 10_000_000  # exactly the target
+    assert sum(f.qty_1e8 for f in h.fills) == 10_000_000
+    logs = [x.message for r in h.results for x in r.logs]
+    assert "target reached" in logs
+
+
+def test_mesh_pair_hedges_every_fill_on_the_other_venue(engine: wasmtime.Engine, built: Built) -> None:
+    quoter = harness(engine, built(EXAMPLES / "mesh_pair" / "quoter.c"), MeshConfig("quoter", 1, {"hedger": 2}))
+    hedger = harness(engine, built(EXAMPLES / "mesh_pair" / "hedger.c"), MeshConfig("hedger", 2, {"quoter": 1}))
+    delivered = 0
+    for q_book, h_book in zip(sim_books(seed=21, n=500), sim_books(seed=22, n=500)):
+        hedger.book(h_book)
+        before = len(quoter.results)
+        quoter.book(q_book)
+        for r in quoter.results[before:]:
+            for m in r.messages:
+                assert m.to_label == "hedger" and len(m.payload) == 16
+                qty, px = struct.unpack("<qQ", m.payload)
+                assert qty == (1 if quoter.fills[-1].side > 0 else -1) * 1_000_000 or px > 0
+                hr = hedger.message("quoter", m.payload, h_book)
+                assert hr.paused is None and len(hr.actions) == 1
+                assert hr.actions[0].order_type is abi.OrderType.IOC and hr.actions[0].side == (-1 if qty > 0 else 1)
+                delivered += 1
+    assert quoter.fills and delivered == len(quoter.fills)
+    assert hedger.position_1e8 == -quoter.position_1e8  # flat across the pair
+    assert quoter.position_1e8 != 0 or len(hedger.fills) > 0
+
+
+def test_the_same_module_and_books_twice_give_identical_results(engine: wasmtime.Engine, built: Built) -> None:
+    def run() -> tuple[list[object], list[abi.Fill], int]:
+        h = harness(engine, built(EXAMPLES / "market_maker.c"))
+        for book, trade in sim_market(seed=5, n=300):
+            h.book(book, trade=trade)
+        return list(h.results), h.fills, h.realized_pnl_1e9
+
+    assert run() == run()

@@ -130,3 +130,27 @@ def test_modules_the_host_cannot_run_are_refused_with_a_reason(engine: wasmtime.
     with pytest.raises(AlgoRejected) as e:
         load_module(engine, wat)
     assert e.value.reason.startswith(reason), e.value.reason
+
+
+def test_unbounded_recursion_traps_and_pauses(engine: wasmtime.Engine) -> None:
+    wat = """(module (memory (export "memory") 4)
+      (func $deep (param i64) (result i64) (i64.add (call $deep (i64.add (local.get 0) (i64.const 1))) (i64.const 1)))
+      (func (export "algo_alloc") (param i32) (result i32) (i32.const 0x30000))
+      (func (export "algo_on_book") (param i32 i32) (result i32) (drop (call $deep (i64.const 0))) (i32.const 0)))"""
+    inst = AlgoInstance(load_module(engine, wat), limits=HostLimits(fuel_per_callback=50_000_000))
+    r = inst.on_book(ladder_book(), abi.AlgoState())
+    assert r.paused is not None and r.paused.kind is PauseKind.TRAP
+    assert "call stack exhausted" in r.paused.detail
+
+
+def test_a_log_flood_pays_fuel_for_each_host_call(engine: wasmtime.Engine) -> None:
+    wat = """(module (import "env" "host_log_impl" (func $log (param i32 i32 i32)))
+      (memory (export "memory") 4) (data (i32.const 0x2E000) "spam")
+      (func (export "algo_alloc") (param i32) (result i32) (i32.const 0x30000))
+      (func (export "algo_on_book") (param i32 i32) (result i32)
+        (loop $l (call $log (i32.const 2) (i32.const 0x2E000) (i32.const 4)) (br $l)) (i32.const 0)))"""
+    inst = AlgoInstance(load_module(engine, wat))
+    r = inst.on_book(ladder_book(), abi.AlgoState())
+    assert r.paused is not None and r.paused.kind is PauseKind.FUEL
+    assert r.paused.detail == "used its whole budget of 1,000,000 fuel units (a host call costs 1,000)"
+    assert len(r.logs) == 32 and r.logs_dropped < 1_000  # at most ~1,000 host calls per callback
