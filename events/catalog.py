@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from events.algos import ALGO_EVENTS, AlgoDeployed, AlgoLogged, AlgoStarted, AlgoStopped
+from events.algos import (
+    ALGO_EVENTS,
+    AlgoDeployed,
+    AlgoInstancePaused,
+    AlgoInstanceRunning,
+    AlgoLogBatch,
+    AlgoMeshMessage,
+    AlgoStarted,
+    AlgoStats,
+    AlgoStopped,
+    AlgoUndeployed,
+)
 from events.commands import (
     COMMANDS,
     AmendNode,
@@ -97,7 +108,8 @@ AnyEvent: TypeAlias = (
     | SandboxSettingsChanged | SandboxReset
     | TcaReported | VenueScored
     | CredentialStored | CredentialRevoked
-    | AlgoDeployed | AlgoStarted | AlgoStopped | AlgoLogged
+    | AlgoDeployed | AlgoStarted | AlgoStopped | AlgoUndeployed
+    | AlgoInstanceRunning | AlgoInstancePaused | AlgoLogBatch | AlgoMeshMessage | AlgoStats
     | StrategyCreated | StrategyStarted | StrategyStopped | StrategyDeleted
     | SubmitGraph | CancelGraph | CancelNode | AmendNode | ResumeGraph | EngageKillSwitch | ClearKillSwitch
 )

@@ -13,7 +13,8 @@ exec._.<tenant>                sandbox settings and resets (venue-wide)
 tca.<tenant>.<graph_id>        TCA reports
 tca.score.<venue>.<symbol>     venue scores (tenant-independent; four tokens, so never a report)
 vault.<tenant>.<venue>         credential lifecycle
-algo.<tenant>.<deployment_id>  algo lifecycle and logs
+algo.<tenant>.<deployment_id>  algo deployment lifecycle (the API: deployed, started, stopped, undeployed)
+algo.<tenant>.<deployment_id>.run  what the algo runner saw: instances running/paused, logs, mesh, stats
 strat.<tenant>.<strategy_id>   hosted strategy lifecycle
 
 `WRITERS` names the one writer (a role) of every subject; a `WriterBus` appends as one role,
@@ -43,7 +44,8 @@ WRITERS: tuple[tuple[str, str], ...] = (
     (VENUE_SCORES, "tca"),
     ("tca.*.*", "tca"),
     ("vault.*.*", "front_door"),
-    ("algo.*.*", "algo_host"),
+    ("algo.*.*", "front_door"),  # the API validates and stores modules: their lifecycle
+    ("algo.*.*.run", "algo_host"),  # the algo runner (services/algos/runner.py)
     ("strat.*.*", "front_door"),  # the API hosts the strategy supervisor
     ("md.*.*.*", "edge"),
     ("mkt.*.*.*", "edge"),
@@ -156,8 +158,14 @@ def subject_for(event: Event) -> str:
             return f"vault.{token(event.tenant)}.{token(v)}"
         case algos.AlgoDeployed(deployment_id=d) | algos.AlgoStarted(deployment_id=d) | algos.AlgoStopped(
             deployment_id=d
-        ) | algos.AlgoLogged(deployment_id=d):
+        ) | algos.AlgoUndeployed(deployment_id=d):
             return f"algo.{token(event.tenant)}.{token(d)}"
+        case algos.AlgoInstanceRunning(deployment_id=d) | algos.AlgoInstancePaused(
+            deployment_id=d
+        ) | algos.AlgoLogBatch(deployment_id=d) | algos.AlgoMeshMessage(deployment_id=d) | algos.AlgoStats(
+            deployment_id=d
+        ):
+            return f"algo.{token(event.tenant)}.{token(d)}.run"
         case strategies.StrategyCreated(strategy_id=i) | strategies.StrategyStarted(strategy_id=i) | strategies.StrategyStopped(
             strategy_id=i
         ) | strategies.StrategyDeleted(strategy_id=i):

@@ -12,6 +12,7 @@ from events import AnyEvent
 from projections.follower import StreamFollower
 from projections.funding import FundingRates
 from projections.market_follower import MarketFollower
+from events.algos import ALGO_EVENTS
 from projections.ledger import LedgerView
 from projections.market import DAY_NS, MarketBooks
 from projections.orders import OrdersProjection
@@ -38,10 +39,12 @@ from services.api.routers import analytics, fair_price, rewards, simulate
 from services.api.routers import backtest as backtest_routes
 from services.backtest.jobs import JobStore
 from services.api.routers import strategies as strategy_routes
+from services.api.routers import algos as algo_routes
 from services.api.plans import RoutingPlans
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.api.state import ApiState
+from services.algos.deployments import DeploymentsView
 from services.bus import Bus
 from services.readiness import ReadinessWatch
 from services.runtime import settle_gc
@@ -74,8 +77,12 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
         traces = TraceIndex(ledger)
         plans = RoutingPlans()
 
+        deployments = DeploymentsView()
+
         def fold_ledger(event: AnyEvent, seq: int) -> None:
             plans.apply(event, seq)  # cannot raise; readers never see a fold half done (no await)
+            if isinstance(event, ALGO_EVENTS):
+                deployments.apply(event, seq)
             try:
                 ledger.apply(event, seq)
             finally:  # after the ledger: the trace index places child replies through its child map
@@ -108,6 +115,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
             plans=plans,
             funding=funding,
             readiness=readiness,
+            deployments=deployments,
         )
         JobStore(settings.data_dir).recover()  # backtest jobs whose worker died with the last API run again
         if own_process:
@@ -155,6 +163,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
     app.include_router(rewards.router, dependencies=authed)
     app.include_router(strategy_routes.router, dependencies=authed)  # after credentials: it seals with its vault
     app.include_router(backtest_routes.router, dependencies=authed)
+    app.include_router(algo_routes.router, dependencies=authed)  # its lifespan follows algo.>
     # The WebSocket authenticates its own upgrade (a 401 denial, not the HTTP error envelope).
     app.include_router(stream.router)
     # Lifecycle WebSockets authenticate like /v1/stream; its GET /v1/ws/ticket takes `Auth` itself.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from projections.follower import StreamFollower
+from services.algos.deployments import DeploymentsView
 from projections.funding import FundingRates
 from projections.ledger import LedgerView
 from projections.market import MarketBooks
@@ -51,6 +52,7 @@ class ApiState:
     funding: FundingRates = field(default_factory=FundingRates)  # perp funding, fed by `md_follower`
     markets: MarketCatalog | None = None  # prediction markets and symbol forms (the markets router's lifespan)
     readiness: ReadinessWatch | None = None  # the trader's heartbeats (services/api/readiness.py)
+    deployments: DeploymentsView = field(default_factory=DeploymentsView)  # WASM algos, fed by `ledger_follower`
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread

@@ -1,4 +1,5 @@
-"""`crossbook algo`: scaffold and build WebAssembly algos (deploy/start/stop/status/logs join here).
+"""`crossbook algo`: scaffold and build WebAssembly algos; deploy/start/stop/status/logs/undeploy
+talk to the API (services/cli/algo_deploy.py).
 
 `init NAME` writes a C project (algo.c, the SDK header, Crossbook.toml); `build [PATH]` compiles
 it with zig cc from the `ziglang` wheel (or assembles a .wat) and validates the module as the
@@ -17,8 +18,9 @@ import typer
 
 from services.algos.build import HEADER, build as build_module
 from services.algos.errors import AlgoRejected, BuildFailed
+from services.cli import algo_deploy
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="WebAssembly algos: init, build (and deploy...).")
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="WebAssembly algos: init, build, deploy, start, stop, status, logs, undeploy.")
 
 MANIFEST = "Crossbook.toml"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -122,3 +124,6 @@ def build_cmd(
         raise typer.Exit(1) from None
     data = wasm.read_bytes()
     typer.echo(f"{wasm}  {len(data):,} bytes  sha256 {hashlib.sha256(data).hexdigest()}")
+
+
+algo_deploy.register(app)

@@ -101,6 +101,14 @@ def trader(
 
 
 @app.command()
+def algos(venue: list[str] = typer.Option(None, help="only instances on these venues' edges (default: all)")) -> None:
+    """Run the deployed WASM algos beside this host's venue edges (services/algos/runner.py)."""
+    from services.algos.runner import run_algos
+
+    asyncio.run(run_algos(load_settings(), venue or None))
+
+
+@app.command()
 def api() -> None:
     """Serve the REST/WebSocket API."""
     from services.api.app import run_api

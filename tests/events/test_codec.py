@@ -27,6 +27,8 @@ def strategy_for(tp: object) -> st.SearchStrategy[object]:
         return st.text(max_size=20)
     if tp is bool:
         return st.booleans()
+    if tp is bytes:
+        return st.binary(max_size=20)
     if tp is float:
         return st.floats(allow_nan=False, allow_infinity=False)
     if tp is NoneType:
