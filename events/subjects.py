@@ -7,6 +7,7 @@ mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolv
 ord.<tenant>.<graph_id>        execution graph (single writer: the graph engine)
 risk.<tenant>.acct             account aggregate: reservations (single writer: risk)
 risk.<tenant>.kill             kill switch
+risk.<tenant>.anomaly          execution facts the folds refused (unknown child, wrong venue)
 route.<tenant>.<graph_id>      SOR plans and child allocations
 exec.<venue>.<tenant>          child order lifecycle and fills
 exec._.<tenant>                sandbox settings and resets (venue-wide)
@@ -38,6 +39,7 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("ord.*.*", "graph"),
     ("risk.*.acct", "risk"),
     ("risk.*.kill", "risk"),
+    ("risk.*.anomaly", "risk"),
     ("route.*.*", "router"),
     ("exec.*.*", "executor"),
     (VENUE_SCORES, "tca"),
@@ -134,6 +136,8 @@ def subject_for(event: Event) -> str:
             return graph_subject(event.tenant, g)
         case risk.KillSwitchEngaged() | risk.KillSwitchCleared():
             return f"risk.{token(event.tenant)}.kill"
+        case risk.FactRefused():
+            return f"risk.{token(event.tenant)}.anomaly"
         case risk.RiskCheckPassed() | risk.RiskCheckRejected() | risk.ReservationMade() | risk.ReservationReleased():
             return account_subject(event.tenant)
         case routing.PlanMade(graph_id=g) | routing.ChildAllocated(graph_id=g):
