@@ -1,7 +1,9 @@
 """The one place that decides NATS subject names, and which role alone appends to each.
 
 cmd.<tenant>                   commands from the front doors (API, CLI, MCP)
-md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status, funding)
+md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status, funding);
+                               an edge's own status: md.<venue>._.status (md.<venue>._perp.status
+                               for a venue's separate perp edge)
 nbbo.<symbol>                  consolidated NBBO changes
 mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolved)
 ord.<tenant>.<graph_id>        execution graph (single writer: the graph engine)
@@ -118,8 +120,10 @@ def subject_for(event: Event) -> str:
             return md(v, s, "trade")
         case market.FundingRateUpdated(venue=v, symbol=s):
             return md(v, s, "funding")
-        case market.VenueStatusChanged(venue=v, symbol=s):
-            return md(v, s or VENUE_WIDE, "status")
+        case market.VenueStatusChanged(venue=v, symbol=s, instrument_type=t):
+            # One venue-wide subject per edge (`_` or `_perp`): a reader of each subject's last
+            # message must see the spot and the perp edge of one venue both.
+            return md(v, s or (f"{VENUE_WIDE}{t}" if t and t != "spot" else VENUE_WIDE), "status")
         case market.NbboChanged(symbol=s):
             return f"nbbo.{token(s)}"
         case market.MarketListed(venue=v, slug=s):

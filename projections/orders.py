@@ -30,6 +30,7 @@ from events import AnyEvent
 from events.execution import ChildSubmitted, FillRecorded
 from events.graph import GraphSubmitted
 from events.routing import ChildAllocated, PlanMade
+from events.venues import instrument_type_of, venue_id
 from projections.positions import book
 from projections.runner import ViewTx
 from projections.store import Doc, ViewStore
@@ -104,8 +105,9 @@ class OrdersProjection:
                 "node_order_id": node_order_id(fill.graph_id, fill.node_id, 1),
                 "graph_id": fill.graph_id,
                 "symbol": fill.symbol,
+                "instrument_type": instrument_type_of(venue_id(fill.venue), fill.symbol),
                 "side": fill.side,
-                "venue": fill.venue,
+                "venue": venue_id(fill.venue),  # an old perp venue id (binance_usdm) shows as its exchange
                 "qty_1e8": fill.qty_1e8,
                 "price_1e9": fill.px_1e9,
                 "fee_usd_1e9": fill.fee_usd_1e9,

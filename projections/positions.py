@@ -34,10 +34,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from events import AnyEvent
 from events.execution import BalanceAdjusted, ChildSubmitted, FillRecorded, PositionRedeemed
 from events.routing import ChildAllocated, PlanMade
 from events.sandbox import SandboxReset
+from events.venues import LEGACY_VENUES, PREDICTION_VENUES, venue_id
 from projections.runner import ViewTx
 from services.refdata import split_symbol
 from services.risk.account import Position, fact_problem, trade_position
@@ -51,7 +54,6 @@ from services.risk.money import (
 )
 
 PositionKind = Literal["crypto", "perp", "event_contract"]
-PREDICTION_VENUES = frozenset({"kalshi", "polymarket"})
 NAME = "positions"
 
 
@@ -85,6 +87,9 @@ class PositionsProjection:
     on_bad_event: Literal["halt", "record"] = "halt"
 
     def apply(self, tx: ViewTx, event: AnyEvent, seq: int) -> None:
+        if getattr(event, "venue", "") in LEGACY_VENUES:
+            # Written by an old perp edge under its own id (binance_usdm): its exchange's row.
+            event = msgspec.structs.replace(event, venue=venue_id(getattr(event, "venue")))
         match event:
             case BalanceAdjusted():
                 self._add_balance(tx, event.tenant, event.is_sandbox, event.venue, event.asset, event.delta_qty_1e8)
@@ -92,7 +97,7 @@ class PositionsProjection:
                 self._know(tx, event.tenant, event.child_id, event.venue)
             case PlanMade():  # children the router was killed before appending on their own
                 for allocated in event.children:
-                    self._know(tx, event.tenant, allocated.child_id, allocated.venue)
+                    self._know(tx, event.tenant, allocated.child_id, venue_id(allocated.venue))
             case FillRecorded():
                 known = tx.get("children", f"{event.tenant}/{event.child_id}")
                 problem = fact_problem({event.child_id: known["venue"]} if known else {}, event)
@@ -110,7 +115,7 @@ class PositionsProjection:
                 # A reset starts the sandbox book over: the positions it names leave the view
                 # (their fills and PnL stay in the log; the fill dedup records stay too).
                 for ref in event.flattened:
-                    tx.delete("positions", f"{event.tenant}/{book(True)}/{ref.venue}/{ref.symbol}")
+                    tx.delete("positions", f"{event.tenant}/{book(True)}/{venue_id(ref.venue)}/{ref.symbol}")
             case _:
                 pass  # other exec events move no money; tracking still advances past them
 

@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             md_follower=follower,
             ledger=ledger,
             ledger_follower=ledger_follower,
-            sandbox_venues=sorted(registry.sim_instruments()),
+            sandbox_venues=sorted(registry.sim_instruments_by_venue()),
             keys=keys,
             views=views,
             positions=positions_runner,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from events.venues import instrument_type_of
 from services.api.errors import ApiError
 from services.api.access import json_body
 from services.api.state import ApiState, get_state
@@ -116,13 +117,22 @@ def _invalid(name: str, message: str) -> ApiError:
 
 @router.get("/edges")
 async def edges(state: State) -> dict[str, Any]:
+    """One row per edge. A venue whose perps stream on their own socket (Binance USD-M, Bybit
+    linear) has a spot edge and a perp edge under its one venue id; `instrument_types` says what
+    each streams (an edge like OKX's streams both)."""
     market = state.market
     now_ns = time.time_ns()
+
+    def edge_of(venue: str, symbol: str) -> tuple[str, str]:
+        kind = instrument_type_of(venue, symbol)
+        return (venue, kind) if (venue, kind) in market.venue_state else (venue, "")
+
     out = []
-    venues = sorted(set(market.venue_state) | {v for v, _ in market.books})
-    for venue in venues:
-        status_event = market.venue_state.get(venue)
-        books = [b for (v, _), b in market.books.items() if v == venue]
+    keys = sorted(set(market.venue_state) | {edge_of(v, s) for v, s in market.books})
+    for key in keys:
+        venue, instrument_type = key
+        status_event = market.venue_state.get(key)
+        books = [b for (v, s), b in market.books.items() if edge_of(v, s) == key]
         live = [b for b in books if b.usable]
         if status_event is None or status_event.state in ("down", "connecting"):
             status = "down"
@@ -131,10 +141,12 @@ async def edges(state: State) -> dict[str, Any]:
         else:
             status = "connected"
         last_ns = market.last_seen_ns.get(venue, 0)
+        kinds = sorted({instrument_type_of(venue, b.symbol) for b in books} or ({instrument_type} - {""}))
         out.append(
             {
-                "edge_id": f"venue-edge-{venue}",
+                "edge_id": f"venue-edge-{venue}" + (f"-{instrument_type}" if instrument_type == "perp" else ""),
                 "venue": venue,
+                "instrument_types": kinds,
                 "region": "local",
                 "status": status,
                 "sandbox_capable": True,
