@@ -108,7 +108,7 @@ async def test_unified_positions_are_marked_to_the_nbbo_mid_with_exact_totals(
     assert rows["sandbox/binance/BTC-USDT"] == {
         "id": "sandbox/binance/BTC-USDT",
         "venue": "binance",
-        "instrument": {"kind": "crypto", "symbol": "BTC-USDT"},
+        "instrument": {"kind": "crypto", "symbol": "BTC-USDT", "type": "spot"},
         "qty_1e8": 50_000_000,
         "locked_qty_1e8": 0,
         "available_qty_1e8": 50_000_000,
@@ -125,7 +125,7 @@ async def test_unified_positions_are_marked_to_the_nbbo_mid_with_exact_totals(
         "is_sandbox": True,
     }
     perp = rows["sandbox/bybit/BTC-USDT-PERP"]
-    assert perp["instrument"] == {"kind": "perp", "symbol": "BTC-USDT-PERP"} and perp["qty_1e8"] == -100_000_000
+    assert perp["instrument"] == {"kind": "perp", "symbol": "BTC-USDT-PERP", "type": "perp"} and perp["qty_1e8"] == -100_000_000
     # No book for the perp: marked at cost, so no invented PnL.
     assert perp["current_price_usd_1e9"] == perp["entry_price_usd_1e9"] == 60_000_000_000_000
     assert perp["current_value_usd_1e9"] == -60_000_000_000_000 and perp["unrealized_pnl_usd_1e9"] == 0
