@@ -64,6 +64,7 @@ from events.market import (
 )
 from events.risk import (
     RISK_EVENTS,
+    FactRefused,
     KillSwitchCleared,
     KillSwitchEngaged,
     ReservationMade,
@@ -101,7 +102,7 @@ AnyEvent: TypeAlias = (
     | GraphSubmitted | NodeActivated | NodeAmended | NodeCompleted | NodeCancelled
     | GraphCompleted | GraphCancelled | GraphPaused | GraphResumed
     | RiskCheckPassed | RiskCheckRejected | ReservationMade | ReservationReleased
-    | KillSwitchEngaged | KillSwitchCleared
+    | KillSwitchEngaged | KillSwitchCleared | FactRefused
     | PlanMade | ChildAllocated
     | ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | ChildAmended
     | FillRecorded | BalanceAdjusted | PositionRedeemed

@@ -10,8 +10,8 @@ from typing import Literal
 import msgspec
 
 from events.base import Event, Side
+from events.venues import InstrumentType
 
-InstrumentType = Literal["spot", "perp", "prediction"]
 Policy = Literal["sor", "aggressive_chase", "passive", "twap", "vwap", "iceberg"]
 Urgency = Literal["low", "medium", "high"]
 Tif = Literal["gtc", "ioc", "fok", "day"]

@@ -10,6 +10,7 @@ from typing import Literal
 import msgspec
 
 from events.base import Event, Level
+from events.venues import LEGACY_VENUES, PERP_SUFFIX
 
 
 class BookSnapshot(Event, frozen=True, kw_only=True, tag="md.book_snapshot.v1"):
@@ -76,7 +77,11 @@ VenueState = Literal["connecting", "connected", "resyncing", "stale", "down"]
 
 
 class VenueStatusChanged(Event, frozen=True, kw_only=True, tag="md.venue_status.v1"):
-    """An edge's connection or one of its books changed state (symbol empty = whole venue)."""
+    """An edge's connection or one of its books changed state (symbol empty = the whole edge).
+
+    A venue may have one edge per instrument type (Binance spot and USD-M perps are different
+    sockets): `instrument_type` says which of its books a venue-wide change covers ("" = all,
+    as every edge wrote before spot and perps shared a venue id)."""
 
     venue: str
     state: VenueState
@@ -86,6 +91,17 @@ class VenueStatusChanged(Event, frozen=True, kw_only=True, tag="md.venue_status.
     bad_frames: int = 0
     rtt_ns: int | None = None
     subscribed_symbols: list[str] = []
+    instrument_type: str = ""  # "spot" | "perp" | "" (every instrument of the venue)
+
+
+def covers(status: VenueStatusChanged, symbol: str) -> bool:
+    """Whether a venue-wide status change of one edge covers the venue's book of `symbol`."""
+    if status.symbol:
+        return status.symbol == symbol
+    kind = "perp" if symbol.endswith(PERP_SUFFIX) else "spot"
+    if status.venue in LEGACY_VENUES:  # an old perp edge's own id: only ever its perps
+        return kind == "perp"
+    return status.instrument_type in ("", kind)
 
 
 MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, NbboChanged, VenueStatusChanged)

@@ -67,7 +67,27 @@ class KillSwitchCleared(Event, frozen=True, kw_only=True, tag="risk.kill_switch_
     pass
 
 
+class FactRefused(Event, frozen=True, kw_only=True, tag="risk.fact_refused.v1"):
+    """An execution fact (fill, ack, cancel) the ledger cannot place: its child was never
+    allocated or submitted, or it names a venue other than the child's. The folds leave balances
+    and positions untouched and the risk writer records it here (`risk.<tenant>.anomaly`) once,
+    for reconciliation to explain or raise. The id derives from the refused fact's id."""
+
+    fact_event_id: str
+    fact_type: str  # "FillRecorded", "ChildAcked", "ChildCancelled"
+    reason: Literal["unknown_child", "venue_mismatch"]
+    child_id: str
+    graph_id: str
+    venue: str  # the venue the fact names
+    child_venue: str = ""  # the venue the child was sent to ("" when the child is unknown)
+    symbol: str = ""
+    side: str = ""
+    qty_1e8: int = 0
+    px_1e9: int = 0
+
+
 RISK_EVENTS = (
+    FactRefused,
     RiskCheckPassed,
     RiskCheckRejected,
     ReservationMade,

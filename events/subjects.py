@@ -1,12 +1,15 @@
 """The one place that decides NATS subject names, and which role alone appends to each.
 
 cmd.<tenant>                   commands from the front doors (API, CLI, MCP)
-md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status, funding)
+md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, status, funding);
+                               an edge's own status: md.<venue>._.status (md.<venue>._perp.status
+                               for a venue's separate perp edge)
 nbbo.<symbol>                  consolidated NBBO changes
 mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolved)
 ord.<tenant>.<graph_id>        execution graph (single writer: the graph engine)
 risk.<tenant>.acct             account aggregate: reservations (single writer: risk)
 risk.<tenant>.kill             kill switch
+risk.<tenant>.anomaly          execution facts the folds refused (unknown child, wrong venue)
 route.<tenant>.<graph_id>      SOR plans and child allocations
 exec.<venue>.<tenant>          child order lifecycle and fills
 exec._.<tenant>                sandbox settings and resets (venue-wide)
@@ -39,6 +42,7 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("ord.*.*", "graph"),
     ("risk.*.acct", "risk"),
     ("risk.*.kill", "risk"),
+    ("risk.*.anomaly", "risk"),
     ("route.*.*", "router"),
     ("exec.*.*", "executor"),
     (VENUE_SCORES, "tca"),
@@ -118,8 +122,10 @@ def subject_for(event: Event) -> str:
             return md(v, s, "trade")
         case market.FundingRateUpdated(venue=v, symbol=s):
             return md(v, s, "funding")
-        case market.VenueStatusChanged(venue=v, symbol=s):
-            return md(v, s or VENUE_WIDE, "status")
+        case market.VenueStatusChanged(venue=v, symbol=s, instrument_type=t):
+            # One venue-wide subject per edge (`_` or `_perp`): a reader of each subject's last
+            # message must see the spot and the perp edge of one venue both.
+            return md(v, s or (f"{VENUE_WIDE}{t}" if t and t != "spot" else VENUE_WIDE), "status")
         case market.NbboChanged(symbol=s):
             return f"nbbo.{token(s)}"
         case market.MarketListed(venue=v, slug=s):
@@ -136,6 +142,8 @@ def subject_for(event: Event) -> str:
             return graph_subject(event.tenant, g)
         case risk.KillSwitchEngaged() | risk.KillSwitchCleared():
             return f"risk.{token(event.tenant)}.kill"
+        case risk.FactRefused():
+            return f"risk.{token(event.tenant)}.anomaly"
         case risk.RiskCheckPassed() | risk.RiskCheckRejected() | risk.ReservationMade() | risk.ReservationReleased():
             return account_subject(event.tenant)
         case routing.PlanMade(graph_id=g) | routing.ChildAllocated(graph_id=g):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from events.market import FundingRateUpdated
+from events.venues import venue_id
 
 
 @dataclass
@@ -16,4 +17,5 @@ class FundingRates:
 
     def apply(self, event: object, seq: int = 0) -> None:  # any MD event (object: isinstance narrows it)
         if isinstance(event, FundingRateUpdated):
-            self.latest[(event.venue, event.symbol)] = event
+            # An old perp edge's id (binance_usdm) is its exchange's: one row per (venue, perp).
+            self.latest[(venue_id(event.venue), event.symbol)] = event

@@ -53,6 +53,9 @@ class LedgerView:
         self.sandbox_settings: dict[str, SandboxSettingsChanged] = {}  # tenant -> settings in force
         self.sandbox_resets: dict[tuple[str, str], SandboxReset] = {}  # (tenant, request_id) -> reset
         self.position = 0
+        # Execution facts the account fold refused (a fill, ack or cancel for a child the
+        # ledger does not know, or from another venue), per tenant: /v1/health shows them.
+        self.refused: dict[str, int] = {}
         # Per-tenant indexes, each in LEDGER sequence order.
         self.tenant_graphs: dict[str, dict[str, None]] = {}  # tenant -> its graph ids, submit order
         self.working: dict[str, dict[str, None]] = {}  # tenant -> its graphs not yet terminal
@@ -66,6 +69,9 @@ class LedgerView:
         self.position = max(self.position, seq)
         if event.tenant:
             self._fold_accounts(event)
+            if self.books.refusal(event) is not None:
+                self.refused[event.tenant] = self.refused.get(event.tenant, 0) + 1
+                return  # listed nowhere, folded into no graph
         if isinstance(event, GraphSubmitted):
             if event.graph_id not in self.graphs:
                 submitted = initial(event)

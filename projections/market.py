@@ -12,8 +12,20 @@ from dataclasses import dataclass, field
 
 from sortedcontainers import SortedDict
 
+import msgspec
+
 from events import AnyEvent
-from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, TradePrinted, VenueBbo, VenueStatusChanged
+
+from events.market import (
+    BookDeltaBatch,
+    BookSnapshot,
+    NbboChanged,
+    TradePrinted,
+    VenueBbo,
+    VenueStatusChanged,
+    covers,
+)
+from events.venues import LEGACY_VENUES, venue_id
 
 
 @dataclass
@@ -128,7 +140,9 @@ class MarketBooks:
         self.books: dict[tuple[str, str], VenueBook] = {}
         self.by_symbol: dict[str, dict[str, VenueBook]] = {}
         self.trades: dict[tuple[str, str], TradeStats] = {}
-        self.venue_state: dict[str, VenueStatusChanged] = {}
+        # Each edge's last venue-wide status, by (venue, instrument_type): a venue's spot and perp
+        # edges ("" for an edge that streams both) report apart.
+        self.venue_state: dict[tuple[str, str], VenueStatusChanged] = {}
         self.last_seen_ns: dict[str, int] = {}
         self.position = 0
 
@@ -143,6 +157,8 @@ class MarketBooks:
     def apply(self, event: AnyEvent, seq: int = 0) -> tuple[str, ...]:
         if seq > self.position:
             self.position = seq
+        if getattr(event, "venue", "") in LEGACY_VENUES:
+            event = legacy_event(event)  # an old perp edge's id: its exchange's books
         match event:
             case BookDeltaBatch(venue=v, symbol=s):
                 self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns
@@ -175,12 +191,12 @@ class MarketBooks:
                 return ()
             case VenueStatusChanged(venue=v, symbol=s, state=state):
                 if not s:
-                    self.venue_state[v] = event
+                    self.venue_state[(v, event.instrument_type)] = event
                 if state in ("connected", "connecting"):
                     return ()  # a book becomes live again only through a snapshot
                 changed = []
                 for book in self.books.values():
-                    if book.venue == v and (not s or book.symbol == s) and not book.stale:
+                    if book.venue == v and covers(event, book.symbol) and not book.stale:
                         book.stale = True
                         book.stale_reason = event.reason or state
                         changed.append(book.symbol)
@@ -261,6 +277,15 @@ class MarketBooks:
             "nbbo": {s: self.nbbo(s) for s in self.symbols()},
             "trades": {f"{v}|{s}": vars(t) for (v, s), t in sorted(self.trades.items())},
         }
+
+
+def legacy_event(event: AnyEvent) -> AnyEvent:
+    """An md event an old perp edge wrote under its own venue id (binance_usdm), as its exchange's
+    perp edge writes it now (venue binance, instrument_type perp)."""
+    venue = venue_id(getattr(event, "venue"))
+    if isinstance(event, VenueStatusChanged):
+        return msgspec.structs.replace(event, venue=venue, instrument_type="perp")
+    return msgspec.structs.replace(event, venue=venue)
 
 
 def nbbo_event(nbbo: Nbbo, event_id: str, ts_ns: int, md_seq: int = 0) -> NbboChanged:

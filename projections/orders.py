@@ -13,6 +13,9 @@ The fold's own memory (not served):
   state     `<graph_id>`            {seq, state}: the GraphState, set fields sorted so a rebuild
                                     writes byte-identical documents
   fill_ids  `<fill_id or event_id>` {seq}: a venue fill seen again is listed once
+  children  `<tenant>/<child_id>`   {venue}: the children allocated or submitted; a fill naming
+                                    another child or venue is not listed (the positions view
+                                    keeps it as refused, the risk writer records it)
   bad       `<seq:020d>`            {subject, error}: an event this view could not decode
 """
 
@@ -24,18 +27,21 @@ from typing import Any, Literal
 import msgspec
 
 from events import AnyEvent
-from events.execution import FillRecorded
+from events.execution import ChildSubmitted, FillRecorded
 from events.graph import GraphSubmitted
+from events.routing import ChildAllocated, PlanMade
+from events.venues import instrument_type_of, venue_id
 from projections.positions import book
 from projections.runner import ViewTx
 from projections.store import Doc, ViewStore
 from services.graph import GraphState, node_order_id, order_row, to_status_json
 from services.graph import apply as apply_graph
 from services.graph.state import graph_of, initial
+from services.risk.account import fact_problem
 
 NAME = "orders"
 GRAPHS, ORDERS, FILLS = "graphs", "orders", "fills"
-STATE, FILL_IDS, BAD = "state", "fill_ids", "bad"
+STATE, FILL_IDS, BAD, CHILDREN = "state", "fill_ids", "bad", "children"
 
 
 class OrdersProjection:
@@ -56,7 +62,15 @@ class OrdersProjection:
         self._decoded: dict[str, tuple[Doc, GraphState]] = {}
 
     def apply(self, tx: ViewTx, event: AnyEvent, seq: int) -> None:
+        if isinstance(event, ChildAllocated | ChildSubmitted):
+            _know(tx, event.tenant, event.child_id, event.venue)
+        elif isinstance(event, PlanMade):
+            for allocated in event.children:
+                _know(tx, event.tenant, allocated.child_id, allocated.venue)
         if isinstance(event, FillRecorded):
+            known = tx.get(CHILDREN, f"{event.tenant}/{event.child_id}")
+            if fact_problem({event.child_id: known["venue"]} if known else {}, event) is not None:
+                return  # a fill the ledger cannot place is neither listed nor folded into its graph
             self._fill(tx, event, seq)
         if isinstance(event, GraphSubmitted):
             if tx.get(STATE, event.graph_id) is None:  # a graph_id is taken once, by its first submission
@@ -91,8 +105,9 @@ class OrdersProjection:
                 "node_order_id": node_order_id(fill.graph_id, fill.node_id, 1),
                 "graph_id": fill.graph_id,
                 "symbol": fill.symbol,
+                "instrument_type": instrument_type_of(venue_id(fill.venue), fill.symbol),
                 "side": fill.side,
-                "venue": fill.venue,
+                "venue": venue_id(fill.venue),  # an old perp venue id (binance_usdm) shows as its exchange
                 "qty_1e8": fill.qty_1e8,
                 "price_1e9": fill.px_1e9,
                 "fee_usd_1e9": fill.fee_usd_1e9,
@@ -126,6 +141,12 @@ class OrdersProjection:
             if before is None or before.nodes.get(node_id) != node:  # a row shows only its node and the graph's ids
                 row = order_row(after, node_id)
                 tx.put(ORDERS, f"{prefix}/{row['node_order_id']}", {"row": row, "rank": [graph_seq, index]})
+
+
+def _know(tx: ViewTx, tenant: str, child_id: str, venue: str) -> None:
+    key = f"{tenant}/{child_id}"
+    if tx.get(CHILDREN, key) is None:
+        tx.put(CHILDREN, key, {"venue": venue})
 
 
 def state_doc(state: GraphState) -> Doc:

@@ -8,6 +8,10 @@ Documents (key prefix `<tenant>/<sandbox|live>/<venue>/`):
   positions `.../<symbol>`  {venue, symbol, kind, qty_1e8 (signed), basis_usd_1e9,
                              entry_price_usd_1e9, realized_pnl_usd_1e9, fees_usd_1e9, is_sandbox}
   fills     `.../<fill_id>` {seq}: fills already folded (a replayed venue fill counts once)
+  children  `<tenant>/<child_id>` {venue}: the children the router allocated (or an executor
+            submitted); a fill is booked only for one of them, from its venue
+  refused   `<tenant>/<seq:020d>` a fill that names another child or venue: not booked, kept
+            for reconciliation (the risk writer records it as a `FactRefused` event)
 
 A `SandboxReset` (POST /v1/sandbox/reset) removes the sandbox position rows it names; the
 reset's balance changes arrive as ordinary `BalanceAdjusted` events. A `PositionRedeemed`
@@ -30,12 +34,16 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from events import AnyEvent
-from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
+from events.execution import BalanceAdjusted, ChildSubmitted, FillRecorded, PositionRedeemed
+from events.routing import ChildAllocated, PlanMade
 from events.sandbox import SandboxReset
+from events.venues import LEGACY_VENUES, PREDICTION_VENUES, venue_id
 from projections.runner import ViewTx
 from services.refdata import split_symbol
-from services.risk.account import Position, trade_position
+from services.risk.account import Position, fact_problem, trade_position
 from services.risk.money import (
     QTY_ONE,
     cost_usd_1e9,
@@ -46,7 +54,6 @@ from services.risk.money import (
 )
 
 PositionKind = Literal["crypto", "perp", "event_contract"]
-PREDICTION_VENUES = frozenset({"kalshi", "polymarket"})
 NAME = "positions"
 
 
@@ -75,23 +82,40 @@ def entry_price_usd_1e9(qty_1e8: int, basis_usd_1e9: int) -> int:
 class PositionsProjection:
     name = NAME
     stream = "LEDGER"
-    subjects = ["exec.>"]
+    subjects = ["exec.>", "route.>"]  # route.>: the children a fill may name
     # A ledger event we cannot decode would make every balance after it wrong: stop instead.
     on_bad_event: Literal["halt", "record"] = "halt"
 
     def apply(self, tx: ViewTx, event: AnyEvent, seq: int) -> None:
+        if getattr(event, "venue", "") in LEGACY_VENUES:
+            # Written by an old perp edge under its own id (binance_usdm): its exchange's row.
+            event = msgspec.structs.replace(event, venue=venue_id(getattr(event, "venue")))
         match event:
             case BalanceAdjusted():
                 self._add_balance(tx, event.tenant, event.is_sandbox, event.venue, event.asset, event.delta_qty_1e8)
+            case ChildAllocated() | ChildSubmitted():
+                self._know(tx, event.tenant, event.child_id, event.venue)
+            case PlanMade():  # children the router was killed before appending on their own
+                for allocated in event.children:
+                    self._know(tx, event.tenant, allocated.child_id, venue_id(allocated.venue))
             case FillRecorded():
-                self._fill(tx, event, seq)
+                known = tx.get("children", f"{event.tenant}/{event.child_id}")
+                problem = fact_problem({event.child_id: known["venue"]} if known else {}, event)
+                if problem is None:
+                    self._fill(tx, event, seq)
+                else:
+                    tx.put("refused", f"{event.tenant}/{seq:020d}", {
+                        "event_id": event.event_id, "reason": problem, "child_id": event.child_id,
+                        "graph_id": event.graph_id, "venue": event.venue, "symbol": event.symbol,
+                        "side": event.side, "qty_1e8": event.qty_1e8, "px_1e9": event.px_1e9,
+                    })
             case PositionRedeemed():
                 self._redeem(tx, event)
             case SandboxReset():
                 # A reset starts the sandbox book over: the positions it names leave the view
                 # (their fills and PnL stay in the log; the fill dedup records stay too).
                 for ref in event.flattened:
-                    tx.delete("positions", f"{event.tenant}/{book(True)}/{ref.venue}/{ref.symbol}")
+                    tx.delete("positions", f"{event.tenant}/{book(True)}/{venue_id(ref.venue)}/{ref.symbol}")
             case _:
                 pass  # other exec events move no money; tracking still advances past them
 
@@ -99,6 +123,12 @@ class PositionsProjection:
         raise NotImplementedError("positions halts on bad events")  # on_bad_event is "halt"
 
     # --- folds ------------------------------------------------------------------------------
+    @staticmethod
+    def _know(tx: ViewTx, tenant: str, child_id: str, venue: str) -> None:
+        key = f"{tenant}/{child_id}"
+        if tx.get("children", key) is None:
+            tx.put("children", key, {"venue": venue})
+
     def _fill(self, tx: ViewTx, fill: FillRecorded, seq: int) -> None:
         prefix = f"{fill.tenant}/{book(fill.is_sandbox)}/{fill.venue}"
         # Same dedup key as the risk account: the venue trade id, else the event id.

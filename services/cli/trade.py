@@ -130,9 +130,12 @@ def _plot_tca(data: dict[str, Any], path: Path, one_order: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def quote(symbol: str, depth: int = 5, as_json: bool = typer.Option(False, "--json")) -> None:
-        """NBBO and per-venue best bid/offer for SYMBOL."""
-        q = _call("GET", f"/v1/quotes/{symbol}", params={"depth": depth})
+    def quote(
+        symbol: str, depth: int = 5, as_json: bool = typer.Option(False, "--json"),
+        instrument_type: str = typer.Option("spot", "--instrument-type", "--type", help="spot|perp"),
+    ) -> None:
+        """NBBO and per-venue best bid/offer for SYMBOL (its perps with --type perp)."""
+        q = _call("GET", f"/v1/quotes/{symbol}", params={"depth": depth, "instrument_type": instrument_type})
         table = Table(title=f"{symbol}  bid {q['nbbo'].get('bid')}  ask {q['nbbo'].get('ask')}  ({q['source']})")
         for col in ("venue", "bid", "bid size", "ask", "ask size", "age ms"):
             table.add_column(col, justify="right" if col != "venue" else "left")
@@ -142,9 +145,10 @@ def register(app: typer.Typer) -> None:
 
     def _order(
         side: str, symbol: str, qty: float, limit: float | None, venue: str | None, as_json: bool, wait: bool,
-        urgency: str = "medium",
+        urgency: str = "medium", instrument_type: str = "spot",
     ) -> None:
-        body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty, "sandbox": True, "urgency": urgency}
+        body: dict[str, Any] = {"symbol": symbol, "side": side, "qty": qty, "sandbox": True, "urgency": urgency,
+                                "instrument_type": instrument_type}
         if limit is not None:
             body["price"] = limit
         if venue:
@@ -177,6 +181,9 @@ def register(app: typer.Typer) -> None:
             qty: float,
             limit: float = typer.Option(None, help="limit price (default: market)"),
             venue: str = typer.Option(None, help="pin one venue (default: SOR across venues)"),
+            instrument_type: str = typer.Option(
+                "spot", "--instrument-type", "--type", help="spot|perp: a venue's perps share its venue id"
+            ),
             urgency: str = typer.Option(
                 "medium", help="low|medium|high: high sweeps now; low slices over a minute (cheaper, slower)"
             ),
@@ -184,7 +191,7 @@ def register(app: typer.Typer) -> None:
             wait: bool = typer.Option(True, help="show progress until the order ends"),
             as_json: bool = typer.Option(False, "--json"),
         ) -> None:
-            _order(side, symbol, qty, limit, venue, as_json, wait, urgency)
+            _order(side, symbol, qty, limit, venue, as_json, wait, urgency, instrument_type)
 
         command.__doc__ = f"{side.capitalize()} QTY of SYMBOL (sandbox)."
         app.command(side)(command)
@@ -239,7 +246,7 @@ def register(app: typer.Typer) -> None:
         """Positions across venues."""
         data = _call("GET", "/v1/positions/unified")
         table = Table(title="positions")
-        for col in ("venue", "symbol", "kind", "qty", "entry", "mark", "unrealized USD"):
+        for col in ("venue", "symbol", "kind", "qty", "entry", "mark", "unrealized USD"):  # kind: crypto|perp|...
             table.add_column(col)
         for p in data["positions"]:
             table.add_row(p["venue"], p["instrument"]["symbol"], p["instrument"]["kind"], _qty(p["qty_1e8"]),
@@ -297,8 +304,9 @@ def register(app: typer.Typer) -> None:
         """Venue edges: status, last seen, symbols."""
         rows = _call("GET", "/v1/edges")["edges"]
         table = Table(title="edges")
-        for col in ("venue", "status", "symbols", "live", "age ms"):
+        for col in ("venue", "instruments", "status", "symbols", "live", "age ms"):
             table.add_column(col)
         for e in rows:
-            table.add_row(e["venue"], e["status"], str(e["symbol_count"]), str(e["live_symbol_count"]), str(e["age_ms"]))
+            table.add_row(e["venue"], ",".join(e["instrument_types"]), e["status"], str(e["symbol_count"]),
+                          str(e["live_symbol_count"]), str(e["age_ms"]))
         _emit(rows, as_json, table)

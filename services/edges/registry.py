@@ -58,3 +58,22 @@ def sim_instruments() -> dict[str, list[SimInstrument]]:
     for module in _venue_modules("sim"):
         out.update(getattr(module, "SIM_INSTRUMENTS", {}))
     return out
+
+
+def venue_of(edge: str) -> str:
+    """The venue id an edge's events carry (a perp edge shares its exchange's id)."""
+    cls = adapters().get(edge)
+    return cls.venue_id() if cls is not None else edge
+
+
+def venue_ids() -> list[str]:
+    """Every venue id users see (one per exchange, whatever its edges), sorted."""
+    return sorted({cls.venue_id() for cls in adapters().values()})
+
+
+def sim_instruments_by_venue() -> dict[str, list[SimInstrument]]:
+    """The local servers' instruments per venue id (a venue's spot and perp edges together)."""
+    out: dict[str, list[SimInstrument]] = {}
+    for edge, instruments in sorted(sim_instruments().items()):
+        out.setdefault(venue_of(edge), []).extend(instruments)
+    return out

@@ -98,7 +98,7 @@ class EdgeRunner:
         rng: random.Random | None = None,
     ) -> None:
         self.adapter = adapter
-        self.venue = adapter.name
+        self.venue = adapter.venue_id()  # what its events carry (a perp edge shares its exchange's id)
         self.sink = sink
         self.timing = timing or EdgeTiming()
         self.clock_ns = clock_ns
@@ -476,6 +476,7 @@ class EdgeRunner:
             integrity_failures=self.counters["integrity_failures"],
             bad_frames=self.counters["bad_frames"],
             subscribed_symbols=[] if symbol else self._canonical_symbols(),
+            instrument_type=self.adapter.instrument_type,
         )
 
     def _canonical_symbols(self) -> list[str]:

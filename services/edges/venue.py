@@ -6,7 +6,8 @@ snapshot request. It never reconnects, resyncs or publishes by itself.
 
 | member                     | required | what it does                                                    |
 |----------------------------|----------|-----------------------------------------------------------------|
-| name, book_mode, depth     | yes      | venue id, WS_SNAPSHOT or REST_SNAPSHOT, levels kept per side    |
+| name, book_mode, depth     | yes      | edge id, WS_SNAPSHOT or REST_SNAPSHOT, levels kept per side     |
+| venue, instrument_type     | no       | the venue id users see (default: name) and what the edge streams |
 | ws_url(symbols)            | yes      | connection URL (settings decide host: real venue or local sim)  |
 | subscribe_frames(symbols)  | yes      | text frames to send after connect                               |
 | parse(raw)                 | yes      | wire frame -> list of Parsed; raise ParseError on garbage       |
@@ -158,7 +159,13 @@ class VenueEndpoints:
 class VenueAdapter(ABC):
     """Implement one of these per venue in `services/edges/<venue>/`."""
 
+    # `name` is the edge's own id (process, local server, CROSSBOOK_<NAME>_* settings); `venue`
+    # is the venue id its events carry. An exchange whose perps stream on another socket has
+    # two edges under one venue id (binance + binance_usdm -> "binance"), each with its
+    # `instrument_type`; an edge that streams both on one socket (OKX) leaves it "".
     name: ClassVar[str]
+    venue: ClassVar[str] = ""  # "" = name
+    instrument_type: ClassVar[str] = ""  # "spot" | "perp" | "" (both, told apart by symbol)
     book_mode: ClassVar[BookMode] = BookMode.WS_SNAPSHOT
     depth: ClassVar[int] = 50
     truncate_to_depth: ClassVar[bool] = False  # venue sends no deletes past the subscribed depth
@@ -169,6 +176,11 @@ class VenueAdapter(ABC):
 
     def __init__(self, endpoints: VenueEndpoints | None = None) -> None:
         self.endpoints = endpoints or VenueEndpoints(self.default_ws_url, self.default_rest_url)
+
+    @classmethod
+    def venue_id(cls) -> str:
+        """The venue id this edge's events carry (shared by a venue's spot and perp edges)."""
+        return cls.venue or cls.name
 
     # --- connection -------------------------------------------------------------------------
     def ws_url(self, venue_symbols: list[str]) -> str:

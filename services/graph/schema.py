@@ -3,7 +3,7 @@
 Two forms share the path:
 
 * graph form ``{nodes, edges, is_sandbox?, graph_id?, risk?}``;
-* simple-order form ``{symbol, side, qty | notional, price?, venue?, sandbox?, urgency?, horizon_ms?}``,
+* simple-order form ``{symbol, side, qty | notional, price?, venue?, instrument_type?, sandbox?, urgency?, horizon_ms?}``,
   wrapped into one root node ``"order"``.
 
 A node that names no policy (and no pacing) is scheduled by its urgency: ``high`` (and ``medium``
@@ -39,6 +39,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 
+from events.venues import LEGACY_VENUES, PERP_SUFFIX, perp_symbol
 from events.graph import (
     EdgeSpec,
     ExecutionSpec,
@@ -361,6 +362,21 @@ def _parse_instrument(raw: object, where: str, errs: _Errors) -> Instrument | No
     venue = _text(raw.get("venue"), f"{where}.venue", errs, required=False)
     if symbol is None:
         return None
+    return instrument(symbol, kind, venue)
+
+
+def instrument(symbol: str, kind: InstrumentType, venue: str | None) -> Instrument:
+    """The instrument an order names, in the ledger's terms. Spot and perps of one exchange share
+    its venue id; a perp's canonical symbol ends in `-PERP`, so `{symbol: "BTC-USDT", type: "perp"}`
+    trades `BTC-USDT-PERP` (its books only), and a `-PERP` symbol is a perp whatever the type
+    says (the client sends `spot` unless told otherwise). An old perp venue id (`binance_usdm`)
+    names its exchange's perps."""
+    if venue is not None and venue in LEGACY_VENUES:
+        venue, kind = LEGACY_VENUES[venue], "perp"
+    if kind == "spot" and symbol.endswith(PERP_SUFFIX):
+        kind = "perp"
+    if kind == "perp":
+        symbol = perp_symbol(symbol)
     return Instrument(symbol=symbol, type=kind, venue=venue)
 
 
@@ -620,13 +636,14 @@ def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
         limit_px = _scaled(body["price"], "price", _PX_SCALE, rounding, errs)
     urgency = _enum(body.get("urgency"), "urgency", _URGENCIES, errs, required=False) or "medium"
     horizon_ms = _int(body.get("horizon_ms"), "horizon_ms", errs, minimum=1, required=False)
+    kind = _enum(body.get("instrument_type"), "instrument_type", _TYPES, errs, required=False) or "spot"
     if len(errs) > before:
         return None
     policy, horizon_ms, num_slices = _urgency_policy(urgency, horizon_ms, None)
     assert symbol is not None and side is not None
     node = NodeSpec(
         node_id=SIMPLE_NODE_ID,
-        instrument=Instrument(symbol=symbol, type="spot", venue=venue),
+        instrument=instrument(symbol, kind, venue),
         side=side,
         qty_1e8=qty or 0,
         limit_px_1e9=limit_px,

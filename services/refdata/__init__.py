@@ -36,6 +36,7 @@ def instrument_rules() -> list[InstrumentRules]:
     return reference_data().instrument_rules()
 
 
-def fee_schedule(venue: str) -> FeeSchedule | None:
-    """The venue's fee schedule, or None when no source gave one (do not route there)."""
-    return reference_data().fees(venue)
+def fee_schedule(venue: str, symbol: str = "") -> FeeSchedule | None:
+    """The fee schedule of `symbol` on `venue` (a perp's where the venue prices perps apart), or
+    None when no source gave one (do not route there)."""
+    return reference_data().fees(venue, symbol)

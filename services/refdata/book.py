@@ -1,9 +1,12 @@
-"""The reference data a process holds: per venue, its instrument rules and its fee schedule."""
+"""The reference data a process holds: per venue, its instrument rules and its fee schedules
+(one for spot, and one for its perps where the venue prices them apart: same venue id, `-PERP`
+symbols)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from events.venues import PERP_SUFFIX
 from services.edges.sandbox.fees import FeeSchedule
 from services.risk.config import InstrumentRules
 
@@ -14,18 +17,26 @@ class ReferenceData:
     def __init__(self) -> None:
         self._instruments: dict[str, list[InstrumentRules]] = {}
         self._fees: dict[str, FeeSchedule] = {}
+        self._perp_fees: dict[str, FeeSchedule] = {}
 
-    def feed(self, venue: str, instruments: Iterable[InstrumentRules], fees: FeeSchedule | None) -> None:
+    def feed(
+        self, venue: str, instruments: Iterable[InstrumentRules], fees: FeeSchedule | None,
+        perp_fees: FeeSchedule | None = None,
+    ) -> None:
         self._instruments[venue] = list(instruments)
-        if fees is None:
-            self._fees.pop(venue, None)
-        else:
-            self._fees[venue] = fees
+        for book, schedule in ((self._fees, fees), (self._perp_fees, perp_fees)):
+            if schedule is None:
+                book.pop(venue, None)
+            else:
+                book[venue] = schedule
 
     def venues(self) -> list[str]:
         return sorted(self._instruments)
 
-    def fees(self, venue: str) -> FeeSchedule | None:
+    def fees(self, venue: str, symbol: str = "") -> FeeSchedule | None:
+        """The schedule that prices `symbol` on `venue` (its perps' own where it has one)."""
+        if symbol.endswith(PERP_SUFFIX) and venue in self._perp_fees:
+            return self._perp_fees[venue]
         return self._fees.get(venue)
 
     def instrument_rules(self) -> list[InstrumentRules]:

@@ -1,12 +1,16 @@
 """The account fold: balances, reservations, positions, realised PnL, open orders, kill switch.
 
 One `AccountState` per tenant, built by folding that tenant's events in log order:
-exec.* (balances, fills, child orders), risk.<tenant>.acct (check results and the reservations
+exec.* (balances, fills, child orders), route.* (the children the router allocated), risk.<tenant>.acct (check results and the reservations
 a pass carries; standalone ReservationMade events in older logs),
 risk.<tenant>.kill (kill switch) and ord.<tenant>.* (node/graph ends). Other events are ignored.
 
 `apply` is pure (returns a new state); `fold_into` mutates in place for a replay/runner hot path.
 Both need the instrument rules only to know a symbol's base and quote asset.
+
+Facts must make sense: a fill for a child this book never saw allocated or submitted, or from a
+venue other than the child's, moves no money. The fold counts it in `refused` (fact event id ->
+reason) and the risk writer records a `FactRefused` for it (services/sor/service.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from events.base import Event
 from events.execution import (
     BalanceAdjusted,
+    ChildAcked,
     ChildAmended,
     ChildCancelled,
     ChildRejected,
@@ -26,12 +31,14 @@ from events.execution import (
 )
 from events.graph import GraphCancelled, GraphCompleted, NodeAmended, NodeCancelled, NodeCompleted
 from events.risk import (
+    FactRefused,
     KillSwitchCleared,
     KillSwitchEngaged,
     ReservationMade,
     ReservationReleased,
     RiskCheckPassed,
 )
+from events.routing import ChildAllocated, PlanMade
 from events.sandbox import SandboxReset
 from services.risk.config import RulesBook, assets_of
 from services.risk.errors import WrongTenant
@@ -100,6 +107,8 @@ class AccountState:
     kill_reason: str | None = None
     kill_since_ns: int | None = None
     fill_keys: set[tuple[str, str]] = field(default_factory=set)  # (venue, fill_id) already applied
+    children: dict[str, str] = field(default_factory=dict)  # child id -> its venue (allocated or submitted)
+    refused: dict[str, str] = field(default_factory=dict)  # fact event id -> why it was not booked
 
     def copy(self) -> AccountState:
         # Every value inside the containers is immutable, so shallow container copies suffice.
@@ -117,6 +126,8 @@ class AccountState:
             kill_reason=self.kill_reason,
             kill_since_ns=self.kill_since_ns,
             fill_keys=set(self.fill_keys),
+            children=dict(self.children),
+            refused=dict(self.refused),
         )
 
     def balance(self, venue: str, asset: str) -> int:
@@ -161,6 +172,34 @@ class AccountState:
         ]
 
 
+# Execution facts about one child: each must name a child the ledger knows, at its venue.
+CHILD_FACTS = (FillRecorded, ChildAcked, ChildCancelled)
+ChildFact = FillRecorded | ChildAcked | ChildCancelled
+
+
+def fact_problem(children: dict[str, str], fact: ChildFact) -> str | None:
+    """Why `fact` cannot be booked against `children` (child id -> venue), or None if it can."""
+    venue = children.get(fact.child_id)
+    if venue is None:
+        return "unknown_child"
+    if venue != fact.venue:
+        return "venue_mismatch"
+    return None
+
+
+def refusal_event(fact: ChildFact, reason: str, child_venue: str, event_id: str, ts_ns: int) -> FactRefused:
+    """The `FactRefused` recording `fact` (`event_id` derived from the fact's, by the caller)."""
+    fill = fact if isinstance(fact, FillRecorded) else None
+    return FactRefused(
+        event_id=event_id, ts_ns=ts_ns, tenant=fact.tenant, correlation_id=fact.correlation_id,
+        causation_id=fact.event_id, fact_event_id=fact.event_id, fact_type=type(fact).__name__,
+        reason="venue_mismatch" if reason == "venue_mismatch" else "unknown_child", child_id=fact.child_id,
+        graph_id=getattr(fact, "graph_id", ""), venue=fact.venue, child_venue=child_venue,
+        symbol=fill.symbol if fill else "", side=fill.side if fill else "",
+        qty_1e8=fill.qty_1e8 if fill else 0, px_1e9=fill.px_1e9 if fill else 0,
+    )
+
+
 def new_account(tenant: str) -> AccountState:
     """Return the empty account of a tenant (the fold's initial state)."""
     return AccountState(tenant=tenant)
@@ -182,6 +221,7 @@ def replay(tenant: str, events: Iterable[Event], rules: RulesBook) -> AccountSta
 
 
 _TENANT_SCOPED = (
+    ChildAllocated,
     BalanceAdjusted,
     FillRecorded,
     ChildSubmitted,
@@ -214,7 +254,16 @@ def fold_into(state: AccountState, event: Event, rules: RulesBook) -> None:
             # The sandbox book starts over: its balances come back through the reset's
             # BalanceAdjusted events; its positions (exposure) are flat from here on.
             state.positions.clear()
+        case ChildAllocated(child_id=cid, venue=venue):
+            state.children.setdefault(cid, venue)
+        case PlanMade(children=children):  # a child the router was killed before appending
+            for allocated in children:
+                state.children.setdefault(allocated.child_id, allocated.venue)
         case FillRecorded():
+            problem = fact_problem(state.children, event)
+            if problem is not None:
+                state.refused[event.event_id] = problem
+                return
             _fill(state, event, rules)
         case PositionRedeemed():
             _redeem(state, event, rules)
@@ -236,6 +285,7 @@ def fold_into(state: AccountState, event: Event, rules: RulesBook) -> None:
         case KillSwitchCleared():
             state.kill_engaged, state.kill_reason, state.kill_since_ns = False, None, None
         case ChildSubmitted(child_id=cid):
+            state.children.setdefault(cid, event.venue)
             state.open_children[cid] = OpenChild(
                 event.graph_id, event.node_id, event.venue, event.symbol, event.side, event.qty_1e8
             )

@@ -12,9 +12,10 @@ a release of a reservation the book does not hold.
 from __future__ import annotations
 
 from events.base import Event
+from events.execution import FillRecorded
 from events.graph import GraphSubmitted
 from services.graph.state import graph_of
-from services.risk.account import AccountState, fold_into, new_account
+from services.risk.account import CHILD_FACTS, AccountState, fact_problem, fold_into, new_account
 from services.risk.config import RulesBook
 
 Book = tuple[str, bool]  # (tenant, is_sandbox)
@@ -61,3 +62,22 @@ class AccountBooks:
         if failure is not None:
             raise failure
         return accounts
+
+    def refusal(self, event: Event) -> tuple[str, str] | None:
+        """(reason, the child's venue or "") when `event` is an execution fact the folds refuse:
+        a fill its book did not book, or an ack/cancel for a child no book of the tenant knows
+        (or from another venue). None for every other event. Call after `fold`."""
+        if not isinstance(event, CHILD_FACTS):
+            return None
+        if isinstance(event, FillRecorded):
+            account = self.accounts.get((event.tenant, event.is_sandbox))
+            reason = account.refused.get(event.event_id) if account is not None else "unknown_child"
+            known = account.children if account is not None else {}
+        else:
+            known = {}
+            for book in (True, False):
+                account = self.accounts.get((event.tenant, book))
+                if account is not None:
+                    known.update(account.children)
+            reason = fact_problem(known, event)
+        return None if reason is None else (reason, known.get(event.child_id, ""))

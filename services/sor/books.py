@@ -24,7 +24,7 @@ def venue_books(
             continue
         bids, asks = book.top(SOR_DEPTH)
         levels = asks if side == "buy" else bids
-        fees = fee_schedule(name)
+        fees = fee_schedule(name, symbol)  # a perp's own schedule where the venue prices perps apart
         if not levels or fees is None:  # no fee schedule from the venue's reference data: never routed to
             continue
         out.append(

@@ -47,7 +47,7 @@ from events.graph import (
     NodeCompleted,
     NodeSpec,
 )
-from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
+from events.risk import FactRefused, KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
@@ -73,6 +73,7 @@ from services.risk import (
 )
 from services.graph.schedule import Iceberg, slices_for
 from services.sor import RoutePlan, SorParams, VenueBook
+from services.risk.account import CHILD_FACTS, ChildFact, refusal_event
 from services.risk.books import AccountBooks
 from services.sor.config import ROUTER_PARAMS
 from services.sor.policy import RESTING, RoutingPolicy
@@ -91,6 +92,15 @@ class ReleaseDue:
     """A node or graph ended while holding reservations: release what is left."""
 
     cause: AnyEvent
+
+
+@dataclass(frozen=True)
+class FactDue:
+    """An execution fact the account fold refused: record it once as a `FactRefused`."""
+
+    fact: ChildFact
+    reason: str
+    child_venue: str
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,10 @@ class RouterService:
         self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand | Carried] = asyncio.Queue()
+        self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand | Carried | FactDue] = (
+            asyncio.Queue()
+        )
+        self.facts_reported: set[str] = set()  # fact event ids a FactRefused on the log already records
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
         self.books = AccountBooks(self.rules)  # sandbox and live accounts, apart
@@ -215,6 +228,8 @@ class RouterService:
             case KillSwitchEngaged() | KillSwitchCleared():
                 self.kill_seq[event.tenant] = seq
                 self.kill_seen.add(event.event_id)
+            case FactRefused():
+                self.facts_reported.add(event.fact_event_id)
         self._fold_graph(event)
         if event.tenant:
             if subject_for(event) == account_subject(event.tenant):
@@ -223,6 +238,11 @@ class RouterService:
                 self.books.fold(event)
             except Exception as exc:  # a fold bug must not stop routing for every tenant
                 log.error("account fold of %s failed: %s", type(event).__name__, exc)
+            # Facts must make sense: one the fold refused is recorded once, after catching up
+            # (a restart sees its FactRefused on the log and records nothing twice).
+            refusal = self.books.refusal(event) if isinstance(event, CHILD_FACTS) else None
+            if refusal is not None and isinstance(event, CHILD_FACTS):
+                self.pending.put_nowait(FactDue(event, *refusal))
             # Decided later on the then-current account: a release already on the log (seen
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
             if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self.books.accounts_for(event)):
@@ -268,6 +288,9 @@ class RouterService:
             activation = await self.pending.get()
             if isinstance(activation, ReleaseDue):
                 await self._release(activation.cause)
+                continue
+            if isinstance(activation, FactDue):
+                await self._report_fact(activation)
                 continue
             if isinstance(activation, (commands.EngageKillSwitch, commands.ClearKillSwitch)):
                 await self._kill_switch(activation)
@@ -379,6 +402,20 @@ class RouterService:
             return
         self.kill_seq[command.tenant] = max(self.kill_seq.get(command.tenant, 0), ack.seq)
         self.kill_seen.add(event_id)
+
+    async def _report_fact(self, due: FactDue) -> None:
+        fact = due.fact
+        if fact.event_id in self.facts_reported:
+            return
+        log.warning("refused %s %s for child %r on %s: %s", type(fact).__name__, fact.event_id, fact.child_id,
+                    fact.venue, due.reason)
+        event = refusal_event(fact, due.reason, due.child_venue, derive_id("fact_refused", fact.event_id),
+                              self.clock_ns())
+        try:
+            await self.decision_bus.publish(event)
+            self.facts_reported.add(fact.event_id)
+        except BusError as exc:  # logged; the fold has already left the money untouched
+            log.error("recording the refused fact %s failed: %s", fact.event_id, exc)
 
     async def _release(self, cause: AnyEvent) -> None:
         """Return what an ended node or graph still holds to the available balance."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from events import new_event_id
@@ -166,3 +167,29 @@ def _check_nbbo(fold: MarketBooks, event: NbboChanged) -> int:
         assert not fold.books[(v.venue, event.symbol)].stale
         assert v.bid_px_1e9 < v.ask_px_1e9 or not v.ask_px_1e9 or not v.bid_px_1e9
     return 1
+
+
+def test_spot_and_perps_of_one_exchange_share_its_venue_id_and_go_stale_apart() -> None:
+    books = MarketBooks()
+    books.apply(snap("binance", [(BTC, 2)], [(BTC + 10, 4)]))
+    books.apply(snap("binance", [(BTC + 50, 2)], [(BTC + 60, 4)], symbol="BTC-USDT-PERP"))
+    for kind in ("spot", "perp"):
+        books.apply(msgspec.structs.replace(status("binance", "connected"), instrument_type=kind))
+    assert books.venues_for("BTC-USDT") == books.venues_for("BTC-USDT-PERP") == ["binance"]
+    assert set(books.venue_state) == {("binance", "spot"), ("binance", "perp")}
+    # The perp edge going down takes only the perp book with it.
+    changed = books.apply(msgspec.structs.replace(status("binance", "down"), instrument_type="perp"))
+    assert changed == ("BTC-USDT-PERP",)
+    assert books.nbbo("BTC-USDT") is not None and books.nbbo("BTC-USDT-PERP") is None
+    assert books.venue_state[("binance", "spot")].state == "connected"
+
+
+def test_an_old_perp_edge_id_in_the_log_shows_under_its_exchange() -> None:
+    books = MarketBooks()
+    books.apply(snap("binance", [(BTC, 2)], [(BTC + 10, 4)]))
+    books.apply(snap("binance_usdm", [(BTC + 50, 2)], [(BTC + 60, 4)], symbol="BTC-USDT-PERP"))
+    assert books.venues_for("BTC-USDT-PERP") == ["binance"] and ("binance_usdm", "BTC-USDT-PERP") not in books.books
+    # Its old venue-wide status covered only its perps: the spot book stays usable.
+    assert books.apply(status("binance_usdm", "down")) == ("BTC-USDT-PERP",)
+    assert books.nbbo("BTC-USDT") is not None
+    assert books.venue_state[("binance", "perp")].venue == "binance"

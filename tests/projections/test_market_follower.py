@@ -72,7 +72,7 @@ async def test_books_from_the_present_equal_a_read_of_the_whole_stream(bus: Bus)
     whole = await follow_everything(bus)
     assert books.dump()["books"] == whole.dump()["books"]
     assert books.nbbo("BTC-USDT") == whole.nbbo("BTC-USDT")
-    assert books.venue_state["bybit"].state == "down"  # a status older than the start is known too
+    assert books.venue_state[("bybit", "")].state == "down"  # a status older than the start is known too
     await follower.stop()
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from events import new_event_id
 from events.execution import FillRecorded
 from events.market import BookSnapshot, VenueStatusChanged
+from tests.facts import with_children
 from projections.orders import NAME, OrdersProjection
 from projections.runner import ProjectionRunner
 from projections.store import SqliteViewStore, ViewStore
@@ -181,13 +182,13 @@ async def test_reads_are_per_tenant_paged_filtered_and_hide_other_books(
     r = await api.other.post("/v1/orders", json={"symbol": "BTC-USDT", "side": "buy", "qty": 0.02})
     theirs = r.json()["node_order_ids"]["order"]
     acks = await bus.publish_many(
-        [
+        with_children([
             fill("acme", mine[0], "f1", "BTC-USDT"),
             fill("acme", mine[1], "f2", "ETH-USDT"),
             fill("acme", mine[0], "f1", "BTC-USDT"),  # the same venue trade again: listed once
             fill("acme", mine[2], "f3", "BTC-USDT", is_sandbox=False),
             fill("other", theirs, "f4", "BTC-USDT"),
-        ]
+        ])
     )
     await api.state.ledger_follower.wait_for(acks[-1].seq)
 

@@ -8,6 +8,7 @@ import msgspec
 
 from events import new_event_id
 from events.execution import BalanceAdjusted, FillRecorded
+from tests.facts import with_children
 from projections.positions import NAME, PositionsProjection
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
@@ -28,7 +29,7 @@ def fill(
     fill_id: str, venue: str, symbol: str, side: Literal["buy", "sell"], qty_1e8: int, px_1e9: int, fee_usd_1e9: int
 ) -> FillRecorded:
     return FillRecorded(
-        event_id=new_event_id(), ts_ns=2, tenant=T, fill_id=fill_id, child_id="c1", client_order_id="co1",
+        event_id=new_event_id(), ts_ns=2, tenant=T, fill_id=fill_id, child_id=f"c-{venue}", client_order_id="co1",
         graph_id="g1", node_id="n1", venue=venue, symbol=symbol, side=side, qty_1e8=qty_1e8, px_1e9=px_1e9,
         fee_usd_1e9=fee_usd_1e9, liquidity="taker", is_sandbox=True,
     )
@@ -85,14 +86,14 @@ EXPECTED_POSITIONS = {
 
 async def test_fills_fold_into_exact_balances_and_positions_once(bus: Bus, store: ViewStore) -> None:
     # Arrange
-    await bus.publish_many(SPOT)
+    await bus.publish_many(with_children(SPOT))
     runner = ProjectionRunner(bus, store, PositionsProjection(), batch=2)
     await runner.start()
     # Act: the duplicate and the rest arrive after a restart, so the dedup must hold across
     # batches and across runners (it lives in the view, not in memory).
     await runner.wait_for(len(SPOT))
     await runner.stop()
-    acks = await bus.publish_many([DUPLICATE, *MORE])
+    acks = await bus.publish_many(with_children([DUPLICATE, *MORE]))
     second = ProjectionRunner(bus, store, PositionsProjection(), batch=2)
     await second.start()
     await second.wait_for(acks[-1].seq)
@@ -100,7 +101,8 @@ async def test_fills_fold_into_exact_balances_and_positions_once(bus: Bus, store
     # Assert
     assert dict(store.scan(NAME, "balances")) == EXPECTED_BALANCES
     assert dict(store.scan(NAME, "positions")) == EXPECTED_POSITIONS
-    assert second.applied == 1 + len(MORE)  # resumed after the first runner's position
+    # resumed after the first runner's position (the bybit and kalshi children are new events)
+    assert second.applied == 1 + len(MORE) + 2
     assert [k for k, _ in store.scan(NAME, "fills")] == [
         f"{T}/sandbox/binance/b-1", f"{T}/sandbox/binance/b-2", f"{T}/sandbox/bybit/p-1",
         f"{T}/sandbox/bybit/p-2", f"{T}/sandbox/kalshi/k-1",
@@ -109,7 +111,7 @@ async def test_fills_fold_into_exact_balances_and_positions_once(bus: Bus, store
 
 async def test_rebuild_replays_to_an_identical_view(bus: Bus, store: ViewStore) -> None:
     # Arrange
-    acks = await bus.publish_many([*SPOT, DUPLICATE, *MORE])
+    acks = await bus.publish_many(with_children([*SPOT, DUPLICATE, *MORE]))
     runner = ProjectionRunner(bus, store, PositionsProjection(), batch=3)
     await runner.start()
     await runner.wait_for(acks[-1].seq)
@@ -130,7 +132,9 @@ async def test_a_fee_paid_in_bnb_is_booked_from_the_bnb_balance(bus: Bus, store:
         fill("b-9", "binance", "BTC-USDT", "buy", 10_000_000, 60_000_000_000_000, 0),
         fee_asset="BNB", fee_qty_1e8=1_234_567,
     )
-    acks = await bus.publish_many([fund("binance", "USDT", USDT_FUNDING), fund("binance", "BNB", 100_000_000), bnb_fee])
+    acks = await bus.publish_many(
+        with_children([fund("binance", "USDT", USDT_FUNDING), fund("binance", "BNB", 100_000_000), bnb_fee])
+    )
     runner = ProjectionRunner(bus, store, PositionsProjection())
     # Act
     await runner.start()

@@ -72,7 +72,7 @@ VaultDep = Annotated[Vault, Depends(get_vault)]
 
 @functools.cache
 def known_venues() -> tuple[str, ...]:
-    return tuple(sorted(registry.adapters()))
+    return tuple(registry.venue_ids())  # one credential per exchange: spot and perps share it
 
 
 def _venue(venue: str) -> str:

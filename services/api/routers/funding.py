@@ -3,8 +3,9 @@
 
 Names as the client uses them: the exchange's venue id (`binance`, `bybit`, `okx`,
 `hyperliquid`) and the canonical symbol without the perp suffix (`BTC-USDT`); the perp is implied
-by the endpoint. The edges publish under their own venue ids (`binance_usdm`, `bybit_linear`) and
-perp symbols (`BTC-USDT-PERP`); `public_venue`/`public_symbol` are the one mapping between them.
+by the endpoint. The edges publish perps under the same venue id as spot, with the perp symbol
+(`BTC-USDT-PERP`); logs written before that carry the perp edges' own ids (`binance_usdm`,
+`bybit_linear`), which `public_venue` maps to their exchange, and `public_symbol` drops the suffix.
 
 * rates: `rate_bps_per_hour` = the rate per interval in bps, spread over the venue's interval
   (8 h Binance/OKX/Bybit, 1 h Hyperliquid); `predicted_rate_bps_per_hour` is the venue's forecast
@@ -27,7 +28,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from events.market import FundingRateUpdated
-from events.subjects import md
+from events.subjects import token
+from events.venues import PERP_SUFFIX, venue_id
 from services.api.errors import ApiError
 from services.api.routers.history import SEEK_SLACK_NS, first_seq_stored_from, window_ns
 from services.api.state import ApiState, get_state
@@ -36,10 +38,6 @@ from services.edges import registry
 router = APIRouter(prefix="/v1", tags=["market"])
 State = Annotated[ApiState, Depends(get_state)]
 
-PERP_SUFFIX = "-PERP"
-# Edge venue ids that are the perp side of an exchange whose public id is shorter.
-_PERP_EDGE_OF = {"binance": "binance_usdm", "bybit": "bybit_linear"}
-_PUBLIC_OF = {edge: public for public, edge in _PERP_EDGE_OF.items()}
 _HOUR_NS = 3_600 * 10**9
 
 
@@ -77,8 +75,8 @@ class FundingHistory(BaseModel):
     points: list[FundingPoint]
 
 
-def public_venue(edge_venue: str) -> str:
-    return _PUBLIC_OF.get(edge_venue, edge_venue)
+def public_venue(venue: str) -> str:
+    return venue_id(venue)
 
 
 def public_symbol(perp_symbol: str) -> str:
@@ -87,9 +85,9 @@ def public_symbol(perp_symbol: str) -> str:
 
 @functools.cache  # the venues' instrument lists are fixed; a stream tick asks for this each time
 def perp_venues() -> dict[str, list[str]]:
-    """Edge venue id -> perp symbols, for every venue whose instruments include perps (read-only)."""
+    """Venue id -> perp symbols, for every venue whose instruments include perps (read-only)."""
     out: dict[str, list[str]] = {}
-    for venue, instruments in registry.sim_instruments().items():
+    for venue, instruments in registry.sim_instruments_by_venue().items():
         perps = [i.symbol for i in instruments if i.symbol.endswith(PERP_SUFFIX)]
         if perps:
             out[venue] = perps
@@ -133,9 +131,9 @@ async def funding_rates(state: State, venue: str | None = None, symbol: str | No
 
 
 def _perp(venue: str, symbol: str) -> tuple[str, str]:
-    """(edge venue, perp symbol) for the client's names; 400 for a venue without perps."""
+    """(venue id, perp symbol) for the client's names; 400 for a venue without perps."""
     perps = perp_venues()
-    edge = _PERP_EDGE_OF.get(venue, venue)
+    edge = venue_id(venue)
     if edge not in perps:
         raise ApiError(400, f"venue {venue!r} has no perpetuals, so no funding (perp venues: "
                             f"{', '.join(sorted(public_venue(v) for v in perps))})", code="INVALID_PARAMS",
@@ -161,9 +159,12 @@ async def funding_history(
     points: list[dict[str, Any]] = []
     last: tuple[int, int] | None = None
     first = await first_seq_stored_from(state.bus, "MD", start - SEEK_SLACK_NS) if start > 0 else 1
-    async for delivered in state.bus.replay("MD", md(edge, perp, "funding"), start_seq=first):
+    # Every venue's subject of this perp: older logs hold it under the perp edge's own id.
+    async for delivered in state.bus.replay("MD", f"md.*.{token(perp)}.funding", start_seq=first):
         event: object = delivered.event  # object: isinstance narrows it (AnyEvent is an untyped union)
         if not isinstance(event, FundingRateUpdated) or not start <= event.ts_ns <= end:
+            continue
+        if venue_id(event.venue) != edge:
             continue
         if (event.rate_1e9, event.next_funding_ns) == last:
             continue  # the venue repeats its rate every second: keep the changes
@@ -189,7 +190,7 @@ def channel_filter(channel: str) -> tuple[str | None, str | None] | None:
         return None, None
     venue, _, symbol = rest.partition(":")
     try:
-        _perp(venue, symbol or perp_venues().get(_PERP_EDGE_OF.get(venue, venue), [""])[0])
+        _perp(venue, symbol or perp_venues().get(venue_id(venue), [""])[0])
     except ApiError:
         return None
     return venue, symbol or None

@@ -59,6 +59,15 @@ class KillSwitchHealth(BaseModel):
     engaged_at_ns: int | None
 
 
+class FactsHealth(BaseModel):
+    """Execution facts the folds refused (a fill, ack or cancel naming a child the ledger does
+    not know, or another venue than the child's): nothing was booked; each is also a
+    `FactRefused` event on risk.<tenant>.anomaly."""
+
+    refused: int  # the caller's tenant
+    refused_all_tenants: int
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     ready: bool  # an order taken now would be routed on current books (else POST /v1/orders answers 503)
@@ -69,6 +78,7 @@ class Health(BaseModel):
     views: dict[str, ViewHealth]
     edges: dict[str, int]  # edge count per status: connected, degraded, down
     kill_switch: KillSwitchHealth  # the caller's tenant
+    facts: FactsHealth
     problems: list[str]  # why the status is not "ok"
 
 
@@ -111,6 +121,9 @@ async def health(state: State, auth: Auth) -> JSONResponse:
     if counts["down"] or counts["degraded"]:
         problems.append(f"{counts['down']} edge(s) down, {counts['degraded']} degraded")
     engaged = state.ledger.kill.get(auth.tenant)
+    refused = state.ledger.refused.get(auth.tenant, 0)
+    if refused:
+        problems.append(f"{refused} execution fact(s) refused: unknown child or wrong venue (see risk.{auth.tenant}.anomaly)")
     body = Health(
         status="unavailable" if unavailable else "degraded" if problems else "ok",
         ready=not not_ready,
@@ -125,6 +138,7 @@ async def health(state: State, auth: Auth) -> JSONResponse:
             reason=engaged.reason if engaged else None,
             engaged_at_ns=engaged.ts_ns if engaged else None,
         ),
+        facts=FactsHealth(refused=refused, refused_all_tenants=sum(state.ledger.refused.values())),
         problems=problems,
     )
     return JSONResponse(body.model_dump(), status_code=503 if unavailable else 200)

@@ -399,7 +399,7 @@ async def fees(ticker: str, state: State, venues: str | None = None) -> dict[str
     wanted = sorted({v.strip() for v in venues.split(",") if v.strip()}) if venues else sorted(listing)
     rows = []
     for venue in wanted:
-        schedule = fee_schedule(venue) if venue in listing else None
+        schedule = fee_schedule(venue, ticker) if venue in listing else None  # a perp ticker: its perp fees
         # bps = ppm / 100; at p=0.5 a P*(1-P) fee is half its rate as a share of cost.
         per_bp = 100 if schedule is None or schedule.model == "notional" else 200
         rows.append({

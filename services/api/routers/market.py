@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from events.venues import PERP_SUFFIX, PREDICTION_VENUES, instrument_type_of, perp_symbol
 from services.api.errors import ApiError
 from services.api.access import json_body
 from services.api.state import ApiState, get_state
@@ -16,10 +17,14 @@ router = APIRouter(prefix="/v1", tags=["market"])
 State = Annotated[ApiState, Depends(get_state)]
 
 
-def quote_payload(state: ApiState, asked: str, depth: int) -> dict[str, Any]:
+def quote_payload(state: ApiState, asked: str, depth: int, instrument_type: str | None = None) -> dict[str, Any]:
     market = state.market
     # A prediction market's ticker, slug or `:yes`/`:no` leg quotes the contract it names.
     symbol = state.markets.canonical_symbol(asked) if state.markets is not None else asked
+    if instrument_type == "perp":  # spot and perps share venue ids; a perp's book is `<symbol>-PERP`
+        symbol = perp_symbol(symbol)
+    elif instrument_type not in (None, "spot", "prediction"):
+        raise _invalid("instrument_type", f"must be spot, perp or prediction, was {instrument_type!r}")
     if symbol not in market.by_symbol:
         raise ApiError(404, f"unknown symbol {asked!r}: no venue streams it", code="NOT_FOUND")
     now_ns = time.time_ns()
@@ -58,7 +63,9 @@ def quote_payload(state: ApiState, asked: str, depth: int) -> dict[str, Any]:
             "ask_venue": nbbo.ask_venue,
         }
         source = "edge_nbbo"
-    return {"symbol": asked, "nbbo": top, "venues": venues, "book": book, "source": source}
+    kind = "prediction" if any(v in PREDICTION_VENUES for v in market.by_symbol[symbol]) else (
+        "perp" if symbol.endswith(PERP_SUFFIX) else "spot")
+    return {"symbol": asked, "instrument_type": kind, "nbbo": top, "venues": venues, "book": book, "source": source}
 
 
 @router.get("/quotes/{symbol:path}")
@@ -67,15 +74,16 @@ async def quote(
     state: State,
     depth: Annotated[int, Query(ge=1, le=100)] = 10,
     nowait: bool = False,
+    instrument_type: str | None = None,
 ) -> dict[str, Any]:
-    return quote_payload(state, symbol, depth)
+    return quote_payload(state, symbol, depth, instrument_type)
 
 
-def quote_or_error(state: ApiState, symbol: str, depth: int) -> dict[str, Any]:
+def quote_or_error(state: ApiState, symbol: str, depth: int, instrument_type: str | None = None) -> dict[str, Any]:
     """One row of a multi-symbol answer: the Quote, or {symbol, error} (one bad symbol never fails
     the batch)."""
     try:
-        return quote_payload(state, symbol, depth)
+        return quote_payload(state, symbol, depth, instrument_type)
     except ApiError as exc:
         return {"symbol": symbol, "error": exc.message}
 
@@ -106,7 +114,10 @@ async def quotes_batch(request: Request, state: State) -> dict[str, Any]:
     concurrency = body.get("concurrency", 64)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 256:
         raise _invalid("concurrency", f"must be an integer 1..256, was {concurrency!r}")
-    rows = [quote_or_error(state, s, depth) for s in symbols]
+    instrument_type = body.get("instrument_type")
+    if instrument_type is not None and instrument_type not in ("spot", "perp", "prediction"):
+        raise _invalid("instrument_type", f"must be spot, perp or prediction, was {instrument_type!r}")
+    rows = [quote_or_error(state, s, depth, instrument_type) for s in symbols]
     return {"quotes": rows, "count": len(rows), "elapsed_ms": (time.monotonic_ns() - started_ns) // 1_000_000}
 
 
@@ -116,13 +127,22 @@ def _invalid(name: str, message: str) -> ApiError:
 
 @router.get("/edges")
 async def edges(state: State) -> dict[str, Any]:
+    """One row per edge. A venue whose perps stream on their own socket (Binance USD-M, Bybit
+    linear) has a spot edge and a perp edge under its one venue id; `instrument_types` says what
+    each streams (an edge like OKX's streams both)."""
     market = state.market
     now_ns = time.time_ns()
+
+    def edge_of(venue: str, symbol: str) -> tuple[str, str]:
+        kind = instrument_type_of(venue, symbol)
+        return (venue, kind) if (venue, kind) in market.venue_state else (venue, "")
+
     out = []
-    venues = sorted(set(market.venue_state) | {v for v, _ in market.books})
-    for venue in venues:
-        status_event = market.venue_state.get(venue)
-        books = [b for (v, _), b in market.books.items() if v == venue]
+    keys = sorted(set(market.venue_state) | {edge_of(v, s) for v, s in market.books})
+    for key in keys:
+        venue, instrument_type = key
+        status_event = market.venue_state.get(key)
+        books = [b for (v, s), b in market.books.items() if edge_of(v, s) == key]
         live = [b for b in books if b.usable]
         if status_event is None or status_event.state in ("down", "connecting"):
             status = "down"
@@ -131,10 +151,12 @@ async def edges(state: State) -> dict[str, Any]:
         else:
             status = "connected"
         last_ns = market.last_seen_ns.get(venue, 0)
+        kinds = sorted({instrument_type_of(venue, b.symbol) for b in books} or ({instrument_type} - {""}))
         out.append(
             {
-                "edge_id": f"venue-edge-{venue}",
+                "edge_id": f"venue-edge-{venue}" + (f"-{instrument_type}" if instrument_type == "perp" else ""),
                 "venue": venue,
+                "instrument_types": kinds,
                 "region": "local",
                 "status": status,
                 "sandbox_capable": True,

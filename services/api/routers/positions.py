@@ -30,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from projections.market import MarketBooks
+from events.venues import instrument_type_of
 from projections.positions import NAME, entry_price_usd_1e9
 from projections.store import Doc, ViewStore
 from services.api.access import AuthContext
@@ -101,7 +102,7 @@ def _position_row(key: str, doc: Doc, market: MarketBooks, markets: MarketCatalo
     return {
         "id": _row_id(key),
         "venue": doc["venue"],
-        "instrument": {"kind": kind, "symbol": doc["symbol"]},
+        "instrument": {"kind": kind, "symbol": doc["symbol"], "type": instrument_type_of(doc["venue"], doc["symbol"])},
         "qty_1e8": qty,
         "locked_qty_1e8": 0,  # holds are per (venue, asset): see the module doc
         "available_qty_1e8": qty,

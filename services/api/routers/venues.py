@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from events.venues import venue_id
 from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.routers.cancel import command_ids, run_command
@@ -34,9 +35,10 @@ def _rests_on(graph: GraphState, venue: str) -> list[str]:
         if node.final or not node.activated:
             continue
         if node.open_children:
-            if any(graph.children[c].venue == venue for c in node.open_children):
+            # An old log's perp child names its edge's own id (binance_usdm): its exchange's.
+            if any(venue_id(graph.children[c].venue or "") == venue for c in node.open_children):
                 out.append(node_id)
-        elif node.spec.instrument.venue == venue:
+        elif venue_id(node.spec.instrument.venue or "") == venue:
             out.append(node_id)
     return out
 

@@ -1,4 +1,5 @@
-"""Binance spot ("binance") and USD-M futures ("binance_usdm") market-data adapters.
+"""Binance spot (edge "binance") and USD-M futures (edge "binance_usdm") market-data adapters; both
+publish as venue "binance", the perps as `BTC-USDT-PERP` (instrument_type perp).
 
 Both bootstrap the same way: buffer the diff stream, fetch a REST depth snapshot, replay.
 They differ in endpoints, the sequence rule, the trade stream and perp symbol names.
@@ -55,6 +56,7 @@ class BinanceBase(VenueAdapter):
 
 class BinanceSpot(BinanceBase):
     name: ClassVar[str] = "binance"
+    instrument_type: ClassVar[str] = "spot"
     default_ws_url: ClassVar[str] = "wss://stream.binance.com:9443/ws"
     default_rest_url: ClassVar[str] = "https://api.binance.com"
     trade_stream: ClassVar[str] = "trade"
@@ -77,7 +79,9 @@ class BinanceSpot(BinanceBase):
 
 
 class BinanceUsdm(BinanceBase):
-    name: ClassVar[str] = "binance_usdm"
+    name: ClassVar[str] = "binance_usdm"  # the edge; its books are venue "binance", instrument_type perp
+    venue: ClassVar[str] = "binance"
+    instrument_type: ClassVar[str] = "perp"
     default_ws_url: ClassVar[str] = "wss://fstream.binance.com/public/ws"
     default_rest_url: ClassVar[str] = "https://fapi.binance.com"
     trade_stream: ClassVar[str] = "aggTrade"

@@ -1,4 +1,5 @@
-"""Bybit v5 public adapters: spot (`bybit`) and USDT perps (`bybit_linear`), one socket each."""
+"""Bybit v5 public adapters: spot (edge `bybit`) and USDT perps (edge `bybit_linear`), one socket
+each; both publish as venue `bybit`, the perps as `BTC-USDT-PERP` (instrument_type perp)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ class _BybitPublic(VenueAdapter):
 
 class BybitSpotAdapter(_BybitPublic):
     name: ClassVar[str] = "bybit"
+    instrument_type: ClassVar[str] = "spot"
     default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public/spot"
 
     def to_venue(self, canonical: str) -> str:
@@ -93,7 +95,9 @@ class BybitSpotAdapter(_BybitPublic):
 
 
 class BybitLinearAdapter(_BybitPublic):
-    name: ClassVar[str] = "bybit_linear"
+    name: ClassVar[str] = "bybit_linear"  # the edge; its books are venue "bybit", instrument_type perp
+    venue: ClassVar[str] = "bybit"
+    instrument_type: ClassVar[str] = "perp"
     default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public/linear"
     extra_topics: ClassVar[tuple[str, ...]] = ("tickers",)
 

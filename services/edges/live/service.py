@@ -37,7 +37,8 @@ from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.live import venues
-from services.edges.live.venues import ORDERS
+from events.venues import instrument_type_of
+from services.edges.live.venues import ORDERS, SPOT_ONLY
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
 from services.edges.transport import HttpTransport
@@ -198,6 +199,11 @@ class LiveExecutor:
                                                      f"live order entry is not available for {alloc.venue}",
                                                      self.clock_ns())])
                 return
+            if alloc.venue in SPOT_ONLY and instrument_type_of(alloc.venue, alloc.symbol) == "perp":
+                await self._publish(alloc, [Rejected(coid, "instrument_not_live",
+                                                     f"live order entry for {alloc.venue} perps is not built yet",
+                                                     self.clock_ns())])
+                return
             transport = await self._transport(alloc)
             if transport is None:
                 rejected = Rejected(coid, "no_credentials", f"no connected {alloc.venue} credentials for this tenant",
@@ -233,6 +239,11 @@ class LiveExecutor:
         try:
             if coid not in self.venue_ids:
                 await self._close_unanswered(alloc)
+                return
+            if alloc.venue in SPOT_ONLY and instrument_type_of(alloc.venue, alloc.symbol) == "perp":
+                await self._publish(alloc, [Rejected(coid, "instrument_not_live",
+                                                     f"live order entry for {alloc.venue} perps is not built yet",
+                                                     self.clock_ns())])
                 return
             transport = await self._transport(alloc)
             if transport is None:

@@ -19,11 +19,14 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
 }
+# Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
+# `-PERP` symbol) is refused, never sent to the spot endpoint.
+SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart"})
 
 
 def rest_url(venue: str) -> str:
     """`CROSSBOOK_<VENUE>_REST_URL` (a loopback order server, a testnet), else the venue's own."""
-    return os.environ.get(f"CROSSBOOK_{venue.upper()}_REST_URL") or registry.adapters()[venue].default_rest_url
+    return os.environ.get(f"CROSSBOOK_{venue.upper()}_REST_URL") or registry.adapters()[venue].default_rest_url  # spot edge
 
 
 def rest_urls(venues: list[str] | None = None) -> dict[str, str]:

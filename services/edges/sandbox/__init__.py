@@ -29,8 +29,8 @@ ts_ns=...)`, which yields the same `events.execution` events a live edge emits (
 Client order ids: `ids.derive_client_order_id(event_id, leg=0, venue=...)`. `submit` with a
 client_order_id it has seen returns the first answer again and never places a second order.
 
-Fees: `fees.default_fee_schedule(venue)` (ppm; Kalshi uses its P*(1-P) formula), overridable in
-`SandboxConfig.fees`. Paper money: `balances.paper_funding(venues)` -> [Grant(venue, asset,
+Fees: `fees.default_fee_schedule(venue, instrument_type)` (ppm; Kalshi uses its P*(1-P) formula;
+a venue's perps have their own where it prices them apart), overridable in `SandboxConfig.fees`. Paper money: `balances.paper_funding(venues)` -> [Grant(venue, asset,
 qty_1e8)], published via `mapping.grant_event` as BalanceAdjusted(reason="paper_funding").
 """
 

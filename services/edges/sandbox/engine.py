@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged, covers
+from events.venues import PERP_SUFFIX
 from services.edges.sandbox import ids
 from services.edges.sandbox.errors import SandboxError
 from services.edges.sandbox.fees import FeeSchedule, fee_usd_1e9
@@ -99,6 +100,7 @@ class SandboxVenue:
         max_book_age_ns: int | None = None,
         symbols: Iterable[str] | None = None,
         native_amend: bool = True,
+        perp_fees: FeeSchedule | None = None,
     ) -> None:
         if fees.venue != venue:
             raise SandboxError(f"fee schedule venue={fees.venue!r} does not match venue={venue!r}")
@@ -108,6 +110,7 @@ class SandboxVenue:
             raise SandboxError(f"max_book_age_ns={max_book_age_ns} must be positive")
         self.venue = venue
         self.fees = fees
+        self.perp_fees = perp_fees or fees  # the venue's perps (`-PERP` symbols), where priced apart
         self.latency_ns = latency_ns
         self.jitter_ns = jitter_ns
         self.max_book_age_ns = max_book_age_ns
@@ -225,7 +228,9 @@ class SandboxVenue:
                 )
             case VenueStatusChanged():
                 if event.state != "connected":
-                    for symbol in [event.symbol] if event.symbol else list(self._books):
+                    # A venue-wide change covers only its edge's instruments (spot or perps).
+                    covered = [s for s in self._books if covers(event, s)]
+                    for symbol in [event.symbol] if event.symbol else covered:
                         self.set_stale(symbol)
                 return []
         return []  # other md.* facts (funding) move no book
@@ -428,7 +433,8 @@ class SandboxVenue:
     def _fill(self, order: _Order, px: int, qty: int, liquidity: Liquidity, ts: int) -> Filled:
         order.filled_1e8 += qty
         order.fills += 1
-        fee = fee_usd_1e9(self.fees, liquidity, px, qty)
+        schedule = self.perp_fees if order.symbol.endswith(PERP_SUFFIX) else self.fees
+        fee = fee_usd_1e9(schedule, liquidity, px, qty)
         fill = Filled(
             order.client_order_id,
             order.venue_order_id,

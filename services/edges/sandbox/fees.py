@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from events.venues import LEGACY_VENUES
 from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
 
 Liquidity = Literal["maker", "taker"]
@@ -74,10 +75,8 @@ _DEFAULTS = MappingProxyType(
         s.venue: s
         for s in (
             FeeSchedule("binance", maker_ppm=1_000, taker_ppm=1_000),  # spot 0.10% / 0.10%
-            FeeSchedule("binance_usdm", maker_ppm=200, taker_ppm=500),  # USD-M 0.02% / 0.05%
             FeeSchedule("okx", maker_ppm=800, taker_ppm=1_000),  # spot Lv1 0.08% / 0.10%
             FeeSchedule("bybit", maker_ppm=1_000, taker_ppm=1_000),  # spot 0.10% / 0.10%
-            FeeSchedule("bybit_linear", maker_ppm=200, taker_ppm=550),  # perps 0.02% / 0.055%
             FeeSchedule("bitget", maker_ppm=1_000, taker_ppm=1_000),  # spot 0.10% / 0.10%
             FeeSchedule("bitmart", maker_ppm=1_000, taker_ppm=1_000),  # spot LV1 class A 0.10% / 0.10%
             FeeSchedule("cryptocom", maker_ppm=2_500, taker_ppm=5_000),  # spot tier 1 0.25% / 0.50%
@@ -91,8 +90,26 @@ _DEFAULTS = MappingProxyType(
 )
 
 
-def default_fee_schedule(venue: str) -> FeeSchedule:
-    """Return the built-in schedule for `venue`; raise UnknownFeeVenue when there is none."""
+# A venue's perpetuals, where they are priced apart from its spot (same venue id, `-PERP` symbols).
+_PERP_DEFAULTS = MappingProxyType(
+    {
+        s.venue: s
+        for s in (
+            FeeSchedule("binance", maker_ppm=200, taker_ppm=500),  # USD-M 0.02% / 0.05%
+            FeeSchedule("bybit", maker_ppm=200, taker_ppm=550),  # linear perps 0.02% / 0.055%
+            FeeSchedule("okx", maker_ppm=200, taker_ppm=500),  # swap Lv1 0.02% / 0.05%
+        )
+    }
+)
+
+
+def default_fee_schedule(venue: str, instrument_type: str = "spot") -> FeeSchedule:
+    """Return the built-in schedule for `venue`'s spot (or its perps, where they are priced apart);
+    raise UnknownFeeVenue when there is none. An old perp venue id (binance_usdm) is its perps."""
+    if venue in LEGACY_VENUES:
+        venue, instrument_type = LEGACY_VENUES[venue], "perp"
+    if instrument_type == "perp" and venue in _PERP_DEFAULTS:
+        return _PERP_DEFAULTS[venue]
     try:
         return _DEFAULTS[venue]
     except KeyError:

@@ -42,7 +42,7 @@ class SandboxExecutor:
         self.seed = seed
         self.clock_ns = clock_ns
         self.venues: dict[str, SandboxVenue] = {}
-        self.known_venues = set(registry.adapters())  # md from anything else is not a venue
+        self.known_venues = set(registry.venue_ids())  # md from anything else is not a venue
         self.refs: dict[str, ChildRef] = {}  # client order id -> owner
         self.emitted: dict[str, int] = {}  # client order id -> outcomes published
         self.done: set[str] = set()  # client order ids that already have execution events

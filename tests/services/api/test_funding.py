@@ -27,7 +27,7 @@ from services.edges.venue import VenueEndpoints
 from services.settings import Settings
 from tests.services.conftest import api_on_port
 
-PERPS = {"binance_usdm": "BTC-USDT-PERP", "hyperliquid": "BTC-USD-PERP"}
+PERPS = {"binance_usdm": "BTC-USDT-PERP", "hyperliquid": "BTC-USD-PERP"}  # edge -> perp it streams
 
 
 @dataclass
@@ -48,8 +48,9 @@ class Perps:
     async def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    def latest(self, venue: str) -> FundingRateUpdated:
-        return self.api.funding.latest[(venue, PERPS[venue])]
+    def latest(self, edge: str) -> FundingRateUpdated:
+        # The USD-M edge publishes under the venue id of Binance's spot ("binance").
+        return self.api.funding.latest[(registry.venue_of(edge), PERPS[edge])]
 
 
 @pytest.fixture

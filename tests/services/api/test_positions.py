@@ -12,6 +12,7 @@ import pytest
 from events import new_event_id
 from events.execution import BalanceAdjusted, FillRecorded
 from events.market import BookSnapshot, VenueStatusChanged
+from tests.facts import with_children
 from services.api.app import create_app
 from services.api.keys import create_key
 from services.api.state import ApiState
@@ -37,7 +38,7 @@ def fill(
     tenant: str = "default",
 ) -> FillRecorded:
     return FillRecorded(
-        event_id=new_event_id(), ts_ns=2, tenant=tenant, fill_id=fill_id, child_id="c1", client_order_id="co1",
+        event_id=new_event_id(), ts_ns=2, tenant=tenant, fill_id=fill_id, child_id=f"c-{venue}", client_order_id="co1",
         graph_id="g1", node_id="n1", venue=venue, symbol=symbol, side=side, qty_1e8=qty_1e8, px_1e9=px_1e9,
         fee_usd_1e9=fee, liquidity="taker", is_sandbox=True,
     )
@@ -62,7 +63,7 @@ async def api(bus: Bus, view_settings: Settings) -> AsyncIterator[tuple[httpx.As
         ]
     )
     acks = await bus.publish_many(
-        [
+        with_children([
             fund("binance", "USDT", 100_000_000_000_000),  # 1,000,000 USDT
             fund("binance", "BTC", 100_000_000),  # 1 BTC held, never traded: a balance, not a position
             fill("f1", "binance", "BTC-USDT", "buy", 50_000_000, 96_000_000_000_000, 48_000_000_000),
@@ -71,7 +72,7 @@ async def api(bus: Bus, view_settings: Settings) -> AsyncIterator[tuple[httpx.As
             fill("f4", "okx", "BTC-USDT", "sell", 10_000_000, 95_000_000_000_000, 0),  # flat again: closed
             fill("x1", "binance", "BTC-USDT", "buy", 70_000_000, 96_000_000_000_000, 0, tenant="other"),
             fund("kraken", "USD", 700_000_000, is_sandbox=False),  # a live deposit: hidden from a test key
-        ]
+        ])
     )
     key = create_key(view_settings, "default", sandbox=True, now_ns=1).secret
     app = create_app(view_settings)
@@ -107,7 +108,7 @@ async def test_unified_positions_are_marked_to_the_nbbo_mid_with_exact_totals(
     assert rows["sandbox/binance/BTC-USDT"] == {
         "id": "sandbox/binance/BTC-USDT",
         "venue": "binance",
-        "instrument": {"kind": "crypto", "symbol": "BTC-USDT"},
+        "instrument": {"kind": "crypto", "symbol": "BTC-USDT", "type": "spot"},
         "qty_1e8": 50_000_000,
         "locked_qty_1e8": 0,
         "available_qty_1e8": 50_000_000,
@@ -124,7 +125,7 @@ async def test_unified_positions_are_marked_to_the_nbbo_mid_with_exact_totals(
         "is_sandbox": True,
     }
     perp = rows["sandbox/bybit/BTC-USDT-PERP"]
-    assert perp["instrument"] == {"kind": "perp", "symbol": "BTC-USDT-PERP"} and perp["qty_1e8"] == -100_000_000
+    assert perp["instrument"] == {"kind": "perp", "symbol": "BTC-USDT-PERP", "type": "perp"} and perp["qty_1e8"] == -100_000_000
     # No book for the perp: marked at cost, so no invented PnL.
     assert perp["current_price_usd_1e9"] == perp["entry_price_usd_1e9"] == 60_000_000_000_000
     assert perp["current_value_usd_1e9"] == -60_000_000_000_000 and perp["unrealized_pnl_usd_1e9"] == 0

@@ -16,10 +16,12 @@ import pytest
 from sequence_markets import Sequence, SequenceError
 
 from events import AnyEvent, new_event_id
+from events.routing import ChildAllocated
 from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
 from projections.follower import StreamFollower
 from projections.positions import PositionsProjection
 from replay.audit import audit
+from tests.facts import with_children
 from services.api.keys import create_key
 from services.bus import Bus
 from services.refdata import instrument_rules
@@ -225,7 +227,9 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     report = await audit(bus, api.views, PositionsProjection())
     assert report.clean, report
     seen: list[AnyEvent] = []
-    follower = StreamFollower(bus, "LEDGER", ["exec.>"], lambda e, _: seen.append(e) if e.tenant == "acme" else None)
+    follower = StreamFollower(
+        bus, "LEDGER", ["exec.>", "route.>"], lambda e, _: seen.append(e) if e.tenant == "acme" else None
+    )
     await follower.start()
     try:
         await follower.wait_caught_up()
@@ -234,7 +238,8 @@ async def test_a_kalshi_market_resolves_and_is_redeemed_in_sandbox(stack: Stack,
     assert sum(isinstance(e, PositionRedeemed) for e in seen) == 2
     account = replay(
         "acme",
-        [e for e in seen if isinstance(e, (BalanceAdjusted, FillRecorded, PositionRedeemed))],
+        # The children first make the ledger know each fill's child (a fill for another is refused).
+        [e for e in seen if isinstance(e, (ChildAllocated, BalanceAdjusted, FillRecorded, PositionRedeemed))],
         rules_book(instrument_rules()),
     )
     assert account.balances[("kalshi", "USD")] == _usd(after, "kalshi")
@@ -291,8 +296,8 @@ async def _live_fill(stack: Stack, venue: str, symbol: str, n: int) -> None:
         liquidity="taker",
         is_sandbox=False,
     )
-    ack = await stack.api.bus.publish(fill)
-    await stack.api.positions.wait_for(ack.seq)
+    acks = await stack.api.bus.publish_many(with_children([fill]))
+    await stack.api.positions.wait_for(acks[-1].seq)
 
 
 async def test_redeem_refusals_and_the_live_book(stack: Stack) -> None:

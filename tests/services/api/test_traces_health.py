@@ -134,7 +134,7 @@ async def test_health_is_503_with_the_same_body_when_the_ledger_follower_falls_b
     assert body["ledger_lag"] >= 1
     assert any("ledger follower" in p for p in body["problems"])
     assert set(body) == {"status", "ready", "checked_ns", "nats", "ledger_lag", "ledger", "views", "edges",
-                         "kill_switch", "problems"}
+                         "kill_switch", "facts", "problems"}
 
 
 async def test_health_is_503_when_nats_is_disconnected(bus: Bus, settings: Settings) -> None:

@@ -22,7 +22,7 @@ from services.edges.sim.server import SimServer
 from services.edges.venue import Control, FundingUpdate, ParseError, VenueEndpoints
 from tests.shared_fixtures import fixture_path
 
-PERP_VENUES = ("binance_usdm", "bybit_linear", "okx", "hyperliquid")
+PERP_VENUES = ("binance_usdm", "bybit_linear", "okx", "hyperliquid")  # the perp edges
 
 
 def test_binance_mark_price_stream_is_a_funding_update() -> None:
@@ -143,6 +143,8 @@ async def test_each_perp_edge_publishes_funding(perp_edge: tuple[EdgeRunner, Sim
     await runner.wait_until(lambda r: len(fundings()) >= 2, timeout=20)
     first = fundings()[0]
     assert first.venue == runner.venue and first.symbol == symbol
+    # A perp edge publishes under its exchange's venue id, like that exchange's spot edge.
+    assert runner.venue == {"binance_usdm": "binance", "bybit_linear": "bybit"}.get(runner.adapter.name, runner.adapter.name)
     assert subject_for(first) == f"md.{runner.venue}.{symbol}.funding"
     assert 0 < abs(first.rate_1e9) <= MAX_FUNDING_1E9
     assert first.interval_ns in (HOUR_NS, EIGHT_HOURS_NS)

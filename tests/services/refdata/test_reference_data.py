@@ -28,14 +28,23 @@ def test_a_source_replaces_its_venue_whole_and_leaves_the_others() -> None:
 
 def test_the_simulated_market_gives_every_simulated_venue_its_instruments_and_fees() -> None:
     data = simulated()
-    assert data.venues() == sorted(registry.sim_instruments())
+    # One venue id per exchange: the perp edges (binance_usdm, bybit_linear) feed their exchange's.
+    assert data.venues() == sorted({registry.venue_of(edge) for edge in registry.sim_instruments()})
+    assert "binance_usdm" not in data.venues() and "bybit_linear" not in data.venues()
     for venue in data.venues():
-        fees = data.fees(venue)
-        assert fees is not None and fees.venue == venue
         # Every book an instrument trades as (a Kalshi market is its YES and its NO contract).
-        listed = {s for i in registry.sim_instruments()[venue] for s in traded_symbols(venue, i.symbol)}
+        listed = {
+            s for edge, instruments in registry.sim_instruments().items() if registry.venue_of(edge) == venue
+            for i in instruments for s in traded_symbols(edge, i.symbol)
+        }
         assert {r.symbol for r in data.instrument_rules() if r.venue == venue} == listed
-        assert all(r.fee_ppm == fees.taker_ppm for r in data.instrument_rules() if r.venue == venue)
+        for rule in (r for r in data.instrument_rules() if r.venue == venue):
+            fees = data.fees(venue, rule.symbol)
+            assert fees is not None and fees.venue == venue and rule.fee_ppm == fees.taker_ppm
+    # Binance's perps are priced apart from its spot, under the one venue id.
+    assert data.fees("binance", "BTC-USDT-PERP") == FeeSchedule("binance", 200, 500)
+    assert data.fees("binance", "BTC-USDT") == FeeSchedule("binance", 1_000, 1_000)
+    assert {r.symbol for r in data.instrument_rules() if r.venue == "binance"} >= {"BTC-USDT", "BTC-USDT-PERP"}
     # The process-wide accessors read the same source.
     assert instrument_rules() == data.instrument_rules()
     assert fee_schedule("binance") == data.fees("binance") and fee_schedule("no-such-venue") is None

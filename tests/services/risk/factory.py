@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from events.execution import BalanceAdjusted, ChildSubmitted, FillRecorded
+from events.routing import ChildAllocated
 from services.risk.config import InstrumentRules, rules_book
 
 TENANT = "t1"
@@ -121,3 +122,17 @@ def child(
         qty_1e8=qty_1e8,
         limit_px_1e9=None,
     )
+
+
+def allocated(child_id: str = "c1", *, venue: str = "okx", graph_id: str = "g1", node_id: str = "n1") -> ChildAllocated:
+    """The router's allocation of a child: what makes the ledger know it (a fill for a child it
+    does not know is refused)."""
+    return ChildAllocated(
+        event_id=f"alloc-{child_id}", ts_ns=T0, tenant=TENANT, plan_id="p1", graph_id=graph_id, node_id=node_id,
+        child_id=child_id, client_order_id=f"co-{child_id}", venue=venue, symbol="BTC-USDT", side="buy",
+        qty_1e8=QTY, order_type="market", limit_px_1e9=None, tif="ioc", is_sandbox=True,
+    )
+
+
+# The children the fills of these tests name, allocated before them.
+KNOWN = (allocated("c1"), allocated("old"))

@@ -9,7 +9,7 @@ from events.graph import GraphCancelled, NodeCompleted
 from events.risk import KillSwitchCleared, KillSwitchEngaged, ReservationMade, ReservationReleased, RiskCheckPassed
 from services.risk.account import Position, Reservation, apply, fold_into, new_account, replay, trade_position
 from services.risk.errors import WrongTenant
-from tests.services.risk.factory import DAY_NS, PX, QTY, RULES, T0, TENANT, USD, child, fill, fund
+from tests.services.risk.factory import KNOWN, DAY_NS, PX, QTY, RULES, T0, TENANT, USD, child, fill, fund
 
 D0 = T0 // DAY_NS
 
@@ -36,6 +36,7 @@ def test_buy_then_sell_moves_base_and_quote_with_fees() -> None:
     state = replay(
         TENANT,
         [
+            *KNOWN,
             fund("okx", "USDT", 100_000 * QTY),
             fill("f1", "buy", QTY // 2, 60_000 * PX, fee_usd_1e9=30 * USD),
             fill("f2", "sell", QTY // 5, 70_000 * PX, fee_usd_1e9=14 * USD),
@@ -56,6 +57,7 @@ def test_a_fee_paid_in_another_asset_is_booked_in_that_asset() -> None:
     state = replay(
         TENANT,
         [
+            *KNOWN,
             fund("okx", "USDT", 100_000 * QTY),
             fund("okx", "BNB", QTY),
             fill("f1", "buy", QTY // 2, 60_000 * PX, fee_asset="BNB", fee_qty_1e8=4_500_000),
@@ -69,12 +71,12 @@ def test_a_fee_paid_in_another_asset_is_booked_in_that_asset() -> None:
 
 
 def test_sub_unit_fee_is_charged_rounded_up() -> None:
-    state = replay(TENANT, [fill("f1", "buy", QTY, 1 * PX, fee_usd_1e9=15)], RULES)
+    state = replay(TENANT, [*KNOWN, fill("f1", "buy", QTY, 1 * PX, fee_usd_1e9=15)], RULES)
     assert state.balance("okx", "USDT") == -(QTY + 2)
 
 
 def test_duplicate_fill_is_applied_once() -> None:
-    state = replay(TENANT, [fill("f1", "buy", QTY, 100 * PX), fill("f1", "buy", QTY, 100 * PX)], RULES)
+    state = replay(TENANT, [*KNOWN, fill("f1", "buy", QTY, 100 * PX), fill("f1", "buy", QTY, 100 * PX)], RULES)
     assert state.balance("okx", "BTC") == QTY
 
 
@@ -82,6 +84,7 @@ def test_fill_consumes_only_its_nodes_reservation_on_the_spent_asset() -> None:
     state = replay(
         TENANT,
         [
+            *KNOWN,
             fund("okx", "USDT", 100_000 * QTY),
             _made("r1", 31_000 * QTY),
             _made("r2", 1_000 * QTY, graph_id="g2"),
@@ -102,7 +105,7 @@ def test_fill_consumes_only_its_nodes_reservation_on_the_spent_asset() -> None:
 def test_fill_larger_than_reservation_empties_it_and_overspends_available() -> None:
     state = replay(
         TENANT,
-        [fund("okx", "USDT", 1_000 * QTY), _made("r1", 100 * QTY), fill("f1", "buy", QTY, 150 * PX)],
+        [*KNOWN, fund("okx", "USDT", 1_000 * QTY), _made("r1", 100 * QTY), fill("f1", "buy", QTY, 150 * PX)],
         RULES,
     )
     assert state.reservations == {}
@@ -142,6 +145,7 @@ def test_open_children_follow_submit_fill_cancel_and_node_end() -> None:
     state = replay(
         TENANT,
         [
+            *KNOWN,
             child("c1", "buy", QTY),
             child("c2", "buy", 2 * QTY),
             child("c3", "sell", 3 * QTY, node_id="n2"),
@@ -213,6 +217,7 @@ def test_realised_pnl_resets_on_utc_day_rollover() -> None:
     state = replay(
         TENANT,
         [
+            *KNOWN,
             fill("f1", "buy", QTY, 100 * PX, ts_ns=T0 + 1),
             fill("f2", "sell", QTY, 90 * PX, ts_ns=DAY_NS + T0 - 1),  # last ns of day D0
         ],
@@ -226,7 +231,7 @@ def test_realised_pnl_resets_on_utc_day_rollover() -> None:
 
 
 def test_late_fill_from_an_earlier_day_does_not_count_today() -> None:
-    state = replay(TENANT, [fill("f1", "buy", QTY, 100 * PX, fee_usd_1e9=USD, ts_ns=T0 + DAY_NS)], RULES)
+    state = replay(TENANT, [*KNOWN, fill("f1", "buy", QTY, 100 * PX, fee_usd_1e9=USD, ts_ns=T0 + DAY_NS)], RULES)
     state = apply(state, fill("f0", "buy", QTY, 100 * PX, fee_usd_1e9=7 * USD, ts_ns=T0), RULES)
     assert state.realised_on(D0 + 1) == -USD
     assert state.balance("okx", "BTC") == 2 * QTY
@@ -278,3 +283,23 @@ def test_a_pass_carrying_another_tenants_reservation_is_refused_and_changes_noth
     with pytest.raises(WrongTenant):
         fold_into(state, _pass(_made("r1", QTY), foreign), RULES)
     assert (state.reservations, state.reserved, state.passed_nodes) == ({}, {}, {})
+
+
+def test_a_fill_for_a_child_the_ledger_does_not_know_moves_no_money_and_is_refused() -> None:
+    funded = replay(TENANT, [*KNOWN, fund("okx", "USDT", 1_000 * QTY)], RULES)
+    forged = fill("forged", "buy", 100 * QTY, PX, child_id="c-forged", graph_id="g_forged")
+    after = apply(funded, forged, RULES)
+    assert after.balances == funded.balances
+    assert after.positions == funded.positions
+    assert after.fill_keys == funded.fill_keys
+    assert after.refused == {"ev-forged": "unknown_child"}
+
+
+def test_a_fill_from_a_venue_other_than_its_childs_is_refused() -> None:
+    funded = replay(TENANT, [*KNOWN, fund("okx", "USDT", 1_000 * QTY)], RULES)
+    elsewhere = fill("f1", "buy", QTY // 100, 100 * PX, venue="binance")  # c1 was allocated on okx
+    after = apply(funded, elsewhere, RULES)
+    assert after.balances == funded.balances and after.positions == funded.positions
+    assert after.refused == {"ev-f1": "venue_mismatch"}
+    booked = apply(funded, fill("f1", "buy", QTY // 100, 100 * PX), RULES)  # the same fill from okx books
+    assert booked.position("BTC-USDT").qty_1e8 == QTY // 100 and booked.refused == {}

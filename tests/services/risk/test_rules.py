@@ -7,7 +7,7 @@ from services.risk.account import AccountState, replay
 from services.risk.config import InstrumentRules, RiskLimits, rules_book
 from services.risk.money import Side
 from services.risk.rules import OrderIntent, RiskAccepted, RiskRejected, VenueFit, check_order
-from tests.services.risk.factory import DAY_NS, PX, QTY, RULES, T0, TENANT, USD, child, fill
+from tests.services.risk.factory import KNOWN, DAY_NS, PX, QTY, RULES, T0, TENANT, USD, child, fill
 
 MARK = 60_000 * PX
 NOW = T0 + 1_000
@@ -151,7 +151,7 @@ def test_max_order_notional_allows_exactly_the_limit() -> None:
 
 def _long_with_open_buy() -> AccountState:
     # long 0.8 BTC, plus an open buy child with 0.1 BTC left
-    return replay(TENANT, [fill("f1", "buy", 80_000_000, 100 * PX, child_id="old"), child("c9", "buy", 10_000_000)],
+    return replay(TENANT, [*KNOWN, fill("f1", "buy", 80_000_000, 100 * PX, child_id="old"), child("c9", "buy", 10_000_000)],
                   RULES)
 
 
@@ -181,7 +181,7 @@ def test_position_limit_in_usd_at_mark() -> None:
 
 def _lost_ten_usd() -> AccountState:
     # buy 1 @ 100, sell 0.5 @ 80: realised -10 USD today, still long 0.5
-    return replay(TENANT, [fill("f1", "buy", QTY, 100 * PX), fill("f2", "sell", QTY // 2, 80 * PX)], RULES)
+    return replay(TENANT, [*KNOWN, fill("f1", "buy", QTY, 100 * PX), fill("f2", "sell", QTY // 2, 80 * PX)], RULES)
 
 
 def test_daily_loss_limit_blocks_new_risk() -> None:

@@ -2,7 +2,7 @@
 its own process, or the trader as one -- at seeded random points while orders flow, restart
 each, and audit the ledger: no child order is allocated or placed twice, no fill is lost or
 doubled, every graph and every child order ends, and the durable positions view (the API's
-ProjectionRunner) equals a fresh fold of the fills and balance adjustments on the log."""
+ProjectionRunner) equals a fresh fold of the allocations, fills and balance adjustments on the log."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, FillRecorded
+from events.execution import BalanceAdjusted, ChildAcked, ChildCancelled, ChildRejected, ChildSubmitted, FillRecorded
 from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted, NodeActivated, NodeCompleted
 from events.risk import RiskCheckPassed
 from events.routing import ChildAllocated, PlanMade
@@ -371,7 +371,7 @@ async def audit(bus: Bus, durable: dict[tuple[str, str], Doc], unplaced: str | N
     async for d in bus.replay("LEDGER", [">"]):
         e = d.event
         graph_of(e, child_graph)
-        if isinstance(e, (FillRecorded, BalanceAdjusted)):
+        if isinstance(e, (FillRecorded, BalanceAdjusted, ChildAllocated, PlanMade, ChildSubmitted)):  # + known children
             fold.apply(fresh, e, d.seq)
         match e:
             case GraphSubmitted():

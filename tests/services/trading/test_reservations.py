@@ -40,7 +40,8 @@ async def account_after(desk: Desk, graph_id: str, released: int) -> tuple[Accou
     finally:
         await watcher.stop()
     assert standalone == []  # one append per decision: the pass carries the reservations
-    events = [d.event async for d in desk.bus.replay("LEDGER", ["exec.>", "risk.>", "ord.>"])]
+    # route.>: the children the fills name (a fill for a child the ledger does not know is refused)
+    events = [d.event async for d in desk.bus.replay("LEDGER", ["exec.>", "risk.>", "ord.>", "route.>"])]
     return replay(TENANT, [e for e in events if e.tenant == TENANT], rules_book(instrument_rules())), mine
 
 

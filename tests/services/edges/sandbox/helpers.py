@@ -11,7 +11,7 @@ from services.edges.sandbox.orders import OrderType, SandboxOrder, Side, Tif
 PX = 10**9  # one dollar in px_1e9
 Q = 10**8  # one unit in qty_1e8
 SYM = "BTC-USDT-PERP"
-VENUE = "binance_usdm"
+VENUE = "binance"  # its perps (USD-M): same venue id as its spot, a -PERP symbol
 FEES = FeeSchedule(VENUE, maker_ppm=200, taker_ppm=500)
 LAT = 2_000_000
 

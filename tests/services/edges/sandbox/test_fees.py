@@ -85,11 +85,9 @@ def test_notional_rounds_costs_up_and_proceeds_down() -> None:
 def test_every_edge_venue_has_a_default_schedule() -> None:
     expected = (
         "binance",
-        "binance_usdm",
         "bitget",
         "bitmart",
         "bybit",
-        "bybit_linear",
         "coinbase",
         "cryptocom",
         "hyperliquid",
@@ -100,14 +98,20 @@ def test_every_edge_venue_has_a_default_schedule() -> None:
     )
     assert default_fee_venues() == expected
     assert default_fee_schedule("coinbase") == FeeSchedule("coinbase", maker_ppm=6_000, taker_ppm=12_000)
-    assert default_fee_schedule("binance_usdm") == FeeSchedule("binance_usdm", maker_ppm=200, taker_ppm=500)
+    # Spot and perps share a venue id and are priced apart; an old perp venue id is its perps.
+    assert default_fee_schedule("binance") == FeeSchedule("binance", maker_ppm=1_000, taker_ppm=1_000)
+    assert default_fee_schedule("binance", "perp") == FeeSchedule("binance", maker_ppm=200, taker_ppm=500)
+    assert default_fee_schedule("binance_usdm") == default_fee_schedule("binance", "perp")
+    assert default_fee_schedule("bybit", "perp") == FeeSchedule("bybit", maker_ppm=200, taker_ppm=550)
+    assert default_fee_schedule("coinbase", "perp") == default_fee_schedule("coinbase")  # one schedule
     assert default_fee_schedule("polymarket") == FeeSchedule("polymarket", maker_ppm=0, taker_ppm=0)
 
 
 def test_every_default_charges_takers_at_least_as_much_as_makers() -> None:
     for venue in default_fee_venues():
-        sched = default_fee_schedule(venue)
-        assert sched.taker_ppm >= sched.maker_ppm >= 0, venue
+        for kind in ("spot", "perp"):
+            sched = default_fee_schedule(venue, kind)
+            assert sched.taker_ppm >= sched.maker_ppm >= 0, venue
 
 
 def test_unknown_venue_names_the_venue() -> None:
