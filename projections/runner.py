@@ -180,8 +180,7 @@ class ProjectionRunner:
                     continue
                 if self.linger_s and len(msgs) < self.batch:
                     await asyncio.sleep(self.linger_s)  # batching, not a wait for anything in particular
-                    with contextlib.suppress(TimeoutError):
-                        msgs += await self._sub.fetch(self.batch - len(msgs), timeout=0.002)
+                    msgs += await self._drain(self.batch - len(msgs))
                 await self._process(msgs)
         except asyncio.CancelledError:
             raise
@@ -191,6 +190,20 @@ class ProjectionRunner:
             async with self._advanced:
                 self._advanced.notify_all()
             raise
+
+    async def _drain(self, room: int) -> list[Msg]:
+        """What the consumer holds now, up to `room` messages: one short fetch can return only
+        part of it, so fetch until one comes back empty."""
+        out: list[Msg] = []
+        while len(out) < room:
+            try:
+                more = await self._sub.fetch(room - len(out), timeout=0.002)
+            except TimeoutError:
+                break
+            if not more:
+                break
+            out += more
+        return out
 
     async def _mark_caught_up(self) -> None:
         # An idle fetch means everything matching was delivered; non-matching stream sequences
