@@ -57,6 +57,7 @@ from events.tca import VenueScored
 from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market import MarketBooks
 from projections.market_follower import MarketFollower
+from projections.retention import Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
@@ -108,6 +109,11 @@ class Carried:
     outbox: AggregateAppender
 
 
+class GraphExists(Exception):
+    """A graph the engine carried here was refused as new: the log already holds it (a repeated
+    submit of a graph that left hot state). Nothing of the decision was stored."""
+
+
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
 ROUTE_RETRIES = 3  # a node whose routing hit a bus error (no answer, refused) is tried again
 ROUTE_RETRY_S = 0.5  # backoff before the first retry, doubled for each next one
@@ -141,9 +147,11 @@ class RouterService:
         clock_ns: Callable[[], int] = time.time_ns,
         ledger: SharedFollower | None = None,
         md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower] | None = None,
+        retention_s: float | None = None,
     ) -> None:
         """`ledger`: the process's shared read of LEDGER; `md`: makes the follower of market
-        data for a fold (default: a StreamFollower of the MD stream)."""
+        data for a fold (default: a StreamFollower of the MD stream); `retention_s`: how long an
+        ended graph stays in the router's folds (default: the bus's dedup window)."""
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
@@ -159,13 +167,15 @@ class RouterService:
         self.market = MarketBooks()
         self.graphs: dict[str, GraphSubmitted] = {}
         self.routed: set[tuple[str, str]] = set()
-        self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
+        self.plan_ids: dict[str, set[str]] = {}  # graph_id -> its plans on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand | Carried] = asyncio.Queue()
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
-        self.books = AccountBooks(self.rules)  # sandbox and live accounts, apart
+        self.retention: Retention[str] = Retention(window_ns(bus, retention_s))  # ended graphs
+        self.evicted = 0
+        self.books = AccountBooks(self.rules, window_ns=self.retention.window_ns)  # sandbox and live accounts, apart
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()
@@ -206,6 +216,10 @@ class RouterService:
         return self.books.account(tenant, is_sandbox)
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        self.retention.read(event.ts_ns)
+        if len(self.retention):
+            for graph_id in self.retention.due():
+                self._evict(graph_id)
         match event:
             case GraphSubmitted():
                 self.graphs[event.graph_id] = event
@@ -216,7 +230,7 @@ class RouterService:
                     self.unplaced[event.plan_id] = {c.child_id: c for c in event.children}
                 key = (event.graph_id, event.node_id)
                 self.arrivals.setdefault(key, event.arrival_mid_px_1e9)
-                self.plan_ids.add(event.plan_id)
+                self.plan_ids.setdefault(event.graph_id, set()).add(event.plan_id)
                 self.routed.add(key)
             case ChildAllocated():
                 children = self.unplaced.get(event.plan_id)
@@ -232,6 +246,8 @@ class RouterService:
                 self.routed.add((event.graph_id, event.node_id))
             case NodeCompleted() | NodeCancelled():
                 self.finished.add((event.graph_id, event.node_id))
+            case GraphCompleted() | GraphCancelled():
+                self.retention.ended(event.graph_id)
             case commands.EngageKillSwitch() | commands.ClearKillSwitch():
                 self.pending.put_nowait(event)
             case KillSwitchEngaged() | KillSwitchCleared():
@@ -249,6 +265,31 @@ class RouterService:
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
             if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self.books.accounts_for(event)):
                 self.pending.put_nowait(ReleaseDue(event))
+
+    def _evict(self, graph_id: str) -> None:
+        # The graph ended a dedup window ago (on the log's clock): nothing of it is routed again.
+        # A late event for it finds no state and is ignored (a late fill still reaches the
+        # account through `books`, which keeps no graph state).
+        graph = self.graphs.get(graph_id)
+        if graph is not None and any(
+            (graph_id, n.node_id) in self.slicing for n in graph.nodes
+        ):  # a slicer still winding down: try again a window later
+            self.retention.ended(graph_id)
+            return
+        self.graphs.pop(graph_id, None)
+        state = self.states.pop(graph_id, None)
+        self.plan_ids.pop(graph_id, None)
+        for child_id in state.children if state is not None else ():
+            self.child_graph.pop(child_id, None)
+        for node in graph.nodes if graph is not None else ():
+            key = (graph_id, node.node_id)
+            self.routed.discard(key)
+            self.finished.discard(key)
+            self.queued.discard(key)
+            self.activations.pop(key, None)
+            self.arrivals.pop(key, None)
+            self.failures.pop(key, None)
+        self.evicted += 1
 
     def _activated(self, event: NodeActivated) -> None:
         key = (event.graph_id, event.node_id)
@@ -320,6 +361,8 @@ class RouterService:
         for attempt in range(ACCOUNT_RETRIES):
             try:
                 await self.route(activation)
+            except GraphExists as exc:
+                log.warning("%s", exc)
             except ConcurrencyConflict:
                 # Another writer appended to the account since our fold: decide again on
                 # the fresh view (the ids are derived, so nothing is appended twice).
@@ -355,6 +398,8 @@ class RouterService:
         try:
             for activation in activations:
                 await self._route_node(activation)
+                if self._carrying is None:  # refused as already on the log: route nothing of it
+                    break
         finally:
             rest, self._carry, self._carrying = self._carry, [], None
             if rest:  # not appended with a decision (none was appended, or it failed): the engine's
@@ -665,7 +710,8 @@ class RouterService:
         )
         # After a restart, resume after the last slice on the log (by its id, not by counting
         # plans: a slice skipped for want of a book leaves no plan, and must stay skipped).
-        released = [i for i in range(len(slices)) if derive_id("plan", activation.event_id, str(i)) in self.plan_ids]
+        plans = self.plan_ids.get(activation.graph_id, set())
+        released = [i for i in range(len(slices)) if derive_id("plan", activation.event_id, str(i)) in plans]
         resume_at = max(released) + 1 if released else 0
         for index, piece in enumerate(slices):
             if key in self.finished:
@@ -809,5 +855,18 @@ class RouterService:
             self._carry = self._carry[len(stored):]
         if any(subject_for(event) == subject for event, _ in stored):
             self._own_last_seq = max(self._own_last_seq, expected[subject])
+        if (
+            isinstance(failure, ConcurrencyConflict) and failure.expected_seq == 0 and carried is not None
+            and self._carry and failure.subject == subject_for(self._carry[0])
+        ):
+            refused, self._carry, self._carrying = self._carry, [], None
+            if carried.outbox.on_refused is not None:
+                carried.outbox.on_refused(refused, 0)
+            for event in refused:
+                if isinstance(event, GraphSubmitted):
+                    self.graphs.pop(event.graph_id, None)
+                    for node in event.nodes:
+                        self.activations.pop((event.graph_id, node.node_id), None)
+                    raise GraphExists(f"graph {event.graph_id} is already on the log; the repeated submit is not applied")
         if failure is not None:
             raise failure

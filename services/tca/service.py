@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 
 from events import AnyEvent
 from events.execution import ChildAcked, ChildSubmitted, FillRecorded
-from events.graph import GraphSubmitted, NodeActivated, NodeCompleted
+from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted, NodeActivated, NodeCancelled, NodeCompleted
 from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
 from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market_follower import event_ts_ns, first_seq_since, last_per_subject
+from projections.retention import DEFAULT_WINDOW_S, Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -62,16 +63,38 @@ class NodeFacts:
 class TcaFold:
     """The in-memory fold: node facts, and a report for each completion (None = nothing to report)."""
 
-    def __init__(self) -> None:
+    def __init__(self, window_ns: int = int(DEFAULT_WINDOW_S * 1e9)) -> None:
         self.nodes: dict[NodeKey, NodeFacts] = {}
         self.reported: set[str] = set()  # report event ids already on the log
         self.interval_nodes: dict[NodeKey, str] = {}  # TWAP/VWAP nodes not yet completed -> symbol
+        # Per graph, its node ids and reports: forgotten a dedup window after the graph ended (on
+        # the log's clock); its reports are then read from the API's durable view.
+        self.graph_nodes: dict[str, tuple[str, ...]] = {}
+        self.graph_reports: dict[str, list[str]] = {}
+        self.retention: Retention[str] = Retention(window_ns)
+        self.evicted = 0
+
+    def _evict(self, graph_id: str) -> None:
+        for node_id in self.graph_nodes.pop(graph_id, ()):
+            self.nodes.pop((graph_id, node_id), None)
+            self.interval_nodes.pop((graph_id, node_id), None)
+        for report_id in self.graph_reports.pop(graph_id, []):
+            self.reported.discard(report_id)
+        self.evicted += 1
 
     def apply(self, event: AnyEvent) -> TcaReported | None:
+        self.retention.read(event.ts_ns)
+        if len(self.retention):
+            for graph_id in self.retention.due():
+                self._evict(graph_id)
         match event:
             case TcaReported():
                 self.reported.add(event.event_id)
+                self.graph_reports.setdefault(event.graph_id, []).append(event.event_id)
+            case GraphCompleted() | GraphCancelled():
+                self.retention.ended(event.graph_id)
             case GraphSubmitted():
+                self.graph_nodes[event.graph_id] = tuple(n.node_id for n in event.nodes)
                 for spec in event.nodes:
                     if spec.execution.policy in SLICED_POLICIES:  # scored against the interval too
                         self.interval_nodes[(event.graph_id, spec.node_id)] = spec.instrument.symbol
@@ -83,7 +106,7 @@ class TcaFold:
                 facts = self._facts((event.graph_id, event.node_id))
                 if facts.plan is None:  # the arrival is the first plan's; a re-plan does not move it
                     facts.plan = event
-            case ChildAllocated() | ChildSubmitted() | FillRecorded() | ChildAcked() if event.graph_id:
+            case ChildAllocated() | ChildSubmitted() | FillRecorded() | ChildAcked() if event.graph_id in self.graph_nodes:
                 facts = self._facts((event.graph_id, event.node_id))
                 if isinstance(event, ChildAllocated):
                     facts.children.append(event)
@@ -131,11 +154,12 @@ class TcaFold:
 
 
 class TcaService:
-    def __init__(self, bus: Bus, *, ledger: SharedFollower | None = None) -> None:
+    def __init__(self, bus: Bus, *, ledger: SharedFollower | None = None, retention_s: float | None = None) -> None:
+        """`retention_s`: how long an ended graph's facts stay (default: the bus's dedup window)."""
         self.bus = bus
-        self.fold = TcaFold()
+        self.fold = TcaFold(window_ns(bus, retention_s))
         self.held: dict[str, TcaReported] = {}  # built while replaying; published once caught up
-        self.scorer = VenueScorer()
+        self.scorer = VenueScorer(window_ns(bus, retention_s))
         self.held_scores: dict[ScoreKey, VenueScored] = {}  # the same, latest per venue only
         self.outbox = Outbox(bus, "tca")
         self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
@@ -166,6 +190,8 @@ class TcaService:
             key = (event.graph_id, event.node_id)
             if key in self.fold.interval_nodes:
                 self.tape.pin(key, self.fold.interval_nodes[key], event.ts_ns)
+        if isinstance(event, NodeCancelled):
+            self.tape.unpin((event.graph_id, event.node_id))  # no report will close its interval
         if isinstance(event, TcaReported):
             self.held.pop(event.event_id, None)
             self.tape.unpin((event.graph_id, event.node_id))  # reported: its interval is done with
