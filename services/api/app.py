@@ -15,6 +15,7 @@ from projections.market_follower import MarketFollower
 from projections.ledger import LedgerView
 from projections.market import DAY_NS, MarketBooks
 from projections.orders import OrdersProjection
+from projections.retention import window_ns
 from projections.positions import PositionsProjection
 from projections.runner import ProjectionRunner
 from projections.store import open_store
@@ -61,9 +62,11 @@ def create_app(settings: Settings) -> FastAPI:
         day_ago_ns = time.time_ns() - DAY_NS
         follower = MarketFollower(bus, fold_md, trade_history=(frozenset(PREDICTION_VENUES), day_ago_ns))
         await follower.start()
-        ledger = LedgerView()
+        # Ended graphs leave the hot view a dedup window after they end (projections/retention.py).
+        ledger = LedgerView(window_ns=window_ns(bus))
         traces = TraceIndex(ledger)
         plans = RoutingPlans()
+        ledger.on_evict += [traces.forget, plans.forget]
 
         def fold_ledger(event: AnyEvent, seq: int) -> None:
             plans.apply(event, seq)  # cannot raise; readers never see a fold half done (no await)

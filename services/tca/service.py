@@ -69,7 +69,7 @@ class TcaFold:
         self.interval_nodes: dict[NodeKey, str] = {}  # TWAP/VWAP nodes not yet completed -> symbol
         # Per graph, its node ids and reports: forgotten a dedup window after the graph ended (on
         # the log's clock); its reports are then read from the API's durable view.
-        self.graph_nodes: dict[str, tuple[str, ...]] = {}
+        self.graph_nodes: dict[str, set[str]] = {}
         self.graph_reports: dict[str, list[str]] = {}
         self.retention: Retention[str] = Retention(window_ns)
         self.evicted = 0
@@ -94,7 +94,7 @@ class TcaFold:
             case GraphCompleted() | GraphCancelled():
                 self.retention.ended(event.graph_id)
             case GraphSubmitted():
-                self.graph_nodes[event.graph_id] = tuple(n.node_id for n in event.nodes)
+                self.graph_nodes.setdefault(event.graph_id, set()).update(n.node_id for n in event.nodes)
                 for spec in event.nodes:
                     if spec.execution.policy in SLICED_POLICIES:  # scored against the interval too
                         self.interval_nodes[(event.graph_id, spec.node_id)] = spec.instrument.symbol
@@ -106,7 +106,7 @@ class TcaFold:
                 facts = self._facts((event.graph_id, event.node_id))
                 if facts.plan is None:  # the arrival is the first plan's; a re-plan does not move it
                     facts.plan = event
-            case ChildAllocated() | ChildSubmitted() | FillRecorded() | ChildAcked() if event.graph_id in self.graph_nodes:
+            case ChildAllocated() | ChildSubmitted() | FillRecorded() | ChildAcked() if event.graph_id:
                 facts = self._facts((event.graph_id, event.node_id))
                 if isinstance(event, ChildAllocated):
                     facts.children.append(event)
@@ -150,6 +150,9 @@ class TcaFold:
         facts = self.nodes.get(key)
         if facts is None:
             facts = self.nodes[key] = NodeFacts()
+            if key[0] not in self.graph_nodes:  # a stray (a late event of a forgotten graph): it goes too
+                self.retention.ended(key[0])
+            self.graph_nodes.setdefault(key[0], set()).add(key[1])
         return facts
 
 
