@@ -47,8 +47,9 @@ DEFAULT_WINDOW_S = 120.0  # nats/streams.json LEDGER duplicate_window_s
 
 
 def window_ns(bus: object, retention_s: float | None = None) -> int:
-    """`retention_s`, else the dedup window of the bus's settings (CROSSBOOK_DEDUP_WINDOW_S)."""
+    """`retention_s`, else the LEDGER stream's dedup window on `bus` (CROSSBOOK_DEDUP_WINDOW_S),
+    else the default; the in-process log (services/bus/memory.py) has no stream definitions."""
     if retention_s is None:
-        settings = getattr(bus, "settings", None)
-        retention_s = float(getattr(settings, "dedup_window_s", DEFAULT_WINDOW_S))
+        ledger = [s for s in getattr(bus, "streams", None) or () if getattr(s, "name", None) == "LEDGER"]
+        retention_s = float(getattr(ledger[0], "duplicate_window_s", DEFAULT_WINDOW_S)) if ledger else DEFAULT_WINDOW_S
     return int(retention_s * 1_000_000_000)

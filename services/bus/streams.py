@@ -39,7 +39,7 @@ def load_stream_defs(settings: Settings, path: Path = STREAMS_FILE) -> tuple[lis
                 storage=s["storage"],
                 max_age_s=settings.md_max_age_s if s["max_age_s"] is None else s["max_age_s"],
                 max_bytes=settings.md_max_bytes if s["max_bytes"] is None else s["max_bytes"],
-                duplicate_window_s=s["duplicate_window_s"],
+                duplicate_window_s=settings.dedup_window_s if s["duplicate_window_s"] is None else s["duplicate_window_s"],
                 kind=s["kind"],
             )
         )
