@@ -62,6 +62,7 @@ class GraphEngineService:
         self.outbox.on_refused = self._refused
         self.retention: Retention[str] = Retention(window_ns(bus, retention_s))
         self.evicted = 0
+        self.refused_repeats = 0  # graphs made anew from a repeated submit and refused by the log
         # A router in this process that appends a new graph with its roots' routing in one
         # round trip (services/runtime.py `hand_over`); else the outbox appends it.
         self.carry_to: Callable[[list[AnyEvent], AggregateAppender], None] | None = None
@@ -163,6 +164,7 @@ class GraphEngineService:
                     log.warning("graph %s already exists on the log: the repeated submit is not applied",
                                 event.graph_id)
                     self._evict(state)
+                    self.refused_repeats += 1
 
     def on_event(self, event: AnyEvent, seq: int) -> None:
         self.retention.read(event.ts_ns)
