@@ -32,6 +32,7 @@ import asyncio
 import logging
 import random
 import time
+from typing import Any
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -159,6 +160,7 @@ class RouterService:
         self.carry_bus = as_writer(bus, "graph", "risk", "router")  # ... after the graph the engine carried here
         self._carrying: Carried | None = None  # the engine's graph being routed (`carry`)
         self._carry: list[AnyEvent] = []  # what of it is not appended yet
+        self._carry_task: asyncio.Task[Any] | None = None  # the task routing it: only it appends the carry
         self.limits = limits or RiskLimits()
         self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
@@ -395,6 +397,7 @@ class RouterService:
                     activations.append(event)
         self._carrying = carried
         self._carry = list(carried.events)
+        self._carry_task = asyncio.current_task()
         try:
             for activation in activations:
                 await self._route_node(activation)
@@ -713,20 +716,24 @@ class RouterService:
         plans = self.plan_ids.get(activation.graph_id, set())
         released = [i for i in range(len(slices)) if derive_id("plan", activation.event_id, str(i)) in plans]
         resume_at = max(released) + 1 if released else 0
-        for index, piece in enumerate(slices):
-            if key in self.finished:
-                break  # cancelled, or settled by the engine after its horizon
-            if index < resume_at:
-                continue  # released (or skipped) before a restart
-            delay_s = (piece.due_ns - self.clock_ns()) / 1e9
-            if delay_s > 0:
-                await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
-            books, plan, _ = self._plan(node, piece.qty_1e8, graph.is_sandbox)
-            if plan is None or not any(a.qty_1e8 for a in plan.allocations):
-                log.warning("slice %s of %s: no live book; skipped", index, key)
-                continue
-            await self._publish_plan(activation, graph, node, books, plan, tag=str(index))
-        self.slicing.pop(key, None)
+        try:
+            for index, piece in enumerate(slices):
+                if key in self.finished:
+                    break  # cancelled, or settled by the engine after its horizon
+                if index < resume_at:
+                    continue  # released (or skipped) before a restart
+                delay_s = (piece.due_ns - self.clock_ns()) / 1e9
+                if delay_s > 0:
+                    await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
+                books, plan, _ = self._plan(node, piece.qty_1e8, graph.is_sandbox)
+                if plan is None or not any(a.qty_1e8 for a in plan.allocations):
+                    log.warning("slice %s of %s: no live book; skipped", index, key)
+                    continue
+                await self._publish_plan(activation, graph, node, books, plan, tag=str(index))
+        except Exception as exc:  # the task's outermost frame: nobody awaits it, so say it here
+            log.exception("slicing %s stopped: %s", key, exc)
+        finally:
+            self.slicing.pop(key, None)  # else the ended graph could never leave the router's state
 
     async def _publish_plan(
         self,
@@ -782,7 +789,7 @@ class RouterService:
         # first append is checked against our fold (services/kernel/appender.py says why that
         # suffices for one writer); a crash part-way re-decides from the activation, same ids.
         plan: list[AnyEvent] = [msgspec.structs.replace(made, children=tuple(children)), *children]
-        if account or self._carry:
+        if account or self._carrying_here():
             await self._append_checked(made.tenant, [*account, *plan], self.decision_bus)
         else:
             await self.route_bus.publish_many(plan)
@@ -832,6 +839,11 @@ class RouterService:
             is_sandbox=graph.is_sandbox,
         )
 
+    def _carrying_here(self) -> bool:
+        # A slicer, retry or follow-up task may append while the router's loop is routing a carried
+        # graph: the carry goes only with that loop's own decision, never in front of another's.
+        return bool(self._carry) and asyncio.current_task() is self._carry_task
+
     async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
         await self._append_checked(tenant, events, self.risk_bus)
 
@@ -843,7 +855,7 @@ class RouterService:
         # A graph the engine carried here goes first, its subject checked as the engine would.
         subject = account_subject(tenant)
         expected = {subject: self.account_seq.get(tenant, 0)}
-        carried = self._carrying
+        carried = self._carrying if self._carrying_here() else None
         if carried is not None and self._carry:
             events, bus = [*self._carry, *events], self.carry_bus
             expected.update((s, carried.outbox.last_seq.get(s, 0)) for s in {subject_for(e) for e in self._carry})
