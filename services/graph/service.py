@@ -63,6 +63,8 @@ class GraphEngineService:
         self.retention: Retention[str] = Retention(window_ns(bus, retention_s))
         self.evicted = 0
         self.refused_repeats = 0  # graphs made anew from a repeated submit and refused by the log
+        self.from_log: set[str] = set()  # graphs whose GraphSubmitted this engine has read on the log
+        self.unconfirmed: set[str] = set()  # made here, refused as new, not (yet) read on the log
         # A router in this process that appends a new graph with its roots' routing in one
         # round trip (services/runtime.py `hand_over`); else the outbox appends it.
         self.carry_to: Callable[[list[AnyEvent], AggregateAppender], None] | None = None
@@ -137,7 +139,12 @@ class GraphEngineService:
     def _evict_due(self) -> None:
         for graph_id in self.retention.due():
             state = self.graphs.get(graph_id)
-            if state is not None and state.terminal:
+            if state is not None and graph_id in self.unconfirmed:
+                # Refused as new a window ago and never read on the log since: a copy made from
+                # a repeated submit of a graph that had left memory. The log keeps the original.
+                self._evict(state)
+                self.refused_repeats += 1
+            elif state is not None and state.terminal:
                 self._evict(state)
                 self.evicted += 1
 
@@ -151,20 +158,21 @@ class GraphEngineService:
         for child_id in state.children:
             self.child_graph.pop(child_id, None)
         self.outbox.last_seq.pop(graph_subject(state.tenant, state.graph_id), None)
+        self.from_log.discard(state.graph_id)
+        self.unconfirmed.discard(state.graph_id)
 
     def _refused(self, events: list[AnyEvent], expected_seq: int) -> None:
-        # A graph appended as new (expected subject sequence 0) is already on the log: a repeat
-        # of a submit whose graph left hot state. Forget the copy just made; the log keeps the one.
+        # A graph appended as new (expected subject sequence 0) is already on the log: either our
+        # own earlier append whose answer was lost (the log will show it to us: keep the state),
+        # or a repeated submit of a graph that left memory (the log never will: the copy goes a
+        # window later, `_evict_due`). The log keeps the one graph either way.
         if expected_seq != 0:
             return
         for event in events:
-            if isinstance(event, GraphSubmitted):
-                state = self.graphs.get(event.graph_id)
-                if state is not None and event.event_id in state.seen_event_ids:
-                    log.warning("graph %s already exists on the log: the repeated submit is not applied",
-                                event.graph_id)
-                    self._evict(state)
-                    self.refused_repeats += 1
+            if isinstance(event, GraphSubmitted) and event.graph_id not in self.from_log:
+                log.warning("graph %s is already on the log: this submit's copy is not appended", event.graph_id)
+                self.unconfirmed.add(event.graph_id)
+                self.retention.ended(event.graph_id)
 
     def on_event(self, event: AnyEvent, seq: int) -> None:
         self.retention.read(event.ts_ns)
@@ -181,6 +189,8 @@ class GraphEngineService:
                 self._run_unrun()
             return
         if isinstance(event, GraphSubmitted):
+            self.from_log.add(event.graph_id)
+            self.unconfirmed.discard(event.graph_id)
             if event.graph_id in self.graphs:
                 return
             # Replaying: the root activations get the ids `_on_command` gave them (from the

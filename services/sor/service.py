@@ -177,6 +177,7 @@ class RouterService:
         self.child_graph: dict[str, str] = {}
         self.retention: Retention[str] = Retention(window_ns(bus, retention_s))  # ended graphs
         self.evicted = 0
+        self.unconfirmed: set[str] = set()  # carried graphs refused as new and not (yet) read on the log
         self.books = AccountBooks(self.rules, window_ns=self.retention.window_ns)  # sandbox and live accounts, apart
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
@@ -221,10 +222,13 @@ class RouterService:
         self.retention.read(event.ts_ns)
         if len(self.retention):
             for graph_id in self.retention.due():
-                self._evict(graph_id)
+                state = self.states.get(graph_id)
+                if graph_id in self.unconfirmed or (state is not None and state.terminal):
+                    self._evict(graph_id)
         match event:
             case GraphSubmitted():
                 self.graphs[event.graph_id] = event
+                self.unconfirmed.discard(event.graph_id)
             case NodeActivated():
                 self._activated(event)
             case PlanMade():
@@ -279,6 +283,7 @@ class RouterService:
             self.retention.ended(graph_id)
             return
         self.graphs.pop(graph_id, None)
+        self.unconfirmed.discard(graph_id)
         state = self.states.pop(graph_id, None)
         self.plan_ids.pop(graph_id, None)
         for child_id in state.children if state is not None else ():
@@ -876,9 +881,14 @@ class RouterService:
                 carried.outbox.on_refused(refused, 0)
             for event in refused:
                 if isinstance(event, GraphSubmitted):
-                    self.graphs.pop(event.graph_id, None)
+                    # Our own earlier append whose answer was lost, or a repeat of a graph that left
+                    # memory: its activations are routed if and when the log shows them; a copy
+                    # the log never confirms goes a window later.
                     for node in event.nodes:
                         self.activations.pop((event.graph_id, node.node_id), None)
+                    if event.graph_id not in self.states:
+                        self.unconfirmed.add(event.graph_id)
+                        self.retention.ended(event.graph_id)
                     raise GraphExists(f"graph {event.graph_id} is already on the log; the repeated submit is not applied")
         if failure is not None:
             raise failure
