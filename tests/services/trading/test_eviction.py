@@ -111,11 +111,12 @@ def hot_state(r: Running) -> dict[str, Any]:
     sandbox, tca = r.part(SandboxExecutor), r.part(TcaService)
     ledger, plans, traces = r.api.ledger, r.api.plans, r.api.traces
     return {
-        **{f"engine.{n}": getattr(engine, n) for n in ("graphs", "child_graph", "wakeups", "ticked")},
+        **{f"engine.{n}": getattr(engine, n) for n in (
+            "graphs", "child_graph", "wakeups", "ticked", "from_log", "unconfirmed")},
         "engine.outbox.last_seq": engine.outbox.last_seq,
         **{f"router.{n}": getattr(router, n) for n in (
             "graphs", "states", "child_graph", "activations", "arrivals", "routed", "finished", "plan_ids", "unplaced",
-            "failures", "slicing")},
+            "failures", "slicing", "unconfirmed")},
         "router.books.graph_sandbox": router.books.graph_sandbox,
         "router.books.fill_keys": [a.fill_keys for a in router.books.accounts.values()],
         "router.books.passed_nodes": [a.passed_nodes for a in router.books.accounts.values()],
