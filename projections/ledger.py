@@ -11,13 +11,19 @@ in LEDGER sequence order so a `/v1/stream` cursor is a ledger sequence: "what fo
 bisection, not a list offset (services/api/routers/stream.py).
 
 It also keeps the risk account of each tenant's books (services/risk/books.py: sandbox and live
-apart, as the router keeps them), so /v1/balances can show what open orders hold (`locked`)."""
+apart, as the router keeps them), so /v1/balances can show what open orders hold (`locked`).
+
+Bounded: a graph leaves this view (with its fills, reports and index entries) once it ended a
+`window_ns` ago on the log's clock (projections/retention.py), and the per-tenant fill and report
+lists keep only that window; reads of finished history come from the durable `orders` view
+(projections/orders.py: graphs, fills, TCA reports, plans, traces). `on_evict` tells the API's
+other in-memory indexes (plans, traces) which graph left."""
 
 from __future__ import annotations
 
 import logging
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from events import AnyEvent
@@ -26,6 +32,7 @@ from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from events.sandbox import SandboxReset, SandboxSettingsChanged
 from events.tca import TcaReported
+from projections.retention import Retention
 from services.refdata import instrument_rules
 from services.graph import GraphState
 from services.graph import apply as apply_graph
@@ -40,13 +47,18 @@ E = TypeVar("E")
 
 
 class LedgerView:
-    def __init__(self, rules: RulesBook | None = None) -> None:
+    def __init__(self, rules: RulesBook | None = None, *, window_ns: int | None = None) -> None:
+        """`window_ns`: how long an ended graph stays (None: for ever)."""
         # The fold needs the rules only for a fill's base and quote asset.
         self.rules = rules if rules is not None else rules_book(instrument_rules())
         self.graphs: dict[str, GraphState] = {}
-        self.fills: list[FillRecorded] = []
-        self.fill_ids: set[str] = set()
-        self.books = AccountBooks(self.rules)
+        self.fill_ids: set[str] = set()  # kept a window after each fill (the bus drops repeats within it)
+        self.books = AccountBooks(self.rules, window_ns=window_ns)
+        self.window_ns = window_ns
+        self.retention: Retention[str] = Retention(window_ns or 0)  # ended graphs
+        self.fill_retention: Retention[str] = Retention(window_ns or 0)  # fill ids
+        self.on_evict: list[Callable[[GraphState], None]] = []
+        self.evicted = 0
         self.funded: set[str] = set()  # tenants holding paper balances
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
@@ -67,6 +79,8 @@ class LedgerView:
 
     def apply(self, event: AnyEvent, seq: int) -> None:
         self.position = max(self.position, seq)
+        if self.window_ns is not None:
+            self._evict_due(event.ts_ns)
         if event.tenant:
             self._fold_accounts(event)
             if self.books.refusal(event) is not None:
@@ -82,11 +96,10 @@ class LedgerView:
                 self._touch(submitted.tenant, event.graph_id, seq)
             return
         if isinstance(event, TcaReported):
-            if event.event_id not in self.tca:
+            if event.event_id not in self.tca and self._owner(event.graph_id) == event.tenant:
                 self.tca[event.event_id] = event
                 self.tenant_tca.setdefault(event.tenant, []).append((seq, event))
-                if self._owner(event.graph_id) == event.tenant:
-                    self.graph_tca.setdefault(event.graph_id, []).append(event)
+                self.graph_tca.setdefault(event.graph_id, []).append(event)
             return
         if isinstance(event, KillSwitchEngaged):
             self.kill[event.tenant] = event
@@ -105,7 +118,8 @@ class LedgerView:
             return
         if isinstance(event, FillRecorded) and event.fill_id not in self.fill_ids:
             self.fill_ids.add(event.fill_id)
-            self.fills.append(event)
+            if self.window_ns is not None:
+                self.fill_retention.ended(event.fill_id, event.ts_ns)
             self.tenant_fills.setdefault(event.tenant, []).append((seq, event))
             if self._owner(event.graph_id) == event.tenant:
                 self.graph_fills.setdefault(event.graph_id, []).append(event)
@@ -118,6 +132,38 @@ class LedgerView:
                 self._touch(folded.tenant, graph_id, seq)
                 if folded.terminal:
                     self.working.get(folded.tenant, {}).pop(graph_id, None)
+                    if not state.terminal and self.window_ns is not None:
+                        self.retention.ended(graph_id, event.ts_ns)
+
+    def _evict_due(self, ts_ns: int) -> None:
+        self.retention.read(ts_ns)
+        self.fill_retention.read(ts_ns)
+        for fill_id in self.fill_retention.due():
+            self.fill_ids.discard(fill_id)
+        for graph_id in self.retention.due():
+            graph = self.graphs.get(graph_id)
+            if graph is not None and graph.terminal:
+                self._evict(graph)
+
+    def _evict(self, graph: GraphState) -> None:
+        tenant, graph_id = graph.tenant, graph.graph_id
+        del self.graphs[graph_id]
+        self.tenant_graphs.get(tenant, {}).pop(graph_id, None)
+        self.changed.get(tenant, {}).pop(graph_id, None)
+        self.graph_fills.pop(graph_id, None)
+        for report in self.graph_tca.pop(graph_id, []):
+            self.tca.pop(report.event_id, None)
+        # The tenant's fill and report lists keep the window (a /v1/stream cursor within it resumes
+        # from memory); the graph's are older than its end, so older than the window by now.
+        cutoff = self.retention.log_ns - (self.window_ns or 0)
+        for lists in (self.tenant_fills, self.tenant_tca):
+            entries = lists.get(tenant)
+            if entries:
+                old = next((i for i, (_, e) in enumerate(entries) if e.ts_ns >= cutoff), len(entries))
+                del entries[:old]
+        for hook in self.on_evict:
+            hook(graph)
+        self.evicted += 1
 
     def _owner(self, graph_id: str | None) -> str | None:
         graph = self.graphs.get(graph_id) if graph_id else None

@@ -9,6 +9,12 @@ Served documents (keys `<tenant>/<sandbox|live>/...`, scoped like the positions 
   graphs    `.../<graph_id>`        the Graph status object of GET /v1/execution_graphs/{id}
   orders    `.../<node_order_id>`   {row: Order row, rank: [graph's stream seq, node index]}
   fills     `.../<seq:020d>`        Fill row, keyed by the stream sequence of its FillRecorded
+  tca       `.../<graph_id>/<seq:020d>`  {report, prediction}: a TcaReported of the tenant's graph
+  plans     `.../<graph_id>/<seq:020d>`  a PlanMade of the tenant's graph
+  trace     `.../<graph_id>/<seq:020d>`  {node_id}: the LEDGER sequence of an event of a node's
+                                    lifecycle (node_id None: graph-wide), for GET /v1/traces
+These are the history of a graph once it has left the API's hot, in-memory ledger
+(projections/retention.py): reads of finished graphs come from here, per tenant.
 The fold's own memory (not served):
   state     `<graph_id>`            {seq, state}: the GraphState, set fields sorted so a rebuild
                                     writes byte-identical documents
@@ -27,9 +33,28 @@ from typing import Any, Literal
 import msgspec
 
 from events import AnyEvent
-from events.execution import ChildSubmitted, FillRecorded
-from events.graph import GraphSubmitted
+from events.execution import (
+    ChildAcked,
+    ChildAmended,
+    ChildCancelled,
+    ChildRejected,
+    ChildSubmitted,
+    FillRecorded,
+)
+from events.graph import (
+    GraphCancelled,
+    GraphCompleted,
+    GraphPaused,
+    GraphResumed,
+    GraphSubmitted,
+    NodeActivated,
+    NodeAmended,
+    NodeCancelled,
+    NodeCompleted,
+)
+from events.risk import RiskCheckPassed, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
+from events.tca import TcaReported
 from events.venues import instrument_type_of, venue_id
 from projections.positions import book
 from projections.runner import ViewTx
@@ -41,6 +66,14 @@ from services.risk.account import fact_problem
 
 NAME = "orders"
 GRAPHS, ORDERS, FILLS = "graphs", "orders", "fills"
+TCA, PLANS, TRACE = "tca", "plans", "trace"
+# What a node's trace shows (GET /v1/traces): the graph's own events, and every event of the node.
+GRAPH_WIDE = (GraphSubmitted, GraphPaused, GraphResumed, GraphCancelled, GraphCompleted)
+PER_NODE = (
+    NodeActivated, NodeAmended, NodeCancelled, NodeCompleted, RiskCheckPassed, RiskCheckRejected, PlanMade,
+    ChildAllocated, ChildSubmitted, ChildAcked, ChildRejected, ChildCancelled, ChildAmended, FillRecorded,
+    TcaReported,
+)
 STATE, FILL_IDS, BAD, CHILDREN = "state", "fill_ids", "bad", "children"
 
 
@@ -75,9 +108,12 @@ class OrdersProjection:
         if isinstance(event, GraphSubmitted):
             if tx.get(STATE, event.graph_id) is None:  # a graph_id is taken once, by its first submission
                 self._save(tx, seq, None, initial(event))
+                self._history(tx, event, seq)
             return
         graph_id = graph_of(event)
         loaded = self._load(tx, graph_id) if graph_id else None
+        if loaded is not None and loaded[1].tenant == event.tenant:
+            self._history(tx, event, seq, loaded[1])
         if loaded is None:
             return
         graph_seq, state = loaded
@@ -90,6 +126,25 @@ class OrdersProjection:
         tx.put(BAD, f"{seq:020d}", {"subject": subject, "error": error})
 
     # --- folds ------------------------------------------------------------------------------
+    @staticmethod
+    def _history(tx: ViewTx, event: AnyEvent, seq: int, graph: GraphState | None = None) -> None:
+        # Only events of the tenant's own graph (graph_ids are client-chosen: another tenant's
+        # event naming it, written straight to the log, must not show in this graph's history).
+        graph_id = getattr(event, "graph_id", "")
+        tenant = event.tenant
+        is_sandbox = graph.is_sandbox if graph is not None else bool(getattr(event, "is_sandbox", True))
+        prefix = f"{tenant}/{book(is_sandbox)}/{graph_id}/{seq:020d}"
+        if isinstance(event, GRAPH_WIDE):
+            tx.put(TRACE, prefix, {"node_id": None})
+        elif isinstance(event, PER_NODE) and getattr(event, "node_id", None):
+            tx.put(TRACE, prefix, {"node_id": event.node_id})
+        if isinstance(event, TcaReported):
+            node = graph.nodes.get(event.node_id) if graph is not None else None
+            prediction = node is not None and node.spec.instrument.type == "prediction"
+            tx.put(TCA, prefix, {"report": msgspec.to_builtins(event), "prediction": prediction})
+        elif isinstance(event, PlanMade):
+            tx.put(PLANS, prefix, {"plan": msgspec.to_builtins(event)})
+
     @staticmethod
     def _fill(tx: ViewTx, fill: FillRecorded, seq: int) -> None:
         # The risk account's and positions view's dedup key: the venue trade id, else the event id.
@@ -223,6 +278,59 @@ def orders_page(
     if symbol:
         rows = [r for r in rows if r["symbol"] == symbol]
     return page("orders", rows, limit, offset)
+
+
+def _graph_scan(
+    store: ViewStore, collection: str, tenant: str, sandbox_only: bool, graph_id: str | None
+) -> list[tuple[int, Doc]]:
+    # (LEDGER sequence, doc), in log order: of one graph, or of all the tenant's graphs.
+    found: list[tuple[int, Doc]] = []
+    for b in books(sandbox_only):
+        prefix = f"{tenant}/{b}/" + (f"{graph_id}/" if graph_id is not None else "")
+        found.extend((int(k.rsplit("/", 1)[1]), d) for k, d in store.scan(NAME, collection, prefix))
+    found.sort(key=lambda sd: sd[0])
+    return found
+
+
+def tca_reports(
+    store: ViewStore, tenant: str, sandbox_only: bool, graph_id: str | None = None
+) -> list[tuple[TcaReported, bool]]:
+    """The caller's TCA reports (of one graph, or all), oldest first, each with whether its
+    instrument is a prediction market."""
+    return [
+        (msgspec.convert(d["report"], TcaReported), d["prediction"])
+        for _, d in _graph_scan(store, TCA, tenant, sandbox_only, graph_id)
+    ]
+
+
+def plans(store: ViewStore, tenant: str, sandbox_only: bool, graph_id: str) -> list[PlanMade]:
+    """The SOR's plans for the caller's graph, oldest first."""
+    return [msgspec.convert(d["plan"], PlanMade) for _, d in _graph_scan(store, PLANS, tenant, sandbox_only, graph_id)]
+
+
+def trace_seqs(store: ViewStore, tenant: str, sandbox_only: bool, graph_id: str, node_id: str) -> list[int]:
+    """The LEDGER sequences of a node's trace (graph-wide events included), in log order."""
+    return [
+        seq for seq, d in _graph_scan(store, TRACE, tenant, sandbox_only, graph_id) if d["node_id"] in (None, node_id)
+    ]
+
+
+def order_count(store: ViewStore, tenant: str, sandbox_only: bool) -> int:
+    """How many order rows (nodes) the caller has."""
+    return sum(1 for _ in _scan(store, ORDERS, tenant, sandbox_only))
+
+
+def fills_of(store: ViewStore, tenant: str, sandbox_only: bool, graph_id: str | None = None) -> list[Doc]:
+    """The caller's fill rows (of one graph, or all), in log order."""
+    keyed = [(k.rsplit("/", 1)[1], d) for k, d in _scan(store, FILLS, tenant, sandbox_only)]
+    keyed.sort(key=lambda kd: kd[0])
+    return [d for _, d in keyed if graph_id is None or d["graph_id"] == graph_id]
+
+
+def graph_state(store: ViewStore, graph_id: str) -> GraphState | None:
+    """The fold's whole state of a graph (any tenant's: the caller checks visibility)."""
+    doc = store.load(NAME, STATE, graph_id) if "\x00" not in graph_id else None
+    return None if doc is None else msgspec.convert(doc["state"], GraphState)
 
 
 def fills_page(

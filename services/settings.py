@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     api_port: int = 8700
     md_max_age_s: int = 3600
     md_max_bytes: int = 1 << 30
-    dedup_window_s: int = 120
+    # The LEDGER stream's dedup window; finished graphs also leave every process's memory that long
+    # after they end (projections/retention.py).
+    dedup_window_s: int = Field(default=120, ge=1)
     ack_wait_s: float = 5.0
     nbbo_tick_ms: int = Field(default=25, ge=0)
     # Requests per second per account (bucket = 2 x qps); self-hosted default is generous, 0 = off.

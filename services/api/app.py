@@ -16,6 +16,7 @@ from events.algos import ALGO_EVENTS
 from projections.ledger import LedgerView
 from projections.market import DAY_NS, MarketBooks
 from projections.orders import OrdersProjection
+from projections.retention import window_ns
 from projections.positions import PositionsProjection
 from projections.runner import ProjectionRunner
 from projections.store import open_store
@@ -73,9 +74,11 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
         day_ago_ns = time.time_ns() - DAY_NS
         follower = MarketFollower(bus, fold_md, trade_history=(frozenset(PREDICTION_VENUES), day_ago_ns))
         await follower.start()
-        ledger = LedgerView()
+        # Ended graphs leave the hot view a dedup window after they end (projections/retention.py).
+        ledger = LedgerView(window_ns=window_ns(bus))
         traces = TraceIndex(ledger)
         plans = RoutingPlans()
+        ledger.on_evict += [traces.forget, plans.forget]
 
         deployments = DeploymentsView()
 

@@ -5,7 +5,9 @@ WS `routing` channel share one shape, {legs:[{venue, qty_1e8, est_price_1e9}], e
 several, null when nothing is routable. `est_cost_bps` is the all-in cost (price + fee + the
 router's latency penalty) of the routed quantity against the arrival mid, worse > 0.
 
-`RoutingPlans` keeps every `PlanMade` of the LEDGER stream. The app folds it in the same pass as
+`RoutingPlans` keeps the `PlanMade` events of the graphs in the ledger view: a graph's plans leave
+with the graph (`forget`, a `LedgerView.on_evict` hook); the durable `orders` view keeps them all
+(projections/orders.py `plans`). The app folds it in the same pass as
 the ledger view (services/api/app.py `fold_ledger`), so the plans are never behind the ledger's
 answers and a plan's graph is always in the ledger view once the plan is.
 """
@@ -20,6 +22,7 @@ from events import AnyEvent
 from events.routing import PlanMade
 from services.api.access import AuthContext, visible
 from services.api.state import ApiState
+from services.graph import GraphState
 from services.graph.schema import node_order_id
 from services.sor import Side
 from services.sor.cost import cost_bps
@@ -27,10 +30,10 @@ from services.sor.cost import cost_bps
 
 @dataclass
 class RoutingPlans:
-    """Every `PlanMade` on the LEDGER stream, in log order, per graph and per tenant (with its
-    LEDGER sequence, so a reader asks for what followed a sequence without scanning other tenants)."""
+    """The `PlanMade` events of the graphs not yet evicted, in log order, per graph and per tenant
+    (with its LEDGER sequence, so a reader asks for what followed a sequence without scanning
+    other tenants)."""
 
-    made: list[PlanMade] = field(default_factory=list)
     by_graph: dict[str, list[PlanMade]] = field(default_factory=dict)
     by_tenant: dict[str, list[tuple[int, PlanMade]]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
@@ -38,9 +41,16 @@ class RoutingPlans:
     def apply(self, event: AnyEvent, seq: int) -> None:
         if isinstance(event, PlanMade) and event.event_id not in self.seen:
             self.seen.add(event.event_id)
-            self.made.append(event)
             self.by_graph.setdefault(event.graph_id, []).append(event)
             self.by_tenant.setdefault(event.tenant, []).append((seq, event))
+
+    def forget(self, graph: GraphState) -> None:
+        """The graph left the ledger view: drop its plans (they are older than the window)."""
+        gone = {p.event_id for p in self.by_graph.pop(graph.graph_id, [])}
+        self.seen -= gone
+        entries = self.by_tenant.get(graph.tenant)
+        if gone and entries:
+            entries[:] = [(seq, p) for seq, p in entries if p.event_id not in gone]
 
 
 def cost_bps_or_none(side: Side, cost_usd_1e9: int | None, qty_1e8: int, mid_1e9: int) -> float | None:

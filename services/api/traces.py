@@ -54,15 +54,11 @@ from events.risk import RiskCheckPassed, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported
 from projections.ledger import LedgerView
+from projections.orders import GRAPH_WIDE, PER_NODE
+from services.graph import GraphState
 from services.bus import Bus
 from services.errors import BusError
 
-GRAPH_WIDE = (GraphSubmitted, GraphPaused, GraphResumed, GraphCancelled, GraphCompleted)
-PER_NODE = (
-    NodeActivated, NodeAmended, NodeCancelled, NodeCompleted, RiskCheckPassed, RiskCheckRejected, PlanMade,
-    ChildAllocated, ChildSubmitted, ChildAcked, ChildRejected, ChildCancelled, ChildAmended, FillRecorded,
-    TcaReported,
-)
 FETCH_CONCURRENCY = 16  # direct gets in flight per read
 
 
@@ -98,6 +94,12 @@ class TraceIndex:
         # straight to the log) must never show in this graph's trace.
         graph = self.ledger.graphs.get(graph_id)
         return graph is not None and graph.tenant == event.tenant
+
+    def forget(self, graph: GraphState) -> None:
+        """The graph left the ledger view: its trace is read from the durable view from now on."""
+        self.graph_seqs.pop(graph.graph_id, None)
+        for node_id in graph.nodes:
+            self.node_seqs.pop((graph.graph_id, node_id), None)
 
     def seqs(self, graph_id: str, node_id: str) -> list[int]:
         """The node's trace as LEDGER sequences, in log order (graph-wide events included)."""

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from events import AnyEvent, commands
 from events.graph import GRAPH_EVENTS, GraphSubmitted
 from events.ids import derive_id
-from events.subjects import subject_for
+from events.subjects import graph_subject, subject_for
 from projections.follower import SharedFollower, follow
+from projections.retention import Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
@@ -37,8 +38,15 @@ LEDGER_SUBJECTS = ["cmd.>", "ord.>", "route.>", "exec.>", "risk.>"]
 
 class GraphEngineService:
     def __init__(
-        self, bus: Bus, *, clock_ns: Callable[[], int] = time.time_ns, ledger: SharedFollower | None = None
+        self,
+        bus: Bus,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        ledger: SharedFollower | None = None,
+        retention_s: float | None = None,
     ) -> None:
+        """`retention_s`: how long a finished graph stays after it ended, on the log's clock
+        (default: the bus's dedup window, projections/retention.py)."""
         self.bus = bus
         self.clock_ns = clock_ns
         self.graphs: dict[str, GraphState] = {}
@@ -51,6 +59,12 @@ class GraphEngineService:
         # caught up, on the whole state, so an acked command is neither lost nor run twice.
         self.unrun: dict[str, commands.SubmitGraph | GraphCommand] = {}
         self.outbox = AggregateAppender(as_writer(bus, "graph"), "graph")
+        self.outbox.on_refused = self._refused
+        self.retention: Retention[str] = Retention(window_ns(bus, retention_s))
+        self.evicted = 0
+        self.refused_repeats = 0  # graphs made anew from a repeated submit and refused by the log
+        self.from_log: set[str] = set()  # graphs whose GraphSubmitted this engine has read on the log
+        self.unconfirmed: set[str] = set()  # made here, refused as new, not (yet) read on the log
         # A router in this process that appends a new graph with its roots' routing in one
         # round trip (services/runtime.py `hand_over`); else the outbox appends it.
         self.carry_to: Callable[[list[AnyEvent], AggregateAppender], None] | None = None
@@ -69,7 +83,10 @@ class GraphEngineService:
         await self.outbox.stop()
 
     def _keep(self, graph_id: str, state: GraphState) -> None:
+        before = self.graphs.get(graph_id)
         self.graphs[graph_id] = state
+        if state.terminal and (before is None or not before.terminal):
+            self.retention.ended(graph_id)
         due = next_wakeup_ns(state, self.ticked.get(graph_id))
         if due == self.wakeups.get(graph_id):
             return
@@ -119,7 +136,48 @@ class GraphEngineService:
             self.held.clear()
         self.outbox.put(out)
 
+    def _evict_due(self) -> None:
+        for graph_id in self.retention.due():
+            state = self.graphs.get(graph_id)
+            if state is not None and graph_id in self.unconfirmed:
+                # Refused as new a window ago and never read on the log since: a copy made from
+                # a repeated submit of a graph that had left memory. The log keeps the original.
+                self._evict(state)
+                self.refused_repeats += 1
+            elif state is not None and state.terminal:
+                self._evict(state)
+                self.evicted += 1
+
+    def _evict(self, state: GraphState) -> None:
+        # Its history is in the durable views; a late event for it is ignored here (the graph
+        # has ended: nothing it could cause), and a repeated submit is refused by JetStream
+        # (`_refused`): the graph's subject is no longer empty.
+        self.graphs.pop(state.graph_id, None)
+        self.wakeups.pop(state.graph_id, None)
+        self.ticked.pop(state.graph_id, None)
+        for child_id in state.children:
+            self.child_graph.pop(child_id, None)
+        self.outbox.last_seq.pop(graph_subject(state.tenant, state.graph_id), None)
+        self.from_log.discard(state.graph_id)
+        self.unconfirmed.discard(state.graph_id)
+
+    def _refused(self, events: list[AnyEvent], expected_seq: int) -> None:
+        # A graph appended as new (expected subject sequence 0) is already on the log: either our
+        # own earlier append whose answer was lost (the log will show it to us: keep the state),
+        # or a repeated submit of a graph that left memory (the log never will: the copy goes a
+        # window later, `_evict_due`). The log keeps the one graph either way.
+        if expected_seq != 0:
+            return
+        for event in events:
+            if isinstance(event, GraphSubmitted) and event.graph_id not in self.from_log:
+                log.warning("graph %s is already on the log: this submit's copy is not appended", event.graph_id)
+                self.unconfirmed.add(event.graph_id)
+                self.retention.ended(event.graph_id)
+
     def on_event(self, event: AnyEvent, seq: int) -> None:
+        self.retention.read(event.ts_ns)
+        if len(self.retention):
+            self._evict_due()
         self.held.pop(event.event_id, None)
         if event.causation_id is not None:
             self.unrun.pop(event.causation_id, None)  # the command it answers has run
@@ -131,6 +189,8 @@ class GraphEngineService:
                 self._run_unrun()
             return
         if isinstance(event, GraphSubmitted):
+            self.from_log.add(event.graph_id)
+            self.unconfirmed.discard(event.graph_id)
             if event.graph_id in self.graphs:
                 return
             # Replaying: the root activations get the ids `_on_command` gave them (from the

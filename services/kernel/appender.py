@@ -73,6 +73,8 @@ class AggregateAppender(Outbox):
         self.last_seq: dict[str, int] = {}  # subject -> the last sequence seen or appended on it
         self.conflicts = 0
         self.on_appended: Callable[[AnyEvent], None] | None = None  # told of each acked append
+        # Told of the events a conflict kept off the log, with the expected sequence refused.
+        self.on_refused: Callable[[list[AnyEvent], int], None] | None = None
 
     def saw(self, subject: str, seq: int) -> None:
         if seq > self.last_seq.get(subject, 0):
@@ -98,6 +100,8 @@ class AggregateAppender(Outbox):
             if isinstance(failure, ConcurrencyConflict):
                 self.conflicts += 1
                 dropped = [e for e in rest if subject_for(e) == failure.subject]
+                if self.on_refused is not None:
+                    self.on_refused([events[len(stored)], *dropped], failure.expected_seq)
                 log.error("%s: %d appends to %s not made: %s", self.name, len(dropped) + 1, failure.subject, failure)
                 events = [e for e in rest if subject_for(e) != failure.subject]
                 continue

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from events.base import Event
 from events.execution import FillRecorded
-from events.graph import GraphSubmitted
+from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted
+from projections.retention import Retention
 from services.graph.state import graph_of
 from services.risk.account import CHILD_FACTS, AccountState, fact_problem, fold_into, new_account
 from services.risk.config import RulesBook
@@ -21,11 +22,19 @@ from services.risk.config import RulesBook
 Book = tuple[str, bool]  # (tenant, is_sandbox)
 
 
+FillKey = tuple[Book, str, str]  # (book, venue, fill id or event id)
+
+
 class AccountBooks:
-    def __init__(self, rules: RulesBook) -> None:
+    def __init__(self, rules: RulesBook, *, window_ns: int | None = None) -> None:
+        """`window_ns`: forget an ended graph's book and a fill's dedup key this long after it
+        (on the log's clock; projections/retention.py); None keeps them for ever."""
         self.rules = rules
         self.accounts: dict[Book, AccountState] = {}
         self.graph_sandbox: dict[str, bool] = {}  # graph_id -> is_sandbox
+        self.window_ns = window_ns
+        self.fill_retention: Retention[FillKey] = Retention(window_ns or 0)
+        self.graph_retention: Retention[str] = Retention(window_ns or 0)
 
     def account(self, tenant: str, is_sandbox: bool) -> AccountState:
         key = (tenant, is_sandbox)
@@ -59,6 +68,8 @@ class AccountBooks:
                 fold_into(account, event, self.rules)
             except Exception as exc:  # the other book still gets the event
                 failure = exc
+        if self.window_ns is not None:
+            self._retain(event, accounts)
         if failure is not None:
             raise failure
         return accounts
@@ -81,3 +92,22 @@ class AccountBooks:
                     known.update(account.children)
             reason = fact_problem(known, event)
         return None if reason is None else (reason, known.get(event.child_id, ""))
+
+    def _retain(self, event: Event, accounts: list[AccountState]) -> None:
+        # A fill's dedup key only has to outlive the bus's dedup window: within it a re-sent fill
+        # carries the same event id and JetStream drops it; the sandbox never re-sends a fill of
+        # a child it has finished. An ended graph's book is asked for only by its late events.
+        fills, graphs = self.fill_retention, self.graph_retention
+        fills.read(event.ts_ns)
+        graphs.read(event.ts_ns)
+        if isinstance(event, FillRecorded):
+            for account in accounts:
+                fills.ended(((account.tenant, event.is_sandbox), event.venue, event.fill_id or event.event_id))
+        elif isinstance(event, GraphCompleted | GraphCancelled):
+            graphs.ended(event.graph_id)
+        for book, venue, fill_key in fills.due():
+            held = self.accounts.get(book)
+            if held is not None:
+                held.fill_keys.discard((venue, fill_key))
+        for graph_id in graphs.due():
+            self.graph_sandbox.pop(graph_id, None)

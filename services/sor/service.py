@@ -32,6 +32,7 @@ import asyncio
 import logging
 import random
 import time
+from typing import Any
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ from events.tca import VenueScored
 from projections.follower import SharedFollower, SharedView, StreamFollower, follow
 from projections.market import MarketBooks
 from projections.market_follower import MarketFollower
+from projections.retention import Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
@@ -111,6 +113,11 @@ class Carried:
     outbox: AggregateAppender
 
 
+class GraphExists(Exception):
+    """A graph the engine carried here was refused as new: the log already holds it (a repeated
+    submit of a graph that left hot state). Nothing of the decision was stored."""
+
+
 ACCOUNT_RETRIES = 5  # decisions re-made when another writer appends to the account first
 ROUTE_RETRIES = 3  # a node whose routing hit a bus error (no answer, refused) is tried again
 ROUTE_RETRY_S = 0.5  # backoff before the first retry, doubled for each next one
@@ -126,10 +133,12 @@ class RouterService:
         clock_ns: Callable[[], int] = time.time_ns,
         ledger: SharedFollower | None = None,
         md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower | SharedView] | None = None,
+        retention_s: float | None = None,
     ) -> None:
         """`ledger`: the process's shared read of LEDGER; `md`: makes the follower of market
         data for a fold (default: its own MarketFollower; in the trader, a view of the process's
-        one read of market data)."""
+        one read of market data); `retention_s`: how long an ended graph stays in the router's
+        folds (default: the bus's dedup window)."""
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
@@ -137,6 +146,7 @@ class RouterService:
         self.carry_bus = as_writer(bus, "graph", "risk", "router")  # ... after the graph the engine carried here
         self._carrying: Carried | None = None  # the engine's graph being routed (`carry`)
         self._carry: list[AnyEvent] = []  # what of it is not appended yet
+        self._carry_task: asyncio.Task[Any] | None = None  # the task routing it: only it appends the carry
         self.limits = limits or RiskLimits()
         self.params = params or ROUTER_PARAMS
         self.clock_ns = clock_ns
@@ -145,7 +155,7 @@ class RouterService:
         self.market = MarketBooks()
         self.graphs: dict[str, GraphSubmitted] = {}
         self.routed: set[tuple[str, str]] = set()
-        self.plan_ids: set[str] = set()  # every plan on the log: a sliced node resumes after its last
+        self.plan_ids: dict[str, set[str]] = {}  # graph_id -> its plans on the log: a sliced node resumes after its last
         self.finished: set[tuple[str, str]] = set()
         self.slicing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.pending: asyncio.Queue[NodeActivated | FollowUp | ReleaseDue | KillCommand | Carried | FactDue] = (
@@ -154,7 +164,10 @@ class RouterService:
         self.facts_reported: set[str] = set()  # fact event ids a FactRefused on the log already records
         self.states: dict[str, GraphState] = {}  # the engine's fold, for re-routes and clips
         self.child_graph: dict[str, str] = {}
-        self.books = AccountBooks(self.rules)  # sandbox and live accounts, apart
+        self.retention: Retention[str] = Retention(window_ns(bus, retention_s))  # ended graphs
+        self.evicted = 0
+        self.unconfirmed: set[str] = set()  # carried graphs refused as new and not (yet) read on the log
+        self.books = AccountBooks(self.rules, window_ns=self.retention.window_ns)  # sandbox and live accounts, apart
         self.activations: dict[tuple[str, str], NodeActivated] = {}
         self.arrivals: dict[tuple[str, str], int] = {}  # the first plan's arrival mid
         self.queued: set[FollowUp] = set()
@@ -197,9 +210,16 @@ class RouterService:
         return self.books.account(tenant, is_sandbox)
 
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        self.retention.read(event.ts_ns)
+        if len(self.retention):
+            for graph_id in self.retention.due():
+                state = self.states.get(graph_id)
+                if graph_id in self.unconfirmed or (state is not None and state.terminal):
+                    self._evict(graph_id)
         match event:
             case GraphSubmitted():
                 self.graphs[event.graph_id] = event
+                self.unconfirmed.discard(event.graph_id)
             case NodeActivated():
                 self._activated(event)
             case PlanMade():
@@ -207,7 +227,7 @@ class RouterService:
                     self.unplaced[event.plan_id] = {c.child_id: c for c in event.children}
                 key = (event.graph_id, event.node_id)
                 self.arrivals.setdefault(key, event.arrival_mid_px_1e9)
-                self.plan_ids.add(event.plan_id)
+                self.plan_ids.setdefault(event.graph_id, set()).add(event.plan_id)
                 self.routed.add(key)
             case ChildAllocated():
                 children = self.unplaced.get(event.plan_id)
@@ -223,6 +243,8 @@ class RouterService:
                 self.routed.add((event.graph_id, event.node_id))
             case NodeCompleted() | NodeCancelled():
                 self.finished.add((event.graph_id, event.node_id))
+            case GraphCompleted() | GraphCancelled():
+                self.retention.ended(event.graph_id)
             case commands.EngageKillSwitch() | commands.ClearKillSwitch():
                 self.pending.put_nowait(event)
             case KillSwitchEngaged() | KillSwitchCleared():
@@ -247,6 +269,32 @@ class RouterService:
             # while catching up) leaves nothing to release, so a restart releases nothing twice.
             if isinstance(event, ENDS) and any(releases_for(a, event, now_ns=0) for a in self.books.accounts_for(event)):
                 self.pending.put_nowait(ReleaseDue(event))
+
+    def _evict(self, graph_id: str) -> None:
+        # The graph ended a dedup window ago (on the log's clock): nothing of it is routed again.
+        # A late event for it finds no state and is ignored (a late fill still reaches the
+        # account through `books`, which keeps no graph state).
+        graph = self.graphs.get(graph_id)
+        if graph is not None and any(
+            (graph_id, n.node_id) in self.slicing for n in graph.nodes
+        ):  # a slicer still winding down: try again a window later
+            self.retention.ended(graph_id)
+            return
+        self.graphs.pop(graph_id, None)
+        self.unconfirmed.discard(graph_id)
+        state = self.states.pop(graph_id, None)
+        self.plan_ids.pop(graph_id, None)
+        for child_id in state.children if state is not None else ():
+            self.child_graph.pop(child_id, None)
+        for node in graph.nodes if graph is not None else ():
+            key = (graph_id, node.node_id)
+            self.routed.discard(key)
+            self.finished.discard(key)
+            self.queued.discard(key)
+            self.activations.pop(key, None)
+            self.arrivals.pop(key, None)
+            self.failures.pop(key, None)
+        self.evicted += 1
 
     def _activated(self, event: NodeActivated) -> None:
         key = (event.graph_id, event.node_id)
@@ -321,6 +369,8 @@ class RouterService:
         for attempt in range(ACCOUNT_RETRIES):
             try:
                 await self.route(activation)
+            except GraphExists as exc:
+                log.warning("%s", exc)
             except ConcurrencyConflict:
                 # Another writer appended to the account since our fold: decide again on
                 # the fresh view (the ids are derived, so nothing is appended twice).
@@ -353,9 +403,12 @@ class RouterService:
                     activations.append(event)
         self._carrying = carried
         self._carry = list(carried.events)
+        self._carry_task = asyncio.current_task()
         try:
             for activation in activations:
                 await self._route_node(activation)
+                if self._carrying is None:  # refused as already on the log: route nothing of it
+                    break
         finally:
             rest, self._carry, self._carrying = self._carry, [], None
             if rest:  # not appended with a decision (none was appended, or it failed): the engine's
@@ -565,22 +618,27 @@ class RouterService:
         )
         # After a restart, resume after the last slice on the log (by its id, not by counting
         # plans: a slice skipped for want of a book leaves no plan, and must stay skipped).
-        released = [i for i in range(len(slices)) if derive_id("plan", activation.event_id, str(i)) in self.plan_ids]
+        plans = self.plan_ids.get(activation.graph_id, set())
+        released = [i for i in range(len(slices)) if derive_id("plan", activation.event_id, str(i)) in plans]
         resume_at = max(released) + 1 if released else 0
-        for index, piece in enumerate(slices):
-            if key in self.finished:
-                break  # cancelled, or settled by the engine after its horizon
-            if index < resume_at:
-                continue  # released (or skipped) before a restart
-            delay_s = (piece.due_ns - self.clock_ns()) / 1e9
-            if delay_s > 0:
-                await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
-            books, plan, _ = self._plan(node, piece.qty_1e8, graph.is_sandbox)
-            if plan is None or not any(a.qty_1e8 for a in plan.allocations):
-                log.warning("slice %s of %s: no live book; skipped", index, key)
-                continue
-            await self._publish_plan(activation, graph, node, books, plan, tag=str(index))
-        self.slicing.pop(key, None)
+        try:
+            for index, piece in enumerate(slices):
+                if key in self.finished:
+                    break  # cancelled, or settled by the engine after its horizon
+                if index < resume_at:
+                    continue  # released (or skipped) before a restart
+                delay_s = (piece.due_ns - self.clock_ns()) / 1e9
+                if delay_s > 0:
+                    await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
+                books, plan, _ = self._plan(node, piece.qty_1e8, graph.is_sandbox)
+                if plan is None or not any(a.qty_1e8 for a in plan.allocations):
+                    log.warning("slice %s of %s: no live book; skipped", index, key)
+                    continue
+                await self._publish_plan(activation, graph, node, books, plan, tag=str(index))
+        except Exception as exc:  # the task's outermost frame: nobody awaits it, so say it here
+            log.exception("slicing %s stopped: %s", key, exc)
+        finally:
+            self.slicing.pop(key, None)  # else the ended graph could never leave the router's state
 
     async def _publish_plan(
         self,
@@ -613,7 +671,7 @@ class RouterService:
         # first append is checked against our fold (services/kernel/appender.py says why that
         # suffices for one writer); a crash part-way re-decides from the activation, same ids.
         plan: list[AnyEvent] = [msgspec.structs.replace(made, children=tuple(children)), *children]
-        if account or self._carry:
+        if account or self._carrying_here():
             await self._append_checked(made.tenant, [*account, *plan], self.decision_bus)
         else:
             await self.route_bus.publish_many(plan)
@@ -624,6 +682,11 @@ class RouterService:
         if missing:
             log.warning("placing %d child orders a crash left out of their plans", len(missing))
             await self.route_bus.publish_many(missing)
+
+    def _carrying_here(self) -> bool:
+        # A slicer, retry or follow-up task may append while the router's loop is routing a carried
+        # graph: the carry goes only with that loop's own decision, never in front of another's.
+        return bool(self._carry) and asyncio.current_task() is self._carry_task
 
     async def _publish_account(self, tenant: str, events: Sequence[AnyEvent]) -> None:
         await self._append_checked(tenant, events, self.risk_bus)
@@ -636,7 +699,7 @@ class RouterService:
         # A graph the engine carried here goes first, its subject checked as the engine would.
         subject = account_subject(tenant)
         expected = {subject: self.account_seq.get(tenant, 0)}
-        carried = self._carrying
+        carried = self._carrying if self._carrying_here() else None
         if carried is not None and self._carry:
             events, bus = [*self._carry, *events], self.carry_bus
             expected.update((s, carried.outbox.last_seq.get(s, 0)) for s in {subject_for(e) for e in self._carry})
@@ -648,5 +711,23 @@ class RouterService:
             self._carry = self._carry[len(stored):]
         if any(subject_for(event) == subject for event, _ in stored):
             self._own_last_seq = max(self._own_last_seq, expected[subject])
+        if (
+            isinstance(failure, ConcurrencyConflict) and failure.expected_seq == 0 and carried is not None
+            and self._carry and failure.subject == subject_for(self._carry[0])
+        ):
+            refused, self._carry, self._carrying = self._carry, [], None
+            if carried.outbox.on_refused is not None:
+                carried.outbox.on_refused(refused, 0)
+            for event in refused:
+                if isinstance(event, GraphSubmitted):
+                    # Our own earlier append whose answer was lost, or a repeat of a graph that left
+                    # memory: its activations are routed if and when the log shows them; a copy
+                    # the log never confirms goes a window later.
+                    for node in event.nodes:
+                        self.activations.pop((event.graph_id, node.node_id), None)
+                    if event.graph_id not in self.states:
+                        self.unconfirmed.add(event.graph_id)
+                        self.retention.ended(event.graph_id)
+                    raise GraphExists(f"graph {event.graph_id} is already on the log; the repeated submit is not applied")
         if failure is not None:
             raise failure

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from events import AnyEvent
 from events.execution import ChildAcked, ChildSubmitted, FillRecorded
-from events.graph import GraphSubmitted, NodeActivated, NodeCompleted
+from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted, NodeActivated, NodeCompleted
 from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported
+from projections.retention import DEFAULT_WINDOW_S, Retention
 from services.graph.state import SLICED_POLICIES
 from services.tca.errors import TcaInputError
 from services.tca.report import build_report
@@ -45,16 +46,38 @@ class NodeFacts:
 class TcaFold:
     """The in-memory fold: node facts, and a report for each completion (None = nothing to report)."""
 
-    def __init__(self) -> None:
+    def __init__(self, window_ns: int = int(DEFAULT_WINDOW_S * 1e9)) -> None:
         self.nodes: dict[NodeKey, NodeFacts] = {}
         self.reported: set[str] = set()  # report event ids already on the log
         self.interval_nodes: dict[NodeKey, str] = {}  # TWAP/VWAP nodes not yet completed -> symbol
+        # Per graph, its node ids and reports: forgotten a dedup window after the graph ended (on
+        # the log's clock); its reports are then read from the API's durable view.
+        self.graph_nodes: dict[str, set[str]] = {}
+        self.graph_reports: dict[str, list[str]] = {}
+        self.retention: Retention[str] = Retention(window_ns)
+        self.evicted = 0
+
+    def _evict(self, graph_id: str) -> None:
+        for node_id in self.graph_nodes.pop(graph_id, ()):
+            self.nodes.pop((graph_id, node_id), None)
+            self.interval_nodes.pop((graph_id, node_id), None)
+        for report_id in self.graph_reports.pop(graph_id, []):
+            self.reported.discard(report_id)
+        self.evicted += 1
 
     def apply(self, event: AnyEvent) -> TcaReported | None:
+        self.retention.read(event.ts_ns)
+        if len(self.retention):
+            for graph_id in self.retention.due():
+                self._evict(graph_id)
         match event:
             case TcaReported():
                 self.reported.add(event.event_id)
+                self.graph_reports.setdefault(event.graph_id, []).append(event.event_id)
+            case GraphCompleted() | GraphCancelled():
+                self.retention.ended(event.graph_id)
             case GraphSubmitted():
+                self.graph_nodes.setdefault(event.graph_id, set()).update(n.node_id for n in event.nodes)
                 for spec in event.nodes:
                     if spec.execution.policy in SLICED_POLICIES:  # scored against the interval too
                         self.interval_nodes[(event.graph_id, spec.node_id)] = spec.instrument.symbol
@@ -110,4 +133,7 @@ class TcaFold:
         facts = self.nodes.get(key)
         if facts is None:
             facts = self.nodes[key] = NodeFacts()
+            if key[0] not in self.graph_nodes:  # a stray (a late event of a forgotten graph): it goes too
+                self.retention.ended(key[0])
+            self.graph_nodes.setdefault(key[0], set()).add(key[1])
         return facts

@@ -34,6 +34,7 @@ from events.execution import ChildAcked, ChildCancelled, ChildRejected, ChildSub
 from events.ids import derive_id
 from events.routing import ChildAllocated, PlanMade
 from events.tca import VenueScored
+from projections.retention import Retention
 from services.graph.state import IMMEDIATE_TIFS
 from services.sor.latency import ema_step
 
@@ -80,20 +81,30 @@ class _Averages:
 class VenueScorer:
     """The scoring fold: `apply(event)` returns a VenueScored to publish, or None."""
 
-    def __init__(self) -> None:
+    def __init__(self, window_ns: int | None = None) -> None:
+        """`window_ns`: forget a seen score id, and a plan's price no child took, this long after
+        it (on the log's clock); None keeps them for ever."""
         self.children: dict[str, _Child] = {}  # open children by child_id
         self.expected: dict[tuple[str, str], int] = {}  # (plan_id, venue) -> the plan's avg px
         self.averages: dict[ScoreKey, _Averages] = {}
         self.emitted: dict[ScoreKey, VenueScored] = {}  # the last score emitted per key
         self.seen: set[str] = set()  # VenueScored ids already on the log
+        self.window_ns = window_ns
+        self.retention: Retention[tuple[str, str]] = Retention(window_ns or 0)  # ("score", id) | (plan_id, venue)
 
     def apply(self, event: AnyEvent) -> VenueScored | None:
+        if self.window_ns is not None:
+            self._forget_due(event.ts_ns)
         match event:
             case VenueScored():
                 self.seen.add(event.event_id)
+                if self.window_ns is not None:
+                    self.retention.ended(("score", event.event_id))
             case PlanMade():
                 for alloc in event.allocations:  # a resting part on the same venue comes after: first wins
                     self.expected.setdefault((event.plan_id, alloc.venue), alloc.est_avg_px_1e9)
+                    if self.window_ns is not None:
+                        self.retention.ended((event.plan_id, alloc.venue))
             case ChildAllocated() if event.child_id not in self.children:
                 self.children[event.child_id] = _Child(
                     key=(event.venue, event.symbol, event.is_sandbox),
@@ -130,6 +141,16 @@ class VenueScorer:
                 if child is not None:
                     return self._close(event.child_id, event, child.filled_qty_1e8)
         return None
+
+    def _forget_due(self, ts_ns: int) -> None:
+        # Within the window a score is re-derived only by a replay; a plan's children are
+        # allocated with it, so a price still unclaimed by then belongs to no child.
+        self.retention.read(ts_ns)
+        for kind, key in self.retention.due():
+            if kind == "score":
+                self.seen.discard(key)
+            else:
+                self.expected.pop((kind, key), None)
 
     def _close(self, child_id: str, cause: Event, filled_qty_1e8: int) -> VenueScored | None:
         child = self.children.pop(child_id)

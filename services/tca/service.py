@@ -18,10 +18,11 @@ import asyncio
 import logging
 
 from events import AnyEvent
-from events.graph import NodeActivated, NodeCompleted
+from events.graph import NodeActivated, NodeCancelled, NodeCompleted
 from events.tca import TcaReported, VenueScored
 from projections.follower import SharedFollower, StreamFollower, follow
 from projections.market_follower import event_ts_ns, first_seq_since, last_per_subject
+from projections.retention import window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -37,11 +38,12 @@ MD_SUBJECTS = ["nbbo.>", "md.*.*.trade"]
 
 
 class TcaService:
-    def __init__(self, bus: Bus, *, ledger: SharedFollower | None = None) -> None:
+    def __init__(self, bus: Bus, *, ledger: SharedFollower | None = None, retention_s: float | None = None) -> None:
+        """`retention_s`: how long an ended graph's facts stay (default: the bus's dedup window)."""
         self.bus = bus
-        self.fold = TcaFold()
+        self.fold = TcaFold(window_ns(bus, retention_s))
         self.held: dict[str, TcaReported] = {}  # built while replaying; published once caught up
-        self.scorer = VenueScorer()
+        self.scorer = VenueScorer(window_ns(bus, retention_s))
         self.held_scores: dict[ScoreKey, VenueScored] = {}  # the same, latest per venue only
         self.outbox = Outbox(bus, "tca")
         self.follower = follow(bus, "LEDGER", LEDGER_SUBJECTS, self.on_event, ledger)
@@ -72,6 +74,8 @@ class TcaService:
             key = (event.graph_id, event.node_id)
             if key in self.fold.interval_nodes:
                 self.tape.pin(key, self.fold.interval_nodes[key], event.ts_ns)
+        if isinstance(event, NodeCancelled):
+            self.tape.unpin((event.graph_id, event.node_id))  # no report will close its interval
         if isinstance(event, TcaReported):
             self.held.pop(event.event_id, None)
             self.tape.unpin((event.graph_id, event.node_id))  # reported: its interval is done with

@@ -100,7 +100,7 @@ async def test_a_split_market_buy_is_served_from_the_view_and_rebuilds_identical
     assert (await api.acme.get(f"/v1/orders/{quote(node_order_id, safe='')}")).json() == orders["orders"][0]
     assert (await api.acme.get(f"/v1/orders/{quote('graph:' + node_order_id, safe='')}")).json() == orders["orders"][0]
     fills = (await api.acme.get("/v1/fills", params={"limit": 10_000})).json()
-    folded = [f for f in state.ledger.fills if f.graph_id == graph_id]
+    folded = state.ledger.graph_fills[graph_id]
     assert [f["fill_id"] for f in fills["fills"]] == [f.fill_id for f in reversed(folded)]
     assert len({f["venue"] for f in fills["fills"]}) >= 2  # split across venues
     assert sum(f["qty_1e8"] for f in fills["fills"]) == qty_1e8 == sum(f.qty_1e8 for f in folded)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from events.execution import FillRecorded
+from services.api.history import FillFacts
 from events.tca import TcaReported
 from services.api.auth import Auth
 from services.api.routers.intelligence import _own_fills
@@ -74,7 +74,7 @@ class ByAsset(BaseModel):
     assets: list[AssetRow]
 
 
-def _notional(fill: FillRecorded) -> int:
+def _notional(fill: FillFacts) -> int:
     return fill.px_1e9 * fill.qty_1e8 // 10**8
 
 
@@ -82,7 +82,7 @@ def _shortfall(reports: list[TcaReported]) -> float | None:
     return weighted_mean(reports, lambda r: ppm_as_bps(r.implementation_shortfall_ppm))
 
 
-def _breakdown(fills: list[FillRecorded], total: int, shortfall: float | None) -> dict[str, Any]:
+def _breakdown(fills: list[FillFacts], total: int, shortfall: float | None) -> dict[str, Any]:
     notional = sum(_notional(f) for f in fills)
     return {
         "fill_count": len(fills),
@@ -110,9 +110,9 @@ def _asset(symbol: str) -> str:
 
 @router.get("/venues", response_model=ByVenue)
 async def by_venue(state: State, auth: Auth) -> dict[str, Any]:
-    fills = _own_fills(state, auth)
+    fills = await _own_fills(state, auth)
     total = sum(_notional(f) for f in fills)
-    reports = visible_reports(state, auth)
+    reports = await visible_reports(state, auth)
     rows = []
     for venue, venue_fills in sorted(_group(fills, lambda f: f.venue).items()):
         # each report's shortfall weighted by what this venue filled of it
@@ -126,10 +126,10 @@ async def by_venue(state: State, auth: Auth) -> dict[str, Any]:
 
 @router.get("/time_of_day", response_model=ByHour)
 async def by_time_of_day(state: State, auth: Auth) -> dict[str, Any]:
-    fills = _own_fills(state, auth)
+    fills = await _own_fills(state, auth)
     total = sum(_notional(f) for f in fills)
     by_hour = _group(fills, lambda f: (f.ts_event_ns or f.ts_ns) // _HOUR_NS % 24)
-    reports = _group(visible_reports(state, auth), lambda r: r.ts_ns // _HOUR_NS % 24)
+    reports = _group(await visible_reports(state, auth), lambda r: r.ts_ns // _HOUR_NS % 24)
     hours = [{"hour_utc": h, **_breakdown(by_hour.get(h, []), total, _shortfall(reports.get(h, [])))}
              for h in range(24)]
     return {"total_notional_usd_1e9": total, "hours": hours}
@@ -137,9 +137,9 @@ async def by_time_of_day(state: State, auth: Auth) -> dict[str, Any]:
 
 @router.get("/assets", response_model=ByAsset)
 async def by_asset(state: State, auth: Auth) -> dict[str, Any]:
-    fills = _own_fills(state, auth)
+    fills = await _own_fills(state, auth)
     total = sum(_notional(f) for f in fills)
-    reports = _group(visible_reports(state, auth), lambda r: _asset(r.symbol))
+    reports = _group(await visible_reports(state, auth), lambda r: _asset(r.symbol))
     rows = []
     for asset, asset_fills in sorted(_group(fills, lambda f: _asset(f.symbol)).items()):
         rows.append({"asset": asset, "symbols": sorted({f.symbol for f in asset_fills}),

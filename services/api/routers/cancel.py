@@ -19,7 +19,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from events.ids import derive_id
-from services.api.access import AuthContext, json_body, node_order_ref, visible
+from services.api import history
+from services.api.access import AuthContext, json_body, node_order_ref
 from services.api.auth import Auth
 from services.api.commands import append_command, await_kernel
 from services.api.errors import ApiError
@@ -41,8 +42,8 @@ def command_ids(kind: str, graph: GraphState, *parts: str) -> Callable[[], str]:
 
 async def _graph(state: ApiState, graph_id: str, auth: AuthContext) -> GraphState:
     await state.ledger_follower.wait_caught_up()
-    graph = state.ledger.graphs.get(graph_id)
-    if graph is None or not visible(graph, auth):
+    graph = await history.graph(state, graph_id, auth)  # an evicted graph has ended: a command on it is a 409
+    if graph is None:
         # Another tenant's graph answers exactly like an unknown one.
         raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
     return graph

@@ -32,6 +32,7 @@ come from a LEDGER follower that this router's lifespan runs next to the API's o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from services.api.access import AuthContext, visible
+from events.execution import FillRecorded
+from projections import orders as view
+from services.api import history
+from services.api.access import AuthContext
 from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.plans import cost_bps_or_none, routing_frame, routing_view
@@ -54,7 +58,6 @@ from services.api.units import INT64_MAX, px, qty
 from services.graph import to_status_json
 from services.graph.schedule import urgency_pacing
 from services.graph.schema import notional_to_qty_1e8
-from services.graph.state import order_rows
 from services.risk import RiskLimits
 from services.sor import RoutePlan, Side, VenueBook, plan_order
 from services.sor.books import SOR_DEPTH, venue_books
@@ -246,7 +249,7 @@ async def forecast(symbol: str, side: str, qty: str, state: State, auth: Auth,
                 "venue_ranking": [], "capacity_curve": [], "urgency_tradeoff": []}
     plan = books.plan(qty_1e8)
     expected = plan.expected_cost_bps if plan.filled_qty_1e8 else None
-    realised = [r.implementation_shortfall_ppm / 100 for r in visible_reports(state, auth)
+    realised = [r.implementation_shortfall_ppm / 100 for r in await visible_reports(state, auth)
                 if r.symbol == symbol and r.side == side][-RECENT_REPORTS:]
     p90, basis = None, None
     if expected is not None and realised:
@@ -330,20 +333,21 @@ def _urgency_tradeoff(books: Books, qty_1e8: int, now_bps: float | None, horizon
     return rows
 
 
-def _own_fills(state: ApiState, auth: AuthContext) -> list[Any]:
-    # The same fills GET /v1/fills shows this key.
-    return [f for f in state.ledger.fills_of(auth.tenant) if f.is_sandbox or not auth.is_sandbox]
+async def _own_fills(state: ApiState, auth: AuthContext) -> list[history.FillFacts]:
+    # The same fills GET /v1/fills shows this key (the durable view: finished graphs included).
+    return await history.fills(state, auth)
 
 
 @router.get("/execution/summary")
 async def execution_summary(state: State, auth: Auth) -> dict[str, Any]:
     """Orders (all the caller's order rows; completed = with a TCA report), filled notional, fees and
     venue mix over the caller's fills, and the notional-weighted IS/slippage over its reports."""
-    reports = visible_reports(state, auth)
-    rows = [r for g in state.ledger.graphs_of(auth.tenant) if visible(g, auth) for r in order_rows(g)]
-    mix = intel.venue_mix((f.venue, f.qty_1e8, f.px_1e9, f.fee_usd_1e9) for f in _own_fills(state, auth))
+    reports = await visible_reports(state, auth)
+    await history.view_caught_up(state)
+    order_count = await asyncio.to_thread(view.order_count, state.views, auth.tenant, auth.is_sandbox)
+    mix = intel.venue_mix((f.venue, f.qty_1e8, f.px_1e9, f.fee_usd_1e9) for f in await _own_fills(state, auth))
     return {
-        "order_count": len(rows),
+        "order_count": order_count,
         "completed_order_count": len(reports),
         "fill_count": sum(v["fill_count"] for v in mix),
         "notional_usd_1e9": sum(v["notional_usd_1e9"] for v in mix),
@@ -364,12 +368,16 @@ async def execution_live(graph_id: str, state: State, auth: Auth) -> dict[str, A
     raw = graph_id.removeprefix("graph:")
     gid, _, rest = raw.partition(":")
     node_id = rest.split(":")[0] if rest else None
-    graph = state.ledger.graphs.get(gid)
-    if graph is None or not visible(graph, auth) or (node_id is not None and node_id not in graph.nodes):
+    graph = await history.graph(state, gid, auth)
+    if graph is None or (node_id is not None and node_id not in graph.nodes):
         raise ApiError(404, f"unknown graph or order {graph_id!r}", code="NOT_FOUND")
-    fills = [f for f in state.ledger.graph_fills.get(gid, []) if node_id is None or f.node_id == node_id]
+    hot = gid in state.ledger.graphs  # live: from memory; ended and evicted: from the durable view
+    fills: Sequence[FillRecorded | history.FillFacts] = (
+        state.ledger.graph_fills.get(gid, []) if hot else await history.fills(state, auth, gid)
+    )
+    fills = [f for f in fills if node_id is None or f.node_id == node_id]
     plans = [
-        p for p in state.plans.by_graph.get(gid, [])
+        p for p in (state.plans.by_graph.get(gid, []) if hot else await history.plans(state, auth, gid))
         if p.tenant == graph.tenant and (node_id is None or p.node_id == node_id)
     ]
     filled = sum(f.qty_1e8 for f in fills)

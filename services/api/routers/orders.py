@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Request
 
 from events import new_event_id
 from projections import orders as view
+from services.api import history
 from services.api.access import AuthContext, json_body, node_order_ref
 from services.api.auth import Auth
 from services.api.commands import append_command, await_kernel, front_door
@@ -53,7 +54,6 @@ from services.graph.commands import submit_command
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
 log = logging.getLogger("crossbook.api")
-VIEW_WAIT_S = 5.0  # a read waits this long for the orders view before answering 503 (retryable)
 
 
 @router.post("/orders", dependencies=[Depends(require_ready)])  # 503 + Retry-After until ready
@@ -90,6 +90,10 @@ async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext
     # kill switch on its own account fold (and one engaged through this process is already here).
     await state.ledger_follower.caught_up.wait()  # the first catch-up after start, once
     existing = state.ledger.graphs.get(parsed.graph_id)
+    if existing is None and not parsed.graph_id_generated:
+        # A client-chosen id may name a graph that ended and left the hot ledger (a retry after
+        # the dedup window): the durable view answers. A generated id is new: no read on that path.
+        existing = await asyncio.to_thread(view.graph_state, state.views, parsed.graph_id)
     if existing is not None:
         # A retry of a stored graph replays its answer even under the kill switch (no new effect).
         return _answer(existing, parsed, auth)
@@ -138,12 +142,8 @@ async def fund_if_new(state: ApiState, tenant: str) -> int | None:
     return max((a.seq for a in acks), default=None)
 
 
-async def _view_caught_up(state: ApiState) -> None:
-    """Wait until the orders view has folded everything the ledger follower has folded."""
-    try:
-        await state.orders.wait_for(state.ledger_follower.position, timeout=VIEW_WAIT_S)
-    except TimeoutError as exc:
-        raise ApiError(503, "the orders view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc
+_view_caught_up = history.view_caught_up
+VIEW_WAIT_S = history.VIEW_WAIT_S
 
 
 def _beyond_int64(value: Any) -> bool:

@@ -6,14 +6,15 @@ it may see (`orders.visible`: its own tenant; a seq_test_ key only the sandbox b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends
 
 from events.tca import TcaReported
-from services.api.access import AuthContext, visible
+from services.api import history
+from services.api.access import AuthContext
 from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
@@ -75,8 +76,9 @@ def is_prediction(state: ApiState, report: TcaReported) -> bool:
     return node is not None and node.spec.instrument.type == "prediction"
 
 
-def aggregate(state: ApiState, reports: Sequence[TcaReported], symbol: str | None) -> dict[str, Any]:
-    """The contract's TCA aggregate over `reports` given oldest first."""
+def aggregate(reports: Sequence[TcaReported], symbol: str | None, predictions: Collection[str]) -> dict[str, Any]:
+    """The contract's TCA aggregate over `reports` given oldest first (`predictions`: the ids of
+    those on a prediction market)."""
     is_bps = weighted_mean(reports, lambda r: ppm_as_bps(r.implementation_shortfall_ppm))
     savings_usd = sum(r.savings_usd_1e9 or 0 for r in reports)
     newest = list(reversed(reports))[:MAX_REPORTS]
@@ -102,31 +104,31 @@ def aggregate(state: ApiState, reports: Sequence[TcaReported], symbol: str | Non
                 for name, pct in PERCENTILES
             }
         },
-        "reports": [report_json(r, is_prediction(state, r)) for r in newest],
+        "reports": [report_json(r, r.event_id in predictions) for r in newest],
     }
 
 
-def visible_reports(state: ApiState, auth: AuthContext) -> list[TcaReported]:
-    """The caller's reports, oldest first (log order)."""
-    graphs = state.ledger.graphs
-    return [r for r in state.ledger.reports_of(auth.tenant) if visible(graphs.get(r.graph_id), auth)]
+async def visible_reports(state: ApiState, auth: AuthContext) -> list[TcaReported]:
+    """The caller's reports, oldest first (log order), from the durable view."""
+    return (await history.reports(state, auth))[0]
 
 
 @router.get("/tca")
 async def tca(state: State, auth: Auth, symbol: str | None = None) -> dict[str, Any]:
-    reports = [r for r in visible_reports(state, auth) if symbol is None or r.symbol == symbol]
-    return aggregate(state, reports, symbol)
+    found, predictions = await history.reports(state, auth)
+    reports = [r for r in found if symbol is None or r.symbol == symbol]
+    return aggregate(reports, symbol, predictions)
 
 
 @router.get("/execution/review/{graph_id}")
 async def execution_review(graph_id: str, state: State, auth: Auth) -> dict[str, Any]:
-    graph = state.ledger.graphs.get(graph_id)
-    if graph is None or not visible(graph, auth):
+    graph = await history.graph(state, graph_id, auth)
+    if graph is None:
         raise ApiError(404, f"unknown graph {graph_id!r}", code="NOT_FOUND")
-    reports = list(state.ledger.graph_tca.get(graph_id, []))
+    reports, predictions = await history.reports(state, auth, graph_id)
     return {
         "graph_id": graph_id,
         "graph": to_status_json(graph),
-        "tca": aggregate(state, reports, None),
-        "reports": [report_json(r, is_prediction(state, r)) for r in reports],
+        "tca": aggregate(reports, None, predictions),
+        "reports": [report_json(r, r.event_id in predictions) for r in reports],
     }

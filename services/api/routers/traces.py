@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from services.api.auth import Auth
 from services.api.errors import ApiError
-from services.api.access import node_order_ref, visible
+from services.api import history
+from services.api.access import node_order_ref
 from services.api.state import ApiState, get_state
 from services.api.traces import fetch, rows
 from services.errors import BusError
@@ -62,12 +63,15 @@ async def traces(
     except (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError) as exc:
         raise ApiError(503, "the ledger is catching up or NATS is unreachable; retry shortly",
                        code="SERVICE_UNAVAILABLE") from exc
-    graph = state.ledger.graphs.get(ref.graph_id)
-    node = graph.nodes.get(ref.node_id) if graph is not None and visible(graph, auth) else None
+    graph = await history.graph(state, ref.graph_id, auth)
+    node = graph.nodes.get(ref.node_id) if graph is not None else None
     canonical = f"{ref.graph_id}:{ref.node_id}:{ref.seq}"
     if graph is None or node is None or node.node_order_id != canonical:
         raise ApiError(404, f"unknown order {node_order_id!r}", code="NOT_FOUND")
-    seqs = state.traces.seqs(ref.graph_id, ref.node_id)
+    if ref.graph_id in state.ledger.graphs:
+        seqs = state.traces.seqs(ref.graph_id, ref.node_id)
+    else:  # ended and evicted from memory: the durable view has its trace
+        seqs = await history.trace_seqs(state, auth, ref.graph_id, ref.node_id)
     page = seqs[offset : offset + limit]
     try:
         events = await fetch(state.bus, state.ledger_follower.stream, page)

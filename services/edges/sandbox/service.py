@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from events import AnyEvent
 from events.execution import ChildAcked, ChildCancelled, ChildRejected, FillRecorded
-from events.graph import GraphCancelled, GraphSubmitted, NodeAmended, NodeCancelled
+from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
 from projections.follower import SharedFollower, follow
 from projections.market_follower import MarketFollower
+from projections.retention import Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
@@ -36,7 +37,8 @@ log = logging.getLogger("crossbook.sandbox")
 class SandboxExecutor:
     def __init__(self, bus: Bus, *, config: SandboxConfig | None = None, seed: int = 7,
                  clock_ns: Callable[[], int] = time.time_ns, ledger: SharedFollower | None = None,
-                 md: SharedFollower | None = None) -> None:
+                 md: SharedFollower | None = None, retention_s: float | None = None) -> None:
+        """`retention_s`: how long an ended graph's children stay (default: the bus's dedup window)."""
         self.bus = bus
         self.config = config or SandboxConfig()
         self.seed = seed
@@ -55,6 +57,12 @@ class SandboxExecutor:
         # its node's cancel (an iceberg clip racing it) is refused, never left resting.
         self.cancelled: set[tuple[str, str | None]] = set()
         self.icebergs: set[tuple[str, str]] = set()  # (graph_id, node_id): its resting child is one clip
+        # Per graph, its client order ids (amend replacements too) and node ids: what to forget
+        # once it ended a dedup window ago (on the log's clock).
+        self.graph_orders: dict[str, list[str]] = {}
+        self.graph_nodes: dict[str, tuple[str, ...]] = {}
+        self.retention: Retention[str] = Retention(window_ns(bus, retention_s))
+        self.evicted = 0
         self.outbox = Outbox(bus, "sandbox")
         self._resume: asyncio.Task[None] | None = None
         # The process's one read of market data when it has one (the trader), else its own.
@@ -121,7 +129,33 @@ class SandboxExecutor:
         if isinstance(event, MarketEvent) and event.venue in self.known_venues:
             self._emit(self.venue(event.venue).on_event(event))
 
+    def _evict(self, graph_id: str) -> None:
+        # Ended a dedup window ago: no retry of its children can reach the venues any more, and a
+        # late event naming one of them finds nothing to act on here.
+        coids = self.graph_orders.get(graph_id, [])
+        if any(o.client_order_id in coids for v in self.venues.values() for o in v.open_orders()):
+            self.retention.ended(graph_id)  # something still rests: look again a window later
+            return
+        for coid in self.graph_orders.pop(graph_id, []):
+            for table in (self.refs, self.emitted, self.allocated, self.filled):
+                table.pop(coid, None)
+            for marks in (self.done, self.final, self.live):
+                marks.discard(coid)
+            for venue in self.venues.values():
+                venue.forget(coid)
+        self.cancelled.discard((graph_id, None))
+        for node_id in self.graph_nodes.pop(graph_id, ()):
+            self.cancelled.discard((graph_id, node_id))
+            self.icebergs.discard((graph_id, node_id))
+        self.evicted += 1
+
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        self.retention.read(event.ts_ns)
+        if len(self.retention):
+            for graph_id in self.retention.due():
+                self._evict(graph_id)
+        if isinstance(event, GraphCompleted | GraphCancelled):
+            self.retention.ended(event.graph_id)
         if isinstance(event, (NodeCancelled, GraphCancelled)):
             node_id = event.node_id if isinstance(event, NodeCancelled) else None
             self.cancelled.add((event.graph_id, node_id))
@@ -131,10 +165,13 @@ class SandboxExecutor:
             self._amend_resting(event)
             return
         if isinstance(event, GraphSubmitted):
+            self.graph_nodes[event.graph_id] = tuple(n.node_id for n in event.nodes)
             self.icebergs.update((event.graph_id, n.node_id) for n in event.nodes if n.execution.policy == "iceberg")
             return
         if isinstance(event, (ChildAcked, ChildRejected, ChildCancelled, FillRecorded)):
             coid = event.client_order_id
+            if coid not in self.refs:
+                return  # not a sandbox child, or one forgotten a dedup window after its graph ended
             self.done.add(coid)
             if isinstance(event, FillRecorded):
                 self.filled[coid] = self.filled.get(coid, 0) + event.qty_1e8
@@ -144,6 +181,8 @@ class SandboxExecutor:
         if not isinstance(event, ChildAllocated) or not event.is_sandbox:
             return
         coid = event.client_order_id
+        if coid not in self.refs:
+            self.graph_orders.setdefault(event.graph_id, []).append(coid)
         self.refs[coid] = ChildRef(event.child_id, event.graph_id, event.node_id, event.venue, event.tenant)
         self.allocated[coid] = event
         if coid in self.done:
@@ -184,6 +223,7 @@ class SandboxExecutor:
                     new_client_order_id=replacement,
                 )
                 self.refs[replacement] = ref  # a cancel-replace child keeps its owner
+                self.graph_orders.setdefault(ref.graph_id, []).append(replacement)
                 self._emit(outcomes)
                 return  # one resting child per node (the router rests one)
 

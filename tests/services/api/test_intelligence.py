@@ -279,7 +279,7 @@ async def test_live_summary_and_forecast_after_real_orders(cluster: Cluster, set
 
     second = await _order(client, api, 0.01)
     summary = (await client.get("/v1/execution/summary")).json()
-    fills = [f for f in api.ledger.fills if f.graph_id in (graph_id, second)]
+    fills = [*api.ledger.graph_fills[graph_id], *api.ledger.graph_fills[second]]
     assert summary["order_count"] == 2 and summary["completed_order_count"] == 2
     assert summary["fill_count"] == len(fills)
     assert summary["fees_usd_1e9"] == sum(f.fee_usd_1e9 for f in fills)

@@ -40,9 +40,7 @@ def _plant_other_tenants(api: ApiState) -> None:
     for n in range(NOISE):
         tenant, graph_id, entry = f"noise-{n % 7}", f"noise-graph-{n}", Foreign()
         ledger.graphs[graph_id] = entry  # type: ignore[assignment]
-        ledger.fills.append(entry)  # type: ignore[arg-type]
         ledger.tca[graph_id] = entry  # type: ignore[assignment]
-        plans.made.append(entry)  # type: ignore[arg-type]
         plans.by_graph[graph_id] = [entry]  # type: ignore[list-item]
         ledger.tenant_graphs.setdefault(tenant, {})[graph_id] = None
         ledger.working.setdefault(tenant, {})[graph_id] = None
@@ -57,8 +55,6 @@ def _unplant(api: ApiState) -> None:
     for name in ("graphs", "tca"):
         for key in [k for k, v in getattr(ledger, name).items() if isinstance(v, Foreign)]:
             del getattr(ledger, name)[key]
-    ledger.fills[:] = [f for f in ledger.fills if not isinstance(f, Foreign)]
-    plans.made[:] = [p for p in plans.made if not isinstance(p, Foreign)]
     for index in (ledger.tenant_graphs, ledger.working, ledger.changed, ledger.tenant_fills, ledger.tenant_tca,
                   plans.by_tenant, plans.by_graph):
         for key in [k for k in index if str(k).startswith("noise-")]:

@@ -88,10 +88,10 @@ async def test_high_finishes_a_large_order_sooner_and_dearer_than_low(
     )
 
     def plans(urgency: str) -> list:  # type: ignore[type-arg]
-        return [p for p in api.plans.made if p.graph_id == graphs[urgency]]
+        return api.plans.by_graph.get(graphs[urgency], [])
 
     def fills(urgency: str) -> list:  # type: ignore[type-arg]
-        return [f for f in api.ledger.fills if f.graph_id == graphs[urgency]]
+        return api.ledger.graph_fills.get(graphs[urgency], [])
 
     await api.ledger_follower.wait_caught_up()
     for urgency in graphs:
