@@ -20,6 +20,10 @@
 - `limits`, `sandbox` (latency, jitter, fees, max book age), `tenant`, `funding` (paper
   balances granted at the start), `drain_ns` (how long after the last input the run goes on
   releasing replies and timers still on their way).
+- `algo`: makes a WASM algo for the run (`replay/algo.py`, `BacktestAlgo`) from the run's virtual
+  clock, the kernel's books and the tenant: it hears each book of its symbols, a heartbeat each
+  second of virtual time (the drain included) and its fills and rejects from the kernel's
+  output; its commands go through the kernel at once, and what they cause comes back to it.
 
 Yields the paper funding, each order's command and everything the kernel did (graph events,
 risk verdicts and reservations, plans and children, venue acks, fills and cancels, TCA reports,
