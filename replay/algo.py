@@ -104,9 +104,7 @@ class BacktestAlgo:
         self.instances: list[AlgoInstanceRun] = []
         self.by_book: dict[tuple[str, str], list[AlgoInstanceRun]] = {}
         self.pending: list[Produced] = []  # pauses of instances that did not load, for the next output
-        self._unbound: list[tuple[int, str, str | None]] = []
-        if targets is not None:
-            self._unbound = [(i, s, v) for i, (s, v) in enumerate(targets)]
+        self._unbound: list[tuple[str, str | None]] = list(targets or [])  # instances not loaded yet
 
     # ------------------------------------------------------------------ inputs from the run
 
@@ -177,8 +175,8 @@ class BacktestAlgo:
     def _bind(self, venue: str, symbol: str) -> None:
         """Load the instances waiting for this book (their venue known now)."""
         if self.targets is None and not self.instances:
-            self._unbound = [(0, symbol, venue)]
-        wanted = [t for t in self._unbound if t[1] == symbol and t[2] in (None, venue)]
+            self._unbound = [(symbol, venue)]
+        wanted = [t for t in self._unbound if t[0] == symbol and t[1] in (None, venue)]
         if not wanted:
             self.by_book.setdefault((venue, symbol), [])
             return

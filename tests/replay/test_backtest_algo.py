@@ -116,3 +116,17 @@ def test_the_twap_example_built_from_c_slices_its_target_on_virtual_time(tmp_pat
     assert all(s.nodes[0].execution.tif == "ioc" for s in submits)
     assert report["bought_qty_1e8"] == 10_000_000 and report["sold_qty_1e8"] == 0
     assert report["algo"]["instances"][0]["position_1e8"] == 10_000_000
+
+
+def test_symbols_pick_the_instances_a_symbol_without_venue_binds_to_its_first_book(tmp_path: Path) -> None:
+    rec = recording(tmp_path)
+    algo = wasm_file(tmp_path, ROUND_TRIP, "round_trip")
+    run(["backtest", "--data", str(rec), "--algo", algo, "--symbols", "ETH-USDT,BTC-USDT", "--seed", "1",
+         "--out", str(tmp_path / "o")])
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    # ETH-USDT never trades in this recording: no instance of it is loaded, nothing of it happens.
+    assert [i["instance_id"] for i in report["algo"]["instances"]] == ["BTC-USDT@binance"]
+    assert report["orders"] == 2 and report["fills"] > 0
+    result = CliRunner().invoke(cli, ["backtest", "--data", str(rec), "--algo", algo, "--symbols", "@okx", "--seed", "1",
+                                      "--out", str(tmp_path / "p")], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "empty symbol" in result.output
