@@ -58,7 +58,12 @@ WRITERS: tuple[tuple[str, str], ...] = (
 # Still appended by a second role, until that write moves into the kernel: the API grants and
 # resets sandbox paper balances (BalanceAdjusted, SandboxSettingsChanged/SandboxReset) and pays
 # out redeemed sandbox positions (PositionRedeemed) itself.
-ALSO_WRITTEN_BY: dict[str, tuple[str, ...]] = {"exec.*.*": ("front_door",)}
+ALSO_WRITTEN_BY: dict[str, tuple[str, ...]] = {
+    "exec.*.*": ("front_door",),
+    # The algo runner is the front door of its algos' orders: it appends their commands, and
+    # nothing else a front door may write (no lifecycle, no sandbox facts).
+    "cmd.*": ("algo_host",),
+}
 
 _WRITER_OF = dict(WRITERS)  # pattern -> its one writer (asked on every append)
 

@@ -207,7 +207,7 @@ class AlgoRunner:
         self.by_book: dict[tuple[str, str], list[Runtime]] = {}  # (venue, symbol) -> runtimes on it
         self.ledger = StreamFollower(bus, "LEDGER", ["algo.>", "ord.>", "exec.>"], self._on_ledger)
         self.md = MarketFollower(bus, self._on_md)
-        self.commands = as_writer(bus, "front_door")  # the runner is a front door for its algos' orders
+        self.commands = as_writer(bus, "algo_host")  # the front door of its algos' orders (cmd.* only)
         self.reports = as_writer(bus, "algo_host")
         self.outbox: asyncio.Queue[AnyEvent] = asyncio.Queue()
         self.logs: dict[str, list[AlgoLogLine]] = {}
@@ -612,7 +612,7 @@ async def run_algos(settings: object, venues: list[str] | None = None) -> None:
 
     assert isinstance(settings, Settings)
     configure_logging()
-    bus = await Bus.connect(settings, name="algos")
+    bus = await Bus.connect(settings, name="algos", user="algos")
     await bus.ensure_streams()
     loader = HostLoader()
     runner = AlgoRunner(bus, ModuleStore.under(settings.data_dir), loader.load, venues=set(venues) if venues else None)

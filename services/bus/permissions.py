@@ -45,6 +45,8 @@ IDENTITIES: dict[str, Identity] = {
         Identity("trader", ("graph", "risk", "router", "executor", "tca"), STREAMS, publishes=(READY_SUBJECT,)),
         Identity("edge", ("edge",), ("MD", "MARKETS")),
         Identity("nbbo", ("nbbo",), ("MD",)),
+        # The WASM algo runner: its algos' commands and what its instances did.
+        Identity("algos", ("algo_host",), STREAMS),
         # Durable projections, export and audit: read every stream, write nothing.
         Identity("reader", (), STREAMS),
         # Creates and changes streams (crossbook up, natsd); publishes no event.

@@ -35,7 +35,7 @@ def record_command(
     from services.bus import Bus
 
     async def run() -> RecordStats:
-        bus = await Bus.connect(load_settings(), name="record")
+        bus = await Bus.connect(load_settings(), name="record", user="reader")
         try:
             with Progress(
                 TextColumn("[bold]recording"),
@@ -138,7 +138,7 @@ def audit_order(target: str, stream: str = "LEDGER") -> None:
     from services.bus import Bus
 
     async def run() -> OrderChain | None:
-        bus = await Bus.connect(load_settings(), name="audit-order")
+        bus = await Bus.connect(load_settings(), name="audit-order", user="reader")
         try:
             return await order_chain(bus, target, stream=stream)
         finally:

@@ -20,6 +20,7 @@ import pytest
 
 from events import new_event_id
 from events.commands import SubmitGraph
+from events.routing import ChildAllocated
 from events.execution import FillRecorded
 from events.graph import GraphSubmitted
 from events.subjects import graph_subject
@@ -241,10 +242,15 @@ async def test_ended_graphs_leave_every_process_and_their_history_stays_readable
     # A late fill for an evicted graph is recorded (the durable views have it), moves no graph
     # back into hot state, and the trader goes on trading.
     some = fills_before[0]
+    # A child the ledger knows (a TWAP's child ids carry their slice): facts must make sense.
+    children = [d.event async for d in r.bus.replay("LEDGER", "route.>")
+                if isinstance(d.event, ChildAllocated) and d.event.graph_id == some["graph_id"]
+                and d.event.venue == some["venue"]]
+    child = children[0]
     late = FillRecorded(
         event_id=new_event_id(), ts_ns=time.time_ns(), tenant="default", fill_id=f"late-{some['fill_id']}",
-        child_id=f"{some['node_order_id']}:{some['venue']}", client_order_id="late", graph_id=some["graph_id"],
-        node_id="order", venue=some["venue"], symbol="BTC-USDT", side=some["side"], qty_1e8=1_000, px_1e9=some["price_1e9"],
+        child_id=child.child_id, client_order_id="late", graph_id=some["graph_id"],
+        node_id=child.node_id, venue=some["venue"], symbol="BTC-USDT", side=some["side"], qty_1e8=1_000, px_1e9=some["price_1e9"],
         fee_usd_1e9=0, liquidity="taker", is_sandbox=True,
     )
     await as_writer(r.bus, "executor").publish(late)
