@@ -20,6 +20,10 @@
 - `limits`, `sandbox` (latency, jitter, fees, max book age), `tenant`, `funding` (paper
   balances granted at the start), `drain_ns` (how long after the last input the run goes on
   releasing replies and timers still on their way).
+- `algo`: makes a WASM algo for the run (`replay/algo.py`, `BacktestAlgo`) from the run's virtual
+  clock, the kernel's books and the tenant: it hears each book of its symbols, a heartbeat each
+  second of virtual time (the drain included) and its fills and rejects from the kernel's
+  output; its commands go through the kernel at once, and what they cause comes back to it.
 
 Yields the paper funding, each order's command and everything the kernel did (graph events,
 risk verdicts and reservations, plans and children, venue acks, fills and cancels, TCA reports,
@@ -33,12 +37,15 @@ from __future__ import annotations
 import heapq
 import random
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from events import AnyEvent
+from events.algos import AlgoInstancePaused
+from events.commands import SubmitGraph
 from events.execution import FillRecorded
 from events.graph import GraphCancelled, GraphCompleted
 from events.ids import derive_id
@@ -55,7 +62,15 @@ from services.kernel.ports import VirtualClock
 from services.refdata import instrument_rules
 from services.risk import RiskLimits
 
+if TYPE_CHECKING:
+    from projections.market import MarketBooks
+    from replay.algo import BacktestAlgo
+
+# Makes the run's algo from its virtual clock, the kernel's books and the tenant (replay/algo.py).
+AlgoFactory = Callable[[Callable[[], int], "MarketBooks", str], "BacktestAlgo"]
+
 DEFAULT_TENANT = "backtest"
+HEARTBEAT_NS = 10**9  # an algo's on_heartbeat: once a second of virtual time
 DEFAULT_DRAIN_NS = 60_000_000_000  # a minute of replies and timers after the last input
 _QTY = 10**8  # px_1e9 * qty_1e8 // _QTY = USD_1e9
 
@@ -105,6 +120,7 @@ class Backtest:
         tenant: str = DEFAULT_TENANT,
         funding: FundingPlan | None = None,
         drain_ns: int = DEFAULT_DRAIN_NS,
+        algo: AlgoFactory | None = None,
     ) -> None:
         self.clock = VirtualClock()
         self.kernel = Kernel(clock=self.clock, rng=random.Random(seed), limits=limits, sandbox=sandbox)
@@ -117,6 +133,9 @@ class Backtest:
         self._started = False
         self._shortfall_num = 0
         self._shortfall_den = 0
+        # The algo reads the kernel's own clock and books, so it is made here.
+        self.algo = algo(self.clock.now_ns, self.kernel.market, tenant) if algo is not None else None
+        self._next_heartbeat_ns = 0
 
     def __iter__(self) -> Iterator[AnyEvent]:
         if self._started:
@@ -137,21 +156,34 @@ class Backtest:
                 pending = [(ts + offset, index, body) for index, (offset, body) in self._orders]
                 heapq.heapify(pending)
                 yield from self._record(self._start(ts))
-            while pending and pending[0][0] < ts:  # an order sees the market data stamped up to its time
-                yield from self._record(self._submit(*heapq.heappop(pending)))
+                self._next_heartbeat_ns = ts + HEARTBEAT_NS
+            while True:  # orders and heartbeats due before this event, in time order
+                due_order = pending[0][0] if pending and pending[0][0] < ts else None
+                due_beat = self._next_heartbeat_ns if self.algo is not None and self._next_heartbeat_ns < ts else None
+                if due_order is None and due_beat is None:
+                    break
+                if due_beat is None or (due_order is not None and due_order <= due_beat):
+                    yield from self._record(self._algo_reacts(self._submit(*heapq.heappop(pending))))
+                else:
+                    yield from self._record(self._heartbeat())
             count += 1
             if ts > last_ns:
                 last_ns = ts
             out = handle(event)  # with the replies and timers due before it
+            if self.algo is not None:
+                out = self._algo_reacts(out, event)
             if out:
                 yield from self._record(out)
         summary.market_events, summary.skipped_events = count, skipped
         if not summary.market_events:
             return  # no market: nothing to trade against, nothing happens
         while pending:
-            yield from self._record(self._submit(*heapq.heappop(pending)))
+            yield from self._record(self._algo_reacts(self._submit(*heapq.heappop(pending))))
         last_ns = max(last_ns, self.clock.now_ns())
-        yield from self._record(kernel.advance_to(last_ns + self.drain_ns))
+        if self.algo is not None:  # the algo keeps its heartbeat while replies and timers drain
+            while self._next_heartbeat_ns <= last_ns + self.drain_ns:
+                yield from self._record(self._heartbeat())
+        yield from self._record(self._algo_reacts(kernel.advance_to(last_ns + self.drain_ns)))
         summary.last_ts_ns = self.clock.now_ns()
         self._close()
 
@@ -187,6 +219,40 @@ class Backtest:
         command, _ = submit_command(parsed, self.tenant, now)
         self.summary.orders += 1
         return [*out, command, *kernel.handle(command)]
+
+    def _heartbeat(self) -> list[AnyEvent]:
+        assert self.algo is not None
+        due = self._next_heartbeat_ns
+        self._next_heartbeat_ns += HEARTBEAT_NS
+        out = self.kernel.advance_to(due)
+        self.clock.advance_to(due)
+        return self._algo_reacts(out, heartbeat_ns=due)
+
+    def _algo_reacts(self, out: list[AnyEvent], market: AnyEvent | None = None,
+                     heartbeat_ns: int | None = None) -> list[AnyEvent]:
+        """`out` with what the algo does about it (and about `market` or a heartbeat), its commands
+        run through the kernel until nothing more comes back."""
+        algo = self.algo
+        if algo is None:
+            return out
+        result = list(out)
+        queue: deque[AnyEvent] = deque(algo.on_output(out))
+        if market is not None:
+            queue += algo.on_market(market)
+        if heartbeat_ns is not None:
+            queue += algo.heartbeat(heartbeat_ns)
+        handle = self.kernel.handle
+        while queue:
+            item = queue.popleft()
+            result.append(item)
+            if isinstance(item, AlgoInstancePaused):
+                continue
+            if isinstance(item, SubmitGraph):
+                self.summary.orders += 1
+            produced = handle(item)
+            result += produced
+            queue += algo.on_output(produced)
+        return result
 
     def _record(self, events: list[AnyEvent]) -> list[AnyEvent]:
         summary = self.summary
@@ -247,8 +313,9 @@ def run_backtest(
     tenant: str = DEFAULT_TENANT,
     funding: FundingPlan | None = None,
     drain_ns: int = DEFAULT_DRAIN_NS,
+    algo: AlgoFactory | None = None,
 ) -> Backtest:
     """Return the run of `orders` against `market_events` (see the module's docstring);
     iterate it for the events, then read `.summary` (or call `.run()`)."""
     return Backtest(market_events, orders, seed=seed, limits=limits, sandbox=sandbox, tenant=tenant, funding=funding,
-                    drain_ns=drain_ns)
+                    drain_ns=drain_ns, algo=algo)

@@ -48,6 +48,29 @@ class BacktestError(CrossbookError):
 
 
 @dataclass(frozen=True)
+class AlgoInput:
+    """`--algo`: the module and the (symbol, venue or None) it runs on; no targets = the first
+    book's symbol at its venue."""
+
+    wasm: bytes
+    name: str
+    targets: list[tuple[str, str | None]] | None = None
+
+
+def parse_symbols(value: str | None) -> list[tuple[str, str | None]] | None:
+    """`--symbols BTC-USDT@binance,ETH-USDT` -> [("BTC-USDT", "binance"), ("ETH-USDT", None)]."""
+    if not value:
+        return None
+    out: list[tuple[str, str | None]] = []
+    for item in value.split(","):
+        symbol, _, venue = item.strip().partition("@")
+        if not symbol:
+            raise BacktestError(f"--symbols: empty symbol in {value!r}")
+        out.append((symbol, venue or None))
+    return out
+
+
+@dataclass(frozen=True)
 class TimedOrder:
     offset_ns: int
     body: dict[str, Any]
@@ -181,6 +204,7 @@ def run_to_dir(
     *,
     plot: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    algo: AlgoInput | None = None,
 ) -> RunResult:
     """Run a backtest (`replay.backtest.run_backtest`) and write DIR (see the module docstring)."""
     _validate(orders)
@@ -201,8 +225,15 @@ def run_to_dir(
             if on_progress is not None and n % PROGRESS_EVERY == 0:
                 on_progress(n, total)
 
+    factory = None
+    if algo is not None:
+        from replay.algo import BacktestAlgo
+
+        def factory(clock: Callable[[], int], market: MarketBooks, tenant: str) -> BacktestAlgo:
+            return BacktestAlgo(algo.wasm, algo.targets, clock=clock, market=market, tenant=tenant, name=algo.name)
+
     run = run_backtest(tap(reader), [(o.offset_ns, o.body) for o in orders], seed=seed, tenant=TENANT,
-                       drain_ns=DRAIN_NS)
+                       drain_ns=DRAIN_NS, algo=factory)
     encoder = msgspec.json.Encoder()
     with (out / EVENTS_FILE).open("wb") as log:
         for seq, event in enumerate(run, start=1):
@@ -212,6 +243,8 @@ def run_to_dir(
             curves.on_output(event)
     curves.sample(run.summary.last_ts_ns + EQUITY_STEP_NS, run.kernel.market, symbol[0] if symbol else None)
     report = build_report(run.summary, curves, data=[p.name for p in data])
+    if run.algo is not None:
+        report["algo"] = run.algo.report()
     (out / REPORT_FILE).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     if plot:
         from replay.plot import plot_run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from services.algos import abi
 from services.algos.features import FeatureTracker
@@ -103,8 +104,12 @@ class HostedGuest:
 class HostLoader:
     """Loads modules for one runner: one engine, each module compiled once (by hash)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns,
+                 timer_ns: Callable[[], int] | None = time.perf_counter_ns) -> None:
+        # A backtest passes its virtual clock and no timer: nothing then reads the wall clock.
         self.engine = new_engine()
+        self.clock_ns = clock_ns
+        self.timer_ns = timer_ns
         self.modules: dict[str, AlgoModule] = {}
 
     def load(self, wasm: bytes, context: GuestContext) -> Guest:
@@ -113,5 +118,7 @@ class HostLoader:
         if module is None:
             module = self.modules[sha] = load_module(self.engine, wasm)
         mesh = MeshConfig(label=context.spec.label, mesh_id=context.mesh_id, peers=context.peers)
-        instance = AlgoInstance(module, ports=HostPorts(clock_ns=time.time_ns, timer_ns=time.perf_counter_ns), mesh=mesh)
+        ports = HostPorts(clock_ns=self.clock_ns, timer_ns=self.timer_ns) if self.timer_ns else HostPorts(
+            clock_ns=self.clock_ns)
+        instance = AlgoInstance(module, ports=ports, mesh=mesh)
         return HostedGuest(instance, symbol_meta(context.spec.venue, context.spec.symbol))

@@ -46,7 +46,9 @@ class FeatureTracker:
         self._spread_var_1e6 = 0
         self._spread_seen = 0
         self._secs: deque[tuple[int, int]] = deque(maxlen=3601)  # (second, last mid) samples
-        self._trades: deque[tuple[int, int, int]] = deque(maxlen=MAX_TRADES)  # (recv_ns, signed qty, 1)
+        self._trades: deque[tuple[int, int, int]] = deque()  # (recv_ns, signed qty, qty), at most MAX_TRADES
+        self._signed_sum = 0  # of the trades held: kept as they come and go (a sum per book costs O(trades))
+        self._qty_sum = 0
         self._features = abi.OnlineFeatures()
 
     @property
@@ -55,7 +57,17 @@ class FeatureTracker:
 
     def on_trade(self, recv_ns: int, qty_1e8: int, aggressor_side: int) -> None:
         """A trade print; aggressor_side 1 buy, -1 sell, 0 unknown (counted, no sign)."""
-        self._trades.append((recv_ns, qty_1e8 * aggressor_side, qty_1e8))
+        if len(self._trades) >= MAX_TRADES:
+            self._drop_oldest_trade()
+        trade = (recv_ns, qty_1e8 * aggressor_side, qty_1e8)
+        self._trades.append(trade)
+        self._signed_sum += trade[1]
+        self._qty_sum += trade[2]
+
+    def _drop_oldest_trade(self) -> None:
+        _, signed, qty = self._trades.popleft()
+        self._signed_sum -= signed
+        self._qty_sum -= qty
 
     def on_book(self, book: abi.Book) -> abi.OnlineFeatures:
         prev, self._prev = self._prev, book
@@ -140,11 +152,10 @@ class FeatureTracker:
     def _trade_stats(self, now_ns: int) -> tuple[int, int]:
         since = now_ns - 60 * NS_PER_S
         while self._trades and self._trades[0][0] < since:
-            self._trades.popleft()
+            self._drop_oldest_trade()
         if not self._trades:
             return 0, 0
-        signed = sum(t[1] for t in self._trades)
-        total = sum(t[2] for t in self._trades)
+        signed, total = self._signed_sum, self._qty_sum
         span_ns = max(NS_PER_S, now_ns - self._trades[0][0])
         return (signed * 1_000_000 // total if total else 0), len(self._trades) * 1000 * NS_PER_S // span_ns
 

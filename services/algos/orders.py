@@ -24,6 +24,7 @@ Realised PnL is net of fees; unrealised is marked to the venue book's mid.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -338,3 +339,62 @@ def apply_order_event(account: Account, event: AnyEvent) -> Ended | list[CancelG
             account.end(graph_id)
             return Ended(order.order_id, reject_code(status, reason), reason or status)
     return None
+
+
+Touch = tuple[int | None, int | None]  # (best bid, best ask) px_1e9 of a venue book
+
+
+def commands_for_actions(
+    actions: Iterable[Action],
+    *,
+    tenant: str,
+    deployment_id: str,
+    index: int,
+    run: int,
+    symbol: str,
+    venue: str,
+    account: Account,
+    touch_of: Callable[[str], Touch],
+    now_ns: int,
+    seq: int,
+) -> tuple[list[SubmitGraph | CancelGraph | AmendNode], list[Refused], int]:
+    """One callback's actions as commands, in order (held ones left out: `apply_order_event`
+    releases them), the refused ones (each a reject for the algo), and the instance's action
+    sequence after them. `touch_of(venue)` is that venue's touch as the caller sees it; `seq`
+    the sequence before. The live runner and the backtest share this mapping."""
+    commands: list[SubmitGraph | CancelGraph | AmendNode] = []
+    refused: list[Refused] = []
+    for action in actions:
+        seq += 1
+        command = command_for(
+            action, tenant=tenant, deployment_id=deployment_id, index=index, run=run, symbol=symbol, venue=venue,
+            account=account, touch=touch_of(action.venue or venue), now_ns=now_ns, seq=seq,
+        )
+        if isinstance(command, Refused):
+            refused.append(command)
+        elif not isinstance(command, Held):
+            commands.append(command)
+    return commands, refused, seq
+
+
+@dataclass(frozen=True)
+class Filled:
+    """A fill of one of the instance's orders, as the algo hears it (on_fill)."""
+
+    order_id: int
+    px_1e9: int
+    qty_1e8: int
+    side: int  # 1 buy, -1 sell
+    recv_ns: int
+
+
+def apply_ledger_event(account: Account, event: AnyEvent) -> Filled | Ended | list[CancelGraph | AmendNode] | None:
+    """Fold any event of one of the instance's orders (fills included): the fill the algo hears,
+    how an order ended without filling (a reject), or the commands held for it now released."""
+    if isinstance(event, FillRecorded):
+        order = account.apply_fill(event)
+        if order is None:
+            return None
+        return Filled(order.order_id, event.px_1e9, event.qty_1e8, 1 if event.side == "buy" else -1,
+                      event.ts_event_ns or event.ts_ns)
+    return apply_order_event(account, event)

@@ -50,7 +50,6 @@ from events.algos import (
     AlgoStats,
     LogLevel,
 )
-from events.execution import FillRecorded
 from events.ids import derive_id
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted
 from projections.follower import StreamFollower
@@ -63,10 +62,10 @@ from services.algos.orders import (
     Account,
     Action,
     Ended,
-    Held,
-    Refused,
-    apply_order_event,
-    command_for,
+    Filled,
+    Touch,
+    apply_ledger_event,
+    commands_for_actions,
     parse_graph_id,
 )
 from services.bus import Bus
@@ -170,6 +169,15 @@ class Runtime:
         return self.deployment.deployment_id, self.spec.instance_id
 
 
+def touch(books: MarketBooks, venue: str, symbol: str) -> Touch:
+    """(best bid, best ask) of one venue book, None where a side is empty or the book unknown."""
+    book = books.books.get((venue, symbol))
+    if book is None:
+        return None, None
+    bid, ask = book.best_bid(), book.best_ask()
+    return bid[0] if bid else None, ask[0] if ask else None
+
+
 def percentile(samples: Iterable[int], q: float) -> int:
     ordered = sorted(samples)
     if not ordered:
@@ -255,18 +263,16 @@ class AlgoRunner:
         self._moved.add((deployment_id, index))
         live = self.ledger.caught_up.is_set()
         runtime = self._runtime_at(deployment_id, index)
-        if isinstance(event, FillRecorded):
-            order = account.apply_fill(event)
-            if order is not None and live and runtime is not None and runtime.paused is None:
-                fill = FillInput(order.order_id, event.px_1e9, event.qty_1e8, 1 if event.side == "buy" else -1,
-                                 event.ts_event_ns or event.ts_ns)
-                self._call(runtime, lambda g, s: g.on_fill(fill, s))
-            return
-        outcome = apply_order_event(account, event)
+        outcome = apply_ledger_event(account, event)
         if isinstance(outcome, list):
             for command in outcome:  # held until the graph was on the log
                 self.outbox.put_nowait(command)
-        elif outcome is not None and live and runtime is not None and runtime.paused is None:
+        elif outcome is None or not live or runtime is None or runtime.paused is not None:
+            return
+        elif isinstance(outcome, Filled):
+            fill = FillInput(outcome.order_id, outcome.px_1e9, outcome.qty_1e8, outcome.side, outcome.recv_ns)
+            self._call(runtime, lambda g, s: g.on_fill(fill, s))
+        else:
             self._reject(runtime, outcome)
 
     def _on_md(self, event: AnyEvent, seq: int) -> None:
@@ -335,21 +341,14 @@ class AlgoRunner:
             self._log(deployment.deployment_id, runtime.spec.instance_id, level, message, now_ns)
         for to_label, payload in outcome.messages:
             self._send(runtime, to_label, payload, now_ns)
-        refused: list[Refused] = []
-        for action in outcome.actions:
-            runtime.action_seq += 1
-            book = self.books.books.get((action.venue or runtime.spec.venue, runtime.spec.symbol))
-            touch = (book.best_bid(), book.best_ask()) if book is not None else (None, None)
-            command = command_for(
-                action, tenant=deployment.tenant, deployment_id=deployment.deployment_id, index=runtime.index,
-                run=runtime.run, symbol=runtime.spec.symbol, venue=runtime.spec.venue, account=state.account,
-                touch=(touch[0][0] if touch[0] else None, touch[1][0] if touch[1] else None), now_ns=now_ns,
-                seq=runtime.action_seq,
-            )
-            if isinstance(command, Refused):
-                refused.append(command)
-            elif not isinstance(command, Held):
-                self.outbox.put_nowait(command)
+        commands, refused, runtime.action_seq = commands_for_actions(
+            outcome.actions, tenant=deployment.tenant, deployment_id=deployment.deployment_id, index=runtime.index,
+            run=runtime.run, symbol=runtime.spec.symbol, venue=runtime.spec.venue, account=state.account,
+            touch_of=lambda venue: touch(self.books, venue, runtime.spec.symbol), now_ns=now_ns,
+            seq=runtime.action_seq,
+        )
+        for command in commands:
+            self.outbox.put_nowait(command)
         if outcome.paused_reason is not None and runtime.paused is None:
             self._pause(runtime, outcome.paused_reason)
             return

@@ -162,7 +162,8 @@ def audit_order(target: str, stream: str = "LEDGER") -> None:
 def backtest_command(
     data: list[Path] = typer.Option(..., "--data", help="recording(s) (.parquet); repeat for several"),
     orders: Path = typer.Option(None, help='ORDERS.jsonl: {"offset_ms": ..., "order": <POST /v1/orders body>} per line'),
-    algo: Path = typer.Option(None, help="a WASM algo (not available yet)"),
+    algo: Path = typer.Option(None, help="a WASM algo (.wasm, or .wat) run inside the backtest; with or without --orders"),
+    symbols: str = typer.Option(None, help="--algo: SYM[@venue],... one instance each (default: the first book's)"),
     seed: int = typer.Option(..., help="seeds the simulated venues' latency draws"),
     out: Path = typer.Option(..., help="output directory (report.json, events.jsonl, plot.png)"),
     plot: bool = typer.Option(False, "--plot", help="draw the equity curve and fills over the NBBO"),
@@ -170,20 +171,20 @@ def backtest_command(
 ) -> None:
     """Replay recordings through the kernel with a virtual clock; same inputs + seed = same DIR."""
     from replay.recording import RecordingError
-    from replay.runs import BacktestError, load_orders, run_to_dir
+    from replay.runs import AlgoInput, BacktestError, TimedOrder, load_orders, parse_symbols, run_to_dir
 
-    if algo is not None:
-        import importlib.util
-
-        where = "services/algos is not wired into backtests" if importlib.util.find_spec("services.algos") else (
-            "the WASM algo host (services/algos) is not in this build")
-        console.print(f"[red]--algo is not available yet: {where}; use --orders[/red]")
+    if orders is None and algo is None:
+        console.print("[red]give --orders ORDERS.jsonl and/or --algo ALGO.wasm[/red]")
         raise typer.Exit(2)
-    if orders is None:
-        console.print("[red]give --orders ORDERS.jsonl[/red]")
-        raise typer.Exit(2)
+    algo_input: AlgoInput | None = None
     try:
-        timed = load_orders(orders)
+        if algo is not None:
+            algo_input = AlgoInput(_module_bytes(algo), algo.name, parse_symbols(symbols))
+    except (BacktestError, OSError) as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from exc
+    try:
+        timed: list[TimedOrder] = load_orders(orders) if orders is not None else []
         with Progress(
             TextColumn("[bold]backtest"), BarColumn(), TextColumn("{task.completed:>11,.0f} events"),
             TimeRemainingColumn(), console=console, disable=status_file is not None,
@@ -196,12 +197,26 @@ def backtest_command(
                     _write_status(status_file, {"status": "running", "progress": done / total if total else 1.0,
                                                 "events_done": done, "events_total": total})
 
-            result = run_to_dir(data, timed, seed, out, plot=plot, on_progress=show)
+            result = run_to_dir(data, timed, seed, out, plot=plot, on_progress=show, algo=algo_input)
     except (BacktestError, RecordingError, OSError) as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from exc
     console.print(summary_table(result.report))
     console.print(f"wrote {out}/report.json and {out}/events.jsonl ({result.report['output_events']:,} events)")
+
+
+def _module_bytes(path: Path) -> bytes:
+    """The module's binary (.wat assembled), checked as the host checks a deploy."""
+    from services.algos.module import load_module, new_engine, to_binary
+
+    try:
+        wasm = to_binary(path.read_bytes())
+        load_module(new_engine(), wasm)
+    except OSError:
+        raise
+    except Exception as exc:  # the host's refusal (imports, exports, memory), said as it says it
+        raise OSError(f"{path}: not a usable algo module: {exc}") from exc
+    return wasm
 
 
 def _write_status(path: Path, status: dict[str, object]) -> None:
@@ -228,6 +243,11 @@ def summary_table(report: dict[str, Any]) -> Table:
     table.add_row("fees (USD)", q(report["fees_usd_1e9"], 10**9))
     table.add_row("venue mix", "  ".join(f"{m['venue']} {m['share_ppm'] / 10_000:.1f}% ({m['fills']} fills)"
                                          for m in report["venue_mix"]) or "-")
+    algo = report.get("algo")
+    for inst in algo["instances"] if algo else []:
+        state = f"PAUSED: {inst['paused']}" if inst["paused"] else "ran to the end"
+        table.add_row(f"algo {inst['instance_id']}", f"{inst['orders_sent']} orders  {inst['fills']} fills  "
+                                                     f"{inst['callbacks']} callbacks  {state}")
     return table
 
 

@@ -65,10 +65,12 @@ def test_tardis_csv_imports_and_backtests_byte_identically(tmp_path: Path) -> No
     assert "PnL" in output and "venue mix" in output
 
 
-def test_algo_is_refused_clearly_and_a_bad_order_line_is_named(tmp_path: Path) -> None:
+def test_missing_inputs_are_refused_clearly_and_a_bad_order_line_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["backtest", "--data", "x.parquet", "--seed", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "give --orders ORDERS.jsonl and/or --algo ALGO.wasm" in result.output
     result = CliRunner().invoke(cli, ["backtest", "--data", "x.parquet", "--algo", "a.wasm", "--seed", "1",
                                       "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "--algo is not available yet" in result.output
+    assert result.exit_code == 2 and "a.wasm" in result.output
     book, trades = write_tardis(tmp_path, updates=5)
     rec = tmp_path / "rec.parquet"
     run(["import", "tardis", str(book), str(trades), "--out", str(rec)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.algos import abi
-from services.algos.features import FeatureTracker
+from services.algos.features import MAX_TRADES, FeatureTracker
 
 S = 1_000_000_000
 
@@ -70,6 +70,21 @@ def test_trade_sign_imbalance_and_arrival_rate_over_a_minute() -> None:
     assert f.trade_arrival_rate_1e3 == 10 * 1000 // 10  # 10 trades over 10 s
     later = t.on_book(book(1000, 1, 1010, 1, ts=100 * S))  # all older than a minute
     assert (later.trade_sign_imbalance_1e6, later.trade_arrival_rate_1e3) == (0, 0)
+
+
+def test_trade_stats_keep_the_newest_trades_when_more_than_the_cap_arrive() -> None:
+    t = FeatureTracker()
+    n = MAX_TRADES + 500  # the first 500 (all sells) fall out by count, not by age
+    for i in range(n):
+        t.on_trade(recv_ns=i * 1_000_000, qty_1e8=100, aggressor_side=-1 if i < 500 else 1)
+    f = t.on_book(book(1000, 1, 1010, 1, ts=n * 1_000_000))
+    assert f.trade_sign_imbalance_1e6 == 1_000_000  # only buys are left
+    first_kept_ns = 500 * 1_000_000
+    assert f.trade_arrival_rate_1e3 == MAX_TRADES * 1000 * S // (n * 1_000_000 - first_kept_ns)
+    for i in range(3):  # two sells more: the running sums follow
+        t.on_trade(recv_ns=(n + i) * 1_000_000, qty_1e8=100, aggressor_side=-1 if i else 1)
+    f = t.on_book(book(1000, 1, 1010, 1, ts=(n + 3) * 1_000_000))
+    assert f.trade_sign_imbalance_1e6 == (MAX_TRADES - 4) * 100 * 1_000_000 // (MAX_TRADES * 100)
 
 
 def test_uncomputed_fields_stay_zero_and_replay_is_identical() -> None:
