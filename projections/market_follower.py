@@ -133,11 +133,14 @@ class MarketFollower(StreamFollower):
         horizon_ns: int = DEFAULT_HORIZON_NS,
         batch: int = 1024,
         trade_history: tuple[frozenset[str], int] | None = None,
+        also: tuple[str, ...] = (),
     ) -> None:
-        """`trade_history` = (venues, since_ns): every trade of those venues since then (as far
+        """`also`: other MD subjects read along with `md.>`, from the same start and in stream
+        order (e.g. `nbbo.>`; passed to `apply` as they come, never to the snapshot logic).
+        `trade_history` = (venues, since_ns): every trade of those venues since then (as far
         as MD retention keeps them) is applied before the present, not only the last one, for
         folds that need a window of prints (e.g. /v1/markets' volume_24h on sparse markets)."""
-        super().__init__(bus, MD_STREAM, ["md.>"], self._apply_from_snapshot, batch=batch)
+        super().__init__(bus, MD_STREAM, ["md.>", *also], self._apply_from_snapshot, batch=batch)
         self._apply_event = apply
         self.horizon_ns = horizon_ns
         self.trade_history = trade_history

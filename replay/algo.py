@@ -5,7 +5,9 @@
 
 Each target (symbol, venue or None = the venue of the first book of that symbol) is one instance
 of the module, as a deployment instance is live: `on_book` on each book event of its (venue,
-symbol) with the kernel's own book, `on_trade` feeding its OnlineFeatures, `on_heartbeat` at
+symbol) with the kernel's own book, `on_nbbo` (if the module exports it) whenever the NBBO of
+its symbol over the kernel's books changes (as the live NBBO service publishes `NbboChanged`:
+a change of a best price or size or of a venue's BBO), `on_trade` feeding its OnlineFeatures, `on_heartbeat` at
 1 Hz of virtual time (the backtest calls `heartbeat`), `on_fill`/`on_reject` from the kernel's
 output events. Actions become commands with the runner's mapping
 (`services.algos.orders.commands_for_actions`: graph ids `algo_<deployment>_<index>_1_<order
@@ -13,7 +15,8 @@ id>`, command ids derived) and the instance's `Account` folds its orders and fil
 (`apply_ledger_event`). The host's clock is the virtual clock and no latency timer is read, so
 the same module, data and seed give the same run. A trap, fuel or memory exhaustion or a bad
 action pauses the instance (an `AlgoInstancePaused` in the output, the reason in the report);
-the backtest goes on. Mesh messages are not delivered in backtests (counted).
+the backtest goes on. Mesh messages are not delivered in backtests (counted). The first
+`LOGS_KEPT` log lines of each instance are kept (`AlgoInstanceRun.logs`), not written out.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from events import AnyEvent
 from events.algos import AlgoInstancePaused, AlgoInstanceSpec
 from events.commands import AmendNode, CancelGraph, SubmitGraph
 from events.ids import derive_id
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted
-from projections.market import MarketBooks
+from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from projections.market import MarketBooks, NbboKey
 from services.algos.bridge import HostLoader
 from services.algos.orders import Account, Ended, Filled, apply_ledger_event, commands_for_actions, parse_graph_id
 from services.algos.runner import (
@@ -40,11 +43,13 @@ from services.algos.runner import (
     GuestContext,
     Outcome,
     StateInput,
+    nbbo_input,
     touch,
 )
 
 RUN = 1  # every backtest instance is the first run of its deployment
 HEARTBEAT_NS = 10**9
+LOGS_KEPT = 10_000  # per instance: the first lines of a run, for tests and a look at what it said
 
 Command = SubmitGraph | CancelGraph | AmendNode
 Produced = Command | AlgoInstancePaused  # what the algo adds to the run
@@ -62,17 +67,19 @@ class AlgoInstanceRun:
     paused_ns: int | None = None
     action_seq: int = 0
     books: int = 0
+    nbbos: int = 0
     callbacks: int = 0
     rejects: int = 0
     refused: int = 0
     log_lines: int = 0
     messages_dropped: int = 0
+    logs: list[tuple[int, str, str]] = field(default_factory=list)  # (virtual ns, level, message)
 
     def report(self) -> dict[str, Any]:
         a = self.account
         return {
             "instance_id": self.spec.instance_id, "symbol": self.spec.symbol, "venue": self.spec.venue,
-            "books": self.books, "callbacks": self.callbacks, "orders_sent": a.orders_sent, "fills": a.fill_count,
+            "books": self.books, "nbbos": self.nbbos, "callbacks": self.callbacks, "orders_sent": a.orders_sent, "fills": a.fill_count,
             "rejects": self.rejects, "refused_actions": self.refused, "position_1e8": a.position_1e8,
             "realized_pnl_1e9": a.realized_pnl_1e9, "log_lines": self.log_lines,
             "mesh_messages_not_delivered": self.messages_dropped, "paused": self.paused, "paused_ns": self.paused_ns,
@@ -103,6 +110,7 @@ class BacktestAlgo:
         self.loader = HostLoader(clock_ns=clock, timer_ns=None)
         self.instances: list[AlgoInstanceRun] = []
         self.by_book: dict[tuple[str, str], list[AlgoInstanceRun]] = {}
+        self.nbbo_keys: dict[str, NbboKey | None] = {}  # symbol -> the NBBO its instances were last given
         self.pending: list[Produced] = []  # pauses of instances that did not load, for the next output
         self._unbound: list[tuple[str, str | None]] = list(targets or [])  # instances not loaded yet
 
@@ -115,6 +123,8 @@ class BacktestAlgo:
             for inst in self.by_book.get((event.venue, event.symbol), ()):
                 inst.guest.on_trade(event.ts_recv_ns or event.ts_ns, event.qty_1e8, side)
             return []
+        if isinstance(event, VenueStatusChanged):  # a venue's books went stale: NBBOs may change
+            return self._nbbo_changes(sorted({inst.spec.symbol for inst in self.instances}), event.ts_ns)
         if not isinstance(event, (BookSnapshot, BookDeltaBatch)):
             return []
         key = (event.venue, event.symbol)
@@ -123,18 +133,36 @@ class BacktestAlgo:
         instances = self.by_book.get(key)
         out: list[Produced] = self.pending
         self.pending = []
-        if not instances:
-            return out
-        book = self.market.books.get(key)
-        if book is None or not book.usable:
-            return out
-        bids, asks = book.top(BOOK_DEPTH)
         recv_ns = event.ts_recv_ns or event.ts_ns
-        for inst in instances:
-            if inst.paused is None:
-                inst.books += 1
-                entry = BookInput(bids, asks, recv_ns, inst.index + 1)
-                out += self._call(inst, lambda g, s: g.on_book(entry, s))
+        book = self.market.books.get(key)
+        if instances and book is not None and book.usable:
+            bids, asks = book.top(BOOK_DEPTH)
+            for inst in instances:
+                if inst.paused is None:
+                    inst.books += 1
+                    entry = BookInput(bids, asks, recv_ns, inst.index + 1)
+                    out += self._call(inst, lambda g, s: g.on_book(entry, s))
+        return out + self._nbbo_changes([event.symbol], recv_ns)
+
+    def _nbbo_changes(self, symbols: list[str], recv_ns: int) -> list[Produced]:
+        """`on_nbbo` of the instances on `symbols` that want it, where the symbol's NBBO changed."""
+        out: list[Produced] = []
+        for symbol in symbols:
+            wanting = [i for i in self.instances if i.spec.symbol == symbol and i.paused is None and i.guest.wants_nbbo]
+            if not wanting:
+                continue
+            nbbo = self.market.nbbo(symbol)
+            key = nbbo.key if nbbo is not None else None
+            if key == self.nbbo_keys.get(symbol):
+                continue
+            self.nbbo_keys[symbol] = key
+            if nbbo is None:
+                continue  # no usable venue book: the live service publishes nothing either
+            for inst in wanting:
+                if inst.paused is None:
+                    inst.nbbos += 1
+                    entry = nbbo_input(self.market, nbbo.venues, symbol, recv_ns, inst.index + 1)
+                    out += self._call(inst, lambda g, s: g.on_nbbo(entry, s))
         return out
 
     def on_output(self, events: list[AnyEvent]) -> list[Produced]:
@@ -210,6 +238,9 @@ class BacktestAlgo:
 
     def _handle(self, inst: AlgoInstanceRun, outcome: Outcome, state: StateInput) -> list[Produced]:
         inst.log_lines += len(outcome.logs)
+        if len(inst.logs) < LOGS_KEPT:
+            now_ns = self.clock()
+            inst.logs += [(now_ns, level, message) for level, message in outcome.logs[: LOGS_KEPT - len(inst.logs)]]
         inst.messages_dropped += len(outcome.messages)
         commands, refused, inst.action_seq = commands_for_actions(
             outcome.actions, tenant=self.tenant, deployment_id=self.deployment_id, index=inst.index, run=RUN,

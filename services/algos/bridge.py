@@ -18,7 +18,7 @@ from services.algos.features import FeatureTracker
 from services.algos.host import AlgoInstance, CallbackResult, HostPorts, MeshConfig
 from services.algos.module import AlgoModule, load_module, new_engine
 from services.algos.orders import Account, Action
-from services.algos.runner import BookInput, FillInput, Guest, GuestContext, Outcome, StateInput
+from services.algos.runner import BookInput, FillInput, Guest, GuestContext, NbboInput, Outcome, StateInput
 from services.refdata import instrument_rules
 
 _KINDS = {abi.ActionKind.NEW: "new", abi.ActionKind.CANCEL: "cancel", abi.ActionKind.AMEND: "amend"}
@@ -79,6 +79,21 @@ class HostedGuest:
         entry = abi.Book(bids=tuple(book.bids), asks=tuple(book.asks), recv_ns=book.recv_ns, symbol_id=book.symbol_id)
         features = self.features.on_book(entry)
         return outcome(self.instance.on_book(entry, self._state(state), features))
+
+    @property
+    def wants_nbbo(self) -> bool:
+        return "algo_on_nbbo" in self.instance.module.exports
+
+    def on_nbbo(self, nbbo: NbboInput, state: StateInput) -> Outcome:
+        snapshot = abi.NbboSnapshot(
+            venues=tuple(abi.VenueQuote(venue=q.venue, bid_px_1e9=q.bid_px_1e9, bid_sz_1e8=q.bid_qty_1e8,
+                                        ask_px_1e9=q.ask_px_1e9, ask_sz_1e8=q.ask_qty_1e8, recv_ns=q.ts_recv_ns)
+                         for q in nbbo.venues),
+            recv_ns=nbbo.recv_ns, symbol_id=nbbo.symbol_id,
+            books=tuple((venue, abi.Book(bids=tuple(b.bids), asks=tuple(b.asks), recv_ns=b.recv_ns,
+                                         symbol_id=b.symbol_id)) for venue, b in nbbo.books),
+        )
+        return outcome(self.instance.on_nbbo(snapshot, self._state(state), self.features.features))
 
     def on_fill(self, fill: FillInput, state: StateInput) -> Outcome:
         entry = abi.Fill(order_id=fill.order_id, px_1e9=fill.px_1e9, qty_1e8=fill.qty_1e8, recv_ns=fill.recv_ns,

@@ -12,7 +12,9 @@ several hosts; one runner per venue.
 What it does, per instance (`AlgoInstanceSpec`: one symbol on one venue):
 - calls `on_book` on every book update of its (venue, symbol), with the instance's account
   (services/algos/orders.py: position, PnL, open orders, authoritative on our side) written into
-  the guest before each callback; `on_heartbeat` at 1 Hz; `on_fill`/`on_reject` when the ledger
+  the guest before each callback; `on_nbbo` (if the module exports it) on every `NbboChanged`
+  of its symbol, read with the books from the same MD stream (so each venue's book is as of
+  that NBBO); `on_heartbeat` at 1 Hz; `on_fill`/`on_reject` when the ledger
   shows a fill or a refusal of one of its orders; `on_message` for mesh messages sent to its label.
 - turns actions into commands on `cmd.<tenant>` (graph engine, risk, router, like any order).
 - pauses an instance whose callback trapped, ran out of fuel or memory, or returned a bad action
@@ -51,7 +53,7 @@ from events.algos import (
     LogLevel,
 )
 from events.ids import derive_id
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted
+from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, TradePrinted, VenueBbo
 from projections.follower import StreamFollower
 from projections.market import MarketBooks
 from projections.market_follower import MarketFollower
@@ -91,6 +93,28 @@ class BookInput:
 
 
 @dataclass(frozen=True)
+class NbboInput:
+    """The cross-venue view of one symbol: each venue's BBO and its book (top 20)."""
+
+    venues: list[VenueBbo]
+    books: list[tuple[str, BookInput]]
+    recv_ns: int
+    symbol_id: int
+
+
+def nbbo_input(books: MarketBooks, venues: Iterable[VenueBbo], symbol: str, recv_ns: int, symbol_id: int) -> NbboInput:
+    """`venues` (an NBBO's per-venue BBOs) with each venue's book from `books`, where known."""
+    quotes = list(venues)
+    with_books: list[tuple[str, BookInput]] = []
+    for quote in quotes:
+        book = books.books.get((quote.venue, symbol))
+        if book is not None and book.usable:
+            bids, asks = book.top(BOOK_DEPTH)
+            with_books.append((quote.venue, BookInput(bids, asks, book.last_update_ns, symbol_id)))
+    return NbboInput(quotes, with_books, recv_ns, symbol_id)
+
+
+@dataclass(frozen=True)
 class FillInput:
     order_id: int
     px_1e9: int
@@ -122,7 +146,13 @@ class StateInput:
 class Guest(Protocol):
     """One loaded module instance (services/algos/bridge.py adapts the wasmtime host to this)."""
 
+    @property
+    def wants_nbbo(self) -> bool:
+        """Whether the module exports `algo_on_nbbo` (the others are not handed NBBOs)."""
+
     def on_book(self, book: BookInput, state: StateInput) -> Outcome: ...
+
+    def on_nbbo(self, nbbo: NbboInput, state: StateInput) -> Outcome: ...
 
     def on_fill(self, fill: FillInput, state: StateInput) -> Outcome: ...
 
@@ -206,7 +236,7 @@ class AlgoRunner:
         self.runtimes: dict[tuple[str, str], Runtime] = {}
         self.by_book: dict[tuple[str, str], list[Runtime]] = {}  # (venue, symbol) -> runtimes on it
         self.ledger = StreamFollower(bus, "LEDGER", ["algo.>", "ord.>", "exec.>"], self._on_ledger)
-        self.md = MarketFollower(bus, self._on_md)
+        self.md = MarketFollower(bus, self._on_md, also=("nbbo.>",))  # books, and the NBBOs for on_nbbo
         self.commands = as_writer(bus, "algo_host")  # the front door of its algos' orders (cmd.* only)
         self.reports = as_writer(bus, "algo_host")
         self.outbox: asyncio.Queue[AnyEvent] = asyncio.Queue()
@@ -276,6 +306,9 @@ class AlgoRunner:
             self._reject(runtime, outcome)
 
     def _on_md(self, event: AnyEvent, seq: int) -> None:
+        if isinstance(event, NbboChanged):
+            self._on_nbbo(event)
+            return
         self.books.apply(event, seq)
         if isinstance(event, TradePrinted):
             side = {"buy": 1, "sell": -1}.get(event.aggressor, 0)
@@ -297,6 +330,17 @@ class AlgoRunner:
                 runtime.update_count += 1
                 entry = BookInput(bids, asks, recv_ns, self._symbol_id(runtime))
                 self._call(runtime, lambda g, s: g.on_book(entry, s), timed=True)
+
+    def _on_nbbo(self, event: NbboChanged) -> None:
+        if not self.ledger.caught_up.is_set():
+            return
+        wanting = [r for r in self.runtimes.values()
+                   if r.spec.symbol == event.symbol and r.paused is None and r.guest.wants_nbbo]
+        for runtime in wanting:
+            if runtime.paused is None:
+                runtime.update_count += 1
+                entry = nbbo_input(self.books, event.venues, event.symbol, event.ts_ns, self._symbol_id(runtime))
+                self._call(runtime, lambda g, s: g.on_nbbo(entry, s), timed=True)
 
     # ------------------------------------------------------------------ calling guests
 
@@ -598,7 +642,8 @@ class _Unloaded:
     def _none(self, *args: object) -> Outcome:
         return Outcome()
 
-    on_book = on_fill = on_reject = on_heartbeat = on_message = on_shutdown = _none
+    wants_nbbo = False
+    on_book = on_nbbo = on_fill = on_reject = on_heartbeat = on_message = on_shutdown = _none
 
     def on_trade(self, recv_ns: int, qty_1e8: int, aggressor_side: int) -> None:
         return None
