@@ -112,3 +112,35 @@ MESH_PAIR = """
   (func (export "algo_on_shutdown") (param i32) (result i32)
     (i32.store (i32.const 0x2F000) (i32.const 0)) (i32.const 0x2F000)))
 """
+
+# On each NBBO: logs "nbbo <best bid px> <best ask px> <venues in the snapshot> <venue books>"
+# (NbboSnapshot: bid px @0, ask px @16, venue_ct @42; VenueBooks' venue_ct @0x10000), in
+# decimal, written backwards from 0x2E200. Otherwise idle.
+NBBO_LOGGER = IDLE.replace(
+    "  (func (export \"algo_on_fill\")",
+    """  (func $digits (param $v i64) (param $end i32) (result i32)
+    (local $p i32)
+    (local.set $p (local.get $end))
+    (loop $next
+      (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+      (i32.store8 (local.get $p) (i32.add (i32.const 48) (i32.wrap_i64 (i64.rem_u (local.get $v) (i64.const 10)))))
+      (local.set $v (i64.div_u (local.get $v) (i64.const 10)))
+      (br_if $next (i64.ne (local.get $v) (i64.const 0))))
+    (local.get $p))
+  (func $space (param $p i32) (result i32)
+    (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+    (i32.store8 (local.get $p) (i32.const 32))
+    (local.get $p))
+  (func (export "algo_on_nbbo") (param $nbbo i32) (param $state i32) (result i32)
+    (local $p i32)
+    (local.set $p (call $digits (i64.extend_i32_u (i32.load8_u (i32.const 0x10000))) (i32.const 0x2E200)))
+    (local.set $p (call $digits (i64.extend_i32_u (i32.load8_u offset=42 (local.get $nbbo))) (call $space (local.get $p))))
+    (local.set $p (call $digits (i64.load offset=16 (local.get $nbbo)) (call $space (local.get $p))))
+    (local.set $p (call $digits (i64.load (local.get $nbbo)) (call $space (local.get $p))))
+    (local.set $p (i32.sub (local.get $p) (i32.const 5)))
+    (i32.store (local.get $p) (i32.const 0x6f62626e))  ;; "nbbo"
+    (i32.store8 offset=4 (local.get $p) (i32.const 32))
+    (call $log (i32.const 2) (local.get $p) (i32.sub (i32.const 0x2E200) (local.get $p)))
+    (i32.store (i32.const 0x2F000) (i32.const 0)) (i32.const 0x2F000))
+  (func (export "algo_on_fill")""",
+)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from events.market import NbboChanged
 from services.bus import Bus
+from services.md.service import NbboPublisher
 from services.settings import Settings
 from tests.services.algos.conftest import WAIT_S, AlgoStack, running_runner
-from tests.services.algos.guests import IDLE, INFINITE_LOOP, MESH_PAIR, ROUND_TRIP, wasm_file
+from tests.services.algos.guests import IDLE, INFINITE_LOOP, MESH_PAIR, NBBO_LOGGER, ROUND_TRIP, wasm_file
 from tests.services.conftest import serving
 
 
@@ -154,3 +156,36 @@ async def test_a_mesh_pair_exchanges_messages_by_label_and_an_oversized_one_is_r
     assert ("BTC-USDT@okx", "hello hedger") in lines and ("BTC-USDT@binance", "ack") in lines
     refused = [m for i, m in lines if i == "BTC-USDT@binance" and "300 bytes refused" in m]
     assert refused and "256" in refused[0]
+
+
+async def test_a_module_exporting_on_nbbo_gets_each_published_nbbo_of_its_symbol(algos: AlgoStack, tmp_path: Path) -> None:
+    publisher = NbboPublisher(algos.bus, tick_ms=25)  # `crossbook nbbo`: NbboChanged on nbbo.> of MD
+    await publisher.start()
+    try:
+        seq = algos.stack.seq
+        nbbo_dep = (await algos.stack.call(seq.deploy_algo, "nbbo", wasm_file(tmp_path, NBBO_LOGGER, "nbbo"),
+                                           ["BTC-USDT@binance"]))["deployment_id"]
+        idle_dep = (await algos.stack.call(seq.deploy_algo, "idle", wasm_file(tmp_path, IDLE, "idle"),
+                                           ["BTC-USDT@okx"]))["deployment_id"]
+
+        def nbbo_lines() -> list[str]:
+            deployment = algos.runner.view.deployments.get(nbbo_dep)
+            return [x.message for x in deployment.logs if x.message.startswith("nbbo ")] if deployment else []
+
+        # Logged each second by the runner's tick; several NBBOs over both venues.
+        await algos.until(lambda: len([m for m in nbbo_lines() if m.split()[3] == "2"]) >= 3)
+    finally:
+        await publisher.stop()
+
+    published = {(e.event.bid_px_1e9, e.event.ask_px_1e9, len(e.event.venues))
+                 async for e in algos.bus.replay("MD", "nbbo.BTC-USDT") if isinstance(e.event, NbboChanged)}
+    seen = [tuple(int(x) for x in m.split()[1:]) for m in nbbo_lines()]
+    # Each callback carried a published NBBO's best bid and ask (over binance and okx), and each
+    # venue's book in VenueBooks.
+    assert seen and all((bid, ask, venues) in published and books == venues for bid, ask, venues, books in seen)
+    assert all(bid > 0 and ask > 0 for bid, ask, _, _ in seen)  # (two venues may cross each other)
+    runtime = algos.runner.runtimes[(nbbo_dep, "BTC-USDT@binance")]
+    assert runtime.paused is None and runtime.guest.wants_nbbo
+    # The module without the export is not handed NBBOs (nothing it logs, never paused for it).
+    idle = algos.runner.runtimes[(idle_dep, "BTC-USDT@okx")]
+    assert idle.paused is None and not idle.guest.wants_nbbo
