@@ -23,7 +23,6 @@ from services.bus import Bus
 from services.bus.pull import ConsumerGone, PullFeed
 
 log = logging.getLogger("crossbook.projections")
-STALL_S = 5.0  # pending messages but none delivered for this long: the read is recreated
 
 Apply = Callable[[AnyEvent, int], object]
 
@@ -40,7 +39,6 @@ class StreamFollower:
         self.restarts = 0
         self.apply_errors = 0
         self._catch_up_to = 0
-        self._stalled: tuple[int, float] | None = None  # (position, since): pending, nothing delivered
         self.caught_up = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -75,7 +73,6 @@ class StreamFollower:
         await self.wait_for(info.state.last_seq, timeout)
 
     async def _subscribe(self) -> tuple[str, PullFeed]:
-        self._stalled = None
         config = ConsumerConfig(
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -159,18 +156,7 @@ class StreamFollower:
             raise ConsumerGone(f"consumer {consumer} of {self.stream} has no leader (its node is gone)")
         handed_over = state.delivered.stream_seq if state.delivered is not None else 0
         if state.num_pending or (handed_over or 0) > self.position:
-            # Something is there but nothing came: a pull lost with a node (its consumer has a
-            # new leader, our request died with the old one) would wait for ever. Recreate.
-            now = asyncio.get_running_loop().time()
-            if self._stalled is None or self._stalled[0] != self.position:
-                self._stalled = (self.position, now)
-            elif now - self._stalled[1] > STALL_S:
-                raise ConsumerGone(
-                    f"consumer {consumer} of {self.stream} has {state.num_pending} pending but delivered"
-                    f" nothing for {STALL_S:g} s"
-                )
             return
-        self._stalled = None
         async with self._advanced:
             if info.state.last_seq > self.position:
                 self.position = info.state.last_seq
