@@ -22,6 +22,7 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.graph import parse_order_body, submit
 from services.settings import Settings
+from tests.facts import with_children
 from tests.stack import kernel
 
 ORDER = {"symbol": "BTC-USDT", "side": "buy", "qty": 0.01}
@@ -125,8 +126,10 @@ async def test_a_tenant_never_sees_another_tenants_graphs_orders_or_fills(api: A
         client_order_id="c1", graph_id="g_a_1", node_id="order", venue="okx", symbol="BTC-USDT", side="buy",
         qty_1e8=1_000_000, px_1e9=97_000_000_000_000, fee_usd_1e9=970_000_000, liquidity="taker", is_sandbox=True,
     )
-    ack = await api.state.bus.publish(fill)
-    await api.state.ledger_follower.wait_for(ack.seq)
+    # The executor's ChildSubmitted goes first: a fill that races the router's allocation would
+    # name a child the ledger does not know yet, and be refused.
+    acks = [await api.state.bus.publish(event) for event in with_children([fill])]
+    await api.state.ledger_follower.wait_for(acks[-1].seq)
     # Act / Assert: A sees its own graph, order and fill.
     assert (await api.http.get("/v1/execution_graphs/g_a_1", headers=Api.auth(a))).json()["graph_id"] == "g_a_1"
     a_orders = (await api.http.get("/v1/orders", headers=Api.auth(a))).json()
