@@ -45,6 +45,7 @@ from services.bus import Bus  # noqa: E402
 from services.edges import registry  # noqa: E402
 from services.natsd import NatsServer  # noqa: E402
 from services.settings import Settings  # noqa: E402
+from services.net import free_port  # noqa: E402
 
 VENUES = ["binance", "okx", "bybit"]
 IDLE_S = 3.0
@@ -56,11 +57,6 @@ def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def free_port_range(n: int) -> int:

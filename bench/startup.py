@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from projections.store import open_store  # noqa: E402
 from services.bus import Bus  # noqa: E402
 from services.settings import PROJECT_ROOT, Settings  # noqa: E402
 from tests.md_history import history_cycle, load_history  # noqa: E402
+from services.net import free_port  # noqa: E402
 
 CROSSBOOK = Path(sys.executable).parent / "crossbook"
 HISTORY_BOOKS = [(v, "BTC-USDT") for v in ("binance", "okx", "bybit", "bitget", "cryptocom")]
@@ -55,11 +55,6 @@ class Startup:
     status: str
     output: str
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cluster_env(data_dir: Path, sim_base_port: int) -> dict[str, str]:

@@ -5,7 +5,6 @@ restartable on its own ports and store."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +16,8 @@ from services.bus.credentials import ensure_tls
 from services.errors import BusError
 from services.natsd import CLUSTER_NODES, NatsServer, node_conf, server_conf
 from services.settings import Settings
+from services.net import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
+from services.net import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -54,7 +49,7 @@ class PostgresProvider:
         self._tmp = Path(tempfile.mkdtemp(prefix="pgci."))
         if os.geteuid() == 0:
             shutil.chown(self._tmp, "postgres", "postgres")
-        self.port = _free_port()
+        self.port = free_port()
         data = self._tmp / "data"
         subprocess.run(
             _as_postgres([str(self._pgbin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]),

@@ -153,10 +153,14 @@ class Denials:
 
     async def guard(self, subject: str, operation: asyncio.Future[T]) -> T:
         """`operation`'s result, or NotPermitted as soon as the server refuses `subject`."""
+        return await self.guard_many((subject,), operation)
+
+    async def guard_many(self, subjects: Iterable[str], operation: asyncio.Future[T]) -> T:
+        """`operation`'s result, or NotPermitted as soon as the server refuses any of `subjects`."""
         denied: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        key = subject.lower()
-        entry = (subject, denied)
-        self.waiting.setdefault(key, []).append(entry)
+        entries = [(subject.lower(), (subject, denied)) for subject in set(subjects)]
+        for key, entry in entries:
+            self.waiting.setdefault(key, []).append(entry)
         racing: set[asyncio.Future[Any]] = {operation, denied}
         try:
             await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
@@ -164,11 +168,12 @@ class Denials:
             operation.cancel()
             raise
         finally:
-            waiting = self.waiting.get(key)
-            if waiting is not None and entry in waiting:
-                waiting.remove(entry)
-                if not waiting:
-                    del self.waiting[key]
+            for key, entry in entries:
+                waiting = self.waiting.get(key)
+                if waiting is not None and entry in waiting:
+                    waiting.remove(entry)
+                    if not waiting:
+                        del self.waiting[key]
         if not operation.done():
             operation.cancel()
             denied.result()  # raises NotPermitted
@@ -414,8 +419,12 @@ class Bus:
         futures = batch.futures
         # Wait for our own acks only: other tasks may share this connection's async window.
         # nats-py's ack futures have no deadline of their own: a stalled server would hang us.
+        # A subject the server refuses gets an -ERR and no ack: fail at once rather than at the timeout.
+        answered: Awaitable[None] = asyncio.shield(batch.answered)
+        if self.denials is not None and self.denials.user:
+            answered = self.denials.guard_many(map(subject_for, events), asyncio.ensure_future(answered))
         try:
-            await asyncio.wait_for(asyncio.shield(batch.answered), timeout_s)
+            await asyncio.wait_for(answered, timeout_s)
         except TimeoutError:
             unanswered = [f for f in futures if not f.done()]
             if unanswered:

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from projections.store import open_store
 from services.api.keys import ensure_default_key
+from services.cli.health import readiness_problems
 from services.bus.credentials import CREDS_DIR, ensure_seeds, ensure_tls
 from services.natsd import CLUSTER_NODES, cluster_url
 from services.settings import PROJECT_ROOT, Settings
@@ -120,14 +120,6 @@ def up(settings: Settings, console: Console, *, cluster_mode: bool = False) -> N
     raise SystemExit(cluster.wait())
 
 
-def cluster_problems(health: dict[str, Any], edges: int) -> list[str]:
-    """What keeps the cluster from being ready, from the API's GET /v1/health body."""
-    problems = [] if health.get("ready") else [str(p) for p in health.get("problems") or ["not ready"]]
-    connected = int((health.get("edges") or {}).get("connected", 0))
-    if connected < edges:
-        problems.append(f"{connected} of {edges} edges connected")
-    return problems
-
 
 def announce_ready(
     console: Console, cluster: subprocess.Popen[bytes], url: str, key: str, edges: int, started: float
@@ -136,7 +128,7 @@ def announce_ready(
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=5.0) as client:
         while cluster.poll() is None:
             try:
-                problems = cluster_problems(client.get("/v1/health").json(), edges)
+                problems = readiness_problems(client.get("/v1/health").json(), edges)
             except (httpx.HTTPError, ValueError):
                 problems = ["the API is not answering yet"]
             if not problems:

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from services.cli.health import readiness_problems
 from services.graph.schema import SIMPLE_NODE_ID
 from services.settings import load_settings
 
@@ -69,16 +70,17 @@ def _wait_until_ready() -> None:
             if response.status_code != 503:
                 return
             if time.monotonic() >= deadline:
-                console.print(f"[red]not ready after {READY_WAIT_S:g}s: {'; '.join(_problems(response))}[/red]")
+                console.print(f"[red]not ready after {READY_WAIT_S:g}s: {'; '.join(_problems_of(response))}[/red]")
                 raise typer.Exit(EXIT_UNREACHABLE)
-            spinner.update(f"waiting for the system to be ready: {'; '.join(_problems(response))}")
+            spinner.update(f"waiting for the system to be ready: {'; '.join(_problems_of(response))}")
             time.sleep(0.2)  # polling the API: no event to wait on across processes
 
 
-def _problems(response: httpx.Response) -> list[str]:
+
+def _problems_of(response: httpx.Response) -> list[str]:
     try:
-        return [str(p) for p in response.json()["problems"]] or ["starting"]
-    except (ValueError, KeyError, TypeError):
+        return readiness_problems(response.json())
+    except ValueError:
         return ["starting"]
 
 

@@ -8,7 +8,6 @@ from services.edges.venue import ParseError
 
 HOUR_NS = 3_600 * 10**9
 EIGHT_HOURS_NS = 8 * HOUR_NS
-_NS_PER_MS = 1_000_000
 
 
 def rate_1e9(text: object) -> int:
@@ -23,12 +22,3 @@ def rate_1e9(text: object) -> int:
     return int(value.scaleb(9).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def ms_to_ns(text: object) -> int:
-    """A venue's epoch-milliseconds (int or digit string) as ns."""
-    try:
-        ms = int(str(text))
-    except ValueError:
-        raise ParseError(f"bad millisecond timestamp {text!r}") from None
-    if ms < 0:
-        raise ParseError(f"negative timestamp {text!r}")
-    return ms * _NS_PER_MS

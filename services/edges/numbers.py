@@ -74,8 +74,15 @@ def wire_decimal(value_1e: int, places: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def ms_to_ns(ms: int | str) -> int:
-    return int(ms) * 1_000_000
+def ms_to_ns(text: object) -> int:
+    """A venue's epoch-milliseconds (int or digit string) as ns; ParseError for anything else."""
+    try:
+        ms = int(str(text))
+    except ValueError:
+        raise ParseError(f"bad millisecond timestamp {text!r}") from None
+    if ms < 0:
+        raise ParseError(f"negative timestamp {text!r}")
+    return ms * 1_000_000
 
 
 def string_levels(rows: list[list[str]] | None, venue: str, side: str, *, keep_raw: bool = True) -> list[RawLevel]:

@@ -283,17 +283,10 @@ class Vault:
         with self._lock:
             data_key = self._data_key(tenant, create=True)
             assert data_key is not None
-            payload = json.dumps(
-                {
-                    "tenant": tenant,
-                    "venue": venue,
-                    "api_key": creds.api_key,
-                    "api_secret": creds.api_secret,
-                    "passphrase": creds.passphrase,
-                    "extra_json": creds.extra_json,
-                }
-            ).encode()
-            sealed = base64.b64encode(data_key.encrypt(payload)).decode()
+            sealed = _seal(data_key, {
+                "tenant": tenant, "venue": venue, "api_key": creds.api_key, "api_secret": creds.api_secret,
+                "passphrase": creds.passphrase, "extra_json": creds.extra_json,
+            })
             has_pp = bool(creds.passphrase)
             agg = self._get(tenant, venue)
             if agg is None:
@@ -314,12 +307,7 @@ class Vault:
         data_key = self._data_key(tenant, create=False)
         if data_key is None:
             raise VaultError(f"tenant {tenant!r} has credentials but no data key")
-        try:
-            doc = json.loads(data_key.decrypt(base64.b64decode(agg.sealed)))
-        except ValueError as exc:
-            raise VaultError(f"credentials of tenant {tenant!r} for {venue!r} failed authentication") from exc
-        if doc.get("tenant") != tenant or doc.get("venue") != venue:
-            raise VaultError(f"credentials of tenant {tenant!r} for {venue!r} were sealed for another record")
+        doc = _unseal(data_key, agg.sealed, {"tenant": tenant, "venue": venue}, f"credentials of tenant {tenant!r} for {venue!r}")
         return Credentials(
             api_key=doc["api_key"], api_secret=doc["api_secret"], passphrase=doc["passphrase"], extra_json=doc["extra_json"]
         )
@@ -342,19 +330,13 @@ class Vault:
         with self._lock:
             data_key = self._data_key(tenant, create=True)
         assert data_key is not None
-        doc = json.dumps({"tenant": tenant, "purpose": purpose, "data": base64.b64encode(plaintext).decode()})
-        return base64.b64encode(data_key.encrypt(doc.encode())).decode()
+        return _seal(data_key, {"tenant": tenant, "purpose": purpose, "data": base64.b64encode(plaintext).decode()})
 
     def unseal(self, tenant: str, purpose: str, sealed: str) -> bytes:
         data_key = self._data_key(tenant, create=False)
         if data_key is None:
             raise VaultError(f"tenant {tenant!r} has no data key")
-        try:
-            doc = json.loads(data_key.decrypt(base64.b64decode(sealed)))
-        except ValueError as exc:
-            raise VaultError(f"sealed {purpose!r} of tenant {tenant!r} failed authentication") from exc
-        if doc.get("tenant") != tenant or doc.get("purpose") != purpose:
-            raise VaultError(f"sealed {purpose!r} of tenant {tenant!r} was sealed for another record")
+        doc = _unseal(data_key, sealed, {"tenant": tenant, "purpose": purpose}, f"sealed {purpose!r} of tenant {tenant!r}")
         return base64.b64decode(doc["data"])
 
     def info(self, tenant: str, venue: str) -> CredentialInfo | None:
@@ -364,6 +346,24 @@ class Vault:
     def list(self, tenant: str, venues: list[str]) -> list[CredentialInfo]:
         """Credentials ever stored by `tenant` among `venues` (revoked ones too, connected=False)."""
         return [i for i in (self.info(tenant, v) for v in venues) if i is not None]
+
+
+def _seal(data_key: AESCipher, doc: dict[str, Any]) -> str:
+    """`doc` encrypted with the tenant's data key; it carries the fields that bind it to its
+    record (tenant, venue or purpose), which `_unseal` checks."""
+    return base64.b64encode(data_key.encrypt(json.dumps(doc).encode())).decode()
+
+
+def _unseal(data_key: AESCipher, sealed: str, bound_to: dict[str, str], what: str) -> dict[str, Any]:
+    """The document `_seal` wrote; VaultError when it fails authentication or was sealed for
+    another record (a sealed value copied between records)."""
+    try:
+        doc: dict[str, Any] = json.loads(data_key.decrypt(base64.b64decode(sealed)))
+    except ValueError as exc:
+        raise VaultError(f"{what} failed authentication") from exc
+    if any(doc.get(field) != value for field, value in bound_to.items()):
+        raise VaultError(f"{what}: sealed for another record")
+    return doc
 
 
 def _info(agg: VenueCredential) -> CredentialInfo:

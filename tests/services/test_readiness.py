@@ -8,7 +8,7 @@ from events import new_event_id
 from events.market import BookSnapshot, VenueStatusChanged
 from projections.market import MarketBooks
 from services.bus import Bus
-from services.cli.cluster import cluster_problems
+from services.cli.health import readiness_problems
 from services.readiness import ReadinessBeacon, ReadinessWatch, part_problem
 
 S = 10**9
@@ -81,9 +81,9 @@ async def test_a_role_counts_as_ready_only_while_its_heartbeat_is_fresh(bus: Bus
 
 def test_the_cluster_is_ready_when_health_says_so_and_every_edge_is_connected() -> None:
     healthy = {"ready": True, "problems": ["1 edge(s) down, 0 degraded"], "edges": {"connected": 11}}
-    assert cluster_problems(healthy, 12) == ["11 of 12 edges connected"]
-    assert cluster_problems({**healthy, "edges": {"connected": 12}}, 12) == []
-    assert cluster_problems({"ready": False, "problems": ["trader router: waiting"], "edges": {"connected": 12}}, 12) == [
+    assert readiness_problems(healthy, 12) == ["11 of 12 edges connected"]
+    assert readiness_problems({**healthy, "edges": {"connected": 12}}, 12) == []
+    assert readiness_problems({"ready": False, "problems": ["trader router: waiting"], "edges": {"connected": 12}}, 12) == [
         "trader router: waiting"
     ]
-    assert cluster_problems({"error": {"code": "UNAUTHORIZED"}}, 1) == ["not ready", "0 of 1 edges connected"]
+    assert readiness_problems({"error": {"code": "UNAUTHORIZED"}}, 1) == ["not ready", "0 of 1 edges connected"]

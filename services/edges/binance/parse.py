@@ -15,7 +15,7 @@ import msgspec
 from services.edges import funding
 from services.edges.binance import wire
 from services.edges.book import RawLevel
-from services.edges.numbers import px_1e9, qty_1e8
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
 from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError, Parsed, TradeUpdate, VenueNotice
 from services.errors import CrossbookError
 
@@ -99,10 +99,10 @@ def mark_price(obj: dict[str, Any]) -> FundingUpdate:
             symbol=str(obj["s"]),
             rate_1e9=funding.rate_1e9(obj["r"]),
             interval_ns=funding.EIGHT_HOURS_NS,
-            next_funding_ns=funding.ms_to_ns(obj["T"]),
+            next_funding_ns=ms_to_ns(obj["T"]),
             mark_px_1e9=_scaled(_PX_MEMO, px_1e9, str(obj["p"]), 1),
             index_px_1e9=_scaled(_PX_MEMO, px_1e9, str(obj["i"]), 0) if obj.get("i") else 0,
-            ts_event_ns=funding.ms_to_ns(obj.get("E", 0)),
+            ts_event_ns=ms_to_ns(obj.get("E", 0)),
         )
     except KeyError as exc:
         raise ParseError(f"markPriceUpdate without {exc}") from None

@@ -9,7 +9,7 @@ import msgspec
 from services.edges import funding
 from services.edges.book import RawLevel
 from services.edges.bybit.wire import BybitBook, BybitFrame, BybitTrade
-from services.edges.numbers import PrecisionError, px_1e9, qty_1e8
+from services.edges.numbers import PrecisionError, ms_to_ns, px_1e9, qty_1e8
 from services.edges.venue import BookUpdate, Control, FundingUpdate, ParseError, Parsed, TradeUpdate, VenueNotice
 
 _FRAME = msgspec.json.Decoder(BybitFrame)
@@ -64,7 +64,7 @@ def _ticker(frame: BybitFrame, tickers: dict[str, dict[str, str]]) -> list[Parse
             symbol=symbol,
             rate_1e9=funding.rate_1e9(state["fundingRate"]),
             interval_ns=interval_h * funding.HOUR_NS,
-            next_funding_ns=funding.ms_to_ns(state["nextFundingTime"]),
+            next_funding_ns=ms_to_ns(state["nextFundingTime"]),
             mark_px_1e9=px_1e9(state["markPrice"]) if state.get("markPrice") else 0,
             index_px_1e9=px_1e9(state["indexPrice"]) if state.get("indexPrice") else 0,
             open_interest_1e8=qty_1e8(oi) if oi else None,

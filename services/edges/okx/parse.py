@@ -8,7 +8,7 @@ import msgspec
 
 from services.edges import funding
 from services.edges.book import RawLevel
-from services.edges.numbers import PrecisionError, px_1e9, qty_1e8, string_levels
+from services.edges.numbers import PrecisionError, ms_to_ns, px_1e9, qty_1e8, string_levels
 from services.edges.okx.wire import OkxData, OkxFrame
 from services.edges.venue import (
     BookUpdate,
@@ -102,8 +102,8 @@ def _funding(item: OkxData, marks: dict[str, int]) -> FundingUpdate:
     venue forecasts it) at `nextFundingTime`, one interval later."""
     if not (item.instId and item.fundingRate and item.fundingTime):
         raise ParseError(f"okx: funding-rate push without instId/fundingRate/fundingTime: {item!r}")
-    settles_ns = funding.ms_to_ns(item.fundingTime)
-    after_ns = funding.ms_to_ns(item.nextFundingTime) if item.nextFundingTime else 0
+    settles_ns = ms_to_ns(item.fundingTime)
+    after_ns = ms_to_ns(item.nextFundingTime) if item.nextFundingTime else 0
     return FundingUpdate(
         symbol=item.instId,
         rate_1e9=funding.rate_1e9(item.fundingRate),
@@ -111,7 +111,7 @@ def _funding(item: OkxData, marks: dict[str, int]) -> FundingUpdate:
         next_funding_ns=settles_ns,
         mark_px_1e9=marks.get(item.instId, 0),
         predicted_rate_1e9=funding.rate_1e9(item.nextFundingRate) if item.nextFundingRate else None,
-        ts_event_ns=funding.ms_to_ns(item.ts),
+        ts_event_ns=ms_to_ns(item.ts),
     )
 
 

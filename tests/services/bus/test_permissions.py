@@ -115,6 +115,20 @@ async def test_an_edge_cannot_append_to_ord_or_exec(secured: Settings, streams: 
         await edge.close()
 
 
+async def test_a_refused_pipelined_publish_fails_at_once(secured: Settings, streams: None) -> None:
+    # Arrange: an edge's batch of market data with one forged fill in it.
+    edge = await Bus.connect(secured, name="edge-binance", user="edge")
+    try:
+        trade = TradePrinted(event_id=new_event_id(), ts_ns=1, venue="binance", symbol="BTC-USDT",
+                             px_1e9=10**9, qty_1e8=1, aggressor="buy")
+        # Act / Assert: the server's refusal ends the wait, long before the batch's ack timeout.
+        with pytest.raises(NotPermitted, match="user 'edge' may not publish to 'exec\\."):
+            await asyncio.wait_for(edge.publish_many([trade, forged_fill()], timeout_s=60), DENIAL_TIMEOUT_S)
+        assert edge.denials is not None and not edge.denials.waiting  # nothing left registered
+    finally:
+        await edge.close()
+
+
 async def test_the_issue_probe_script_with_api_credentials_stores_nothing(secured: Settings, streams: None) -> None:
     # The issue's ten-line nats-py script, now holding the API's seed, on the trader's subjects.
     errors: list[Exception] = []

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,11 @@ from typing import Any
 
 import pytest
 
+from services.net import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str, key: str | None = None) -> object:

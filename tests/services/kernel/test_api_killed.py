@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections import Counter
 from typing import Any
 
@@ -26,14 +25,10 @@ from services.graph.service import GraphEngineService
 from services.settings import Settings
 from tests.services.trading.test_crash_safety import Part
 from tests.stack import trading_stack
+from services.net import free_port
 
 SYMBOL = "BTC-USDT"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def body(graph_id: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.services.conftest import Stack
+from services.net import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,11 +54,6 @@ async def test_mcp_client_lists_tools_quotes_and_places_a_sandbox_order_that_fil
         bad = await session.call_tool("quote", {"symbol": "NOPE-USD"})
         assert bad.is_error and "NOPE-USD" in bad.content[0].text
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_listening(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> list[bytes]:
