@@ -64,6 +64,7 @@ from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
 from projections.market import MarketBooks
+from projections.retention import DEFAULT_WINDOW_S
 from services.edges.sandbox.config import SandboxConfig, fee_schedule
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
@@ -143,7 +144,9 @@ class Kernel:
         self.rules = rules_book(rules if rules is not None else instrument_rules())
         # -- the fold --
         self.market = MarketBooks()
-        self.accounts = AccountBooks(self.rules)
+        # Fill dedup keys and finished graphs' children leave the accounts after the ledger's
+        # dedup window on the log's clock (deterministic: the same inputs evict at the same point).
+        self.accounts = AccountBooks(self.rules, window_ns=int(DEFAULT_WINDOW_S * 1_000_000_000))
         self.graphs: dict[str, GraphState] = {}  # open graphs (ended ones leave, `_evict`)
         self.submitted: dict[str, GraphSubmitted] = {}
         self.activations: dict[NodeKey, NodeActivated] = {}
@@ -242,6 +245,17 @@ class Kernel:
             "open_children": sum(len(a.open_children) for a in accounts),
             "passed_nodes": sum(len(a.passed_nodes) for a in accounts),
             "graph_sandbox": len(self.accounts.graph_sandbox),
+        }
+
+    def window_size(self) -> dict[str, int]:
+        """What ended work leaves behind until the ledger's dedup window has passed on the log's
+        clock (a re-sent fact may still name it): known children and fill dedup keys."""
+        accounts = list(self.accounts.accounts.values())
+        return {
+            "known_children": sum(len(a.children) for a in accounts),
+            "fill_keys": sum(len(a.fill_keys) for a in accounts),
+            "refused_facts": sum(len(a.refused) for a in accounts),
+            "graph_children": len(self.accounts.graph_children),
         }
 
     # --- the loop ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from events.base import Event
 from events.execution import FillRecorded
+from events.execution import ChildSubmitted
 from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted
+from events.routing import ChildAllocated, PlanMade
 from projections.retention import Retention
 from services.graph.state import graph_of
 from services.risk.account import CHILD_FACTS, AccountState, fact_problem, fold_into, new_account
@@ -35,6 +37,8 @@ class AccountBooks:
         self.window_ns = window_ns
         self.fill_retention: Retention[FillKey] = Retention(window_ns or 0)
         self.graph_retention: Retention[str] = Retention(window_ns or 0)
+        self.refused_retention: Retention[tuple[Book, str]] = Retention(window_ns or 0)  # refused facts' ids
+        self.graph_children: dict[str, list[tuple[AccountState, str]]] = {}  # graph_id -> (account, child id)
 
     def account(self, tenant: str, is_sandbox: bool) -> AccountState:
         key = (tenant, is_sandbox)
@@ -100,14 +104,34 @@ class AccountBooks:
         fills, graphs = self.fill_retention, self.graph_retention
         fills.read(event.ts_ns)
         graphs.read(event.ts_ns)
+        refused = self.refused_retention
+        refused.read(event.ts_ns)
         if isinstance(event, FillRecorded):
             for account in accounts:
-                fills.ended(((account.tenant, event.is_sandbox), event.venue, event.fill_id or event.event_id))
+                book = (account.tenant, event.is_sandbox)
+                fills.ended((book, event.venue, event.fill_id or event.event_id))
+                if event.event_id in account.refused:
+                    refused.ended((book, event.event_id))
+        elif isinstance(event, ChildAllocated | ChildSubmitted):
+            self.graph_children.setdefault(event.graph_id, []).extend((a, event.child_id) for a in accounts)
+        elif isinstance(event, PlanMade):
+            self.graph_children.setdefault(event.graph_id, []).extend(
+                (a, child.child_id) for a in accounts for child in event.children
+            )
         elif isinstance(event, GraphCompleted | GraphCancelled):
             graphs.ended(event.graph_id)
         for book, venue, fill_key in fills.due():
             held = self.accounts.get(book)
             if held is not None:
                 held.fill_keys.discard((venue, fill_key))
+        for book, event_id in refused.due():
+            held = self.accounts.get(book)
+            if held is not None:
+                held.refused.pop(event_id, None)
         for graph_id in graphs.due():
             self.graph_sandbox.pop(graph_id, None)
+            # A finished graph's children leave the fact check once its dedup window has passed;
+            # a child still open at a venue stays until it closes.
+            for account, child_id in self.graph_children.pop(graph_id, ()):
+                if child_id not in account.open_children:
+                    account.children.pop(child_id, None)

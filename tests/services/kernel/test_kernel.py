@@ -18,6 +18,7 @@ from services.edges.sandbox.fees import default_fee_schedule, fee_usd_1e9
 from services.edges.sandbox.mapping import funding_events
 from services.graph import parse_order_body
 from services.graph.commands import submit_command
+from projections.retention import DEFAULT_WINDOW_S
 from services.kernel.kernel import Kernel
 from services.kernel.ports import VirtualClock
 from services.risk import RiskLimits
@@ -141,11 +142,18 @@ def test_ended_graphs_leave_the_hot_state() -> None:
         t += 10 * MS
         log += run(kernel, [CancelGraph(event_id=f"cancel-{i}", ts_ns=t, tenant=TENANT, graph_id=f"g_rest_{i}")], t)
     log += kernel.advance_to(t + 1_000 * MS)
-    # Assert: the resting orders were open work; once everything ended, the state is back at baseline.
+    ended = kernel.window_size()
+    # ... and once the ledger's dedup window has passed on the log's clock (any later event).
+    after_window = t + 1_000 * MS + int(DEFAULT_WINDOW_S * 1e9)
+    log += run(kernel, funded(after_window), after_window)
+    # Assert: the resting orders were open work; once everything ended, the state is back at
+    # baseline; the children and fill keys a re-sent fact may still name leave after the window.
     assert working["graphs"] == working["venue_orders"] == working["reservations"] == 50
     assert sum(isinstance(e, FillRecorded) for e in log) == 100
     assert sum(isinstance(e, ChildCancelled) for e in log) == 50
     assert kernel.hot_size() == baseline
+    assert (ended["known_children"], ended["fill_keys"]) == (150, 100)
+    assert not any(kernel.window_size().values())
 
 
 def test_a_twap_releases_its_slices_on_the_virtual_clock_and_its_graph_leaves_when_done() -> None:

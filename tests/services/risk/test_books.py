@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from events.graph import ExecutionSpec, GraphSubmitted, Instrument, NodeCompleted, NodeSpec
+from events.graph import ExecutionSpec, GraphCompleted, GraphSubmitted, Instrument, NodeCompleted, NodeSpec
 from events.risk import KillSwitchEngaged, ReservationMade, ReservationReleased, RiskCheckPassed
 from services.risk.books import AccountBooks
-from tests.services.risk.factory import QTY, RULES, T0, TENANT, fund
+from tests.services.risk.factory import PX, QTY, RULES, T0, TENANT, allocated, child, fill, fund
 
 
 def _graph(graph_id: str, *, sandbox: bool) -> GraphSubmitted:
@@ -52,3 +52,26 @@ def test_the_kill_switch_holds_for_both_books_even_before_either_exists() -> Non
     books = AccountBooks(RULES)
     books.fold(KillSwitchEngaged(event_id="k", ts_ns=T0, tenant=TENANT, reason="stop"))
     assert books.account(TENANT, True).kill_engaged and books.account(TENANT, False).kill_engaged
+
+
+def test_a_finished_graphs_children_and_fill_keys_leave_the_books_after_the_window() -> None:
+    # Arrange: books that forget after 1 s of log time; graph g1 fills one of its two children and
+    # ends; one fill names a child nobody allocated.
+    books = AccountBooks(RULES, window_ns=10**9)
+    books.fold(fund("okx", "USDT", 1_000 * QTY))
+    books.fold(_graph("g1", sandbox=True))
+    for event in (allocated("c1"), child("c1", "buy", QTY), allocated("c2"), child("c2", "buy", QTY)):
+        books.fold(event)
+    books.fold(fill("f1", "buy", QTY, PX, child_id="c1"))
+    books.fold(fill("forged", "buy", QTY, PX, child_id="nobody"))
+    paper = books.account(TENANT, True)
+    assert set(paper.children) == {"c1", "c2"} and paper.refused == {"ev-forged": "unknown_child"}
+    books.fold(GraphCompleted(event_id="gc", ts_ns=T0, tenant=TENANT, graph_id="g1", status="COMPLETED"))
+    # Act: within the window nothing leaves; once the log's clock has passed it, the rest goes.
+    books.fold(fund("okx", "USDT", QTY, event_id="f-early", ts_ns=T0 + 10**9 - 1))
+    assert set(paper.children) == {"c1", "c2"} and paper.fill_keys
+    books.fold(fund("okx", "USDT", QTY, event_id="f-late", ts_ns=T0 + 10**9))
+    # Assert: its children, the fill's dedup key and the refusal are gone.
+    assert paper.children == {}
+    assert not paper.fill_keys and not paper.refused
+    assert "g1" not in books.graph_children and "g1" not in books.graph_sandbox
