@@ -34,7 +34,7 @@ Change = tuple[int, str, "NbboKey | None"]
 Top = tuple[bool, int, int, int, int]  # usable, bid px, bid qty, ask px, ask qty (0 = none)
 
 _COLUMNS = ["kind", "venue", "symbol", "bid_price_1e9", "bid_qty_1e8", "ask_price_1e9", "ask_qty_1e8",
-            "truncate_depth", "extra_json"]
+            "truncate_depth"]  # extra_json (status rows) is read only for row groups holding one
 _NO_ASK = 1 << 62  # the cached best ask of an empty side (every price is below it)
 _status = msgspec.json.Decoder(VenueStatusChanged)
 
@@ -123,7 +123,7 @@ def fold_recording_nbbo(paths: Path | Sequence[Path], changes: list[Change] | No
                 book.bid, book.ask, book.stale = 0, _NO_ASK, False
             elif kind == status:
                 if extra is None:
-                    extra = _pylist(table.column("extra_json"))
+                    extra = _pylist(pf.read_row_group(rg, columns=["extra_json"]).column("extra_json"))
                 _on_status(_status.decode(extra[i]), books, tops, keys, row + i, changes)
                 continue
             else:
