@@ -107,3 +107,11 @@ def test_the_mesh_pair_hedges_each_quoter_fill_by_message_and_shuts_down_the_sam
     assert algo_graphs <= ended  # the shutdown's cancels ended every resting quote
     assert {c.graph_id for c in at_end} <= {e.graph_id for e in events if isinstance(e, GraphCancelled)}
     assert "ran to the end" in output and "algo BTC-USDT@okx" in output
+
+
+def test_symbols_must_pair_with_each_algo(tmp_path: Path) -> None:
+    quoter = built(tmp_path, "quoter")
+    result = CliRunner().invoke(cli, ["backtest", "--data", "x.parquet", "--algo", str(quoter), "--algo", str(quoter),
+                                      "--symbols", "BTC-USDT", "--seed", "1", "--out", str(tmp_path / "o")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "1 --symbols for 2 --algo" in result.output
