@@ -134,9 +134,10 @@ class JobStore:
             pid = int((self.dir(job_id) / "worker.pid").read_text())
         except (OSError, ValueError):
             return False
-        try:  # a worker this process started and that has ended: reap it (no zombies pile up)
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return False
+        try:  # a worker this process started: reap it if it ended (no zombies pile up)
+            # Still running: it is ours, and between fork and exec its cmdline is still this
+            # process's, so the check below would call it dead and a second worker would start.
+            return os.waitpid(pid, os.WNOHANG)[0] != pid
         except ChildProcessError:
             pass  # not our child (started by an earlier API): /proc says whether it runs
         try:
