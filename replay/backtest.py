@@ -20,10 +20,13 @@
 - `limits`, `sandbox` (latency, jitter, fees, max book age), `tenant`, `funding` (paper
   balances granted at the start), `drain_ns` (how long after the last input the run goes on
   releasing replies and timers still on their way).
-- `algo`: makes a WASM algo for the run (`replay/algo.py`, `BacktestAlgo`) from the run's virtual
-  clock, the kernel's books and the tenant: it hears each book of its symbols, a heartbeat each
-  second of virtual time (the drain included) and its fills and rejects from the kernel's
-  output; its commands go through the kernel at once, and what they cause comes back to it.
+- `algo`: makes the run's WASM algos (`replay/algo.py`, `BacktestAlgo`) from the run's virtual
+  clock, the kernel's books and the tenant: they hear each book of their symbols, a heartbeat
+  each second of virtual time, their fills and rejects from the kernel's output and each other's
+  mesh messages (delivered at their send time + `MESH_LATENCY_NS`, before a market event of a
+  later time); their commands go through the kernel at once, and what they cause comes back to
+  them. When the data (and the orders due) ends, they stop as a user's stop stops them live:
+  `on_shutdown`, whose actions still go out, then nothing more is called while the drain runs.
 
 Yields the paper funding, each order's command and everything the kernel did (graph events,
 risk verdicts and reservations, plans and children, venue acks, fills and cancels, TCA reports,
@@ -44,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from events import AnyEvent
-from events.algos import AlgoInstancePaused
+from events.algos import AlgoInstancePaused, AlgoMeshMessage
 from events.commands import SubmitGraph
 from events.execution import FillRecorded
 from events.graph import GraphCancelled, GraphCompleted
@@ -157,13 +160,20 @@ class Backtest:
                 heapq.heapify(pending)
                 yield from self._record(self._start(ts))
                 self._next_heartbeat_ns = ts + HEARTBEAT_NS
-            while True:  # orders and heartbeats due before this event, in time order
+            while True:  # orders, mesh messages and heartbeats due before this event, in time order
                 due_order = pending[0][0] if pending and pending[0][0] < ts else None
-                due_beat = self._next_heartbeat_ns if self.algo is not None and self._next_heartbeat_ns < ts else None
-                if due_order is None and due_beat is None:
+                due_mesh = due_beat = None
+                if self.algo is not None:
+                    due_mesh = self.algo.next_message_ns()
+                    due_mesh = due_mesh if due_mesh is not None and due_mesh < ts else None
+                    due_beat = self._next_heartbeat_ns if self._next_heartbeat_ns < ts else None
+                first = min((t for t in (due_order, due_mesh, due_beat) if t is not None), default=None)
+                if first is None:
                     break
-                if due_beat is None or (due_order is not None and due_order <= due_beat):
+                if first == due_order:  # at one time: orders, then messages, then the heartbeat
                     yield from self._record(self._algo_reacts(self._submit(*heapq.heappop(pending))))
+                elif first == due_mesh:
+                    yield from self._record(self._deliver(first))
                 else:
                     yield from self._record(self._heartbeat())
             count += 1
@@ -180,9 +190,10 @@ class Backtest:
         while pending:
             yield from self._record(self._algo_reacts(self._submit(*heapq.heappop(pending))))
         last_ns = max(last_ns, self.clock.now_ns())
-        if self.algo is not None:  # the algo keeps its heartbeat while replies and timers drain
-            while self._next_heartbeat_ns <= last_ns + self.drain_ns:
-                yield from self._record(self._heartbeat())
+        if self.algo is not None:  # the data ended: messages sent by then land, then the algos stop as live
+            while (due := self.algo.next_message_ns()) is not None and due <= last_ns + self.algo.mesh_latency_ns:
+                yield from self._record(self._deliver(due))
+            yield from self._record(self._algo_reacts([], shutdown=True))
         yield from self._record(self._algo_reacts(kernel.advance_to(last_ns + self.drain_ns)))
         summary.last_ts_ns = self.clock.now_ns()
         self._close()
@@ -228,10 +239,18 @@ class Backtest:
         self.clock.advance_to(due)
         return self._algo_reacts(out, heartbeat_ns=due)
 
+    def _deliver(self, due_ns: int) -> list[AnyEvent]:
+        """The mesh messages due at `due_ns`, after the kernel's replies and timers due by then."""
+        assert self.algo is not None
+        out = self.kernel.advance_to(due_ns)
+        self.clock.advance_to(due_ns)
+        return self._algo_reacts(out, deliver_ns=due_ns)
+
     def _algo_reacts(self, out: list[AnyEvent], market: AnyEvent | None = None,
-                     heartbeat_ns: int | None = None) -> list[AnyEvent]:
-        """`out` with what the algo does about it (and about `market` or a heartbeat), its commands
-        run through the kernel until nothing more comes back."""
+                     heartbeat_ns: int | None = None, deliver_ns: int | None = None,
+                     shutdown: bool = False) -> list[AnyEvent]:
+        """`out` with what the algo does about it (and about `market`, a heartbeat or the mesh
+        messages due at `deliver_ns`, or the end: `shutdown`), its commands run through the kernel until nothing more comes back."""
         algo = self.algo
         if algo is None:
             return out
@@ -241,12 +260,16 @@ class Backtest:
             queue += algo.on_market(market)
         if heartbeat_ns is not None:
             queue += algo.heartbeat(heartbeat_ns)
+        if deliver_ns is not None:
+            queue += algo.deliver(deliver_ns)
+        if shutdown:
+            queue += algo.shutdown()
         handle = self.kernel.handle
         while queue:
             item = queue.popleft()
             result.append(item)
-            if isinstance(item, AlgoInstancePaused):
-                continue
+            if isinstance(item, (AlgoInstancePaused, AlgoMeshMessage)):
+                continue  # reports of the algo host: nothing for the kernel
             if isinstance(item, SubmitGraph):
                 self.summary.orders += 1
             produced = handle(item)

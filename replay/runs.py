@@ -28,6 +28,7 @@ from events import AnyEvent, encode_json
 from events.execution import FillRecorded
 from events.subjects import subject_for
 from projections.market import MarketBooks
+from replay.algo import AlgoSpec, AlgoTarget
 from replay.backtest import BacktestSummary, run_backtest
 from replay.recording import MdEvent, RecordingReader
 from services.errors import CrossbookError
@@ -35,6 +36,7 @@ from services.graph import parse_order_body
 from services.graph.errors import GraphError
 
 TENANT = "backtest"
+MAX_LABEL_BYTES = 32  # a mesh label, as the deployments API allows
 DRAIN_NS = 60 * 10**9  # after the data ends, venue replies and timers due within this still land
 EQUITY_STEP_NS = 10**9  # one equity point per second of market time
 PROGRESS_EVERY = 20_000  # market events between progress callbacks
@@ -49,24 +51,29 @@ class BacktestError(CrossbookError):
 
 @dataclass(frozen=True)
 class AlgoInput:
-    """`--algo`: the module and the (symbol, venue or None) it runs on; no targets = the first
-    book's symbol at its venue."""
+    """`--algo`: the module and the instances it runs (`[label=]SYMBOL[@venue]` each); no targets =
+    the first book's symbol at its venue. Several are several modules (deployments) in one run."""
 
     wasm: bytes
     name: str
-    targets: list[tuple[str, str | None]] | None = None
+    targets: list[AlgoTarget] | None = None
 
 
-def parse_symbols(value: str | None) -> list[tuple[str, str | None]] | None:
-    """`--symbols BTC-USDT@binance,ETH-USDT` -> [("BTC-USDT", "binance"), ("ETH-USDT", None)]."""
+def parse_symbols(value: str | list[str] | None) -> list[AlgoTarget] | None:
+    """`--symbols quoter=BTC-USDT@binance,ETH-USDT` -> [AlgoTarget("BTC-USDT", "binance", "quoter"),
+    AlgoTarget("ETH-USDT")] (the deployments API's `[label=]SYMBOL[@venue]`)."""
     if not value:
         return None
-    out: list[tuple[str, str | None]] = []
-    for item in value.split(","):
-        symbol, _, venue = item.strip().partition("@")
+    items = value.split(",") if isinstance(value, str) else value
+    out: list[AlgoTarget] = []
+    for item in items:
+        label, _, target = item.strip().rpartition("=")
+        symbol, _, venue = target.partition("@")
         if not symbol:
             raise BacktestError(f"--symbols: empty symbol in {value!r}")
-        out.append((symbol, venue or None))
+        if len(label.encode()) > MAX_LABEL_BYTES:
+            raise BacktestError(f"--symbols: label {label!r} is longer than {MAX_LABEL_BYTES} bytes")
+        out.append(AlgoTarget(symbol, venue or None, label or None))
     return out
 
 
@@ -204,7 +211,7 @@ def run_to_dir(
     *,
     plot: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
-    algo: AlgoInput | None = None,
+    algo: AlgoInput | list[AlgoInput] | None = None,
 ) -> RunResult:
     """Run a backtest (`replay.backtest.run_backtest`) and write DIR (see the module docstring)."""
     _validate(orders)
@@ -225,12 +232,14 @@ def run_to_dir(
             if on_progress is not None and n % PROGRESS_EVERY == 0:
                 on_progress(n, total)
 
+    algos = [algo] if isinstance(algo, AlgoInput) else list(algo or [])
     factory = None
-    if algo is not None:
+    if algos:
         from replay.algo import BacktestAlgo
 
         def factory(clock: Callable[[], int], market: MarketBooks, tenant: str) -> BacktestAlgo:
-            return BacktestAlgo(algo.wasm, algo.targets, clock=clock, market=market, tenant=tenant, name=algo.name)
+            return BacktestAlgo([AlgoSpec(a.wasm, a.name, a.targets) for a in algos], clock=clock, market=market,
+                                tenant=tenant)
 
     run = run_backtest(tap(reader), [(o.offset_ns, o.body) for o in orders], seed=seed, tenant=TENANT,
                        drain_ns=DRAIN_NS, algo=factory)

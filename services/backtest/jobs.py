@@ -2,6 +2,9 @@
 
     <data_dir>/backtests/<job_id>/job.json      the request: tenant, recordings, seed, created_ns
     <data_dir>/backtests/<job_id>/orders.jsonl  the orders, one {"offset_ms", "order"} per line
+    <data_dir>/backtests/<job_id>/algos/<sha256>.wasm  the algos' modules, copied in at submit (the
+                                                job needs nothing outside its directory: an
+                                                undeploy meanwhile changes nothing)
     <data_dir>/backtests/<job_id>/status.json   written by the worker only (atomic replace):
                                                 status, progress, events, error, pid
     <data_dir>/backtests/<job_id>/out/          the run's DIR (report.json, events.jsonl)
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from replay.algo import AlgoTarget
 from services.errors import CrossbookError
 
 FINISHED = ("completed", "failed")
@@ -29,6 +33,17 @@ FINISHED = ("completed", "failed")
 
 class JobError(CrossbookError):
     """A job request is unusable (names the field and the value)."""
+
+
+@dataclass(frozen=True)
+class JobAlgo:
+    """An algo of a job: its module, where it came from, and its instances (None: the first book's)."""
+
+    wasm: bytes
+    sha256: str
+    name: str
+    deployment_id: str | None
+    targets: list[AlgoTarget] | None
 
 
 @dataclass(frozen=True)
@@ -63,11 +78,18 @@ class JobStore:
         return path
 
     def create(self, job_id: str, *, tenant: str, data: list[Path], orders_jsonl: str, seed: int,
-               created_ns: int) -> JobStatus:
+               created_ns: int, algos: list[JobAlgo] | None = None) -> JobStatus:
         job = self.dir(job_id)
         job.mkdir(parents=True)
         (job / "orders.jsonl").write_text(orders_jsonl)
-        request = {"tenant": tenant, "data": [str(p) for p in data], "seed": seed, "created_ns": created_ns}
+        rows = []
+        for algo in algos or []:
+            (job / "algos").mkdir(exist_ok=True)
+            (job / "algos" / f"{algo.sha256}.wasm").write_bytes(algo.wasm)
+            rows.append({"name": algo.name, "sha256": algo.sha256, "deployment_id": algo.deployment_id,
+                         "targets": None if algo.targets is None else [[t.symbol, t.venue, t.label] for t in algo.targets]})
+        request = {"tenant": tenant, "data": [str(p) for p in data], "seed": seed, "created_ns": created_ns,
+                   "algos": rows}
         _write_json(job / "job.json", request)
         self.launch(job_id)
         return self.status(job_id)  # type: ignore[return-value]
@@ -112,9 +134,10 @@ class JobStore:
             pid = int((self.dir(job_id) / "worker.pid").read_text())
         except (OSError, ValueError):
             return False
-        try:  # a worker this process started and that has ended: reap it (no zombies pile up)
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return False
+        try:  # a worker this process started: reap it if it ended (no zombies pile up)
+            # Still running: it is ours, and between fork and exec its cmdline is still this
+            # process's, so the check below would call it dead and a second worker would start.
+            return os.waitpid(pid, os.WNOHANG)[0] != pid
         except ChildProcessError:
             pass  # not our child (started by an earlier API): /proc says whether it runs
         try:
@@ -147,9 +170,14 @@ class JobStore:
 
 def run_job(job: Path) -> int:
     """The worker: run the job's backtest, reporting progress in status.json; exit code 0/1."""
-    from replay.runs import load_orders, run_to_dir
+    from replay.runs import AlgoInput, load_orders, run_to_dir
 
     request = json.loads((job / "job.json").read_text())
+    algos = [
+        AlgoInput((job / "algos" / f"{a['sha256']}.wasm").read_bytes(), a["name"],
+                  None if a["targets"] is None else [AlgoTarget(*t) for t in a["targets"]])
+        for a in request.get("algos", [])
+    ]
     status_path = job / "status.json"
     pid = os.getpid()
     _write_json(status_path, {"status": "running", "progress": 0.0, "pid": pid})
@@ -160,7 +188,7 @@ def run_job(job: Path) -> int:
 
     try:
         result = run_to_dir([Path(p) for p in request["data"]], load_orders(job / "orders.jsonl"), int(request["seed"]),
-                            job / "out", on_progress=progress)
+                            job / "out", on_progress=progress, algo=algos)
     except Exception as exc:  # the outermost loop of the worker: the job records why it failed
         _write_json(status_path, {"status": "failed", "progress": 0.0, "error": f"{type(exc).__name__}: {exc}",
                                   "pid": pid})

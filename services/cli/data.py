@@ -162,8 +162,10 @@ def audit_order(target: str, stream: str = "LEDGER") -> None:
 def backtest_command(
     data: list[Path] = typer.Option(..., "--data", help="recording(s) (.parquet); repeat for several"),
     orders: Path = typer.Option(None, help='ORDERS.jsonl: {"offset_ms": ..., "order": <POST /v1/orders body>} per line'),
-    algo: Path = typer.Option(None, help="a WASM algo (.wasm, or .wat) run inside the backtest; with or without --orders"),
-    symbols: str = typer.Option(None, help="--algo: SYM[@venue],... one instance each (default: the first book's)"),
+    algo: list[Path] = typer.Option(None, help="a WASM algo (.wasm, or .wat) run inside the backtest; with or without "
+                                                "--orders; repeat for several modules (their instances share a mesh)"),
+    symbols: list[str] = typer.Option(None, help="--algo: [label=]SYM[@venue],... one instance each (default: the "
+                                                  "first book's); one --symbols per --algo, in the same order"),
     seed: int = typer.Option(..., help="seeds the simulated venues' latency draws"),
     out: Path = typer.Option(..., help="output directory (report.json, events.jsonl, plot.png)"),
     plot: bool = typer.Option(False, "--plot", help="draw the equity curve and fills over the NBBO"),
@@ -173,13 +175,17 @@ def backtest_command(
     from replay.recording import RecordingError
     from replay.runs import AlgoInput, BacktestError, TimedOrder, load_orders, parse_symbols, run_to_dir
 
-    if orders is None and algo is None:
+    if orders is None and not algo:
         console.print("[red]give --orders ORDERS.jsonl and/or --algo ALGO.wasm[/red]")
         raise typer.Exit(2)
-    algo_input: AlgoInput | None = None
+    symbols = symbols or []
+    if symbols and len(symbols) != len(algo or []):
+        console.print(f"[red]{len(symbols)} --symbols for {len(algo or [])} --algo: give one per --algo, or none[/red]")
+        raise typer.Exit(2)
+    algo_input: list[AlgoInput] = []
     try:
-        if algo is not None:
-            algo_input = AlgoInput(_module_bytes(algo), algo.name, parse_symbols(symbols))
+        for i, path in enumerate(algo or []):
+            algo_input.append(AlgoInput(_module_bytes(path), path.name, parse_symbols(symbols[i] if symbols else None)))
     except (BacktestError, OSError) as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from exc

@@ -5,10 +5,19 @@ A job runs in its own worker process (services/backtest/jobs.py) with its state 
 survives an API restart; a job of another tenant answers 404 like an unknown one.
 
 Body: {"data": "<recording under <data_dir>/recordings>" | [...], "data_base64": "<a recording
-uploaded inline>" (instead of data), "orders": [{"offset_ms", "order"}...], "seed": int}."""
+uploaded inline>" (instead of data), "orders": [{"offset_ms", "order"}...], "algo": {...} | [{...}],
+"seed": int}; orders, an algo or both.
+
+An algo is a module the algos API stored (`POST /v1/deployments`), named as `crossbook backtest
+--algo` takes a file: {"deployment_id": "dep_..."} runs it on that deployment's instances (labels,
+symbols, venues), or {"wasm_sha256": "<hex>"} (a module of one of the caller's deployments, also
+undeployed ones); "symbols": ["[label=]SYMBOL[@venue]", ...] (the CLI's --symbols) overrides the
+instances. Several algos are several deployments in one run, on one mesh. The module is copied
+into the job, so undeploying it afterwards does not change the job."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -21,23 +30,35 @@ from pydantic import BaseModel, Field
 
 from events import new_event_id
 from replay.recording import RecordingError, open_recording
-from replay.runs import BacktestError, parse_order_row
+from replay.algo import AlgoTarget
+from replay.runs import BacktestError, parse_order_row, parse_symbols
+from services.algos.modules import ModuleStore
 from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.state import ApiState, get_state
-from services.backtest.jobs import JobError, JobStatus, JobStore
+from services.backtest.jobs import JobAlgo, JobError, JobStatus, JobStore
 
 MAX_ORDERS = 10_000
+MAX_ALGOS = 8  # modules in one backtest
+MAX_INSTANCES = 16  # per module, as a deployment
+VIEW_WAIT_S = 10.0
 
 
 router = APIRouter(prefix="/v1", tags=["backtest"])  # unfinished jobs restart in the app's lifespan
 State = Annotated[ApiState, Depends(get_state)]
 
 
+class AlgoRef(BaseModel):
+    deployment_id: str | None = Field(default=None, max_length=64)
+    wasm_sha256: str | None = Field(default=None, max_length=64)
+    symbols: list[str] | None = Field(default=None, min_length=1, max_length=MAX_INSTANCES)
+
+
 class BacktestRequest(BaseModel):
     data: str | list[str] | None = None
     data_base64: str | None = None
-    orders: list[dict[str, Any]] = Field(max_length=MAX_ORDERS)
+    orders: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_ORDERS)
+    algo: AlgoRef | list[AlgoRef] | None = None
     seed: int = Field(ge=0, le=2**63 - 1)
 
 
@@ -78,6 +99,13 @@ async def submit_backtest(body: BacktestRequest, state: State, auth: Auth) -> Ba
         except BacktestError as exc:
             raise ApiError(422, str(exc)) from exc
         lines.append(json.dumps(row, sort_keys=True))
+    refs = [body.algo] if isinstance(body.algo, AlgoRef) else list(body.algo or [])
+    if not lines and not refs:
+        raise ApiError(422, "give orders, an algo or both")
+    if len(refs) > MAX_ALGOS:
+        raise ApiError(422, f"at most {MAX_ALGOS} algos in one backtest")
+    algos = [await _algo(state, auth.tenant, ref, f"algo[{i}]" if isinstance(body.algo, list) else "algo")
+             for i, ref in enumerate(refs)]
     try:
         if body.data_base64 is not None:
             if body.data is not None:
@@ -90,10 +118,45 @@ async def submit_backtest(body: BacktestRequest, state: State, auth: Auth) -> Ba
         for p in paths:
             open_recording(p)
         status = store.create(job_id, tenant=auth.tenant, data=paths, orders_jsonl="\n".join(lines) + "\n",
-                              seed=body.seed, created_ns=time.time_ns())
+                              seed=body.seed, created_ns=time.time_ns(), algos=algos)
     except (JobError, RecordingError) as exc:
         raise ApiError(422, str(exc).replace(str(store.recordings), "<recordings>")) from exc
     return _job(status)
+
+
+async def _algo(state: ApiState, tenant: str, ref: AlgoRef, where: str) -> JobAlgo:
+    """The module and instances an algo reference names (422 saying why when it names none of the caller's)."""
+    if (ref.deployment_id is None) == (ref.wasm_sha256 is None):
+        raise ApiError(422, f"{where}: give deployment_id or wasm_sha256 (one of them)")
+    try:
+        await state.ledger_follower.wait_caught_up(timeout=VIEW_WAIT_S)
+    except TimeoutError as exc:
+        raise ApiError(503, "the deployments view is catching up; retry shortly", code="SERVICE_UNAVAILABLE") from exc
+    mine = [d for d in state.deployments.deployments.values() if d.tenant == tenant]  # undeployed ones too
+    if ref.deployment_id is not None:
+        deployment = next((d for d in mine if d.deployment_id == ref.deployment_id), None)
+        if deployment is None:
+            raise ApiError(422, f"{where}: no deployment {ref.deployment_id!r} of this account")
+    else:
+        deployment = next((d for d in mine if d.deployed.wasm_sha256 == ref.wasm_sha256), None)
+        if deployment is None:
+            raise ApiError(422, f"{where}: no module {ref.wasm_sha256!r} deployed by this account")
+    deployed = deployment.deployed
+    try:
+        if ref.symbols is not None:
+            targets = parse_symbols(ref.symbols)
+        elif ref.deployment_id is not None:  # the deployment's own instances, as the runner runs them
+            targets = [AlgoTarget(i.symbol, i.venue, i.label) for i in deployed.instances]
+        else:
+            targets = None
+    except BacktestError as exc:
+        raise ApiError(422, f"{where}: {exc}") from exc
+    try:
+        wasm = await asyncio.to_thread(ModuleStore.under(state.settings.data_dir).get, deployed.wasm_sha256)
+    except (OSError, ValueError) as exc:
+        raise ApiError(422, f"{where}: the module {deployed.wasm_sha256} is not in the module store") from exc
+    return JobAlgo(wasm=wasm, sha256=deployed.wasm_sha256, name=deployed.name,
+                   deployment_id=deployed.deployment_id if ref.deployment_id is not None else None, targets=targets)
 
 
 def _upload(store: JobStore, job_id: str, data_base64: str) -> Path:
