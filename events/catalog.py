@@ -21,9 +21,14 @@ from events.commands import (
     AmendNode,
     CancelGraph,
     CancelNode,
+    ChangeSandboxSettings,
     ClearKillSwitch,
     EngageKillSwitch,
+    FundSandbox,
+    RedeemPositions,
+    ResetSandbox,
     ResumeGraph,
+    SetSandboxBalance,
     SubmitGraph,
 )
 from events.execution import (
@@ -113,4 +118,5 @@ AnyEvent: TypeAlias = (
     | AlgoInstanceRunning | AlgoInstancePaused | AlgoLogBatch | AlgoMeshMessage | AlgoStats
     | StrategyCreated | StrategyStarted | StrategyStopped | StrategyDeleted
     | SubmitGraph | CancelGraph | CancelNode | AmendNode | ResumeGraph | EngageKillSwitch | ClearKillSwitch
+    | FundSandbox | ChangeSandboxSettings | SetSandboxBalance | ResetSandbox | RedeemPositions
 )

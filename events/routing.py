@@ -33,6 +33,8 @@ class ChildAllocated(Event, frozen=True, kw_only=True, tag="route.child_allocate
     limit_px_1e9: int | None
     tif: Literal["gtc", "ioc", "fok", "day"]
     is_sandbox: bool
+    # Post-only (the `passive` policy): the venue rests it or rejects it, it never takes liquidity.
+    post_only: bool = False
 
 
 class PlanMade(Event, frozen=True, kw_only=True, tag="route.plan_made.v1"):

@@ -55,11 +55,9 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("mkt.*.*.*", "edge"),
     ("nbbo.*", "nbbo"),
 )
-# Still appended by a second role, until that write moves into the kernel: the API grants and
-# resets sandbox paper balances (BalanceAdjusted, SandboxSettingsChanged/SandboxReset) and pays
-# out redeemed sandbox positions (PositionRedeemed) itself.
+# Also appended by a second role. (The sandbox book's facts on exec.* are the executor's alone:
+# the API appends commands for them, events/commands.py SANDBOX_COMMANDS.)
 ALSO_WRITTEN_BY: dict[str, tuple[str, ...]] = {
-    "exec.*.*": ("front_door",),
     # The algo runner is the front door of its algos' orders: it appends their commands, and
     # nothing else a front door may write (no lifecycle, no sandbox facts).
     "cmd.*": ("algo_host",),

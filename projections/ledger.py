@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, FillRecorded
+from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
 from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from events.sandbox import SandboxReset, SandboxSettingsChanged
@@ -44,6 +44,8 @@ from services.risk.books import AccountBooks
 log = logging.getLogger(__name__)
 
 E = TypeVar("E")
+# The facts the executor appends for a sandbox command (services/edges/sandbox/accounts.py).
+_SANDBOX_FACTS = (BalanceAdjusted, SandboxSettingsChanged, SandboxReset, PositionRedeemed)
 
 
 class LedgerView:
@@ -64,6 +66,10 @@ class LedgerView:
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
         self.sandbox_settings: dict[str, SandboxSettingsChanged] = {}  # tenant -> settings in force
         self.sandbox_resets: dict[tuple[str, str], SandboxReset] = {}  # (tenant, request_id) -> reset
+        # Sandbox command id -> how many of its facts were folded (the executor names the command
+        # as each fact's causation): a front door waits on it. Kept a window on the log's clock.
+        self.applied: dict[str, int] = {}
+        self.applied_retention: Retention[str] = Retention(window_ns or 0)
         self.position = 0
         # Execution facts the account fold refused (a fill, ack or cancel for a child the
         # ledger does not know, or from another venue), per tenant: /v1/health shows them.
@@ -86,6 +92,11 @@ class LedgerView:
             if self.books.refusal(event) is not None:
                 self.refused[event.tenant] = self.refused.get(event.tenant, 0) + 1
                 return  # listed nowhere, folded into no graph
+        if isinstance(event, _SANDBOX_FACTS) and event.causation_id is not None:
+            cause = event.causation_id
+            if cause not in self.applied and self.window_ns is not None:
+                self.applied_retention.ended(cause, event.ts_ns)
+            self.applied[cause] = self.applied.get(cause, 0) + 1
         if isinstance(event, GraphSubmitted):
             if event.graph_id not in self.graphs:
                 submitted = initial(event)
@@ -138,8 +149,11 @@ class LedgerView:
     def _evict_due(self, ts_ns: int) -> None:
         self.retention.read(ts_ns)
         self.fill_retention.read(ts_ns)
+        self.applied_retention.read(ts_ns)
         for fill_id in self.fill_retention.due():
             self.fill_ids.discard(fill_id)
+        for command_id in self.applied_retention.due():
+            self.applied.pop(command_id, None)
         for graph_id in self.retention.due():
             graph = self.graphs.get(graph_id)
             if graph is not None and graph.terminal:

@@ -48,15 +48,17 @@ import msgspec
 
 from events import AnyEvent
 from events.algos import AlgoInstancePaused, AlgoMeshMessage
-from events.commands import SubmitGraph
+from events.commands import FundSandbox, SubmitGraph
 from events.execution import FillRecorded
 from events.graph import GraphCancelled, GraphCompleted
 from events.ids import derive_id
 from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.sandbox import BalanceDelta
 from events.tca import TcaReported
 from services.edges.sandbox.balances import FundingPlan
 from services.edges.sandbox.config import SandboxConfig
-from services.edges.sandbox.mapping import funding_events
+from services.edges.sandbox.accounts import command_id
+from services.edges.sandbox.balances import paper_funding
 from services.graph import parse_order_body
 from services.graph.commands import submit_command
 from services.graph.errors import ValidationError
@@ -207,11 +209,12 @@ class Backtest:
     # ---------------------------------------------------------------------------------------
     def _start(self, ts_ns: int) -> list[AnyEvent]:
         venues = sorted({r.venue for r in instrument_rules()})
-        grants: list[AnyEvent] = list(funding_events(self.tenant, venues, ts_ns, self.funding))
-        out = []
-        for grant in grants:
-            out += [grant, *self.kernel.handle(grant)]
-        return out
+        # The front door's funding command: the kernel grants the paper balances as the live
+        # sandbox executor does (services/edges/sandbox/accounts.py).
+        grants = [BalanceDelta(venue=g.venue, asset=g.asset, delta_qty_1e8=g.qty_1e8)
+                  for g in paper_funding(venues, self.funding)]
+        command = FundSandbox(event_id=command_id("fund", self.tenant), ts_ns=ts_ns, tenant=self.tenant, grants=grants)
+        return [command, *self.kernel.handle(command)]
 
     def _submit(self, due_ns: int, index: int, body: dict[str, Any]) -> list[AnyEvent]:
         kernel = self.kernel

@@ -12,7 +12,7 @@ from services.bus import Bus
 from services.bus.writer import as_writer
 from services.edges import registry
 from services.edges.runtime import EdgeRunner, EdgeTiming
-from services.edges.sandbox.service import SandboxExecutor
+from services.edges.sandbox.service import SandboxBook, SandboxExecutor
 from services.edges.service import BusSink
 from services.edges.sim.market import SimInstrument
 from services.edges.sim.server import SimServer
@@ -83,11 +83,14 @@ async def trading_stack(
 
 @contextlib.asynccontextmanager
 async def kernel(bus: Bus, limits: RiskLimits | None = None) -> AsyncIterator[RouterService]:
-    """The parts that run the front doors' commands, without venues or executors: the graph
-    engine (writer of the graphs) and the router with risk (writer of accounts and kill switches)."""
+    """The parts that run the front doors' commands, without venues or order execution: the graph
+    engine (writer of the graphs), the router with risk (writer of accounts and kill switches)
+    and the executor's sandbox book (writer of paper funding)."""
     ledger = SharedFollower(bus, "LEDGER")
     router = RouterService(bus, limits=limits, ledger=ledger)
-    parts = [GraphEngineService(bus, ledger=ledger), router]
+    parts: list[Service] = [
+        GraphEngineService(bus, ledger=ledger), router, SandboxBook(as_writer(bus, "executor"), ledger=ledger),
+    ]
     for part in parts:
         await part.start()
     try:

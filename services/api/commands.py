@@ -15,6 +15,7 @@ from services.api.errors import ApiError
 from services.api.state import ApiState
 from services.bus import Bus
 from services.bus.writer import as_writer
+from services.edges.sandbox.accounts import SandboxCommand, expected_facts
 from services.errors import BusError
 
 KERNEL_WAIT_S = 10.0  # how long a front door waits for the kernel to apply its command
@@ -50,3 +51,12 @@ async def await_kernel(state: ApiState, done: Callable[[], bool], what: str) -> 
             "it runs once the kernel is back: read the status before sending anything new",
             code="KERNEL_TIMEOUT",
         ) from exc
+
+
+async def apply_sandbox_command(state: ApiState, command: SandboxCommand, what: str) -> int:
+    """Append a sandbox command and wait until the executor's facts for it are in the API's ledger
+    view; the ledger position then (at or past its last fact), for the views to catch up to."""
+    await append_command(state, command)
+    wanted = expected_facts(command)
+    await await_kernel(state, lambda: state.ledger.applied.get(command.event_id, 0) >= wanted, what)
+    return state.ledger_follower.position

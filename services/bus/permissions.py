@@ -38,8 +38,7 @@ class Identity:
 IDENTITIES: dict[str, Identity] = {
     i.name: i
     for i in (
-        # The front doors: commands, vault and strategy lifecycles (and, until they move into
-        # the kernel, the sandbox balance facts ALSO_WRITTEN_BY gives them).
+        # The front doors: commands, vault, algo and strategy lifecycles; no exec.* or risk.* fact.
         Identity("api", ("front_door",), STREAMS, subscribes=(READY_SUBJECT,)),
         # Graph engine, risk, router, sandbox/live executors and TCA, in one process or one per role.
         Identity("trader", ("graph", "risk", "router", "executor", "tca"), STREAMS, publishes=(READY_SUBJECT,)),

@@ -3,8 +3,9 @@
 Two forms share the path:
 
 * graph form ``{nodes, edges, is_sandbox?, graph_id?, risk?}``;
-* simple-order form ``{symbol, side, qty | notional, price?, venue?, instrument_type?, sandbox?, urgency?, horizon_ms?}``,
-  wrapped into one root node ``"order"``.
+* simple-order form ``{symbol, side, qty | notional, price?, order_type?, venue?, instrument_type?, sandbox?,
+  urgency?, horizon_ms?}``, wrapped into one root node ``"order"`` (``order_type``, ``market`` or
+  ``limit``, is optional and must agree with ``price``: a price makes a limit).
 
 A node that names no policy (and no pacing) is scheduled by its urgency: ``high`` (and ``medium``
 without a horizon) is one immediate SOR sweep, ``low`` is TWAP slices over ``horizon_ms`` (default
@@ -22,12 +23,16 @@ Rounding at this boundary (human floats go through ``Decimal(str(x))``, never fl
 
 Enum strings (side, tif, policy, urgency, trigger, type, activation, order_type) are accepted
 in any case. Aliases: policy ``immediate`` = ``sor``; trigger ``fill_pct`` = ``on_fill_ratio``
-(which then needs ``condition.fill_ratio_gte``). Unknown keys are ignored so newer clients keep
-working; ``null`` counts as absent for optional fields.
+(which then needs ``condition.fill_ratio_gte``). An unknown TOP-LEVEL key is a 422 naming it
+(and the accepted spelling of a near miss: ``limit_price`` -> ``price``), since a misspelt
+``price`` would otherwise turn a limit order into a market order; the keys the published SDK
+and the contract send are all accepted. Unknown keys inside nodes and edges are ignored so newer
+clients keep working; ``null`` counts as absent for optional fields.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -66,6 +71,19 @@ _TIFS: frozenset[Tif] = frozenset(get_args(Tif))
 _TRIGGERS: frozenset[Trigger] = frozenset(get_args(Trigger))
 _ACTIVATIONS: frozenset[str] = frozenset({"root", "wait"})
 _POLICY_ALIASES = {"immediate": "sor"}
+# Top-level keys per form: the contract's (api_contract.md §2) and what sequence-markets 0.5.7
+# sends (graph form: nodes, edges, is_sandbox); `is_sandbox` is also read in the simple form.
+_GRAPH_KEYS = frozenset({"nodes", "edges", "is_sandbox", "graph_id", "risk"})
+_SIMPLE_KEYS = frozenset({
+    "symbol", "side", "qty", "notional", "price", "venue", "sandbox", "is_sandbox", "graph_id",
+    "instrument_type", "urgency", "horizon_ms", "order_type",
+})
+# Spellings other APIs use for a simple-form field (checked before the fuzzy match).
+_KEY_ALIASES = {
+    "limit_price": "price", "limit_px": "price", "limit": "price", "px": "price", "price_1e9": "price",
+    "quantity": "qty", "size": "qty", "amount": "qty", "qty_1e8": "qty", "notional_usd": "notional",
+    "type": "instrument_type", "exchange": "venue", "is_test": "sandbox",
+}
 _TRIGGER_ALIASES = {"fill_pct": "on_fill_ratio"}
 _Choice = TypeVar("_Choice", bound=str)  # one of the Literal vocabularies above
 
@@ -132,8 +150,10 @@ def parse_order_body(body: object, new_id: Callable[[], str], *, force_sandbox: 
     errs = _Errors()
     graph_id = _parse_graph_id(body.get("graph_id"), errs)
     if "nodes" in body:
+        _unknown_keys(body, _GRAPH_KEYS, "graph", errs)
         parsed = _parse_graph_form(body, errs)
     elif "symbol" in body:
+        _unknown_keys(body, _SIMPLE_KEYS, "simple-order", errs)
         parsed = _parse_simple_form(body, errs)
     else:
         errs.add("nodes", "is required (or send the simple-order form with symbol, side and qty)")
@@ -613,6 +633,19 @@ def _parse_risk(raw: object, errs: _Errors) -> tuple[int | None, int | None]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _unknown_keys(body: dict[str, Any], known: frozenset[str], form: str, errs: _Errors) -> None:
+    for key in sorted(k for k in body if k not in known):
+        hint = _KEY_ALIASES.get(key.lower()) if form == "simple-order" else None
+        if hint is None:
+            close = difflib.get_close_matches(key.lower(), sorted(known), n=1, cutoff=0.6)
+            hint = close[0] if close else None
+        if hint is not None:
+            message = f"unknown field in the {form} form; did you mean '{hint}'?"
+        else:
+            message = f"unknown field in the {form} form; accepted: {', '.join(sorted(known))}"
+        errs.add(key, message)
+
+
 def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
     before = len(errs)
     symbol = _text(body.get("symbol"), "symbol", errs)
@@ -630,6 +663,12 @@ def _parse_simple_form(body: dict[str, Any], errs: _Errors) -> _Parsed | None:
         usd = _usd_1e9(raw_notional, "notional", errs, required=True)
     else:
         errs.add("qty", "is required (or notional in USD)")
+    # Optional and checked against `price`: "limit" without a price must not become a market order.
+    order_type = _enum(body.get("order_type"), "order_type", frozenset({"market", "limit"}), errs, required=False)
+    if order_type == "limit" and body.get("price") is None:
+        errs.add("order_type", "is 'limit' but no price was given")
+    elif order_type == "market" and body.get("price") is not None:
+        errs.add("order_type", "is 'market' but a price was given; send a limit as 'price' without order_type")
     limit_px: int | None = None
     if body.get("price") is not None:
         rounding = ROUND_DOWN if side == "buy" else ROUND_UP

@@ -20,7 +20,9 @@ The decisions are the live services' own code: `services.graph.engine.step` and
 `graph.commands.command_answer`, `services.sor.policy.RoutingPolicy` (risk check and plans,
 shared with the live router), `services.risk.releases_for`, `services.edges.sandbox.engine.SandboxVenue`
 (latency, queue position, partial fills, fees), `services.tca.fold.TcaFold` and the TCA's
-`VenueScorer` (whose scores feed the router's cost model, as live).
+`VenueScorer` (whose scores feed the router's cost model, as live), and the sandbox executor's
+`SandboxAccounts` for the sandbox book's commands (paper funding, settings, set balance, reset,
+redemption: the same facts, with the same ids, as the live executor appends).
 
 Speed: a simulated venue's copy of a book is fed only while something depends on it (an order
 rests there, or liquidity it took is remembered until its level changes); otherwise it is caught
@@ -65,6 +67,7 @@ from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
 from projections.market import MarketBooks
 from projections.retention import DEFAULT_WINDOW_S
+from services.edges.sandbox.accounts import SandboxAccounts
 from services.edges.sandbox.config import SandboxConfig, fee_schedule
 from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
@@ -171,6 +174,7 @@ class Kernel:
         # (venue, symbol) books the simulator was not fed while nothing depended on them.
         self._dormant: set[tuple[str, str]] = set()
         self._made: dict[str, set[str]] = {}  # graph_id -> follow-up plans made (each is made once)
+        self.book = SandboxAccounts()  # the sandbox book's commands (funding, reset, ...), as the executor
 
     # --- entry points -----------------------------------------------------------------------
     def handle(self, event: AnyEvent) -> list[AnyEvent]:
@@ -314,6 +318,7 @@ class Kernel:
             self.policy.scores.apply(event)  # the TCA's venue scores feed the router's cost model
         if event.tenant:
             self.accounts.fold(event)
+            self.book.fold(event)
 
     # --- the deciders -----------------------------------------------------------------------
     def _decide(self, event: AnyEvent) -> list[AnyEvent]:
@@ -358,8 +363,11 @@ class Kernel:
 
     def _command(self, command: commands.SubmitGraph | commands.CancelGraph | commands.CancelNode
                  | commands.AmendNode | commands.ResumeGraph | commands.EngageKillSwitch
-                 | commands.ClearKillSwitch) -> list[AnyEvent]:
+                 | commands.ClearKillSwitch | commands.FundSandbox | commands.ChangeSandboxSettings
+                 | commands.SetSandboxBalance | commands.ResetSandbox | commands.RedeemPositions) -> list[AnyEvent]:
         now = self.clock.now_ns()
+        if isinstance(command, commands.SANDBOX_COMMANDS):
+            return self.book.apply(command, now)  # the executor's own code: the same facts as live
         if isinstance(command, (commands.EngageKillSwitch, commands.ClearKillSwitch)):
             event_id = derive_id("react", command.event_id, "0")  # as the live risk decider
             if event_id in self.kill_seen:
@@ -547,7 +555,7 @@ class Kernel:
         else:
             self._wake(venue, child.symbol)
             order = SandboxOrder(coid, child.symbol, child.side, child.qty_1e8, child.order_type, child.limit_px_1e9,
-                                 child.tif)
+                                 child.tif, post_only=child.post_only)
             outcomes = venue.submit(order, now)
         self._deliver_outcomes(outcomes)
 

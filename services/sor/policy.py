@@ -335,4 +335,5 @@ def child_event(
         limit_px_1e9=limit_px,
         tif=tif,
         is_sandbox=graph.is_sandbox,
+        post_only=node.execution.policy == "passive",
     )

@@ -24,7 +24,9 @@ from services.api.app import create_app
 from services.api.keys import create_key
 from services.api.state import ApiState
 from services.bus import Bus
+from services.bus.writer import as_writer
 from services.cli.main import app as cli
+from services.edges.sandbox.service import SandboxBook
 from services.graph.service import GraphEngineService
 from services.graph import order_rows, parse_order_body, submit, to_status_json
 from services.settings import Settings
@@ -160,10 +162,14 @@ def fill(tenant: str, node_order_id: str, fill_id: str, symbol: str, *, is_sandb
 
 @pytest.fixture
 async def graph_engine(bus: Bus) -> AsyncIterator[GraphEngineService]:
-    """The graph engine alone: it runs the API's commands; with no router a graph stays as submitted."""
+    """The graph engine (and the executor's sandbox book, which funds a tenant's first order):
+    it runs the API's commands; with no router a graph stays as submitted."""
     engine = GraphEngineService(bus)
+    book = SandboxBook(as_writer(bus, "executor"))
     await engine.start()
+    await book.start()
     yield engine
+    await book.stop()
     await engine.stop()
 
 

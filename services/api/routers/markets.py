@@ -6,8 +6,9 @@ page, so `iter_markets` walks every market once. Tag filters (`tag`, `tag_id`, `
 `exclude_tag_id`) are accepted and match everything: listings carry no tags.
 
 POST /v1/markets/{slug}/redeem pays out the caller's positions in a resolved market. The sandbox
-book settles against the resolution: one `PositionRedeemed` per held contract (the winner at $1,
-the loser at $0), answered once the positions view shows it. A live book has no redemption
+book settles against the resolution: a `RedeemPositions` command, for which the sandbox
+executor appends one `PositionRedeemed` per held contract (the winner at $1, the loser at $0),
+answered once the positions view shows it. A live book has no redemption
 transport here: Kalshi pays out on its own side (`auto_settled`, nothing sent); Polymarket's
 on-chain redemption (CTF `redeemPositions` through the relayer) answers 501."""
 
@@ -19,12 +20,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from events.execution import PositionRedeemed
-from events.ids import derive_id
+from events.commands import RedeemPositions, Redemption
 from projections.positions import NAME as POSITIONS
-from projections.positions import book
 from services.api.auth import Auth, AuthContext
-from services.api.commands import front_door
+from services.api.commands import apply_sandbox_command
 from services.api.errors import ApiError
 from services.api.market_catalog import (
     ONE_DOLLAR_1E9,
@@ -40,6 +39,7 @@ from services.api.routers.positions import view_scope
 from services.api.state import ApiState, get_state
 from services.api.units import px
 from services.edges.markets import PREDICTION_VENUES
+from services.edges.sandbox.accounts import command_id
 from services.risk.money import notional_usd_1e9
 
 router = APIRouter(prefix="/v1", tags=["markets"], lifespan=catalog_lifespan)
@@ -194,25 +194,17 @@ async def redeem(slug: str, state: State, auth: Auth, catalog: Catalog, venue: s
         return {**answer, "mode": "auto_settled", "note": note, "redeemed": []}
     if not held:
         return {**answer, "mode": "noop", "note": f"no open position in {m.slug}", "redeemed": []}
-    now_ns = time.time_ns()
     redemptions = [
-        PositionRedeemed(
-            event_id=derive_id("position_redeemed", auth.tenant, book(True), venue, doc["symbol"]),
-            ts_ns=now_ns,
-            tenant=auth.tenant,
-            causation_id=resolution.event_id,
-            venue=venue,
-            symbol=doc["symbol"],
-            slug=m.slug,
-            qty_1e8=doc["qty_1e8"],
-            settle_px_1e9=entry.settled_mark_1e9(doc["symbol"]) or 0,
-            mode="auto_settled",
-            is_sandbox=True,
-        )
+        Redemption(venue=venue, symbol=doc["symbol"], slug=m.slug, qty_1e8=doc["qty_1e8"],
+                   settle_px_1e9=entry.settled_mark_1e9(doc["symbol"]) or 0)
         for doc in held
     ]
-    acks = await front_door(state).publish_many(redemptions)
-    await _view_at(state, max(a.seq for a in acks))
+    # The sandbox executor pays them out (PositionRedeemed); the answer waits for the views.
+    command = RedeemPositions(
+        event_id=command_id("redeem", auth.tenant, venue, m.slug, *(f"{r.symbol}:{r.qty_1e8}" for r in redemptions)),
+        ts_ns=time.time_ns(), tenant=auth.tenant, causation_id=resolution.event_id, redemptions=redemptions,
+    )
+    await _view_at(state, await apply_sandbox_command(state, command, f"the redemption of {m.slug}"))
     payouts = [notional_usd_1e9(r.settle_px_1e9, r.qty_1e8) for r in redemptions]
     rows = [
         {"symbol": r.symbol, "qty_1e8": r.qty_1e8, "settle_px_1e9": r.settle_px_1e9, "payout_usd_1e9": paid}

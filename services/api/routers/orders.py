@@ -31,14 +31,16 @@ from projections import orders as view
 from services.api import history
 from services.api.access import AuthContext, json_body, node_order_ref
 from services.api.auth import Auth
-from services.api.commands import append_command, await_kernel, front_door
+from services.api.commands import append_command, apply_sandbox_command, await_kernel
 from services.api.market_catalog import MarketCatalog
 from services.api.errors import ApiError
 from services.api.readiness import require_ready
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
-from services.edges.sandbox.balances import FundingPlan, tenant_plan
-from services.edges.sandbox.mapping import funding_events
+from events.commands import FundSandbox
+from events.sandbox import BalanceDelta
+from services.edges.sandbox.accounts import command_id
+from services.edges.sandbox.balances import FundingPlan, paper_funding, tenant_plan
 from services.graph import (
     GraphConflict,
     GraphState,
@@ -135,11 +137,13 @@ async def fund_if_new(state: ApiState, tenant: str) -> int | None:
         await state.ledger_follower.wait_caught_up()  # fund only if still unfunded
     if tenant in state.ledger.funded:
         return None
-    acks = await front_door(state).publish_many(
-        funding_events(tenant, state.sandbox_venues, time.time_ns(), paper_plan(state, tenant))
-    )
-    state.ledger.funded.add(tenant)
-    return max((a.seq for a in acks), default=None)
+    grants = [
+        BalanceDelta(venue=g.venue, asset=g.asset, delta_qty_1e8=g.qty_1e8)
+        for g in paper_funding(state.sandbox_venues, paper_plan(state, tenant))
+    ]
+    # The executor appends the grants; the order waits for them, so risk folds the funding first.
+    command = FundSandbox(event_id=command_id("fund", tenant), ts_ns=time.time_ns(), tenant=tenant, grants=grants)
+    return await apply_sandbox_command(state, command, "the sandbox funding")
 
 
 _view_caught_up = history.view_caught_up

@@ -1,7 +1,10 @@
 """The sandbox book: POST /v1/sandbox/reset, PUT (and GET) /v1/sandbox/settings, POST /v1/sandbox/positions.
 
 Only seq_test_ keys may call these (a live key gets 403): they touch the tenant's sandbox book
-and nothing else. Everything is new events on the ledger, never a deletion:
+and nothing else. The API appends a command (events/commands.py SANDBOX_COMMANDS) and the
+sandbox executor, the only writer of `exec.*`, appends the facts (services/edges/sandbox/
+accounts.py); the API answers once they are in its ledger view. Everything is new events on the
+ledger, never a deletion:
 * settings are a `SandboxSettingsChanged` (the paper amounts per asset, granted on every
   sandbox venue; they replace the defaults) that the next funding or reset uses;
 * a reset cancels the tenant's working sandbox graphs (the cancel endpoint's command), then
@@ -10,9 +13,9 @@ and nothing else. Everything is new events on the ledger, never a deletion:
   positions flat with a `SandboxReset`. Fills, PnL and the old positions stay in the log.
 * a position set is one `BalanceAdjusted` (reason "sandbox_set_position") to reach a quantity.
 
-Safe to repeat: a second reset finds nothing to change and publishes nothing; a retry with the
-same X-Request-Id answers what the first did (the `SandboxReset` records it). Event ids derive
-from the request id and the balance seen, so two identical concurrent requests store one copy.
+Safe to repeat: a second reset finds nothing to change and appends nothing; a retry with the
+same X-Request-Id answers what the first did (the `SandboxReset` records it). Command ids derive
+from the request id and the balance seen, so two identical concurrent requests store one command.
 Calls of one tenant are serialised in this process, so two resets never both add the same
 delta; several API processes resetting one tenant at once could (not guarded across processes).
 """
@@ -29,17 +32,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from events import new_event_id
-from events.execution import BalanceAdjusted
-from events.ids import derive_id
-from events.sandbox import BalanceDelta, PaperBalance, PositionRef, SandboxReset, SandboxSettingsChanged
+from events.commands import ChangeSandboxSettings, ResetSandbox, SetSandboxBalance
+from events.sandbox import BalanceDelta, PaperBalance, PositionRef, SandboxReset
 from projections.positions import NAME as POSITIONS
 from services.api.access import AuthContext, json_body
 from services.api.auth import Auth
+from services.api.commands import apply_sandbox_command
 from services.api.errors import ApiError, request_id
 from services.api.routers.cancel import command_ids, run_command
 from services.api.routers.orders import VIEW_WAIT_S, fund_if_new, paper_plan
 from services.api.state import ApiState, get_state
 from services.api.units import INT64_MAX
+from services.edges.sandbox.accounts import command_id
 from services.edges.sandbox.balances import paper_funding, reset_deltas
 from services.graph import CancelGraph
 
@@ -118,19 +122,6 @@ async def _folded(state: ApiState, seq: int | None) -> None:
         log.warning("sandbox: views have not reached seq %s after %ss; answering anyway", seq, VIEW_WAIT_S)
 
 
-def _adjustment(tenant: str, venue: str, asset: str, delta: int, reason: str, *id_parts: str) -> BalanceAdjusted:
-    return BalanceAdjusted(
-        event_id=derive_id(reason, tenant, venue, asset, *id_parts),
-        ts_ns=time.time_ns(),
-        tenant=tenant,
-        venue=venue,
-        asset=asset,
-        delta_qty_1e8=delta,
-        reason=reason,
-        is_sandbox=True,
-    )
-
-
 def _settings_body(state: ApiState, tenant: str) -> dict[str, Any]:
     chosen = state.ledger.sandbox_settings.get(tenant)
     plan = paper_plan(state, tenant)
@@ -175,14 +166,13 @@ async def put_settings(request: Request, state: State, auth: Auth) -> dict[str, 
         if asset in amounts:
             raise _invalid(f"balances.{name}", f"asset {asset} is given twice")
         amounts[asset] = _qty_1e8(f"balances.{name}", value, allow_zero=False)
-    event = SandboxSettingsChanged(
+    command = ChangeSandboxSettings(
         event_id=new_event_id(),  # settings are a value: setting the same twice is harmless
         ts_ns=time.time_ns(),
         tenant=auth.tenant,
         balances=[PaperBalance(asset=a, qty_1e8=q) for a, q in amounts.items()],
     )
-    ack = await state.bus.publish(event)
-    await _folded(state, ack.seq)
+    await _folded(state, await apply_sandbox_command(state, command, "the sandbox settings"))
     return _settings_body(state, auth.tenant)
 
 
@@ -249,23 +239,16 @@ async def reset(request: Request, state: State, auth: Auth) -> dict[str, Any]:
         adjusted = [BalanceDelta(venue=g.venue, asset=g.asset, delta_qty_1e8=g.qty_1e8) for g in grants]
         if not adjusted and not flat and not cancelled:
             return _reset_answer(None, 0, [])
-        events: list[Any] = [
-            _adjustment(tenant, g.venue, g.asset, g.qty_1e8, "sandbox_reset", rid, str(current.get((g.venue, g.asset), 0)))
-            for g in grants
-        ]
-        events.append(
-            SandboxReset(
-                event_id=derive_id("sandbox_reset", tenant, rid),
-                ts_ns=time.time_ns(),
-                tenant=tenant,
-                request_id=rid,
-                cancelled=len(cancelled),
-                adjusted=adjusted,
-                flattened=flat,
-            )
+        command = ResetSandbox(
+            event_id=command_id("reset", tenant, rid),
+            ts_ns=time.time_ns(),
+            tenant=tenant,
+            request_id=rid,
+            cancelled=len(cancelled),
+            adjusted=adjusted,
+            flattened=flat,
         )
-        acks = await state.bus.publish_many(events)
-        await _folded(state, max(a.seq for a in acks))
+        await _folded(state, await apply_sandbox_command(state, command, "the sandbox reset"))
         return _reset_answer(None, len(cancelled), adjusted)
 
 
@@ -292,7 +275,9 @@ async def set_position(request: Request, state: State, auth: Auth) -> dict[str, 
         current = state.ledger.books.account(tenant, True).balance(venue, asset)
         delta = target - current
         if delta:
-            event = _adjustment(tenant, venue, asset, delta, "sandbox_set_position", rid, str(current), str(target))
-            ack = await state.bus.publish(event)
-            await _folded(state, ack.seq)
+            command = SetSandboxBalance(
+                event_id=command_id("set_position", tenant, venue, asset, rid, str(current), str(target)),
+                ts_ns=time.time_ns(), tenant=tenant, venue=venue, asset=asset, delta_qty_1e8=delta,
+            )
+            await _folded(state, await apply_sandbox_command(state, command, "the sandbox position"))
     return {"venue": venue, "asset": asset, "qty_1e8": target, "delta_qty_1e8": delta, "as_of_ns": time.time_ns()}

@@ -14,7 +14,9 @@ Wiring (one `SandboxVenue` per venue and tenant; all times on our clock, in ns):
     venue.on_trade(symbol, px_1e9, qty_1e8, aggressor, ts_ns) -> list[Outcome]
     venue.set_stale(symbol, stale=True) -> None
     venue.submit(SandboxOrder(client_order_id, symbol, side, qty_1e8, order_type, limit_px_1e9,
-                              tif), now_ns) -> list[Outcome]
+                              tif, post_only=False), now_ns) -> list[Outcome]
+                                                # post-only that would cross: Rejected
+                                                # ("post_only_would_cross"), never a taker fill
     venue.cancel(client_order_id, now_ns) -> list[Outcome]
     venue.amend(client_order_id, new_qty_1e8, new_px_1e9 | None, now_ns,
                 new_client_order_id=None) -> list[Outcome]
@@ -31,7 +33,8 @@ client_order_id it has seen returns the first answer again and never places a se
 
 Fees: `fees.default_fee_schedule(venue, instrument_type)` (ppm; Kalshi uses its P*(1-P) formula;
 a venue's perps have their own where it prices them apart), overridable in `SandboxConfig.fees`. Paper money: `balances.paper_funding(venues)` -> [Grant(venue, asset,
-qty_1e8)], published via `mapping.grant_event` as BalanceAdjusted(reason="paper_funding").
+qty_1e8)], granted by the executor for a `FundSandbox` command (accounts.py, which applies every
+sandbox book command) as BalanceAdjusted(reason="paper_funding").
 """
 
 from services.edges.sandbox.balances import FundingPlan, Grant, default_funding_plan, paper_funding, reset_deltas

@@ -1,7 +1,7 @@
 """Paper funding: the balances a sandbox account starts with, per venue and asset.
 
-The lead publishes each grant as `events.execution.BalanceAdjusted(reason="paper_funding",
-is_sandbox=True)`. Grants are deltas: publish `paper_funding` once per tenant, and use
+The executor appends each grant as `events.execution.BalanceAdjusted(reason="paper_funding",
+is_sandbox=True)` for the front door's `FundSandbox` command (accounts.py). Grants are deltas: publish `paper_funding` once per tenant, and use
 `reset_deltas` (target minus current) for a sandbox reset so a restart never doubles them.
 """
 

@@ -62,6 +62,7 @@ class _Order:
     queue_ahead_1e8: int = 0
     fills: int = 0
     status: OrderStatus = "open"
+    post_only: bool = False  # kept across a cancel-replace
 
     @property
     def remaining_1e8(self) -> int:
@@ -301,7 +302,8 @@ class SandboxVenue:
         out.append(
             self._record(Amended(client_order_id, order.venue_order_id, new_qty_1e8, px, "cancel_replace", new_id, ts))
         )
-        replacement = SandboxOrder(new_id, order.symbol, order.side, new_qty_1e8 - filled, "limit", px, "gtc")
+        replacement = SandboxOrder(new_id, order.symbol, order.side, new_qty_1e8 - filled, "limit", px, "gtc",
+                                   post_only=order.post_only)
         out += self._place(replacement, now_ns, ts)
         self._submitted[new_id] = tuple(out)
         self._replaced[client_order_id] = (new_qty_1e8, px, tuple(out))
@@ -400,6 +402,12 @@ class SandboxVenue:
         book = self._books[order.symbol]
         limit = order.limit_px_1e9 if order.order_type == "limit" else None
         opposite = _opposite(order.side)
+        best = book.best(opposite) if order.post_only else None
+        if best is not None and limit is not None and (best <= limit if order.side == "buy" else best >= limit):
+            # As venues do (Binance GTX, Coinbase/OKX post_only): a post-only order that would
+            # take liquidity is rejected whole, never partly filled.
+            why = f"post-only {order.side} at px_1e9={limit} would cross the best {opposite} px_1e9={best}"
+            return [self._record(Rejected(coid, "post_only_would_cross", why, ts))]
         if order.tif == "fok":
             available = book.available_within(opposite, limit)
             if available < order.qty_1e8:
@@ -415,6 +423,7 @@ class SandboxVenue:
             order.qty_1e8,
             ts,
             self._seq,
+            post_only=order.post_only,
         )
         self._orders[coid] = state
         out: list[Outcome] = [self._record(Acked(coid, state.venue_order_id, ts))]
@@ -526,7 +535,9 @@ def _invalid(order: SandboxOrder, ts: int) -> Rejected | None:
         if order.limit_px_1e9 is None or order.limit_px_1e9 <= 0:
             problem = f"limit order needs a positive limit_px_1e9, got {order.limit_px_1e9}"
     elif order.order_type == "market":
-        if order.limit_px_1e9 is not None:
+        if order.post_only:
+            problem = "a market order cannot be post-only"
+        elif order.limit_px_1e9 is not None:
             problem = f"market order carries limit_px_1e9={order.limit_px_1e9}; send an IOC limit instead"
     else:
         problem = f"order_type={order.order_type!r} must be market or limit"

@@ -29,6 +29,7 @@ class SandboxOrder:
     order_type: OrderType = "limit"
     limit_px_1e9: int | None = None
     tif: Tif = "gtc"
+    post_only: bool = False  # a limit that would take liquidity is rejected, never filled
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,11 @@ Follows the MD stream (books and trades feed one `SandboxVenue` per venue) and t
 stream's child allocations. A child that already has an execution event on the log is never
 submitted again, and outcome ids derive from the client order id, so a restart cannot fill
 a child twice.
+
+It also applies the front doors' sandbox book commands (paper funding, settings, set balance,
+reset, redemption: services/edges/sandbox/accounts.py), as the one writer of `exec.*`. A
+command read while replaying runs once caught up unless a fact naming it (its causation) was
+read meanwhile, as the graph engine runs its commands.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
 from services.edges import registry
+from services.edges.sandbox.accounts import SandboxAccounts
 from services.edges.sandbox.config import SandboxConfig, build_venue
 from services.edges.sandbox.engine import MarketEvent, SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
@@ -64,11 +70,12 @@ class SandboxExecutor:
         self.retention: Retention[str] = Retention(window_ns(bus, retention_s))
         self.evicted = 0
         self.outbox = Outbox(bus, "sandbox")
+        self.accounts = SandboxAccounts()
         self._resume: asyncio.Task[None] | None = None
         # The process's one read of market data when it has one (the trader), else its own.
         self.md = md.view(["md.>"], self.on_md) if md is not None else MarketFollower(bus, self.on_md)
         # ord.> for NodeCancelled/GraphCancelled: a cancelled node's resting children are pulled.
-        self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
+        self.ledger = follow(bus, "LEDGER", ["cmd.>", "route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
 
     async def start(self) -> None:
         await self.outbox.start()
@@ -80,6 +87,7 @@ class SandboxExecutor:
         # After a restart, children allocated before it and never executed are submitted once
         # both the ledger (what was done) and the books (what to fill against) are caught up.
         await self.ledger.caught_up.wait()
+        self.outbox.put(self.accounts.run_unrun(self.clock_ns()))  # the book's commands need no market data
         await self.md.caught_up.wait()
         deferred, self.deferred = self.deferred, []
         for event in deferred:
@@ -154,6 +162,7 @@ class SandboxExecutor:
         if len(self.retention):
             for graph_id in self.retention.due():
                 self._evict(graph_id)
+        self.outbox.put(self.accounts.read(event, self.ledger.caught_up.is_set(), self.clock_ns()))
         if isinstance(event, GraphCompleted | GraphCancelled):
             self.retention.ended(event.graph_id)
         if isinstance(event, (NodeCancelled, GraphCancelled)):
@@ -243,6 +252,7 @@ class SandboxExecutor:
             order_type=event.order_type,
             limit_px_1e9=event.limit_px_1e9,
             tif=event.tif,
+            post_only=event.post_only,
         )
         self._emit(self.venue(event.venue).submit(order, self.clock_ns()))
 
@@ -266,3 +276,34 @@ class SandboxExecutor:
             )
         self.outbox.put(events)
 
+
+
+class SandboxBook:
+    """Only the sandbox book's commands (no order execution): the executor's part that a test
+    stack without venues runs (tests/stack.py `kernel`). Never beside a `SandboxExecutor`."""
+
+    def __init__(self, bus: Bus, *, ledger: SharedFollower | None = None,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.clock_ns = clock_ns
+        self.accounts = SandboxAccounts()
+        self.outbox = Outbox(bus, "sandbox-book")
+        self.ledger = follow(bus, "LEDGER", ["cmd.>", "exec.>"], self.on_ledger, ledger)
+        self._resume: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.outbox.start()
+        await self.ledger.start()
+        self._resume = asyncio.create_task(self._caught_up(), name="sandbox-book-resume")
+
+    async def _caught_up(self) -> None:
+        await self.ledger.caught_up.wait()
+        self.outbox.put(self.accounts.run_unrun(self.clock_ns()))
+
+    async def stop(self) -> None:
+        if self._resume is not None:
+            await cancel_and_wait(self._resume)
+        await self.ledger.stop()
+        await self.outbox.stop()
+
+    def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        self.outbox.put(self.accounts.read(event, self.ledger.caught_up.is_set(), self.clock_ns()))

@@ -41,6 +41,7 @@ async def session(app: FastAPI, secret: str, graph_prefix: str, door_calls: list
         (key, b"{not json"),  # not JSON
         (key, {**ORDER, "symbol": "NOPE-USDT"}),  # no venue lists it
         (key, {**ORDER, "qty": -1}),  # a field error
+        (key, {**ORDER, "limit_price": 100}),  # a misspelt price: refused, never a market order
         (key, {**ORDER, "graph_id": f"{graph_prefix}_1"}),  # taken
         (key, {**ORDER, "graph_id": f"{graph_prefix}_1"}),  # a retry: the same answer
         (key, {**ORDER, "graph_id": f"{graph_prefix}_1", "qty": 0.02}),  # same id, other body: conflict
@@ -91,6 +92,10 @@ async def test_the_order_door_answers_as_the_fastapi_route(bus: Bus, settings: S
         through_door = await session(create_app(settings), secret, "gdoor", served_by_door)
         doors_seen = len(served_by_door)
         through_route = await session(without_door(create_app(settings)), secret, "groute", served_by_door)
-    assert doors_seen == 9 and len(served_by_door) == 9  # the second app had no door
-    assert [a[0] for a in through_door] == [401, 401, 401, 400, 422, 422, 200, 200, 409]
+    assert doors_seen == 10 and len(served_by_door) == 10  # the second app had no door
+    assert [a[0] for a in through_door] == [401, 401, 401, 400, 422, 422, 422, 200, 200, 409]
     assert through_door == through_route
+    misspelt = through_door[6][1]["error"]
+    assert misspelt["details"] == [
+        {"field": "limit_price", "message": "unknown field in the simple-order form; did you mean 'price'?"}
+    ]

@@ -14,11 +14,12 @@ import nats.errors
 import pytest
 
 from events import new_event_id
-from events.commands import EngageKillSwitch
-from events.execution import FillRecorded
+from events.commands import EngageKillSwitch, FundSandbox
+from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
 from events.graph import GraphPaused
 from events.market import TradePrinted
-from events.risk import KillSwitchEngaged
+from events.risk import FactRefused, KillSwitchEngaged
+from events.sandbox import BalanceDelta, SandboxReset
 from events.subjects import ALSO_WRITTEN_BY, WRITERS
 from services.bus import Bus
 from services.bus.credentials import ensure_seeds, seed_path
@@ -27,6 +28,8 @@ from services.natsd import DEV_CONF, NatsServer, server_conf
 from services.settings import Settings
 
 DENIAL_TIMEOUT_S = 5.0  # far below the 10 s a publish waits for an ack that never comes
+# The API's seed probing the trader's subjects with a raw nats-py client.
+PROBED = ("risk.probe-a.acct", "exec.binance.probe-a", "exec._.probe-a", "route.probe-a.g_forged", "tca.probe-a.g_forged")
 
 
 @pytest.fixture
@@ -83,19 +86,39 @@ async def test_the_api_user_cannot_append_risk_or_graph_facts_and_is_told_so(sec
         await api.close()
 
 
-async def test_the_api_may_append_exec_facts_only_while_the_writer_table_grants_them(
+async def test_the_api_user_cannot_append_any_exec_or_risk_fact_only_the_commands_for_them(
     secured: Settings, streams: None
 ) -> None:
-    # The API still appends the sandbox's balance facts (ALSO_WRITTEN_BY); its user follows the
-    # table, so removing that entry takes exec.> away from the API without another change.
-    granted = "front_door" in ALSO_WRITTEN_BY.get("exec.*.*", ())
+    # The sandbox book's facts are the executor's (the API appends SANDBOX_COMMANDS for them), so
+    # the API's user holds no exec.> subject at all, nor any risk.> one.
+    assert "exec.*.*" not in ALSO_WRITTEN_BY
+    assert not any(p.startswith(("exec.", "risk.")) for p in event_subjects(IDENTITIES["api"].roles)[0])
+    tenant = "probe-a"
+    grant = BalanceAdjusted(event_id=new_event_id(), ts_ns=1, tenant=tenant, venue="binance", asset="USDT",
+                            delta_qty_1e8=10**16, reason="paper_funding", is_sandbox=True)
+    reset = SandboxReset(event_id=new_event_id(), ts_ns=1, tenant=tenant, request_id="r", cancelled=0, adjusted=[],
+                         flattened=[])
+    redeemed = PositionRedeemed(event_id=new_event_id(), ts_ns=1, tenant=tenant, venue="kalshi", symbol="KX-YES",
+                                slug="kx", qty_1e8=10**8, settle_px_1e9=10**9, mode="auto_settled", is_sandbox=True)
+    refused = FactRefused(event_id=new_event_id(), ts_ns=1, tenant=tenant, fact_event_id="x", fact_type="FillRecorded",
+                          reason="unknown_child", child_id="c-forged", graph_id="g_forged", venue="binance")
+    kill = KillSwitchEngaged(event_id=new_event_id(), ts_ns=1, tenant=tenant, reason="forged")
     api = await Bus.connect(secured, name="api", user="api")
     try:
-        if granted:
-            assert (await api.publish(forged_fill())).stream == "LEDGER"
-        else:
-            with pytest.raises(NotPermitted):
-                await asyncio.wait_for(api.publish(forged_fill()), DENIAL_TIMEOUT_S)
+        before = await stored(api, "LEDGER")
+        for event, subject in (
+            (forged_fill(), f"exec.binance.{tenant}"), (grant, f"exec.binance.{tenant}"), (reset, f"exec._.{tenant}"),
+            (redeemed, f"exec.kalshi.{tenant}"), (refused, f"risk.{tenant}.anomaly"), (kill, f"risk.{tenant}.kill"),
+        ):
+            with pytest.raises(NotPermitted) as denied:
+                await asyncio.wait_for(api.publish(event), DENIAL_TIMEOUT_S)
+            assert str(denied.value) == f"NATS permission denied: user 'api' may not publish to '{subject}'"
+        assert await stored(api, "LEDGER") == before
+        # Its command for the same change goes through (the executor appends the facts).
+        fund = FundSandbox(event_id=new_event_id(), ts_ns=1, tenant=tenant,
+                           grants=[BalanceDelta(venue="binance", asset="USDT", delta_qty_1e8=10**8)])
+        assert (await api.publish(fund)).stream == "LEDGER"
+        assert await stored(api, "LEDGER") == before + 1
     finally:
         await api.close()
 
@@ -130,7 +153,8 @@ async def test_a_refused_pipelined_publish_fails_at_once(secured: Settings, stre
 
 
 async def test_the_issue_probe_script_with_api_credentials_stores_nothing(secured: Settings, streams: None) -> None:
-    # The issue's ten-line nats-py script, now holding the API's seed, on the trader's subjects.
+    # The issue's ten-line nats-py script, now holding the API's seed, on the trader's subjects
+    # (the exec.* ones: a forged fill, and the sandbox book's facts the API once appended).
     errors: list[Exception] = []
 
     async def on_error(exc: Exception) -> None:
@@ -142,12 +166,12 @@ async def test_the_issue_probe_script_with_api_credentials_stores_nothing(secure
     )
     try:
         js = nc.jetstream()
-        for subject in ("risk.probe-a.acct", "route.probe-a.g_forged", "tca.probe-a.g_forged"):
+        for subject in PROBED:
             with pytest.raises(nats.errors.TimeoutError):
                 await js.publish(subject, b"forged", timeout=1.0)
         assert [str(e) for e in errors] == [
             f'nats: permissions violation for publish to "{s}"'
-            for s in ("risk.probe-a.acct", "route.probe-a.g_forged", "tca.probe-a.g_forged")
+            for s in PROBED
         ]
         # Nor can it read another user's replies, or change a stream.
         with pytest.raises(nats.errors.TimeoutError):
@@ -220,3 +244,4 @@ async def test_every_user_publishes_exactly_its_roles_subjects(secured: Settings
         assert refused[user] == expected, user
     assert refused["reader"] == refused["admin"] == {sample(p) for p, _ in WRITERS}
     assert "exec.x.x" in refused["edge"] and "ord.x.x" in refused["edge"] and "md.x.x.x" not in refused["edge"]
+    assert {"exec.x.x", "risk.x.acct", "risk.x.kill", "risk.x.anomaly"} <= refused["api"] and "cmd.x" not in refused["api"]

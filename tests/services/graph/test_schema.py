@@ -524,6 +524,50 @@ def test_simple_order_validation(body: dict[str, Any], expected: list[tuple[str,
     assert errors_of(body) == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # The issue: a misspelt price silently made a market order.
+        ({"symbol": "X", "side": "buy", "qty": 1, "limit_price": 100},
+         [("limit_price", "unknown field in the simple-order form; did you mean 'price'?")]),
+        ({"symbol": "X", "side": "buy", "qty": 1, "pric": 100},
+         [("pric", "unknown field in the simple-order form; did you mean 'price'?")]),
+        ({"symbol": "X", "side": "buy", "quantity": 1},
+         [("quantity", "unknown field in the simple-order form; did you mean 'qty'?"),
+          ("qty", "is required (or notional in USD)")]),
+        # order_type is optional in the simple form, and must agree with price.
+        ({"symbol": "X", "side": "buy", "qty": 1, "order_type": "limit"},
+         [("order_type", "is 'limit' but no price was given")]),
+        ({"symbol": "X", "side": "buy", "qty": 1, "order_type": "market", "price": 5},
+         [("order_type", "is 'market' but a price was given; send a limit as 'price' without order_type")]),
+        ({"symbol": "X", "side": "buy", "qty": 1, "zzz": 1},
+         [("zzz", "unknown field in the simple-order form; accepted: graph_id, horizon_ms, instrument_type, is_sandbox, "
+                  "notional, order_type, price, qty, sandbox, side, symbol, urgency, venue")]),
+        ({"nodes": [node()], "edges": [], "is_sandbox": True, "edgs": []},
+         [("edgs", "unknown field in the graph form; did you mean 'edges'?")]),
+    ],
+)
+def test_unknown_top_level_keys_are_refused_naming_the_key_and_a_near_miss(
+    body: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    assert errors_of(body) == expected
+
+
+def test_every_top_level_key_the_contract_and_the_sdk_send_is_accepted() -> None:
+    # api_contract.md section 2, and sequence-markets 0.5.7 (graph form: nodes, edges, is_sandbox;
+    # its buy/sell/graph/batch all build that form).
+    simple = {"symbol": "BTC-USD", "side": "buy", "qty": 1, "price": 100, "order_type": "LIMIT", "venue": "okx",
+              "sandbox": True,
+              "is_sandbox": True, "graph_id": "g_simple", "instrument_type": "spot", "urgency": "high",
+              "horizon_ms": 1000}
+    notional = {"symbol": "BTC-USD", "side": "sell", "notional": 50}
+    graph = {"nodes": [node()], "edges": [], "is_sandbox": False, "graph_id": "g_graph",
+             "risk": {"admission": {"max_notional_usd": 10}, "runtime": {"max_loss_usd": 5}}}
+    assert parse_order_body(simple, ids()).nodes[0].limit_px_1e9 == 100 * 10**9
+    assert parse_order_body(notional, ids()).notional_usd_1e9 == {"order": 50 * 10**9}
+    assert parse_order_body(graph, ids()).max_notional_usd_1e9 == 10 * 10**9
+
+
 def test_simple_notional_is_resolved_at_a_price_rounded_down_to_lot() -> None:
     # Arrange
     parsed = parse_order_body({"symbol": "BTC-USD", "side": "buy", "notional": 1000}, ids())

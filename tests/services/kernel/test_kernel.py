@@ -7,12 +7,15 @@ import random
 from typing import Any
 
 from events import AnyEvent
-from events.commands import AmendNode, CancelGraph
-from events.execution import ChildAcked, ChildAmended, ChildCancelled, FillRecorded
+from events.commands import AmendNode, CancelGraph, FundSandbox, ResetSandbox
+from events.execution import BalanceAdjusted, ChildAcked, ChildAmended, ChildCancelled, FillRecorded
 from events.graph import GraphCompleted, NodeCompleted
 from events.market import BookSnapshot, TradePrinted
-from events.routing import PlanMade
+from events.routing import ChildAllocated, PlanMade
+from events.sandbox import BalanceDelta, SandboxReset
 from events.tca import TcaReported
+from services.edges.sandbox.accounts import SandboxAccounts, command_id
+from services.edges.sandbox.balances import paper_funding
 from services.edges.sandbox.config import SandboxConfig
 from services.edges.sandbox.fees import default_fee_schedule, fee_usd_1e9
 from services.edges.sandbox.mapping import funding_events
@@ -211,3 +214,50 @@ def test_an_amended_resting_order_is_replaced_at_the_venue_and_fills_to_its_new_
     [done] = [e for e in log if isinstance(e, GraphCompleted)]
     assert done.status == "COMPLETED"
     assert kernel.hot_size() == baseline
+
+
+def test_the_sandbox_books_commands_run_in_the_kernel_as_the_executor_runs_them() -> None:
+    # Arrange: the front door's funding command (not its facts) starts the account, as live.
+    grants = [BalanceDelta(venue=g.venue, asset=g.asset, delta_qty_1e8=g.qty_1e8) for g in paper_funding([VENUE])]
+    fund = FundSandbox(event_id=command_id("fund", TENANT), ts_ns=T0, tenant=TENANT, grants=grants)
+    reset = ResetSandbox(event_id="c-reset", ts_ns=T0 + 500 * MS, tenant=TENANT, request_id="r1", cancelled=0,
+                         adjusted=[BalanceDelta(venue=VENUE, asset="USDT", delta_qty_1e8=7)], flattened=[])
+    inputs: list[AnyEvent] = [
+        fund,
+        book(T0 + 1 * MS, [(99_990 * P, 1 * U)], [(100_000 * P, 1 * U)]),
+        submit(order("g_funded", 10_000_000), T0 + 2 * MS),
+        reset,
+    ]
+    kernel = new_kernel()
+    # Act
+    log = run(kernel, [*inputs, fund], T0 + 1_000 * MS)  # the funding again: moot, nothing more
+    # Assert: the executor's own facts (same ids, same order), folded: the order trades on them.
+    live = SandboxAccounts()
+    expected = [*live.apply(fund, T0), *live.apply(reset, T0 + 500 * MS)]
+    made = [e for e in log if isinstance(e, (BalanceAdjusted, SandboxReset))]
+    assert [(e.event_id, type(e).__name__) for e in made] == [(e.event_id, type(e).__name__) for e in expected]
+    assert [e for e in made if isinstance(e, BalanceAdjusted) and e.reason == "paper_funding"] == [
+        e for e in expected if isinstance(e, BalanceAdjusted) and e.reason == "paper_funding"
+    ]
+    [done] = [e for e in log if isinstance(e, GraphCompleted) and e.graph_id == "g_funded"]
+    assert done.status == "COMPLETED"
+    granted_btc = next(g.delta_qty_1e8 for g in grants if g.asset == "BTC")
+    assert kernel.accounts.account(TENANT, True).balance(VENUE, "BTC") == granted_btc + 10_000_000
+
+
+def test_a_passive_order_is_sent_post_only_and_a_sweep_is_not() -> None:
+    bid, ask = 99_990 * P, 100_000 * P
+    passive = order("g_passive", 10_000_000, price_1e9=ask)
+    passive["nodes"][0]["execution"] = {"policy": "passive"}
+    inputs: list[AnyEvent] = [
+        *funded(T0),
+        book(T0 + 1 * MS, [(bid, 1 * U)], [(ask, 1 * U)]),
+        submit(passive, T0 + 2 * MS),
+        submit(order("g_sweep", 10_000_000), T0 + 3 * MS),
+    ]
+    log = run(new_kernel(), inputs, T0 + 1_000 * MS)
+    children = {c.graph_id: c for c in log if isinstance(c, ChildAllocated)}
+    # The passive child rests at the bid (never taking) and the venue is told it is post-only.
+    assert (children["g_passive"].post_only, children["g_passive"].limit_px_1e9) == (True, bid)
+    assert children["g_sweep"].post_only is False
+    assert not [f for f in log if isinstance(f, FillRecorded) and f.graph_id == "g_passive"]

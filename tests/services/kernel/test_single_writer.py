@@ -1,5 +1,6 @@
 """One writer per subject: a mixed session (market and limit orders, an amend, cancels of a node
-and of a graph, a TWAP, the kill switch, and restarts of the graph engine and the router) through
+and of a graph, a TWAP, the kill switch, the sandbox book's settings, set balance and reset, and
+restarts of the graph engine and the router) through
 the API, then the log itself is checked: every message on the LEDGER stream carries the role that
 appended it (`Crossbook-Writer`), and that role is the subject's declared writer
 (events/subjects.py WRITERS). An append to a graph subject from anywhere else fails."""
@@ -15,10 +16,8 @@ import pytest
 
 from events import decode
 from events.commands import COMMANDS
-from events.execution import BalanceAdjusted
 from events.graph import NodeActivated
 from events.ids import new_event_id
-from events.sandbox import SandboxReset, SandboxSettingsChanged
 from events.subjects import WRITER_HEADER, graph_subject, writer_of
 from services.api.keys import create_key
 from services.api.state import ApiState
@@ -34,8 +33,6 @@ from tests.stack import Market, trading_stack
 
 SYMBOL = "BTC-USDT"
 FINAL = ("COMPLETED", "FAILED", "REJECTED", "CANCELLED")
-# The API still grants sandbox paper balances itself (events/subjects.py ALSO_WRITTEN_BY).
-PAPER_BALANCE_EVENTS = (BalanceAdjusted, SandboxSettingsChanged, SandboxReset)
 
 
 def order(qty_1e8: int, *, side: str = "buy", price_1e9: int | None = None, **execution: Any) -> dict[str, Any]:
@@ -118,6 +115,13 @@ async def test_a_mixed_session_leaves_every_subject_written_only_by_its_declared
                 assert await final(swept) == "COMPLETED"
                 assert await final(resting) == "FAILED"  # its only node was cancelled
                 assert await final(twap) in ("COMPLETED", "FAILED")
+                # The sandbox book: settings, a set balance and a reset are commands too.
+                settings_set = await client.put("/v1/sandbox/settings", json={"balances": {"USDT": "5000000"}})
+                assert settings_set.status_code == 200, settings_set.text
+                position = await client.post("/v1/sandbox/positions", json={"venue": "okx", "asset": "ETH", "qty": "3"})
+                assert position.status_code == 200 and position.json()["qty_1e8"] == 3 * 10**8, position.text
+                reset = await client.post("/v1/sandbox/reset", headers={"X-Request-Id": "drill-reset"})
+                assert reset.status_code == 200 and reset.json()["adjusted"], reset.text
             # Act: read back the whole log with the writer of each message.
             await api.ledger_follower.wait_caught_up()
             messages = await ledger_messages(bus)
@@ -127,15 +131,18 @@ async def test_a_mixed_session_leaves_every_subject_written_only_by_its_declared
     for seq, subject, writer, event in messages:
         declared = writer_of(subject)
         writers[(subject.split(".")[0], writer)] += 1
-        if writer == "front_door" and declared == "executor":
-            assert isinstance(event, PAPER_BALANCE_EVENTS), f"{seq} {subject}: {type(event).__name__} by the API"
-            continue
         assert writer == declared, f"seq {seq} on {subject} ({type(event).__name__}) written by {writer!r}, not {declared!r}"
     # Every kind of writer took part, and the API wrote commands and nothing of the kernel's.
     assert {w for _, w in writers} >= {"front_door", "graph", "risk", "router", "executor", "tca"}
     commands = [e for _, s, _, e in messages if s.startswith("cmd.")]
     assert {type(c).__name__ for c in commands} >= {
-        "SubmitGraph", "AmendNode", "CancelNode", "CancelGraph", "EngageKillSwitch", "ClearKillSwitch"
+        "SubmitGraph", "AmendNode", "CancelNode", "CancelGraph", "EngageKillSwitch", "ClearKillSwitch",
+        "FundSandbox", "ChangeSandboxSettings", "SetSandboxBalance", "ResetSandbox",
+    }
+    # ... and every exec.* fact, the sandbox book's included, is the executor's.
+    assert writers[("exec", "executor")] > 0 and ("exec", "front_door") not in writers
+    assert {type(e).__name__ for _, s, _, e in messages if s.startswith("exec.")} >= {
+        "BalanceAdjusted", "SandboxSettingsChanged", "SandboxReset", "FillRecorded",
     }
     assert all(isinstance(c, COMMANDS) for c in commands)
     # The refused order left no command and no graph: 4 submits, 4 graphs.
