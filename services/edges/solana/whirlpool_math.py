@@ -9,6 +9,7 @@ names: a quote that would fail on chain fails here the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 Q64 = 64
 Q64_MASK = (1 << 64) - 1
@@ -81,6 +82,7 @@ _NEG_TABLE = (
 )
 
 
+@lru_cache(maxsize=8192)  # pure; a swap loop asks for the same boundary ticks quote after quote
 def sqrt_price_from_tick_index(tick: int) -> int:
     """Q64.64 sqrt(1.0001^tick), bit for bit as the program computes it."""
     if tick >= 0:
