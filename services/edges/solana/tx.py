@@ -1,5 +1,5 @@
 """Solana transaction building and signing (solders): priority fee, optional Jito tip, SPL transfers,
-and the Raydium CPMM swap instruction.
+and the Raydium CPMM and Orca Whirlpool swap instructions.
 
 A transaction is compiled once and signed; its signature is its id, so sending the same bytes
 again is refused by the runtime (AlreadyProcessed) rather than executed twice: a retry after a
@@ -26,6 +26,7 @@ from spl.token.instructions import get_associated_token_address, transfer_checke
 from spl.token.models import TransferCheckedParams
 
 from services.edges.solana.raydium_cpmm import CPMM_PROGRAM_ID, CpmmPool
+from services.edges.solana.whirlpool import WHIRLPOOL_PROGRAM_ID, Whirlpool
 
 # Jito's published mainnet tip accounts (docs.jito.wtf, "Tip accounts"); a bundle's tip is a
 # plain system transfer to any of them.
@@ -166,3 +167,60 @@ def cpmm_swap_base_input_ix(
 def min_out(expected_out: int, max_slippage_bps: int) -> int:
     """The least output accepted: floor(expected * (1 - slippage))."""
     return expected_out * (10_000 - max_slippage_bps) // 10_000
+
+
+# --- Orca Whirlpool ------------------------------------------------------------------------------
+
+
+def whirlpool_address(config: Pubkey, mint_a: Pubkey, mint_b: Pubkey, fee_tier_index_seed: int) -> Pubkey:
+    seeds = [b"whirlpool", bytes(config), bytes(mint_a), bytes(mint_b), fee_tier_index_seed.to_bytes(2, "little")]
+    return Pubkey.find_program_address(seeds, WHIRLPOOL_PROGRAM_ID)[0]
+
+
+def tick_array_address(whirlpool: Pubkey, start_tick_index: int) -> Pubkey:
+    # the start index is a seed as decimal text, sign included (initialize_tick_array.rs)
+    seeds = [b"tick_array", bytes(whirlpool), str(start_tick_index).encode()]
+    return Pubkey.find_program_address(seeds, WHIRLPOOL_PROGRAM_ID)[0]
+
+
+def oracle_address(whirlpool: Pubkey) -> Pubkey:
+    return Pubkey.find_program_address([b"oracle", bytes(whirlpool)], WHIRLPOOL_PROGRAM_ID)[0]
+
+
+def whirlpool_swap_ix(
+    whirlpool_key: Pubkey,
+    pool: Whirlpool,
+    owner: Pubkey,
+    tick_array_starts: Sequence[int],
+    amount: int,
+    other_amount_threshold: int,
+    *,
+    a_to_b: bool,
+    amount_specified_is_input: bool = True,
+    sqrt_price_limit: int = 0,
+) -> Instruction:
+    """Whirlpool `swap` (SPL Token mints), accounts in the program's `Swap` order. The three tick
+    arrays are the ones the quote walked (`WhirlpoolBook.sequence`); fewer repeat the last, as
+    the SDK does. `other_amount_threshold` is the min out (exact input) or max in (exact output)."""
+    if not 1 <= len(tick_array_starts) <= 3:
+        raise ValueError("a swap names one to three tick arrays")
+    starts = list(tick_array_starts) + [tick_array_starts[-1]] * (3 - len(tick_array_starts))
+    arrays = [tick_array_address(whirlpool_key, s) for s in starts]
+    metas = [
+        AccountMeta(TOKEN_PROGRAM_ID, is_signer=False, is_writable=False),
+        AccountMeta(owner, is_signer=True, is_writable=False),
+        AccountMeta(whirlpool_key, is_signer=False, is_writable=True),
+        AccountMeta(ata(owner, pool.token_mint_a), is_signer=False, is_writable=True),
+        AccountMeta(pool.token_vault_a, is_signer=False, is_writable=True),
+        AccountMeta(ata(owner, pool.token_mint_b), is_signer=False, is_writable=True),
+        AccountMeta(pool.token_vault_b, is_signer=False, is_writable=True),
+        *(AccountMeta(a, is_signer=False, is_writable=True) for a in arrays),
+        AccountMeta(oracle_address(whirlpool_key), is_signer=False, is_writable=False),
+    ]
+    data = (
+        _anchor_ix("swap")
+        + struct.pack("<QQ", amount, other_amount_threshold)
+        + sqrt_price_limit.to_bytes(16, "little")
+        + bytes([amount_specified_is_input, a_to_b])
+    )
+    return Instruction(WHIRLPOOL_PROGRAM_ID, data, metas)

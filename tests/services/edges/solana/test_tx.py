@@ -177,3 +177,45 @@ def test_cpmm_swap_instruction_layout() -> None:
     assert keys[10:13] == [pool.token_0_mint, pool.token_1_mint, pool.observation_key]
     assert [m.is_writable for m in ix.accounts] == [False, False, False, True, True, True, True, True,
                                                     False, False, False, False, True]
+
+
+def test_whirlpool_addresses_match_the_recorded_accounts() -> None:
+    """The PDAs we derive are the addresses the recorded pool and tick arrays live at."""
+    import base64
+    import json
+    from pathlib import Path
+
+    from services.edges.solana.tx import oracle_address, tick_array_address, whirlpool_address, whirlpool_swap_ix
+    from services.edges.solana.whirlpool import WHIRLPOOL_PROGRAM_ID, decode_fixed_tick_array, decode_whirlpool
+
+    data = Path(__file__).parent / "data"
+
+    def doc(name: str) -> dict:
+        return json.loads((data / f"orca_{name}.json").read_text())
+
+    pool_doc = doc("whirlpool")
+    pool = decode_whirlpool(base64.b64decode(pool_doc["account"]["data"][0]))
+    key = whirlpool_address(pool.whirlpools_config, pool.token_mint_a, pool.token_mint_b, pool.fee_tier_index_seed)
+    assert str(key) == pool_doc["pubkey"]
+    starts = []
+    for name in ("fixed_tick_array_lower", "fixed_tick_array_upper"):
+        arr, owner = decode_fixed_tick_array(base64.b64decode(doc(name)["account"]["data"][0]))
+        assert owner == key
+        assert str(tick_array_address(key, arr.start_tick_index)) == doc(name)["pubkey"]
+        starts.append(arr.start_tick_index)
+
+    payer = _kp(5).pubkey()
+    ix = whirlpool_swap_ix(key, pool, payer, starts[:1], 10**6, 990, a_to_b=True)
+    assert ix.program_id == WHIRLPOOL_PROGRAM_ID
+    assert ix.data[:8] == hashlib.sha256(b"global:swap").digest()[:8]
+    assert len(ix.data) == 8 + 8 + 8 + 16 + 2
+    assert (int.from_bytes(ix.data[8:16], "little"), int.from_bytes(ix.data[16:24], "little")) == (10**6, 990)
+    assert int.from_bytes(ix.data[24:40], "little") == 0 and ix.data[40:] == b"\x01\x01"
+    keys = [m.pubkey for m in ix.accounts]
+    assert keys[1] == payer and ix.accounts[1].is_signer
+    assert keys[2] == key and keys[4] == pool.token_vault_a and keys[6] == pool.token_vault_b
+    assert keys[3] == ata(payer, pool.token_mint_a) and keys[5] == ata(payer, pool.token_mint_b)
+    assert keys[7] == keys[8] == keys[9] == tick_array_address(key, starts[0])  # one array, repeated
+    assert keys[10] == oracle_address(key)
+    with pytest.raises(ValueError):
+        whirlpool_swap_ix(key, pool, payer, [], 1, 0, a_to_b=True)
