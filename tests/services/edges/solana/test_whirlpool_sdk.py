@@ -2,30 +2,25 @@
 `orca_whirlpools_core` compiled to WebAssembly, npm `@orca-so/whirlpools-core`), run by node on
 pools with many initialized ticks: every exact-input and exact-output quote must be equal.
 
-The package is installed with the npm client into a cache outside the repo
-(CROSSBOOK_SOLANA_NPM_DIR, default ~/.cache/crossbook/solana-npm), once per machine; the test
-is skipped, saying why, where node or npm is missing or the registry cannot be reached.
+The package comes from npm through `npm.install` (a cache outside the repo; skipped, saying why,
+without node or npm).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import random
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from services.edges.solana import whirlpool_math as wm
 from services.edges.solana.whirlpool import TICK_ARRAY_SIZE, Tick, TickArray, Whirlpool, WhirlpoolBook
+from tests.services.edges.solana.npm import install, run_node
 
 SDK = "@orca-so/whirlpools-core@3.1.0"
 
 NODE_SCRIPT = r"""
-const core = require(process.argv[2]);
+const core = require(process.env.CROSSBOOK_JS);
 const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 const out = [];
 for (const c of cases) {
@@ -53,29 +48,12 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
-def _sdk_dir() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed to run Orca's published SDK core")
-    root = Path(os.environ.get("CROSSBOOK_SOLANA_NPM_DIR") or Path.home() / ".cache" / "crossbook" / "solana-npm")
-    root.mkdir(parents=True, exist_ok=True)
-    pkg = root / "node_modules" / "@orca-so" / "whirlpools-core" / "dist" / "nodejs"
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs install once
-        if not (root / ".installed").exists():
-            proc = subprocess.run(
-                [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(root), SDK],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            if proc.returncode != 0:
-                pytest.skip(f"npm install {SDK} failed: {proc.stderr.strip()[-300:]}")
-            (root / ".installed").write_text(SDK)
+def _sdk_js() -> str:
+    pkg = install(SDK) / "@orca-so" / "whirlpools-core" / "dist" / "nodejs"
     js = next(iter(pkg.glob("*_bindings.js")), None)
     if js is None:
         pytest.skip(f"{SDK} has no nodejs bindings under {pkg}")
-    return js
+    return str(js)
 
 
 def _random_pool(rng: random.Random) -> tuple[WhirlpoolBook, list[TickArray]]:
@@ -115,7 +93,7 @@ def _random_pool(rng: random.Random) -> tuple[WhirlpoolBook, list[TickArray]]:
 
 
 def test_quotes_equal_orcas_sdk_core() -> None:
-    js = _sdk_dir()
+    js = _sdk_js()
     rng = random.Random(20261207)  # a seeded local generator: the same cases every run
     cases, ours = [], []
     for _ in range(60):
@@ -137,13 +115,7 @@ def test_quotes_equal_orcas_sdk_core() -> None:
                         ours.append(book.exact_in(a_to_b, amount) if exact_in else book.exact_out(a_to_b, amount))
                     except ArithmeticError:
                         ours.append(None)
-    script = Path(js).parent / "crossbook_quote.js"
-    script.write_text(NODE_SCRIPT)
-    proc = subprocess.run(
-        ["node", str(script), str(js)], input=json.dumps(cases), capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    theirs = json.loads(proc.stdout)
+    theirs = json.loads(run_node(NODE_SCRIPT, json.dumps(cases), js))
     assert len(theirs) == len(cases)
     quoted = 0
     mismatches = []
