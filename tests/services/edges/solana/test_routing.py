@@ -181,3 +181,24 @@ def test_path_book_stops_where_the_pool_runs_dry() -> None:
     assert total_ask < SIZES[-1]
     with pytest.raises(ArithmeticError):
         path.exact_out(SIZES[-1] * 10)
+
+
+def test_path_books_feed_the_sor() -> None:
+    """The levels are what the SOR's planner takes: a buy split by `plan_order` over the two pool
+    books and a CEX book gets each pool's share at what that pool charges for it."""
+    from services.sor import VenueBook, plan_order
+
+    paths = {"raydium_cpmm": Path.through(USDC, [raydium_sol_usdc()]),
+             "orca_whirlpool": Path.through(USDC, [orca_sol_usdc()])}
+    books = [VenueBook(venue=v, levels=path_book(p, SIZES).asks, taker_fee_ppm=0) for v, p in paths.items()]
+    cex = VenueBook(venue="cex", levels=[(150_100_000_000, 20 * 10**8), (150_500_000_000, 200 * 10**8)],
+                    taker_fee_ppm=1000)
+    plan = plan_order("buy", 100 * 10**8, [*books, cex], arrival_mid_px_1e9=150 * 10**9)
+    assert plan.filled_qty_1e8 == 100 * 10**8
+    by_venue = {a.venue: a for a in plan.allocations}
+    assert "orca_whirlpool" in by_venue  # the deep, cheap pool takes part
+    for venue, alloc in by_venue.items():
+        if venue in paths:
+            # the plan's notional for a pool is at least what the pool charges for that size
+            charged = paths[venue].exact_out(alloc.qty_1e8 * 10) * 1000  # USDC raw (6 dp) -> 1e9
+            assert alloc.notional_usd_1e9 >= charged
