@@ -1,0 +1,88 @@
+"""Reading pools over JSON-RPC: discovery (tokens, fee), V2 reserves, V3 slot0, liquidity and
+initialized ticks, and the gas price. Everything goes through web3's provider, so it runs the
+same against a chain's RPC URL, ganache or the in-process eth-tester."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from web3 import Web3
+
+from services.edges.evm import abi
+from services.edges.evm.pools import PoolSpec, Token, V2State, V3State
+from services.edges.evm.v3math import MAX_TICK, MIN_TICK, V3PoolState
+
+
+def checksum(address: str) -> str:
+    return Web3.to_checksum_address(address)
+
+
+def bind(w3: Web3, address: str, fragments: list[dict[str, Any]]) -> Any:
+    eth: Any = w3.eth  # web3's overloads want its own ABI and address types
+    return eth.contract(address=checksum(address), abi=fragments)
+
+
+def erc20(w3: Web3, address: str) -> Any:
+    return bind(w3, address, abi.ERC20)
+
+
+def token(w3: Web3, address: str) -> Token:
+    c = erc20(w3, address)
+    return Token(checksum(address), str(c.functions.symbol().call()), int(c.functions.decimals().call()))
+
+
+def discover(w3: Web3, kind: Literal["v2", "v3"], address: str, base: str) -> PoolSpec:
+    """The pool's tokens (and fee for V3); `base` is the base token's address or symbol."""
+    c = bind(w3, address, abi.V2_PAIR if kind == "v2" else abi.V3_POOL)
+    t0 = token(w3, c.functions.token0().call())
+    t1 = token(w3, c.functions.token1().call())
+    fee = 3000 if kind == "v2" else int(c.functions.fee().call())
+    if base.lower() in (t0.address.lower(), t0.symbol.lower()):
+        base_is_token0 = True
+    elif base.lower() in (t1.address.lower(), t1.symbol.lower()):
+        base_is_token0 = False
+    else:
+        raise ValueError(f"{base!r} is neither token of pool {address}")
+    return PoolSpec(kind=kind, address=checksum(address), token0=t0, token1=t1, base_is_token0=base_is_token0,
+                    fee_pips=fee)
+
+
+def read_v2(w3: Web3, spec: PoolSpec, block: int | str = "latest") -> V2State:
+    c = bind(w3, spec.address, abi.V2_PAIR)
+    r0, r1, _ = c.functions.getReserves().call(block_identifier=block)
+    return V2State(int(r0), int(r1))
+
+
+def read_v3(w3: Web3, spec: PoolSpec, block: int | str = "latest", word_radius: int | None = None) -> V3State:
+    """slot0, active liquidity and every initialized tick's liquidityNet, read at one block so
+    the parts agree. `word_radius` limits the bitmap scan to that many 256-tick words either side
+    of the current tick (None = the whole range: about 116 calls for a 0.30 % pool)."""
+    c = bind(w3, spec.address, abi.V3_POOL)
+    slot0 = c.functions.slot0().call(block_identifier=block)
+    liquidity = int(c.functions.liquidity().call(block_identifier=block))
+    spacing = int(c.functions.tickSpacing().call(block_identifier=block))
+    sqrt_p, tick = int(slot0[0]), int(slot0[1])
+    lo, hi = (MIN_TICK // spacing) >> 8, (MAX_TICK // spacing) >> 8
+    if word_radius is not None:
+        here = (tick // spacing) >> 8
+        lo, hi = max(lo, here - word_radius), min(hi, here + word_radius)
+    nets: dict[int, int] = {}
+    for word in range(lo, hi + 1):
+        bits = int(c.functions.tickBitmap(word).call(block_identifier=block))
+        while bits:
+            low = bits & -bits
+            bit = low.bit_length() - 1
+            bits ^= low
+            t = ((word << 8) + bit) * spacing
+            nets[t] = int(c.functions.ticks(t).call(block_identifier=block)[1])
+    pool = V3PoolState(sqrt_price_x96=sqrt_p, tick=tick, liquidity=liquidity, fee_pips=spec.fee_pips,
+                       tick_spacing=spacing, liquidity_net=nets)
+    return V3State(pool)
+
+
+def read_state(w3: Web3, spec: PoolSpec, block: int | str = "latest") -> V2State | V3State:
+    return read_v2(w3, spec, block) if spec.kind == "v2" else read_v3(w3, spec, block)
+
+
+def gas_price(w3: Web3) -> int:
+    return int(w3.eth.gas_price)
