@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 
 from services.edges.evm import abi
 from services.edges.evm.pools import PoolSpec, Token, V2State, V3State
@@ -66,18 +66,40 @@ def read_v3(w3: Web3, spec: PoolSpec, block: int | str = "latest", word_radius: 
     if word_radius is not None:
         here = (tick // spacing) >> 8
         lo, hi = max(lo, here - word_radius), min(hi, here + word_radius)
-    nets: dict[int, int] = {}
-    for word in range(lo, hi + 1):
-        bits = int(c.functions.tickBitmap(word).call(block_identifier=block))
+    words = list(range(lo, hi + 1))
+    bitmaps = _call_many(w3, [c.functions.tickBitmap(word) for word in words], block)
+    initialized: list[int] = []
+    for word, bits in zip(words, bitmaps):
+        bits = int(bits)
         while bits:
             low = bits & -bits
-            bit = low.bit_length() - 1
             bits ^= low
-            t = ((word << 8) + bit) * spacing
-            nets[t] = int(c.functions.ticks(t).call(block_identifier=block)[1])
+            initialized.append(((word << 8) + low.bit_length() - 1) * spacing)
+    infos = _call_many(w3, [c.functions.ticks(t) for t in initialized], block)
+    nets = {t: int(info[1]) for t, info in zip(initialized, infos)}
     pool = V3PoolState(sqrt_price_x96=sqrt_p, tick=tick, liquidity=liquidity, fee_pips=spec.fee_pips,
                        tick_spacing=spacing, liquidity_net=nets)
     return V3State(pool)
+
+
+def _call_many(w3: Web3, calls: list[Any], block: int | str) -> list[Any]:
+    """Many eth_calls in one JSON-RPC batch (one round trip) where the provider batches;
+    one by one otherwise (the in-process eth-tester)."""
+    if not calls:
+        return []
+    if isinstance(w3.provider, HTTPProvider):
+        saved = w3.eth.default_block
+        w3.eth.default_block = block  # type: ignore[assignment]  # a batched call reads at the default block
+        try:
+            with w3.batch_requests() as batch:
+                for fn in calls:
+                    batch.add(fn)
+                results = batch.execute()
+        finally:
+            w3.eth.default_block = saved
+        if len(results) == len(calls):
+            return list(results)
+    return [fn.call(block_identifier=block) for fn in calls]
 
 
 def read_state(w3: Web3, spec: PoolSpec, block: int | str = "latest") -> V2State | V3State:

@@ -1,0 +1,133 @@
+"""Swaps end to end over JSON-RPC against a ganache node running the published Uniswap V2/V3
+contracts: the edge signs with a wallet key, the node estimates gas, assigns nonces and returns
+receipts; receipts become fills; a swap whose bound cannot be met is one rejected child."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from web3 import Web3
+
+from events.execution import ChildAcked, ChildRejected, ChildSubmitted, FillRecorded
+from services.edges.evm import chain, v3math
+from services.edges.evm.devchain import Deployment, Ganache, contract
+from services.edges.evm.executor import Routers, SignedSwap, SwapExecutor
+from services.edges.evm.pools import PoolSpec
+
+FUND = 5_000_000 * 10**18
+
+
+@pytest.fixture(scope="module")
+def setup(ganache_chain: tuple[Ganache, Deployment]) -> Iterator[tuple[Web3, Deployment, SwapExecutor]]:
+    node, d = ganache_chain
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
+    wallet = Account.from_key(keccak(b"crossbook dex swap test wallet"))
+    me = d.deployer
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": me, "to": wallet.address, "value": 10**20}))
+    for tok in (d.token_a, d.token_b):
+        fn = contract(w3, "ERC20", tok).functions.transfer(wallet.address, FUND)
+        w3.eth.wait_for_transaction_receipt(fn.transact({"from": me}))
+    yield w3, d, SwapExecutor(w3, wallet, Routers(v2=d.v2_router, v3=d.swap_router), venue="dex_ethereum")
+
+
+def child(n: int, side: str, qty_1e8: int, symbol: str) -> ChildSubmitted:
+    return ChildSubmitted(
+        event_id=f"ev-{n}", ts_ns=1, tenant="t1", child_id=f"c-{n}", client_order_id=f"co-{n}", graph_id="g",
+        node_id="n", venue="dex_ethereum", symbol=symbol, side=side, qty_1e8=qty_1e8, limit_px_1e9=None,  # type: ignore[arg-type]
+    )
+
+
+def balances(w3: Web3, spec: PoolSpec, who: str) -> tuple[int, int]:
+    return (chain.erc20(w3, spec.base.address).functions.balanceOf(who).call(),
+            chain.erc20(w3, spec.quote.address).functions.balanceOf(who).call())
+
+
+def move_pool(w3: Web3, d: Deployment, amount: int) -> None:
+    """Someone else sells `amount` token0 into both pools (moves both prices down)."""
+    me = d.deployer
+    r2 = contract(w3, "UniswapV2Router02", d.v2_router)
+    w3.eth.wait_for_transaction_receipt(r2.functions.swapExactTokensForTokens(
+        amount, 0, [d.token_a, d.token_b], me, 2**32).transact({"from": me, "gas": 500_000}))
+    r3 = contract(w3, "SwapRouter", d.swap_router)
+    for tok in (d.token_a, d.token_b):
+        w3.eth.wait_for_transaction_receipt(
+            contract(w3, "ERC20", tok).functions.approve(d.swap_router, 2**255).transact({"from": me}))
+    w3.eth.wait_for_transaction_receipt(r3.functions.exactInputSingle(
+        (d.token_a, d.token_b, d.v3_fee, me, 2**32, amount, 0, 0)).transact({"from": me, "gas": 1_000_000}))
+
+
+def test_v2_sell_fills_and_reserves_agree(setup: tuple[Web3, Deployment, SwapExecutor]) -> None:
+    w3, d, ex = setup
+    spec = chain.discover(w3, "v2", d.v2_pair, base=d.token_a)
+    before = chain.read_v2(w3, spec)
+    wallet_before = balances(w3, spec, ex.address)
+    expected = before.exact_in(spec.base_is_token0, 3 * 10**18)
+    events = ex.execute(child(1, "sell", 3 * 10**8, spec.symbol), spec, before, max_slippage_bps=50)
+    assert [type(e) for e in events] == [ChildAcked, FillRecorded]
+    fill = events[1]
+    assert isinstance(fill, FillRecorded)
+    assert fill.qty_1e8 == 3 * 10**8 and fill.venue == "dex_ethereum" and fill.side == "sell"
+    assert fill.px_1e9 == expected * 10**9 // (3 * 10**18)  # the pool paid exactly the quote
+    assert fill.fee_asset == "ETH" and fill.fee_qty_1e8 > 0  # gas, from the receipt
+    after = chain.read_v2(w3, spec)
+    wallet_after = balances(w3, spec, ex.address)
+    # the ledger (fill) and the pool agree: base in, quote out, to the wei
+    assert wallet_before[0] - wallet_after[0] == 3 * 10**18
+    assert wallet_after[1] - wallet_before[1] == expected
+    r_base = (after.reserve0 - before.reserve0) if spec.base_is_token0 else (after.reserve1 - before.reserve1)
+    r_quote = (before.reserve1 - after.reserve1) if spec.base_is_token0 else (before.reserve0 - after.reserve0)
+    assert (r_base, r_quote) == (3 * 10**18, expected)
+
+
+def test_v3_buy_exact_output_within_bound(setup: tuple[Web3, Deployment, SwapExecutor]) -> None:
+    w3, d, ex = setup
+    spec = chain.discover(w3, "v3", d.v3_pool, base=d.token_a)
+    state = chain.read_v3(w3, spec)
+    cost = state.exact_out(not spec.base_is_token0, 520 * 10**18)  # 520 base: crosses the narrow position's upper tick
+    nonce = w3.eth.get_transaction_count(ex.account.address)
+    quote_before = balances(w3, spec, ex.address)[1]
+    events = ex.execute(child(2, "buy", 520 * 10**8, spec.symbol), spec, state, max_slippage_bps=30)
+    assert [type(e) for e in events] == [ChildAcked, FillRecorded]
+    fill = events[1]
+    assert isinstance(fill, FillRecorded) and fill.qty_1e8 == 520 * 10**8
+    assert quote_before - balances(w3, spec, ex.address)[1] == cost  # paid exactly the edge's quote
+    assert fill.px_1e9 == -(-cost * 10**9 // (520 * 10**18))
+    # the pool's new price, tick and liquidity are what the edge's swap loop predicted
+    predicted = v3math.swap(state.pool, not spec.base_is_token0, -520 * 10**18)
+    now = chain.read_v3(w3, spec).pool
+    assert (now.sqrt_price_x96, now.tick, now.liquidity) == (predicted.sqrt_price_x96, predicted.tick, predicted.liquidity)
+    assert predicted.liquidity != state.pool.liquidity  # it crossed an initialized tick
+    # approval once: the quote token's approval plus the swap (the next swap sends only itself)
+    assert w3.eth.get_transaction_count(ex.account.address) == nonce + 2
+    events = ex.execute(child(3, "buy", 10**8, spec.symbol), spec, chain.read_v3(w3, spec), max_slippage_bps=30)
+    assert isinstance(events[-1], FillRecorded)
+    assert w3.eth.get_transaction_count(ex.account.address) == nonce + 3
+
+
+def test_reverted_swap_is_one_rejected_child(setup: tuple[Web3, Deployment, SwapExecutor]) -> None:
+    w3, d, ex = setup
+    for kind, address in (("v2", d.v2_pair), ("v3", d.v3_pool)):
+        spec = chain.discover(w3, kind, address, base=d.token_a)  # type: ignore[arg-type]
+        state = chain.read_state(w3, spec)
+        n = 10 if kind == "v2" else 20
+        built = ex.build(child(n, "sell", 2 * 10**8, spec.symbol), spec, state, max_slippage_bps=10)
+        assert isinstance(built, SignedSwap)  # signed while the pool still matched the quote
+        move_pool(w3, d, 200 * 10**18)  # the price drops past the 10 bp bound before it lands
+        base_before = balances(w3, spec, ex.address)[0]
+        events = ex.submit(built)
+        assert [type(e) for e in events] == [ChildAcked, ChildRejected]
+        rejected = events[1]
+        assert isinstance(rejected, ChildRejected) and rejected.code == "reverted"
+        assert ex.submit(built) == []  # reported once, never resent
+        assert balances(w3, spec, ex.address)[0] == base_before  # nothing swapped
+        receipt = w3.eth.get_transaction_receipt(built.tx_hash)  # type: ignore[arg-type]
+        assert receipt["status"] == 0
+        # a stale quote the node already refuses at estimation is rejected without sending
+        nonce = w3.eth.get_transaction_count(ex.account.address)
+        events2 = ex.execute(child(n + 1, "sell", 2 * 10**8, spec.symbol), spec, state, max_slippage_bps=0)
+        assert [type(e) for e in events2] == [ChildRejected]
+        assert isinstance(events2[0], ChildRejected) and events2[0].code == "would_revert"
+        assert w3.eth.get_transaction_count(ex.account.address) == nonce
