@@ -11,6 +11,7 @@ outcome twice is deduplicated by the bus.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ class SwapExecutor:
         self._approved: set[tuple[str, str]] = set()
         self.reported: set[str] = set()  # child ids with a final outcome
 
+    @functools.cached_property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
     @property
     def address(self) -> str:
         return str(self.account.address)
@@ -82,7 +87,7 @@ class SwapExecutor:
         tx = dict(tx)
         tx.setdefault("from", self.address)
         tx["nonce"] = self.w3.eth.get_transaction_count(self.account.address, "pending")
-        tx["chainId"] = self.w3.eth.chain_id
+        tx["chainId"] = self.chain_id
         if "maxFeePerGas" not in tx:  # build_transaction prices EIP-1559 chains itself
             tx["gasPrice"] = self.w3.eth.gas_price
         tx["gas"] = gas if gas is not None else self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
@@ -139,16 +144,15 @@ class SwapExecutor:
         else:
             params = (path[0], path[1], spec.fee_pips, me, deadline, amount_in if sell else amount_out, bound, 0)
             fn = r.functions.exactInputSingle(params) if sell else r.functions.exactOutputSingle(params)
-        tx = fn.build_transaction({"from": self.address, "gas": 1})  # gas filled below
-        tx.pop("gas", None)
+        # Every field given, so building costs no RPC: one gas-price, one nonce, one estimate call.
+        tx = fn.build_transaction({"from": self.address, "gas": 1, "gasPrice": self.w3.eth.gas_price,
+                                   "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                                   "chainId": self.chain_id})
         try:
-            gas = self.w3.eth.estimate_gas({**tx, "from": self.account.address})
+            gas = self.w3.eth.estimate_gas({k: v for k, v in tx.items() if k != "gas"})  # type: ignore[arg-type]
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
             return self._rejected(child, "would_revert", str(exc))
-        tx.update(nonce=self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                  chainId=self.w3.eth.chain_id, gas=gas * 12 // 10)
-        if "maxFeePerGas" not in tx:
-            tx["gasPrice"] = self.w3.eth.gas_price
+        tx["gas"] = gas * 12 // 10
         signed = self.account.sign_transaction(tx)
         return SignedSwap(child, spec, bytes(signed.raw_transaction), "0x" + signed.hash.hex().removeprefix("0x"),
                           bound)
