@@ -13,8 +13,8 @@ from services.edges.evm.pools import V2State, V3State, pool_book
 
 
 def _sizes(balance: int) -> list[int]:
-    # dust, small, medium, then large shares of what the pool holds
-    return [1, 1_000, 10**12, 10**16, balance // 1000, balance // 20, balance // 4, balance // 2, balance * 9 // 10]
+    # dust (1 wei), small, then large shares of what the pool holds (py-evm quoter calls are slow)
+    return [1, 10**15, balance // 100, balance // 4, balance * 9 // 10]
 
 
 def test_v2_quotes_equal_router(tester_chain: tuple[Web3, Deployment]) -> None:

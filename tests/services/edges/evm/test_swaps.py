@@ -86,17 +86,24 @@ def test_v3_buy_exact_output_within_bound(setup: tuple[Web3, Deployment, SwapExe
     w3, d, ex = setup
     spec = chain.discover(w3, "v3", d.v3_pool, base=d.token_a)
     state = chain.read_v3(w3, spec)
-    cost = state.exact_out(not spec.base_is_token0, 520 * 10**18)  # 520 base: crosses the narrow position's upper tick
+    assert spec.base_is_token0  # buying base = buying token0: the price moves up
+    # enough base to take the pool past the next initialized tick above, whatever ran before
+    pool = state.pool
+    upper = min(t for t in pool.liquidity_net if t > pool.tick)
+    to_cross = v3math.amount0_delta(pool.sqrt_price_x96, v3math.sqrt_ratio_at_tick(upper), pool.liquidity, False)
+    qty_1e8 = to_cross // 10**10 + 5 * 10**8
+    raw = qty_1e8 * 10**10
+    cost = state.exact_out(False, raw)
     nonce = w3.eth.get_transaction_count(ex.account.address)
     quote_before = balances(w3, spec, ex.address)[1]
-    events = ex.execute(child(2, "buy", 520 * 10**8, spec.symbol), spec, state, max_slippage_bps=30)
+    events = ex.execute(child(2, "buy", qty_1e8, spec.symbol), spec, state, max_slippage_bps=30)
     assert [type(e) for e in events] == [ChildAcked, FillRecorded]
     fill = events[1]
-    assert isinstance(fill, FillRecorded) and fill.qty_1e8 == 520 * 10**8
+    assert isinstance(fill, FillRecorded) and fill.qty_1e8 == qty_1e8
     assert quote_before - balances(w3, spec, ex.address)[1] == cost  # paid exactly the edge's quote
-    assert fill.px_1e9 == -(-cost * 10**9 // (520 * 10**18))
+    assert fill.px_1e9 == -(-cost * 10**9 // raw)
     # the pool's new price, tick and liquidity are what the edge's swap loop predicted
-    predicted = v3math.swap(state.pool, not spec.base_is_token0, -520 * 10**18)
+    predicted = v3math.swap(state.pool, False, -raw)
     now = chain.read_v3(w3, spec).pool
     assert (now.sqrt_price_x96, now.tick, now.liquidity) == (predicted.sqrt_price_x96, predicted.tick, predicted.liquidity)
     assert predicted.liquidity != state.pool.liquidity  # it crossed an initialized tick
