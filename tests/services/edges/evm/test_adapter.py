@@ -9,6 +9,7 @@ import asyncio
 from web3 import Web3
 
 from events.market import BookSnapshot
+from projections.market import MarketBooks
 from services.edges import registry
 from services.edges.evm import chain
 from services.edges.evm.adapter import DEFAULT_SIZES, DexEthereumAdapter, PoolFeed
@@ -66,5 +67,15 @@ async def test_pool_books_follow_swaps_over_the_websocket(ganache_chain: tuple[G
             assert runner.counters["bad_frames"] == 0
             snaps = [e for e in sink.events if isinstance(e, BookSnapshot)]
             assert snaps and all(e.venue == "dex_ethereum" and e.symbol == spec.symbol for e in snaps)
+            # the same md events give the NBBO and the consolidated book pool levels, by venue
+            books = MarketBooks()
+            for event in sink.events:
+                books.apply(event)
+            nbbo = books.nbbo(spec.symbol)
+            assert nbbo is not None
+            assert (nbbo.bid_venue, nbbo.bid_px_1e9, nbbo.ask_venue, nbbo.ask_px_1e9) == (
+                "dex_ethereum", after[0][0][0], "dex_ethereum", after[1][0][0])
+            bids, asks = books.consolidated(spec.symbol, 5)
+            assert [(px, q) for px, q, _ in asks] == after[1][:5] and {v for *_, v in bids + asks} == {"dex_ethereum"}
         finally:
             await runner.stop()
