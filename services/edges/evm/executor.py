@@ -19,7 +19,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from events.execution import ChildAcked, ChildRejected, ChildSubmitted, FillRecorded
 from events.ids import derive_id
@@ -171,6 +171,27 @@ class SwapExecutor:
             return out
         out.append(self._fill(child, swap, receipt))
         return out
+
+    def resume(self, child: ChildSubmitted, spec: PoolSpec, tx_hash: str, bound: int = 0) -> list[ExecEvent]:
+        """After a restart: the child's swap was signed and acked (its hash is the ack's venue
+        order id) but no outcome was recorded. Never re-sign: the node either knows the
+        transaction (wait for its receipt: one fill or one rejection) or it never left, and since
+        its nonce is then unused nothing can execute, so the child is rejected `not_sent`."""
+        if child.child_id in self.reported:
+            return []
+        if self._tx_known(tx_hash) is False:
+            return [self._rejected(child, "not_sent", f"swap {tx_hash} never reached the node")]
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        self._wait_confirmations(int(receipt["blockNumber"]))
+        if receipt["status"] != 1:
+            return [self._rejected(child, "reverted", f"swap {tx_hash} reverted on chain")]
+        return [self._fill(child, SignedSwap(child, spec, b"", tx_hash, bound), receipt)]
+
+    def _tx_known(self, tx_hash: str) -> bool:
+        try:
+            return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
 
     def execute(self, child: ChildSubmitted, spec: PoolSpec, state: PoolState,
                 max_slippage_bps: int) -> list[ExecEvent]:

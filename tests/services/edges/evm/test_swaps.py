@@ -138,3 +138,25 @@ def test_reverted_swap_is_one_rejected_child(setup: tuple[Web3, Deployment, Swap
         assert [type(e) for e in events2] == [ChildRejected]
         assert isinstance(events2[0], ChildRejected) and events2[0].code == "would_revert"
         assert w3.eth.get_transaction_count(ex.account.address) == nonce
+
+
+def test_restart_between_send_and_receipt_ends_with_one_fill(setup: tuple[Web3, Deployment, SwapExecutor]) -> None:
+    w3, d, ex = setup
+    spec = chain.discover(w3, "v2", d.v2_pair, base=d.token_a)
+    built = ex.build(child(30, "sell", 10**8, spec.symbol), spec, chain.read_v2(w3, spec), max_slippage_bps=50)
+    assert isinstance(built, SignedSwap)
+    base_before = balances(w3, spec, ex.address)[0]
+    w3.eth.send_raw_transaction(built.raw_tx)  # sent; then the process dies before the receipt
+    restarted = SwapExecutor(w3, ex.account, ex.routers, venue="dex_ethereum")
+    events = restarted.resume(built.child, spec, built.tx_hash, built.bound)
+    assert [type(e) for e in events] == [FillRecorded]
+    fill = events[0]
+    assert isinstance(fill, FillRecorded) and fill.qty_1e8 == 10**8 and fill.venue_order_id == built.tx_hash
+    assert restarted.resume(built.child, spec, built.tx_hash) == []  # once
+    assert base_before - balances(w3, spec, ex.address)[0] == 10**18  # exactly one swap
+    # a swap signed but never sent before the crash: its nonce is unused, so nothing can run
+    unsent = ex.build(child(31, "sell", 10**8, spec.symbol), spec, chain.read_v2(w3, spec), max_slippage_bps=50)
+    assert isinstance(unsent, SignedSwap)
+    again = SwapExecutor(w3, ex.account, ex.routers, venue="dex_ethereum").resume(unsent.child, spec, unsent.tx_hash)
+    assert [(type(e), getattr(e, "code", "")) for e in again] == [(ChildRejected, "not_sent")]
+    assert balances(w3, spec, ex.address)[0] == base_before - 10**18
