@@ -83,23 +83,26 @@ def read_v3(w3: Web3, spec: PoolSpec, block: int | str = "latest", word_radius: 
 
 
 def _call_many(w3: Web3, calls: list[Any], block: int | str) -> list[Any]:
-    """Many eth_calls in one JSON-RPC batch (one round trip) where the provider batches;
-    one by one otherwise (the in-process eth-tester)."""
+    """Many eth_calls in one JSON-RPC batch (one round trip) where the provider is HTTP; one by
+    one otherwise (the in-process eth-tester). The batch is encoded here: web3's own batching
+    asks the node for the chain id once per call."""
     if not calls:
         return []
-    if isinstance(w3.provider, HTTPProvider):
-        saved = w3.eth.default_block
-        w3.eth.default_block = block  # type: ignore[assignment]  # a batched call reads at the default block
-        try:
-            with w3.batch_requests() as batch:
-                for fn in calls:
-                    batch.add(fn)
-                results = batch.execute()
-        finally:
-            w3.eth.default_block = saved
-        if len(results) == len(calls):
-            return list(results)
-    return [fn.call(block_identifier=block) for fn in calls]
+    if not isinstance(w3.provider, HTTPProvider):
+        return [fn.call(block_identifier=block) for fn in calls]
+    tag = hex(block) if isinstance(block, int) else block
+    requests = [("eth_call", [{"to": fn.address, "data": fn._encode_transaction_data()}, tag]) for fn in calls]
+    replies = w3.provider.make_batch_request(requests)  # type: ignore[arg-type]
+    if not isinstance(replies, list) or len(replies) != len(calls):
+        raise RuntimeError(f"batch eth_call answered {replies!r:.200}")
+    out = []
+    for fn, reply in zip(calls, replies):
+        if "error" in reply:
+            raise RuntimeError(f"eth_call {fn.fn_name} failed: {reply['error']}")
+        types = [o["type"] for o in fn.abi["outputs"]]
+        values = w3.codec.decode(types, bytes.fromhex(str(reply["result"]).removeprefix("0x")))
+        out.append(values[0] if len(values) == 1 else list(values))
+    return out
 
 
 def read_state(w3: Web3, spec: PoolSpec, block: int | str = "latest") -> V2State | V3State:

@@ -29,6 +29,7 @@ from services.edges.evm.pools import PX_SCALE, PoolSpec, PoolState
 
 WEI_PER_ETH_1E8 = 10**10  # wei -> ETH qty_1e8
 MAX_UINT = 2**256 - 1
+RECEIPT_POLL_S = 0.02  # how often to ask the node for a receipt (web3 polls; 0.1 s by default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ class SwapExecutor:
             return None
         tx = erc.functions.approve(spender, MAX_UINT).build_transaction({"from": self.address, "gas": 100_000})
         tx_hash = self._sign_send(tx, gas=100_000)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=RECEIPT_POLL_S)  # type: ignore[arg-type]
         if receipt["status"] != 1:
             raise RuntimeError(f"approval of {token} for {spender} reverted")
         self._approved.add(key)
@@ -164,7 +165,7 @@ class SwapExecutor:
             return []
         tx_hash = self.w3.eth.send_raw_transaction(swap.raw_tx)
         out: list[ExecEvent] = [self._acked(child, swap.tx_hash)]
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=RECEIPT_POLL_S)
         self._wait_confirmations(int(receipt["blockNumber"]))
         if receipt["status"] != 1:
             out.append(self._rejected(child, "reverted", f"swap {swap.tx_hash} reverted on chain (bound {swap.bound})"))
@@ -181,7 +182,7 @@ class SwapExecutor:
             return []
         if self._tx_known(tx_hash) is False:
             return [self._rejected(child, "not_sent", f"swap {tx_hash} never reached the node")]
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=RECEIPT_POLL_S)  # type: ignore[arg-type]
         self._wait_confirmations(int(receipt["blockNumber"]))
         if receipt["status"] != 1:
             return [self._rejected(child, "reverted", f"swap {tx_hash} reverted on chain")]
