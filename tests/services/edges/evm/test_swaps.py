@@ -4,6 +4,7 @@ receipts; receipts become fills; a swap whose bound cannot be met is one rejecte
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator
 
 import pytest
@@ -160,3 +161,20 @@ def test_restart_between_send_and_receipt_ends_with_one_fill(setup: tuple[Web3, 
     again = SwapExecutor(w3, ex.account, ex.routers, venue="dex_ethereum").resume(unsent.child, spec, unsent.tx_hash)
     assert [(type(e), getattr(e, "code", "")) for e in again] == [(ChildRejected, "not_sent")]
     assert balances(w3, spec, ex.address)[0] == base_before - 10**18
+
+
+def test_fill_waits_for_confirmations(setup: tuple[Web3, Deployment, SwapExecutor]) -> None:
+    """With 2 confirmations the fill comes only once a block lands on top of the swap's."""
+    w3, d, ex = setup
+    spec = chain.discover(w3, "v2", d.v2_pair, base=d.token_a)
+    confirming = SwapExecutor(w3, ex.account, ex.routers, venue="dex_ethereum", confirmations=2)
+    built = confirming.build(child(40, "sell", 10**8, spec.symbol), spec, chain.read_v2(w3, spec), max_slippage_bps=50)
+    assert isinstance(built, SignedSwap)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(confirming.submit, built)
+        receipt = w3.eth.wait_for_transaction_receipt(built.tx_hash, timeout=30)  # type: ignore[arg-type]
+        # mined, but nothing on top of it yet: the fill cannot have been reported
+        assert w3.eth.block_number == receipt["blockNumber"] and not done.done()
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        events = done.result(timeout=30)
+    assert [type(e) for e in events] == [ChildAcked, FillRecorded]
