@@ -164,7 +164,9 @@ class DexEthereumAdapter(VenueAdapter):
             sign = 1 if topic == TOPIC_V3_MINT else -1
             for tick, delta in ((lower, sign * amount), (upper, -sign * amount)):
                 net = pool.liquidity_net.get(tick, 0) + delta
-                pool.liquidity_net[tick] = net  # kept at 0: liquidityGross is not in the log
+                # Kept at 0 when a Burn empties it: the log lacks liquidityGross, so a tick that is no
+                # longer initialized still ends a swap step (a wei of rounding) until the next read.
+                pool.liquidity_net[tick] = net
             if lower <= pool.tick < upper:
                 pool.liquidity += sign * amount
             pool.reindex()
