@@ -30,6 +30,7 @@ from services.api.routers import account, health, market, orders, positions
 from services.api.routers import preview, tca
 from services.api.routers import cancel, stream
 from services.api.routers import credentials
+from services.api.routers import wallets
 from services.api.routers import history
 from services.api.routers import lifecycle, markets, venues
 from services.api.routers import intelligence
@@ -151,6 +152,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
     app.include_router(positions.router, dependencies=authed)
     app.include_router(cancel.router, dependencies=authed)
     app.include_router(credentials.router, dependencies=authed)
+    app.include_router(wallets.router, dependencies=authed)
     app.include_router(history.router, dependencies=authed)
     app.include_router(intelligence.router, dependencies=authed)
     app.include_router(venues.router, dependencies=authed)

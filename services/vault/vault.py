@@ -83,6 +83,9 @@ class CredentialInfo:
 
 
 def key_hint(api_key: str) -> str:
+    # A wallet's "key" is its public address: kept whole, so wallets list without decrypting.
+    if len(api_key) == 42 and api_key.startswith("0x") and all(c in "0123456789abcdefABCDEF" for c in api_key[2:]):
+        return api_key
     return api_key[-4:]
 
 

@@ -22,6 +22,7 @@ from services.api.errors import ApiError
 from services.api.access import json_body
 from services.api.state import ApiState, get_state
 from services.edges import registry
+from services.edges.evm.wallet import ONCHAIN_VENUES, BadSigner, signer_credentials
 from services.vault import Credentials, CredentialInfo, Vault, VaultKeyError, lifecycle_event, open_vault
 
 
@@ -107,6 +108,11 @@ def parse_credentials(body: Any) -> Credentials:
 async def _put(venue: str, request: Request, state: ApiState, auth: Auth, vault: Vault) -> dict[str, Any]:
     _venue(venue)
     creds = parse_credentials(await json_body(request))
+    if venue in ONCHAIN_VENUES:  # a wallet: the secret is a signer key, the stored key its address
+        try:
+            creds = signer_credentials(creds)
+        except BadSigner as exc:
+            raise ApiError(400, str(exc), code="BAD_REQUEST") from None
     # Off the event loop: a PostgreSQL vault is a network round trip.
     info = await asyncio.to_thread(vault.store, auth.tenant, venue, creds)
     await state.bus.publish(lifecycle_event(info))
