@@ -1,8 +1,11 @@
 """Follow a stream in order into an in-memory projection (hot views: books, NBBO).
 
 Rebuilt from the log on every start: reads from `start_seq` with an ephemeral, ack-less pull
-consumer and never waits on a database. If the consumer is lost (server restart, inactivity),
-it is recreated from the last applied sequence + 1, so nothing is skipped or applied twice.
+consumer and never waits on a database. The position only moves over sequences the read
+delivered (consumer sequences checked unbroken) or that its consumer vouched for in an idle
+heartbeat after delivering all it had (services/bus/pull.py). Any sign of loss (an error
+status, a gap, no heartbeat for a few beats: a cluster node or the server gone) recreates
+the consumer from position + 1, so nothing is skipped, applied twice, or waited on for ever.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from events import AnyEvent, EventDecodeError, decode
 from events.subjects import subject_for
 from services.aio import cancel_and_wait
 from services.bus import Bus
-from services.bus.pull import ConsumerGone, PullFeed
+from services.bus.pull import PullFeed
 
 log = logging.getLogger("crossbook.projections")
 
 Apply = Callable[[AnyEvent, int], object]
+CREATE_TIMEOUT_S = 2.0
 
 
 class StreamFollower:
@@ -42,6 +46,8 @@ class StreamFollower:
         self.caught_up = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._deleting: set[asyncio.Task[None]] = set()
+        self.feed: PullFeed | None = None  # the current read
 
     async def start(self, start_seq: int = 1) -> None:
         self.position = start_seq - 1
@@ -56,6 +62,7 @@ class StreamFollower:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        await asyncio.gather(*self._deleting, return_exceptions=True)
 
     async def wait_for(self, seq: int, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
@@ -73,23 +80,25 @@ class StreamFollower:
         await self.wait_for(info.state.last_seq, timeout)
 
     async def _subscribe(self) -> tuple[str, PullFeed]:
+        # An R1 consumer even on a cluster: recreating it from position + 1 is how every loss
+        # is recovered (a replicated one's new leader may vouch for a state it never had).
         config = ConsumerConfig(
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=self.position + 1,
             inactive_threshold=60.0,
             mem_storage=True,
+            num_replicas=1,
         )
-        if self.bus.settings.stream_replicas > 1:
-            # On a cluster the read survives its node: an R1 consumer on a lost node stays
-            # silent (no error to recreate it on), a replicated one elects a new leader.
-            config.num_replicas = self.bus.settings.stream_replicas
         if len(self.subjects) == 1:
             config.filter_subject = self.subjects[0]
         else:
             config.filter_subjects = self.subjects
-        consumer = (await self.bus.js.add_consumer(self.stream, config)).name
-        return consumer, await PullFeed(self.bus.nc, self.stream, consumer, batch=self.batch).open()
+        # A short answer time: while the cluster elects, a request can go unanswered, and the
+        # next try (not the client's default wait) is what reaches the new leader.
+        consumer = (await self.bus.js.add_consumer(self.stream, config, timeout=CREATE_TIMEOUT_S)).name
+        self.feed = await PullFeed(self.bus.nc, self.stream, consumer, batch=self.batch).open()
+        return consumer, self.feed
 
     async def _run(self) -> None:
         while True:
@@ -97,28 +106,38 @@ class StreamFollower:
                 consumer, feed = await self._subscribe()
             except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
                 log.warning("follower %s: cannot subscribe (%s); retrying", self.stream, exc)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.25)  # a cluster electing a leader: nothing to wait on but time
                 continue
             try:
-                await self._consume(consumer, feed)
+                await self._consume(feed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the outermost loop: log, count, recreate from position + 1
-                self.restarts += 1
-                log.error("follower %s: consumer lost at %s (%r); recreating", self.stream, self.position, exc)
-                await asyncio.sleep(0.2)
+                log.warning("follower %s: read lost at %s (%r); recreating", self.stream, self.position, exc)
+                async with self._advanced:
+                    self.restarts += 1
+                    self._advanced.notify_all()
             finally:
                 await feed.close()
-                with contextlib.suppress(Exception):
-                    await self.bus.js.delete_consumer(self.stream, consumer)
+                self._forget(consumer)
 
-    async def _consume(self, consumer: str, feed: PullFeed) -> None:
+    def _forget(self, consumer: str) -> None:
+        # In the background: on a lost node the request would hold the new read up for the
+        # client's API timeout; its inactive_threshold removes it if this fails.
+        async def delete() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.bus.js.delete_consumer(self.stream, consumer), 5.0)
+
+        task = asyncio.create_task(delete(), name=f"forget-{consumer}")
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+
+    async def _consume(self, feed: PullFeed) -> None:
+        """Apply what the feed hands over. The position moves only over sequences this read
+        delivered in an unbroken run of consumer sequences, or that the consumer vouched for
+        after delivering all of it (an idle heartbeat): never over a sequence it has not seen."""
         while True:
-            try:
-                msgs = await feed.next_batch(0.5)
-            except TimeoutError:
-                await self._mark_idle(consumer)
-                continue
+            msgs = await feed.next_batch()
             last = self.position
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
@@ -138,30 +157,14 @@ class StreamFollower:
                             "follower %s: applying %s at seq %s failed: %r", self.stream, type(event).__name__, seq, exc
                         )
                 last = seq
+            reached = max(last, feed.scanned)
+            if reached <= self.position and not msgs:
+                continue
             async with self._advanced:
-                self.position = max(self.position, last)
+                self.position = max(self.position, reached)
                 if self.position >= self._catch_up_to:
                     self.caught_up.set()
                 self._advanced.notify_all()
-
-    async def _mark_idle(self, consumer: str) -> None:
-        # Read the stream's end first, then the consumer: if nothing matching is pending now,
-        # nothing matching exists up to that end, so waiters on it may proceed. Unless the
-        # consumer already handed us messages we have not applied (a pull that outlived our
-        # wait on a stalled loop): skipping to the end would drop them, and calling this caught
-        # up would let a restarted service act on a log it has not read yet.
-        info = await self.bus.js.stream_info(self.stream)
-        state = await self.bus.js.consumer_info(self.stream, consumer)
-        if state.cluster is not None and not state.cluster.leader:
-            raise ConsumerGone(f"consumer {consumer} of {self.stream} has no leader (its node is gone)")
-        handed_over = state.delivered.stream_seq if state.delivered is not None else 0
-        if state.num_pending or (handed_over or 0) > self.position:
-            return
-        async with self._advanced:
-            if info.state.last_seq > self.position:
-                self.position = info.state.last_seq
-            self.caught_up.set()
-            self._advanced.notify_all()
 
 
 def covers(pattern: str, subject: str) -> bool:

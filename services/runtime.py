@@ -159,10 +159,7 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     # Likewise one read of market data for the router's and the sandbox's books: each otherwise
     # pulls, decodes and folds every MD event itself, on the event loop the order path runs on.
     md_readers = [r for r in roles if r in ("router", "sandbox")]
-    # Not on a cluster yet: after a node loss the shared read came back replaying old market data
-    # (the sandbox then refused children on books 10-16 s old; test_cluster_failover), while two
-    # reads of their own recover. Noted in the closing note; to be fixed, then shared there too.
-    shared_md = len(md_readers) > 1 and settings.stream_replicas == 1
+    shared_md = len(md_readers) > 1
     md = SharedFollower(bus, MD_STREAM, follower=lambda apply: MarketFollower(bus, apply)) if shared_md else None
     parts = [trader_part(r, bus, settings, ledger, md) for r in roles]
     hand_over(parts)

@@ -8,7 +8,6 @@ writer's order, no append is given up, and the stream comes back with every repl
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,11 +49,6 @@ async def replicas_current(bus: Bus) -> bool:
                 and all(r.current for r in cluster.replicas))
 
 
-@pytest.mark.skipif(
-    os.environ.get("CROSSBOOK_FAILOVER_TEST") != "1",
-    reason="node-loss tests run on request only (CROSSBOOK_FAILOVER_TEST=1): flaky in the full suite after the "
-    "merges, see issue #17's closing note",
-)
 @pytest.mark.timeout(240)
 async def test_ordered_appends_survive_losing_the_ledger_leader(cluster: tuple[Cluster, Settings]) -> None:
     # Arrange: two writers (the trader's user) and a front door (the API's) on one LEDGER.
