@@ -19,8 +19,11 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import socket
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +34,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.edges.hyperliquid import signing as signing_hl
 
@@ -73,6 +77,60 @@ class LoopbackTrade:
 
 
 @dataclass
+class ServerLimit:
+    """`limit` units per sliding `window_s`; `cost(method, path)` is a request's units (0 = not
+    counted); `header` reports the units used in the window on every answer (Binance's
+    X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-10S)."""
+
+    name: str
+    limit: int
+    window_s: float
+    cost: Callable[[str, str], int] = lambda method, path: 1
+    header: str | None = None
+    seen: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def used(self, now: float) -> int:
+        while self.seen and self.seen[0][0] <= now - self.window_s:
+            self.seen.popleft()
+        return sum(units for _, units in self.seen)
+
+
+class RateLimited:
+    """ASGI wrapper: the venue's rate limits in front of its order API."""
+
+    def __init__(self, venue: LoopbackVenue, app: ASGIApp) -> None:
+        self.venue, self.app = venue, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.venue.limits:
+            await self.app(scope, receive, send)
+            return
+        now = time.monotonic()
+        method, path = scope["method"], scope["path"]
+        costs = [(lim, lim.cost(method, path)) for lim in self.venue.limits]
+        over = [lim for lim, units in costs if units and lim.used(now) + units > lim.limit]
+        if over:
+            self.venue.throttled += 1
+            retry = max(math.ceil(lim.seen[0][0] + lim.window_s - now) for lim in over if lim.seen) if any(
+                lim.seen for lim in over) else 1
+            await JSONResponse({"code": -1003, "msg": "Too many requests; current limit is exceeded."},
+                               status_code=429, headers={"Retry-After": str(max(retry, 1))})(scope, receive, send)
+            return
+        for lim, units in costs:
+            if units:
+                lim.seen.append((now, units))
+                self.venue.peak[lim.name] = max(self.venue.peak.get(lim.name, 0), lim.used(now))
+        extra = [(lim.header.lower().encode(), str(lim.used(now)).encode()) for lim in self.venue.limits if lim.header]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
 class LoopbackVenue:
     """The state a loopback server keeps: accounts, a book per symbol, orders and trades."""
 
@@ -88,6 +146,12 @@ class LoopbackVenue:
     lost_replies: int = 0
     # The next N metadata requests (Hyperliquid `meta`) answer 502, as an overloaded info endpoint does.
     failing_meta: int = 0
+    # Rate limits the server enforces, as the venue does: a request over one answers 429 with
+    # Retry-After (and is not executed); `throttled` counts those, `peak` the most units seen in
+    # any window (a budget that works keeps every peak at or under its limit).
+    limits: list[ServerLimit] = field(default_factory=list)
+    throttled: int = 0
+    peak: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
 
     def lose_reply(self) -> bool:
@@ -670,6 +734,11 @@ APPS = {
 }
 
 
+def serve_venue(name: str, venue: LoopbackVenue) -> ASGIApp:
+    """The loopback server of venue `name`, behind the rate limits `venue.limits` (none by default)."""
+    return RateLimited(venue, APPS[name](venue))
+
+
 # ----------------------------------------------------------------------------------- serving
 
 
@@ -688,7 +757,7 @@ class RunningServer:
         self.sock.close()
 
 
-async def start_server(app: Starlette, port: int = 0) -> RunningServer:
+async def start_server(app: ASGIApp, port: int = 0) -> RunningServer:
     """Serve `app` on 127.0.0.1:`port`; returns once the socket is listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 
 import httpx
 import msgspec
@@ -36,6 +36,7 @@ from events.routing import ChildAllocated
 from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.edges.budget import Budgets, Limit
 from services.edges.live import venues
 from events.venues import instrument_type_of
 from services.edges.live.venues import ORDERS, SPOT_ONLY
@@ -54,8 +55,13 @@ _OURS = ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | FillRecor
 class LiveExecutor:
     def __init__(self, bus: Bus, vault: Vault, rest_urls: dict[str, str], *, poll_interval_s: float = 1.0,
                  http_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
-                 owns_vault: bool = False, ledger: SharedFollower | None = None) -> None:
+                 owns_vault: bool = False, ledger: SharedFollower | None = None,
+                 limits: Mapping[str, tuple[Limit, ...]] | None = None, order_wait_s: float = 2.0) -> None:
+        """`limits`: the venues' rate limits per account (default `venues.LIMITS`); a new order
+        waits at most `order_wait_s` for room in its account's budget, then is rejected."""
         self.bus = bus
+        self.budgets = Budgets(venues.LIMITS if limits is None else limits)
+        self.order_wait_s = order_wait_s
         self.vault = vault
         self.owns_vault = owns_vault
         self.orders = {venue: ORDERS[venue]() for venue in rest_urls}
@@ -186,7 +192,10 @@ class LiveExecutor:
         creds = await asyncio.to_thread(self.vault.reveal, alloc.tenant, alloc.venue)
         if creds is None:
             return None
-        return HttpTransport(self.orders[alloc.venue], creds, self.clients[alloc.venue], self.clock_ns)
+        # One budget per account (API key) per venue: every child of every strategy spends it.
+        return HttpTransport(self.orders[alloc.venue], creds, self.clients[alloc.venue], self.clock_ns,
+                             budget=self.budgets.of(alloc.venue, creds.api_key), cost=venues.request_cost(alloc.venue),
+                             order_wait_s=self.order_wait_s)
 
     async def _place(self, coid: str) -> None:
         alloc = self.allocated[coid]
