@@ -18,10 +18,12 @@ from events.algos import (
 )
 from events.commands import (
     COMMANDS,
+    LIVE_COMMANDS,
     AmendNode,
     CancelGraph,
     CancelNode,
     ClearKillSwitch,
+    SyncPositions,
     EngageKillSwitch,
     ResumeGraph,
     SubmitGraph,
@@ -36,6 +38,7 @@ from events.execution import (
     ChildSubmitted,
     FillRecorded,
     PositionRedeemed,
+    VenueReconciled,
 )
 from events.graph import (
     GRAPH_EVENTS,
@@ -92,6 +95,7 @@ ALL_EVENT_TYPES = (
     *ALGO_EVENTS,
     *STRATEGY_EVENTS,
     *COMMANDS,
+    *LIVE_COMMANDS,
 )
 
 # Spelled out (not `Union[ALL_EVENT_TYPES]`) so a type checker sees the members; a test keeps
@@ -105,7 +109,7 @@ AnyEvent: TypeAlias = (
     | KillSwitchEngaged | KillSwitchCleared | FactRefused
     | PlanMade | ChildAllocated
     | ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | ChildAmended
-    | FillRecorded | BalanceAdjusted | PositionRedeemed
+    | FillRecorded | BalanceAdjusted | PositionRedeemed | VenueReconciled
     | SandboxSettingsChanged | SandboxReset
     | TcaReported | VenueScored
     | CredentialStored | CredentialRevoked
@@ -113,4 +117,5 @@ AnyEvent: TypeAlias = (
     | AlgoInstanceRunning | AlgoInstancePaused | AlgoLogBatch | AlgoMeshMessage | AlgoStats
     | StrategyCreated | StrategyStarted | StrategyStopped | StrategyDeleted
     | SubmitGraph | CancelGraph | CancelNode | AmendNode | ResumeGraph | EngageKillSwitch | ClearKillSwitch
+    | SyncPositions
 )

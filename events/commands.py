@@ -54,6 +54,14 @@ class ClearKillSwitch(Event, frozen=True, kw_only=True, tag="cmd.clear_kill_swit
     pass
 
 
+class SyncPositions(Event, frozen=True, kw_only=True, tag="cmd.sync_positions.v1"):
+    """Reconcile the tenant's live venue accounts now (`POST /v1/positions/sync`): the live
+    executor answers with one `VenueReconciled` per venue, caused by this command."""
+
+    venues: list[str]
+
+
 GRAPH_COMMANDS = (SubmitGraph, CancelGraph, CancelNode, AmendNode, ResumeGraph)
 KILL_COMMANDS = (EngageKillSwitch, ClearKillSwitch)
-COMMANDS = (*GRAPH_COMMANDS, *KILL_COMMANDS)
+COMMANDS = (*GRAPH_COMMANDS, *KILL_COMMANDS)  # what the kernel decides
+LIVE_COMMANDS = (SyncPositions,)  # what the live executor runs

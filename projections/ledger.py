@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, FillRecorded
+from events.execution import BalanceAdjusted, FillRecorded, VenueReconciled
 from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from events.sandbox import SandboxReset, SandboxSettingsChanged
@@ -62,6 +62,7 @@ class LedgerView:
         self.evicted = 0
         self.funded: set[str] = set()  # tenants holding paper balances
         self.connected: dict[str, set[str]] = {}  # tenant -> venues it has credentials for
+        self.reconciled: dict[str, list[VenueReconciled]] = {}  # SyncPositions id -> the executor's answers
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
         self.sandbox_settings: dict[str, SandboxSettingsChanged] = {}  # tenant -> settings in force
@@ -102,6 +103,10 @@ class LedgerView:
                 self.tca[event.event_id] = event
                 self.tenant_tca.setdefault(event.tenant, []).append((seq, event))
                 self.graph_tca.setdefault(event.graph_id, []).append(event)
+            return
+        if isinstance(event, VenueReconciled):
+            if event.causation_id:
+                self.reconciled.setdefault(event.causation_id, []).append(event)
             return
         if isinstance(event, (CredentialStored, CredentialRevoked)):
             venues = self.connected.setdefault(event.tenant, set())

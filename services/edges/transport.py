@@ -83,6 +83,22 @@ class VenueOrders(ABC):
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
         return Rejected(child.client_order_id, f"http_{reply.status}", f"unexpected reply from {self.venue}", now_ns)
 
+    # Reconciliation reads (None: this venue's reads are not built; its balances are not synced).
+    def balances_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """The account's balances (total = free + locked, per asset)."""
+        return None
+
+    def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
+        raise NotImplementedError
+
+    def open_orders_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Every open order of the account (all symbols)."""
+        return None
+
+    def parse_open_orders(self, reply: VenueReply) -> list[str]:
+        """The client order ids of the open orders."""
+        raise NotImplementedError
+
     @abstractmethod
     def client_id(self, client_order_id: str) -> str:
         """Our derived client order id in the venue's length/charset rules (deterministic)."""
@@ -267,6 +283,24 @@ class HttpTransport:
         reply = await self._send(self.orders.cancel(child, venue_order_id, self._creds, self._now_ms()))
         refused = self.orders.parse_cancel(child, reply, self.clock_ns())
         return [refused] if refused is not None else await self.poll(child, venue_order_id)
+
+    async def balances(self) -> dict[str, Decimal] | None:
+        request = self.orders.balances_request(self._creds, self._now_ms())
+        if request is None:
+            return None
+        reply = await self._send(request)
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: balances answered HTTP {reply.status}")
+        return self.orders.parse_balances(reply)
+
+    async def open_orders(self) -> list[str] | None:
+        request = self.orders.open_orders_request(self._creds, self._now_ms())
+        if request is None:
+            return None
+        reply = await self._send(request)
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: open orders answered HTTP {reply.status}")
+        return self.orders.parse_open_orders(reply)
 
     async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
         reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))

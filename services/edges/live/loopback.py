@@ -14,6 +14,7 @@ socket listens; `stop` closes it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -149,10 +150,44 @@ class LoopbackVenue:
     # Rate limits the server enforces, as the venue does: a request over one answers 429 with
     # Retry-After (and is not executed); `throttled` counts those, `peak` the most units seen in
     # any window (a budget that works keeps every peak at or under its limit).
+    # Account balances per asset, moved by fills (fees in the quote asset); `assets` names each
+    # symbol's (base, quote). Empty: balances are not kept.
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    assets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The next N new orders are executed but answered only once `release` is set (the client
+    # times out first).
+    held_replies: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    # Each trade is listed twice by the trades endpoint (a duplicated fill message).
+    duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
     throttled: int = 0
     peak: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+
+    def hold_reply(self) -> bool:
+        if self.held_replies <= 0:
+            return False
+        self.held_replies -= 1
+        return True
+
+    def _book_trade(self, order: LoopbackOrder, trade: LoopbackTrade) -> None:
+        self.trades.append(trade)
+        if order.symbol not in self.assets:
+            return
+        base, quote = self.assets[order.symbol]
+        sign = 1 if order.side == "BUY" else -1
+        self.balances[base] = self.balances.get(base, Decimal(0)) + sign * trade.qty
+        self.balances[quote] = self.balances.get(quote, Decimal(0)) - sign * trade.price * trade.qty - trade.fee
+
+    def fill_resting(self, order_id: int, qty: Decimal) -> None:
+        """Someone takes `qty` of our resting order at its price (we are the maker; same fee here)."""
+        order = self.orders[order_id]
+        assert order.is_open and order.price is not None and qty <= order.qty - order.filled
+        order.filled += qty
+        order.status = "FILLED" if order.filled == order.qty else "PARTIALLY_FILLED"
+        self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
+                                              order.price * qty * self.taker_fee, int(time.time() * 1000)))
 
     def lose_reply(self) -> bool:
         if self.lost_replies <= 0:
@@ -193,8 +228,8 @@ class LoopbackVenue:
                 break
             level[1] -= take
             order.filled += take
-            self.trades.append(LoopbackTrade(next(self._ids), order.order_id, level[0], take,
-                                             level[0] * take * self.taker_fee, now))
+            self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, level[0], take,
+                                                  level[0] * take * self.taker_fee, now))
         levels[:] = [lv for lv in levels if lv[1] > 0]
         if order.filled == qty:
             order.status = "FILLED"
@@ -279,6 +314,8 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
         if venue.lose_reply():
             return error(503, -1007, "Timeout waiting for response from backend server. Send status unknown; "
                                      "execution status unknown.")
+        if venue.hold_reply():
+            await venue.release.wait()  # the client times out meanwhile
         doc = order_doc(order)
         doc["fills"] = [
             {"price": str(t.price), "qty": str(t.qty), "commission": str(t.fee), "commissionAsset": "USDT",
@@ -306,17 +343,42 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
             return params
         order_id = int(params.get("orderId", "0"))
         venue.by_order_id(order_id)
-        return JSONResponse([
+        rows = [
             {"symbol": venue.orders[t.order_id].symbol, "id": t.trade_id, "orderId": t.order_id, "price": str(t.price),
              "qty": str(t.qty), "commission": str(t.fee), "commissionAsset": "USDT", "time": t.ts_ms,
              "isMaker": False}
             for t in venue.trades if t.order_id == order_id
-        ])
+        ]
+        return JSONResponse([row for row in rows for _ in range(2 if venue.duplicate_fills else 1)])
+
+    async def account(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        locked: dict[str, Decimal] = {}
+        for order in venue.orders.values():  # what open orders hold
+            if order.is_open and order.price is not None and order.symbol in venue.assets:
+                base, quote = venue.assets[order.symbol]
+                rest = order.qty - order.filled
+                asset, qty = (quote, rest * order.price) if order.side == "BUY" else (base, rest)
+                locked[asset] = locked.get(asset, Decimal(0)) + qty
+        return JSONResponse({"canTrade": True, "accountType": "SPOT", "balances": [
+            {"asset": asset, "free": str(total - locked.get(asset, Decimal(0))), "locked": str(locked.get(asset, Decimal(0)))}
+            for asset, total in sorted(venue.balances.items())
+        ]})
+
+    async def open_orders(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        return JSONResponse([order_doc(o) for o in venue.orders.values() if o.is_open])
 
     return Starlette(routes=[
         Route("/api/v3/order", new_order, methods=["POST"]),
         Route("/api/v3/order", query_order, methods=["GET", "DELETE"]),
         Route("/api/v3/myTrades", my_trades, methods=["GET"]),
+        Route("/api/v3/account", account, methods=["GET"]),
+        Route("/api/v3/openOrders", open_orders, methods=["GET"]),
     ])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from events.execution import BalanceAdjusted, FillRecorded
-from events.ids import derive_id
+from events.execution import FillRecorded
 from services.api.app import create_app
 from services.api.history import view_caught_up
 from services.api.keys import create_key
@@ -28,6 +28,7 @@ from services.edges.live.service import LiveExecutor
 from services.edges.live.venues import ORDERS
 from services.settings import Settings
 from services.vault import open_vault
+from tests.services.vault.helpers import sqlite_bytes, stream_bytes
 from tests.stack import trading_stack
 
 API_KEY = "live-api-key-K9"
@@ -51,7 +52,8 @@ async def live_stack(bus: Bus, settings: Settings, *, live_orders: bool, venues:
     settings = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, ack_wait_s=1.0,
                         require_trader_ready=False, live_orders=live_orders,
                         master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
-    venue = LoopbackVenue(accounts={API_KEY: Account(SECRET)})
+    venue = LoopbackVenue(accounts={API_KEY: Account(SECRET)}, balances={"USDT": Decimal(1_000_000)},
+                          assets={"BTCUSDT": ("BTC", "USDT")})
     server = await start_server(binance_app(venue))
     live_key = create_key(settings, TENANT, sandbox=False, admin=True, now_ns=1).secret
     test_key = create_key(settings, TENANT, sandbox=True, now_ns=2).secret
@@ -84,12 +86,12 @@ async def connect(live: Live) -> None:
     assert r.status_code == 200, r.text
 
 
-async def fund_live(live: Live, usdt: int) -> None:
-    # What reconciliation appends for the venue's balance (the risk check needs live funds).
-    await as_writer(live.bus, "executor").publish(BalanceAdjusted(
-        event_id=derive_id("test_live_funds", TENANT), ts_ns=1, tenant=TENANT, venue="binance", asset="USDT",
-        delta_qty_1e8=usdt * 10**8, reason="venue_balance", is_sandbox=False,
-    ))
+async def sync(live: Live) -> dict[str, Any]:
+    """POST /v1/positions/sync: the executor reads the venue account into the ledger (the
+    risk check needs the live funds it reports)."""
+    r = await live.live.post("/v1/positions/sync")
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 def loopback_book_at_the_nbbo(live: Live) -> Decimal:
@@ -112,7 +114,9 @@ async def test_a_live_key_with_credentials_places_a_signed_order_at_the_venue_an
 ) -> None:
     live = live_on
     await connect(live)
-    await fund_live(live, 1_000_000)
+    synced = await sync(live)
+    assert synced == {"mode": "live", "venues": [{"venue": "binance", "orders_checked": 0, "orders_resolved": 0,
+                                                  "fills_added": 0, "balances_adjusted": 1, "open_at_venue": 0}]}
     px = loopback_book_at_the_nbbo(live)
 
     r = await live.live.post("/v1/orders", json=order())
@@ -138,11 +142,18 @@ async def test_a_live_key_with_credentials_places_a_signed_order_at_the_venue_an
     # The test key sees only the sandbox book: not this live position.
     test_positions = (await live.test.get("/v1/positions")).json()["positions"]
     assert not [p for p in test_positions if not p["is_sandbox"]]
+    # The ledger's balances after the fill are the venue's, to the unit: a sync moves nothing.
+    [again] = (await sync(live))["venues"]
+    assert (again["balances_adjusted"], again["fills_added"]) == (0, 0)
+    balances = {b["asset"]: b["qty_1e8"] for b in (await live.live.get("/v1/balances")).json()["balances"]
+                if b["venue"] == "binance" and not b.get("is_sandbox", False)}
+    assert balances == {a: int(q * 10**8) for a, q in live.venue.balances.items()}
 
 
 async def test_test_keys_and_sandbox_orders_stay_in_the_sandbox(live_on: Live) -> None:
     live = live_on
     await connect(live)
+    assert (await live.test.post("/v1/positions/sync")).json() == {"mode": "sandbox", "venues": []}
     for client, body in ((live.test, order()), (live.live, order(sandbox=True)),
                          (live.live, {"nodes": [{"node_id": "a", "instrument": {"symbol": "BTC-USDT"}, "side": "buy",
                                                  "quantity": {"fixed": {"qty_1e8": 1_000_000}},
@@ -187,6 +198,7 @@ async def test_a_live_order_is_refused_when_live_trading_is_off(bus: Bus, settin
         assert not live.api.ledger.graphs_of(TENANT)
         # The same order asked for in the sandbox is taken.
         assert (await live.live.post("/v1/orders", json=order(sandbox=True))).status_code == 200
+        assert (await live.live.post("/v1/positions/sync")).status_code == 403
         assert not live.venue.requests_seen
 
 
@@ -195,7 +207,7 @@ async def test_the_router_sends_a_live_child_only_to_a_venue_with_credentials(bu
     async with live_stack(bus, settings, live_orders=True, venues=("binance", "okx")) as live:
         await live.api.md_follower.wait_until(lambda: set(live.api.market.by_symbol.get("BTC-USDT", {})) >= {"okx"})
         await connect(live)
-        await fund_live(live, 1_000_000)
+        await sync(live)
         loopback_book_at_the_nbbo(live)
         r = await live.live.post("/v1/orders", json=order(qty="0.02"))
         assert r.status_code == 200, r.text
@@ -206,3 +218,41 @@ async def test_the_router_sends_a_live_child_only_to_a_venue_with_credentials(bu
         assert children and {c.venue for c in children} == {"binance"}
         assert sum(f.qty_1e8 for f in live.api.ledger.fills_of(TENANT) if f.graph_id == graph_id) == 2_000_000
         assert all(isinstance(f, FillRecorded) and not f.is_sandbox for f in live.api.ledger.fills_of(TENANT))
+
+
+async def test_no_secret_anywhere_after_a_run_that_places_live_orders(
+    live_on: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The front doors' secrets scan (tests/services/api/test_credentials.py), over a live run:
+    # credentials stored, a sync, a live fill, a live order resting at the venue and cancelled there.
+    caplog.set_level(logging.DEBUG)
+    live, seen = live_on, []
+
+    async def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        r = await live.live.request(method, path, **kwargs)
+        seen.append(r.text)
+        return r
+
+    await call("PUT", "/v1/credentials/binance", json={"api_key": API_KEY, "api_secret": SECRET})
+    await call("POST", "/v1/positions/sync")
+    px = loopback_book_at_the_nbbo(live)
+    filled = (await call("POST", "/v1/orders", json=order())).json()["graph_id"]
+    below = int((px - 50) * 10**9)
+    node = {"node_id": "order", "instrument": {"symbol": "BTC-USDT"}, "side": "buy",
+            "quantity": {"fixed": {"qty_1e8": 1_000_000}}, "order_type": {"limit": {"price_1e9": below}}}
+    resting = (await call("POST", "/v1/orders", json={"nodes": [node], "edges": []})).json()
+    graph_id = resting["graph_id"]
+    # Resting at the venue (what the venue holds changes before its ack reaches the ledger).
+    await live.api.ledger_follower.wait_until(lambda: len(live.venue.orders) == 2, timeout=30)
+    await call("DELETE", f"/v1/execution_graphs/{graph_id}")
+    # The child's ChildCancelled comes after the venue's answer to the cancel.
+    await live.api.ledger_follower.wait_until(
+        lambda: [o.status for o in live.venue.orders.values()] == ["FILLED", "CANCELED"], timeout=30)
+    for path in ("/v1/orders", "/v1/fills", "/v1/positions", "/v1/balances", "/v1/credentials", f"/v1/execution_graphs/{filled}"):
+        await call("GET", path)
+
+    _, raw = await stream_bytes(live.bus, "exec.binance.acme")  # the whole LEDGER stream
+    for where, text in (("LEDGER", raw), ("API answers", "\n".join(seen).encode()), ("the log", caplog.text.encode()),
+                        ("the vault file", sqlite_bytes(live.api.settings.data_dir))):
+        assert SECRET.encode() not in text, f"the API secret is in {where}"
+    assert len(raw) > 1000 and caplog.records  # the scans had something to look at
