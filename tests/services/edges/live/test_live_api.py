@@ -52,7 +52,7 @@ async def live_stack(bus: Bus, settings: Settings, *, live_orders: bool, venues:
     settings = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, ack_wait_s=1.0,
                         require_trader_ready=False, live_orders=live_orders,
                         master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
-    venue = LoopbackVenue(accounts={API_KEY: Account(SECRET)}, balances={"USDT": Decimal(1_000_000)},
+    venue = LoopbackVenue(accounts={API_KEY: Account(SECRET)}, balances={"USDT": Decimal(10_000_000)},
                           assets={"BTCUSDT": ("BTC", "USDT")})
     server = await start_server(binance_app(venue))
     live_key = create_key(settings, TENANT, sandbox=False, admin=True, now_ns=1).secret
@@ -209,15 +209,21 @@ async def test_the_router_sends_a_live_child_only_to_a_venue_with_credentials(bu
         await connect(live)
         await sync(live)
         loopback_book_at_the_nbbo(live)
-        r = await live.live.post("/v1/orders", json=order(qty="0.02"))
-        assert r.status_code == 200, r.text
-        graph_id = r.json()["graph_id"]
-        await live.api.ledger_follower.wait_until(
-            lambda: (g := live.api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=30)
-        children = live.api.ledger.graphs[graph_id].children.values()
-        assert children and {c.venue for c in children} == {"binance"}
-        assert sum(f.qty_1e8 for f in live.api.ledger.fills_of(TENANT) if f.graph_id == graph_id) == 2_000_000
-        assert all(isinstance(f, FillRecorded) and not f.is_sandbox for f in live.api.ledger.fills_of(TENANT))
+
+        async def children_of(body: dict[str, Any]) -> set[str]:
+            r = await live.live.post("/v1/orders", json=body)
+            assert r.status_code == 200, r.text
+            graph_id = r.json()["graph_id"]
+            await live.api.ledger_follower.wait_until(
+                lambda: (g := live.api.ledger.graphs.get(graph_id)) is not None and g.terminal, timeout=30)
+            return {c.venue for c in live.api.ledger.graphs[graph_id].children.values() if c.venue}
+
+        # The same order in the sandbox is split over both books: OKX is worth routing to.
+        assert await children_of(order(qty="20", sandbox=True)) == {"binance", "okx"}
+        assert await children_of(order(qty="20")) == {"binance"}
+        live_fills = [f for f in live.api.ledger.fills_of(TENANT) if not f.is_sandbox]
+        assert {f.venue for f in live_fills} == {"binance"} and sum(f.qty_1e8 for f in live_fills) > 0
+        assert len(live.venue.orders) == len({f.client_order_id for f in live_fills})
 
 
 async def test_no_secret_anywhere_after_a_run_that_places_live_orders(
