@@ -202,8 +202,9 @@ class LiveExecutor:
             for venue in sorted(self.unsynced):
                 if self.sync_after.get(venue, 0.0) <= now:
                     self._spawn(f"sync:{venue}", self._sync_venue)
-            for request_id in list(self.requests):
-                self._spawn(f"request:{request_id}", self._sync_request)
+            for request_id, request in list(self.requests.items()):
+                if not any(v in self.unsynced for v in request.venues):  # the start/reconnect sync answers first
+                    self._spawn(f"request:{request_id}", self._sync_request)
             for coid in list(self.pending):
                 if self.allocated[coid].venue in self.unsynced:
                     continue  # the venue is reconciled first: it waits
@@ -382,6 +383,7 @@ class LiveExecutor:
                 log.warning("live: requested reconciliation of %s failed (%s)", venue, type(exc).__name__)
                 await asyncio.sleep(self.poll_interval_s)  # back off before the loop spawns it again
                 return
+        self.requests.pop(request.event_id, None)  # answered (its VenueReconciled events are on the log)
 
     async def reconcile(self, tenant: str, venue: str, trigger: str,
                         request: commands.SyncPositions | None = None) -> VenueReconciled | None:
@@ -391,7 +393,17 @@ class LiveExecutor:
         balances are moved to the venue's. Appends and returns a VenueReconciled."""
         creds = await asyncio.to_thread(self.vault.reveal, tenant, venue)
         if creds is None:
-            return None
+            if request is None:
+                return None
+            # Revoked since the request: nothing can be read; the answer says nothing was checked.
+            event = VenueReconciled(
+                event_id=derive_id("live_reconciled", venue, tenant, request.event_id), ts_ns=self.clock_ns(),
+                tenant=tenant, causation_id=request.event_id, venue=venue, trigger="request", orders_checked=0,
+                orders_resolved=0, fills_added=0, balances_adjusted=0, open_at_venue=0,
+            )
+            await self.bus.publish(event)
+            self.answered.add((request.event_id, venue))
+            return event
         transport = await self._transport_with(venue, creds)
         open_ids = await transport.open_orders()
         working = sorted(c for c, a in self.allocated.items() if a.tenant == tenant and a.venue == venue
