@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from events.execution import FillRecorded
 from services.api.app import create_app
 from services.api.history import view_caught_up
 from services.api.keys import create_key
