@@ -63,16 +63,19 @@ async def live_stack(bus: Bus, settings: Settings, *, live_orders: bool, venues:
     try:
         async with trading_stack(bus, list(venues), seed=7), app.router.lifespan_context(app):
             await executor.start()
-            api: ApiState = app.state.api
-            await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                         headers={"Authorization": f"Bearer {live_key}"}) as live, \
-                    httpx.AsyncClient(transport=transport, base_url="http://test",
-                                      headers={"Authorization": f"Bearer {test_key}"}) as test:
-                yield Live(api, live, test, venue, server, bus)
-            await executor.stop()
+            try:
+                api: ApiState = app.state.api
+                await api.md_follower.wait_until(lambda: api.market.nbbo("BTC-USDT") is not None)
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                             headers={"Authorization": f"Bearer {live_key}"}) as live, \
+                        httpx.AsyncClient(transport=transport, base_url="http://test",
+                                          headers={"Authorization": f"Bearer {test_key}"}) as test:
+                    yield Live(api, live, test, venue, server, bus)
+            finally:
+                await executor.stop()
     finally:
+        venue.release.set()  # a reply held by a fault must not hold the server's shutdown
         await server.stop()
 
 
