@@ -18,11 +18,13 @@ from events.algos import (
 )
 from events.commands import (
     COMMANDS,
+    LIVE_COMMANDS,
     AmendNode,
     CancelGraph,
     CancelNode,
     ChangeSandboxSettings,
     ClearKillSwitch,
+    SyncPositions,
     EngageKillSwitch,
     FundSandbox,
     RedeemPositions,
@@ -41,6 +43,7 @@ from events.execution import (
     ChildSubmitted,
     FillRecorded,
     PositionRedeemed,
+    VenueReconciled,
 )
 from events.graph import (
     GRAPH_EVENTS,
@@ -97,6 +100,7 @@ ALL_EVENT_TYPES = (
     *ALGO_EVENTS,
     *STRATEGY_EVENTS,
     *COMMANDS,
+    *LIVE_COMMANDS,
 )
 
 # Spelled out (not `Union[ALL_EVENT_TYPES]`) so a type checker sees the members; a test keeps
@@ -110,7 +114,7 @@ AnyEvent: TypeAlias = (
     | KillSwitchEngaged | KillSwitchCleared | FactRefused
     | PlanMade | ChildAllocated
     | ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | ChildAmended
-    | FillRecorded | BalanceAdjusted | PositionRedeemed
+    | FillRecorded | BalanceAdjusted | PositionRedeemed | VenueReconciled
     | SandboxSettingsChanged | SandboxReset
     | TcaReported | VenueScored
     | CredentialStored | CredentialRevoked
@@ -119,4 +123,5 @@ AnyEvent: TypeAlias = (
     | StrategyCreated | StrategyStarted | StrategyStopped | StrategyDeleted
     | SubmitGraph | CancelGraph | CancelNode | AmendNode | ResumeGraph | EngageKillSwitch | ClearKillSwitch
     | FundSandbox | ChangeSandboxSettings | SetSandboxBalance | ResetSandbox | RedeemPositions
+    | SyncPositions
 )

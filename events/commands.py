@@ -111,7 +111,15 @@ class RedeemPositions(Event, frozen=True, kw_only=True, tag="cmd.redeem_position
     mode: Literal["auto_settled"] = "auto_settled"
 
 
+class SyncPositions(Event, frozen=True, kw_only=True, tag="cmd.sync_positions.v1"):
+    """Reconcile the tenant's live venue accounts now (`POST /v1/positions/sync`): the live
+    executor answers with one `VenueReconciled` per venue, caused by this command."""
+
+    venues: list[str]
+
+
 GRAPH_COMMANDS = (SubmitGraph, CancelGraph, CancelNode, AmendNode, ResumeGraph)
 KILL_COMMANDS = (EngageKillSwitch, ClearKillSwitch)
 SANDBOX_COMMANDS = (FundSandbox, ChangeSandboxSettings, SetSandboxBalance, ResetSandbox, RedeemPositions)
 COMMANDS = (*GRAPH_COMMANDS, *KILL_COMMANDS, *SANDBOX_COMMANDS)
+LIVE_COMMANDS = (SyncPositions,)  # what the live executor runs

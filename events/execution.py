@@ -112,7 +112,21 @@ class PositionRedeemed(Event, frozen=True, kw_only=True, tag="exec.position_rede
     is_sandbox: bool
 
 
+class VenueReconciled(Event, frozen=True, kw_only=True, tag="exec.venue_reconciled.v1"):
+    """The live executor brought the ledger in line with one venue account (on start, after a
+    reconnect, or for a `SyncPositions` command, its `causation_id`): what it checked and appended."""
+
+    venue: str
+    trigger: str  # start | reconnect | request
+    orders_checked: int  # our children the ledger thought working, looked up at the venue
+    orders_resolved: int  # of those, ended by what the venue said (filled, cancelled, unknown there)
+    fills_added: int  # venue fills the ledger lacked
+    balances_adjusted: int  # assets whose ledger balance was moved to the venue's
+    open_at_venue: int  # open orders the venue lists for the account (ours or not)
+
+
 EXECUTION_EVENTS = (
+    VenueReconciled,
     ChildSubmitted,
     ChildAcked,
     ChildRejected,

@@ -24,6 +24,7 @@ RejectCode = Literal[
     "KILL_SWITCH",
     "STALE_VENUE",
     "PRICE_DEVIATION",
+    "NO_LIVE_VENUE",  # a live order: no venue it may trade live at (credentials, live order entry) has a book
 ]
 
 

@@ -114,7 +114,7 @@ def command_subject(tenant: str) -> str:
 
 def subject_for(event: Event) -> str:
     """Return the subject an event is published on."""
-    if isinstance(event, commands.COMMANDS):
+    if isinstance(event, (*commands.COMMANDS, *commands.LIVE_COMMANDS)):
         return command_subject(event.tenant)
     match event:
         case market.BookSnapshot(venue=v, symbol=s):
@@ -155,7 +155,7 @@ def subject_for(event: Event) -> str:
             venue=v
         ) | execution.ChildCancelled(venue=v) | execution.ChildAmended(venue=v) | execution.FillRecorded(
             venue=v
-        ) | execution.BalanceAdjusted(venue=v):
+        ) | execution.BalanceAdjusted(venue=v) | execution.VenueReconciled(venue=v):
             return f"exec.{token(v)}.{token(event.tenant)}"
         case execution.PositionRedeemed(venue=v):
             return f"exec.{token(v)}.{token(event.tenant)}"

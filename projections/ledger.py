@@ -27,11 +27,12 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from events import AnyEvent
-from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed
+from events.execution import BalanceAdjusted, FillRecorded, PositionRedeemed, VenueReconciled
 from events.graph import GraphSubmitted
 from events.risk import KillSwitchCleared, KillSwitchEngaged
 from events.sandbox import SandboxReset, SandboxSettingsChanged
 from events.tca import TcaReported
+from events.vault import CredentialRevoked, CredentialStored
 from projections.retention import Retention
 from services.refdata import instrument_rules
 from services.graph import GraphState
@@ -62,6 +63,8 @@ class LedgerView:
         self.on_evict: list[Callable[[GraphState], None]] = []
         self.evicted = 0
         self.funded: set[str] = set()  # tenants holding paper balances
+        self.connected: dict[str, set[str]] = {}  # tenant -> venues it has credentials for
+        self.reconciled: dict[str, list[VenueReconciled]] = {}  # SyncPositions id -> the executor's answers
         self.kill: dict[str, KillSwitchEngaged] = {}  # tenant -> the engagement in force
         self.tca: dict[str, TcaReported] = {}  # event_id -> report, in log order
         self.sandbox_settings: dict[str, SandboxSettingsChanged] = {}  # tenant -> settings in force
@@ -111,6 +114,14 @@ class LedgerView:
                 self.tca[event.event_id] = event
                 self.tenant_tca.setdefault(event.tenant, []).append((seq, event))
                 self.graph_tca.setdefault(event.graph_id, []).append(event)
+            return
+        if isinstance(event, VenueReconciled):
+            if event.causation_id:
+                self.reconciled.setdefault(event.causation_id, []).append(event)
+            return
+        if isinstance(event, (CredentialStored, CredentialRevoked)):
+            venues = self.connected.setdefault(event.tenant, set())
+            (venues.add if isinstance(event, CredentialStored) else venues.discard)(event.venue)
             return
         if isinstance(event, KillSwitchEngaged):
             self.kill[event.tenant] = event

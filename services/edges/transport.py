@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 import httpx
 
 from events.routing import ChildAllocated
+from services.edges.budget import BudgetExceeded, Cost, RateBudget
 from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected
 from services.errors import ConfigError, VenueError
 from services.vault import Credentials
@@ -82,6 +83,22 @@ class VenueOrders(ABC):
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
         return Rejected(child.client_order_id, f"http_{reply.status}", f"unexpected reply from {self.venue}", now_ns)
 
+    # Reconciliation reads (None: this venue's reads are not built; its balances are not synced).
+    def balances_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """The account's balances (total = free + locked, per asset)."""
+        return None
+
+    def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
+        raise NotImplementedError
+
+    def open_orders_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Every open order of the account (all symbols)."""
+        return None
+
+    def parse_open_orders(self, reply: VenueReply) -> list[str]:
+        """The client order ids of the open orders."""
+        raise NotImplementedError
+
     @abstractmethod
     def client_id(self, client_order_id: str) -> str:
         """Our derived client order id in the venue's length/charset rules (deterministic)."""
@@ -120,6 +137,10 @@ class VenueOrders(ABC):
     @abstractmethod
     def parse_cancel(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected | None:
         """None when the venue accepted the cancel (the end is read back with the order state)."""
+
+
+class RateLimitedByVenue(VenueError):
+    """The venue throttled the request (429/418): it was not executed; try again later."""
 
 
 class UnsupportedOrder(VenueError):
@@ -173,22 +194,40 @@ class HttpTransport:
     used to sign; they never appear in a log line, an exception message or an outcome."""
 
     def __init__(self, orders: VenueOrders, creds: Credentials, client: httpx.AsyncClient,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, *, budget: RateBudget | None = None,
+                 cost: Callable[[SignedRequest], Cost] = lambda request: Cost(), order_wait_s: float = 2.0) -> None:
+        """`budget`: the account's rate budget at this venue (shared with every other sender for
+        it); a new order waits for room at most `order_wait_s`, then is refused (`rate_budget`);
+        lookups, fills and cancels always wait (they must go out)."""
         self.venue = orders.venue
         self.orders = orders
         self._creds = creds
         self.client = client
         self.clock_ns = clock_ns
+        self.budget = budget
+        self.cost = cost
+        self.order_wait_s = order_wait_s
 
     async def _prepare(self) -> None:
         request = self.orders.reference_request()
         if request is not None:
             self.orders.load_reference(await self._send(request))
 
-    async def _send(self, request: SignedRequest) -> VenueReply:
-        response = await self.client.request(
-            request.method, request.target, content=request.body.encode() or None, headers=request.headers
-        )
+    async def _send(self, request: SignedRequest, *, max_wait_s: float | None = None) -> VenueReply:
+        budget = self.budget
+        ticket = await budget.acquire(self.cost(request), max_wait_s=max_wait_s) if budget is not None else None
+        status: int | None = None
+        headers: httpx.Headers = httpx.Headers()
+        try:
+            response = await self.client.request(
+                request.method, request.target, content=request.body.encode() or None, headers=request.headers
+            )
+            status, headers = response.status_code, response.headers
+        finally:
+            if budget is not None and ticket is not None:
+                budget.settle(ticket, status, headers)
+        if status in (418, 429):  # not executed: the caller tries again later (after a lookup)
+            raise RateLimitedByVenue(f"{self.venue} answered {status}; retry after {headers.get('retry-after', '?')} s")
         return VenueReply(response.status_code, response.content)
 
     def _now_ms(self) -> int:
@@ -207,7 +246,11 @@ class HttpTransport:
             request = self.orders.new_order(child, self._creds, self._now_ms())
         except (UnsupportedOrder, ConfigError, ValueError) as exc:  # incl. a symbol the venue has no name for
             return [Rejected(child.client_order_id, "unsupported", str(exc), self.clock_ns())]
-        outcomes = self.orders.parse_new_order(child, await self._send(request), self.clock_ns())
+        try:
+            reply = await self._send(request, max_wait_s=self.order_wait_s)
+        except BudgetExceeded as exc:  # never sent: the venue would have throttled it
+            return [Rejected(child.client_order_id, "rate_budget", str(exc), self.clock_ns())]
+        outcomes = self.orders.parse_new_order(child, reply, self.clock_ns())
         unknown = not outcomes
         duplicate = len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_duplicate(outcomes[0])
         if not (unknown or duplicate):
@@ -240,6 +283,24 @@ class HttpTransport:
         reply = await self._send(self.orders.cancel(child, venue_order_id, self._creds, self._now_ms()))
         refused = self.orders.parse_cancel(child, reply, self.clock_ns())
         return [refused] if refused is not None else await self.poll(child, venue_order_id)
+
+    async def balances(self) -> dict[str, Decimal] | None:
+        request = self.orders.balances_request(self._creds, self._now_ms())
+        if request is None:
+            return None
+        reply = await self._send(request)
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: balances answered HTTP {reply.status}")
+        return self.orders.parse_balances(reply)
+
+    async def open_orders(self) -> list[str] | None:
+        request = self.orders.open_orders_request(self._creds, self._now_ms())
+        if request is None:
+            return None
+        reply = await self._send(request)
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: open orders answered HTTP {reply.status}")
+        return self.orders.parse_open_orders(reply)
 
     async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
         reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))

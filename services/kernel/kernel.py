@@ -445,10 +445,11 @@ class Kernel:
         account = self.accounts.account(activation.tenant, graph.is_sandbox)
         policy = self.policy
         if node.execution.policy in RESTING:
-            quote = policy.quote(node, node.limit_px_1e9)
+            quote = policy.quote(node, node.limit_px_1e9, graph)
             mark = policy.mark(node.instrument.symbol)
             verdict, passed = policy.risk(account, activation, node, None, mark,
-                                          (quote[0], node.qty_1e8) if quote else None, limits=self.limits, now_ns=now)
+                                          (quote[0], node.qty_1e8) if quote else None, limits=self.limits, now_ns=now,
+                                          live=not graph.is_sandbox)
             if not passed or quote is None:
                 return verdict
             qty = node.qty_1e8
@@ -456,9 +457,10 @@ class Kernel:
                 qty = policy.iceberg(node, node.qty_1e8).next_display(0, 0)
             return [*verdict, *policy.resting_events(activation, graph, node, 0, *quote, qty,
                                                      arrival_mid_px_1e9=self.arrivals.get(key), now_ns=now)]
-        books, plan, mark = policy.plan(node, node.qty_1e8, graph.is_sandbox)
+        books, plan, mark = policy.plan(node, node.qty_1e8, graph)
         resting = policy.resting_part(node, books, plan)
-        verdict, passed = policy.risk(account, activation, node, plan, mark, resting, limits=self.limits, now_ns=now)
+        verdict, passed = policy.risk(account, activation, node, plan, mark, resting, limits=self.limits, now_ns=now,
+                                          live=not graph.is_sandbox)
         if not passed:
             return verdict
         if node.execution.policy in SLICED_POLICIES:
@@ -484,7 +486,7 @@ class Kernel:
         if state is None or activation is None or graph is None or state.nodes[node_id].final:
             return  # cancelled, or settled by the engine after its horizon
         node = node_spec(graph, node_id)
-        books, plan, _ = self.policy.plan(node, piece.qty_1e8, graph.is_sandbox)
+        books, plan, _ = self.policy.plan(node, piece.qty_1e8, graph)
         if plan is None or not any(a.qty_1e8 for a in plan.allocations):
             return  # no live book: the slice is skipped, as live
         self._emit(self.policy.plan_events(activation, graph, node, books, plan, tag=str(piece.index),
@@ -509,7 +511,7 @@ class Kernel:
                                                     arrival_mid_px_1e9=self.arrivals.get(key) or 0, now_ns=now)
             else:
                 clip = self.policy.next_clip_qty(state, node)
-                quote = self.policy.quote(node.spec, node.limit_px_1e9) if clip > 0 else None
+                quote = self.policy.quote(node.spec, node.limit_px_1e9, graph) if clip > 0 else None
                 if quote is None:
                     continue
                 events = self.policy.resting_events(activation, graph, node.spec, node.plan_count, *quote, clip,

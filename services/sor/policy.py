@@ -9,7 +9,7 @@ makes the same events.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import msgspec
@@ -17,7 +17,8 @@ import msgspec
 from events import AnyEvent
 from events.graph import GraphSubmitted, NodeActivated, NodeSpec, Side, Tif
 from events.ids import derive_id
-from events.risk import RiskCheckRejected
+from events.risk import RejectCode, RiskCheckRejected
+from events.vault import CredentialRevoked, CredentialStored
 from events.routing import Allocation, ChildAllocated, PlanMade
 from projections.market import MarketBooks
 from services.graph.schedule import Iceberg
@@ -63,6 +64,25 @@ class RoutingPolicy:
     rules: RulesBook
     params: SorParams = ROUTER_PARAMS
     scores: VenueScoreBook = field(default_factory=VenueScoreBook)
+    # Live graphs route only where the tenant can really trade: venues it has credentials for
+    # (folded from the vault's events, so replay decides the same) with live order entry for
+    # the symbol (`live_entry`; None = nowhere, as in a backtest).
+    live_entry: Callable[[str, str], bool] | None = None
+    connected: dict[str, set[str]] = field(default_factory=dict)  # tenant -> venues with credentials
+
+    def fold_credentials(self, event: CredentialStored | CredentialRevoked) -> None:
+        venues = self.connected.setdefault(event.tenant, set())
+        if isinstance(event, CredentialStored):
+            venues.add(event.venue)
+        else:
+            venues.discard(event.venue)
+
+    def barred(self, graph: GraphSubmitted, symbol: str) -> Callable[[str], bool]:
+        """Whether a venue is out of bounds for this graph's children (never for a sandbox one)."""
+        if graph.is_sandbox:
+            return lambda venue: False
+        connected, entry = self.connected.get(graph.tenant, set()), self.live_entry
+        return lambda venue: venue not in connected or entry is None or not entry(venue, symbol)
 
     # --- reads ------------------------------------------------------------------------------
     def mark(self, symbol: str) -> int | None:
@@ -75,15 +95,17 @@ class RoutingPolicy:
         return max(lots or [1])
 
     def plan(
-        self, node: NodeSpec, qty_1e8: int, is_sandbox: bool, exclude: Collection[str] = ()
+        self, node: NodeSpec, qty_1e8: int, graph: GraphSubmitted, exclude: Collection[str] = ()
     ) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
-        """The split of `qty_1e8` over the usable books (without `exclude`), and the mark."""
+        """The split of `qty_1e8` over the usable books (without `exclude`, and for a live
+        graph only where the tenant can trade live), and the mark."""
         mark = self.mark(node.instrument.symbol)
         books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue)
-        books = [b for b in books if b.venue not in exclude]
+        barred = self.barred(graph, node.instrument.symbol)
+        books = [b for b in books if b.venue not in exclude and not barred(b.venue)]
         plan = plan_order(
             node.side, qty_1e8, books, arrival_mid_px_1e9=mark or 0, params=self.params, limit_px_1e9=node.limit_px_1e9,
-            scores=self.scores.for_symbol(node.instrument.symbol, is_sandbox),
+            scores=self.scores.for_symbol(node.instrument.symbol, graph.is_sandbox),
         ) if books else None
         return books, plan, mark
 
@@ -97,7 +119,7 @@ class RoutingPolicy:
         qty = plan.unroutable_qty_1e8 // venue.lot_1e8 * venue.lot_1e8
         return (venue.venue, qty) if qty >= max(venue.min_qty_1e8, 1) else None
 
-    def quote(self, node: NodeSpec, limit_px_1e9: int | None) -> tuple[str, int] | None:
+    def quote(self, node: NodeSpec, limit_px_1e9: int | None, graph: GraphSubmitted) -> tuple[str, int] | None:
         """Where and at what price a resting order goes, (venue, px_1e9), or None without a live
         book. A limit iceberg rests at its limit on the pinned venue or the one whose opposite
         side is best (most likely to fill it); passive and market icebergs join the touch of their
@@ -106,6 +128,8 @@ class RoutingPolicy:
         at_limit = node.execution.policy == "iceberg" and limit_px_1e9 is not None
         own_side: Side = "sell" if buy else "buy"  # the books a seller takes from show our side
         books = venue_books(self.market, self.rules, symbol, node.side if at_limit else own_side, pinned)
+        barred = self.barred(graph, symbol)
+        books = [b for b in books if not barred(b.venue)]
         if not books:
             return None
         best = (min if buy == at_limit else max)(books, key=lambda b: b.levels[0][0])
@@ -146,6 +170,7 @@ class RoutingPolicy:
         *,
         limits: RiskLimits,
         now_ns: int,
+        live: bool = False,
     ) -> tuple[list[AnyEvent], bool]:
         """Check and reserve for the whole node: (the account events, passed). A refusal's
         events are the refusal; a pass's carry its reservations ([] when it is already on the log)."""
@@ -166,17 +191,23 @@ class RoutingPolicy:
         outcome = decide_and_reserve(
             account, intent, limits=limits, rules=self.rules, mark_px_1e9=mark, now_ns=now_ns, new_id=new_id,
             venue_amounts=amounts or None,
-        )
-        if isinstance(outcome.decision, RiskRejected) or not amounts:
-            events: list[AnyEvent] = list(outcome.events) or [
+        ) if amounts or node.instrument.venue is not None else None  # nowhere to go: refused below
+        if outcome is None or isinstance(outcome.decision, RiskRejected) or not amounts:
+            code: RejectCode = "STALE_VENUE"
+            message = f"no live book for {node.instrument.symbol} on any venue"
+            if live:
+                code, message = "NO_LIVE_VENUE", (
+                    f"no venue with live order entry for {node.instrument.symbol} where this account has credentials"
+                    " has a live book")
+            events: list[AnyEvent] = list(outcome.events if outcome else ()) or [
                 RiskCheckRejected(
                     event_id=new_id(),
                     ts_ns=now_ns,
                     tenant=activation.tenant,
                     graph_id=activation.graph_id,
                     node_id=node.node_id,
-                    code="STALE_VENUE",
-                    message=f"no live book for {node.instrument.symbol} on any venue",
+                    code=code,
+                    message=message,
                 )
             ]
             return events, False
@@ -290,7 +321,7 @@ class RoutingPolicy:
         )
         capped = msgspec.structs.replace(spec, limit_px_1e9=cap)
         try:
-            books, plan, _ = self.plan(capped, node.remaining_qty_1e8, graph.is_sandbox, exclude=missed)
+            books, plan, _ = self.plan(capped, node.remaining_qty_1e8, graph, exclude=missed)
         except SorError:  # e.g. no NBBO left: the node must still hear an answer
             books, plan = [], None
         if plan is None:  # no venue left to try: the empty plan says so

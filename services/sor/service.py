@@ -53,6 +53,7 @@ from events.routing import ChildAllocated, PlanMade
 from events.ids import derive_id
 from events.subjects import VENUE_SCORES, account_subject, subject_for
 from events.tca import VenueScored
+from events.vault import CredentialRevoked, CredentialStored
 from projections.follower import SharedFollower, SharedView, StreamFollower, follow
 from projections.market import MarketBooks
 from projections.market_follower import MarketFollower
@@ -60,6 +61,7 @@ from projections.retention import Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
+from services.edges.live.venues import can_trade as can_trade_live
 from services.refdata import instrument_rules
 from services.errors import BusError, ConcurrencyConflict
 from services.kernel.appender import AggregateAppender, append_chain
@@ -134,11 +136,13 @@ class RouterService:
         ledger: SharedFollower | None = None,
         md: Callable[[Callable[[AnyEvent, int], object]], StreamFollower | SharedView] | None = None,
         retention_s: float | None = None,
+        live_entry: Callable[[str, str], bool] | None = can_trade_live,
     ) -> None:
         """`ledger`: the process's shared read of LEDGER; `md`: makes the follower of market
         data for a fold (default: its own MarketFollower; in the trader, a view of the process's
         one read of market data); `retention_s`: how long an ended graph stays in the router's
-        folds (default: the bus's dedup window)."""
+        folds (default: the bus's dedup window); `live_entry`: whether a live child of a symbol
+        can be placed at a venue (live graphs route only there, and only with credentials)."""
         self.bus = bus
         self.route_bus = as_writer(bus, "router")
         self.risk_bus = as_writer(bus, "risk")
@@ -183,8 +187,8 @@ class RouterService:
         self.md = md(self.market.apply) if md else MarketFollower(bus, self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
         # The decisions (risk check, plans, children, re-routes, clips): the kernel's own code.
-        self.policy = RoutingPolicy(self.market, self.rules, self.params, self.scores)
-        subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", VENUE_SCORES]
+        self.policy = RoutingPolicy(self.market, self.rules, self.params, self.scores, live_entry=live_entry)
+        subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", "vault.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
 
@@ -252,6 +256,8 @@ class RouterService:
                 self.kill_seen.add(event.event_id)
             case FactRefused():
                 self.facts_reported.add(event.fact_event_id)
+            case CredentialStored() | CredentialRevoked():
+                self.policy.fold_credentials(event)
         self._fold_graph(event)
         if event.tenant:
             if subject_for(event) == account_subject(event.tenant):
@@ -499,7 +505,7 @@ class RouterService:
         if node.execution.policy in RESTING:
             await self._route_resting(activation, graph, node)
             return
-        books, plan, mark = self._plan(node, node.qty_1e8, graph.is_sandbox)
+        books, plan, mark = self._plan(node, node.qty_1e8, graph)
         resting = self._resting_part(node, books, plan)
         passed = await self._risk(activation, node, plan, mark, resting)
         if passed is None:
@@ -516,11 +522,11 @@ class RouterService:
             plan = msgspec.structs.replace(plan, unroutable_qty_1e8=plan.unroutable_qty_1e8 - resting[1])
         await self._publish_plan(activation, graph, node, books, plan, tag=None, resting=resting, account=passed)
 
-    def _quote(self, node: NodeSpec, limit_px_1e9: int | None) -> tuple[str, int] | None:
-        return self.policy.quote(node, limit_px_1e9)
+    def _quote(self, node: NodeSpec, limit_px_1e9: int | None, graph: GraphSubmitted) -> tuple[str, int] | None:
+        return self.policy.quote(node, limit_px_1e9, graph)
 
     async def _route_resting(self, activation: NodeActivated, graph: GraphSubmitted, node: NodeSpec) -> None:
-        quote = self._quote(node, node.limit_px_1e9)
+        quote = self._quote(node, node.limit_px_1e9, graph)
         mark = self._mark(node.instrument.symbol)
         # Risk reserves the whole node on the venue of its first clip (or its whole quantity).
         passed = await self._risk(activation, node, None, mark, (quote[0], node.qty_1e8) if quote else None)
@@ -552,7 +558,7 @@ class RouterService:
             await self._reroute(activation, graph, state, node)
             return
         clip = self._next_clip_qty(state, node)
-        quote = self._quote(node.spec, node.limit_px_1e9) if clip > 0 else None  # an amended limit counts
+        quote = self._quote(node.spec, node.limit_px_1e9, graph) if clip > 0 else None  # an amended limit counts
         if quote is not None:
             await self._publish_resting(activation, graph, node.spec, node.plan_count, *quote, clip)
 
@@ -584,9 +590,9 @@ class RouterService:
         return self.policy.mark(symbol)
 
     def _plan(
-        self, node: NodeSpec, qty_1e8: int, is_sandbox: bool, exclude: Collection[str] = ()
+        self, node: NodeSpec, qty_1e8: int, graph: GraphSubmitted, exclude: Collection[str] = ()
     ) -> tuple[list[VenueBook], RoutePlan | None, int | None]:
-        return self.policy.plan(node, qty_1e8, is_sandbox, exclude)
+        return self.policy.plan(node, qty_1e8, graph, exclude)
 
     async def _risk(
         self,
@@ -598,9 +604,10 @@ class RouterService:
     ) -> list[AnyEvent] | None:
         """Check and reserve for the whole node. A refusal is appended here (None); a pass
         returns its account events, to be appended with the plan in one round trip."""
-        account = self.account(activation.tenant, self.graphs[activation.graph_id].is_sandbox)
+        is_sandbox = self.graphs[activation.graph_id].is_sandbox
+        account = self.account(activation.tenant, is_sandbox)
         events, passed = self.policy.risk(account, activation, node, plan, mark, resting, limits=self.limits,
-                                          now_ns=self.clock_ns())
+                                          now_ns=self.clock_ns(), live=not is_sandbox)
         if not passed:
             await self._publish_account(activation.tenant, events)
             return None
@@ -630,7 +637,7 @@ class RouterService:
                 delay_s = (piece.due_ns - self.clock_ns()) / 1e9
                 if delay_s > 0:
                     await asyncio.sleep(delay_s)  # the schedule's own clock: slices are due at set times
-                books, plan, _ = self._plan(node, piece.qty_1e8, graph.is_sandbox)
+                books, plan, _ = self._plan(node, piece.qty_1e8, graph)
                 if plan is None or not any(a.qty_1e8 for a in plan.allocations):
                     log.warning("slice %s of %s: no live book; skipped", index, key)
                     continue

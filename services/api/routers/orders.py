@@ -41,6 +41,7 @@ from events.commands import FundSandbox
 from events.sandbox import BalanceDelta
 from services.edges.sandbox.accounts import command_id
 from services.edges.sandbox.balances import FundingPlan, paper_funding, tenant_plan
+from services.edges.live.venues import can_trade as can_trade_live
 from services.graph import (
     GraphConflict,
     GraphState,
@@ -69,8 +70,8 @@ async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext
     """Submit one order (graph) for an authenticated, ready caller; the submit answer, or ApiError."""
     tenant = auth.tenant
     try:
-        # A seq_test_ key forces sandbox by contract; live keys too until a live order transport exists.
-        parsed = markets.canonical_order(parse_order_body(body, new_event_id, force_sandbox=True))
+        # A seq_test_ key forces sandbox by contract; a live key trades live unless the order opts out.
+        parsed = markets.canonical_order(parse_order_body(body, new_event_id, force_sandbox=auth.is_sandbox))
         # A notional-sized order (simple form `notional`) is sized at the NBBO mid when it
         # arrives; without a mark (or below one unit) resolve_notional answers a 422, not a 500.
         parsed = resolve_notional(parsed, _marks(state, parsed))
@@ -91,6 +92,8 @@ async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext
     # command id (stored once) and is answered from the graph; the router refuses a node under a
     # kill switch on its own account fold (and one engaged through this process is already here).
     await state.ledger_follower.caught_up.wait()  # the first catch-up after start, once
+    if not parsed.is_sandbox:
+        await refuse_unless_live_routable(state, tenant, parsed)
     existing = state.ledger.graphs.get(parsed.graph_id)
     if existing is None and not parsed.graph_id_generated:
         # A client-chosen id may name a graph that ended and left the hot ledger (a retry after
@@ -122,6 +125,35 @@ async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext
     # has (`_view_caught_up`), and the follower holds our graph by now.
     await await_kernel(state, taken, f"order {parsed.graph_id}")
     return _answer(state.ledger.graphs[parsed.graph_id], parsed, auth)
+
+
+async def refuse_unless_live_routable(state: ApiState, tenant: str, parsed: ParsedGraph) -> None:
+    """A live order needs live trading on, and for each node a venue listing its symbol where
+    the tenant has credentials and live order entry exists (the router's own rule)."""
+    if not state.settings.live_orders:
+        raise ApiError(403, "live trading is not enabled on this server (the operator sets CROSSBOOK_LIVE_ORDERS=1); "
+                       "send is_sandbox: true, or use a seq_test_ key, to trade in the sandbox", code="FORBIDDEN",
+                       details=[{"field": "is_sandbox", "message": "live trading is disabled"}])
+    # Decide on the credentials as they stand now (one stored or revoked a moment ago may still
+    # be on its way to this process's fold); the router decides again on its own fold.
+    await state.ledger_follower.wait_caught_up()
+    missing = _unroutable_live(state, tenant, parsed)
+    if missing:
+        details = [{"field": "symbol", "message": f"no venue you have credentials for can take live orders for {s!r}"
+                    + (f" (connect one of: {', '.join(v)})" if v else "")} for s, v in missing]
+        raise ApiError(422, "; ".join(d["message"] for d in details), details=details)
+
+
+def _unroutable_live(state: ApiState, tenant: str, parsed: ParsedGraph) -> list[tuple[str, list[str]]]:
+    """(symbol, venues that could take it with credentials) for each node with no live venue."""
+    connected = state.ledger.connected.get(tenant, set())
+    missing = []
+    for node in parsed.nodes:
+        symbol, pinned = node.instrument.symbol, node.instrument.venue
+        listing = [v for v in state.market.by_symbol.get(symbol, {}) if pinned in (None, v) and can_trade_live(v, symbol)]
+        if not any(v in connected for v in listing):
+            missing.append((symbol, sorted(listing)))
+    return missing
 
 
 def paper_plan(state: ApiState, tenant: str) -> FundingPlan:

@@ -37,7 +37,11 @@ from services.api.access import AuthContext
 from services.api.auth import Auth
 from services.api.errors import ApiError
 from services.api.market_catalog import MarketCatalog
+from events import new_event_id
+from events.commands import SyncPositions
+from services.api.commands import append_command, await_kernel
 from services.api.routers.orders import VIEW_WAIT_S
+from services.edges.live.venues import ORDERS as LIVE_VENUES
 from services.api.state import ApiState, get_state
 from services.risk.money import QTY_ONE, notional_usd_1e9
 
@@ -246,3 +250,33 @@ async def balances(state: State, auth: Auth) -> dict[str, Any]:
             }
         )
     return {"balances": rows, "as_of_ns": time.time_ns()}
+
+
+@router.post("/positions/sync")
+async def sync_positions(state: State, auth: Auth) -> dict[str, Any]:
+    """Reconcile the caller's live venue accounts now: the live executor looks up every working
+    order, appends the fills and ends the ledger lacks and moves balances to the venue's; the
+    answer is what it did per venue. A sandbox key has nothing at a venue to sync."""
+    if auth.is_sandbox:
+        return {"mode": "sandbox", "venues": []}
+    if not state.settings.live_orders:
+        raise ApiError(403, "live trading is not enabled on this server (CROSSBOOK_LIVE_ORDERS=1): nothing to sync",
+                       code="FORBIDDEN")
+    await state.ledger_follower.wait_caught_up()
+    venues = sorted(v for v in state.ledger.connected.get(auth.tenant, set()) if v in LIVE_VENUES)
+    if not venues:
+        return {"mode": "live", "venues": []}
+    command = SyncPositions(event_id=new_event_id(), ts_ns=time.time_ns(), tenant=auth.tenant, venues=venues)
+    await append_command(state, command)
+
+    def answered() -> bool:
+        return {e.venue for e in state.ledger.reconciled.get(command.event_id, [])} >= set(venues)
+
+    await await_kernel(state, answered, "position sync (is the live executor running?)")
+    rows = {e.venue: e for e in state.ledger.reconciled[command.event_id]}
+    return {"mode": "live", "venues": [
+        {"venue": v, "orders_checked": rows[v].orders_checked, "orders_resolved": rows[v].orders_resolved,
+         "fills_added": rows[v].fills_added, "balances_adjusted": rows[v].balances_adjusted,
+         "open_at_venue": rows[v].open_at_venue}
+        for v in venues
+    ]}

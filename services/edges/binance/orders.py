@@ -30,6 +30,8 @@ from services.vault import Credentials
 RECV_WINDOW_MS = "5000"
 ORDER_PATH = "/api/v3/order"
 TRADES_PATH = "/api/v3/myTrades"
+ACCOUNT_PATH = "/api/v3/account"
+OPEN_ORDERS_PATH = "/api/v3/openOrders"
 UNKNOWN_ORDER = "-2013"  # "Order does not exist."
 DUPLICATE_ORDER = "-2010"  # "Duplicate order sent." (new order rejected; also other -2010 texts)
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW", "PENDING_CANCEL"})
@@ -42,6 +44,25 @@ class BinanceSpotOrders(VenueOrders):
 
     def __init__(self) -> None:
         self.symbols = BinanceSpot()
+
+    def balances_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
+        return self._signed("GET", ACCOUNT_PATH, [("omitZeroBalances", "true")], creds, now_ms)
+
+    def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
+        doc = json_body(reply)
+        rows = doc.get("balances") if isinstance(doc, dict) else None
+        if not isinstance(rows, list):
+            raise ValueError("binance: account reply without balances")
+        return {row["asset"]: Decimal(row["free"]) + Decimal(row["locked"]) for row in rows}
+
+    def open_orders_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
+        return self._signed("GET", OPEN_ORDERS_PATH, [], creds, now_ms)
+
+    def parse_open_orders(self, reply: VenueReply) -> list[str]:
+        doc = json_body(reply)
+        if not isinstance(doc, list):
+            raise ValueError("binance: openOrders reply is not a list")
+        return [str(row["clientOrderId"]) for row in doc]
 
     def client_id(self, client_order_id: str) -> str:
         return client_order_id if _CLIENT_ID.fullmatch(client_order_id) else hex_client_id(client_order_id)

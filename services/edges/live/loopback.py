@@ -14,13 +14,17 @@ socket listens; `stop` closes it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import itertools
 import json
+import math
 import socket
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.edges.hyperliquid import signing as signing_hl
 
@@ -73,6 +78,60 @@ class LoopbackTrade:
 
 
 @dataclass
+class ServerLimit:
+    """`limit` units per sliding `window_s`; `cost(method, path)` is a request's units (0 = not
+    counted); `header` reports the units used in the window on every answer (Binance's
+    X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-10S)."""
+
+    name: str
+    limit: int
+    window_s: float
+    cost: Callable[[str, str], int] = lambda method, path: 1
+    header: str | None = None
+    seen: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def used(self, now: float) -> int:
+        while self.seen and self.seen[0][0] <= now - self.window_s:
+            self.seen.popleft()
+        return sum(units for _, units in self.seen)
+
+
+class RateLimited:
+    """ASGI wrapper: the venue's rate limits in front of its order API."""
+
+    def __init__(self, venue: LoopbackVenue, app: ASGIApp) -> None:
+        self.venue, self.app = venue, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.venue.limits:
+            await self.app(scope, receive, send)
+            return
+        now = time.monotonic()
+        method, path = scope["method"], scope["path"]
+        costs = [(lim, lim.cost(method, path)) for lim in self.venue.limits]
+        over = [lim for lim, units in costs if units and lim.used(now) + units > lim.limit]
+        if over:
+            self.venue.throttled += 1
+            retry = max(math.ceil(lim.seen[0][0] + lim.window_s - now) for lim in over if lim.seen) if any(
+                lim.seen for lim in over) else 1
+            await JSONResponse({"code": -1003, "msg": "Too many requests; current limit is exceeded."},
+                               status_code=429, headers={"Retry-After": str(max(retry, 1))})(scope, receive, send)
+            return
+        for lim, units in costs:
+            if units:
+                lim.seen.append((now, units))
+                self.venue.peak[lim.name] = max(self.venue.peak.get(lim.name, 0), lim.used(now))
+        extra = [(lim.header.lower().encode(), str(lim.used(now)).encode()) for lim in self.venue.limits if lim.header]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
 class LoopbackVenue:
     """The state a loopback server keeps: accounts, a book per symbol, orders and trades."""
 
@@ -88,7 +147,47 @@ class LoopbackVenue:
     lost_replies: int = 0
     # The next N metadata requests (Hyperliquid `meta`) answer 502, as an overloaded info endpoint does.
     failing_meta: int = 0
+    # Rate limits the server enforces, as the venue does: a request over one answers 429 with
+    # Retry-After (and is not executed); `throttled` counts those, `peak` the most units seen in
+    # any window (a budget that works keeps every peak at or under its limit).
+    # Account balances per asset, moved by fills (fees in the quote asset); `assets` names each
+    # symbol's (base, quote). Empty: balances are not kept.
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    assets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The next N new orders are executed but answered only once `release` is set (the client
+    # times out first).
+    held_replies: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    # Each trade is listed twice by the trades endpoint (a duplicated fill message).
+    duplicate_fills: bool = False
+    limits: list[ServerLimit] = field(default_factory=list)
+    throttled: int = 0
+    peak: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+
+    def hold_reply(self) -> bool:
+        if self.held_replies <= 0:
+            return False
+        self.held_replies -= 1
+        return True
+
+    def _book_trade(self, order: LoopbackOrder, trade: LoopbackTrade) -> None:
+        self.trades.append(trade)
+        if order.symbol not in self.assets:
+            return
+        base, quote = self.assets[order.symbol]
+        sign = 1 if order.side == "BUY" else -1
+        self.balances[base] = self.balances.get(base, Decimal(0)) + sign * trade.qty
+        self.balances[quote] = self.balances.get(quote, Decimal(0)) - sign * trade.price * trade.qty - trade.fee
+
+    def fill_resting(self, order_id: int, qty: Decimal) -> None:
+        """Someone takes `qty` of our resting order at its price (we are the maker; same fee here)."""
+        order = self.orders[order_id]
+        assert order.is_open and order.price is not None and qty <= order.qty - order.filled
+        order.filled += qty
+        order.status = "FILLED" if order.filled == order.qty else "PARTIALLY_FILLED"
+        self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
+                                              order.price * qty * self.taker_fee, int(time.time() * 1000)))
 
     def lose_reply(self) -> bool:
         if self.lost_replies <= 0:
@@ -129,8 +228,8 @@ class LoopbackVenue:
                 break
             level[1] -= take
             order.filled += take
-            self.trades.append(LoopbackTrade(next(self._ids), order.order_id, level[0], take,
-                                             level[0] * take * self.taker_fee, now))
+            self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, level[0], take,
+                                                  level[0] * take * self.taker_fee, now))
         levels[:] = [lv for lv in levels if lv[1] > 0]
         if order.filled == qty:
             order.status = "FILLED"
@@ -215,6 +314,8 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
         if venue.lose_reply():
             return error(503, -1007, "Timeout waiting for response from backend server. Send status unknown; "
                                      "execution status unknown.")
+        if venue.hold_reply():
+            await venue.release.wait()  # the client times out meanwhile
         doc = order_doc(order)
         doc["fills"] = [
             {"price": str(t.price), "qty": str(t.qty), "commission": str(t.fee), "commissionAsset": "USDT",
@@ -242,17 +343,42 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
             return params
         order_id = int(params.get("orderId", "0"))
         venue.by_order_id(order_id)
-        return JSONResponse([
+        rows = [
             {"symbol": venue.orders[t.order_id].symbol, "id": t.trade_id, "orderId": t.order_id, "price": str(t.price),
              "qty": str(t.qty), "commission": str(t.fee), "commissionAsset": "USDT", "time": t.ts_ms,
              "isMaker": False}
             for t in venue.trades if t.order_id == order_id
-        ])
+        ]
+        return JSONResponse([row for row in rows for _ in range(2 if venue.duplicate_fills else 1)])
+
+    async def account(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        locked: dict[str, Decimal] = {}
+        for order in venue.orders.values():  # what open orders hold
+            if order.is_open and order.price is not None and order.symbol in venue.assets:
+                base, quote = venue.assets[order.symbol]
+                rest = order.qty - order.filled
+                asset, qty = (quote, rest * order.price) if order.side == "BUY" else (base, rest)
+                locked[asset] = locked.get(asset, Decimal(0)) + qty
+        return JSONResponse({"canTrade": True, "accountType": "SPOT", "balances": [
+            {"asset": asset, "free": str(total - locked.get(asset, Decimal(0))), "locked": str(locked.get(asset, Decimal(0)))}
+            for asset, total in sorted(venue.balances.items())
+        ]})
+
+    async def open_orders(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        return JSONResponse([order_doc(o) for o in venue.orders.values() if o.is_open])
 
     return Starlette(routes=[
         Route("/api/v3/order", new_order, methods=["POST"]),
         Route("/api/v3/order", query_order, methods=["GET", "DELETE"]),
         Route("/api/v3/myTrades", my_trades, methods=["GET"]),
+        Route("/api/v3/account", account, methods=["GET"]),
+        Route("/api/v3/openOrders", open_orders, methods=["GET"]),
     ])
 
 
@@ -670,6 +796,11 @@ APPS = {
 }
 
 
+def serve_venue(name: str, venue: LoopbackVenue) -> ASGIApp:
+    """The loopback server of venue `name`, behind the rate limits `venue.limits` (none by default)."""
+    return RateLimited(venue, APPS[name](venue))
+
+
 # ----------------------------------------------------------------------------------- serving
 
 
@@ -688,7 +819,7 @@ class RunningServer:
         self.sock.close()
 
 
-async def start_server(app: Starlette, port: int = 0) -> RunningServer:
+async def start_server(app: ASGIApp, port: int = 0) -> RunningServer:
     """Serve `app` on 127.0.0.1:`port`; returns once the socket is listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -23,19 +23,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from decimal import ROUND_DOWN
+from collections.abc import Callable, Coroutine, Mapping
 
 import httpx
 import msgspec
 
-from events import AnyEvent
-from events.execution import ChildAcked, ChildAmended, ChildCancelled, ChildRejected, ChildSubmitted, FillRecorded
-from events.graph import GraphCancelled, NodeCancelled
+from events import AnyEvent, commands, new_event_id
+from events.execution import (
+    BalanceAdjusted,
+    ChildAcked,
+    ChildAmended,
+    ChildCancelled,
+    ChildRejected,
+    ChildSubmitted,
+    FillRecorded,
+    VenueReconciled,
+)
+from events.graph import GraphCancelled, GraphSubmitted, NodeCancelled
 from events.ids import derive_id
+from events.vault import CredentialRevoked, CredentialStored
 from events.routing import ChildAllocated
 from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.edges.budget import Budgets, Limit
 from services.edges.live import venues
 from events.venues import instrument_type_of
 from services.edges.live.venues import ORDERS, SPOT_ONLY
@@ -44,7 +56,10 @@ from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rej
 from services.edges.transport import HttpTransport
 from services.errors import VenueError
 from services.settings import Settings
-from services.vault import Vault, open_vault
+from services.refdata import instrument_rules
+from services.risk import rules_book
+from services.risk.books import AccountBooks
+from services.vault import Credentials, Vault, open_vault
 
 log = logging.getLogger("crossbook.live")
 
@@ -54,8 +69,13 @@ _OURS = ChildSubmitted | ChildAcked | ChildRejected | ChildCancelled | FillRecor
 class LiveExecutor:
     def __init__(self, bus: Bus, vault: Vault, rest_urls: dict[str, str], *, poll_interval_s: float = 1.0,
                  http_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
-                 owns_vault: bool = False, ledger: SharedFollower | None = None) -> None:
+                 owns_vault: bool = False, ledger: SharedFollower | None = None,
+                 limits: Mapping[str, tuple[Limit, ...]] | None = None, order_wait_s: float = 2.0) -> None:
+        """`limits`: the venues' rate limits per account (default `venues.LIMITS`); a new order
+        waits at most `order_wait_s` for room in its account's budget, then is rejected."""
         self.bus = bus
+        self.budgets = Budgets(venues.LIMITS if limits is None else limits)
+        self.order_wait_s = order_wait_s
         self.vault = vault
         self.owns_vault = owns_vault
         self.orders = {venue: ORDERS[venue]() for venue in rest_urls}
@@ -78,7 +98,17 @@ class LiveExecutor:
         self.retry_place: set[str] = set()
         self.retry_cancel: set[str] = set()
         self.wake = asyncio.Event()
-        self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>"], self.on_ledger, ledger)
+        # Reconciliation: a venue in `unsynced` is brought in line with the ledger (every
+        # account at it) before any new child goes there: all of them on start, one after its
+        # connection failed (`trigger` says which); `requests` are SyncPositions commands to run.
+        self.connected: dict[str, set[str]] = {}  # tenant -> venues with credentials
+        self.unsynced: dict[str, str] = dict.fromkeys(self.orders, "start")  # venue -> trigger
+        self.sync_after: dict[str, float] = {}  # venue -> monotonic time of the next attempt
+        self.requests: dict[str, commands.SyncPositions] = {}  # command id -> command, not answered yet
+        self.answered: set[tuple[str, str]] = set()  # (command id, venue) with a VenueReconciled on the log
+        self.books = AccountBooks(rules_book(instrument_rules()))  # the live balances, as risk folds them
+        self.position = 0  # LEDGER sequence folded
+        self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>", "cmd.>", "vault.>"], self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -104,6 +134,25 @@ class LiveExecutor:
 
     # --- the log -----------------------------------------------------------------------------
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
+        self.position = max(self.position, seq)
+        if event.tenant and isinstance(event, (FillRecorded, BalanceAdjusted, ChildAllocated, GraphSubmitted)):
+            try:
+                self.books.fold(event)
+            except Exception as exc:  # noqa: BLE001 - a fold refusal must not stop order handling
+                log.debug("live: balance fold of %s refused: %s", type(event).__name__, exc)
+        if isinstance(event, (CredentialStored, CredentialRevoked)):
+            venues_of = self.connected.setdefault(event.tenant, set())
+            (venues_of.add if isinstance(event, CredentialStored) else venues_of.discard)(event.venue)
+        elif isinstance(event, commands.SyncPositions):
+            if any((event.event_id, v) not in self.answered for v in event.venues if v in self.orders):
+                self.requests[event.event_id] = event
+                self.wake.set()
+        elif isinstance(event, VenueReconciled) and event.causation_id:
+            self.answered.add((event.causation_id, event.venue))
+            request = self.requests.get(event.causation_id)
+            if request is not None and all((request.event_id, v) in self.answered for v in request.venues
+                                           if v in self.orders):
+                del self.requests[request.event_id]
         if isinstance(event, ChildAllocated):
             if event.is_sandbox:
                 return
@@ -149,7 +198,16 @@ class LiveExecutor:
         next_poll = 0.0
         while True:
             self.wake.clear()
+            now = time.monotonic()
+            for venue in sorted(self.unsynced):
+                if self.sync_after.get(venue, 0.0) <= now:
+                    self._spawn(f"sync:{venue}", self._sync_venue)
+            for request_id, request in list(self.requests.items()):
+                if not any(v in self.unsynced for v in request.venues):  # the start/reconnect sync answers first
+                    self._spawn(f"request:{request_id}", self._sync_request)
             for coid in list(self.pending):
+                if self.allocated[coid].venue in self.unsynced:
+                    continue  # the venue is reconciled first: it waits
                 self._spawn(coid, self._place)
             for coid in sorted(self.cancelling):
                 self._spawn(coid, self._cancel)
@@ -161,9 +219,11 @@ class LiveExecutor:
                 self.retry_place.clear()
                 self.retry_cancel.clear()
                 for coid in sorted(set(self.venue_ids) - self.final):
-                    self._spawn(coid, self._poll)
+                    if self.allocated[coid].venue not in self.unsynced:  # reconciliation looks it up
+                        self._spawn(coid, self._poll)
+            wake_at = min([next_poll, *(self.sync_after.get(v, 0.0) for v in self.unsynced)])
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, next_poll - time.monotonic()))
+                await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, wake_at - time.monotonic()))
             except TimeoutError:
                 pass
 
@@ -186,7 +246,13 @@ class LiveExecutor:
         creds = await asyncio.to_thread(self.vault.reveal, alloc.tenant, alloc.venue)
         if creds is None:
             return None
-        return HttpTransport(self.orders[alloc.venue], creds, self.clients[alloc.venue], self.clock_ns)
+        return await self._transport_with(alloc.venue, creds)
+
+    async def _transport_with(self, venue: str, creds: Credentials) -> HttpTransport:
+        # One budget per account (API key) per venue: every child of every strategy spends it.
+        return HttpTransport(self.orders[venue], creds, self.clients[venue], self.clock_ns,
+                             budget=self.budgets.of(venue, creds.api_key), cost=venues.request_cost(venue),
+                             order_wait_s=self.order_wait_s)
 
     async def _place(self, coid: str) -> None:
         alloc = self.allocated[coid]
@@ -220,6 +286,7 @@ class LiveExecutor:
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
             # The order may or may not be at the venue: look it up (never blindly resend) later.
             log.warning("live: %s child %s not confirmed (%s); will look it up", alloc.venue, coid, type(exc).__name__)
+            self._lost_connection(alloc.venue, exc)
             self.retry_place.add(coid)
 
     async def _poll(self, coid: str) -> None:
@@ -230,6 +297,7 @@ class LiveExecutor:
                 await self._publish(alloc, await transport.poll(alloc, self.venue_ids[coid]))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
             log.warning("live: poll of %s child %s failed (%s)", alloc.venue, coid, type(exc).__name__)
+            self._lost_connection(alloc.venue, exc)
 
     async def _cancel(self, coid: str) -> None:
         alloc = self.allocated[coid]
@@ -257,6 +325,7 @@ class LiveExecutor:
             self.cancelling.discard(coid)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
             log.warning("live: cancel of %s child %s failed (%s); retrying", alloc.venue, coid, type(exc).__name__)
+            self._lost_connection(alloc.venue, exc)
             self.cancelling.discard(coid)
             self.retry_cancel.add(coid)
 
@@ -275,6 +344,121 @@ class LiveExecutor:
             return
         self.cancelling.discard(coid)
         await self._publish(alloc, [Cancelled(coid, "", 0, alloc.qty_1e8, "user", self.clock_ns())])
+
+    # --- reconciliation --------------------------------------------------------------------------
+    def _lost_connection(self, venue: str, exc: Exception) -> None:
+        """No answer from the venue (connection refused or reset, timeout): whatever happened
+        meanwhile is read back from it before the next new order goes there."""
+        if isinstance(exc, httpx.TransportError) and venue not in self.unsynced:
+            self.unsynced[venue] = "reconnect"
+
+    async def _sync_venue(self, key: str) -> None:
+        venue = key.removeprefix("sync:")
+        trigger = self.unsynced.get(venue)
+        if trigger is None:
+            return
+        tenants = {t for t, vs in self.connected.items() if venue in vs}
+        tenants |= {a.tenant for c, a in self.allocated.items() if a.venue == venue and c not in self.final}
+        try:
+            for tenant in sorted(tenants):
+                await self.reconcile(tenant, venue, trigger)
+        except Exception as exc:  # noqa: BLE001 - the venue is still away: try again on the poll tick
+            log.warning("live: reconciling %s failed (%s); retrying", venue, type(exc).__name__)
+            self.sync_after[venue] = time.monotonic() + self.poll_interval_s
+            return
+        if self.unsynced.get(venue) == trigger:
+            del self.unsynced[venue]
+            self.sync_after.pop(venue, None)
+
+    async def _sync_request(self, key: str) -> None:
+        request = self.requests.get(key.removeprefix("request:"))
+        if request is None:
+            return
+        for venue in request.venues:
+            if venue not in self.orders or (request.event_id, venue) in self.answered:
+                continue
+            try:
+                await self.reconcile(request.tenant, venue, "request", request)
+            except Exception as exc:  # noqa: BLE001 - retried on the poll tick
+                log.warning("live: requested reconciliation of %s failed (%s)", venue, type(exc).__name__)
+                await asyncio.sleep(self.poll_interval_s)  # back off before the loop spawns it again
+                return
+        self.requests.pop(request.event_id, None)  # answered (its VenueReconciled events are on the log)
+
+    async def reconcile(self, tenant: str, venue: str, trigger: str,
+                        request: commands.SyncPositions | None = None) -> VenueReconciled | None:
+        """Bring the ledger in line with `tenant`'s account at `venue`: every child the ledger
+        thinks working there is looked up (missing acks, fills and ends appended; one the venue
+        does not know is ended `unknown_at_venue`, or placed if it never reached it), then the
+        balances are moved to the venue's. Appends and returns a VenueReconciled."""
+        creds = await asyncio.to_thread(self.vault.reveal, tenant, venue)
+        if creds is None:
+            if request is None:
+                return None
+            # Revoked since the request: nothing can be read; the answer says nothing was checked.
+            event = VenueReconciled(
+                event_id=derive_id("live_reconciled", venue, tenant, request.event_id), ts_ns=self.clock_ns(),
+                tenant=tenant, causation_id=request.event_id, venue=venue, trigger="request", orders_checked=0,
+                orders_resolved=0, fills_added=0, balances_adjusted=0, open_at_venue=0,
+            )
+            await self.bus.publish(event)
+            self.answered.add((request.event_id, venue))
+            return event
+        transport = await self._transport_with(venue, creds)
+        open_ids = await transport.open_orders()
+        working = sorted(c for c, a in self.allocated.items() if a.tenant == tenant and a.venue == venue
+                         and c not in self.final and (c in self.submitted or c in self.venue_ids) and c not in self.busy)
+        fills_before = sum(len(self.fill_ids.get(c, ())) for c in working)
+        resolved = 0
+        for coid in working:
+            alloc = self.allocated[coid]
+            found = await transport.follow(alloc)
+            if found is not None:
+                await self._publish(alloc, found)
+            elif coid in self.venue_ids:  # acked once, unknown now: say so, never guess a fill
+                filled = self.filled.get(coid, 0)
+                await self._publish(alloc, [Cancelled(coid, self.venue_ids[coid], filled, alloc.qty_1e8 - filled,
+                                                      "unknown_at_venue", self.clock_ns())])
+            elif coid not in self.withdrawn:
+                self.pending[coid] = None  # it never reached the venue: place it (it is ours to send)
+            resolved += coid in self.final
+        fills_added = sum(len(self.fill_ids.get(c, ())) for c in working) - fills_before
+        adjusted = await self._sync_balances(tenant, venue, transport)
+        cause = request.event_id if request is not None else ""
+        event = VenueReconciled(
+            event_id=derive_id("live_reconciled", venue, tenant, cause or new_event_id()), ts_ns=self.clock_ns(),
+            tenant=tenant, causation_id=cause, venue=venue, trigger=trigger, orders_checked=len(working),
+            orders_resolved=resolved, fills_added=fills_added, balances_adjusted=adjusted,
+            open_at_venue=len(open_ids) if open_ids is not None else 0,
+        )
+        await self.bus.publish(event)
+        if cause:
+            self.answered.add((cause, venue))
+        log.info("live: reconciled %s for %s (%s): %d checked, %d ended, %d fills, %d balances", venue, tenant,
+                 trigger, len(working), resolved, fills_added, adjusted)
+        return event
+
+    async def _sync_balances(self, tenant: str, venue: str, transport: HttpTransport) -> int:
+        reported = await transport.balances()
+        if reported is None:
+            return 0
+        await self.ledger.wait_caught_up()  # fold every fill and adjustment published so far first
+        account = self.books.account(tenant, False)
+        ledger = {asset: qty for (v, asset), qty in account.balances.items() if v == venue}
+        at_venue = {asset: int((qty * 10**8).to_integral_value(ROUND_DOWN)) for asset, qty in reported.items()}
+        events = [
+            BalanceAdjusted(
+                event_id=derive_id("live_balance", tenant, venue, asset, str(self.position), str(qty)),
+                ts_ns=self.clock_ns(), tenant=tenant, venue=venue, asset=asset, delta_qty_1e8=qty - ledger.get(asset, 0),
+                reason="venue_reconcile", is_sandbox=False,
+            )
+            for asset in sorted(set(ledger) | set(at_venue))
+            if (qty := at_venue.get(asset, 0)) != ledger.get(asset, 0)
+        ]
+        if events:
+            await self.bus.publish_many(events)
+            await self.ledger.wait_caught_up()  # a reconciliation right after sees them folded
+        return len(events)
 
     # --- publishing ----------------------------------------------------------------------------
     async def _publish_submitted(self, alloc: ChildAllocated) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
+from events.venues import instrument_type_of
 from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.okx.orders import OkxSpotOrders
-from services.edges.transport import VenueOrders
+from services.edges.budget import Cost, Limit
+from services.edges.transport import SignedRequest, VenueOrders
 
 ORDERS: dict[str, type[VenueOrders]] = {
     "binance": BinanceSpotOrders,
@@ -24,6 +27,12 @@ ORDERS: dict[str, type[VenueOrders]] = {
 SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart"})
 
 
+def can_trade(venue: str, symbol: str) -> bool:
+    """Whether a live child of `symbol` can be placed at `venue` (the router routes live graphs
+    only there, the API refuses a live order with nowhere to go, the executor rejects the rest)."""
+    return venue in ORDERS and not (venue in SPOT_ONLY and instrument_type_of(venue, symbol) == "perp")
+
+
 def rest_url(venue: str) -> str:
     """`CROSSBOOK_<VENUE>_REST_URL` (a loopback order server, a testnet), else the venue's own."""
     return os.environ.get(f"CROSSBOOK_{venue.upper()}_REST_URL") or registry.adapters()[venue].default_rest_url  # spot edge
@@ -31,3 +40,34 @@ def rest_url(venue: str) -> str:
 
 def rest_urls(venues: list[str] | None = None) -> dict[str, str]:
     return {venue: rest_url(venue) for venue in (venues or list(ORDERS))}
+
+
+# Rate limits per account (docs/venues.md; figures marked [verify] there are the documented
+# defaults, a venue may grant more). Binance also reports its counts in reply headers, which
+# the budget takes when they are higher than its own (another sender on the same key).
+LIMITS: dict[str, tuple[Limit, ...]] = {
+    "binance": (
+        Limit("weight_1m", "weight", 6000, 60.0, "x-mbx-used-weight-1m"),
+        Limit("orders_10s", "orders", 100, 10.0, "x-mbx-order-count-10s"),
+        Limit("orders_1d", "orders", 200_000, 86_400.0, "x-mbx-order-count-1d"),
+    ),
+    "okx": (Limit("trade_2s", "weight", 60, 2.0),),  # place/amend/cancel 60 requests / 2 s
+    "bybit": (Limit("requests_1s", "weight", 10, 1.0),),  # order endpoints, per UID
+    "bitmart": (Limit("requests_2s", "weight", 40, 2.0),),
+    "hyperliquid": (Limit("weight_1m", "weight", 1200, 60.0),),
+}
+
+# Request weights where the venue gives them; else 1, and a new order counts one order.
+_COSTS: dict[str, dict[tuple[str, str], Cost]] = {
+    "binance": {
+        ("POST", "/api/v3/order"): Cost(1, 1), ("GET", "/api/v3/order"): Cost(4),
+        ("DELETE", "/api/v3/order"): Cost(1), ("GET", "/api/v3/myTrades"): Cost(20),
+        ("GET", "/api/v3/openOrders"): Cost(6), ("GET", "/api/v3/account"): Cost(20),
+    },
+    "hyperliquid": {("POST", "/exchange"): Cost(1, 1), ("POST", "/info"): Cost(20)},
+}
+
+
+def request_cost(venue: str) -> Callable[[SignedRequest], Cost]:
+    costs = _COSTS.get(venue, {})
+    return lambda request: costs.get((request.method, request.path), Cost())

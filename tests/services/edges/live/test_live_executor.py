@@ -20,7 +20,7 @@ from events.ids import derive_id, new_event_id
 from events.routing import ChildAllocated
 from projections.follower import StreamFollower
 from services.bus import Bus
-from services.edges.live.loopback import APPS, Account, LoopbackVenue, RunningServer, start_server
+from services.edges.live.loopback import APPS, Account, LoopbackVenue, RunningServer, serve_venue, start_server
 from services.edges.live.service import LiveExecutor
 from services.edges.live.venues import ORDERS
 from services.edges.transport import HttpTransport
@@ -72,11 +72,11 @@ class Venues:
 @pytest.fixture
 async def venues() -> AsyncIterator[Venues]:
     state, servers = {}, {}
-    for name, app in APPS.items():
+    for name in APPS:
         accounts = {HL_ADDRESS.lower(): Account("")} if name == "hyperliquid" else {API_KEY: Account(SECRET, PASSPHRASE)}
         venue = LoopbackVenue(accounts=accounts)
         venue.set_book(VENUE_SYMBOL[name], bids=[("49000", "5")], asks=[("49990.5", "1"), ("50000", "0.2"), ("50001", "3")])
-        state[name], servers[name] = venue, await start_server(app(venue))
+        state[name], servers[name] = venue, await start_server(serve_venue(name, venue))  # limits: none until set
     yield Venues(state, servers)
     for server in servers.values():
         await server.stop()
