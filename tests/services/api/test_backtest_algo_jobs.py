@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from events import new_event_id
 from events.market import BookSnapshot, VenueStatusChanged
@@ -24,6 +25,8 @@ from services.api.app import create_app
 from services.api.keys import create_key
 from services.backtest.jobs import JobStore
 from services.bus import Bus
+from services.bus.writer import as_writer
+from services.edges.sandbox.service import SandboxBook
 from services.settings import Settings
 from tests.services.api.test_backtest_jobs import wait_for_worker
 
@@ -36,6 +39,20 @@ BTC = 50_000 * 10**9
 async def api(settings: Settings, tenant: str = "acme") -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     key = create_key(settings, tenant, sandbox=True, now_ns=1).secret
+    # A deploy funds the tenant's paper balances: the executor's sandbox book applies that command.
+    bus = await Bus.connect(settings, name="sandbox-book")
+    book = SandboxBook(as_writer(bus, "executor"))
+    await book.start()
+    try:
+        async with _serving(app, key) as client:
+            yield client
+    finally:
+        await book.stop()
+        await bus.close()
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: FastAPI, key: str) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         await app.state.api.md_follower.wait_caught_up()  # deploys need the venues quoting a symbol
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
