@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import msgspec
 
 from events import AnyEvent, commands
+from events.execution import ChildCancelled, ChildRejected, FillRecorded
 from events.graph import (
     GraphCancelled,
     GraphCompleted,
@@ -69,6 +70,7 @@ from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import (
+    Acked,
     Amended,
     Cancelled,
     Filled,
@@ -82,9 +84,10 @@ from services.graph.engine import Tick, next_wakeup_ns, step
 from services.graph.errors import GraphError
 from services.graph.schedule import slices_for
 from services.graph.state import SLICED_POLICIES, GraphState
-from services.kernel.ports import VirtualClock, derived_ids
+from services.kernel.ports import Clock, derived_ids
 from services.refdata import instrument_rules
 from services.risk import InstrumentRules, RiskLimits, releases_for, rules_book
+from services.risk.account import CHILD_FACTS, refusal_event
 from services.risk.books import AccountBooks
 from services.sor import SorParams
 from services.sor.config import ROUTER_PARAMS
@@ -119,6 +122,7 @@ class _VenueOrder:
     venue: str
     remaining_1e8: int
     replies: int = 0  # execution events made for it (their ids count up)
+    acked: bool = False  # sent again after a restart: its first ack is on the log already
 
 
 Scheduled = AnyEvent | _Tick | _Slice
@@ -130,14 +134,19 @@ class Kernel:
     def __init__(
         self,
         *,
-        clock: VirtualClock,
+        clock: Clock,
         rng: random.Random,
         limits: RiskLimits | None = None,
         params: SorParams | None = None,
         sandbox: SandboxConfig | None = None,
         rules: list[InstrumentRules] | None = None,
+        simulate_live: bool = True,
     ) -> None:
+        """`simulate_live`: live (not sandbox) graphs' children fill at the simulated venues too
+        (backtests); off in a live trader, where the live executor sends them and its facts
+        come back as inputs."""
         self.clock = clock
+        self.simulate_live = simulate_live
         self.limits = limits or RiskLimits()
         self.sandbox = sandbox or SandboxConfig()
         self.rules = rules_book(rules if rules is not None else instrument_rules())
@@ -168,6 +177,11 @@ class Kernel:
         # (venue, symbol) books the simulator was not fed while nothing depended on them.
         self._dormant: set[tuple[str, str]] = set()
         self._made: dict[str, set[str]] = {}  # graph_id -> follow-up plans made (each is made once)
+        # Restoring from the log (`restore`): open children, by client order id, and the number
+        # of execution facts each already has (a resubmitted child's next reply ids follow them).
+        self._restored: dict[str, ChildAllocated] = {}
+        self._replies: dict[str, int] = {}
+        self._left: dict[str, int] = {}
 
     # --- entry points -----------------------------------------------------------------------
     def handle(self, event: AnyEvent) -> list[AnyEvent]:
@@ -219,6 +233,102 @@ class Kernel:
             log.append(event)
             log += self.handle(event)
         return log
+
+    # --- restoring from the log (a restart of the live runner) -------------------------------
+    def observe(self, event: AnyEvent) -> None:
+        """Fold a market event without reacting (before `finish_restore`: nothing rests yet)."""
+        self.market.apply(event)
+        venue = getattr(event, "venue", "")
+        self._dormant.add((venue, getattr(event, "symbol", "")))  # simulated books start from the fold's
+
+    def restore(self, event: AnyEvent) -> None:
+        """Fold an event already on the log, as when it was decided, deciding nothing: what it
+        caused is on the log too and is restored in its turn. `finish_restore` then picks up the
+        work that was open (resting children, TWAP slices, timers, follow-ups)."""
+        if isinstance(event, MARKET_EVENTS):
+            self.observe(event)
+            return
+        self._fold(event)
+        if isinstance(event, commands.COMMANDS):
+            return
+        if isinstance(event, (KillSwitchEngaged, KillSwitchCleared)):
+            self.kill_seen.add(event.event_id)
+        graph_id = getattr(event, "graph_id", None)
+        ts = event.ts_ns
+        if isinstance(event, GraphSubmitted):
+            if graph_id not in self.graphs:
+                state, _ = step(None, event, ts, derived_ids(event.causation_id or event.event_id, 1))
+                self._keep(state)
+        elif graph_id and graph_id in self.graphs:
+            try:
+                state, _ = step(self.graphs[graph_id], event, ts, derived_ids(event.event_id))
+            except GraphError:
+                state = self.graphs[graph_id]
+            self._keep(state)
+        if isinstance(event, NodeActivated):
+            self._restore_activation(event)
+        elif isinstance(event, PlanMade):
+            self._made.setdefault(event.graph_id, set()).add(event.plan_id)
+        elif isinstance(event, ChildAllocated):
+            if self._simulated(event):
+                self._restored[event.client_order_id] = event
+                self._left[event.client_order_id] = event.qty_1e8
+                self.graph_orders.setdefault(event.graph_id, {})[event.client_order_id] = event.venue
+        coid = getattr(event, "client_order_id", None)
+        if coid is not None and coid in self._restored and not isinstance(event, ChildAllocated):
+            self._replies[coid] = self._replies.get(coid, 0) + 1
+            if isinstance(event, FillRecorded):
+                self._left[coid] -= event.qty_1e8
+            if isinstance(event, (ChildCancelled, ChildRejected)) or self._left[coid] <= 0:
+                del self._restored[coid]
+        if not isinstance(event, (TcaReported, VenueScored)):
+            self.tca.apply(event)
+            self.scorer.apply(event)
+        if graph_id and graph_id in self.graphs and isinstance(event, (GraphCompleted, GraphCancelled)):
+            self.ended.add(graph_id)
+
+    def _restore_activation(self, activation: NodeActivated) -> None:
+        key = (activation.graph_id, activation.node_id)
+        graph = self.submitted.get(activation.graph_id)
+        if graph is None or key in self.activations:
+            return
+        self.activations[key] = activation
+        node = node_spec(graph, activation.node_id)
+        if node.execution.policy in SLICED_POLICIES:  # every slice again: those on the log are skipped
+            slices = slices_for(
+                node, node.qty_1e8, activation.ts_ns, lot_1e8=self.policy.lot(node.instrument.symbol),
+                rng=random.Random(activation.event_id),
+                profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
+            )
+            for index, piece in enumerate(slices):
+                self._schedule(piece.due_ns, _Slice(key, index, piece.qty_1e8))
+
+    def finish_restore(self) -> list[AnyEvent]:
+        """The log is restored: children that were open go back to their simulated venues (what
+        is left of them), ended graphs with nothing open leave, and each open graph's follow-ups
+        are decided. Returns what that caused; timers and slices due are released by `advance_to`."""
+        now = self.clock.now_ns()
+        restored, self._restored = self._restored, {}
+        for coid, child in restored.items():
+            state = self.graphs.get(child.graph_id)
+            left = self._left.get(coid, 0)
+            if state is None or left <= 0:
+                continue
+            ref = ChildRef(child.child_id, child.graph_id, child.node_id, child.venue, child.tenant)
+            self.orders[coid] = _VenueOrder(ref, child.venue, left, replies=self._replies.get(coid, 0), acked=True)
+            venue = self._venue(child.venue)
+            if venue is None:
+                continue
+            self._wake(venue, child.symbol)
+            order = SandboxOrder(coid, child.symbol, child.side, left, child.order_type, child.limit_px_1e9, child.tif)
+            self._deliver_outcomes(venue.submit(order, now))
+        self._replies.clear()
+        self._left.clear()
+        for graph_id in sorted(self.ended):
+            self._evict_if_done(graph_id)
+        for graph_id in self.graphs:
+            self._follow_up[graph_id] = None
+        return self._drain()
 
     def hot_size(self) -> dict[str, int]:
         """How much each part of the hot state holds (open work only, once ended work has left)."""
@@ -308,6 +418,12 @@ class Kernel:
             return self._command(event)
         if isinstance(event, (KillSwitchEngaged, KillSwitchCleared)):
             self.kill_seen.add(event.event_id)
+        if isinstance(event, CHILD_FACTS) and event.tenant:
+            # Facts must make sense: one the account fold refused (an unknown child, the wrong
+            # venue) moves nothing and is recorded once, as the live risk decider records it.
+            refusal = self.accounts.refusal(event)
+            if refusal is not None:
+                return [refusal_event(event, *refusal, derive_id("fact_refused", event.event_id), self.clock.now_ns())]
         graph_id = getattr(event, "graph_id", None)
         if isinstance(event, GraphSubmitted):
             if graph_id not in self.graphs:  # an input (a log older than commands): the engine starts it
@@ -465,8 +581,11 @@ class Kernel:
         books, plan, _ = self.policy.plan(node, piece.qty_1e8, graph.is_sandbox)
         if plan is None or not any(a.qty_1e8 for a in plan.allocations):
             return  # no live book: the slice is skipped, as live
-        self._emit(self.policy.plan_events(activation, graph, node, books, plan, tag=str(piece.index),
-                                           now_ns=self.clock.now_ns()))
+        events = self.policy.plan_events(activation, graph, node, books, plan, tag=str(piece.index),
+                                         now_ns=self.clock.now_ns())
+        if events and isinstance(events[0], PlanMade) and events[0].plan_id in self._made.get(graph_id, ()):
+            return  # released before a restart: its plan is on the log (`restore`)
+        self._emit(events)
 
     def _follow_ups(self, graph_id: str) -> list[AnyEvent]:
         # Re-routes of missed IOC remainders and the next iceberg clip, decided on the graph's
@@ -515,11 +634,17 @@ class Kernel:
         self.venues[name] = venue
         return venue
 
+    def _simulated(self, child: ChildAllocated) -> bool:
+        graph = self.submitted.get(child.graph_id)
+        return self.simulate_live or graph is None or graph.is_sandbox
+
     def _submit_child(self, child: ChildAllocated) -> None:
         ref = ChildRef(child.child_id, child.graph_id, child.node_id, child.venue, child.tenant)
         coid = child.client_order_id
         if coid in self.orders:
             return  # a repeat: the venue answered it already
+        if not self._simulated(child):
+            return  # a live child: the live executor sends it, its facts come back as inputs
         self.orders[coid] = _VenueOrder(ref, child.venue, child.qty_1e8)
         self.graph_orders.setdefault(child.graph_id, {})[coid] = child.venue
         now = self.clock.now_ns()
@@ -601,6 +726,8 @@ class Kernel:
             coid = outcome.client_order_id
             order = records[coid]
             if order is None:
+                continue
+            if isinstance(outcome, Acked) and order.acked:
                 continue
             if isinstance(outcome, Filled):
                 order.remaining_1e8 -= outcome.qty_1e8
