@@ -158,11 +158,11 @@ def kernel_trader(bus: Bus, settings: Settings, md: SharedFollower | None = None
 async def run_trader(settings: Settings, role: str = "all") -> None:
     """The graph engine, router (risk + SOR), sandbox execution and TCA: one `role`, or all of
     them (as separate services, or as the one kernel: `settings.trader`)."""
+    if role != "all" and role not in TRADER_ROLES:
+        raise SystemExit(f"unknown trader role {role!r}; known: {', '.join(TRADER_ROLES)}, all")
     if settings.trader == "kernel":
         await run_kernel_trader(settings, role)
         return
-    if role != "all" and role not in TRADER_ROLES:
-        raise SystemExit(f"unknown trader role {role!r}; known: {', '.join(TRADER_ROLES)}, all")
     if role == "live" and not settings.live_orders:
         raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
     roles = tuple(r for r in TRADER_ROLES if r != "live" or settings.live_orders) if role == "all" else (role,)

@@ -1,7 +1,7 @@
 """The JetStream runner: the synchronous `Kernel` as the live trader, one process, one writer.
 
-One in-order read of the kernel's inputs: market data (MD `md.>`, from each book's newest
-snapshot) and the LEDGER subjects it folds (`cmd.>` commands, `exec.>` execution facts of other
+One in-order read of the kernel's inputs: market data (MD `md.>` from each book's newest
+snapshot, and `nbbo.>` for the TCA's interval benchmarks) and the LEDGER subjects it folds (`cmd.>` commands, `exec.>` execution facts of other
 writers -- the live executor, the API's paper funding --, and on a restart its own earlier
 outputs). Each input goes through `Kernel.handle` on the event loop's one thread; what it causes
 is appended pipelined (`AggregateAppender`: one round trip per batch, the first append per
@@ -86,7 +86,8 @@ class JetStreamKernel:
         self._timer: asyncio.Task[None] | None = None
         self._finisher: asyncio.Task[None] | None = None
         self.md: StreamFollower | SharedView = (
-            md.view(["md.>"], self._on_md) if md is not None else MarketFollower(bus, self._on_md)
+            md.view(["md.>", "nbbo.>"], self._on_md) if md is not None
+            else MarketFollower(bus, self._on_md, also=("nbbo.>",))  # NBBO mids: TWAP/VWAP interval benchmarks
         )
         self.ledger = StreamFollower(bus, "LEDGER", LEDGER_INPUTS, self._on_ledger)
 

@@ -60,7 +60,7 @@ from events.graph import (
     NodeCompleted,
 )
 from events.ids import derive_id
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, TradePrinted, VenueStatusChanged
 from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
@@ -93,6 +93,8 @@ from services.sor import SorParams
 from services.sor.config import ROUTER_PARAMS
 from services.sor.policy import RESTING, RoutingPolicy, node_spec
 from services.tca.fold import TcaFold
+from services.tca.interval import MarketTape
+from services.tca.report import score_interval
 from services.tca.scoring import VenueScorer
 
 MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, VenueStatusChanged)
@@ -158,6 +160,7 @@ class Kernel:
         self.activations: dict[NodeKey, NodeActivated] = {}
         self.arrivals: dict[NodeKey, int] = {}  # the first plan's arrival mid
         self.tca = TcaFold()
+        self.tape = MarketTape()  # NBBO mids and trades: the interval benchmarks of TWAP/VWAP parents
         self.scorer = VenueScorer()
         # -- deciders' own state --
         self.policy = RoutingPolicy(self.market, self.rules, params or ROUTER_PARAMS)
@@ -191,8 +194,13 @@ class Kernel:
         timers = self._timers
         out = self.advance_to(ts) if timers and timers[0][0] <= ts else []
         self.clock.advance_to(ts)
+        if isinstance(event, NbboChanged):  # read by the live runner (a backtest has none: no TWAP benchmark)
+            self.tape.apply(event)
+            return out
         if isinstance(event, MARKET_EVENTS):  # the hot path: no reactions unless our orders rest there
             self.market.apply(event)
+            if isinstance(event, TradePrinted):
+                self.tape.apply(event)
             venues = self.venues
             venue = venues[event.venue] if event.venue in venues else self._venue(event.venue)
             if venue is None:
@@ -237,6 +245,10 @@ class Kernel:
     # --- restoring from the log (a restart of the live runner) -------------------------------
     def observe(self, event: AnyEvent) -> None:
         """Fold a market event without reacting (before `finish_restore`: nothing rests yet)."""
+        if isinstance(event, (NbboChanged, TradePrinted)):
+            self.tape.apply(event)
+        if isinstance(event, NbboChanged):
+            return
         self.market.apply(event)
         venue = getattr(event, "venue", "")
         self._dormant.add((venue, getattr(event, "symbol", "")))  # simulated books start from the fold's
@@ -283,7 +295,10 @@ class Kernel:
                 del self._restored[coid]
         if not isinstance(event, (TcaReported, VenueScored)):
             self.tca.apply(event)
+            self._interval(event)
             self.scorer.apply(event)
+        elif isinstance(event, TcaReported):
+            self.tape.unpin((event.graph_id, event.node_id))
         if graph_id and graph_id in self.graphs and isinstance(event, (GraphCompleted, GraphCancelled)):
             self.ended.add(graph_id)
 
@@ -315,13 +330,17 @@ class Kernel:
             if state is None or left <= 0:
                 continue
             ref = ChildRef(child.child_id, child.graph_id, child.node_id, child.venue, child.tenant)
-            self.orders[coid] = _VenueOrder(ref, child.venue, left, replies=self._replies.get(coid, 0), acked=True)
+            replies = self._replies.get(coid, 0)
+            self.orders[coid] = _VenueOrder(ref, child.venue, left, replies=replies, acked=replies > 0)
             venue = self._venue(child.venue)
             if venue is None:
                 continue
             self._wake(venue, child.symbol)
             order = SandboxOrder(coid, child.symbol, child.side, left, child.order_type, child.limit_px_1e9, child.tif)
             self._deliver_outcomes(venue.submit(order, now))
+            if (state.terminal or state.nodes[child.node_id].final) and coid in self.orders:
+                # Its node ended (a cancel on the log) before the venue's answer was: pulled now.
+                self._deliver_outcomes([o for o in venue.cancel(coid, now) if not isinstance(o, Rejected)])
         self._replies.clear()
         self._left.clear()
         for graph_id in sorted(self.ended):
@@ -445,6 +464,11 @@ class Kernel:
             out += [r for a in self.accounts.accounts_for(event) for r in releases_for(a, event, now_ns=now)]
         if not isinstance(event, (TcaReported, VenueScored)):  # our own outputs: nothing to fold
             report = self.tca.apply(event)
+            self._interval(event)
+            if report is not None and report.interval_start_ns is not None:
+                report = score_interval(report, *self.tape.benchmarks(
+                    report.symbol, report.interval_start_ns, report.interval_end_ns or 0))
+                self.tape.unpin((report.graph_id, report.node_id))
             if report is not None:
                 out.append(report)
             score = self.scorer.apply(event)
@@ -457,6 +481,15 @@ class Kernel:
             if graph_id in self.ended:
                 self._evict_if_done(graph_id)
         return out
+
+    def _interval(self, event: AnyEvent) -> None:
+        # A TWAP/VWAP parent's interval is pinned in the tape from its accept until its report.
+        if isinstance(event, NodeActivated):
+            key = (event.graph_id, event.node_id)
+            if key in self.tca.interval_nodes:
+                self.tape.pin(key, self.tca.interval_nodes[key], event.ts_ns)
+        elif isinstance(event, NodeCancelled):
+            self.tape.unpin((event.graph_id, event.node_id))
 
     def _command(self, command: commands.SubmitGraph | commands.CancelGraph | commands.CancelNode
                  | commands.AmendNode | commands.ResumeGraph | commands.EngageKillSwitch

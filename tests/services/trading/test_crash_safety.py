@@ -197,7 +197,9 @@ def crossbook_parts(
         env |= {prefix + "WS_URL": server.ws_url, prefix + "REST_URL": server.rest_url, prefix + "SYMBOLS": "BTC-USDT"}
     parts = {f"edge_{v}": Part(f"edge_{v}", ["edge", "--venue", v], env, f"edge {v} streaming") for v in VENUES}
     host = {name: name for name in parts}
-    if layout == "one_process":
+    if layout in ("one_process", "kernel"):
+        if layout == "kernel":  # the trader as one kernel on JetStream
+            env = dict(env, CROSSBOOK_TRADER="kernel")
         parts["trader"] = Part("trader", ["trader"], env, "trader running")
         host |= {role: "trader" for role in ROLES}
     else:
@@ -238,10 +240,11 @@ def kill_plan(rng: random.Random, limits: set[int], orders: int) -> dict[int, tu
     return {i: (part, rng.choice(TRIGGERS[part.split("_")[0]])) for i, part in zip(at, targets)}
 
 
-# Each role its own process (the 100 orders), and the whole trader as one process
-# (`crossbook trader`, as the Procfile runs it; fewer orders to keep the suite quick).
+# Each role its own process (the 100 orders), the whole trader as one process
+# (`crossbook trader`, as the Procfile runs it; fewer orders to keep the suite quick), and the
+# trader as the one kernel (`CROSSBOOK_TRADER=kernel`).
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize(("layout", "orders"), [("process_per_role", 100), ("one_process", 40)])
+@pytest.mark.parametrize(("layout", "orders"), [("process_per_role", 100), ("one_process", 40), ("kernel", 40)])
 async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_nothing(
     bus: Bus, settings: Settings, sims: dict[str, SimServer], layout: str, orders: int
 ) -> None:
@@ -279,7 +282,7 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
 
                 async def post(body: dict[str, Any]) -> str:
                     r = await client.post("/v1/orders", json=body, headers=headers)
-                    assert r.status_code == 200, r.text
+                    assert r.status_code == 200, r.text + "\n" + "\n".join(parts[host["graph"]].log[-60:])
                     return str(r.json()["graph_id"])
 
                 unplaced: str | None = None
