@@ -196,7 +196,8 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
 async def run_kernel_trader(settings: Settings, role: str = "all") -> None:
     """The kernel trader: one process decides for every role (the live executor beside it)."""
     if role not in ("all", "live"):
-        raise SystemExit(f"the kernel trader runs as one process (role 'all', or 'live' alone), not {role!r}")
+        raise SystemExit(f"the kernel trader runs as one process (role 'all', or 'live' alone), not {role!r}; "
+                         "CROSSBOOK_TRADER=services runs one role per process")
     if role == "live" and not settings.live_orders:
         raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
     configure_logging()

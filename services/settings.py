@@ -56,10 +56,10 @@ class Settings(BaseSettings):
     # readiness (services/readiness.py). Off only where the trader's parts run in-process
     # without announcing (most tests).
     require_trader_ready: bool = True
-    # How `crossbook trader` runs: "services" = the graph engine, router, sandbox executor and
-    # TCA as separate asyncio services; "kernel" = the one synchronous kernel on JetStream
-    # (services/kernel/jetstream.py).
-    trader: Literal["services", "kernel"] = "services"
+    # How `crossbook trader` runs: "kernel" = the one synchronous kernel on JetStream
+    # (services/kernel/jetstream.py); "services" = the graph engine, router, sandbox executor and
+    # TCA as separate asyncio services (one per process with `--role`).
+    trader: Literal["services", "kernel"] = "kernel"
 
     @property
     def effective_nats_url(self) -> str:

@@ -39,7 +39,7 @@ TRADERS = ("services", "kernel")
 
 def default_trader() -> str:
     """The trader mode of stacks that do not name one: CROSSBOOK_TRADER, as `crossbook trader`."""
-    return os.environ.get("CROSSBOOK_TRADER", "services")
+    return os.environ.get("CROSSBOOK_TRADER", "kernel")
 
 
 def trader_parts(bus: Bus, trader: str, limits: RiskLimits | None = None) -> list[Service]:

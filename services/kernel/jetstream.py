@@ -83,6 +83,7 @@ class JetStreamKernel:
         self._restore_to = 0
         self._unanswered: dict[str, AnyEvent] = {}  # commands restored without an answer on the log
         self._wake = asyncio.Event()
+        self._armed_ns: int | None = None  # the due time the timer task waits for
         self._timer: asyncio.Task[None] | None = None
         self._finisher: asyncio.Task[None] | None = None
         self.md: StreamFollower | SharedView = (
@@ -174,7 +175,8 @@ class JetStreamKernel:
             for event in events:
                 self.mine.add(event.event_id)
             self.appender.put(events)
-        self._wake.set()  # the next timer may have moved
+        if self.kernel.next_due_ns() != self._armed_ns:
+            self._wake.set()  # the next timer moved
 
     def _refused(self, events: list[AnyEvent], expected_seq: int) -> None:
         for event in events:
@@ -183,7 +185,7 @@ class JetStreamKernel:
     async def _run_timers(self) -> None:
         while True:
             self._wake.clear()
-            due = self.kernel.next_due_ns()
+            due = self._armed_ns = self.kernel.next_due_ns()
             now = self.clock.now_ns()
             if due is not None and due <= now:
                 self._append(self.kernel.advance_to(now))
