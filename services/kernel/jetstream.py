@@ -133,15 +133,18 @@ class JetStreamKernel:
         if event.event_id in self.mine:
             self.mine.discard(event.event_id)  # ours, folded when decided
             return
-        if isinstance(event, commands.SubmitGraph) and self.appender.last_seq.get(
-            graph_subject(event.tenant, event.graph_id)
-        ):
-            return  # the graph exists on the log (it may have left the hot state): not a new one
         self._handle(event)
 
     def _handle(self, event: AnyEvent) -> None:
         self.handled += 1
-        self._append(self.kernel.handle(event))
+        self._append(self._decide(event))
+
+    def _decide(self, event: AnyEvent) -> list[AnyEvent]:
+        if isinstance(event, commands.SubmitGraph) and self.appender.last_seq.get(
+            graph_subject(event.tenant, event.graph_id)
+        ):
+            return []  # the graph exists on the log (it may have left the hot state): not a new one
+        return self.kernel.handle(event)
 
     def _restore(self, event: AnyEvent) -> None:
         if isinstance(event, commands.COMMANDS):
@@ -162,7 +165,7 @@ class JetStreamKernel:
         unanswered, self._unanswered = self._unanswered, {}
         for command in unanswered.values():  # appended, but the kernel died before answering
             self.handled += 1
-            out += self.kernel.handle(command)
+            out += self._decide(command)
         if unanswered:
             log.info("kernel: %d commands without an answer on the log decided now", len(unanswered))
         self._append(out)

@@ -299,8 +299,11 @@ class Kernel:
             self.scorer.apply(event)
         elif isinstance(event, TcaReported):
             self.tape.unpin((event.graph_id, event.node_id))
-        if graph_id and graph_id in self.graphs and isinstance(event, (GraphCompleted, GraphCancelled)):
-            self.ended.add(graph_id)
+        if graph_id and graph_id in self.graphs:
+            if isinstance(event, (GraphCompleted, GraphCancelled)):
+                self.ended.add(graph_id)
+            if graph_id in self.ended:
+                self._evict_if_done(graph_id)  # as live: a long log is restored in bounded memory
 
     def _restore_activation(self, activation: NodeActivated) -> None:
         key = (activation.graph_id, activation.node_id)
@@ -785,7 +788,7 @@ class Kernel:
         if state is None or not state.terminal or self.in_flight.get(graph_id):
             return
         coids = self.graph_orders.get(graph_id, {})
-        if any(c in self.orders for c in coids):
+        if any(c in self.orders or c in self._restored for c in coids):
             return  # an order still rests at a venue (its cancel is on the way)
         for coid, name in coids.items():
             venue = self.venues.get(name)
