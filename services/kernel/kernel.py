@@ -117,6 +117,16 @@ class _Slice:
     qty_1e8: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Score:
+    report_id: str
+
+
+# How long a TWAP/VWAP report waits for the market record to reach its interval's end (the
+# market data read may trail the ledger read); then it is scored on what the record holds.
+INTERVAL_WAIT_NS = 1_000_000_000
+
+
 @dataclass(slots=True)
 class _VenueOrder:
     # One child at a simulated venue, until it is filled or closed.
@@ -127,7 +137,7 @@ class _VenueOrder:
     acked: bool = False  # sent again after a restart: its first ack is on the log already
 
 
-Scheduled = AnyEvent | _Tick | _Slice
+Scheduled = AnyEvent | _Tick | _Slice | _Score
 
 
 class Kernel:
@@ -161,6 +171,7 @@ class Kernel:
         self.arrivals: dict[NodeKey, int] = {}  # the first plan's arrival mid
         self.tca = TcaFold()
         self.tape = MarketTape()  # NBBO mids and trades: the interval benchmarks of TWAP/VWAP parents
+        self._unscored: dict[str, TcaReported] = {}  # interval reports waiting for the tape to reach their end
         self.scorer = VenueScorer()
         # -- deciders' own state --
         self.policy = RoutingPolicy(self.market, self.rules, params or ROUTER_PARAMS)
@@ -196,11 +207,12 @@ class Kernel:
         self.clock.advance_to(ts)
         if isinstance(event, NbboChanged):  # read by the live runner (a backtest has none: no TWAP benchmark)
             self.tape.apply(event)
-            return out
+            return out + self._score_reached(event.symbol)
         if isinstance(event, MARKET_EVENTS):  # the hot path: no reactions unless our orders rest there
             self.market.apply(event)
             if isinstance(event, TradePrinted):
                 self.tape.apply(event)
+                out += self._score_reached(event.symbol)
             venues = self.venues
             venue = venues[event.venue] if event.venue in venues else self._venue(event.venue)
             if venue is None:
@@ -410,6 +422,8 @@ class Kernel:
             self._tick(item)
         elif isinstance(item, _Slice):
             self._release_slice(item)
+        elif isinstance(item, _Score):
+            self._score(item.report_id)
         else:  # a venue's reply, due now
             graph_id = getattr(item, "graph_id", "")
             left = self.in_flight.get(graph_id, 0) - 1
@@ -469,9 +483,11 @@ class Kernel:
             report = self.tca.apply(event)
             self._interval(event)
             if report is not None and report.interval_start_ns is not None:
-                report = score_interval(report, *self.tape.benchmarks(
-                    report.symbol, report.interval_start_ns, report.interval_end_ns or 0))
-                self.tape.unpin((report.graph_id, report.node_id))
+                # Scored once the market record reaches the interval's end (or after a wait).
+                self._unscored[report.event_id] = report
+                self._schedule(max(report.interval_end_ns or 0, self.clock.now_ns()) + INTERVAL_WAIT_NS,
+                               _Score(report.event_id))
+                report = None
             if report is not None:
                 out.append(report)
             score = self.scorer.apply(event)
@@ -484,6 +500,23 @@ class Kernel:
             if graph_id in self.ended:
                 self._evict_if_done(graph_id)
         return out
+
+    def _score_reached(self, symbol: str) -> list[AnyEvent]:
+        if not self._unscored:
+            return []
+        newest = self.tape.newest_ns.get(symbol, 0)
+        due = [i for i, r in self._unscored.items() if r.symbol == symbol and (r.interval_end_ns or 0) <= newest]
+        for report_id in due:
+            self._score(report_id)
+        return self._drain() if due else []
+
+    def _score(self, report_id: str) -> None:
+        report = self._unscored.pop(report_id, None)
+        if report is None:
+            return
+        start, end = report.interval_start_ns or 0, report.interval_end_ns or 0
+        self.tape.unpin((report.graph_id, report.node_id))
+        self._emit([score_interval(report, *self.tape.benchmarks(report.symbol, start, end))])
 
     def _interval(self, event: AnyEvent) -> None:
         # A TWAP/VWAP parent's interval is pinned in the tape from its accept until its report.
