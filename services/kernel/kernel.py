@@ -29,8 +29,16 @@ up from the market fold when the next order reaches that venue (`SandboxVenue.re
 Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
 has a reply on the way, everything kept for it (graph state, submission, activations, venue
 order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
-Not done here: TCA's interval (TWAP/VWAP market) benchmarks; the kill switch commands are
-answered as the live risk decider does, but a command for another tenant's graph is ignored.
+TWAP/VWAP parents are scored against the market over their life from a tape of NBBO mids (the
+live runner reads `nbbo.>`; a backtest has none) and trades, once the tape reaches the interval's
+end. The kill switch commands are answered as the live risk decider does; a command for another
+tenant's graph is ignored.
+
+Restart (the live runner, services/kernel/jetstream.py): `restore` folds the log as it stood,
+deciding nothing, and `finish_restore` picks up open work. Not restored: a simulated venue's
+queue positions and its memory of liquidity our orders took (not on the log; a resting child
+rejoins the back of its level), a TCA report or venue score decided but not appended before the
+crash, and interval reports waiting for the tape.
 
 One difference from the live sandbox executor, on purpose: the executor appends a venue's answer
 when it handles the order (stamped with the venue's time in `ts_event_ns`); the kernel delivers
