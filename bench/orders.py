@@ -1,10 +1,13 @@
 """Order path latency and throughput over the whole event path on loopback.
 
-Run: .venv/bin/python bench/orders.py [--orders N]
+Run: .venv/bin/python bench/orders.py [--orders N] [--trader services|kernel|both]
 
 Runs the production topology, one OS process per part as `make run` does: nats-server, the
 venue servers for three venues, one edge per venue, `crossbook trader` (graph engine, router,
-sandbox execution, TCA) and `crossbook api` (uvicorn). Orders go in over HTTP, one at a time.
+sandbox execution, TCA: as separate services, or as the one kernel, `CROSSBOOK_TRADER=kernel`)
+and `crossbook api` (uvicorn). Orders go in over HTTP, one at a time. `--trader both` (the
+default) runs the whole bench once per trader mode, one after the other, and ends with a
+side-by-side line of both.
 Prints, per order:
   submit -> child allocated   (POST sent to the first ChildAllocated on the bus: "on the wire"
                                for sandbox, where the child is handed to the venue transport)
@@ -76,7 +79,7 @@ def free_port_range(n: int) -> int:
 
 
 @contextlib.contextmanager
-def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, int]]]:
+def processes(settings: Settings, tmp: Path, trader: str) -> Iterator[tuple[str, dict[str, int]]]:
     """The cluster's processes (minus nats-server, already running); yields the API URL and
     each process's pid by name."""
     api_port = free_port()
@@ -87,6 +90,7 @@ def processes(settings: Settings, tmp: Path) -> Iterator[tuple[str, dict[str, in
         "CROSSBOOK_MARKET": "sim",
         "CROSSBOOK_SIM_BASE_PORT": str(free_port_range(len(registry.sim_protocols()))),
         "CROSSBOOK_API_PORT": str(api_port),
+        "CROSSBOOK_TRADER": trader,
     }
     cli = [sys.executable, "-m", "services.cli.main"]
     commands = {
@@ -134,9 +138,11 @@ async def until(check, timeout: float, what: str) -> None:  # type: ignore[no-un
         await asyncio.sleep(0.2)
 
 
-async def main(n_orders: int) -> None:
+async def main(n_orders: int, trader: str) -> tuple[float, float, float, float]:
+    """One run with `trader`; prints its figures, returns the child p50, p99 (ms), the raw
+    round trip (ms) and the HTTP answer p50 (ms)."""
     servers: list[NatsServer] = []
-    with throwaway_cluster(servers) as (settings, tmp), processes(settings, tmp) as (api_url, pids):
+    with throwaway_cluster(servers) as (settings, tmp), processes(settings, tmp, trader) as (api_url, pids):
         assert servers[0].proc is not None
         pids = {"nats-server": servers[0].proc.pid, **pids, "bench (client + watcher)": os.getpid()}
         bus = await Bus.connect(settings)
@@ -200,6 +206,7 @@ async def main(n_orders: int) -> None:
         await bus.close()
     to_child = [(first_child[g] - t) / 1e6 for g, t in submitted.items()]
     to_fill = [(first_fill[g] - t) / 1e6 for g, t in submitted.items()]
+    print(f"== trader: {trader}")
     print(f"orders: {n_orders} sequential market orders (0.01 BTC), {len(VENUES)} venues, sandbox fills")
     print("topology: one process each for sims, 3 edges, trader, api (as `make run`)")
     print(f"raw JetStream publish round trip (median)  {raw_us / 1000:8.2f} ms")
@@ -219,9 +226,26 @@ async def main(n_orders: int) -> None:
         if gaps:
             print(f"  {hop:<18} {pct(gaps, 0.5):7.2f} / {pct(gaps, 0.99):7.2f}")
     print(f"submit -> child p50 / raw round trip: {pct(to_child, 0.5) / (raw_us / 1000):.1f}x")
+    return pct(to_child, 0.5), pct(to_child, 0.99), raw_us / 1000, pct(to_answer, 0.5)
+
+
+async def both(n_orders: int, traders: list[str]) -> None:
+    results = {}
+    for trader in traders:
+        results[trader] = await main(n_orders, trader)
+        print()
+    print(f"submit -> child allocated, {n_orders} orders, load average {os.getloadavg()[0]:.2f} at the end:")
+    for trader, (p50, p99, raw, answer) in results.items():
+        print(f"  {trader:<9} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  HTTP answer p50 {answer:6.2f} ms  "
+              f"(raw round trip {raw:.2f} ms; p50 {p50 / raw:.1f}x raw)")
+    if len(results) == 2:
+        (_, a), (_, b) = results.items()
+        print(f"  kernel / services: p50 {b[0] / a[0]:.2f}x  p99 {b[1] / a[1]:.2f}x")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=100)
-    asyncio.run(main(parser.parse_args().orders))
+    parser.add_argument("--trader", choices=["services", "kernel", "both"], default="both")
+    args = parser.parse_args()
+    asyncio.run(both(args.orders, ["services", "kernel"] if args.trader == "both" else [args.trader]))

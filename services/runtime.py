@@ -144,10 +144,25 @@ def hand_over(parts: list[Service]) -> None:
         engines[0].carry_to = routers[0].carry  # a new graph goes out with its routing: one append
 
 
+KERNEL_PARTS = ("graph", "router", "sandbox", "tca")  # the roles the kernel announces readiness for
+
+
+def kernel_trader(bus: Bus, settings: Settings, md: SharedFollower | None = None) -> Service:
+    """The whole trader as one kernel on JetStream (`CROSSBOOK_TRADER=kernel`); the live
+    executor, when on, runs beside it and the kernel leaves live children to it."""
+    from services.kernel.jetstream import JetStreamKernel
+
+    return JetStreamKernel(bus, seed=settings.sim_seed, simulate_live=not settings.live_orders, md=md)
+
+
 async def run_trader(settings: Settings, role: str = "all") -> None:
-    """The graph engine, router (risk + SOR), sandbox execution and TCA: one `role`, or all of them."""
+    """The graph engine, router (risk + SOR), sandbox execution and TCA: one `role`, or all of
+    them (as separate services, or as the one kernel: `settings.trader`)."""
     if role != "all" and role not in TRADER_ROLES:
         raise SystemExit(f"unknown trader role {role!r}; known: {', '.join(TRADER_ROLES)}, all")
+    if settings.trader == "kernel":
+        await run_kernel_trader(settings, role)
+        return
     if role == "live" and not settings.live_orders:
         raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
     roles = tuple(r for r in TRADER_ROLES if r != "live" or settings.live_orders) if role == "all" else (role,)
@@ -171,5 +186,32 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
     await wait_for_shutdown()
     await beacon.stop()
     for part in reversed(parts):
+        await part.stop()
+    await bus.close()
+
+
+async def run_kernel_trader(settings: Settings, role: str = "all") -> None:
+    """The kernel trader: one process decides for every role (the live executor beside it)."""
+    if role not in ("all", "live"):
+        raise SystemExit(f"the kernel trader runs as one process (role 'all', or 'live' alone), not {role!r}; "
+                         "CROSSBOOK_TRADER=services runs one role per process")
+    if role == "live" and not settings.live_orders:
+        raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
+    configure_logging()
+    bus = await Bus.connect(settings, name="trader", user="trader")
+    await bus.ensure_streams()
+    parts: list[tuple[tuple[str, ...], Service]] = []
+    if role == "all":
+        parts.append((KERNEL_PARTS, kernel_trader(bus, settings)))
+    if settings.live_orders:
+        parts.append((("live",), trader_part("live", bus, settings)))
+    for _, part in parts:
+        await part.start()
+    beacon = await ReadinessBeacon(bus, [(r, p) for roles, p in parts for r in roles]).start()
+    settle_gc()
+    log.info("trader running: kernel (%s)", ", ".join(r for roles, _ in parts for r in roles))
+    await wait_for_shutdown()
+    await beacon.stop()
+    for _, part in reversed(parts):
         await part.stop()
     await bus.close()

@@ -7,6 +7,7 @@ The embedded defaults need nothing installed beyond `make`: a project-local nats
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     # readiness (services/readiness.py). Off only where the trader's parts run in-process
     # without announcing (most tests).
     require_trader_ready: bool = True
+    # How `crossbook trader` runs: "services" = the graph engine, router, sandbox executor and
+    # TCA as separate asyncio services (one per process with `--role`); "kernel" = the one
+    # synchronous kernel on JetStream (services/kernel/jetstream.py), opt-in until it folds the
+    # tenants' venue credentials for live routing.
+    trader: Literal["services", "kernel"] = "services"
 
     @property
     def effective_nats_url(self) -> str:

@@ -4,6 +4,7 @@ real sockets into edges, and the trader parts (graph engine, router, sandbox exe
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from services.edges.sim.market import SimInstrument
 from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.graph.service import GraphEngineService
+from services.kernel.jetstream import JetStreamKernel
 from services.risk import RiskLimits
 from services.runtime import Service, hand_over
 from services.sor.service import RouterService
@@ -29,6 +31,30 @@ class Market:
     servers: list[SimServer]
     runners: list[EdgeRunner]
     parts: list[Service]  # the trader parts: a test may stop one and put a new one in its place
+    trader: str = "services"  # or "kernel": one JetStreamKernel is the only part
+
+
+TRADERS = ("services", "kernel")
+
+
+def default_trader() -> str:
+    """The trader mode of stacks that do not name one: CROSSBOOK_TRADER, as `crossbook trader`."""
+    return os.environ.get("CROSSBOOK_TRADER", "services")
+
+
+def trader_parts(bus: Bus, trader: str, limits: RiskLimits | None = None) -> list[Service]:
+    """The trader's parts in one process, as `crossbook trader` builds them for `trader`."""
+    if trader == "kernel":
+        return [JetStreamKernel(bus, limits=limits)]
+    ledger = SharedFollower(bus, "LEDGER")  # one read of the ledger for every part, as `crossbook trader` runs
+    parts: list[Service] = [
+        GraphEngineService(bus, ledger=ledger),
+        RouterService(bus, limits=limits, ledger=ledger),
+        SandboxExecutor(as_writer(bus, "executor"), ledger=ledger),
+        TcaService(as_writer(bus, "tca"), ledger=ledger),
+    ]
+    hand_over(parts)
+    return parts
 
 
 @contextlib.asynccontextmanager
@@ -38,9 +64,12 @@ async def trading_stack(
     seed: int,
     symbols: dict[str, list[str]] | None = None,
     instruments: dict[str, list[SimInstrument]] | None = None,
+    trader: str | None = None,
 ) -> AsyncIterator[Market]:
     """`symbols` per venue (default BTC-USDT on each); `instruments` replaces a venue's simulated
-    instruments (e.g. a thin, coarse-ticked BTC-USDT book)."""
+    instruments (e.g. a thin, coarse-ticked BTC-USDT book); `trader`: "services" or "kernel"
+    (default: `default_trader()`)."""
+    trader = trader or default_trader()
     protocols, adapters = registry.sim_protocols(), registry.adapters()
     instruments = {**registry.sim_instruments(), **(instruments or {})}
     servers, runners = [], []
@@ -60,18 +89,11 @@ async def trading_stack(
         runners.append(runner)
     # Large test orders sweep more than any venue's visible levels: allow that notional.
     limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
-    ledger = SharedFollower(bus, "LEDGER")  # one read of the ledger for every part, as `crossbook trader` runs
-    parts: list[Service] = [
-        GraphEngineService(bus, ledger=ledger),
-        RouterService(bus, limits=limits, ledger=ledger),
-        SandboxExecutor(as_writer(bus, "executor"), ledger=ledger),
-        TcaService(as_writer(bus, "tca"), ledger=ledger),
-    ]
-    hand_over(parts)
+    parts = trader_parts(bus, trader, limits)
     for part in parts:
         await part.start()
     try:
-        yield Market(servers, runners, parts)
+        yield Market(servers, runners, parts, trader)
     finally:
         for part in reversed(parts):
             await part.stop()

@@ -75,6 +75,9 @@ class AggregateAppender(Outbox):
         self.on_appended: Callable[[AnyEvent], None] | None = None  # told of each acked append
         # Told of the events a conflict kept off the log, with the expected sequence refused.
         self.on_refused: Callable[[list[AnyEvent], int], None] | None = None
+        # Which subjects an append checks (default: all); a subject another role may also write
+        # (events/subjects.py ALSO_WRITTEN_BY) is left unchecked by a writer that cannot know it.
+        self.checks: Callable[[str], bool] = lambda subject: True
 
     def saw(self, subject: str, seq: int) -> None:
         if seq > self.last_seq.get(subject, 0):
@@ -88,7 +91,7 @@ class AggregateAppender(Outbox):
         (the writer decided on a view someone else changed), a bus error retries the rest."""
         attempt = 0
         while events:
-            expected = {s: self.last_seq.get(s, 0) for s in {subject_for(e) for e in events}}
+            expected = {s: self.last_seq.get(s, 0) for s in {subject_for(e) for e in events} if self.checks(s)}
             stored, failure, rest = await append_chain(self.bus, events, expected)
             for event, ack in stored:
                 self.saw(subject_for(event), ack.seq)

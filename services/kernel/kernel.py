@@ -31,8 +31,16 @@ up from the market fold when the next order reaches that venue (`SandboxVenue.re
 Bounded state: once a graph has ended and none of its orders is open at a simulated venue nor
 has a reply on the way, everything kept for it (graph state, submission, activations, venue
 order records, TCA facts) is dropped; a later command for it is ignored, as the live engine does.
-Not done here: TCA's interval (TWAP/VWAP market) benchmarks; the kill switch commands are
-answered as the live risk decider does, but a command for another tenant's graph is ignored.
+TWAP/VWAP parents are scored against the market over their life from a tape of NBBO mids (the
+live runner reads `nbbo.>`; a backtest has none) and trades, once the tape reaches the interval's
+end. The kill switch commands are answered as the live risk decider does; a command for another
+tenant's graph is ignored.
+
+Restart (the live runner, services/kernel/jetstream.py): `restore` folds the log as it stood,
+deciding nothing, and `finish_restore` picks up open work. Not restored: a simulated venue's
+queue positions and its memory of liquidity our orders took (not on the log; a resting child
+rejoins the back of its level), a TCA report or venue score decided but not appended before the
+crash, and interval reports waiting for the tape.
 
 One difference from the live sandbox executor, on purpose: the executor appends a venue's answer
 when it handles the order (stamped with the venue's time in `ts_event_ns`); the kernel delivers
@@ -51,6 +59,7 @@ from dataclasses import dataclass
 import msgspec
 
 from events import AnyEvent, commands
+from events.execution import ChildCancelled, ChildRejected, FillRecorded
 from events.graph import (
     GraphCancelled,
     GraphCompleted,
@@ -61,7 +70,7 @@ from events.graph import (
     NodeCompleted,
 )
 from events.ids import derive_id
-from events.market import BookDeltaBatch, BookSnapshot, TradePrinted, VenueStatusChanged
+from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, TradePrinted, VenueStatusChanged
 from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.tca import TcaReported, VenueScored
@@ -73,6 +82,7 @@ from services.edges.sandbox.engine import SandboxVenue
 from services.edges.sandbox.errors import SandboxError, UnknownFeeVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import (
+    Acked,
     Amended,
     Cancelled,
     Filled,
@@ -86,14 +96,17 @@ from services.graph.engine import Tick, next_wakeup_ns, step
 from services.graph.errors import GraphError
 from services.graph.schedule import slices_for
 from services.graph.state import SLICED_POLICIES, GraphState
-from services.kernel.ports import VirtualClock, derived_ids
+from services.kernel.ports import Clock, derived_ids
 from services.refdata import instrument_rules
 from services.risk import InstrumentRules, RiskLimits, releases_for, rules_book
+from services.risk.account import CHILD_FACTS, refusal_event
 from services.risk.books import AccountBooks
 from services.sor import SorParams
 from services.sor.config import ROUTER_PARAMS
 from services.sor.policy import RESTING, RoutingPolicy, node_spec
 from services.tca.fold import TcaFold
+from services.tca.interval import MarketTape
+from services.tca.report import score_interval
 from services.tca.scoring import VenueScorer
 
 MARKET_EVENTS = (BookSnapshot, BookDeltaBatch, TradePrinted, VenueStatusChanged)
@@ -116,6 +129,16 @@ class _Slice:
     qty_1e8: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Score:
+    report_id: str
+
+
+# How long a TWAP/VWAP report waits for the market record to reach its interval's end (the
+# market data read may trail the ledger read); then it is scored on what the record holds.
+INTERVAL_WAIT_NS = 1_000_000_000
+
+
 @dataclass(slots=True)
 class _VenueOrder:
     # One child at a simulated venue, until it is filled or closed.
@@ -123,9 +146,10 @@ class _VenueOrder:
     venue: str
     remaining_1e8: int
     replies: int = 0  # execution events made for it (their ids count up)
+    acked: bool = False  # sent again after a restart: its first ack is on the log already
 
 
-Scheduled = AnyEvent | _Tick | _Slice
+Scheduled = AnyEvent | _Tick | _Slice | _Score
 
 
 class Kernel:
@@ -134,14 +158,19 @@ class Kernel:
     def __init__(
         self,
         *,
-        clock: VirtualClock,
+        clock: Clock,
         rng: random.Random,
         limits: RiskLimits | None = None,
         params: SorParams | None = None,
         sandbox: SandboxConfig | None = None,
         rules: list[InstrumentRules] | None = None,
+        simulate_live: bool = True,
     ) -> None:
+        """`simulate_live`: live (not sandbox) graphs' children fill at the simulated venues too
+        (backtests); off in a live trader, where the live executor sends them and its facts
+        come back as inputs."""
         self.clock = clock
+        self.simulate_live = simulate_live
         self.limits = limits or RiskLimits()
         self.sandbox = sandbox or SandboxConfig()
         self.rules = rules_book(rules if rules is not None else instrument_rules())
@@ -155,6 +184,8 @@ class Kernel:
         self.activations: dict[NodeKey, NodeActivated] = {}
         self.arrivals: dict[NodeKey, int] = {}  # the first plan's arrival mid
         self.tca = TcaFold()
+        self.tape = MarketTape()  # NBBO mids and trades: the interval benchmarks of TWAP/VWAP parents
+        self._unscored: dict[str, TcaReported] = {}  # interval reports waiting for the tape to reach their end
         self.scorer = VenueScorer()
         # -- deciders' own state --
         self.policy = RoutingPolicy(self.market, self.rules, params or ROUTER_PARAMS)
@@ -175,6 +206,11 @@ class Kernel:
         self._dormant: set[tuple[str, str]] = set()
         self._made: dict[str, set[str]] = {}  # graph_id -> follow-up plans made (each is made once)
         self.book = SandboxAccounts()  # the sandbox book's commands (funding, reset, ...), as the executor
+        # Restoring from the log (`restore`): open children, by client order id, and the number
+        # of execution facts each already has (a resubmitted child's next reply ids follow them).
+        self._restored: dict[str, ChildAllocated] = {}
+        self._replies: dict[str, int] = {}
+        self._left: dict[str, int] = {}
 
     # --- entry points -----------------------------------------------------------------------
     def handle(self, event: AnyEvent) -> list[AnyEvent]:
@@ -184,8 +220,14 @@ class Kernel:
         timers = self._timers
         out = self.advance_to(ts) if timers and timers[0][0] <= ts else []
         self.clock.advance_to(ts)
+        if isinstance(event, NbboChanged):  # read by the live runner (a backtest has none: no TWAP benchmark)
+            self.tape.apply(event)
+            return out + self._score_reached(event.symbol)
         if isinstance(event, MARKET_EVENTS):  # the hot path: no reactions unless our orders rest there
             self.market.apply(event)
+            if isinstance(event, TradePrinted):
+                self.tape.apply(event)
+                out += self._score_reached(event.symbol)
             venues = self.venues
             venue = venues[event.venue] if event.venue in venues else self._venue(event.venue)
             if venue is None:
@@ -226,6 +268,116 @@ class Kernel:
             log.append(event)
             log += self.handle(event)
         return log
+
+    # --- restoring from the log (a restart of the live runner) -------------------------------
+    def observe(self, event: AnyEvent) -> None:
+        """Fold a market event without reacting (before `finish_restore`: nothing rests yet)."""
+        if isinstance(event, (NbboChanged, TradePrinted)):
+            self.tape.apply(event)
+        if isinstance(event, NbboChanged):
+            return
+        self.market.apply(event)
+        venue = getattr(event, "venue", "")
+        self._dormant.add((venue, getattr(event, "symbol", "")))  # simulated books start from the fold's
+
+    def restore(self, event: AnyEvent) -> None:
+        """Fold an event already on the log, as when it was decided, deciding nothing: what it
+        caused is on the log too and is restored in its turn. `finish_restore` then picks up the
+        work that was open (resting children, TWAP slices, timers, follow-ups)."""
+        if isinstance(event, MARKET_EVENTS):
+            self.observe(event)
+            return
+        self._fold(event)
+        if isinstance(event, commands.COMMANDS):
+            return
+        if isinstance(event, (KillSwitchEngaged, KillSwitchCleared)):
+            self.kill_seen.add(event.event_id)
+        graph_id = getattr(event, "graph_id", None)
+        ts = event.ts_ns
+        if isinstance(event, GraphSubmitted):
+            if graph_id not in self.graphs:
+                state, _ = step(None, event, ts, derived_ids(event.causation_id or event.event_id, 1))
+                self._keep(state)
+        elif graph_id and graph_id in self.graphs:
+            try:
+                state, _ = step(self.graphs[graph_id], event, ts, derived_ids(event.event_id))
+            except GraphError:
+                state = self.graphs[graph_id]
+            self._keep(state)
+        if isinstance(event, NodeActivated):
+            self._restore_activation(event)
+        elif isinstance(event, PlanMade):
+            self._made.setdefault(event.graph_id, set()).add(event.plan_id)
+        elif isinstance(event, ChildAllocated):
+            if self._simulated(event):
+                self._restored[event.client_order_id] = event
+                self._left[event.client_order_id] = event.qty_1e8
+                self.graph_orders.setdefault(event.graph_id, {})[event.client_order_id] = event.venue
+        coid = getattr(event, "client_order_id", None)
+        if coid is not None and coid in self._restored and not isinstance(event, ChildAllocated):
+            self._replies[coid] = self._replies.get(coid, 0) + 1
+            if isinstance(event, FillRecorded):
+                self._left[coid] -= event.qty_1e8
+            if isinstance(event, (ChildCancelled, ChildRejected)) or self._left[coid] <= 0:
+                del self._restored[coid]
+        if not isinstance(event, (TcaReported, VenueScored)):
+            self.tca.apply(event)
+            self._interval(event)
+            self.scorer.apply(event)
+        elif isinstance(event, TcaReported):
+            self.tape.unpin((event.graph_id, event.node_id))
+        if graph_id and graph_id in self.graphs:
+            if isinstance(event, (GraphCompleted, GraphCancelled)):
+                self.ended.add(graph_id)
+            if graph_id in self.ended:
+                self._evict_if_done(graph_id)  # as live: a long log is restored in bounded memory
+
+    def _restore_activation(self, activation: NodeActivated) -> None:
+        key = (activation.graph_id, activation.node_id)
+        graph = self.submitted.get(activation.graph_id)
+        if graph is None or key in self.activations:
+            return
+        self.activations[key] = activation
+        node = node_spec(graph, activation.node_id)
+        if node.execution.policy in SLICED_POLICIES:  # every slice again: those on the log are skipped
+            slices = slices_for(
+                node, node.qty_1e8, activation.ts_ns, lot_1e8=self.policy.lot(node.instrument.symbol),
+                rng=random.Random(activation.event_id),
+                profile=[1] * max(2, node.execution.num_slices or 2) if node.execution.policy == "vwap" else None,
+            )
+            for index, piece in enumerate(slices):
+                self._schedule(piece.due_ns, _Slice(key, index, piece.qty_1e8))
+
+    def finish_restore(self) -> list[AnyEvent]:
+        """The log is restored: children that were open go back to their simulated venues (what
+        is left of them), ended graphs with nothing open leave, and each open graph's follow-ups
+        are decided. Returns what that caused; timers and slices due are released by `advance_to`."""
+        now = self.clock.now_ns()
+        restored, self._restored = self._restored, {}
+        for coid, child in restored.items():
+            state = self.graphs.get(child.graph_id)
+            left = self._left.get(coid, 0)
+            if state is None or left <= 0:
+                continue
+            ref = ChildRef(child.child_id, child.graph_id, child.node_id, child.venue, child.tenant)
+            replies = self._replies.get(coid, 0)
+            self.orders[coid] = _VenueOrder(ref, child.venue, left, replies=replies, acked=replies > 0)
+            venue = self._venue(child.venue)
+            if venue is None:
+                continue
+            self._wake(venue, child.symbol)
+            order = SandboxOrder(coid, child.symbol, child.side, left, child.order_type, child.limit_px_1e9, child.tif)
+            self._deliver_outcomes(venue.submit(order, now))
+            if (state.terminal or state.nodes[child.node_id].final) and coid in self.orders:
+                # Its node ended (a cancel on the log) before the venue's answer was: pulled now.
+                self._deliver_outcomes([o for o in venue.cancel(coid, now) if not isinstance(o, Rejected)])
+        self._replies.clear()
+        self._left.clear()
+        for graph_id in sorted(self.ended):
+            self._evict_if_done(graph_id)
+        for graph_id in self.graphs:
+            self._follow_up[graph_id] = None
+        return self._drain()
 
     def hot_size(self) -> dict[str, int]:
         """How much each part of the hot state holds (open work only, once ended work has left)."""
@@ -296,6 +448,8 @@ class Kernel:
             self._tick(item)
         elif isinstance(item, _Slice):
             self._release_slice(item)
+        elif isinstance(item, _Score):
+            self._score(item.report_id)
         else:  # a venue's reply, due now
             graph_id = getattr(item, "graph_id", "")
             left = self.in_flight.get(graph_id, 0) - 1
@@ -327,6 +481,12 @@ class Kernel:
             return self._command(event)
         if isinstance(event, (KillSwitchEngaged, KillSwitchCleared)):
             self.kill_seen.add(event.event_id)
+        if isinstance(event, CHILD_FACTS) and event.tenant:
+            # Facts must make sense: one the account fold refused (an unknown child, the wrong
+            # venue) moves nothing and is recorded once, as the live risk decider records it.
+            refusal = self.accounts.refusal(event)
+            if refusal is not None:
+                return [refusal_event(event, *refusal, derive_id("fact_refused", event.event_id), self.clock.now_ns())]
         graph_id = getattr(event, "graph_id", None)
         if isinstance(event, GraphSubmitted):
             if graph_id not in self.graphs:  # an input (a log older than commands): the engine starts it
@@ -348,6 +508,13 @@ class Kernel:
             out += [r for a in self.accounts.accounts_for(event) for r in releases_for(a, event, now_ns=now)]
         if not isinstance(event, (TcaReported, VenueScored)):  # our own outputs: nothing to fold
             report = self.tca.apply(event)
+            self._interval(event)
+            if report is not None and report.interval_start_ns is not None:
+                # Scored once the market record reaches the interval's end (or after a wait).
+                self._unscored[report.event_id] = report
+                self._schedule(max(report.interval_end_ns or 0, self.clock.now_ns()) + INTERVAL_WAIT_NS,
+                               _Score(report.event_id))
+                report = None
             if report is not None:
                 out.append(report)
             score = self.scorer.apply(event)
@@ -360,6 +527,32 @@ class Kernel:
             if graph_id in self.ended:
                 self._evict_if_done(graph_id)
         return out
+
+    def _score_reached(self, symbol: str) -> list[AnyEvent]:
+        if not self._unscored:
+            return []
+        newest = self.tape.newest_ns.get(symbol, 0)
+        due = [i for i, r in self._unscored.items() if r.symbol == symbol and (r.interval_end_ns or 0) <= newest]
+        for report_id in due:
+            self._score(report_id)
+        return self._drain() if due else []
+
+    def _score(self, report_id: str) -> None:
+        report = self._unscored.pop(report_id, None)
+        if report is None:
+            return
+        start, end = report.interval_start_ns or 0, report.interval_end_ns or 0
+        self.tape.unpin((report.graph_id, report.node_id))
+        self._emit([score_interval(report, *self.tape.benchmarks(report.symbol, start, end))])
+
+    def _interval(self, event: AnyEvent) -> None:
+        # A TWAP/VWAP parent's interval is pinned in the tape from its accept until its report.
+        if isinstance(event, NodeActivated):
+            key = (event.graph_id, event.node_id)
+            if key in self.tca.interval_nodes:
+                self.tape.pin(key, self.tca.interval_nodes[key], event.ts_ns)
+        elif isinstance(event, NodeCancelled):
+            self.tape.unpin((event.graph_id, event.node_id))
 
     def _command(self, command: commands.SubmitGraph | commands.CancelGraph | commands.CancelNode
                  | commands.AmendNode | commands.ResumeGraph | commands.EngageKillSwitch
@@ -489,8 +682,11 @@ class Kernel:
         books, plan, _ = self.policy.plan(node, piece.qty_1e8, graph)
         if plan is None or not any(a.qty_1e8 for a in plan.allocations):
             return  # no live book: the slice is skipped, as live
-        self._emit(self.policy.plan_events(activation, graph, node, books, plan, tag=str(piece.index),
-                                           now_ns=self.clock.now_ns()))
+        events = self.policy.plan_events(activation, graph, node, books, plan, tag=str(piece.index),
+                                         now_ns=self.clock.now_ns())
+        if events and isinstance(events[0], PlanMade) and events[0].plan_id in self._made.get(graph_id, ()):
+            return  # released before a restart: its plan is on the log (`restore`)
+        self._emit(events)
 
     def _follow_ups(self, graph_id: str) -> list[AnyEvent]:
         # Re-routes of missed IOC remainders and the next iceberg clip, decided on the graph's
@@ -539,11 +735,17 @@ class Kernel:
         self.venues[name] = venue
         return venue
 
+    def _simulated(self, child: ChildAllocated) -> bool:
+        graph = self.submitted.get(child.graph_id)
+        return self.simulate_live or graph is None or graph.is_sandbox
+
     def _submit_child(self, child: ChildAllocated) -> None:
         ref = ChildRef(child.child_id, child.graph_id, child.node_id, child.venue, child.tenant)
         coid = child.client_order_id
         if coid in self.orders:
             return  # a repeat: the venue answered it already
+        if not self._simulated(child):
+            return  # a live child: the live executor sends it, its facts come back as inputs
         self.orders[coid] = _VenueOrder(ref, child.venue, child.qty_1e8)
         self.graph_orders.setdefault(child.graph_id, {})[coid] = child.venue
         now = self.clock.now_ns()
@@ -626,6 +828,8 @@ class Kernel:
             order = records[coid]
             if order is None:
                 continue
+            if isinstance(outcome, Acked) and order.acked:
+                continue
             if isinstance(outcome, Filled):
                 order.remaining_1e8 -= outcome.qty_1e8
             elif isinstance(outcome, (Cancelled, Rejected)):
@@ -649,7 +853,7 @@ class Kernel:
         if state is None or not state.terminal or self.in_flight.get(graph_id):
             return
         coids = self.graph_orders.get(graph_id, {})
-        if any(c in self.orders for c in coids):
+        if any(c in self.orders or c in self._restored for c in coids):
             return  # an order still rests at a venue (its cancel is on the way)
         for coid, name in coids.items():
             venue = self.venues.get(name)

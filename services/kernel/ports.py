@@ -1,7 +1,7 @@
 """The kernel's ports: time and ids are injected, so a decision is a function of its inputs.
 
-- Time: every decision takes a `clock_ns` callable; `VirtualClock.now_ns` in tests and backtests
-  (advanced to each input's timestamp by the runner), the process's wall clock live.
+- Time: a `Clock` (`now_ns`, `advance_to`): `VirtualClock` in tests and backtests (advanced to
+  each input's timestamp), `WallClock` live (the JetStream runner, services/kernel/jetstream.py).
 - `Ids`: ids derived from the causing event's id and a counter, so a re-run after a crash
   produces the same ids and the bus's dedup drops the repeats.
 - The `Bus` port (`AppendLog`) is what a runner appends through: services/bus/bus.py (JetStream)
@@ -11,12 +11,38 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from events import AnyEvent
 from events.ids import derive_id
 from services.errors import BusError
+
+
+class Clock(Protocol):
+    """The kernel's time: read it, and move it to an input's time (never backwards)."""
+
+    def now_ns(self) -> int: ...
+
+    def advance_to(self, ts_ns: int) -> None: ...
+
+
+class WallClock:
+    """The process's wall clock, never behind the newest input's time: an event stamped by
+    another process's clock a little ahead of ours does not make time run backwards here."""
+
+    def __init__(self, source: Callable[[], int] = time.time_ns) -> None:
+        self._source = source
+        self._floor_ns = 0
+
+    def now_ns(self) -> int:
+        now = self._source()
+        return now if now > self._floor_ns else self._floor_ns
+
+    def advance_to(self, ts_ns: int) -> None:
+        if ts_ns > self._floor_ns:
+            self._floor_ns = ts_ns
 
 
 class VirtualClock:

@@ -22,7 +22,7 @@ from services.api.state import ApiState
 from services.bus import Bus
 from services.edges.sim.server import SimServer
 from services.settings import Settings
-from tests.stack import Market, trading_stack
+from tests.stack import Market, default_trader, trading_stack
 
 SDK_VENUES = ["binance", "okx"]
 CLUSTER_VENUES = ["binance", "okx", "bybit"]
@@ -73,9 +73,16 @@ async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def stack(bus: Bus, settings: Settings) -> AsyncIterator[Stack]:
+def trader() -> str:
+    """The trader mode of the stack fixtures (tests/stack.py `default_trader`); the trading
+    tests run on both (tests/services/trading/conftest.py)."""
+    return default_trader()
+
+
+@pytest.fixture
+async def stack(bus: Bus, settings: Settings, trader: str) -> AsyncIterator[Stack]:
     """The whole stack with the API on a real uvicorn port (the SDK speaks urllib/websockets)."""
-    async with serving(bus, settings, SDK_VENUES, seed=41) as running:
+    async with serving(bus, settings, SDK_VENUES, seed=41, trader=trader) as running:
         yield running
 
 
@@ -87,9 +94,10 @@ async def serving(
     seed: int,
     symbols: dict[str, list[str]] | None = None,
     ready: str = "BTC-USDT",
+    trader: str | None = None,
 ) -> AsyncIterator[Stack]:
     """The trading stack on `venues` with the API on a uvicorn port, once `ready` has an NBBO."""
-    async with trading_stack(bus, venues, seed=seed, symbols=symbols) as market:
+    async with trading_stack(bus, venues, seed=seed, symbols=symbols, trader=trader) as market:
         # The self-host owner key is admin: it may clear the kill switch it engaged.
         key = create_key(settings, "acme", sandbox=True, admin=True, now_ns=time.time_ns()).secret
         async with api_on_port(settings) as (api, base_url):
@@ -110,9 +118,13 @@ async def api_on_port(settings: Settings) -> AsyncIterator[tuple[ApiState, str]]
 
 
 @pytest.fixture
-async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, list[SimServer], ApiState]]:
+async def cluster(
+    bus: Bus, settings: Settings, trader: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, list[SimServer], ApiState]]:
     """The whole stack with the API in-process (ASGI), for tests that do not need a real port."""
-    async with trading_stack(bus, CLUSTER_VENUES, seed=31) as market, api_in_process(settings) as (client, api):
+    async with trading_stack(bus, CLUSTER_VENUES, seed=31, trader=trader) as market, api_in_process(settings) as (
+        client, api
+    ):
         yield client, market.servers, api
 
 

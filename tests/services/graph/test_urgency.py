@@ -66,8 +66,12 @@ THIN = SimInstrument("BTC-USDT", mid_px_1e9=97_000 * 10**9, tick_1e9=10 * 10**9,
 
 
 @pytest.fixture
-async def thin_market(bus: Bus, settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ApiState]]:
-    async with trading_stack(bus, ["okx"], seed=77, instruments={"okx": [THIN]}), api_in_process(settings) as both:
+async def thin_market(
+    bus: Bus, settings: Settings, trader: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, ApiState]]:
+    async with trading_stack(bus, ["okx"], seed=77, instruments={"okx": [THIN]}, trader=trader), api_in_process(
+        settings
+    ) as both:
         yield both
 
 

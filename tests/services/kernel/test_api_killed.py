@@ -22,10 +22,11 @@ from projections.follower import StreamFollower
 from services.api.keys import create_key
 from services.bus import Bus
 from services.graph.service import GraphEngineService
+from services.kernel.jetstream import JetStreamKernel
 from services.settings import Settings
 from tests.services.trading.test_crash_safety import Part
-from tests.stack import trading_stack
 from services.net import free_port
+from tests.stack import TRADERS, trading_stack
 
 SYMBOL = "BTC-USDT"
 
@@ -57,8 +58,9 @@ class Log:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("trader", TRADERS)
 async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_at_all(
-    bus: Bus, settings: Settings
+    bus: Bus, settings: Settings, trader: str
 ) -> None:
     port = free_port()
     env = dict(
@@ -77,7 +79,7 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
     await watcher.start()
     outcomes: dict[str, str] = {}
     try:
-        async with trading_stack(bus, ["binance", "okx"], seed=11) as market, httpx.AsyncClient(
+        async with trading_stack(bus, ["binance", "okx"], seed=11, trader=trader) as market, httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=30
         ) as client:
 
@@ -107,11 +109,12 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
             # 1. Killed as soon as the request is on its way (before or while it is handled).
             await killed_during("g_kill_at_once", lambda: True)
             # 2. Killed holding an acked command the kernel has not run: the graph engine is down.
-            index = next(i for i, p in enumerate(market.parts) if isinstance(p, GraphEngineService))
+            engine: type = JetStreamKernel if trader == "kernel" else GraphEngineService
+            index = next(i for i, p in enumerate(market.parts) if isinstance(p, engine))
             await market.parts[index].stop()
             await killed_during("g_kill_acked", lambda: log.commands["g_kill_acked"] > 0)
             assert log.graphs["g_kill_acked"] == 0  # acked, not executed
-            market.parts[index] = GraphEngineService(bus)
+            market.parts[index] = engine(bus)  # the kernel restored from the log answers the acked command
             await market.parts[index].start()
             await watcher.wait_until(lambda: log.graphs["g_kill_acked"] > 0, timeout=30)
             # 3. Killed once the engine has made the graph, before (or as) the API answers.

@@ -197,7 +197,8 @@ def crossbook_parts(
         env |= {prefix + "WS_URL": server.ws_url, prefix + "REST_URL": server.rest_url, prefix + "SYMBOLS": "BTC-USDT"}
     parts = {f"edge_{v}": Part(f"edge_{v}", ["edge", "--venue", v], env, f"edge {v} streaming") for v in VENUES}
     host = {name: name for name in parts}
-    if layout == "one_process":
+    env["CROSSBOOK_TRADER"] = "kernel" if layout == "kernel" else "services"
+    if layout in ("one_process", "kernel"):
         parts["trader"] = Part("trader", ["trader"], env, "trader running")
         host |= {role: "trader" for role in ROLES}
     else:
@@ -238,10 +239,11 @@ def kill_plan(rng: random.Random, limits: set[int], orders: int) -> dict[int, tu
     return {i: (part, rng.choice(TRIGGERS[part.split("_")[0]])) for i, part in zip(at, targets)}
 
 
-# Each role its own process (the 100 orders), and the whole trader as one process
-# (`crossbook trader`, as the Procfile runs it; fewer orders to keep the suite quick).
+# Each role its own process (the 100 orders), the whole trader as one process
+# (`crossbook trader`, as the Procfile runs it; fewer orders to keep the suite quick), and the
+# trader as the one kernel (`CROSSBOOK_TRADER=kernel`).
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize(("layout", "orders"), [("process_per_role", 100), ("one_process", 40)])
+@pytest.mark.parametrize(("layout", "orders"), [("process_per_role", 100), ("one_process", 40), ("kernel", 40)])
 async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_nothing(
     bus: Bus, settings: Settings, sims: dict[str, SimServer], layout: str, orders: int
 ) -> None:
@@ -275,12 +277,24 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
                     # Cancel once the venue holds the resting child (or the graph already ended).
                     await watcher.wait_until(lambda: graph_id in watch.limit_acked or graph_id in watch.ended, 30)
                     r = await client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers)
-                    assert r.status_code == 200, r.text
+                    assert r.status_code == 200 or recorded(r), r.text
+
+                def recorded(r: httpx.Response) -> bool:
+                    # The command is on the log but the trader, restarting after a kill (slow to
+                    # start on a loaded machine), did not apply it within the API's wait: it runs
+                    # once the trader is back, which the audit below checks (once, not twice).
+                    return r.status_code == 504 and r.json()["error"]["code"] == "KERNEL_TIMEOUT"
 
                 async def post(body: dict[str, Any]) -> str:
+                    body = {"graph_id": f"crash-{len(posted)}", **body}  # a known id even without an answer
+                    posted.append(body["graph_id"])
                     r = await client.post("/v1/orders", json=body, headers=headers)
-                    assert r.status_code == 200, r.text
+                    if recorded(r):
+                        return str(body["graph_id"])
+                    assert r.status_code == 200, r.text + "\n" + "\n".join(parts[host["graph"]].log[-60:])
                     return str(r.json()["graph_id"])
+
+                posted: list[str] = []
 
                 unplaced: str | None = None
                 for i, body in enumerate(bodies):

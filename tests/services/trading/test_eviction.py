@@ -71,7 +71,9 @@ class Running:
 
 @pytest.fixture
 async def running(bus: Bus, settings: Settings) -> AsyncIterator[Running]:
-    async with trading_stack(bus, CLUSTER_VENUES, seed=53) as market, api_in_process(settings) as (client, api):
+    async with trading_stack(bus, CLUSTER_VENUES, seed=53, trader="services") as market, api_in_process(settings) as (
+        client, api
+    ):
         yield Running(client, api, market, bus)
 
 

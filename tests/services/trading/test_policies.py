@@ -112,8 +112,8 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(bus: Bus, settings: Settings) -> AsyncIterator[Desk]:
-    async with trading_stack(bus, [], seed=0):  # graph engine, router, sandbox, TCA; no sim venues
+async def desk(bus: Bus, settings: Settings, trader: str) -> AsyncIterator[Desk]:
+    async with trading_stack(bus, [], seed=0, trader=trader):  # graph engine, router, sandbox, TCA; no sim venues
         key = create_key(settings, "default", sandbox=True, now_ns=1).secret
         app = create_app(settings)
         async with app.router.lifespan_context(app):

@@ -1,0 +1,197 @@
+"""The JetStream runner: the synchronous `Kernel` as the live trader, one process, one writer.
+
+One in-order read of the kernel's inputs: market data (MD `md.>` from each book's newest
+snapshot, and `nbbo.>` for the TCA's interval benchmarks) and the LEDGER subjects it folds (`cmd.>` commands, `exec.>` execution facts of other
+writers -- the live executor, the API's paper funding --, and on a restart its own earlier
+outputs). Each input goes through `Kernel.handle` on the event loop's one thread; what it causes
+is appended pipelined (`AggregateAppender`: one round trip per batch, the first append per
+aggregate under `Nats-Expected-Last-Subject-Sequence`, each next one chained after its
+predecessor), as the kernel's roles (graph, risk, router, executor, tca: each subject stamped
+with the role that owns it). Ids derive from causes, so a re-run after a crash appends nothing
+twice (`Nats-Msg-Id`). Time is the wall clock (`WallClock`); what the kernel schedules (venue
+latency of the sandbox, graph timers, TWAP slices) is released by a timer task at its due time.
+
+Restart: the LEDGER as it stood at start is restored (`Kernel.restore`: folded, nothing decided),
+then `Kernel.finish_restore` sends the children that were open back to their simulated venues and
+decides follow-ups, and commands with no answer on the log are decided. Our own appends read back
+later are skipped (already folded when decided).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+
+from events import AnyEvent, commands
+from events.subjects import graph_subject, subject_for
+from projections.follower import SharedFollower, SharedView, StreamFollower
+from projections.market_follower import MarketFollower
+from services.aio import cancel_and_wait
+from services.bus import Bus
+from services.bus.writer import as_writer
+from services.edges.sandbox.config import SandboxConfig
+from services.kernel.appender import AggregateAppender
+from services.kernel.kernel import Kernel
+from services.kernel.ports import Clock, WallClock
+from services.risk import RiskLimits
+
+log = logging.getLogger("crossbook.kernel")
+
+KERNEL_ROLES = ("graph", "risk", "router", "executor", "tca")
+LEDGER_INPUTS = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", "tca.>"]
+# Aggregates only the kernel writes: each batch's first append to one is checked. exec.* is also
+# written by the API (paper funding), which the kernel cannot know of before reading it.
+CHECKED = ("ord.", "risk.", "route.", "tca.")
+
+
+@dataclass
+class Restored:
+    """Readiness: set once the log as it stood at start is restored and open work picked up."""
+
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class JetStreamKernel:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        limits: RiskLimits | None = None,
+        sandbox: SandboxConfig | None = None,
+        seed: int = 7,
+        clock: Clock | None = None,
+        simulate_live: bool = True,
+        md: SharedFollower | None = None,
+    ) -> None:
+        """`clock`: the wall clock unless given (a test's virtual clock); `simulate_live`: fill
+        live graphs' children at the simulated venues too (off when the live executor runs);
+        `md`: a view of the process's one read of market data, else its own."""
+        self.bus = bus
+        self.clock = clock or WallClock()
+        self.kernel = Kernel(clock=self.clock, rng=random.Random(seed), limits=limits, sandbox=sandbox,
+                             simulate_live=simulate_live)
+        self.market = self.kernel.market  # readiness looks at the books decisions are made on
+        self.appender = AggregateAppender(as_writer(bus, *KERNEL_ROLES), "kernel")
+        self.appender.checks = lambda subject: subject.startswith(CHECKED)
+        self.appender.on_refused = self._refused
+        self.mine: set[str] = set()  # ids appended by this process, not read back yet
+        self.restored = Restored()
+        self.handled = 0  # inputs handled
+        self._restore_to = 0
+        self._unanswered: dict[str, AnyEvent] = {}  # commands restored without an answer on the log
+        self._wake = asyncio.Event()
+        self._armed_ns: int | None = None  # the due time the timer task waits for
+        self._timer: asyncio.Task[None] | None = None
+        self._finisher: asyncio.Task[None] | None = None
+        self.md: StreamFollower | SharedView = (
+            md.view(["md.>", "nbbo.>"], self._on_md) if md is not None
+            else MarketFollower(bus, self._on_md, also=("nbbo.>",))  # NBBO mids: TWAP/VWAP interval benchmarks
+        )
+        self.ledger = StreamFollower(bus, "LEDGER", LEDGER_INPUTS, self._on_ledger)
+
+    async def start(self) -> None:
+        await self.appender.start()
+        await self.md.start()
+        self._restore_to = (await self.bus.js.stream_info("LEDGER")).state.last_seq
+        await self.ledger.start()
+        self._finisher = asyncio.create_task(self._finish_when_caught_up(), name="kernel-restore")
+
+    async def stop(self) -> None:
+        for task in (self._finisher, self._timer):
+            if task is not None:
+                await cancel_and_wait(task)
+        await self.ledger.stop()
+        await self.md.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self.appender.drain()  # what was decided goes out (a crash re-decides it anyway)
+        await self.appender.stop()
+
+    def advance_to(self, ts_ns: int) -> None:
+        """Release what is scheduled up to `ts_ns` now (a test's virtual clock; live, the timer does)."""
+        self.clock.advance_to(ts_ns)
+        self._append(self.kernel.advance_to(ts_ns))
+
+    # --- inputs -----------------------------------------------------------------------------
+    def _on_md(self, event: AnyEvent, seq: int) -> None:
+        if not self.restored.caught_up.is_set():
+            self.kernel.observe(event)  # nothing rests at a simulated venue before the restore ends
+            return
+        self._handle(event)
+
+    def _on_ledger(self, event: AnyEvent, seq: int) -> None:
+        subject = subject_for(event)
+        self.appender.saw(subject, seq)
+        if seq <= self._restore_to:
+            self._restore(event)
+            return
+        if not self.restored.caught_up.is_set():
+            self._finish_restore()
+        if event.event_id in self.mine:
+            self.mine.discard(event.event_id)  # ours, folded when decided
+            return
+        self._handle(event)
+
+    def _handle(self, event: AnyEvent) -> None:
+        self.handled += 1
+        self._append(self._decide(event))
+
+    def _decide(self, event: AnyEvent) -> list[AnyEvent]:
+        if isinstance(event, commands.SubmitGraph) and self.appender.last_seq.get(
+            graph_subject(event.tenant, event.graph_id)
+        ):
+            return []  # the graph exists on the log (it may have left the hot state): not a new one
+        return self.kernel.handle(event)
+
+    def _restore(self, event: AnyEvent) -> None:
+        if isinstance(event, commands.COMMANDS):
+            self._unanswered[event.event_id] = event
+        elif event.causation_id:
+            self._unanswered.pop(event.causation_id, None)
+        self.kernel.restore(event)
+
+    async def _finish_when_caught_up(self) -> None:
+        await self.ledger.caught_up.wait()
+        self._finish_restore()
+
+    def _finish_restore(self) -> None:
+        if self.restored.caught_up.is_set():
+            return
+        self.restored.caught_up.set()
+        out = self.kernel.finish_restore()
+        unanswered, self._unanswered = self._unanswered, {}
+        for command in unanswered.values():  # appended, but the kernel died before answering
+            self.handled += 1
+            out += self._decide(command)
+        if unanswered:
+            log.info("kernel: %d commands without an answer on the log decided now", len(unanswered))
+        self._append(out)
+        self._timer = asyncio.create_task(self._run_timers(), name="kernel-timers")
+        log.info("kernel: restored up to LEDGER seq %d; %d open graphs", self._restore_to, len(self.kernel.graphs))
+
+    # --- outputs ----------------------------------------------------------------------------
+    def _append(self, events: list[AnyEvent]) -> None:
+        if events:
+            for event in events:
+                self.mine.add(event.event_id)
+            self.appender.put(events)
+        if self.kernel.next_due_ns() != self._armed_ns:
+            self._wake.set()  # the next timer moved
+
+    def _refused(self, events: list[AnyEvent], expected_seq: int) -> None:
+        for event in events:
+            self.mine.discard(event.event_id)
+
+    async def _run_timers(self) -> None:
+        while True:
+            self._wake.clear()
+            due = self._armed_ns = self.kernel.next_due_ns()
+            now = self.clock.now_ns()
+            if due is not None and due <= now:
+                self._append(self.kernel.advance_to(now))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), None if due is None else (due - now) / 1e9)
