@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
@@ -89,10 +91,22 @@ async def test_streams_follow_their_definitions(bus: Bus) -> None:
     await bus.ensure_streams()  # idempotent
 
 
+def _state(pid: int) -> str:
+    """The process state letter from /proc (R running, S sleeping, T stopped, ...)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
 async def test_publish_many_fails_instead_of_hanging_when_the_server_stalls(bus: Bus, nats_server: NatsServer) -> None:
     # Arrange: the server process is stopped (SIGSTOP), as a hung or overloaded server would be
     assert nats_server.proc is not None
     os.kill(nats_server.proc.pid, signal.SIGSTOP)
+    # kill() only queues the signal: a server thread running on another core may still answer a
+    # publish until the process is really stopped ('T' in /proc/<pid>/stat).
+    deadline = time.monotonic() + 10
+    while _state(nats_server.proc.pid) != "T":
+        assert time.monotonic() < deadline, "the server never stopped"
+        await asyncio.sleep(0.01)
     try:
         # Act / Assert: no ack comes; the call fails at its deadline instead of waiting forever
         with pytest.raises(BusError, match="no JetStream answer"):

@@ -106,6 +106,11 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
                     outcomes[graph_id] = f"error {type(exc).__name__}"
                 await start_api()
 
+            # The tenant's first order is funded first, and the kernel trader applies the funding
+            # (the sandbox book is its own): fund before case 2 stops it, so that case's order
+            # waits on nothing but the kernel it tests.
+            r = await client.post("/v1/orders", json=body("g_funded"))
+            assert r.status_code == 200, r.text
             # 1. Killed as soon as the request is on its way (before or while it is handled).
             await killed_during("g_kill_at_once", lambda: True)
             # 2. Killed holding an acked command the kernel has not run: the graph engine is down.
