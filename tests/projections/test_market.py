@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -12,11 +13,12 @@ from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, VenueStatus
 from projections.market import MarketBooks
 from services.bus import Bus
 from services.edges import registry
-from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.runtime import EdgeRunner
 from services.edges.service import BusSink
 from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.md.service import NbboPublisher
+from tests.stack import EDGE_TIMING, freeze
 
 BTC = 97_000_000_000_000
 
@@ -88,7 +90,7 @@ async def market(bus: Bus) -> AsyncIterator[tuple[list[SimServer], list[EdgeRunn
         server = await SimServer(protocols[name](), inst, tick_ms=20, seed=21 + i).start()
         adapter = adapters[name](VenueEndpoints(server.ws_url, server.rest_url))
         # No snapshot refresh: the audit below needs the log to stand still once the markets do.
-        timing = EdgeTiming(0.05, 0.5, 5.0, 0.1, snapshot_refresh_s=3600.0)
+        timing = dataclasses.replace(EDGE_TIMING, snapshot_refresh_s=3600.0)
         runner = EdgeRunner(adapter, [inst[0].symbol], BusSink(bus), timing=timing)
         await runner.start()
         servers.append(server)
@@ -118,10 +120,9 @@ async def test_nbbo_from_live_edges_is_rebuilt_identically_from_the_log(
     for runner in runners:
         start = runner.counters["updates"]
         await runner.wait_until(lambda r: r.counters["updates"] >= start + 20 and not r.is_stale(r.venue_symbols[0]))
-    # Freeze the markets and let everything drain into the log and the publisher.
-    for server in servers:
-        await server.pause()
-    await bus.nc.flush()
+    # Freeze the markets and let everything drain into the log and the publisher: every frame the
+    # venues sent is handled and on the log (no edge may still be publishing while we audit).
+    await freeze(bus, servers, runners)
     await publisher.follower.wait_caught_up()
     await publisher.flush()
     published_before = publisher.published_count

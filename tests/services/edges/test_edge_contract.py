@@ -42,7 +42,8 @@ async def edge(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EdgeRunner
         adapter,
         [instruments[0].symbol],
         MemorySink(),
-        timing=EdgeTiming(reconnect_base_s=0.05, reconnect_max_s=0.5, silence_timeout_s=5.0, snapshot_retry_s=0.1),
+        # assert_equals_server pauses the venue: its silence must not read as a dead wire.
+        timing=EdgeTiming(reconnect_base_s=0.05, reconnect_max_s=0.5, silence_timeout_s=300.0, snapshot_retry_s=0.1),
     )
     await runner.start()
     venue_symbol = adapter.to_venue(instruments[0].symbol)

@@ -7,12 +7,13 @@ ProjectionRunner) equals a fresh fold of the allocations, fills and balance adju
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import signal
 import sys
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,20 @@ class Part:
             await self.process.wait()
         if self._reader is not None:
             await self._reader
+
+
+async def until_taken(send: Callable[[], Awaitable[httpx.Response]], attempts: int = 6) -> httpx.Response:
+    """Send a command as the API's answers ask. 504 KERNEL_TIMEOUT: recorded, but the kernel (a
+    part restarting on a loaded machine) has not applied it within the API's wait; 503
+    SERVICE_UNAVAILABLE: JetStream did not confirm the append in time (a starved nats-server),
+    retry it. Either way the same request again (same graph id, same graph version: the same
+    command id, stored once) is safe. Any other answer is returned as it is."""
+    for _ in range(attempts):
+        r = await send()
+        if r.status_code not in (503, 504):
+            return r
+        assert r.json()["error"]["code"] == {503: "SERVICE_UNAVAILABLE", 504: "KERNEL_TIMEOUT"}[r.status_code], r.text
+    return r
 
 
 class Watch:
@@ -240,7 +255,11 @@ def kill_plan(rng: random.Random, limits: set[int], orders: int) -> dict[int, tu
 
 # Each role its own process (the issue's 100 orders), and the whole trader as one process
 # (`crossbook trader`, as the Procfile runs it; fewer orders to keep the suite quick).
-@pytest.mark.timeout(150)
+# A fixed workload (the issue's 100 orders, ten kill -9 and restarts of Python processes): its
+# time grows with the machine's load. Measured here on 2 cores at load 17-20: 187 s for the
+# process-per-role run (150 s was the old budget). The budget covers that work; no wait in the
+# test relies on it.
+@pytest.mark.timeout(420)
 @pytest.mark.parametrize(("layout", "orders"), [("process_per_role", 100), ("one_process", 40)])
 async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_nothing(
     bus: Bus, settings: Settings, sims: dict[str, SimServer], layout: str, orders: int
@@ -274,14 +293,16 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
                 async def cancel(graph_id: str) -> None:
                     # Cancel once the venue holds the resting child (or the graph already ended).
                     await watcher.wait_until(lambda: graph_id in watch.limit_acked or graph_id in watch.ended, 30)
-                    r = await client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers)
+                    r = await until_taken(lambda: client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers))
                     assert r.status_code == 200, r.text
 
                 async def post(body: dict[str, Any]) -> str:
-                    r = await client.post("/v1/orders", json=body, headers=headers)
+                    body = {**body, "graph_id": f"crash-{next(numbers)}"}  # chosen here: a retry is the same order
+                    r = await until_taken(lambda: client.post("/v1/orders", json=body, headers=headers))
                     assert r.status_code == 200, r.text
                     return str(r.json()["graph_id"])
 
+                numbers = itertools.count()
                 unplaced: str | None = None
                 for i, body in enumerate(bodies):
                     if i == min(limits) and host["sandbox"] != host["router"]:
@@ -291,7 +312,7 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
                         await parts[host["sandbox"]].kill()
                         graph_id = unplaced = await post(body)
                         await watcher.wait_until(lambda: (graph_id, ChildAllocated) in watch.seen, 30)
-                        r = await client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers)
+                        r = await until_taken(lambda: client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers))
                         assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
                         await parts[host["sandbox"]].start()
                         continue
