@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -12,6 +13,7 @@ from events import new_event_id
 from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, VenueStatusChanged
 from projections.market import MarketBooks
 from services.bus import Bus
+from services.errors import BusError
 from services.edges import registry
 from services.edges.runtime import EdgeRunner
 from services.edges.service import BusSink
@@ -194,3 +196,55 @@ def test_an_old_perp_edge_id_in_the_log_shows_under_its_exchange() -> None:
     assert books.apply(status("binance_usdm", "down")) == ("BTC-USDT-PERP",)
     assert books.nbbo("BTC-USDT") is not None
     assert books.venue_state[("binance", "perp")].venue == "binance"
+
+
+class GatedBus:
+    """The real bus, with its first `publish_many` held until the test opens the gate (or made
+    to fail): a publish that is slow, or lost, at a moment the test chooses."""
+
+    def __init__(self, bus: Bus, fail: bool = False) -> None:
+        self.bus, self.fail = bus, fail
+        self.entered, self.gate = asyncio.Event(), asyncio.Event()
+        self.calls = 0
+
+    async def publish_many(self, events: list[NbboChanged]) -> object:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            await self.gate.wait()
+            if self.fail:
+                raise BusError("no JetStream answer")
+        return await self.bus.publish_many(events)
+
+
+async def test_a_flush_waits_for_the_one_in_flight_so_the_log_ends_on_the_current_nbbo(bus: Bus) -> None:
+    # Arrange: a flush whose publish is held; meanwhile the NBBO moves and a second flush starts.
+    publisher = NbboPublisher(bus, tick_ms=10)
+    gated = GatedBus(bus)
+    publisher.bus = gated  # type: ignore[assignment]
+    publisher._apply(snap("okx", [(BTC, 5)], [(BTC + 20, 3)]), 1)
+    first = asyncio.create_task(publisher.flush())
+    await gated.entered.wait()
+    publisher._apply(snap("okx", [(BTC + 5, 5)], [(BTC + 20, 3)]), 2)
+    second = asyncio.create_task(publisher.flush())
+    # Act
+    gated.gate.set()
+    counts = await asyncio.gather(first, second)
+    # Assert: both NBBOs are on the log, in the order of the books (the newer last), and counted.
+    log = [d.event async for d in bus.replay("MD", ["nbbo.>"])]
+    assert [e.bid_px_1e9 for e in log if isinstance(e, NbboChanged)] == [BTC, BTC + 5]
+    assert counts == [1, 1] and publisher.published_count == 2
+
+
+async def test_an_nbbo_whose_publish_failed_is_published_again(bus: Bus) -> None:
+    publisher = NbboPublisher(bus, tick_ms=10)
+    gated = GatedBus(bus, fail=True)
+    publisher.bus = gated  # type: ignore[assignment]
+    publisher._apply(snap("okx", [(BTC, 5)], [(BTC + 20, 3)]), 1)
+    gated.gate.set()
+    with pytest.raises(BusError):
+        await publisher.flush()
+    # The next tick publishes it: it was never stored, so it is not "already published".
+    assert await publisher.flush() == 1
+    log = [d.event async for d in bus.replay("MD", ["nbbo.>"])]
+    assert [e.bid_px_1e9 for e in log if isinstance(e, NbboChanged)] == [BTC]

@@ -115,7 +115,9 @@ async def test_a_delta_before_the_books_first_snapshot_in_the_read_is_not_applie
     ]
 
 
-@pytest.mark.timeout(90)
+# Loading the million events is the work here (82 s measured on 2 cores at load 16, past 90 s at
+# load 20): the budget covers that, the assertions below count events and do not time anything.
+@pytest.mark.timeout(300)
 async def test_over_a_million_events_of_history_books_are_current_from_the_present_alone(bus: Bus) -> None:
     # Arrange: a million events from refreshing edges (a snapshot every 1000 events per book),
     # then the present: each book's refresh and a few deltas after it.
