@@ -173,9 +173,9 @@ async def test_bad_payload_is_recorded_by_health_and_halts_a_strict_projection(b
     await halting.start()
     with pytest.raises(ProjectionHalted, match="stream seq 4 on md.okx.BTC-USDT.trade"):
         await halting.wait_for(6)
-    # Batches of 2 end at seq 2, or at 3 when a fetch came back short (a redelivery after the
-    # 1 s ack wait on a loaded machine shifts them): either way nothing from seq 4 on.
-    assert store.max_position("strict_md") in (2, 3)
+    # Nothing from seq 4 on. Where the last commit before it ends depends on the batches, which a
+    # short fetch or a redelivery after the 1 s ack wait reshapes on a loaded machine (seen: 1, 2, 3).
+    assert store.max_position("strict_md") < 4
     await halting.stop()
 
 
