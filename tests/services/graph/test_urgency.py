@@ -123,7 +123,9 @@ async def test_high_finishes_a_large_order_sooner_and_dearer_than_low(
     # have refilled the levels high walked before low's first slice, so only the order is pinned
     assert expected_cost_bps("high") > expected_cost_bps("low")
     # ... and the forecast said so before either order was sent (same book shape, same ordering)
-    forecast = (await client.get("/v1/execution/forecast", params={"symbol": "BTC-USDT", "side": "buy", "qty": qty})).json()
+    answer = await client.get("/v1/execution/forecast", params={"symbol": "BTC-USDT", "side": "buy", "qty": qty})
+    assert answer.status_code == 200, answer.text  # once seen without its body under load: say why
+    forecast = answer.json()
     by_urgency = {row["urgency"]: row for row in forecast["urgency_tradeoff"]}
     assert by_urgency["high"]["horizon_ms"] < by_urgency["low"]["horizon_ms"]
     assert by_urgency["high"]["est_cost_bps"] > by_urgency["low"]["est_cost_bps"]
