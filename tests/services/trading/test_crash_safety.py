@@ -40,6 +40,10 @@ ROOT = Path(__file__).resolve().parents[3]
 VENUES = ["binance", "okx"]
 ROLES = ("graph", "router", "sandbox", "tca")
 LIMITS = 8  # limit orders far from the market: they rest until the test cancels them
+# How long an awaited event may take before the test calls it lost. Every wait is on its event;
+# this only has to outlast a killed part's restart (interpreter start, catch-up on the ledger),
+# which went past 30 s on 2 cores at load 16-20 (a resting child's ack waited for its sandbox).
+EVENT_WAIT_S = 90.0
 SEED = int(os.environ.get("CROSSBOOK_CRASH_SEED", "20261122"))  # another seed, other kill points
 BTC_1e8 = 100_000_000
 # The event on an order's graph that, once seen, pulls the trigger on a part: each names a
@@ -83,7 +87,7 @@ class Part:
             if self.ready_line in line:
                 ready.set()
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, timeout: float = EVENT_WAIT_S) -> None:
         assert self.process is not None
         exited = asyncio.ensure_future(self.process.wait())
         up = asyncio.ensure_future(self.ready.wait())
@@ -281,7 +285,7 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
         async with app.router.lifespan_context(app):
             api: ApiState = app.state.api
             await api.md_follower.wait_until(
-                lambda: all(api.market.books.get((v, "BTC-USDT")) for v in VENUES), timeout=30
+                lambda: all(api.market.books.get((v, "BTC-USDT")) for v in VENUES), timeout=EVENT_WAIT_S
             )
             bodies, limits = order_plan(rng, api, orders)
             kills = kill_plan(rng, limits, orders)
@@ -292,7 +296,7 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
 
                 async def cancel(graph_id: str) -> None:
                     # Cancel once the venue holds the resting child (or the graph already ended).
-                    await watcher.wait_until(lambda: graph_id in watch.limit_acked or graph_id in watch.ended, 30)
+                    await watcher.wait_until(lambda: graph_id in watch.limit_acked or graph_id in watch.ended, EVENT_WAIT_S)
                     r = await until_taken(lambda: client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers))
                     assert r.status_code == 200, r.text
 
@@ -311,7 +315,7 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
                         await parts[host["sandbox"]].wait_ready()
                         await parts[host["sandbox"]].kill()
                         graph_id = unplaced = await post(body)
-                        await watcher.wait_until(lambda: (graph_id, ChildAllocated) in watch.seen, 30)
+                        await watcher.wait_until(lambda: (graph_id, ChildAllocated) in watch.seen, EVENT_WAIT_S)
                         r = await until_taken(lambda: client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers))
                         assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
                         await parts[host["sandbox"]].start()
