@@ -27,6 +27,10 @@ from services.bus import Bus
 from services.bus.bus import FAILOVER_RETRY_S, TRANSIENT, fetch_batch
 from services.errors import CrossbookError
 
+# A fetch of messages the server says are pending: they come at once; the bound only ends the
+# wait for one that stopped being pending meanwhile (a loaded machine can take seconds to answer).
+DRAIN_FETCH_S = 5.0
+
 log = logging.getLogger("crossbook.projections")
 
 
@@ -192,13 +196,18 @@ class ProjectionRunner:
             raise
 
     async def _drain(self, room: int) -> list[Msg]:
-        """What the consumer holds now, up to `room` messages: one short fetch can return only
-        part of it, so fetch until one comes back empty."""
+        """What the consumer holds now, up to `room` messages: those already delivered to us (an
+        earlier pull can have taken more than it returned), and those the server says are pending,
+        fetched with a bound long enough for a loaded machine (a fetch with a 2 ms timeout found
+        none of them whenever the machine was slower than that: a lingering batch then committed
+        only its first message). One fetch can return only part, so ask again until none."""
         out: list[Msg] = []
         while len(out) < room:
             try:
-                more = await self._sub.fetch(room - len(out), timeout=0.002)
-            except TimeoutError:
+                pending = (await self._sub.consumer_info()).num_pending
+                wanted, wait_s = (min(pending, room - len(out)), DRAIN_FETCH_S) if pending else (room - len(out), 0.002)
+                more = await self._sub.fetch(wanted, timeout=wait_s)  # takes the delivered ones first
+            except (TimeoutError, *TRANSIENT):  # nothing more (or a node away): the next fetch takes the rest
                 break
             if not more:
                 break

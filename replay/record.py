@@ -3,7 +3,8 @@
 The read starts at the present as the market follower does (projections/market_follower.py):
 at the oldest of the books' newest snapshots, so every recorded book opens with a snapshot;
 a book's deltas before its first snapshot in the read are dropped. It then follows the stream
-live for `seconds` of wall time (recording is I/O at the edge, not kernel logic).
+live for `seconds` of wall time (recording is I/O at the edge, not kernel logic), or until the
+caller's `until` event is set and everything the stream held at that moment is recorded.
 """
 
 from __future__ import annotations
@@ -53,11 +54,17 @@ async def record(
     *,
     symbols: list[str],
     venues: list[str] | None = None,
-    seconds: float,
+    seconds: float | None = None,
+    until: asyncio.Event | None = None,
     on_progress: Callable[[RecordStats, float], None] | None = None,
 ) -> RecordStats:
-    """Record `seconds` of md events of `symbols` into `out`; `on_progress(stats, elapsed_s)`
-    is called after every fetched batch."""
+    """Record md events of `symbols` into `out` for `seconds`, or until `until` is set (then up to
+    the stream's end at that moment: a session's recording covers all that happened in it, however
+    slow the machine); whichever comes first. `on_progress(stats, elapsed_s)` is called after every
+    fetched batch."""
+    if seconds is None and until is None:
+        raise ValueError("record needs `seconds`, `until` or both")
+    limit_s = float("inf") if seconds is None else seconds
     subjects = md_subjects(symbols, venues)
     info = await bus.js.stream_info(MD_STREAM)
     latest = await last_per_subject(bus, MD_STREAM, subjects)
@@ -73,13 +80,22 @@ async def record(
     sub = await bus.js.pull_subscribe(subjects[0], stream=MD_STREAM, config=filtered(config, subjects))
     live_books: set[tuple[str, str]] = set()
     started = time.monotonic()
+    end_seq: int | None = None  # the stream's end when `until` was set
+    idle = False  # the last fetch found nothing
     try:
         with RecordingWriter(out) as writer:
-            while (elapsed := time.monotonic() - started) < seconds:
+            while (elapsed := time.monotonic() - started) < limit_s:
+                if end_seq is None and until is not None and until.is_set():
+                    end_seq = (await bus.js.stream_info(MD_STREAM)).state.last_seq
+                if end_seq is not None and (
+                    stats.last_seq >= end_seq or (idle and (await sub.consumer_info()).num_pending == 0)
+                ):
+                    break  # all of it read (the stream's last messages may be other subjects')
                 try:
-                    msgs = await sub.fetch(FETCH_BATCH, timeout=min(FETCH_WAIT_S, max(0.01, seconds - elapsed)))
+                    msgs = await sub.fetch(FETCH_BATCH, timeout=min(FETCH_WAIT_S, max(0.01, limit_s - elapsed)))
                 except (TimeoutError, asyncio.TimeoutError):
                     msgs = []
+                idle = not msgs
                 for msg in msgs:
                     stats.last_seq = msg.metadata.sequence.stream
                     try:

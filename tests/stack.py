@@ -26,6 +26,28 @@ from services.sor.service import RouterService
 from services.tca.service import TcaService
 
 
+# Quick reconnects and resyncs for test edges. A paused venue (a frozen market, `freeze`) sends
+# nothing at all, not even heartbeats, so the silence watchdog must outlast any test (pytest's
+# timeouts are at most 150 s) or it reads the pause as a dead wire and reconnects, which marks
+# the books stale mid-test. Tests of the watchdog itself set their own.
+EDGE_TIMING = EdgeTiming(reconnect_base_s=0.05, reconnect_max_s=0.5, silence_timeout_s=300.0, snapshot_retry_s=0.1)
+
+
+async def freeze(bus: Bus, servers: list[SimServer], runners: list[EdgeRunner], timeout: float = 30.0) -> None:
+    """Pause the venues, then wait until each edge has handled every frame its venue sent and
+    JetStream holds everything the edges published: from here on the books on the log stand
+    still (an edge's snapshot refresh repeats its book). `runners[i]` streams `servers[i]`."""
+    for server in servers:
+        await server.pause()
+    for server, runner in zip(servers, runners, strict=True):
+        [conn] = server.conns  # the edge's one connection (a pause does not drop it)
+        await runner.wait_until(
+            lambda r, conn=conn: r.session_frames >= conn.frames_sent and not any(map(r.is_stale, r.venue_symbols)),
+            timeout=timeout,
+        )
+    await bus.js.publish_async_completed()
+
+
 @dataclass
 class Market:
     servers: list[SimServer]
@@ -81,7 +103,7 @@ async def trading_stack(
             adapters[name](VenueEndpoints(server.ws_url, server.rest_url)),
             streamed,
             BusSink(bus),
-            timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
+            timing=EDGE_TIMING,
         )
         await runner.start()
         await runner.wait_until(lambda r: all(not r.is_stale(vs) for vs in r.venue_symbols))

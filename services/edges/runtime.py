@@ -108,7 +108,9 @@ class EdgeRunner:
         self.books: dict[str, BookSync] = {vs: BookSync(adapter, vs) for vs in self.venue_symbols}
         self.counters: Counter[str] = Counter()
         self.connected = False
-        self.session_frames = 0  # frames received on the current connection
+        # Frames of the current connection handled to the end (their events handed to the sink):
+        # a test that froze its venue waits for this to reach what the venue sent.
+        self.session_frames = 0
         self._published_tops: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
         self._derives = type(adapter).derive_books is not VenueAdapter.derive_books
         self._ws: ClientConnection | None = None
@@ -235,12 +237,12 @@ class EdgeRunner:
     async def handle_frame(self, raw: str | bytes, recv_ns: int) -> None:
         """Parse one frame and act on it; garbage is counted and logged, never fatal."""
         self.counters["frames"] += 1
-        self.session_frames += 1
         try:
             parsed = self.adapter.parse(raw)
         except ParseError as exc:
             self.counters["bad_frames"] += 1
             log.warning("edge %s: bad frame (%s): %.200r", self.venue, exc, raw)
+            self.session_frames += 1
             await self._notify()
             return
         events: list[AnyEvent] = []
@@ -263,6 +265,7 @@ class EdgeRunner:
                 self.counters["control"] += 1
         if events:
             await self.sink.emit(events)
+        self.session_frames += 1
         await self._notify()
 
     async def _on_book(self, update: BookUpdate, recv_ns: int, events: list[AnyEvent]) -> None:

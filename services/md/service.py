@@ -43,6 +43,7 @@ class NbboPublisher:
         self.published_count = 0
         self.follower = MarketFollower(bus, self._apply)
         self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
 
     def _apply(self, event: AnyEvent, seq: int) -> None:
         self.dirty.update(self.books.apply(event, seq))
@@ -69,23 +70,31 @@ class NbboPublisher:
 
     async def flush(self) -> int:
         """Publish NBBO changes for symbols touched since the last flush; return how many."""
-        dirty, self.dirty = self.dirty, set()
-        events = []
-        for symbol in sorted(dirty):
-            nbbo: Nbbo | None = self.books.nbbo(symbol)
-            if nbbo is None:
-                key: tuple[object, ...] = (0, 0, 0, 0, ())
-                nbbo = Nbbo(symbol, 0, 0, "", 0, 0, "", ())
-            else:
-                key = nbbo.key
-            if self.published.get(symbol) == key:
-                continue
-            self.published[symbol] = key
-            events.append(nbbo_event(nbbo, self.new_id(), self.clock_ns(), self.books.position))
-        if events:
-            await self.bus.publish_many(events)
-            self.published_count += len(events)
-        return len(events)
+        # One flush at a time: a second caller waits for the one in flight, so NBBO events reach
+        # the log in the order of the books they describe, and its return finds them counted.
+        async with self._flushing:
+            dirty, self.dirty = self.dirty, set()
+            events, keys = [], {}
+            for symbol in sorted(dirty):
+                nbbo: Nbbo | None = self.books.nbbo(symbol)
+                if nbbo is None:
+                    key: tuple[object, ...] = (0, 0, 0, 0, ())
+                    nbbo = Nbbo(symbol, 0, 0, "", 0, 0, "", ())
+                else:
+                    key = nbbo.key
+                if self.published.get(symbol) == key:
+                    continue
+                keys[symbol] = key
+                events.append(nbbo_event(nbbo, self.new_id(), self.clock_ns(), self.books.position))
+            if events:
+                try:
+                    await self.bus.publish_many(events)
+                except BaseException:
+                    self.dirty |= dirty  # not known to be on the log: publish them again next tick
+                    raise
+                self.published.update(keys)  # only once stored: a failed publish is not "published"
+                self.published_count += len(events)
+            return len(events)
 
     async def _tick_loop(self) -> None:
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -11,12 +13,14 @@ from events import new_event_id
 from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, VenueStatusChanged
 from projections.market import MarketBooks
 from services.bus import Bus
+from services.errors import BusError
 from services.edges import registry
-from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.runtime import EdgeRunner
 from services.edges.service import BusSink
 from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.md.service import NbboPublisher
+from tests.stack import EDGE_TIMING, freeze
 
 BTC = 97_000_000_000_000
 
@@ -88,7 +92,7 @@ async def market(bus: Bus) -> AsyncIterator[tuple[list[SimServer], list[EdgeRunn
         server = await SimServer(protocols[name](), inst, tick_ms=20, seed=21 + i).start()
         adapter = adapters[name](VenueEndpoints(server.ws_url, server.rest_url))
         # No snapshot refresh: the audit below needs the log to stand still once the markets do.
-        timing = EdgeTiming(0.05, 0.5, 5.0, 0.1, snapshot_refresh_s=3600.0)
+        timing = dataclasses.replace(EDGE_TIMING, snapshot_refresh_s=3600.0)
         runner = EdgeRunner(adapter, [inst[0].symbol], BusSink(bus), timing=timing)
         await runner.start()
         servers.append(server)
@@ -118,10 +122,9 @@ async def test_nbbo_from_live_edges_is_rebuilt_identically_from_the_log(
     for runner in runners:
         start = runner.counters["updates"]
         await runner.wait_until(lambda r: r.counters["updates"] >= start + 20 and not r.is_stale(r.venue_symbols[0]))
-    # Freeze the markets and let everything drain into the log and the publisher.
-    for server in servers:
-        await server.pause()
-    await bus.nc.flush()
+    # Freeze the markets and let everything drain into the log and the publisher: every frame the
+    # venues sent is handled and on the log (no edge may still be publishing while we audit).
+    await freeze(bus, servers, runners)
     await publisher.follower.wait_caught_up()
     await publisher.flush()
     published_before = publisher.published_count
@@ -193,3 +196,55 @@ def test_an_old_perp_edge_id_in_the_log_shows_under_its_exchange() -> None:
     assert books.apply(status("binance_usdm", "down")) == ("BTC-USDT-PERP",)
     assert books.nbbo("BTC-USDT") is not None
     assert books.venue_state[("binance", "perp")].venue == "binance"
+
+
+class GatedBus:
+    """The real bus, with its first `publish_many` held until the test opens the gate (or made
+    to fail): a publish that is slow, or lost, at a moment the test chooses."""
+
+    def __init__(self, bus: Bus, fail: bool = False) -> None:
+        self.bus, self.fail = bus, fail
+        self.entered, self.gate = asyncio.Event(), asyncio.Event()
+        self.calls = 0
+
+    async def publish_many(self, events: list[NbboChanged]) -> object:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            await self.gate.wait()
+            if self.fail:
+                raise BusError("no JetStream answer")
+        return await self.bus.publish_many(events)
+
+
+async def test_a_flush_waits_for_the_one_in_flight_so_the_log_ends_on_the_current_nbbo(bus: Bus) -> None:
+    # Arrange: a flush whose publish is held; meanwhile the NBBO moves and a second flush starts.
+    publisher = NbboPublisher(bus, tick_ms=10)
+    gated = GatedBus(bus)
+    publisher.bus = gated  # type: ignore[assignment]
+    publisher._apply(snap("okx", [(BTC, 5)], [(BTC + 20, 3)]), 1)
+    first = asyncio.create_task(publisher.flush())
+    await gated.entered.wait()
+    publisher._apply(snap("okx", [(BTC + 5, 5)], [(BTC + 20, 3)]), 2)
+    second = asyncio.create_task(publisher.flush())
+    # Act
+    gated.gate.set()
+    counts = await asyncio.gather(first, second)
+    # Assert: both NBBOs are on the log, in the order of the books (the newer last), and counted.
+    log = [d.event async for d in bus.replay("MD", ["nbbo.>"])]
+    assert [e.bid_px_1e9 for e in log if isinstance(e, NbboChanged)] == [BTC, BTC + 5]
+    assert counts == [1, 1] and publisher.published_count == 2
+
+
+async def test_an_nbbo_whose_publish_failed_is_published_again(bus: Bus) -> None:
+    publisher = NbboPublisher(bus, tick_ms=10)
+    gated = GatedBus(bus, fail=True)
+    publisher.bus = gated  # type: ignore[assignment]
+    publisher._apply(snap("okx", [(BTC, 5)], [(BTC + 20, 3)]), 1)
+    gated.gate.set()
+    with pytest.raises(BusError):
+        await publisher.flush()
+    # The next tick publishes it: it was never stored, so it is not "already published".
+    assert await publisher.flush() == 1
+    log = [d.event async for d in bus.replay("MD", ["nbbo.>"])]
+    assert [e.bid_px_1e9 for e in log if isinstance(e, NbboChanged)] == [BTC]

@@ -90,8 +90,8 @@ async def test_fills_fold_into_exact_balances_and_positions_once(bus: Bus, store
     runner = ProjectionRunner(bus, store, PositionsProjection(), batch=2)
     await runner.start()
     # Act: the duplicate and the rest arrive after a restart, so the dedup must hold across
-    # batches and across runners (it lives in the view, not in memory). The first runner reads
-    # all of SPOT and its children (more events than len(SPOT)) before it stops.
+    # batches and across runners (it lives in the view, not in memory). The first runner folds
+    # all of SPOT with its child (not len(SPOT) events: where it stopped would move the count below).
     await runner.wait_for(first[-1].seq)
     await runner.stop()
     acks = await bus.publish_many(with_children([DUPLICATE, *MORE]))

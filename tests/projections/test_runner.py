@@ -173,7 +173,9 @@ async def test_bad_payload_is_recorded_by_health_and_halts_a_strict_projection(b
     await halting.start()
     with pytest.raises(ProjectionHalted, match="stream seq 4 on md.okx.BTC-USDT.trade"):
         await halting.wait_for(6)
-    assert store.max_position("strict_md") == 2
+    # Nothing from seq 4 on. Where the last commit before it ends depends on the batches, which a
+    # short fetch or a redelivery after the 1 s ack wait reshapes on a loaded machine (seen: 1, 2, 3).
+    assert store.max_position("strict_md") < 4
     await halting.stop()
 
 
@@ -192,9 +194,9 @@ async def test_a_lingering_runner_folds_a_burst_that_trickles_in_as_one_commit(b
 
     store.commit = counting  # type: ignore[method-assign]
     await runner.start()
-    # Act
-    for part in range(3):
-        await bus.publish_many(trades(5, part * 5))
+    # Act: the three parts go out back to back, none waiting for the acks of the one before (three
+    # ack round trips in a row took longer than the linger on a loaded machine: two commits).
+    await asyncio.gather(*(bus.publish_many(trades(5, part * 5)) for part in range(3)))
     await runner.wait_for(15, timeout=30)
     await runner.stop()
     # Assert

@@ -100,15 +100,20 @@ async def test_a_recorded_session_backtests_to_the_fills_it_had_live(bus: Bus, t
     commands: list[SubmitGraph] = []
     async with trading_stack(bus, VENUES, seed=13):
         await bus.publish_many(funding_events("acme", VENUES, time.time_ns()))
-        recording = asyncio.create_task(record(bus, out, symbols=[SYMBOL], seconds=4.0))
+        # The recording runs until every order has filled and been reported, then takes in what
+        # the stream holds up to then: it covers the whole session however slow the machine (a
+        # fixed length could end before a late order or its fills, and the backtest would miss them).
+        session_over = asyncio.Event()
+        recording = asyncio.create_task(record(bus, out, symbols=[SYMBOL], until=session_over))
         for side, qty in ORDERS:
-            await asyncio.sleep(1.2)  # scenario timing: the orders go in while the recording runs
+            await asyncio.sleep(1.2)  # scenario pacing, not a wait: the orders go in 1.2 s apart
             parsed = parse_order_body({"symbol": SYMBOL, "side": side, "qty": qty}, new_event_id, force_sandbox=True)
             command, _ = submit_command(parsed, "acme", time.time_ns())
             await bus.publish(command)
             commands.append(command)
         for command in commands:
             await wait_for_tca(bus, "acme", command.graph_id)
+        session_over.set()
         await recording
 
     ledger = [d.event async for d in bus.replay("LEDGER", ">")]

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from events import new_event_id
 from events.market import BookDeltaBatch, BookSnapshot
 from projections.market import MarketBooks
 from replay.record import md_subjects, record
@@ -63,3 +65,40 @@ async def test_record_captures_the_md_stream_range_and_replays_to_the_same_books
     for e in events:
         b.apply(e)
     assert a.nbbo("BTC-USDT") == b.nbbo("BTC-USDT") and b.nbbo("BTC-USDT") is not None
+
+
+def _book(symbol: str, i: int) -> BookSnapshot:
+    px = (100 + i) * 10**9
+    return BookSnapshot(event_id=new_event_id(), ts_ns=i + 1, venue="okx", symbol=symbol, bids=[(px, 10**8)],
+                        asks=[(px + 10**9, 10**8)], ts_recv_ns=i + 1)
+
+
+def _delta(i: int) -> BookDeltaBatch:
+    return BookDeltaBatch(event_id=new_event_id(), ts_ns=i + 1, venue="okx", symbol="BTC-USDT",
+                          bids=[(100 * 10**9, (i + 1) * 10**8)], asks=[], ts_recv_ns=i + 1)
+
+
+async def test_record_until_the_session_is_over_takes_in_everything_the_stream_held_then(
+    bus: Bus, tmp_path: Path
+) -> None:
+    # Arrange: the book's snapshot (where a recording starts), a recording with no time limit,
+    # then the session's deltas, the last events on another symbol (the stream's end is not one
+    # of the recorded subjects).
+    out = tmp_path / "session.parquet"
+    ours: list[BookSnapshot | BookDeltaBatch] = [_book("BTC-USDT", 0)]
+    await bus.publish_many(ours)
+    over = asyncio.Event()
+    recording = asyncio.create_task(record(bus, out, symbols=["BTC-USDT"], until=over))
+    ours += [_delta(i) for i in range(1, 30)]
+    await bus.publish_many([*ours[1:10], _book("ETH-USDT", 0)])
+    await bus.publish_many([*ours[10:], *(_book("ETH-USDT", i) for i in range(1, 5))])
+    # Act: the session ends; whatever the recording has not fetched yet is still taken in.
+    over.set()
+    stats = await asyncio.wait_for(recording, 30)
+    # Assert
+    assert list(read_recording(out)) == ours and stats.events == len(ours)
+
+
+async def test_record_needs_a_length_or_an_end(bus: Bus, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="seconds"):
+        await record(bus, tmp_path / "x.parquet", symbols=["BTC-USDT"])

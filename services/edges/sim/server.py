@@ -180,6 +180,9 @@ class SimServer:
         return self
 
     async def stop(self) -> None:
+        # A test that failed while the market was paused must not hang here: a connection
+        # handler waiting for the lock would keep wait_closed() from ever returning.
+        self.resume()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -20,12 +20,13 @@ from services.api.keys import create_key
 from services.api.state import ApiState
 from services.bus import Bus
 from services.edges import registry
-from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.runtime import EdgeRunner
 from services.edges.service import BusSink
 from services.edges.sim.server import SimServer
 from services.edges.venue import VenueEndpoints
 from services.settings import Settings
 from tests.services.conftest import api_on_port
+from tests.stack import EDGE_TIMING, freeze
 
 PERPS = {"binance_usdm": "BTC-USDT-PERP", "hyperliquid": "BTC-USD-PERP"}  # edge -> perp it streams
 
@@ -37,12 +38,12 @@ class Perps:
     base_url: str
     key: str
     servers: list[SimServer]
+    runners: list[EdgeRunner]
+    bus: Bus
 
     async def freeze(self) -> None:
         """Stop the venues' pushes and let the API fold everything they sent."""
-        for server in self.servers:
-            await server.pause()
-        await asyncio.sleep(0)  # frames already on the wire are folded below
+        await freeze(self.bus, self.servers, self.runners)  # every frame on the wire is on the log
         await self.api.md_follower.wait_caught_up()
 
     async def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -62,13 +63,13 @@ async def perps(bus: Bus, settings: Settings) -> AsyncIterator[Perps]:
             server = await SimServer(registry.sim_protocols()[venue](), inst, tick_ms=20, seed=60 + i).start()
             servers.append(server)
             runner = EdgeRunner(registry.adapters()[venue](VenueEndpoints(server.ws_url, server.rest_url)), [symbol],
-                                BusSink(bus), timing=EdgeTiming(0.05, 0.5, 5.0, 0.1))
+                                BusSink(bus), timing=EDGE_TIMING)
             await runner.start()
             runners.append(runner)
         key = create_key(settings, "acme", sandbox=True, now_ns=time.time_ns()).secret
         async with api_on_port(settings) as (api, base_url):
             await api.md_follower.wait_until(lambda: len(api.funding.latest) == len(PERPS))
-            yield Perps(Sequence(key, base_url=base_url, max_retries=0), api, base_url, key, servers)
+            yield Perps(Sequence(key, base_url=base_url, max_retries=0), api, base_url, key, servers, runners, bus)
     finally:
         for runner in runners:
             await runner.stop()

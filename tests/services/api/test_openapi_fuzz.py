@@ -9,9 +9,11 @@ keeps the stack alive."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -23,7 +25,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+from services.bus import Bus
 from tests.services.conftest import Stack
+from tests.stack import freeze
 
 # Bounded for CI: a few derandomized examples per operation and pass (~1k requests, a few seconds).
 # Shrinking is off: a failure is reported with its curl line, and shrinking could run unbounded.
@@ -113,12 +117,14 @@ BODY_EXAMPLES = 40
 
 def _property(
     strategy: Any, checks: list[CheckFunction], base_url: str, headers: dict[str, str], examples: int,
-    seen: dict[str, set[int]],
+    seen: dict[str, set[int]], stop: threading.Event,
 ) -> Any:
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
     @given(case=strategy)
     def run(case: schemathesis.Case) -> None:
+        if stop.is_set():
+            return  # the test is over (failed or timed out): send nothing more
         response = case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=10)
         seen.setdefault(f"{case.operation.method.upper()} {case.operation.path}", set()).add(response.status_code)
 
@@ -126,7 +132,8 @@ def _property(
 
 
 def _fuzz(
-    raw: dict[str, Any], base_url: str, key: str, known: dict[str, str], seen: dict[str, set[int]]
+    raw: dict[str, Any], base_url: str, key: str, known: dict[str, str], seen: dict[str, set[int]],
+    stop: threading.Event,
 ) -> list[str]:
     schema = schemathesis.openapi.from_dict(raw)
     headers = {"Authorization": f"Bearer {key}"}
@@ -158,7 +165,7 @@ def _fuzz(
             passes.append(("json bodies", bodies, POSITIVE_CHECKS))
         for name, strategy, checks in passes:
             examples = BODY_EXAMPLES if name == "json bodies" else MAX_EXAMPLES
-            run = _property(strategy, checks, base_url, headers, examples, seen)
+            run = _property(strategy, checks, base_url, headers, examples, seen, stop)
             try:
                 run()
             except (Exception, BaseExceptionGroup) as exc:  # every operation's failure, not just the first
@@ -166,7 +173,11 @@ def _fuzz(
     return problems
 
 
-async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: Stack) -> None:
+# ~1k requests, ~20 s of CPU in this process (measured: API, trader parts and the fuzz share it).
+# A busy 2-core machine (load 16-20, as when the suite runs beside others) gives the process an
+# eighth of a core: 190 s measured for the call. The budget is set by that work, not by a wait.
+@pytest.mark.timeout(600)
+async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: Stack, bus: Bus) -> None:
     # One real order, so graph and order ids resolve to something.
     submitted = await stack.call(stack.seq.buy, "BTC-USDT", 0.01)
     status = await stack.until_terminal(submitted["graph_id"])
@@ -202,8 +213,18 @@ async def test_every_operation_answers_within_its_schema_and_never_5xx(stack: St
     assert abs(100 * 10**17 // node["qty_1e8"] - mid) <= mid // 100
 
     assert served.status_code == 200
+    # Frozen markets for the ~1k requests: the books stay quotable, and the process (API, trader
+    # parts and edges share it) no longer spends most of a loaded machine's CPU on 40 book ticks a
+    # second that no check here looks at; on a busy 2-core box that alone took the run past its timeout.
+    await freeze(bus, stack.market.servers, stack.market.runners)
     seen: dict[str, set[int]] = {}
-    problems = await asyncio.to_thread(_fuzz, served.json(), stack.base_url, stack.key, known, seen)
+    stop = threading.Event()
+    try:
+        problems = await asyncio.to_thread(_fuzz, served.json(), stack.base_url, stack.key, known, seen, stop)
+    finally:
+        # A timed-out test's worker thread would otherwise go on fuzzing, and the event loop's
+        # shutdown waits for it: a long teardown against a stack that is going away.
+        stop.set()
     assert problems == [], "\n\n".join(problems)
     # Every operation in the document was exercised, and the pinned passes reached real 200s.
     operations = {f"{m.upper()} {p}" for p, item in served.json()["paths"].items() for m in item}

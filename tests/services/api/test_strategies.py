@@ -32,13 +32,10 @@ TRADE = """
     seq = Sequence(key, base_url=os.environ["SEQUENCE_BASE_URL"], max_retries=0)
     order = seq.buy("BTC-USDT", 0.01)
     print("ORDER", order["graph_id"], flush=True)
-    deadline = time.monotonic() + 30
-    while True:  # the strategy's own loop: the test waits on the bus, not on this
+    while True:  # the strategy's own loop, unbounded: the test's wait on the bus bounds it
         status = seq.graph_status(order["graph_id"])
         if status["status"] not in ("PENDING", "RUNNING", "ACTIVE", "WORKING", "OPEN"):
             break
-        if time.monotonic() > deadline:
-            raise SystemExit("no terminal status in 30 s")
         time.sleep(0.05)
     nodes = status["nodes"]
     node = next(iter(nodes.values())) if isinstance(nodes, dict) else nodes[0]

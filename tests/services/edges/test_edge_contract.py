@@ -4,9 +4,11 @@ the book goes stale, resyncs, and then equals the server's true book."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import websockets
 
 from events.market import VenueStatusChanged
 
@@ -42,7 +44,8 @@ async def edge(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EdgeRunner
         adapter,
         [instruments[0].symbol],
         MemorySink(),
-        timing=EdgeTiming(reconnect_base_s=0.05, reconnect_max_s=0.5, silence_timeout_s=5.0, snapshot_retry_s=0.1),
+        # assert_equals_server pauses the venue: its silence must not read as a dead wire.
+        timing=EdgeTiming(reconnect_base_s=0.05, reconnect_max_s=0.5, silence_timeout_s=300.0, snapshot_retry_s=0.1),
     )
     await runner.start()
     venue_symbol = adapter.to_venue(instruments[0].symbol)
@@ -161,3 +164,16 @@ async def test_a_stalled_connection_is_dropped_by_the_watchdog_and_resynced() ->
     finally:
         await runner.stop()
         await server.stop()
+
+
+async def test_a_paused_server_stops_even_while_a_client_frame_waits_for_the_market() -> None:
+    # Arrange: a paused venue holding a client's frame (its handler waits for the market's lock).
+    server = await SimServer(PROTOCOLS["okx"](), INSTRUMENTS["okx"][:1], tick_ms=20, seed=3).start()
+    async with websockets.connect(server.ws_url) as ws:
+        await server.pause()
+        await ws.send("ping")
+        async with asyncio.timeout(20):
+            while not server._lock._waiters:  # the handler is parked on the lock (no event for it)
+                await asyncio.sleep(0.01)
+        # Act / Assert: stop releases the pause; it used to wait for that handler for ever.
+        await asyncio.wait_for(server.stop(), 20)

@@ -17,7 +17,7 @@ from services.api.app import create_app
 from services.api.keys import create_key
 from services.bus import Bus
 from services.edges import registry
-from services.edges.runtime import EdgeRunner, EdgeTiming
+from services.edges.runtime import EdgeRunner
 from services.edges.sandbox.service import SandboxExecutor
 from services.edges.service import BusSink
 from services.edges.sim.server import SimServer
@@ -27,9 +27,10 @@ from services.settings import Settings
 from services.sor.service import RouterService
 from services.tca.fold import TcaFold
 from services.tca.service import LEDGER_SUBJECTS, TcaService
+from tests.stack import EDGE_TIMING, freeze
 
 VENUES = ["binance", "okx", "bybit"]
-Cluster = tuple[httpx.AsyncClient, list[SimServer], object, TcaService]
+Cluster = tuple[httpx.AsyncClient, list[SimServer], object, TcaService, list[EdgeRunner]]  # runners[i] streams servers[i]
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[Cluster]:
         server = await SimServer(protocols[name](), inst, tick_ms=50, seed=31 + i).start()
         runner = EdgeRunner(
             adapters[name](VenueEndpoints(server.ws_url, server.rest_url)), ["BTC-USDT"], BusSink(bus),
-            timing=EdgeTiming(0.05, 0.5, 5.0, 0.1),
+            timing=EDGE_TIMING,
         )
         await runner.start()
         await runner.wait_until(lambda r: not r.is_stale(r.venue_symbols[0]))
@@ -58,7 +59,7 @@ async def cluster(bus: Bus, settings: Settings) -> AsyncIterator[Cluster]:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {key}"}
         ) as client:
-            yield client, servers, app.state.api, tca
+            yield client, servers, app.state.api, tca, runners
     for part in reversed(parts):
         await part.stop()
     for runner in runners:
@@ -98,12 +99,11 @@ async def read_ledger(bus: Bus, subjects: list[str]) -> list[AnyEvent]:
 async def test_a_completed_market_buy_gets_one_report_that_a_rebuild_reproduces(
     bus: Bus, settings: Settings, cluster: Cluster
 ) -> None:
-    client, servers, api, tca = cluster
+    client, servers, api, tca, runners = cluster
     # Arrange: freeze the markets so the books the router sees are the books the fills hit, and
     # size the order so every venue could fill it alone (the single-venue counterfactual is then
     # for the same quantity).
-    for server in servers:
-        await server.pause()
+    await freeze(bus, servers, runners)
     await api.md_follower.wait_caught_up()
     depth = {v: sum(q for _, q in b.top(20)[1]) for (v, s), b in api.market.books.items() if s == "BTC-USDT"}
     qty_1e8 = (min(depth.values()) // 2) // 10_000 * 10_000

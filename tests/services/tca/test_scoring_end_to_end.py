@@ -15,6 +15,7 @@ from services.sor.books import venue_books
 from services.sor.convert import allocation_event
 from services.tca.scoring import VenueScorer
 from services.tca.service import LEDGER_SUBJECTS
+from tests.stack import freeze
 from tests.services.tca.test_end_to_end import (  # noqa: F401 (cluster: the fixture)
     Cluster,
     cluster,
@@ -28,10 +29,10 @@ ROUTER_PARAMS = SorParams(latency_penalty_ppm_per_ms=5)  # RouterService's defau
 async def test_scores_of_one_order_cost_the_next_plan_and_a_restart_repeats_none(
     bus: Bus, cluster: Cluster  # noqa: F811
 ) -> None:
-    client, servers, api, tca = cluster
-    # Arrange: freeze the markets so the books the router planned on are the books we re-plan on.
-    for server in servers:
-        await server.pause()
+    client, servers, api, tca, runners = cluster
+    # Arrange: freeze the markets so the books the router planned on are the books we re-plan on
+    # (every frame the venues sent is on the log before we read them).
+    await freeze(bus, servers, runners)
     await api.md_follower.wait_caught_up()
     depth = {v: sum(q for _, q in b.top(20)[1]) for (v, s), b in api.market.books.items() if s == "BTC-USDT"}
     qty_1e8 = (min(depth.values()) // 2) // 10_000 * 10_000

@@ -7,12 +7,13 @@ ProjectionRunner) equals a fresh fold of the allocations, fills and balance adju
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import signal
 import sys
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ ROOT = Path(__file__).resolve().parents[3]
 VENUES = ["binance", "okx"]
 ROLES = ("graph", "router", "sandbox", "tca")
 LIMITS = 8  # limit orders far from the market: they rest until the test cancels them
+# How long an awaited event may take before the test calls it lost. Every wait is on its event;
+# this only has to outlast a killed part's restart (interpreter start, catch-up on the ledger),
+# which went past 30 s on 2 cores at load 16-20 (a resting child's ack waited for its sandbox).
+EVENT_WAIT_S = 90.0
 SEED = int(os.environ.get("CROSSBOOK_CRASH_SEED", "20261122"))  # another seed, other kill points
 BTC_1e8 = 100_000_000
 # The event on an order's graph that, once seen, pulls the trigger on a part: each names a
@@ -82,7 +87,7 @@ class Part:
             if self.ready_line in line:
                 ready.set()
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, timeout: float = EVENT_WAIT_S) -> None:
         assert self.process is not None
         exited = asyncio.ensure_future(self.process.wait())
         up = asyncio.ensure_future(self.ready.wait())
@@ -114,6 +119,20 @@ class Part:
             await self.process.wait()
         if self._reader is not None:
             await self._reader
+
+
+async def until_taken(send: Callable[[], Awaitable[httpx.Response]], attempts: int = 6) -> httpx.Response:
+    """Send a command as the API's answers ask. 504 KERNEL_TIMEOUT: recorded, but the kernel (a
+    part restarting on a loaded machine) has not applied it within the API's wait; 503
+    SERVICE_UNAVAILABLE: JetStream did not confirm the append in time (a starved nats-server),
+    retry it. Either way the same request again (same graph id, same graph version: the same
+    command id, stored once) is safe. Any other answer is returned as it is."""
+    for _ in range(attempts):
+        r = await send()
+        if r.status_code not in (503, 504):
+            return r
+        assert r.json()["error"]["code"] == {503: "SERVICE_UNAVAILABLE", 504: "KERNEL_TIMEOUT"}[r.status_code], r.text
+    return r
 
 
 class Watch:
@@ -242,7 +261,11 @@ def kill_plan(rng: random.Random, limits: set[int], orders: int) -> dict[int, tu
 # Each role its own process (the issue's 100 orders), the whole trader as one process
 # (`crossbook trader`, as the Procfile runs it; fewer orders to keep the suite quick), and the
 # trader as the one kernel (`CROSSBOOK_TRADER=kernel`).
-@pytest.mark.timeout(150)
+# A fixed workload (the issue's 100 orders, ten kill -9 and restarts of Python processes): its
+# time grows with the machine's load. Measured here on 2 cores at load 17-20: 187 s for the
+# process-per-role run (150 s was the old budget). The budget covers that work; no wait in the
+# test relies on it.
+@pytest.mark.timeout(420)
 @pytest.mark.parametrize(("layout", "orders"), [("process_per_role", 100), ("one_process", 40), ("kernel", 40)])
 async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_nothing(
     bus: Bus, settings: Settings, sims: dict[str, SimServer], layout: str, orders: int
@@ -264,7 +287,7 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
         async with app.router.lifespan_context(app):
             api: ApiState = app.state.api
             await api.md_follower.wait_until(
-                lambda: all(api.market.books.get((v, "BTC-USDT")) for v in VENUES), timeout=30
+                lambda: all(api.market.books.get((v, "BTC-USDT")) for v in VENUES), timeout=EVENT_WAIT_S
             )
             bodies, limits = order_plan(rng, api, orders)
             kills = kill_plan(rng, limits, orders)
@@ -275,27 +298,17 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
 
                 async def cancel(graph_id: str) -> None:
                     # Cancel once the venue holds the resting child (or the graph already ended).
-                    await watcher.wait_until(lambda: graph_id in watch.limit_acked or graph_id in watch.ended, 30)
-                    r = await client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers)
-                    assert r.status_code == 200 or recorded(r), r.text
-
-                def recorded(r: httpx.Response) -> bool:
-                    # The command is on the log but the trader, restarting after a kill (slow to
-                    # start on a loaded machine), did not apply it within the API's wait: it runs
-                    # once the trader is back, which the audit below checks (once, not twice).
-                    return r.status_code == 504 and r.json()["error"]["code"] == "KERNEL_TIMEOUT"
+                    await watcher.wait_until(lambda: graph_id in watch.limit_acked or graph_id in watch.ended, EVENT_WAIT_S)
+                    r = await until_taken(lambda: client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers))
+                    assert r.status_code == 200, r.text
 
                 async def post(body: dict[str, Any]) -> str:
-                    body = {"graph_id": f"crash-{len(posted)}", **body}  # a known id even without an answer
-                    posted.append(body["graph_id"])
-                    r = await client.post("/v1/orders", json=body, headers=headers)
-                    if recorded(r):
-                        return str(body["graph_id"])
-                    assert r.status_code == 200, r.text + "\n" + "\n".join(parts[host["graph"]].log[-60:])
+                    body = {**body, "graph_id": f"crash-{next(numbers)}"}  # chosen here: a retry is the same order
+                    r = await until_taken(lambda: client.post("/v1/orders", json=body, headers=headers))
+                    assert r.status_code == 200, r.text
                     return str(r.json()["graph_id"])
 
-                posted: list[str] = []
-
+                numbers = itertools.count()
                 unplaced: str | None = None
                 for i, body in enumerate(bodies):
                     if i == min(limits) and host["sandbox"] != host["router"]:
@@ -304,8 +317,8 @@ async def test_kill_9_of_each_part_during_the_orders_loses_nothing_and_doubles_n
                         await parts[host["sandbox"]].wait_ready()
                         await parts[host["sandbox"]].kill()
                         graph_id = unplaced = await post(body)
-                        await watcher.wait_until(lambda: (graph_id, ChildAllocated) in watch.seen, 30)
-                        r = await client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers)
+                        await watcher.wait_until(lambda: (graph_id, ChildAllocated) in watch.seen, EVENT_WAIT_S)
+                        r = await until_taken(lambda: client.delete(f"/v1/execution_graphs/{graph_id}", headers=headers))
                         assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
                         await parts[host["sandbox"]].start()
                         continue
