@@ -53,6 +53,7 @@ from services.graph import (
     submit_response,
 )
 from services.graph.commands import submit_command
+from services.graph.schema import node_order_id
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -123,8 +124,29 @@ async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext
     # A cheap wait: the API's in-memory ledger follower, not the durable view. No wait for the
     # orders view either: every read of it first waits until it has folded what the follower
     # has (`_view_caught_up`), and the follower holds our graph by now.
-    await await_kernel(state, taken, f"order {parsed.graph_id}")
+    try:
+        await await_kernel(state, taken, f"order {parsed.graph_id}")
+    except ApiError as exc:
+        if exc.status != 504:
+            raise
+        # The command is on the log and the kernel runs it once, when it is back. The contract
+        # forbids a 502/503/504 once an order is persisted: the published client retries those
+        # verbatim, and a retry of an order without a client graph_id would be a second order.
+        log.warning("order %s is recorded; the kernel has not applied it yet: answered ACCEPTED", parsed.graph_id)
+        return recorded_response(parsed)
     return _answer(state.ledger.graphs[parsed.graph_id], parsed, auth)
+
+
+def recorded_response(parsed: ParsedGraph) -> dict[str, Any]:
+    """The submit answer for an order whose command is recorded but not applied yet: the same
+    shape as from the ledger, status ACCEPTED (graph status tells what became of it)."""
+    return {
+        "graph_id": parsed.graph_id,
+        "status": "ACCEPTED",
+        "node_count": len(parsed.nodes),
+        "edge_count": len(parsed.edges),
+        "node_order_ids": {n.node_id: node_order_id(parsed.graph_id, n.node_id) for n in parsed.nodes},
+    }
 
 
 async def refuse_unless_live_routable(state: ApiState, tenant: str, parsed: ParsedGraph) -> None:
