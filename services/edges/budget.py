@@ -103,6 +103,7 @@ class RateBudget:
     async def acquire(self, cost: Cost, *, max_wait_s: float | None = None) -> Ticket:
         """Take room for `cost`, waiting for it; BudgetExceeded when the wait would pass `max_wait_s`."""
         async with self._turn:
+            deadline = None if max_wait_s is None else self.clock() + max_wait_s
             while True:
                 now = self.clock()
                 wait = self._wait_s(cost, now)
@@ -114,11 +115,15 @@ class RateBudget:
                             self.uses[lim.name].append(use)
                             ticket.uses.append(use)
                     return ticket
-                if max_wait_s is not None and (wait is None or wait > max_wait_s):
+                left = None if deadline is None else deadline - now
+                # Only a reply in flight can free room (wait None): wait for one, as long as the
+                # caller allows; a known wait longer than that is refused at once.
+                if left is not None and (left <= 0 or (wait is not None and wait > left)):
                     raise BudgetExceeded(self._spent(cost, wait))
                 self._freed.clear()
                 try:
-                    await asyncio.wait_for(self._freed.wait(), timeout=wait)  # pacing: the venue's window
+                    # pacing: the venue's window, or the next reply
+                    await asyncio.wait_for(self._freed.wait(), timeout=wait if wait is not None else left)
                 except TimeoutError:
                     pass
 

@@ -138,6 +138,7 @@ async def test_a_live_key_with_credentials_places_a_signed_order_at_the_venue_an
     assert fills[0].client_order_id and ORDERS["binance"]().client_id(fills[0].client_order_id) == placed.client_id
 
     await view_caught_up(live.api)
+    await live.api.positions.wait_for(live.api.ledger_follower.position)  # the positions view too
     positions = (await live.live.get("/v1/positions")).json()["positions"]
     btc = [p for p in positions if p["venue"] == "binance" and p["instrument"]["symbol"].startswith("BTC")]
     assert [(p["qty_1e8"], p["is_sandbox"]) for p in btc] == [(1_000_000, False)]
@@ -147,6 +148,7 @@ async def test_a_live_key_with_credentials_places_a_signed_order_at_the_venue_an
     # The ledger's balances after the fill are the venue's, to the unit: a sync moves nothing.
     [again] = (await sync(live))["venues"]
     assert (again["balances_adjusted"], again["fills_added"]) == (0, 0)
+    await live.api.positions.wait_for(live.api.ledger_follower.position)
     balances = {b["asset"]: b["qty_1e8"] for b in (await live.live.get("/v1/balances")).json()["balances"]
                 if b["venue"] == "binance" and not b.get("is_sandbox", False)}
     assert balances == {a: int(q * 10**8) for a, q in live.venue.balances.items()}
