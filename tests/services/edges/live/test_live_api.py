@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from events.execution import ChildAcked
+from projections.follower import StreamFollower
 from services.api.app import create_app
 from services.api.history import view_caught_up
 from services.api.keys import create_key
@@ -255,8 +257,17 @@ async def test_no_secret_anywhere_after_a_run_that_places_live_orders(
             "quantity": {"fixed": {"qty_1e8": 1_000_000}}, "order_type": {"limit": {"price_1e9": below}}}
     resting = (await call("POST", "/v1/orders", json={"nodes": [node], "edges": []})).json()
     graph_id = resting["graph_id"]
-    # Resting at the venue (what the venue holds changes before its ack reaches the ledger).
-    await live.api.ledger_follower.wait_until(lambda: len(live.venue.orders) == 2, timeout=30)
+    # Resting at the venue, and its ack on the ledger: the cancel is sent once the executor knows
+    # the venue's order (a cancel racing the ack is a separate case, noted for the executor).
+    acks: list[ChildAcked] = []
+    follower = StreamFollower(live.bus, "LEDGER", ["exec.>"], lambda e, _: acks.append(e)
+                              if isinstance(e, ChildAcked) and e.graph_id == graph_id else None)
+    await follower.start()
+    try:
+        await follower.wait_until(lambda: bool(acks), timeout=30)
+    finally:
+        await follower.stop()
+    assert len(live.venue.orders) == 2
     await call("DELETE", f"/v1/execution_graphs/{graph_id}")
     # The child's ChildCancelled comes after the venue's answer to the cancel.
     await live.api.ledger_follower.wait_until(
