@@ -1,12 +1,17 @@
 """Soak: many orders through the `make run` topology, with the memory of every process sampled.
 
-Run: .venv/bin/python bench/soak.py [--orders 50000] [--clients 8] [--warmup 0.2] [--sample-s 5]
+Run: .venv/bin/python bench/soak.py [--orders 50000] [--clients 8] [--warmup 0.2] [--sample-s 5] [--rate R]
+     [--trader services|kernel]
 
 Starts the production topology as real OS processes, as bench/orders.py does (nats-server, the
 venue servers, one edge per venue, `crossbook trader`, `crossbook api`), then `--clients` client
 tasks send orders over HTTP until `--orders` have been accepted. The mix, by order number:
 1 in 10 a TWAP (3 slices, 300 ms apart), 1 in 10 a limit order 10% under the bid that is
 cancelled at once (DELETE), the rest 0.001 BTC market orders, buys and sells alternating.
+`--rate R` offers a steady R orders/s (order i is sent no earlier than i / R seconds after the
+start): the hot state follows rate × dedup window, so a run whose rate changes half-way (a
+machine whose other load comes and goes) grows for that reason alone. Without it the clients send
+as fast as the cluster answers.
 Every `--sample-s` the resident set (VmRSS, /proc/<pid>/status) of every process of the cluster
 is sampled. After the last order the bench waits for every graph to end, samples once more and
 prints, per process, the RSS once `--warmup` of the orders had been sent, at the end and at its
@@ -37,6 +42,7 @@ from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted  # noqa:
 from projections.follower import StreamFollower  # noqa: E402
 from services.api.keys import create_key  # noqa: E402
 from services.bus import Bus  # noqa: E402
+from services.settings import Settings  # noqa: E402
 
 GROWTH_LIMIT_PCT = 10.0
 TWAP = {
@@ -115,9 +121,10 @@ class Load:
     ended: set[str] = field(default_factory=set)
 
 
-async def run(n_orders: int, clients: int, warmup: float, sample_s: float) -> None:
+async def run(n_orders: int, clients: int, warmup: float, sample_s: float, rate: float | None,
+              trader: str) -> None:
     load_before = os.getloadavg()
-    with throwaway_cluster() as (settings, tmp), processes(settings, tmp) as (api_url, _env):
+    with throwaway_cluster() as (settings, tmp), processes(settings, tmp, trader) as (api_url, _env):
         bus = await Bus.connect(settings)
         await bus.ensure_streams()
         load = Load()
@@ -176,6 +183,8 @@ async def run(n_orders: int, clients: int, warmup: float, sample_s: float) -> No
                     if load.sent == warm_at:
                         samples.take(time.monotonic() - t0, load.sent)
                         warm_row.append(len(samples.rows) - 1)
+                    if rate is not None and (ahead := t0 + i / rate - time.monotonic()) > 0:
+                        await asyncio.sleep(ahead)  # pacing the offered load, not synchronisation
                     await one(i)
 
             tick = asyncio.create_task(sampler())
@@ -187,13 +196,16 @@ async def run(n_orders: int, clients: int, warmup: float, sample_s: float) -> No
             samples.take(time.monotonic() - t0, load.sent)
         await watcher.stop()
         await bus.close()
-    report(n_orders, clients, sent_s, load, samples, warm_row[0] if warm_row else 0, load_before, os.getloadavg())
+    report(n_orders, clients, sent_s, load, samples, warm_row[0] if warm_row else 0, load_before, os.getloadavg(),
+           rate)
 
 
 def report(n_orders: int, clients: int, sent_s: float, load: Load, samples: Samples, warm: int,
-           load_before: tuple[float, float, float], load_after: tuple[float, float, float]) -> None:
+           load_before: tuple[float, float, float], load_after: tuple[float, float, float],
+           rate: float | None = None) -> None:
+    offered = f", offered {rate:g}/s" if rate is not None else ", unpaced"
     print(f"soak: {n_orders} orders by {clients} concurrent HTTP clients in {sent_s:.0f} s "
-          f"({n_orders / sent_s:.1f} orders/s); accepted by kind {load.kinds}; non-200 answers {load.errors}")
+          f"({n_orders / sent_s:.1f} orders/s{offered}); accepted by kind {load.kinds}; non-200 answers {load.errors}")
     print(f"graphs submitted {len(load.accepted)}, ended {len(load.ended & load.accepted)}")
     print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
           f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}; {os.cpu_count()} CPUs")
@@ -222,5 +234,9 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--warmup", type=float, default=0.2, help="share of the orders sent before the baseline")
     parser.add_argument("--sample-s", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=None, help="offered orders/s (steady); default: unpaced")
+    parser.add_argument("--trader", choices=("services", "kernel"), default=Settings().trader,
+                        help="how `crossbook trader` runs (default: the settings' default)")
     args = parser.parse_args()
-    asyncio.run(run(args.orders, args.clients, args.warmup, args.sample_s))
+    print(f"trader: {args.trader}", flush=True)
+    asyncio.run(run(args.orders, args.clients, args.warmup, args.sample_s, args.rate, args.trader))
