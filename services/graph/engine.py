@@ -16,6 +16,10 @@ Rules
   EXPIRED; ``on_reject`` F ended REJECTED or FAILED. Edges out of a never-activated node never
   fire.
 * A pending node whose incoming edges can no longer fire ends CANCELLED ("not_triggered").
+* A cancelled node that had started (`NodeCancelled`: final, so its edges react and nothing more
+  is routed) is completed once none of its children is open: FILLED when fills that raced the
+  cancel reached its target, else CANCELLED with its fills so far. That `NodeCompleted` is its
+  outcome (TCA reports it), also after the graph has ended.
 * A node ends FILLED when filled >= target; REJECTED/FAILED on `RiskCheckRejected`; for the
   sweep policies (``sor``, ``aggressive_chase``) and ``passive`` when the plans' children are all
   done (`NodeState.quiet`) and no re-route is awaited (`NodeState.awaits_reroute`: IOC children
@@ -298,6 +302,10 @@ def _node(state: GraphState, node_id: str) -> NodeState:
 
 
 def _settle(out: _Out) -> None:
+    for node in out.state.nodes.values():
+        if node.settling and not node.open_children:
+            filled = node.target_qty_1e8 > 0 and node.filled_qty_1e8 >= node.target_qty_1e8
+            _complete(out, node, "FILLED" if filled else "CANCELLED", None if filled else node.failure_reason)
     # Each pass reacts to one snapshot; loop until a pass emits nothing (every reaction is
     # monotone: nodes only activate or become final, so this ends).
     while not out.state.terminal:

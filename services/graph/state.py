@@ -110,6 +110,9 @@ class NodeState:
     """One node: its spec, lifecycle, fills and children.
 
     `final` is set only by NodeCompleted/NodeCancelled; `status` may read FILLED before that.
+    A cancelled node that had started is `final` at once (nothing more is routed, its edges
+    react) but its outcome is `settling` until its open children have ended: fills racing the
+    cancel still count, and the engine then completes it FILLED or CANCELLED (engine `_settle`).
     """
 
     spec: NodeSpec
@@ -133,6 +136,7 @@ class NodeState:
     last_cancel_reason: str | None = None
     risk_reject_code: str | None = None
     failure_reason: str | None = None
+    settling: bool = False  # cancelled, its NodeCompleted awaits its open children
     activated_ns: int | None = None
     fired_edge_id: str | None = None
     created_ns: int = 0
@@ -283,10 +287,12 @@ def _apply(state: GraphState, event: Event) -> GraphState:
         case NodeActivated():
             return _on_activated(state, event)
         case NodeCompleted(node_id=node_id, status=status, reason=reason) if _mine(state, event, node_id):
-            return _set_node(state, node_id, event.ts_ns, status=status, final=True,
+            return _set_node(state, node_id, event.ts_ns, status=status, final=True, settling=False,
                              failure_reason=None if status == "FILLED" else reason)
         case NodeCancelled(node_id=node_id, reason=reason) if _mine(state, event, node_id):
-            return _set_node(state, node_id, event.ts_ns, status="CANCELLED", final=True, failure_reason=reason)
+            node = state.nodes[node_id]
+            return _set_node(state, node_id, event.ts_ns, status="CANCELLED", final=True, failure_reason=reason,
+                             settling=node.activated and not node.final)
         case NodeAmended(node_id=node_id) if _mine(state, event, node_id):
             node = state.nodes[node_id]
             changes: dict[str, Any] = {}

@@ -342,8 +342,47 @@ def test_cancel_node_fires_its_on_cancel_contingency() -> None:
     state, out = step(state, CancelNode(node_id="a", reason="too slow"), T0 + 1, ids)
     state, done = step(state, fill("b", 100, fill_id="f1", child_id="c9"), T0 + 2, ids)
     # Assert
-    assert kinds(out) == [("cancelled", "a", "too slow"), ("activated", "b", "e_a_b")]
+    # Nothing of a was open: its outcome follows at once.
+    assert kinds(out) == [("cancelled", "a", "too slow"), ("completed", "a", "CANCELLED", "too slow"),
+                          ("activated", "b", "e_a_b")]
     assert kinds(done) == [("completed", "b", "FILLED", "None"), ("graph_completed", "COMPLETED", "None")]
+
+
+def test_a_fill_racing_the_cancel_completes_the_node_filled_once_its_child_is_done() -> None:
+    # Arrange: a's child is at the venue when the cancel arrives
+    ids = Ids()
+    body = {"nodes": [node("a"), node("b")], "edges": [edge("a", "b", "on_cancel")]}
+    state, _ = start(body, ids)
+    state, _ = step(state, plan("a", [("kraken", 100)]), T0 + 1, ids)
+    state, _ = step(state, allocated("a", "c1", 100), T0 + 1, ids)
+    # Act
+    state, out = step(state, CancelNode(node_id="a", reason="user"), T0 + 2, ids)
+    state, raced = step(state, fill("a", 100, fill_id="f1", child_id="c1"), T0 + 3, ids)
+    # Assert: the cancel is final for the graph (the contingency fires), the outcome waits for
+    # the child, and the venue's fill decides it
+    assert kinds(out) == [("cancelled", "a", "user"), ("activated", "b", "e_a_b")]
+    assert kinds(raced) == [("completed", "a", "FILLED", "None")]
+    assert (state.nodes["a"].status, state.nodes["a"].filled_qty_1e8, state.nodes["a"].settling) == ("FILLED", 100, False)
+
+
+def test_a_cancelled_graph_completes_each_started_node_with_its_fills_once_nothing_is_open() -> None:
+    # Arrange
+    ids = Ids()
+    state, _ = start(RATIO_BODY, ids)
+    state, _ = step(state, plan("spot", [("kraken", 100)]), T0 + 1, ids)
+    state, _ = step(state, allocated("spot", "c1", 100), T0 + 1, ids)
+    state, _ = step(state, fill("spot", 30, fill_id="f1", child_id="c1"), T0 + 1, ids)
+    state, out = step(state, CancelGraph(reason="user"), T0 + 2, ids)
+    # Act: another fill raced the cancel, then the venue confirms the rest cancelled
+    state, late_fill = step(state, fill("spot", 20, fill_id="f2", child_id="c1"), T0 + 3, ids)
+    state, done = step(state, cancelled("c1", filled=50, left=50), T0 + 4, ids)
+    again, twice = step(state, cancelled("c1", filled=50, left=50), T0 + 5, ids)
+    # Assert: the graph ended at the cancel; the node's outcome carries every fill
+    assert kinds(out)[-1] == ("graph_cancelled", "user") and late_fill == []
+    assert kinds(done) == [("completed", "spot", "CANCELLED", "graph cancelled: user")]
+    completed = done[0]
+    assert isinstance(completed, NodeCompleted) and completed.filled_qty_1e8 == 50
+    assert state.status == "CANCELLED" and twice == []
 
 
 def test_unfired_contingency_is_closed_when_the_primary_fills() -> None:
