@@ -21,7 +21,7 @@ from events.market import BookSnapshot
 from events.routing import ChildAllocated
 from projections.market import MarketBooks
 from services.edges.evm import chain
-from services.edges.evm.devchain import Deployment, Ganache, contract
+from services.edges.evm.devchain import Deployment, Ganache, contract, deploy_uniswap
 from services.edges.evm.executor import Routers, SignedSwap, SwapExecutor
 from services.edges.evm.service import DexChildren
 from services.edges.evm.venues import Listing, book_snapshot, feed_refdata
@@ -48,8 +48,9 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(ganache_chain: tuple[Ganache, Deployment]) -> Iterator[Env]:
-    node, d = ganache_chain
+    node, _ = ganache_chain
     w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
+    d = deploy_uniswap(w3)  # pools of its own, at the price they were made with (other tests trade theirs)
     wallet = Account.from_key(keccak(b"crossbook dex sor e2e wallet"))
     me = d.deployer
     w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": me, "to": wallet.address, "value": 10**20}))
@@ -177,13 +178,13 @@ class FrontRun(DexChildren):
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.env: Env | None = None
 
-    def _settle(self, swap: SignedSwap) -> list[AnyEvent]:
+    def _settle(self, ex: SwapExecutor, swap: SignedSwap) -> list[AnyEvent]:
         assert self.env is not None
         env, me = self.env, self.env.d.deployer
         r2 = contract(env.w3, "UniswapV2Router02", env.d.v2_router)
         env.w3.eth.wait_for_transaction_receipt(r2.functions.swapExactTokensForTokens(
             200_000 * 10**18, 0, [env.d.token_b, env.d.token_a], me, 2**32).transact({"from": me, "gas": 500_000}))
-        return super()._settle(swap)
+        return super()._settle(ex, swap)
 
 
 def test_a_swap_whose_bound_breaks_reverts_and_is_reported_once(env: Env) -> None:
@@ -217,8 +218,8 @@ class Crash(Exception):
 class CrashAfterSend(DexChildren):
     """The process dies once the swap has left, before its receipt."""
 
-    def _settle(self, swap: SignedSwap) -> list[AnyEvent]:
-        self.executor.w3.eth.send_raw_transaction(swap.raw_tx)
+    def _settle(self, ex: SwapExecutor, swap: SignedSwap) -> list[AnyEvent]:
+        ex.w3.eth.send_raw_transaction(swap.raw_tx)
         raise Crash
 
 
