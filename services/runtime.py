@@ -217,6 +217,8 @@ async def run_kernel_trader(settings: Settings, role: str = "all") -> None:
         parts.append((KERNEL_PARTS, kernel_trader(bus, settings)))
     if settings.live_orders:
         parts.append((("live",), trader_part("live", bus, settings)))
+    if role == "all" and dex_on():  # swaps for children at pools: the kernel reads their facts back
+        parts.append((("dex",), trader_part("dex", bus, settings)))
     for _, part in parts:
         await part.start()
     beacon = await ReadinessBeacon(bus, [(r, p) for roles, p in parts for r in roles]).start()
