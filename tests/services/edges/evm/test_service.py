@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
@@ -93,3 +95,24 @@ async def test_the_service_swaps_a_pool_child_with_the_tenants_key(
     assert w3.eth.get_transaction_count(wallet.address) == nonce
     assert len(facts) == 5
     await reader.stop()
+
+
+async def test_the_trader_role_builds_the_executor_from_the_environment(
+    bus: Bus, settings: Settings, ganache_chain: tuple[Ganache, Deployment], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.edges.evm.service import from_env
+
+    node, d = ganache_chain
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_RPC_URL", node.url)
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_POOLS", f"v2:{d.v2_pair}:{d.token_a}:{SYMBOL}, v3:{d.v3_pool}:{d.token_a}")
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_V2_ROUTER", d.v2_router)
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_V3_ROUTER", d.swap_router)
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_CONFIRMATIONS", "2")
+    service = from_env(as_writer(bus, "executor"), open_vault(settings))
+    try:
+        listings = service.children.listings
+        assert set(listings) == {("uniswap_v2_ethereum", SYMBOL), ("uniswap_v3_ethereum", "TKA-TKB")} or \
+            set(listings) == {("uniswap_v2_ethereum", SYMBOL), ("uniswap_v3_ethereum", "TKB-TKA")}
+        assert service.children.signers("acme", "uniswap_v2_ethereum") is None  # no key in the vault
+    finally:
+        await service.stop()
