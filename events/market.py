@@ -24,6 +24,9 @@ class BookSnapshot(Event, frozen=True, kw_only=True, tag="md.book_snapshot.v1"):
     ts_event_ns: int = 0
     ts_recv_ns: int = 0
     truncate_depth: int = 0  # keep only this many levels per side after applying (0 = all)
+    # A fixed cost per order on top of the levels, quote currency x 1e9: an on-chain pool's gas
+    # for one swap (its fee is inside the level prices). 0 for an order book.
+    order_cost_quote_1e9: int = 0
 
 
 class BookDeltaBatch(Event, frozen=True, kw_only=True, tag="md.book_delta.v1"):

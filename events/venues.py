@@ -16,6 +16,16 @@ InstrumentType = Literal["spot", "perp", "prediction"]
 INSTRUMENT_TYPES: tuple[InstrumentType, ...] = ("spot", "perp", "prediction")
 PERP_SUFFIX = "-PERP"
 PREDICTION_VENUES = frozenset({"kalshi", "polymarket"})
+# On-chain pools, one venue id per protocol and chain (services/edges/evm/venues.py): their
+# children are swaps, executed only by the DEX executor, never by the sandbox or live executors.
+ONCHAIN_VENUES = frozenset({"uniswap_v2_ethereum", "uniswap_v3_ethereum"})
+# The credential (a chain's signer key in the vault) that trades at an on-chain venue.
+SIGNER_OF = {"uniswap_v2_ethereum": "dex_ethereum", "uniswap_v3_ethereum": "dex_ethereum"}
+
+
+def credential_venue(venue: str) -> str:
+    """The venue id a tenant's credentials for `venue` are stored under (its chain's signer)."""
+    return SIGNER_OF.get(venue, venue)
 # Venue ids the perp edges wrote before spot and perps shared one id.
 LEGACY_VENUES = {"binance_usdm": "binance", "bybit_linear": "bybit"}
 

@@ -38,6 +38,7 @@ class VenueBook:
     stale_reason: str = "no snapshot yet"
     last_update_ns: int = 0  # edge receive time of the last applied event
     venue_seq: int | None = None
+    order_cost_quote_1e9: int = 0  # fixed cost per order (a pool's gas per swap), from its snapshot
 
     def apply_levels(self, bids: list[tuple[int, int]], asks: list[tuple[int, int]], truncate: int) -> None:
         for px, qty in bids:
@@ -179,6 +180,7 @@ class MarketBooks:
                 book.stale_reason = ""
                 book.last_update_ns = event.ts_recv_ns or event.ts_ns
                 book.venue_seq = event.venue_seq
+                book.order_cost_quote_1e9 = event.order_cost_quote_1e9
                 return (s,)
             case TradePrinted(venue=v, symbol=s):
                 self.last_seen_ns[v] = event.ts_recv_ns or event.ts_ns

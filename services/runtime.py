@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 from typing import Protocol
 
@@ -94,7 +95,12 @@ async def run_projection(settings: Settings, name: str, stream: str) -> None:
             raise error
 
 
-TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live")  # live: only with CROSSBOOK_LIVE_ORDERS
+TRADER_ROLES = ("graph", "router", "sandbox", "tca", "live", "dex")  # live: only with CROSSBOOK_LIVE_ORDERS
+
+
+def dex_on() -> bool:
+    """The DEX executor runs in the trader when a chain is configured (CROSSBOOK_DEX_ETHEREUM_RPC_URL)."""
+    return bool(os.environ.get("CROSSBOOK_DEX_ETHEREUM_RPC_URL"))
 
 
 def trader_part(
@@ -124,6 +130,11 @@ def trader_part(
         from services.edges.live.service import LiveExecutor
 
         return LiveExecutor.from_settings(as_writer(bus, "executor"), settings, ledger)
+    if role == "dex":
+        from services.edges.evm.service import from_env
+        from services.vault import open_vault
+
+        return from_env(as_writer(bus, "executor"), open_vault(settings), ledger)
     raise ValueError(f"unknown trader role {role!r}")
 
 
@@ -165,7 +176,8 @@ async def run_trader(settings: Settings, role: str = "all") -> None:
         return
     if role == "live" and not settings.live_orders:
         raise SystemExit("live order entry is off: set CROSSBOOK_LIVE_ORDERS=1 to send live children to venues")
-    roles = tuple(r for r in TRADER_ROLES if r != "live" or settings.live_orders) if role == "all" else (role,)
+    roles = tuple(r for r in TRADER_ROLES if (r != "live" or settings.live_orders) and (r != "dex" or dex_on())
+                  ) if role == "all" else (role,)
     configure_logging()
     bus = await Bus.connect(settings, name="trader" if role == "all" else f"trader-{role}", user="trader")
     await bus.ensure_streams()
@@ -205,6 +217,8 @@ async def run_kernel_trader(settings: Settings, role: str = "all") -> None:
         parts.append((KERNEL_PARTS, kernel_trader(bus, settings)))
     if settings.live_orders:
         parts.append((("live",), trader_part("live", bus, settings)))
+    if role == "all" and dex_on():  # swaps for children at pools: the kernel reads their facts back
+        parts.append((("dex",), trader_part("dex", bus, settings)))
     for _, part in parts:
         await part.start()
     beacon = await ReadinessBeacon(bus, [(r, p) for roles, p in parts for r in roles]).start()

@@ -32,7 +32,7 @@ MAX_MESH_PEERS = 16
 # unmodified). A C guest keeps HOST_REGION free: the SDK links with the stack first (below
 # 0x10000) and data from GUEST_DATA_BASE on.
 VENUE_BOOKS_OFFSET = 0x10000  # Crossbook-defined (upstream: "before 0x14000", exact offset unknown)
-POOL_BOOKS_OFFSET = 0x14000  # upstream; Crossbook writes pool_ct = 0 (no on-chain pools here)
+POOL_BOOKS_OFFSET = 0x14000  # upstream; the pools among the NBBO's venues (pool_ct 0 without any)
 FEATURES_OFFSET = 0x1A000
 MESH_TABLE_OFFSET = 0x24200
 HOST_REGION = (0x10000, 0x25000)
@@ -81,6 +81,16 @@ NBBO_SIZE = 872
 # VenueBooks at VENUE_BOOKS_OFFSET: venue_ct, _pad[7], venue_ids[20], _pad[4], books: L2Book[20]
 VENUE_BOOKS_HEAD = struct.Struct("<B7x20s4x")
 VENUE_BOOKS_SIZE = 32 + MAX_VENUES * L2BOOK_SIZE
+# PoolBooks at POOL_BOOKS_OFFSET (upstream layout): pool_ct, _pad[7], metas: PoolMeta[32] @8,
+# books: L2Book[32] @1544. PoolMeta (48 B): address[32] (EVM: first 20), pair_index u16, fee_bps
+# u16, venue_id u8, protocol_id u8, gas_cost_1e5 u16, gas_units u16, gas_price_gwei u16,
+# native_price_cents u32.
+MAX_POOLS = 32
+POOL_META = struct.Struct("<32sHHBBHHHI")
+POOL_META_SIZE = 48
+POOL_BOOKS_HEAD = struct.Struct("<B7x")
+POOL_BOOKS_SIZE = 8 + MAX_POOLS * (POOL_META_SIZE + L2BOOK_SIZE)
+PROTOCOL_IDS = {"uniswap_v2": 1, "uniswap_v3": 2, "curve": 3, "balancer_v2": 4, "aerodrome": 5}
 # MeshTable at MESH_TABLE_OFFSET: self_label[32], self_mesh_id, peer_ct, _pad[7], peers[16]
 MESH_TABLE_HEAD = struct.Struct("<32sQB7x")
 MESH_PEER = struct.Struct("<32sQ")  # label (NUL-padded), mesh_id
@@ -152,6 +162,8 @@ VENUE_IDS: dict[str, int] = {
     "hyperliquid": 42,
     "kalshi": 43,
     "polymarket": 44,
+    "uniswap_v2_ethereum": 45,  # Crossbook-defined: upstream's 11 (DEX-Ethereum) names no protocol
+    "uniswap_v3_ethereum": 46,
 }
 VENUE_NAMES: dict[int, str] = {v: k for k, v in VENUE_IDS.items()}
 
@@ -254,13 +266,29 @@ class VenueQuote(msgspec.Struct, frozen=True):
     recv_ns: int
 
 
+class PoolMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """One pool's PoolMeta: what the log knows of it (0 where it does not say)."""
+
+    venue: str
+    address: bytes = b""  # 20 bytes on EVM chains
+    pair_index: int = 0
+    fee_bps: int = 0
+    protocol_id: int = 0
+    gas_cost_1e5: int = 0  # one swap's gas in quote currency x 1e5 (u16: capped at 65535)
+    gas_units: int = 0
+    gas_price_gwei: int = 0
+    native_price_cents: int = 0
+
+
 class NbboSnapshot(msgspec.Struct, frozen=True):
-    """The cross-venue view for `algo_on_nbbo`; `books` (venue -> Book) fills VenueBooks."""
+    """The cross-venue view for `algo_on_nbbo`; `books` (venue -> Book) fills VenueBooks, and
+    `pools` (the on-chain pools among them, with their meta) fills PoolBooks."""
 
     venues: tuple[VenueQuote, ...]
     recv_ns: int
     symbol_id: int = 1
     books: tuple[tuple[str, Book], ...] = ()
+    pools: tuple[tuple[PoolMeta, Book], ...] = ()
 
 
 # --- packing --------------------------------------------------------------------------------
@@ -371,6 +399,19 @@ def pack_venue_books(books: tuple[tuple[str, Book], ...]) -> bytes:
     VENUE_BOOKS_HEAD.pack_into(buf, 0, len(books), bytes(VENUE_IDS.get(v, 0) for v, _ in books))
     for i, (_venue, book) in enumerate(books):
         pack_book_into(buf, 32 + L2BOOK_SIZE * i, book)
+    return bytes(buf)
+
+
+def pack_pool_books(pools: tuple[tuple[PoolMeta, Book], ...]) -> bytes:
+    pools = pools[:MAX_POOLS]
+    buf = bytearray(POOL_BOOKS_SIZE)
+    POOL_BOOKS_HEAD.pack_into(buf, 0, len(pools))
+    for i, (meta, book) in enumerate(pools):
+        POOL_META.pack_into(buf, 8 + POOL_META_SIZE * i, meta.address[:32], meta.pair_index, meta.fee_bps,
+                            VENUE_IDS.get(meta.venue, 0), meta.protocol_id, min(meta.gas_cost_1e5, 0xFFFF),
+                            min(meta.gas_units, 0xFFFF), min(meta.gas_price_gwei, 0xFFFF),
+                            min(meta.native_price_cents, 0xFFFFFFFF))
+        pack_book_into(buf, 8 + MAX_POOLS * POOL_META_SIZE + L2BOOK_SIZE * i, book)
     return bytes(buf)
 
 

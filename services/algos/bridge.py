@@ -92,6 +92,9 @@ class HostedGuest:
             recv_ns=nbbo.recv_ns, symbol_id=nbbo.symbol_id,
             books=tuple((venue, abi.Book(bids=tuple(b.bids), asks=tuple(b.asks), recv_ns=b.recv_ns,
                                          symbol_id=b.symbol_id)) for venue, b in nbbo.books),
+            pools=tuple((abi.PoolMeta(venue=venue, protocol_id=protocol_id(venue), gas_cost_1e5=gas // 10**4),
+                         abi.Book(bids=tuple(b.bids), asks=tuple(b.asks), recv_ns=b.recv_ns, symbol_id=b.symbol_id))
+                        for venue, gas, b in nbbo.pools),
         )
         return outcome(self.instance.on_nbbo(snapshot, self._state(state), self.features.features))
 
@@ -137,3 +140,8 @@ class HostLoader:
             clock_ns=self.clock_ns)
         instance = AlgoInstance(module, ports=ports, mesh=mesh)
         return HostedGuest(instance, symbol_meta(context.spec.venue, context.spec.symbol))
+
+
+def protocol_id(venue: str) -> int:
+    """A pool venue's PoolMeta protocol id from its name (`uniswap_v3_ethereum` -> 2; 0 unknown)."""
+    return next((pid for name, pid in abi.PROTOCOL_IDS.items() if venue.startswith(name + "_")), 0)

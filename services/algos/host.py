@@ -430,6 +430,8 @@ class AlgoInstance:
         self._begin()
         self._put(_NBBO, abi.pack_nbbo(nbbo), state)
         self._write(abi.VENUE_BOOKS_OFFSET, abi.pack_venue_books(nbbo.books))
+        # PoolBooks: the whole region with pools; else only pool_ct = 0 (the memcpy is skipped)
+        self._write(abi.POOL_BOOKS_OFFSET, abi.pack_pool_books(nbbo.pools) if nbbo.pools else b"\x00")
         self._put_features(features)
         fn.raw[0].i32 = self._base + _NBBO
         fn.raw[1].i32 = self._base + _STATE

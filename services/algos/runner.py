@@ -100,18 +100,24 @@ class NbboInput:
     books: list[tuple[str, BookInput]]
     recv_ns: int
     symbol_id: int
+    # The on-chain pools among them: (venue, one swap's gas in quote x 1e9, book) for PoolBooks
+    pools: list[tuple[str, int, BookInput]] = field(default_factory=list)
 
 
 def nbbo_input(books: MarketBooks, venues: Iterable[VenueBbo], symbol: str, recv_ns: int, symbol_id: int) -> NbboInput:
     """`venues` (an NBBO's per-venue BBOs) with each venue's book from `books`, where known."""
     quotes = list(venues)
     with_books: list[tuple[str, BookInput]] = []
+    pools: list[tuple[str, int, BookInput]] = []
     for quote in quotes:
         book = books.books.get((quote.venue, symbol))
         if book is not None and book.usable:
             bids, asks = book.top(BOOK_DEPTH)
-            with_books.append((quote.venue, BookInput(bids, asks, book.last_update_ns, symbol_id)))
-    return NbboInput(quotes, with_books, recv_ns, symbol_id)
+            entry = BookInput(bids, asks, book.last_update_ns, symbol_id)
+            with_books.append((quote.venue, entry))
+            if book.order_cost_quote_1e9 > 0:  # a pool: its gas per swap rides on its snapshot
+                pools.append((quote.venue, book.order_cost_quote_1e9, entry))
+    return NbboInput(quotes, with_books, recv_ns, symbol_id, pools)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ from events.ids import derive_id
 from events.market import BookDeltaBatch, BookSnapshot, NbboChanged, TradePrinted, VenueStatusChanged
 from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
+from events.venues import ONCHAIN_VENUES
 from events.tca import TcaReported, VenueScored
 from projections.market import MarketBooks
 from projections.retention import DEFAULT_WINDOW_S
@@ -744,8 +745,8 @@ class Kernel:
         coid = child.client_order_id
         if coid in self.orders:
             return  # a repeat: the venue answered it already
-        if not self._simulated(child):
-            return  # a live child: the live executor sends it, its facts come back as inputs
+        if not self._simulated(child) or child.venue in ONCHAIN_VENUES:
+            return  # a live child or a swap: its executor sends it, its facts come back as inputs
         self.orders[coid] = _VenueOrder(ref, child.venue, child.qty_1e8)
         self.graph_orders.setdefault(child.graph_id, {})[coid] = child.venue
         now = self.clock.now_ns()

@@ -18,12 +18,17 @@ class ReferenceData:
         self._instruments: dict[str, list[InstrumentRules]] = {}
         self._fees: dict[str, FeeSchedule] = {}
         self._perp_fees: dict[str, FeeSchedule] = {}
+        self._latency_ns: dict[str, int] = {}  # a venue's own time to execution (a chain's block time)
 
     def feed(
         self, venue: str, instruments: Iterable[InstrumentRules], fees: FeeSchedule | None,
-        perp_fees: FeeSchedule | None = None,
+        perp_fees: FeeSchedule | None = None, latency_ns: int | None = None,
     ) -> None:
         self._instruments[venue] = list(instruments)
+        if latency_ns is None:
+            self._latency_ns.pop(venue, None)
+        else:
+            self._latency_ns[venue] = latency_ns
         for book, schedule in ((self._fees, fees), (self._perp_fees, perp_fees)):
             if schedule is None:
                 book.pop(venue, None)
@@ -38,6 +43,10 @@ class ReferenceData:
         if symbol.endswith(PERP_SUFFIX) and venue in self._perp_fees:
             return self._perp_fees[venue]
         return self._fees.get(venue)
+
+    def latency_ns(self, venue: str) -> int | None:
+        """The venue's declared time to execution (None: the router's default estimate)."""
+        return self._latency_ns.get(venue)
 
     def instrument_rules(self) -> list[InstrumentRules]:
         return [rule for venue in self.venues() for rule in self._instruments[venue]]

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from projections.market import MarketBooks
-from services.refdata import fee_schedule
+from services.refdata import fee_schedule, reference_data
 from services.risk import RulesBook
+from services.sor.cost import min_qty_for_cost, order_cost_ppm
 from services.sor.model import VenueBook
 
 SOR_DEPTH = 20
 DEFAULT_LATENCY_NS = 20_000_000
+# A venue with a fixed cost per order (a pool's gas per swap) is not offered a take whose cost
+# would be more than this share of its notional.
+MAX_ORDER_COST_PPM = 100_000
 
 
 def venue_books(
-    market: MarketBooks, rules: RulesBook, symbol: str, side: str, venue: str | None = None
+    market: MarketBooks, rules: RulesBook, symbol: str, side: str, venue: str | None = None,
+    qty_1e8: int | None = None, resting: bool = False,
 ) -> list[VenueBook]:
-    """Usable venue books for `symbol` (opposite side, best first), optionally pinned to a venue."""
+    """Usable venue books for `symbol` (opposite side, best first), optionally pinned to a venue.
+
+    A book with a fixed cost per order (an on-chain pool's gas, from its snapshot) has that cost
+    charged as a fee over the notional of taking `qty_1e8` there (the order's size; without it
+    the book's whole depth), so pools and order books compare on net cost. Latency is the
+    venue's declared time to execution (a chain's block time) where reference data has one.
+    `resting`: only venues where an order can rest (a pool only swaps now)."""
+    refdata = reference_data()
     out = []
     for name, book in sorted(market.by_symbol.get(symbol, {}).items()):
-        if not book.usable or (venue and name != venue):
+        if not book.usable or (venue and name != venue) or (resting and book.order_cost_quote_1e9 > 0):
             continue
         instrument = rules.get(name, {}).get(symbol)
         if instrument is None:
@@ -27,13 +39,23 @@ def venue_books(
         fees = fee_schedule(name, symbol)  # a perp's own schedule where the venue prices perps apart
         if not levels or fees is None:  # no fee schedule from the venue's reference data: never routed to
             continue
+        fee_ppm, min_qty = fees.taker_ppm, instrument.min_qty_1e8
+        if book.order_cost_quote_1e9 > 0:
+            depth = sum(q for _, q in levels)
+            cost_ppm = order_cost_ppm(levels, depth if qty_1e8 is None else qty_1e8, book.order_cost_quote_1e9)
+            if cost_ppm is None or cost_ppm > MAX_ORDER_COST_PPM:
+                continue  # gas would eat the trade
+            fee_ppm += cost_ppm
+            min_qty = max(min_qty, min(depth, min_qty_for_cost(levels[0][0], book.order_cost_quote_1e9,
+                                                               MAX_ORDER_COST_PPM)))
+        latency = refdata.latency_ns(name)
         out.append(
             VenueBook(
                 venue=name,
                 levels=levels,
-                taker_fee_ppm=fees.taker_ppm,
-                latency_ns=DEFAULT_LATENCY_NS,
-                min_qty_1e8=instrument.min_qty_1e8,
+                taker_fee_ppm=fee_ppm,
+                latency_ns=DEFAULT_LATENCY_NS if latency is None else latency,
+                min_qty_1e8=min_qty,
                 lot_1e8=instrument.lot_1e8,
                 tick_1e9=instrument.tick_1e9,
             )

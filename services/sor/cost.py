@@ -106,3 +106,24 @@ def cost_bps(side: Side, cost_usd_1e9: int, qty_1e8: int, mid_px_1e9: int) -> fl
     base = mid_px_1e9 * qty_1e8
     diff = cost_usd_1e9 * _GROSS_PER_USD_1E9 - (base if side == "buy" else -base)
     return diff * 10_000 / base
+
+
+def order_cost_ppm(levels: Sequence[tuple[int, int]], qty_1e8: int, order_cost_quote_1e9: int) -> int | None:
+    """A fixed cost per order (a pool's gas per swap, quote x 1e9) as a fee in ppm over the
+    notional of taking `qty_1e8` (or the whole depth, if less) from `levels`, rounded up; None
+    when nothing can be taken. Exact when the venue takes that whole quantity; when it takes
+    part, the cost spreads over less than charged (the venue is favoured), which
+    `min_qty_for_cost` bounds."""
+    qty = min(qty_1e8, sum(q for _, q in levels))
+    if qty <= 0:
+        return None
+    notional_1e9 = walk(levels, qty)[0] // _GROSS_PER_USD_1E9
+    if notional_1e9 <= 0:
+        return None
+    return -(-order_cost_quote_1e9 * 1_000_000 // notional_1e9)
+
+
+def min_qty_for_cost(best_px_1e9: int, order_cost_quote_1e9: int, max_share_ppm: int) -> int:
+    """The smallest take (qty_1e8) whose fixed cost stays within `max_share_ppm` of its notional
+    at the best price: below it the order would be mostly gas."""
+    return -(-order_cost_quote_1e9 * 1_000_000 * _GROSS_PER_USD_1E9 // (best_px_1e9 * max_share_ppm))

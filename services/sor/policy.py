@@ -17,6 +17,7 @@ import msgspec
 from events import AnyEvent
 from events.graph import GraphSubmitted, NodeActivated, NodeSpec, Side, Tif
 from events.ids import derive_id
+from events.venues import credential_venue
 from events.risk import RejectCode, RiskCheckRejected
 from events.vault import CredentialRevoked, CredentialStored
 from events.routing import Allocation, ChildAllocated, PlanMade
@@ -82,7 +83,8 @@ class RoutingPolicy:
         if graph.is_sandbox:
             return lambda venue: False
         connected, entry = self.connected.get(graph.tenant, set()), self.live_entry
-        return lambda venue: venue not in connected or entry is None or not entry(venue, symbol)
+        return lambda venue: (credential_venue(venue) not in connected or entry is None
+                              or not entry(venue, symbol))
 
     # --- reads ------------------------------------------------------------------------------
     def mark(self, symbol: str) -> int | None:
@@ -100,7 +102,7 @@ class RoutingPolicy:
         """The split of `qty_1e8` over the usable books (without `exclude`, and for a live
         graph only where the tenant can trade live), and the mark."""
         mark = self.mark(node.instrument.symbol)
-        books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue)
+        books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue, qty_1e8)
         barred = self.barred(graph, node.instrument.symbol)
         books = [b for b in books if b.venue not in exclude and not barred(b.venue)]
         plan = plan_order(
@@ -112,6 +114,8 @@ class RoutingPolicy:
     def resting_part(self, node: NodeSpec, books: list[VenueBook], plan: RoutePlan | None) -> tuple[str, int] | None:
         """A limit order's quantity that cannot fill now rests, GTC at its limit, on one venue:
         the pinned one, else the venue showing the best price on that side."""
+        market = self.market.by_symbol.get(node.instrument.symbol, {})
+        books = [b for b in books if (m := market.get(b.venue)) is None or m.order_cost_quote_1e9 == 0]  # pools only swap
         if node.limit_px_1e9 is None or plan is None or plan.unroutable_qty_1e8 <= 0 or not books:
             return None
         best = min(books, key=lambda b: b.levels[0][0]) if node.side == "buy" else max(books, key=lambda b: b.levels[0][0])
@@ -127,7 +131,7 @@ class RoutingPolicy:
         symbol, pinned, buy = node.instrument.symbol, node.instrument.venue, node.side == "buy"
         at_limit = node.execution.policy == "iceberg" and limit_px_1e9 is not None
         own_side: Side = "sell" if buy else "buy"  # the books a seller takes from show our side
-        books = venue_books(self.market, self.rules, symbol, node.side if at_limit else own_side, pinned)
+        books = venue_books(self.market, self.rules, symbol, node.side if at_limit else own_side, pinned, resting=True)
         barred = self.barred(graph, symbol)
         books = [b for b in books if not barred(b.venue)]
         if not books:

@@ -68,7 +68,7 @@ async def preview(request: Request, state: State) -> dict[str, Any]:
     if symbol not in state.market.by_symbol:
         raise ApiError(404, f"unknown symbol {symbol!r}: no venue streams it", code="NOT_FOUND")
     nbbo = state.market.nbbo(symbol)
-    books = venue_books(state.market, sor_rules(), symbol, side, body.get("venue"))
+    books = venue_books(state.market, sor_rules(), symbol, side, body.get("venue"), qty_1e8)
     if nbbo is None or not books or not nbbo.bid_px_1e9 or not nbbo.ask_px_1e9:
         return {"symbol": symbol, "side": side, "qty_1e8": qty_1e8, "source": "unavailable", "candidate_venues": []}
     mid = (nbbo.bid_px_1e9 + nbbo.ask_px_1e9) // 2

@@ -25,7 +25,7 @@ from events.execution import ChildAcked, ChildRejected, ChildSubmitted, FillReco
 from events.ids import derive_id
 from services.edges.evm import abi
 from services.edges.evm.chain import bind, checksum
-from services.edges.evm.pools import PX_SCALE, PoolSpec, PoolState
+from services.edges.evm.pools import PX_SCALE, QTY_SCALE, PoolSpec, PoolState
 
 WEI_PER_ETH_1E8 = 10**10  # wei -> ETH qty_1e8
 MAX_UINT = 2**256 - 1
@@ -36,6 +36,14 @@ RECEIPT_POLL_S = 0.02  # how often to ask the node for a receipt (web3 polls; 0.
 class Routers:
     v2: str = ""  # UniswapV2Router02
     v3: str = ""  # SwapRouter
+
+
+def limit_bound(spec: PoolSpec, buy: bool, qty_1e8: int, limit_px_1e9: int) -> int:
+    """A limit price as the swap's bound in raw quote units: the most a buy pays (floor) or
+    the least a sell takes (ceil) for `qty_1e8` at `limit_px_1e9`."""
+    num = qty_1e8 * limit_px_1e9 * 10**spec.quote.decimals
+    den = QTY_SCALE * PX_SCALE
+    return num // den if buy else -(-num // den)
 
 
 @dataclass(slots=True)
@@ -121,8 +129,9 @@ class SwapExecutor:
     # --- one child ------------------------------------------------------------------------
     def build(self, child: ChildSubmitted, spec: PoolSpec, state: PoolState, max_slippage_bps: int,
               now_s: int | None = None) -> SignedSwap | ChildRejected:
-        """Quote on `state`, bound by the slippage, estimate gas and sign. A swap the node says
-        would revert is rejected here, before anything is sent."""
+        """Quote on `state`, bound by the slippage (or, when the child has a limit price, by
+        that limit: the router's worst level plus its `max_slippage_bps` collar), estimate gas
+        and sign. A swap the node says would revert is rejected here, before anything is sent."""
         router = self._router(spec)
         sell = child.side == "sell"
         token_in = spec.base if sell else spec.quote
@@ -137,6 +146,8 @@ class SwapExecutor:
         else:
             amount_out = spec.base_raw(child.qty_1e8)
             bound = -(-state.exact_out(zero_for_one, amount_out) * (10_000 + max_slippage_bps) // 10_000)
+        if child.limit_px_1e9 is not None:
+            bound = limit_bound(spec, child.side == "buy", child.qty_1e8, child.limit_px_1e9)
         r = bind(self.w3, router, abi.V2_ROUTER if spec.kind == "v2" else abi.V3_ROUTER)
         path = [checksum(token_in.address), checksum(token_out.address)]
         if spec.kind == "v2":
@@ -157,6 +168,17 @@ class SwapExecutor:
         signed = self.account.sign_transaction(tx)
         return SignedSwap(child, spec, bytes(signed.raw_transaction), "0x" + signed.hash.hex().removeprefix("0x"),
                           bound)
+
+    def acked(self, swap: SignedSwap) -> ChildAcked:
+        """The ack of a signed swap: its hash is the venue order id, on the log before it is sent."""
+        return self._acked(swap.child, swap.tx_hash)
+
+    def send_and_settle(self, swap: SignedSwap) -> list[ExecEvent]:
+        """Send an acked swap and turn its confirmed receipt into its one outcome."""
+        if swap.child.child_id in self.reported:
+            return []
+        self.w3.eth.send_raw_transaction(swap.raw_tx)
+        return self.resume(swap.child, swap.spec, swap.tx_hash, swap.bound)
 
     def submit(self, swap: SignedSwap) -> list[ExecEvent]:
         """Send, wait for the receipt (and confirmations), turn it into events."""

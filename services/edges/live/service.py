@@ -49,7 +49,7 @@ from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.edges.budget import Budgets, Limit
 from services.edges.live import venues
-from events.venues import instrument_type_of
+from events.venues import ONCHAIN_VENUES, instrument_type_of
 from services.edges.live.venues import ORDERS, SPOT_ONLY
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
@@ -154,8 +154,8 @@ class LiveExecutor:
                                            if v in self.orders):
                 del self.requests[request.event_id]
         if isinstance(event, ChildAllocated):
-            if event.is_sandbox:
-                return
+            if event.is_sandbox or event.venue in ONCHAIN_VENUES:
+                return  # the sandbox's, or a swap: the DEX executor's
             coid = event.client_order_id
             self.allocated.setdefault(coid, event)
             if coid not in self.venue_ids and coid not in self.final:

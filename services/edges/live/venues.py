@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from events.venues import instrument_type_of
+from events.venues import ONCHAIN_VENUES, instrument_type_of
 from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
@@ -30,6 +30,8 @@ SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart"})
 def can_trade(venue: str, symbol: str) -> bool:
     """Whether a live child of `symbol` can be placed at `venue` (the router routes live graphs
     only there, the API refuses a live order with nowhere to go, the executor rejects the rest)."""
+    if venue in ONCHAIN_VENUES:
+        return True  # a swap, sent by the DEX executor (services/edges/evm/service.py)
     return venue in ORDERS and not (venue in SPOT_ONLY and instrument_type_of(venue, symbol) == "perp")
 
 

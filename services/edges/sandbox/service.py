@@ -23,6 +23,7 @@ from events.execution import ChildAcked, ChildCancelled, ChildRejected, FillReco
 from events.graph import GraphCancelled, GraphCompleted, GraphSubmitted, NodeAmended, NodeCancelled
 from events.ids import derive_id
 from events.routing import ChildAllocated
+from events.venues import ONCHAIN_VENUES
 from projections.follower import SharedFollower, follow
 from projections.market_follower import MarketFollower
 from projections.retention import Retention, window_ns
@@ -187,8 +188,8 @@ class SandboxExecutor:
             elif isinstance(event, (ChildRejected, ChildCancelled)):
                 self.final.add(coid)
             return
-        if not isinstance(event, ChildAllocated) or not event.is_sandbox:
-            return
+        if not isinstance(event, ChildAllocated) or not event.is_sandbox or event.venue in ONCHAIN_VENUES:
+            return  # a swap is the DEX executor's, sandbox graph or not (services/edges/evm/service.py)
         coid = event.client_order_id
         if coid not in self.refs:
             self.graph_orders.setdefault(event.graph_id, []).append(coid)

@@ -1,0 +1,98 @@
+"""The EVM pools as venues: their ids, their reference data (instruments, fees, block time) and
+their books as market data.
+
+One venue id per protocol and chain (`uniswap_v2_ethereum`, `uniswap_v3_ethereum`), so a V2
+and a V3 pool of one pair are two books the router can split between. A pool's fee is inside its
+level prices (taken from the input), so its fee schedule is zero; the gas of one swap is a fixed
+cost per order, carried on each book snapshot in quote currency (`order_cost_quote_1e9`), which
+the router charges over the notional it sends there. The chain's block time is the venue's
+latency (the time to inclusion) for the router's latency charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from events.ids import derive_id
+from events.market import BookSnapshot
+from events.venues import ONCHAIN_VENUES
+from services.edges.evm.pools import PoolSpec, PoolState, pool_book
+from services.edges.sandbox.fees import FeeSchedule
+from services.refdata.book import ReferenceData
+from services.risk.config import InstrumentRules
+
+CHAIN = "ethereum"
+VENUE_OF_KIND = {"v2": f"uniswap_v2_{CHAIN}", "v3": f"uniswap_v3_{CHAIN}"}
+assert set(VENUE_OF_KIND.values()) <= ONCHAIN_VENUES
+BLOCK_TIME_NS = {CHAIN: 12_000_000_000}  # Ethereum's slot; a local chain mines on each tx (pass 0-ish)
+WEI = 10**18
+# Sizes the equivalent book is quoted at (qty_1e8): 0.001 to 10,000 base, about 3 per decade.
+BOOK_SIZES = [m * 10**e for e in range(5, 13) for m in (1, 2, 5)]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A pool as listed under a canonical symbol (a WETH-USDC pool trades as ETH-USDC)."""
+
+    spec: PoolSpec
+    symbol: str = ""
+
+    @property
+    def canonical(self) -> str:
+        return self.symbol or self.spec.symbol
+
+    @property
+    def venue(self) -> str:
+        return VENUE_OF_KIND[self.spec.kind]
+
+
+def fee_schedule(venue: str) -> FeeSchedule:
+    # The pool fee is in the prices and gas is a per-order cost on the book: nothing per notional.
+    return FeeSchedule(venue=venue, maker_ppm=0, taker_ppm=0)
+
+
+def instrument(listing: Listing) -> InstrumentRules:
+    """A pool trades any amount its token decimals can express: one raw unit of base is the lot
+    (at most 1e-8, the system's own grid), the price grid is the system's (1e-9)."""
+    base, quote = listing.canonical.split("-")[:2]
+    lot = max(1, 10**8 // 10**listing.spec.base.decimals)
+    return InstrumentRules(venue=listing.venue, symbol=listing.canonical, base_asset=base, quote_asset=quote,
+                           tick_1e9=1, lot_1e8=lot, min_qty_1e8=lot, fee_ppm=0)
+
+
+def feed_refdata(data: ReferenceData, listings: Iterable[Listing], block_time_ns: int | None = None) -> None:
+    """Feed the pools' venues into reference data (each venue replaced whole)."""
+    by_venue: dict[str, list[InstrumentRules]] = {v: [] for v in VENUE_OF_KIND.values()}
+    for listing in listings:
+        by_venue[listing.venue].append(instrument(listing))
+    latency = BLOCK_TIME_NS[CHAIN] if block_time_ns is None else block_time_ns
+    for venue, rules in by_venue.items():
+        if rules:
+            data.feed(venue, rules, fee_schedule(venue), latency_ns=latency)
+
+
+def gas_quote_1e9(swap_gas: int, gas_price_wei: int, native_px_1e9: int) -> int:
+    """Gas of one swap in quote currency x 1e9 (the native asset's price in quote, x 1e9), up."""
+    return -(-swap_gas * gas_price_wei * native_px_1e9 // WEI)
+
+
+def book_snapshot(
+    listing: Listing, state: PoolState, *, gas_price_wei: int, native_px_1e9: int | None = None,
+    sizes_1e8: list[int] | None = None, ts_ns: int, venue_seq: int | None = None,
+) -> BookSnapshot:
+    """The pool's equivalent book (exact V2/V3 math at `sizes_1e8`) as a market-data snapshot
+    under its venue, with one swap's gas in quote. `native_px_1e9` is the chain's native asset
+    in quote currency; None = the pool's own base is the wrapped native asset (WETH-USDC), priced
+    at its book's mid."""
+    book = pool_book(listing.venue, listing.spec, state, sizes_1e8 or BOOK_SIZES, gas_price_wei)
+    if native_px_1e9 is None:
+        bid, ask = (book.bids[0][0] if book.bids else 0), (book.asks[0][0] if book.asks else 0)
+        native_px_1e9 = (bid + ask) // 2 if bid and ask else bid or ask
+    return BookSnapshot(
+        event_id=derive_id("evm.book", listing.venue, listing.canonical, str(venue_seq), str(ts_ns)),
+        ts_ns=ts_ns, venue=listing.venue, symbol=listing.canonical,
+        bids=list(book.bids), asks=list(book.asks),
+        venue_seq=venue_seq, ts_event_ns=ts_ns, ts_recv_ns=ts_ns,
+        order_cost_quote_1e9=gas_quote_1e9(book.swap_gas, gas_price_wei, native_px_1e9),
+    )
