@@ -117,6 +117,7 @@ class Load:
     sent: int = 0
     kinds: dict[str, int] = field(default_factory=lambda: {"market": 0, "twap": 0, "cancelled_limit": 0})
     errors: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
+    transport_errors: dict[str, int] = field(default_factory=dict)  # httpx error name -> count
     accepted: set[str] = field(default_factory=set)
     ended: set[str] = field(default_factory=set)
 
@@ -157,6 +158,13 @@ async def run(n_orders: int, clients: int, warmup: float, sample_s: float, rate:
                     samples.take(time.monotonic() - t0, load.sent)
 
             async def one(i: int) -> None:
+                try:
+                    await send(i)
+                except httpx.TransportError as exc:  # counted, like a refusal: the run goes on
+                    name = type(exc).__name__
+                    load.transport_errors[name] = load.transport_errors.get(name, 0) + 1
+
+            async def send(i: int) -> None:
                 if i % 10 == 3:
                     kind, r = "twap", await client.post("/v1/orders", json=TWAP)
                 elif i % 10 == 7:
@@ -205,7 +213,8 @@ def report(n_orders: int, clients: int, sent_s: float, load: Load, samples: Samp
            rate: float | None = None) -> None:
     offered = f", offered {rate:g}/s" if rate is not None else ", unpaced"
     print(f"soak: {n_orders} orders by {clients} concurrent HTTP clients in {sent_s:.0f} s "
-          f"({n_orders / sent_s:.1f} orders/s{offered}); accepted by kind {load.kinds}; non-200 answers {load.errors}")
+          f"({n_orders / sent_s:.1f} orders/s{offered}); accepted by kind {load.kinds}; non-200 answers {load.errors}; "
+          f"transport errors {load.transport_errors}")
     print(f"graphs submitted {len(load.accepted)}, ended {len(load.ended & load.accepted)}")
     print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
           f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}; {os.cpu_count()} CPUs")
