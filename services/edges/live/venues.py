@@ -10,6 +10,7 @@ from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
+from services.edges.coinbase.orders import CoinbaseOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.okx.orders import OkxSpotOrders
 from services.edges.budget import Cost, Limit
@@ -21,10 +22,11 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "bybit": BybitSpotOrders,
     "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
+    "coinbase": CoinbaseOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
-SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart"})
+SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase"})
 
 
 def can_trade(venue: str, symbol: str) -> bool:
@@ -55,6 +57,7 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "bybit": (Limit("requests_1s", "weight", 10, 1.0),),  # order endpoints, per UID
     "bitmart": (Limit("requests_2s", "weight", 40, 2.0),),
     "hyperliquid": (Limit("weight_1m", "weight", 1200, 60.0),),
+    "coinbase": (Limit("requests_1s", "weight", 30, 1.0),),  # private REST, per user [verify]
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
