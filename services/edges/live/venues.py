@@ -8,6 +8,7 @@ from collections.abc import Callable
 from events.venues import instrument_type_of
 from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
+from services.edges.bitget.orders import BitgetSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
 from services.edges.coinbase.orders import CoinbaseOrders
@@ -25,10 +26,11 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "hyperliquid": HyperliquidOrders,
     "coinbase": CoinbaseOrders,
     "kraken": KrakenSpotOrders,
+    "bitget": BitgetSpotOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
-SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase", "kraken"})
+SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase", "kraken", "bitget"})
 
 
 def can_trade(venue: str, symbol: str) -> bool:
@@ -63,6 +65,7 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     # Kraken's decaying counters as windows (Starter tier): API counter max 15, -0.33/s; trading
     # counter max 60, -1/s (its per-pair and young-order cancel penalties are not modelled).
     "kraken": (Limit("api_counter", "weight", 15, 45.0), Limit("trading_counter", "orders", 60, 60.0)),
+    "bitget": (Limit("orders_1s", "orders", 10, 1.0), Limit("requests_1s", "weight", 20, 1.0)),  # per UID [verify]
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
