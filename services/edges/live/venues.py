@@ -12,6 +12,7 @@ from services.edges.bitget.orders import BitgetSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
 from services.edges.coinbase.orders import CoinbaseOrders
+from services.edges.cryptocom.orders import CryptocomOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.kraken.orders import KrakenSpotOrders
 from services.edges.okx.orders import OkxSpotOrders
@@ -27,10 +28,11 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "coinbase": CoinbaseOrders,
     "kraken": KrakenSpotOrders,
     "bitget": BitgetSpotOrders,
+    "cryptocom": CryptocomOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
-SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase", "kraken", "bitget"})
+SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase", "kraken", "bitget", "cryptocom"})
 
 
 def can_trade(venue: str, symbol: str) -> bool:
@@ -66,6 +68,7 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     # counter max 60, -1/s (its per-pair and young-order cancel penalties are not modelled).
     "kraken": (Limit("api_counter", "weight", 15, 45.0), Limit("trading_counter", "orders", 60, 60.0)),
     "bitget": (Limit("orders_1s", "orders", 10, 1.0), Limit("requests_1s", "weight", 20, 1.0)),  # per UID [verify]
+    "cryptocom": (Limit("orders_100ms", "orders", 15, 0.1), Limit("requests_100ms", "weight", 15, 0.1)),  # [verify]
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
