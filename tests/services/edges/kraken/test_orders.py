@@ -22,6 +22,7 @@ from events.routing import ChildAllocated
 from services.edges.kraken import signing
 from services.edges.kraken.orders import KrakenSpotOrders, rest_pair
 from services.edges.kraken.private_server import kraken_app, trade_txid, txid
+from services.edges.kraken.private_stream import add_order_outcome, execution_outcomes, loads
 from services.edges.live.loopback import Account, LoopbackVenue, RunningServer, start_server
 from services.edges.live.venues import LIMITS, ORDERS, can_trade, request_cost
 from services.edges.sandbox.orders import Acked, Amended, Cancelled, Filled, Rejected
@@ -219,3 +220,36 @@ async def test_a_lost_reply_then_a_resend_end_with_one_order(served: Served) -> 
     assert sum(o.qty_1e8 for o in outcomes if isinstance(o, Filled)) == 100_000
     again = await served.transport().place(alloc, resend=True)
     assert isinstance(again[0], Acked) and served.venue.placed_with(COID) == 1
+
+
+# --- private WebSocket messages -----------------------------------------------------------------
+
+
+def test_ws_add_order_responses_parse_into_an_ack_or_a_refusal() -> None:
+    ok = loads(json.dumps(fixture_json("venues", "kraken", "ws_add_order_response_success.json")))
+    assert add_order_outcome(ok, COID, 5) == Acked(COID, "OABCDE-12345-FGHIJ", 1_777_975_200_125_000_000)
+    no = loads(json.dumps(fixture_json("venues", "kraken", "ws_add_order_response_failure.json")))
+    assert add_order_outcome(no, COID, 5) == Rejected(COID, "EOrder:Insufficient funds", "EOrder:Insufficient funds",
+                                                      1_777_975_200_125_000_000)
+
+
+def test_ws_executions_parse_into_outcomes_field_by_field() -> None:
+    frame = loads(
+        '{"channel":"executions","type":"update","data":['
+        '{"exec_type":"new","order_id":"OAAAAA-1","cl_ord_id":"' + COID + '","order_status":"new","symbol":"BTC/USD",'
+        '"side":"buy","order_qty":0.002,"limit_price":50000.0,"timestamp":"2026-05-05T10:00:00.000000Z"},'
+        '{"exec_type":"trade","order_id":"OAAAAA-1","cl_ord_id":"' + COID + '","exec_id":"TBBBBB-1","trade_id":77,'
+        '"symbol":"BTC/USD","side":"buy","last_qty":0.0005,"last_price":49999.9,"liquidity_ind":"m",'
+        '"fees":[{"asset":"USD","qty":0.04}],"cum_qty":0.0005,"order_status":"partially_filled",'
+        '"timestamp":"2026-05-05T10:00:01.250000Z"},'
+        '{"exec_type":"canceled","order_id":"OAAAAA-1","cl_ord_id":"' + COID + '","order_qty":0.002,'
+        '"cum_qty":0.0005,"reason":"User requested","timestamp":"2026-05-05T10:00:02Z"}]}')
+    t0 = 1_777_975_200_000_000_000
+    assert execution_outcomes(frame) == [
+        Acked(COID, "OAAAAA-1", t0),
+        Filled(client_order_id=COID, venue_order_id="OAAAAA-1", fill_id="TBBBBB-1", symbol="BTC-USD", side="buy",
+               qty_1e8=50_000, px_1e9=49_999_900_000_000, fee_usd_1e9=40_000_000, liquidity="maker",
+               ts_ns=t0 + 1_250_000_000, fee_asset="USD", fee_qty_1e8=4_000_000),
+        Cancelled(COID, "OAAAAA-1", 50_000, 150_000, "user", t0 + 2_000_000_000),
+    ]
+    assert execution_outcomes({"channel": "heartbeat"}) == []
