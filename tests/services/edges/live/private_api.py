@@ -29,6 +29,7 @@ from services.edges.live.loopback import LoopbackVenue, start_server
 from services.edges.live.service import LiveExecutor
 from services.settings import Settings
 from services.vault import open_vault
+from tests.services.vault.helpers import stream_bytes
 from tests.stack import trading_stack
 
 TENANT = "acme"
@@ -125,3 +126,9 @@ async def round_trip(live: Live, name: str, symbol: str, book_key: str, credenti
     assert cancel_request in live.venue.requests_seen
     [again] = (await live.client.post("/v1/positions/sync")).json()["venues"]
     assert (again["balances_adjusted"], again["fills_added"]) == (0, 0)
+    # The secret (its longest line, for a PEM key) is nowhere on the log or in the API's answers.
+    marker = max(str(credentials["api_secret"]).splitlines(), key=len).encode()
+    _, raw = await stream_bytes(live.bus, f"exec.{name}.{TENANT}")  # the whole LEDGER stream
+    answers = [(await live.client.get(path)).content for path in ("/v1/orders", "/v1/fills", "/v1/credentials",
+                                                                  "/v1/positions", "/v1/balances")]
+    assert len(raw) > 1000 and marker not in raw and not any(marker in a for a in answers)
