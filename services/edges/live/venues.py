@@ -85,6 +85,8 @@ _COSTS: dict[str, dict[tuple[str, str], Cost]] = {
         ("POST", "/0/private/AmendOrder"): Cost(0, 1), ("POST", "/0/private/ClosedOrders"): Cost(2),
         ("POST", "/0/private/TradesHistory"): Cost(2),
     },
+    "bitget": {("POST", "/api/v2/spot/trade/place-order"): Cost(1, 1)},
+    "cryptocom": {("POST", "/private/create-order"): Cost(1, 1)},
 }
 
 

@@ -4,8 +4,10 @@ private server (which verifies key, timestamp, passphrase and signature)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,10 +17,11 @@ import pytest
 
 from events.routing import ChildAllocated
 from services.edges.bitget import signing
-from services.edges.bitget.orders import BitgetSpotOrders
+from services.edges.bitget.orders import PLACE_PATH, BitgetSpotOrders
 from services.edges.bitget.private_server import bitget_app
-from services.edges.live.loopback import Account, LoopbackVenue, RunningServer, start_server
-from services.edges.live.venues import LIMITS, ORDERS, can_trade
+from services.edges.budget import RateBudget
+from services.edges.live.loopback import Account, LoopbackVenue, RateLimited, RunningServer, ServerLimit, start_server
+from services.edges.live.venues import LIMITS, ORDERS, can_trade, request_cost
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Rejected
 from services.edges.transport import HttpTransport, OrderState, SignedRequest, UnsupportedOrder, VenueReply
 from services.vault import Credentials
@@ -148,3 +151,23 @@ async def test_the_server_refuses_bad_auth_in_bitgets_shape(served: Served) -> N
     request = orders.new_order(child(), CREDS, now)
     assert await code_of(request, request.body.replace("0.001", "0.002")) == (400, "40009")
     assert not served.venue.orders
+
+
+async def test_a_burst_above_bitgets_order_limit_is_paced_and_the_server_never_sees_one_over_it() -> None:
+    # The venue's limit (10 place-order calls per second per UID) enforced by the server with 429s.
+    venue = LoopbackVenue(accounts={"bg-key-1": Account("bg-secret-1", "bg-pass-1")})
+    venue.set_book("BTCUSDT", bids=[], asks=[("50010", "1")])
+    venue.limits = [ServerLimit("orders", 10, 1.0, cost=lambda method, path: int(path == PLACE_PATH))]
+    server = await start_server(RateLimited(venue, bitget_app(venue)))
+    budget = RateBudget("bitget", LIMITS["bitget"])  # one account: every sender shares it
+    allocs = [ChildAllocated(**{**{f: getattr(child(px=40_000 * PX), f) for f in ChildAllocated.__struct_fields__},
+                                "client_order_id": str(uuid.uuid4())}) for _ in range(15)]
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            results = await asyncio.gather(*(
+                HttpTransport(BitgetSpotOrders(), CREDS, client, budget=budget, cost=request_cost("bitget"),
+                              order_wait_s=10.0).place(a) for a in allocs))
+    finally:
+        await server.stop()
+    assert all(isinstance(r[0], Acked) for r in results)  # every one placed, none refused
+    assert venue.throttled == 0 and venue.peak["orders"] <= 10 and len(venue.orders) == 15
