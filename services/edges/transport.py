@@ -124,6 +124,11 @@ class VenueOrders(ABC):
     @abstractmethod
     def parse_order_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> OrderState | Rejected: ...
 
+    def order_status_fallback(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """A second place to look when `order_status` answered unknown (Kraken lists open and
+        closed orders apart); parsed by `parse_order_status`. None: the first answer stands."""
+        return None
+
     @abstractmethod
     def fills(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest: ...
 
@@ -304,7 +309,12 @@ class HttpTransport:
 
     async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
         reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
-        return self.orders.parse_order_status(child, reply, self.clock_ns())
+        state = self.orders.parse_order_status(child, reply, self.clock_ns())
+        if isinstance(state, Rejected) and self.orders.is_unknown_order(state):
+            fallback = self.orders.order_status_fallback(child, self._creds, self._now_ms())
+            if fallback is not None:
+                state = self.orders.parse_order_status(child, await self._send(fallback), self.clock_ns())
+        return state
 
     async def _progress(self, child: ChildAllocated, state: OrderState) -> list[Outcome]:
         """Every fill the venue lists (callers drop ids they have) and, once the order has

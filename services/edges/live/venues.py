@@ -8,9 +8,13 @@ from collections.abc import Callable
 from events.venues import ONCHAIN_VENUES, instrument_type_of
 from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
+from services.edges.bitget.orders import BitgetSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
+from services.edges.coinbase.orders import CoinbaseOrders
+from services.edges.cryptocom.orders import CryptocomOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
+from services.edges.kraken.orders import KrakenSpotOrders
 from services.edges.okx.orders import OkxSpotOrders
 from services.edges.budget import Cost, Limit
 from services.edges.transport import SignedRequest, VenueOrders
@@ -21,10 +25,14 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "bybit": BybitSpotOrders,
     "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
+    "coinbase": CoinbaseOrders,
+    "kraken": KrakenSpotOrders,
+    "bitget": BitgetSpotOrders,
+    "cryptocom": CryptocomOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
-SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart"})
+SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase", "kraken", "bitget", "cryptocom"})
 
 
 def can_trade(venue: str, symbol: str) -> bool:
@@ -57,6 +65,12 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "bybit": (Limit("requests_1s", "weight", 10, 1.0),),  # order endpoints, per UID
     "bitmart": (Limit("requests_2s", "weight", 40, 2.0),),
     "hyperliquid": (Limit("weight_1m", "weight", 1200, 60.0),),
+    "coinbase": (Limit("requests_1s", "weight", 30, 1.0),),  # private REST, per user [verify]
+    # Kraken's decaying counters as windows (Starter tier): API counter max 15, -0.33/s; trading
+    # counter max 60, -1/s (its per-pair and young-order cancel penalties are not modelled).
+    "kraken": (Limit("api_counter", "weight", 15, 45.0), Limit("trading_counter", "orders", 60, 60.0)),
+    "bitget": (Limit("orders_1s", "orders", 10, 1.0), Limit("requests_1s", "weight", 20, 1.0)),  # per UID [verify]
+    "cryptocom": (Limit("orders_100ms", "orders", 15, 0.1), Limit("requests_100ms", "weight", 15, 0.1)),  # [verify]
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
@@ -67,6 +81,14 @@ _COSTS: dict[str, dict[tuple[str, str], Cost]] = {
         ("GET", "/api/v3/openOrders"): Cost(6), ("GET", "/api/v3/account"): Cost(20),
     },
     "hyperliquid": {("POST", "/exchange"): Cost(1, 1), ("POST", "/info"): Cost(20)},
+    # Order calls spend the trading counter, not the API counter; history calls cost 2.
+    "kraken": {
+        ("POST", "/0/private/AddOrder"): Cost(0, 1), ("POST", "/0/private/CancelOrder"): Cost(0, 1),
+        ("POST", "/0/private/AmendOrder"): Cost(0, 1), ("POST", "/0/private/ClosedOrders"): Cost(2),
+        ("POST", "/0/private/TradesHistory"): Cost(2),
+    },
+    "bitget": {("POST", "/api/v2/spot/trade/place-order"): Cost(1, 1)},
+    "cryptocom": {("POST", "/private/create-order"): Cost(1, 1)},
 }
 
 

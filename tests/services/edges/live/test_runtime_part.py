@@ -18,12 +18,14 @@ from services.settings import Settings
 
 
 def test_rest_url_comes_from_the_environment_else_the_venue(monkeypatch: pytest.MonkeyPatch) -> None:
-    for venue in ("OKX", "BYBIT", "BITMART", "HYPERLIQUID"):
+    for venue in ("OKX", "BYBIT", "BITMART", "HYPERLIQUID", "COINBASE", "KRAKEN", "BITGET", "CRYPTOCOM"):
         monkeypatch.delenv(f"CROSSBOOK_{venue}_REST_URL", raising=False)
     monkeypatch.setenv("CROSSBOOK_BINANCE_REST_URL", "http://127.0.0.1:1")
     assert venues.rest_urls() == {
         "binance": "http://127.0.0.1:1", "okx": "https://www.okx.com", "bybit": "https://api.bybit.com",
-        "bitmart": "https://api-cloud.bitmart.com", "hyperliquid": "https://api.hyperliquid.xyz"}
+        "bitmart": "https://api-cloud.bitmart.com", "hyperliquid": "https://api.hyperliquid.xyz",
+        "coinbase": "https://api.coinbase.com", "kraken": "https://api.kraken.com", "bitget": "https://api.bitget.com",
+        "cryptocom": "https://api.crypto.com/exchange/v1"}
 
 
 async def test_live_part_is_a_live_executor_on_the_configured_hosts(
@@ -34,13 +36,16 @@ async def test_live_part_is_a_live_executor_on_the_configured_hosts(
     monkeypatch.setenv("CROSSBOOK_BYBIT_REST_URL", "http://127.0.0.1:4")
     monkeypatch.setenv("CROSSBOOK_HYPERLIQUID_REST_URL", "http://127.0.0.1:5")
     monkeypatch.setenv("CROSSBOOK_BITMART_REST_URL", "http://127.0.0.1:6")
+    for port, venue in enumerate(("COINBASE", "KRAKEN", "BITGET", "CRYPTOCOM"), start=7):
+        monkeypatch.setenv(f"CROSSBOOK_{venue}_REST_URL", f"http://127.0.0.1:{port}")
     live = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, live_orders=True, live_poll_ms=250,
                     master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
     part = trader_part("live", bus, live)
     assert isinstance(part, LiveExecutor)
     assert {v: str(c.base_url) for v, c in part.clients.items()} == {
         "binance": "http://127.0.0.1:2", "okx": "http://127.0.0.1:3", "bybit": "http://127.0.0.1:4",
-        "bitmart": "http://127.0.0.1:6", "hyperliquid": "http://127.0.0.1:5"}
+        "bitmart": "http://127.0.0.1:6", "hyperliquid": "http://127.0.0.1:5", "coinbase": "http://127.0.0.1:7",
+        "kraken": "http://127.0.0.1:8", "bitget": "http://127.0.0.1:9", "cryptocom": "http://127.0.0.1:10"}
     assert part.poll_interval_s == 0.25
     await part.start()
     await part.ledger.wait_caught_up()
@@ -61,7 +66,7 @@ async def test_live_part_reads_the_ledger_through_the_processes_shared_read(bus:
             order_type="limit", limit_px_1e9=100 * 10**9, tif="ioc", is_sandbox=False,
         )
         await bus.publish(alloc)
-        # Seen through the shared read, answered (no live order entry at kraken) and read back.
+        # Seen through the shared read, answered (acme has no kraken credentials) and read back.
         await part.ledger.wait_until(lambda: alloc.client_order_id in part.final)
     finally:
         await part.stop()
