@@ -24,7 +24,7 @@ import httpx
 
 from events.routing import ChildAllocated
 from services.edges.budget import BudgetExceeded, Cost, RateBudget
-from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected
+from services.edges.sandbox.orders import Acked, Amended, Cancelled, Outcome, Rejected
 from services.errors import ConfigError, VenueError
 from services.vault import Credentials
 
@@ -97,6 +97,15 @@ class VenueOrders(ABC):
 
     def parse_open_orders(self, reply: VenueReply) -> list[str]:
         """The client order ids of the open orders."""
+        raise NotImplementedError
+
+    # Native amend (None: the venue has none; the caller cancels and replaces).
+    def amend_request(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                      creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Change a resting order in place; `new_qty_1e8` is the new total (filled included)."""
+        return None
+
+    def parse_amend(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Amended | Rejected:
         raise NotImplementedError
 
     @abstractmethod
@@ -283,6 +292,16 @@ class HttpTransport:
         reply = await self._send(self.orders.cancel(child, venue_order_id, self._creds, self._now_ms()))
         refused = self.orders.parse_cancel(child, reply, self.clock_ns())
         return [refused] if refused is not None else await self.poll(child, venue_order_id)
+
+    async def amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int,
+                    new_px_1e9: int) -> list[Outcome]:
+        """Amend natively where the venue can ([Amended(mode="native_atomic")] or [Rejected]);
+        UnsupportedOrder where it cannot (the caller cancels and replaces)."""
+        await self._prepare()
+        request = self.orders.amend_request(child, venue_order_id, new_qty_1e8, new_px_1e9, self._creds, self._now_ms())
+        if request is None:
+            raise UnsupportedOrder(f"{self.venue} has no native amend")
+        return [self.orders.parse_amend(child, await self._send(request), self.clock_ns())]
 
     async def balances(self) -> dict[str, Decimal] | None:
         request = self.orders.balances_request(self._creds, self._now_ms())

@@ -11,6 +11,8 @@ from services.edges.binance.orders import BinanceSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
+from services.edges.kalshi.orders import KalshiOrders
+from services.edges.kalshi.orders import request_cost as kalshi_cost
 from services.edges.okx.orders import OkxSpotOrders
 from services.edges.budget import Cost, Limit
 from services.edges.transport import SignedRequest, VenueOrders
@@ -21,6 +23,7 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "bybit": BybitSpotOrders,
     "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
+    "kalshi": KalshiOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
@@ -55,6 +58,8 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "bybit": (Limit("requests_1s", "weight", 10, 1.0),),  # order endpoints, per UID
     "bitmart": (Limit("requests_2s", "weight", 40, 2.0),),
     "hyperliquid": (Limit("weight_1m", "weight", 1200, 60.0),),
+    # Basic tier: 20 reads and 10 writes per second (a batch counts each order) [verify tier].
+    "kalshi": (Limit("reads_1s", "weight", 20, 1.0), Limit("writes_1s", "orders", 10, 1.0)),
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
@@ -68,6 +73,14 @@ _COSTS: dict[str, dict[tuple[str, str], Cost]] = {
 }
 
 
+# Venues whose costs depend on more than (method, path): order ids in paths, batch sizes.
+_COST_FNS: dict[str, Callable[[SignedRequest], Cost]] = {
+    "kalshi": kalshi_cost,
+}
+
+
 def request_cost(venue: str) -> Callable[[SignedRequest], Cost]:
+    if venue in _COST_FNS:
+        return _COST_FNS[venue]
     costs = _COSTS.get(venue, {})
     return lambda request: costs.get((request.method, request.path), Cost())
