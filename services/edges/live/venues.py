@@ -14,6 +14,8 @@ from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.kalshi.orders import KalshiOrders
 from services.edges.kalshi.orders import request_cost as kalshi_cost
 from services.edges.okx.orders import OkxSpotOrders
+from services.edges.polymarket.orders import PolymarketOrders
+from services.edges.polymarket.orders import request_cost as polymarket_cost
 from services.edges.budget import Cost, Limit
 from services.edges.transport import SignedRequest, VenueOrders
 
@@ -24,6 +26,7 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
     "kalshi": KalshiOrders,
+    "polymarket": PolymarketOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
@@ -60,6 +63,9 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "hyperliquid": (Limit("weight_1m", "weight", 1200, 60.0),),
     # Basic tier: 20 reads and 10 writes per second (a batch counts each order) [verify tier].
     "kalshi": (Limit("reads_1s", "weight", 20, 1.0), Limit("writes_1s", "orders", 10, 1.0)),
+    # CLOB: 9000 requests / 10 s in all; POST /order 3500 / 10 s burst, 36000 / 10 min sustained.
+    "polymarket": (Limit("requests_10s", "weight", 9000, 10.0), Limit("orders_10s", "orders", 3500, 10.0),
+                   Limit("orders_10m", "orders", 36_000, 600.0)),
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
@@ -76,6 +82,7 @@ _COSTS: dict[str, dict[tuple[str, str], Cost]] = {
 # Venues whose costs depend on more than (method, path): order ids in paths, batch sizes.
 _COST_FNS: dict[str, Callable[[SignedRequest], Cost]] = {
     "kalshi": kalshi_cost,
+    "polymarket": polymarket_cost,
 }
 
 
