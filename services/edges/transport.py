@@ -91,6 +91,14 @@ class VenueOrders(ABC):
     def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
         raise NotImplementedError
 
+    def positions_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Holdings the balances reply leaves out (a prediction venue's contracts); None: none."""
+        return None
+
+    def parse_positions(self, reply: VenueReply) -> dict[str, Decimal]:
+        """Held quantity per asset as the ledger names it (reconciled with the balances)."""
+        raise NotImplementedError
+
     def open_orders_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
         """Every open order of the account (all symbols)."""
         return None
@@ -310,7 +318,14 @@ class HttpTransport:
         reply = await self._send(request)
         if reply.status != 200:
             raise VenueError(f"{self.venue}: balances answered HTTP {reply.status}")
-        return self.orders.parse_balances(reply)
+        balances = self.orders.parse_balances(reply)
+        request = self.orders.positions_request(self._creds, self._now_ms())
+        if request is not None:
+            reply = await self._send(request)
+            if reply.status != 200:
+                raise VenueError(f"{self.venue}: positions answered HTTP {reply.status}")
+            balances |= self.orders.parse_positions(reply)
+        return balances
 
     async def open_orders(self) -> list[str] | None:
         request = self.orders.open_orders_request(self._creds, self._now_ms())

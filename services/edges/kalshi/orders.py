@@ -260,15 +260,16 @@ class KalshiOrders(VenueOrders):
     def positions_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
         return self._signed("GET", POSITIONS_PATH, creds, now_ms, query={"count_filter": "position", "limit": "1000"})
 
-    def parse_positions(self, reply: VenueReply) -> dict[str, int]:
-        """Contracts held per leg symbol, qty_1e8 (Kalshi: `position` > 0 is YES, < 0 is NO)."""
+    def parse_positions(self, reply: VenueReply) -> dict[str, Decimal]:
+        """Contracts held per leg symbol, the ledger's asset for them (Kalshi: `position` > 0 is
+        YES, < 0 is NO)."""
         doc = json_body(reply)
         rows = doc.get("market_positions") if isinstance(doc, dict) else None
         if not isinstance(rows, list):
             raise ValueError("kalshi: positions reply without market_positions")
-        held: dict[str, int] = {}
+        held: dict[str, Decimal] = {}
         for row in rows:
-            qty = qty_1e8(row["position_fp"]) if "position_fp" in row else int(row["position"]) * 10**8
+            qty = Decimal(str(row["position_fp"])) if "position_fp" in row else Decimal(int(row["position"]))
             if qty:
                 held[leg_symbol(row["ticker"], "yes" if qty > 0 else "no")] = abs(qty)
         return held

@@ -7,14 +7,15 @@ path (from /trade-api/v2, no query) that verifies with that public key.
 
 The book is held per market ticker in YES-leg terms (`venue.set_book(ticker, yes_bids,
 yes_asks)`): buying NO at q is selling YES at 1 - q, as on Kalshi's single book. Cash (integer
-cents at the wire) starts at `cash` and moves by each fill's leg price and fee.
+cents at the wire) starts at `cash` and moves by each fill's leg price and fee (Kalshi's taker
+fee, in whole cents; resting fills pay none here).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,11 +25,16 @@ from starlette.routing import Route
 
 from services.edges.kalshi import signing
 from services.edges.kalshi.orders import API_PREFIX, MAX_BATCH
-from services.edges.live.loopback import LoopbackOrder, LoopbackVenue
+from services.edges.live.loopback import LoopbackOrder, LoopbackTrade, LoopbackVenue
 
 _STATUS = {"NEW": "resting", "PARTIALLY_FILLED": "resting", "FILLED": "executed"}  # else canceled
 _TIF = {"good_till_canceled": "GTC", "immediate_or_cancel": "IOC", "fill_or_kill": "FOK"}
 ONE = Decimal(1)
+
+
+def taker_fee(count: Decimal, yes_px: Decimal) -> Decimal:
+    """Kalshi's general taker fee: 0.07 x C x P x (1 - P), rounded up to the cent [verify per series]."""
+    return (Decimal("0.07") * count * yes_px * (ONE - yes_px)).quantize(Decimal("0.01"), ROUND_CEILING)
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -53,13 +59,16 @@ def kalshi_app(venue: LoopbackVenue, *, cash: Decimal = Decimal(0), max_skew_ms:
             return error(401, "unauthorized", "signature does not verify")
         return None
 
+    def fee(t: LoopbackTrade) -> Decimal:
+        return taker_fee(t.qty, t.price) if t.trade_id in taker else Decimal(0)  # no maker fee here
+
     def leg_px(order: LoopbackOrder, yes_px: Decimal) -> Decimal:
         return yes_px if legs[order.order_id][0] == "yes" else ONE - yes_px
 
     def order_doc(order: LoopbackOrder) -> dict[str, Any]:
         side, action = legs[order.order_id]
         yes_px = order.price if order.price is not None else Decimal(0)
-        fees = sum((t.fee for t in venue.trades if t.order_id == order.order_id), Decimal(0))
+        fees = sum((fee(t) for t in venue.trades if t.order_id == order.order_id), Decimal(0))
         remaining = order.qty - order.filled if order.is_open else Decimal(0)
         return {
             "order_id": str(order.order_id), "client_order_id": order.client_id, "ticker": order.symbol,
@@ -188,7 +197,7 @@ def kalshi_app(venue: LoopbackVenue, *, cash: Decimal = Decimal(0), max_skew_ms:
             "fill_id": f"f{t.trade_id}", "trade_id": str(t.trade_id), "order_id": str(order.order_id),
             "client_order_id": order.client_id, "ticker": order.symbol, "side": side, "action": action,
             "count_fp": f"{t.qty:.2f}", "yes_price_dollars": f"{t.price:.4f}", "no_price_dollars": f"{ONE - t.price:.4f}",
-            "is_taker": t.trade_id in taker, "fee_cost": f"{t.fee:.6f}", "ts_ms": t.ts_ms,
+            "is_taker": t.trade_id in taker, "fee_cost": f"{fee(t):.6f}", "ts_ms": t.ts_ms,
             "created_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t.ts_ms / 1000)),
         }
 
@@ -208,7 +217,7 @@ def kalshi_app(venue: LoopbackVenue, *, cash: Decimal = Decimal(0), max_skew_ms:
             if t.order_id in legs:
                 order = venue.orders[t.order_id]
                 sign = -1 if legs[order.order_id][1] == "buy" else 1
-                total += sign * leg_px(order, t.price) * t.qty - t.fee
+                total += sign * leg_px(order, t.price) * t.qty - fee(t)
         return total
 
     async def balance(request: Request) -> JSONResponse:

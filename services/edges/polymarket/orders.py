@@ -50,6 +50,8 @@ TRADES_PATH = "/data/trades"
 BALANCE_PATH = "/balance-allowance"
 API_KEY_PATH = "/auth/api-key"
 DERIVE_KEY_PATH = "/auth/derive-api-key"
+DATA_API_URL = "https://data-api.polymarket.com"
+CASH = "USD"  # the ledger's cash asset on prediction markets (split_symbol); the venue's is USDC
 MAX_BATCH = 15  # orders per POST /orders
 ORDER_ERROR = "order_error"
 NOT_FOUND = "not_found"
@@ -258,11 +260,26 @@ class PolymarketOrders(VenueOrders):
         return self._l2("GET", BALANCE_PATH, creds, now_ms, query=f"asset_type=COLLATERAL&signature_type={kind}")
 
     def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
-        """The USDC collateral (the venue answers 6-dp integer units)."""
+        """The USDC collateral (6-dp integer units at the wire), under the ledger's name for a
+        prediction market's cash: USD (contracts are quoted and settled in it)."""
         doc = json_body(reply)
         if not isinstance(doc, dict) or "balance" not in doc:
             raise ValueError("polymarket: balance reply without a balance")
-        return {"USDC": unscale(int(doc["balance"]), 6)}
+        return {CASH: unscale(int(doc["balance"]), 6)}
+
+    def positions_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
+        """The wallet's outcome tokens, from the public Data API (the CLOB lists none): an
+        absolute URL, unsigned. `extra_json.data_api_url` points it elsewhere (a local server)."""
+        options = creds.extra_json if isinstance(creds.extra_json, dict) else {}
+        base = str(options.get("data_api_url") or DATA_API_URL).rstrip("/")
+        return SignedRequest("GET", f"{base}/positions", f"user={self._wallet(creds)['maker']}&sizeThreshold=0")
+
+    def parse_positions(self, reply: VenueReply) -> dict[str, Decimal]:
+        """Shares held per token id (the ledger's asset for them)."""
+        doc = json_body(reply)
+        if not isinstance(doc, list):
+            raise ValueError("polymarket: positions reply is not a list")
+        return {str(row["asset"]): Decimal(str(row["size"])) for row in doc if Decimal(str(row["size"]))}
 
     @staticmethod
     def derive_api_key_request(private_key: str, now_ms: int, nonce: int = 0, chain_id: int = 137,
@@ -313,7 +330,7 @@ def trade_fills(trade: dict[str, Any], ours: dict[str, str], now_ns: int) -> lis
         fills.append(Filled(
             client_order_id=ours[taker_oid], venue_order_id=taker_oid, fill_id=str(trade["id"]), symbol=symbol,
             side="buy" if str(trade["side"]).upper() == "BUY" else "sell", qty_1e8=qty_1e8(str(trade["size"])), px_1e9=px,
-            **venue_fee(_fee(trade.get("fee_rate_bps"), price, size), "USDC", symbol, px), liquidity="taker", ts_ns=ts,
+            **venue_fee(_fee(trade.get("fee_rate_bps"), price, size), CASH, symbol, px), liquidity="taker", ts_ns=ts,
         ))
     for maker in trade.get("maker_orders") or []:
         oid = str(maker.get("order_id", ""))
@@ -324,7 +341,7 @@ def trade_fills(trade: dict[str, Any], ours: dict[str, str], now_ns: int) -> lis
         fills.append(Filled(
             client_order_id=ours[oid], venue_order_id=oid, fill_id=f"{trade['id']}:{oid}", symbol=symbol,
             side=_maker_side(trade, maker), qty_1e8=qty_1e8(str(maker["matched_amount"])), px_1e9=px,
-            **venue_fee(_fee(maker.get("fee_rate_bps"), price, size), "USDC", symbol, px), liquidity="maker", ts_ns=ts,
+            **venue_fee(_fee(maker.get("fee_rate_bps"), price, size), CASH, symbol, px), liquidity="maker", ts_ns=ts,
         ))
     return fills
 

@@ -290,7 +290,20 @@ def polymarket_app(venue: LoopbackVenue, wallets: Wallets, *, cash: Decimal = De
                 total += sign * t.price * t.qty  # fee-free markets (most are): fee_rate_bps 0
         return JSONResponse({"balance": str(int(total * 10**6)), "allowance": str(10**15)})
 
+    async def positions(request: Request) -> JSONResponse:
+        """The Data API's `/positions?user=` (public: no auth), served here beside the CLOB (the
+        venue writes sizes as JSON numbers; exact strings here, read the same way)."""
+        user = request.query_params.get("user", "").lower()
+        held: dict[str, Decimal] = {}
+        for t in venue.trades:
+            if t.order_id in meta and str(meta[t.order_id]["maker"]).lower() == user:
+                order = venue.orders[t.order_id]
+                held[order.symbol] = held.get(order.symbol, Decimal(0)) + (t.qty if order.side == "BUY" else -t.qty)
+        return JSONResponse([{"proxyWallet": user, "asset": token, "size": str(qty), "outcome": "Yes"}
+                             for token, qty in held.items() if qty])
+
     return Starlette(routes=[
+        Route("/positions", positions, methods=["GET"]),
         Route("/auth/api-key", api_key, methods=["POST"]),
         Route("/auth/derive-api-key", api_key, methods=["GET"]),
         Route("/order", post_order, methods=["POST"]),

@@ -180,12 +180,10 @@ async def test_place_amend_fill_and_cancel_round_trip(served: Served) -> None:
     [again] = await transport.cancel(child(), acked.venue_order_id)
     assert isinstance(again, Rejected) and again.code == "order_not_resting"
 
-    # The account: cash moved by 4 x 0.56 + 2 x 0.57 and the fees; 6 YES held.
-    fees = sum((t.fee for t in served.venue.trades), Decimal(0))
-    balances = await transport.balances()
-    assert balances == {"USD": (Decimal(1000) - Decimal("3.38") - fees).quantize(Decimal("0.01"), "ROUND_HALF_EVEN")}
-    reply = await _send(served.client, (KalshiOrders().positions_request(CREDS, _now())))
-    assert KalshiOrders().parse_positions(VenueReply(reply.status_code, reply.content)) == {f"{TICKER}:YES": 6 * 10**8}
+    # The account: cash moved by 4 x 0.56 + 2 x 0.57 and the taker fee (0.07 x 4 x 0.56 x 0.44, up
+    # to the cent); 6 YES held.
+    assert (polled[0].fee_usd_1e9, maker[0].fee_usd_1e9) == (70_000_000, 0)  # type: ignore[union-attr]
+    assert await transport.balances() == {"USD": Decimal("996.55"), f"{TICKER}:YES": Decimal(6)}
     assert await transport.open_orders() == []
 
 
@@ -255,3 +253,11 @@ async def _send(client: httpx.AsyncClient, request: SignedRequest) -> httpx.Resp
 
 def _fields(event: ChildAllocated) -> dict:
     return {f: getattr(event, f) for f in event.__struct_fields__}
+
+
+def test_positions_name_the_leg_held_as_the_ledger_does() -> None:
+    doc = {"market_positions": [{"ticker": "A-1", "position": 3, "position_fp": "3.00"},
+                                {"ticker": "B-2", "position": -7}, {"ticker": "C-3", "position": 0}]}
+    assert KalshiOrders().parse_positions(VenueReply(200, json.dumps(doc).encode())) == {
+        "A-1:YES": Decimal(3), "B-2:NO": Decimal(7)}
+    assert KalshiOrders().parse_balances(VenueReply(200, b'{"balance": 12345}')) == {"USD": Decimal("123.45")}

@@ -157,13 +157,13 @@ def test_recorded_replies_parse() -> None:
     open_order = fixture_json("venues", "polymarket", "http_open_order.json")
     assert o.parse_order_status(c, reply("http_open_order.json"), 7) == OrderState(open_order["id"], True, 25 * 10**8, "live")
     assert o.parse_open_orders(VenueReply(200, json.dumps({"data": [open_order]}).encode())) == [open_order["id"]]
-    assert o.parse_balances(reply("http_balance_allowance_collateral.json")) == {"USDC": Decimal(1000)}
+    assert o.parse_balances(reply("http_balance_allowance_collateral.json")) == {"USD": Decimal(1000)}
     trade = fixture_json("venues", "polymarket", "http_trade_report.json")
     fills = o.parse_fills(c, trade["taker_order_id"], VenueReply(200, json.dumps({"data": [trade]}).encode()), 7)
     assert fills == [Filled(
         client_order_id=COID, venue_order_id=trade["taker_order_id"], fill_id="trade-0xabcdef1234", symbol=TOKEN,
         side="buy", qty_1e8=25 * 10**8, px_1e9=500_000_000, fee_usd_1e9=0, liquidity="taker",
-        ts_ns=1_704_067_200 * 10**9, fee_asset="USDC", fee_qty_1e8=0,
+        ts_ns=1_704_067_200 * 10**9, fee_asset="USD", fee_qty_1e8=0,
     )]
     # As the second maker of that trade: its matched amount at its price, fee 10 bps x min(p, 1-p) x size.
     maker_id = trade["maker_orders"][1]["order_id"]
@@ -206,7 +206,7 @@ def test_user_channel_trades_as_taker_and_as_maker_field_by_field() -> None:
     assert taker == Filled(
         client_order_id=COID, venue_order_id=OID, fill_id="trade-0xabcdef1234", symbol=TOKEN, side="buy",
         qty_1e8=25 * 10**8, px_1e9=500_000_000, fee_usd_1e9=0, liquidity="taker", ts_ns=1_704_067_200 * 10**9,
-        fee_asset="USDC", fee_qty_1e8=0,
+        fee_asset="USD", fee_qty_1e8=0,
     )
     trade = json.loads(frame("ws_user_trade1.json"))
     yes_maker, no_maker = trade["maker_orders"][1], trade["maker_orders"][0]
@@ -242,6 +242,9 @@ class Served:
     client: httpx.AsyncClient
 
     def transport(self, creds: Credentials = CREDS) -> HttpTransport:
+        # The Data API (positions) is served by the same local server.
+        creds = Credentials(creds.api_key, creds.api_secret, creds.passphrase,
+                            {**creds.extra_json, "data_api_url": self.server.url})
         return HttpTransport(PolymarketOrders(), creds, self.client)
 
 
@@ -285,7 +288,8 @@ async def test_place_fill_and_cancel_round_trip(served: Served) -> None:
         6 * 10**8, 4 * 10**8)
     [again] = await transport.cancel(child(), acked.venue_order_id)
     assert isinstance(again, Rejected) and again.message == "already canceled or matched"
-    assert await transport.balances() == {"USDC": Decimal(1000) - Decimal("2.24") - Decimal("1.12")}
+    # The cash and the shares, as the ledger names them (USD; the token id).
+    assert await transport.balances() == {"USD": Decimal(1000) - Decimal("2.24") - Decimal("1.12"), TOKEN: Decimal(6)}
     assert await transport.open_orders() == []
 
 
