@@ -79,6 +79,14 @@ class VenueOrders(ABC):
     def load_reference(self, reply: VenueReply) -> None:
         """Keep what `reference_request` answered."""
 
+    def credentials_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Trading credentials to obtain from the stored ones first (Polymarket derives its L2
+        API key with a wallet signature); None once held, or when there is nothing to obtain."""
+        return None
+
+    def load_credentials(self, creds: Credentials, reply: VenueReply) -> None:
+        """Keep what `credentials_request` answered (never logged)."""
+
     def unexpected_reply(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected:
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
         return Rejected(child.client_order_id, f"http_{reply.status}", f"unexpected reply from {self.venue}", now_ns)
@@ -229,6 +237,12 @@ class HttpTransport:
         request = self.orders.reference_request()
         if request is not None:
             self.orders.load_reference(await self._send(request))
+        await self._credentials()
+
+    async def _credentials(self) -> None:
+        request = self.orders.credentials_request(self._creds, self._now_ms())
+        if request is not None:
+            self.orders.load_credentials(self._creds, await self._send(request))
 
     async def _send(self, request: SignedRequest, *, max_wait_s: float | None = None) -> VenueReply:
         budget = self.budget
@@ -312,6 +326,7 @@ class HttpTransport:
         return [self.orders.parse_amend(child, await self._send(request), self.clock_ns())]
 
     async def balances(self) -> dict[str, Decimal] | None:
+        await self._credentials()
         request = self.orders.balances_request(self._creds, self._now_ms())
         if request is None:
             return None
@@ -328,6 +343,7 @@ class HttpTransport:
         return balances
 
     async def open_orders(self) -> list[str] | None:
+        await self._credentials()
         request = self.orders.open_orders_request(self._creds, self._now_ms())
         if request is None:
             return None

@@ -1,11 +1,14 @@
 """Polymarket CLOB order entry: EIP-712 signed orders (CLOB V2) posted with L2 (HMAC) auth;
 cancel, batches of up to 15, order lookups, trades, the collateral balance; L1 API key derivation.
 
-Credentials: `api_key`/`api_secret`/`passphrase` are the CLOB API credentials (L2); `extra_json`
-holds the wallet: `private_key` (the EOA that signs orders), `signature_type` 0 EOA | 1
-POLY_PROXY | 2 POLY_GNOSIS_SAFE, `funder` (the proxy/safe wallet that holds the funds: the
-order's maker when the type is not EOA), `neg_risk_tokens` (token ids settled by the NegRisk
-exchange), `chain_id` (default 137).
+Credentials: `api_key`/`api_secret`/`passphrase` are the CLOB API credentials (L2); when they
+are empty (the stored shape is the wallet alone) they are derived once per wallet with an L1
+signature (`GET /auth/derive-api-key`, else `POST /auth/api-key`) and kept in memory only.
+`extra_json` holds the wallet: `signer_private_key` (or `private_key`: the EOA that signs
+orders), `signature_type` 0 EOA | 1 POLY_PROXY | 2 POLY_GNOSIS_SAFE, `proxy_address` (or
+`funder`: the proxy/safe wallet that holds the funds, the order's maker when the type is not
+EOA; given without a type it means POLY_PROXY), `neg_risk_tokens` (token ids settled by the
+NegRisk exchange), `chain_id` (default 137), `api_key_nonce` (default 0).
 
 Symbols are token ids (one per outcome); quantities are shares, prices USDC per share. The
 venue has no client order id: an order is named by its EIP-712 hash. Salt and timestamp derive
@@ -40,6 +43,7 @@ from services.edges.transport import (
     json_body,
     venue_fee,
 )
+from services.errors import VenueError
 from services.vault import Credentials
 
 ORDER_PATH = "/order"
@@ -84,6 +88,10 @@ def request_cost(request: SignedRequest) -> Cost:
 class PolymarketOrders(VenueOrders):
     venue = "polymarket"
 
+    def __init__(self) -> None:
+        self._derived: dict[str, tuple[str, str, str]] = {}  # wallet address -> L2 (key, secret, passphrase)
+        self._create: set[str] = set()  # wallets with no key to derive: the next request creates one
+
     def client_id(self, client_order_id: str) -> str:
         """The order's salt (what makes our order, and so its hash, ours): a hash of our id."""
         digest = hashlib.sha256(hex_client_id(client_order_id).encode()).digest()
@@ -93,24 +101,51 @@ class PolymarketOrders(VenueOrders):
     @staticmethod
     def _wallet(creds: Credentials) -> dict[str, Any]:
         options = creds.extra_json if isinstance(creds.extra_json, dict) else {}
-        if not options.get("private_key"):
-            raise UnsupportedOrder("polymarket: the credentials hold no wallet private_key to sign orders")
-        kind = int(options.get("signature_type", signing.EOA))
+        key = options.get("signer_private_key") or options.get("private_key")
+        if not key:
+            raise UnsupportedOrder("polymarket: the credentials hold no signer_private_key to sign orders")
+        funder = options.get("proxy_address") or options.get("funder")
+        kind = int(options.get("signature_type", signing.POLY_PROXY if funder else signing.EOA))
         if kind not in signing.SIGNATURE_TYPES:
             raise UnsupportedOrder(f"polymarket: signature_type {kind} is not EOA(0), POLY_PROXY(1) or GNOSIS_SAFE(2)")
-        signer = Account.from_key(options["private_key"]).address
-        maker = options.get("funder") if kind != signing.EOA else signer
+        signer = Account.from_key(key).address
+        maker = funder if kind != signing.EOA else signer
         if not maker:
-            raise UnsupportedOrder("polymarket: a proxy or safe signature type needs the funder wallet")
-        return {"key": options["private_key"], "signer": signer, "maker": str(maker), "type": kind,
+            raise UnsupportedOrder("polymarket: a proxy or safe signature type needs the proxy_address wallet")
+        return {"key": key, "signer": signer, "maker": str(maker), "type": kind, "nonce": int(options.get("api_key_nonce", 0)),
                 "neg_risk": set(options.get("neg_risk_tokens", ())), "chain_id": int(options.get("chain_id", 137))}
+
+    def _l2_keys(self, creds: Credentials, signer: str) -> tuple[str, str, str]:
+        if creds.api_key and creds.api_secret:
+            return creds.api_key, creds.api_secret, creds.passphrase or ""
+        if signer not in self._derived:
+            raise VenueError("polymarket: the wallet's API key is not derived yet")
+        return self._derived[signer]
+
+    def credentials_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        if creds.api_key and creds.api_secret:
+            return None
+        wallet = self._wallet(creds)
+        if wallet["signer"] in self._derived:
+            return None
+        return self.derive_api_key_request(wallet["key"], now_ms, wallet["nonce"], wallet["chain_id"],
+                                           create=wallet["signer"] in self._create)
+
+    def load_credentials(self, creds: Credentials, reply: VenueReply) -> None:
+        signer = self._wallet(creds)["signer"]
+        try:
+            self._derived[signer] = self.parse_api_key(reply)
+        except ValueError:
+            # Derive found no key (or create found one): try the other next time.
+            self._create.symmetric_difference_update({signer})
+            raise VenueError(f"polymarket: API key request answered HTTP {reply.status}; trying again") from None
 
     def _l2(self, method: str, path: str, creds: Credentials, now_ms: int, body: Any = None,
             query: str = "") -> SignedRequest:
         text = "" if body is None else json.dumps(body, separators=(",", ":"))
         address = self._wallet(creds)["signer"]
-        headers = signing.l2_headers(address, creds.api_key, creds.api_secret, creds.passphrase or "",
-                                     now_ms // 1000, method, path, text)
+        api_key, secret, passphrase = self._l2_keys(creds, address)
+        headers = signing.l2_headers(address, api_key, secret, passphrase, now_ms // 1000, method, path, text)
         if text:
             headers.update(_JSON)
         return SignedRequest(method, path, query, text, headers)
@@ -143,7 +178,8 @@ class PolymarketOrders(VenueOrders):
         tif = "ioc" if child.order_type == "market" else child.tif
         if tif not in _ORDER_TYPE:
             raise UnsupportedOrder(f"polymarket: no {tif} order type (GTD needs an expiration)")
-        body: dict[str, Any] = {"order": self.signed_order(child, creds)[0], "owner": creds.api_key,
+        owner = self._l2_keys(creds, self._wallet(creds)["signer"])[0]
+        body: dict[str, Any] = {"order": self.signed_order(child, creds)[0], "owner": owner,
                                 "orderType": _ORDER_TYPE[tif]}
         if child.post_only:
             body["postOnly"] = True

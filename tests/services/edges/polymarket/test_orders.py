@@ -23,6 +23,7 @@ from services.edges.polymarket.private_server import FOK_KILLED, Wallets, polyma
 from services.edges.polymarket.private_stream import parse_user_frame
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Rejected
 from services.edges.transport import HttpTransport, OrderState, SignedRequest, UnsupportedOrder, VenueReply
+from services.errors import VenueError
 from services.vault import Credentials
 from tests.shared_fixtures import fixture_json, fixture_path
 
@@ -345,10 +346,25 @@ async def test_l1_derives_the_api_key_that_then_trades(served: Served) -> None:
     forged = o.derive_api_key_request(KEY, now)
     forged.headers["POLY_ADDRESS"] = EthAccount.from_key(OTHER_KEY).address
     assert (await _send(served.client, forged)).status_code == 401
-    served.venue.set_book("77", bids=[], asks=[("0.30", "5")])
+    served.venue.set_book("77", bids=[], asks=[("0.30", "5"), ("0.40", "100")])
     creds = Credentials(api_key, secret, passphrase, {"private_key": OTHER_KEY})
     outcomes = await served.transport(creds).place(child(qty="5", px="0.30", token="77"))
     assert [type(x).__name__ for x in outcomes] == ["Acked"]
+    # Stored as the wallet alone (the credentials API's shape): the transport derives the key itself.
+    wallet_only = Credentials("", "", None, {"signer_private_key": OTHER_KEY})
+    second = child(qty="1", px="0.40", token="77", coid="00000000-0000-0000-0000-000000000077")
+    assert [type(x).__name__ for x in await served.transport(wallet_only).place(second)] == ["Acked"]
+    assert served.venue.requests_seen.count("GET /auth/derive-api-key") == 4  # 3 above, 1 by the transport
+    # A wallet with no key yet: the first attempt finds none to derive (retried), the next creates it.
+    fresh_key = "0x" + "5d" * 32
+    fresh = HttpTransport(PolymarketOrders(), Credentials("", "", None, {"signer_private_key": fresh_key,
+                                                                          "data_api_url": served.server.url}),
+                          served.client)
+    third = child(qty="1", px="0.40", token="77", coid="00000000-0000-0000-0000-000000000078")
+    with pytest.raises(VenueError):
+        await fresh.place(third)
+    assert [type(x).__name__ for x in await fresh.place(third)] == ["Acked"]
+    assert served.wallets.keys.get((EthAccount.from_key(fresh_key).address.lower(), 0))
 
 
 async def test_wrong_secret_passphrase_signer_and_stale_time_are_refused(served: Served) -> None:
