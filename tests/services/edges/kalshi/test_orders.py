@@ -3,6 +3,7 @@ and round trips against the local Kalshi server through the live transport."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,8 +20,9 @@ from services.edges.kalshi import signing
 from services.edges.kalshi.orders import API_PREFIX, KalshiOrders, price_dollars
 from services.edges.kalshi.private_server import kalshi_app
 from services.edges.kalshi.private_stream import parse_private
-from services.edges.live.loopback import Account, LoopbackVenue, RunningServer, start_server
-from services.edges.live.venues import LIMITS, ORDERS
+from services.edges.budget import RateBudget
+from services.edges.live.loopback import Account, LoopbackVenue, RateLimited, RunningServer, ServerLimit, start_server
+from services.edges.live.venues import LIMITS, ORDERS, request_cost
 from services.edges.sandbox.orders import Acked, Amended, Cancelled, Filled, Rejected
 from services.edges.transport import HttpTransport, SignedRequest, UnsupportedOrder, VenueReply
 from services.vault import Credentials
@@ -261,3 +263,21 @@ def test_positions_name_the_leg_held_as_the_ledger_does() -> None:
     assert KalshiOrders().parse_positions(VenueReply(200, json.dumps(doc).encode())) == {
         "A-1:YES": Decimal(3), "B-2:NO": Decimal(7)}
     assert KalshiOrders().parse_balances(VenueReply(200, b'{"balance": 12345}')) == {"USD": Decimal("123.45")}
+
+
+async def test_a_burst_over_kalshis_write_limit_is_paced_by_the_budget_and_never_throttled() -> None:
+    # The local Kalshi enforces 10 writes per second (429 + Retry-After past it), as the Basic tier.
+    venue = LoopbackVenue(accounts={"key-id-1": Account(PUBLIC)},
+                          limits=[ServerLimit("writes", 10, 1.0, cost=lambda method, path: int(method != "GET"))])
+    venue.set_book(TICKER, bids=[], asks=[("0.90", "100")])
+    server = await start_server(RateLimited(venue, kalshi_app(venue)))
+    try:
+        async with httpx.AsyncClient(base_url=server.url + API_PREFIX, timeout=30) as client:
+            transport = HttpTransport(KalshiOrders(), CREDS, client, budget=RateBudget("kalshi", LIMITS["kalshi"]),
+                                      cost=request_cost("kalshi"), order_wait_s=30.0)
+            burst = [child(qty=1, px="0.40", coid=f"00000000-0000-0000-0000-{i:012d}") for i in range(15)]
+            results = await asyncio.gather(*(transport.place(c) for c in burst))
+    finally:
+        await server.stop()
+    assert all(isinstance(r[0], Acked) for r in results)
+    assert len(venue.orders) == 15 and venue.throttled == 0 and venue.peak["writes"] <= 10
