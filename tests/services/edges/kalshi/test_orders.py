@@ -281,3 +281,14 @@ async def test_a_burst_over_kalshis_write_limit_is_paced_by_the_budget_and_never
         await server.stop()
     assert all(isinstance(r[0], Acked) for r in results)
     assert len(venue.orders) == 15 and venue.throttled == 0 and venue.peak["writes"] <= 10
+
+
+async def test_a_fill_listed_twice_keeps_one_fill_id(served: Served) -> None:
+    # A duplicated fill message: the same trade id twice, which the executor records once.
+    served.venue.duplicate_fills = True
+    outcomes = await served.transport().place(child(qty=3, tif="ioc"))
+    [acked] = outcomes
+    assert isinstance(acked, Acked)
+    fills = [o for o in await served.transport().poll(child(qty=3, tif="ioc"), acked.venue_order_id)
+             if isinstance(o, Filled)]
+    assert len(fills) == 2 and fills[0] == fills[1] and fills[0].qty_1e8 == 3 * 10**8

@@ -395,3 +395,13 @@ async def test_wrong_secret_passphrase_signer_and_stale_time_are_refused(served:
     reply = await served.client.post("/order", content=body, headers=headers)
     assert reply.status_code == 400 and reply.json()["errorMsg"] == "invalid signature"
     assert not served.venue.orders
+
+
+async def test_a_trade_listed_twice_keeps_one_fill_id(served: Served) -> None:
+    # A duplicated fill message: the same trade twice, which the executor records once.
+    served.venue.duplicate_fills = True
+    c = child(qty="3", tif="ioc")
+    [acked] = await served.transport().place(c)
+    assert isinstance(acked, Acked)
+    fills = [o for o in await served.transport().poll(c, acked.venue_order_id) if isinstance(o, Filled)]
+    assert len(fills) == 2 and fills[0] == fills[1] and fills[0].qty_1e8 == 3 * 10**8
