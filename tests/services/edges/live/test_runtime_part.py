@@ -18,12 +18,13 @@ from services.settings import Settings
 
 
 def test_rest_url_comes_from_the_environment_else_the_venue(monkeypatch: pytest.MonkeyPatch) -> None:
-    for venue in ("OKX", "BYBIT", "BITMART", "HYPERLIQUID"):
+    for venue in ("OKX", "BYBIT", "BITMART", "HYPERLIQUID", "KALSHI", "POLYMARKET"):
         monkeypatch.delenv(f"CROSSBOOK_{venue}_REST_URL", raising=False)
     monkeypatch.setenv("CROSSBOOK_BINANCE_REST_URL", "http://127.0.0.1:1")
     assert venues.rest_urls() == {
         "binance": "http://127.0.0.1:1", "okx": "https://www.okx.com", "bybit": "https://api.bybit.com",
-        "bitmart": "https://api-cloud.bitmart.com", "hyperliquid": "https://api.hyperliquid.xyz"}
+        "bitmart": "https://api-cloud.bitmart.com", "hyperliquid": "https://api.hyperliquid.xyz",
+        "kalshi": "https://api.elections.kalshi.com/trade-api/v2", "polymarket": "https://clob.polymarket.com"}
 
 
 async def test_live_part_is_a_live_executor_on_the_configured_hosts(
@@ -34,13 +35,16 @@ async def test_live_part_is_a_live_executor_on_the_configured_hosts(
     monkeypatch.setenv("CROSSBOOK_BYBIT_REST_URL", "http://127.0.0.1:4")
     monkeypatch.setenv("CROSSBOOK_HYPERLIQUID_REST_URL", "http://127.0.0.1:5")
     monkeypatch.setenv("CROSSBOOK_BITMART_REST_URL", "http://127.0.0.1:6")
+    monkeypatch.setenv("CROSSBOOK_KALSHI_REST_URL", "http://127.0.0.1:7/trade-api/v2")
+    monkeypatch.setenv("CROSSBOOK_POLYMARKET_REST_URL", "http://127.0.0.1:8")
     live = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, live_orders=True, live_poll_ms=250,
                     master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
     part = trader_part("live", bus, live)
     assert isinstance(part, LiveExecutor)
     assert {v: str(c.base_url) for v, c in part.clients.items()} == {
         "binance": "http://127.0.0.1:2", "okx": "http://127.0.0.1:3", "bybit": "http://127.0.0.1:4",
-        "bitmart": "http://127.0.0.1:6", "hyperliquid": "http://127.0.0.1:5"}
+        "bitmart": "http://127.0.0.1:6", "hyperliquid": "http://127.0.0.1:5",
+        "kalshi": "http://127.0.0.1:7/trade-api/v2/", "polymarket": "http://127.0.0.1:8"}
     assert part.poll_interval_s == 0.25
     await part.start()
     await part.ledger.wait_caught_up()
