@@ -24,7 +24,7 @@ import httpx
 
 from events.routing import ChildAllocated
 from services.edges.budget import BudgetExceeded, Cost, RateBudget
-from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected
+from services.edges.sandbox.orders import Acked, Amended, Cancelled, Outcome, Rejected
 from services.errors import ConfigError, VenueError
 from services.vault import Credentials
 
@@ -79,6 +79,14 @@ class VenueOrders(ABC):
     def load_reference(self, reply: VenueReply) -> None:
         """Keep what `reference_request` answered."""
 
+    def credentials_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Trading credentials to obtain from the stored ones first (Polymarket derives its L2
+        API key with a wallet signature); None once held, or when there is nothing to obtain."""
+        return None
+
+    def load_credentials(self, creds: Credentials, reply: VenueReply) -> None:
+        """Keep what `credentials_request` answered (never logged)."""
+
     def unexpected_reply(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected:
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
         return Rejected(child.client_order_id, f"http_{reply.status}", f"unexpected reply from {self.venue}", now_ns)
@@ -91,12 +99,31 @@ class VenueOrders(ABC):
     def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
         raise NotImplementedError
 
+    def positions_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Holdings the balances reply leaves out (a prediction venue's contracts); None: none."""
+        return None
+
+    def parse_positions(self, reply: VenueReply) -> dict[str, Decimal]:
+        """Held quantity per asset as the ledger names it (reconciled with the balances)."""
+        raise NotImplementedError
+
     def open_orders_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
         """Every open order of the account (all symbols)."""
         return None
 
     def parse_open_orders(self, reply: VenueReply) -> list[str]:
         """The client order ids of the open orders."""
+        raise NotImplementedError
+
+    # Native amend (None: the venue has none; the caller cancels and replaces).
+    def amend_request(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                      creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Change a resting order in place; `new_qty_1e8` is the new total (filled included)."""
+        return None
+
+    def parse_amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                    reply: VenueReply, now_ns: int) -> Amended | Rejected:
+        """The venue's answer to `amend_request` (the asked values for replies that echo none)."""
         raise NotImplementedError
 
     @abstractmethod
@@ -217,6 +244,12 @@ class HttpTransport:
         request = self.orders.reference_request()
         if request is not None:
             self.orders.load_reference(await self._send(request))
+        await self._credentials()
+
+    async def _credentials(self) -> None:
+        request = self.orders.credentials_request(self._creds, self._now_ms())
+        if request is not None:
+            self.orders.load_credentials(self._creds, await self._send(request))
 
     async def _send(self, request: SignedRequest, *, max_wait_s: float | None = None) -> VenueReply:
         budget = self.budget
@@ -289,16 +322,36 @@ class HttpTransport:
         refused = self.orders.parse_cancel(child, reply, self.clock_ns())
         return [refused] if refused is not None else await self.poll(child, venue_order_id)
 
+    async def amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int,
+                    new_px_1e9: int) -> list[Outcome]:
+        """Amend natively where the venue can ([Amended(mode="native_atomic")] or [Rejected]);
+        UnsupportedOrder where it cannot (the caller cancels and replaces)."""
+        await self._prepare()
+        request = self.orders.amend_request(child, venue_order_id, new_qty_1e8, new_px_1e9, self._creds, self._now_ms())
+        if request is None:
+            raise UnsupportedOrder(f"{self.venue} has no native amend")
+        reply = await self._send(request)
+        return [self.orders.parse_amend(child, venue_order_id, new_qty_1e8, new_px_1e9, reply, self.clock_ns())]
+
     async def balances(self) -> dict[str, Decimal] | None:
+        await self._credentials()
         request = self.orders.balances_request(self._creds, self._now_ms())
         if request is None:
             return None
         reply = await self._send(request)
         if reply.status != 200:
             raise VenueError(f"{self.venue}: balances answered HTTP {reply.status}")
-        return self.orders.parse_balances(reply)
+        balances = self.orders.parse_balances(reply)
+        request = self.orders.positions_request(self._creds, self._now_ms())
+        if request is not None:
+            reply = await self._send(request)
+            if reply.status != 200:
+                raise VenueError(f"{self.venue}: positions answered HTTP {reply.status}")
+            balances |= self.orders.parse_positions(reply)
+        return balances
 
     async def open_orders(self) -> list[str] | None:
+        await self._credentials()
         request = self.orders.open_orders_request(self._creds, self._now_ms())
         if request is None:
             return None

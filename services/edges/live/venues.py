@@ -15,7 +15,11 @@ from services.edges.coinbase.orders import CoinbaseOrders
 from services.edges.cryptocom.orders import CryptocomOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.kraken.orders import KrakenSpotOrders
+from services.edges.kalshi.orders import KalshiOrders
+from services.edges.kalshi.orders import request_cost as kalshi_cost
 from services.edges.okx.orders import OkxSpotOrders
+from services.edges.polymarket.orders import PolymarketOrders
+from services.edges.polymarket.orders import request_cost as polymarket_cost
 from services.edges.budget import Cost, Limit
 from services.edges.transport import SignedRequest, VenueOrders
 
@@ -29,6 +33,8 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "kraken": KrakenSpotOrders,
     "bitget": BitgetSpotOrders,
     "cryptocom": CryptocomOrders,
+    "kalshi": KalshiOrders,
+    "polymarket": PolymarketOrders,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
@@ -71,6 +77,11 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "kraken": (Limit("api_counter", "weight", 15, 45.0), Limit("trading_counter", "orders", 60, 60.0)),
     "bitget": (Limit("orders_1s", "orders", 10, 1.0), Limit("requests_1s", "weight", 20, 1.0)),  # per UID [verify]
     "cryptocom": (Limit("orders_100ms", "orders", 15, 0.1), Limit("requests_100ms", "weight", 15, 0.1)),  # [verify]
+    # Basic tier: 20 reads and 10 writes per second (a batch counts each order) [verify tier].
+    "kalshi": (Limit("reads_1s", "weight", 20, 1.0), Limit("writes_1s", "orders", 10, 1.0)),
+    # CLOB: 9000 requests / 10 s in all; POST /order 3500 / 10 s burst, 36000 / 10 min sustained.
+    "polymarket": (Limit("requests_10s", "weight", 9000, 10.0), Limit("orders_10s", "orders", 3500, 10.0),
+                   Limit("orders_10m", "orders", 36_000, 600.0)),
 }
 
 # Request weights where the venue gives them; else 1, and a new order counts one order.
@@ -92,6 +103,15 @@ _COSTS: dict[str, dict[tuple[str, str], Cost]] = {
 }
 
 
+# Venues whose costs depend on more than (method, path): order ids in paths, batch sizes.
+_COST_FNS: dict[str, Callable[[SignedRequest], Cost]] = {
+    "kalshi": kalshi_cost,
+    "polymarket": polymarket_cost,
+}
+
+
 def request_cost(venue: str) -> Callable[[SignedRequest], Cost]:
+    if venue in _COST_FNS:
+        return _COST_FNS[venue]
     costs = _COSTS.get(venue, {})
     return lambda request: costs.get((request.method, request.path), Cost())
