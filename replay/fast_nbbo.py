@@ -10,7 +10,11 @@ lists as flat value lists plus offsets), each venue book is two plain dicts with
 cached (a delete of the best level rescans the side, a level behind the top costs one
 comparison), and the NBBO of a symbol is recomputed only when a venue's top of book changed.
 
-Only what the books need is read (no event ids, trade columns or venue clocks). Recordings the
+Only what the books need is read (no event ids, trade columns or venue clocks), on the calling
+thread: Arrow's column threads cost twice the CPU for these small row groups on a busy machine.
+The level loop runs in C when it can be built here (`replay/nbbo_kernel.c`, see
+`replay/nbbo_compiled.py`: each row group's columns go to it as int64 arrays with one book id per
+row, and it writes back only the NBBO changes), in Python otherwise. Recordings the
 fast path does not cover fall back to `NbboFold` over the decoded events, with the same output:
 several files, row groups overlapping in time, or a legacy venue id (an old perp edge's, which
 `MarketBooks` renames).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import ctypes
 
@@ -98,7 +103,7 @@ def _fold_python(pf: pq.ParquetFile, files: list[Path], changes: list[Change] | 
     keys: dict[str, NbboKey | None] = {}
     row = 0
     for rg in range(pf.num_row_groups):
-        table = pf.read_row_group(rg, columns=_COLUMNS)
+        table = pf.read_row_group(rg, columns=_COLUMNS, use_threads=False)
         kind_col, venue_col, symbol_col = (table.column(c).combine_chunks() for c in ("kind", "venue", "symbol"))
         venue_words, symbol_words = venue_col.dictionary.to_pylist(), symbol_col.dictionary.to_pylist()
         if LEGACY_VENUES.keys() & set(venue_words):
@@ -245,8 +250,8 @@ class _CompiledFold:
         lib, state, out_len = self.lib, self.state, self.out_len
         row = 0
         for rg in range(pf.num_row_groups):
-            table = pf.read_row_group(rg, columns=_COLUMNS)
-            kind_col, venue_col, symbol_col = (table.column(c).combine_chunks() for c in ("kind", "venue", "symbol"))
+            table = pf.read_row_group(rg, columns=_COLUMNS, use_threads=False)
+            kind_col, venue_col, symbol_col = (_one_chunk(table.column(c)) for c in ("kind", "venue", "symbol"))
             venue_words = venue_col.dictionary.to_pylist() or [""]
             symbol_words = symbol_col.dictionary.to_pylist() or [""]
             if LEGACY_VENUES.keys() & set(venue_words):
@@ -262,7 +267,7 @@ class _CompiledFold:
             ids = np.array([self.book(venue_words[w // width], symbol_words[w % width]) for w in uniq.tolist()],
                            dtype=np.int32)
             book_of = np.ascontiguousarray(ids[inverse.reshape(-1)], dtype=np.int32)
-            depths = np.ascontiguousarray(table.column("truncate_depth").combine_chunks().fill_null(0).to_numpy(),
+            depths = np.ascontiguousarray(_one_chunk(table.column("truncate_depth")).fill_null(0).to_numpy(),
                                           dtype=np.int64)
             bp, bo = _flat_array(table.column("bid_price_1e9"))
             bq, _ = _flat_array(table.column("bid_qty_1e8"))
@@ -326,9 +331,14 @@ class _CompiledFold:
         self.out_len.value = 0
 
 
+def _one_chunk(column: pa.ChunkedArray) -> Any:
+    # A row group's column is one chunk: combine_chunks would copy it (~100 MB of levels per 300k rows).
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _flat_array(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """A list<int64> column as contiguous int64 (values, offsets): row i is values[offsets[i]:offsets[i+1]]."""
-    array = column.combine_chunks()
+    array = _one_chunk(column)
     offsets = array.offsets.to_numpy()
     base = int(offsets[0])
     values = array.values.slice(base, int(offsets[-1]) - base).to_numpy(zero_copy_only=False)

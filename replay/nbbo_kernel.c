@@ -38,10 +38,12 @@ typedef struct {
     int64_t nsyms;
 } state_t;
 
-static uint64_t mix(int64_t k) {
+static uint64_t mix(int64_t k) { /* murmur3's finalizer: prices are multiples of a tick, low bits alike */
     uint64_t x = (uint64_t)k;
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     return x;
 }
