@@ -25,6 +25,7 @@ from services.bus import Bus
 from services.bus.writer import as_writer
 from services.errors import BusError
 from services.regions import default_layout, ping_subject
+from services.regions.link import link_sources
 from services.settings import Settings
 
 log = logging.getLogger("crossbook.regions")
@@ -112,8 +113,13 @@ async def run_prober(settings: Settings) -> None:
         raise SystemExit("the RTT prober runs in a region: set CROSSBOOK_REGION (nats/regions/layout.json)")
     layout = default_layout()
     layout.region(settings.region)
+    admin = await Bus.connect(settings, name=f"link-{settings.region}", user="admin")
+    try:
+        await admin.ensure_streams()
+        log.info("region %s: sources added to %s", settings.region, await link_sources(admin) or "nothing (linked)")
+    finally:
+        await admin.close()  # the admin's credentials are needed for this step only
     bus = await Bus.connect(settings, name=f"prober-{settings.region}", user="prober")
-    await bus.ensure_streams()
     prober = RegionProber(bus, settings.region, [r for r in layout.regions if r != settings.region])
     await prober.start()
     log.info("RTT prober of region %s running", settings.region)
