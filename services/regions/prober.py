@@ -76,7 +76,13 @@ class RegionProber:
             start = time.monotonic_ns()
             try:
                 await self.bus.nc.request(ping_subject(peer), b"", timeout=self.timeout_s)
-            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            except nats.errors.NoRespondersError:
+                # Its prober is not up (or the gateway has not learnt its interest yet: the
+                # first second after the regions start).
+                log.info("region %s has no RTT responder yet", peer)
+                return None
+            except nats.errors.TimeoutError:
+                log.warning("region %s did not answer %s's ping within %.1f s", peer, self.region, self.timeout_s)
                 return None
             samples.append(time.monotonic_ns() - start)
         return sorted(samples)[len(samples) // 2]
@@ -87,7 +93,6 @@ class RegionProber:
         for peer in self.peers:
             rtt = await self.measure(peer)
             if rtt is None:
-                log.warning("region %s did not answer %s's ping within %.1f s", peer, self.region, self.timeout_s)
                 continue
             event = RegionRttMeasured(
                 event_id=new_event_id(), ts_ns=self.clock_ns(), from_region=self.region, to_region=peer, rtt_ns=rtt
