@@ -43,10 +43,16 @@ class SignedRequest:
     query: str = ""
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a passphrase
+    host: str = ""  # another base URL than the venue's (Binance USD-M); "" = the venue's
 
     @property
     def target(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def url(self) -> str:
+        """What httpx is asked for: the target (under the client's base URL) or on `host`."""
+        return self.host.rstrip("/") + self.target if self.host else self.target
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +226,7 @@ class HttpTransport:
         headers: httpx.Headers = httpx.Headers()
         try:
             response = await self.client.request(
-                request.method, request.target, content=request.body.encode() or None, headers=request.headers
+                request.method, request.url, content=request.body.encode() or None, headers=request.headers
             )
             status, headers = response.status_code, response.headers
         finally:

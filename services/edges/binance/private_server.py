@@ -23,7 +23,11 @@ def _split_signature(params: str) -> tuple[str, str]:
     return (head, signature) if sep else (params, "")
 
 
-def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starlette:
+def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: LoopbackVenue | None = None) -> Starlette:
+    """Spot (/api/v3) on `venue`, USD-M futures (/fapi/v1) on `usdm` (its own account and books,
+    as at Binance; default: `venue` itself, when a test needs only one of them)."""
+    futures = venue if usdm is None else usdm
+
     def error(status: int, code: int, msg: str) -> JSONResponse:
         return JSONResponse({"code": code, "msg": msg}, status_code=status)
 
@@ -139,7 +143,76 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
             return params
         return JSONResponse([order_doc(o) for o in venue.orders.values() if o.is_open])
 
+    # --- USD-M futures: a RESULT reply (no fills), -4116 for a reused client id, userTrades.
+    def futures_doc(order: LoopbackOrder) -> dict[str, object]:
+        quote = sum((t.price * t.qty for t in futures.trades if t.order_id == order.order_id), Decimal(0))
+        return {
+            "orderId": order.order_id, "symbol": order.symbol, "status": order.status,
+            "clientOrderId": order.client_id, "price": str(order.price or Decimal(0)),
+            "avgPrice": str(quote / order.filled if order.filled else Decimal(0)), "origQty": str(order.qty),
+            "executedQty": str(order.filled), "cumQuote": str(quote),
+            "timeInForce": "GTC" if order.tif == "MARKET" else order.tif,
+            "type": "MARKET" if order.tif == "MARKET" else "LIMIT", "reduceOnly": False, "closePosition": False,
+            "side": order.side, "positionSide": "BOTH", "origType": "MARKET" if order.tif == "MARKET" else "LIMIT",
+            "time": order.ts_ms, "updateTime": order.ts_ms,
+        }
+
+    async def futures_new_order(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        client_id = params.get("newClientOrderId", "")
+        if futures.by_client_id(client_id) is not None:
+            return error(400, -4116, "ClientOrderId is duplicated.")
+        if params.get("symbol") not in futures.books:
+            return error(400, -1121, "Invalid symbol.")
+        kind = params.get("type")
+        tif = "MARKET" if kind == "MARKET" else params.get("timeInForce", "")
+        if kind not in ("MARKET", "LIMIT") or tif not in ("MARKET", "GTC", "IOC", "FOK", "GTX"):
+            return error(400, -1116, "Invalid orderType.")
+        price = Decimal(params["price"]) if kind == "LIMIT" else None
+        order = futures.place(client_id, params["symbol"], params["side"], Decimal(params["quantity"]), price,
+                              "GTC" if tif == "GTX" else tif)
+        if futures.lose_reply():
+            return error(503, -1007, "Timeout waiting for response from backend server. Send status unknown; "
+                                     "execution status unknown.")
+        if futures.hold_reply():
+            await futures.release.wait()
+        return JSONResponse(futures_doc(order))
+
+    async def futures_query_order(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        order = futures.by_client_id(params.get("origClientOrderId", ""))
+        if order is None:
+            return error(400, -2013, "Order does not exist.")
+        if request.method == "DELETE":
+            if not order.is_open:
+                return error(400, -2011, "Unknown order sent.")
+            order.status = "CANCELED"
+        return JSONResponse(futures_doc(order))
+
+    async def futures_trades(request: Request) -> JSONResponse:
+        params = await authenticate(request)
+        if isinstance(params, JSONResponse):
+            return params
+        order_id = int(params.get("orderId", "0"))
+        futures.by_order_id(order_id)
+        rows = [
+            {"symbol": futures.orders[t.order_id].symbol, "id": t.trade_id, "orderId": t.order_id,
+             "side": futures.orders[t.order_id].side, "price": str(t.price), "qty": str(t.qty),
+             "quoteQty": str(t.price * t.qty), "realizedPnl": "0", "commission": str(t.fee),
+             "commissionAsset": "USDT", "time": t.ts_ms, "positionSide": "BOTH", "maker": False,
+             "buyer": futures.orders[t.order_id].side == "BUY"}
+            for t in futures.trades if t.order_id == order_id
+        ]
+        return JSONResponse([row for row in rows for _ in range(2 if futures.duplicate_fills else 1)])
+
     return Starlette(routes=[
+        Route("/fapi/v1/order", futures_new_order, methods=["POST"]),
+        Route("/fapi/v1/order", futures_query_order, methods=["GET", "DELETE"]),
+        Route("/fapi/v1/userTrades", futures_trades, methods=["GET"]),
         Route("/api/v3/order", new_order, methods=["POST"]),
         Route("/api/v3/order", query_order, methods=["GET", "DELETE"]),
         Route("/api/v3/myTrades", my_trades, methods=["GET"]),

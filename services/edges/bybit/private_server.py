@@ -16,7 +16,11 @@ from starlette.routing import Route
 from services.edges.live.loopback import hmac_sha256, LoopbackOrder, LoopbackVenue
 
 
-def bybit_app(venue: LoopbackVenue) -> Starlette:
+def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Starlette:
+    """`category=spot` on `venue`, `category=linear` on `linear` (books keyed by the same names,
+    e.g. BTCUSDT, so kept apart; default: `venue` itself, when a test needs only one)."""
+    markets = {"spot": venue, "linear": venue if linear is None else linear}
+
     def reply(code: int, msg: str, result: dict | None = None, status: int = 200) -> JSONResponse:
         doc = {"retCode": code, "retMsg": msg, "result": result or {}, "retExtInfo": {}, "time": int(time.time() * 1000)}
         return JSONResponse(doc, status_code=status)
@@ -52,17 +56,19 @@ def bybit_app(venue: LoopbackVenue) -> Starlette:
             return body
         doc = json.loads(body)
         link_id = doc.get("orderLinkId", "")
-        if link_id and venue.by_client_id(link_id) is not None:
+        category = doc.get("category")
+        book = markets.get(category, venue)
+        if link_id and book.by_client_id(link_id) is not None:
             return reply(110072, "OrderLinkedID is duplicate")
-        if doc.get("category") != "spot" or doc.get("symbol") not in venue.books:
+        if category not in markets or doc.get("symbol") not in book.books:
             return reply(170121, "Invalid symbol.")
         market = doc.get("orderType") == "Market"
-        if market and doc.get("marketUnit") != "baseCoin":
+        if market and category == "spot" and doc.get("marketUnit") != "baseCoin":
             return reply(170130, "Data sent for paramter 'marketUnit' is not valid.")
         tif = "MARKET" if market else doc.get("timeInForce", "GTC")
         price = None if market else Decimal(doc["price"])
-        order = venue.place(link_id, doc["symbol"], doc["side"].upper(), Decimal(doc["qty"]), price, tif)
-        if venue.lose_reply():
+        order = book.place(link_id, doc["symbol"], doc["side"].upper(), Decimal(doc["qty"]), price, tif)
+        if book.lose_reply():
             return reply(10016, "Internal server error.", status=503)
         return reply(0, "OK", {"orderId": str(order.order_id), "orderLinkId": link_id})
 
@@ -70,30 +76,34 @@ def bybit_app(venue: LoopbackVenue) -> Starlette:
         body = await authenticate(request)
         if isinstance(body, JSONResponse):
             return body
-        order = venue.by_client_id(request.query_params.get("orderLinkId", ""))
+        category = request.query_params.get("category", "")
+        order = markets.get(category, venue).by_client_id(request.query_params.get("orderLinkId", ""))
         rows = [] if order is None else [{
             "orderId": str(order.order_id), "orderLinkId": order.client_id, "symbol": order.symbol,
             "orderStatus": status(order), "qty": str(order.qty), "cumExecQty": str(order.filled)}]
-        return reply(0, "OK", {"category": "spot", "list": rows})
+        return reply(0, "OK", {"category": category, "list": rows})
 
     async def executions(request: Request) -> JSONResponse:
         body = await authenticate(request)
         if isinstance(body, JSONResponse):
             return body
-        order = venue.by_order_id(int(request.query_params.get("orderId", "0")))
+        category = request.query_params.get("category", "")
+        book = markets.get(category, venue)
+        order = book.by_order_id(int(request.query_params.get("orderId", "0")))
         rows = [] if order is None else [
             {"symbol": order.symbol, "orderId": str(t.order_id), "orderLinkId": order.client_id,
              "execId": str(t.trade_id), "execPrice": str(t.price), "execQty": str(t.qty), "execFee": str(t.fee),
              "feeCurrency": "USDT", "isMaker": False, "execTime": str(t.ts_ms)}
-            for t in venue.trades if t.order_id == order.order_id
+            for t in book.trades if t.order_id == order.order_id
         ]
-        return reply(0, "OK", {"category": "spot", "list": rows})
+        return reply(0, "OK", {"category": category, "list": rows})
 
     async def cancel(request: Request) -> JSONResponse:
         body = await authenticate(request)
         if isinstance(body, JSONResponse):
             return body
-        order = venue.by_order_id(int(json.loads(body).get("orderId") or 0))
+        doc = json.loads(body)
+        order = markets.get(doc.get("category"), venue).by_order_id(int(doc.get("orderId") or 0))
         if order is None or not order.is_open:
             return reply(170213, "Order does not exist.")
         order.status = "CANCELED"

@@ -152,6 +152,9 @@ class LoopbackVenue:
     # Each trade is listed twice by the trades endpoint (a duplicated fill message).
     duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
+    # Symbol -> base coins per contract, for books sized in contracts (OKX swaps): fees and
+    # balances count base coins.
+    contract_values: dict[str, Decimal] = field(default_factory=dict)
     throttled: int = 0
     peak: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
@@ -168,8 +171,9 @@ class LoopbackVenue:
             return
         base, quote = self.assets[order.symbol]
         sign = 1 if order.side == "BUY" else -1
-        self.balances[base] = self.balances.get(base, Decimal(0)) + sign * trade.qty
-        self.balances[quote] = self.balances.get(quote, Decimal(0)) - sign * trade.price * trade.qty - trade.fee
+        qty = trade.qty * self.contract_values.get(order.symbol, Decimal(1))
+        self.balances[base] = self.balances.get(base, Decimal(0)) + sign * qty
+        self.balances[quote] = self.balances.get(quote, Decimal(0)) - sign * trade.price * qty - trade.fee
 
     def fill_resting(self, order_id: int, qty: Decimal) -> None:
         """Someone takes `qty` of our resting order at its price (we are the maker; same fee here)."""
@@ -178,7 +182,11 @@ class LoopbackVenue:
         order.filled += qty
         order.status = "FILLED" if order.filled == order.qty else "PARTIALLY_FILLED"
         self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
-                                              order.price * qty * self.taker_fee, int(time.time() * 1000)))
+                                              self._fee(order.symbol, order.price, qty), int(time.time() * 1000)))
+
+    def _fee(self, symbol: str, price: Decimal, qty: Decimal) -> Decimal:
+        """In the quote asset: `qty` may be contracts (`contract_values`)."""
+        return price * qty * self.contract_values.get(symbol, Decimal(1)) * self.taker_fee
 
     def lose_reply(self) -> bool:
         if self.lost_replies <= 0:
@@ -220,7 +228,7 @@ class LoopbackVenue:
             level[1] -= take
             order.filled += take
             self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, level[0], take,
-                                                  level[0] * take * self.taker_fee, now))
+                                                  self._fee(symbol, level[0], take), now))
         levels[:] = [lv for lv in levels if lv[1] > 0]
         if order.filled == qty:
             order.status = "FILLED"
@@ -268,11 +276,15 @@ async def start_server(app: ASGIApp, port: int = 0) -> RunningServer:
     return RunningServer(server, sock)
 
 
+_FROM_VENUE_FOLDERS = frozenset({"APPS", "serve_venue", "binance_app", "okx_app", "bybit_app", "bitmart_app",
+                                 "hyperliquid_app"})
+
+
 def __getattr__(name: str) -> Any:
     """`APPS`, `serve_venue` and each `<venue>_app`, from the venue folders (imported lazily: they
     import this module)."""
-    from services.edges.live import private_servers
+    if name in _FROM_VENUE_FOLDERS:  # never for dunders (`__path__`: the import system asks)
+        from services.edges.live import private_servers
 
-    if name in ("APPS", "serve_venue") or name.endswith("_app"):
         return getattr(private_servers, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,7 +50,7 @@ from services.bus import Bus
 from services.edges.budget import Budgets, Limit
 from services.edges.live import venues
 from events.venues import instrument_type_of
-from services.edges.live.venues import ORDERS, SPOT_ONLY
+from services.edges.live.venues import SPOT_ONLY
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
 from services.edges.transport import HttpTransport
@@ -78,7 +78,7 @@ class LiveExecutor:
         self.order_wait_s = order_wait_s
         self.vault = vault
         self.owns_vault = owns_vault
-        self.orders = {venue: ORDERS[venue]() for venue in rest_urls}
+        self.orders = {venue: venues.new_orders(venue, url) for venue, url in rest_urls.items()}
         self.clients = {venue: httpx.AsyncClient(base_url=url, timeout=http_timeout_s)
                         for venue, url in rest_urls.items()}
         self.poll_interval_s = poll_interval_s

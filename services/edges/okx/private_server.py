@@ -18,7 +18,13 @@ from starlette.routing import Route
 from services.edges.live.loopback import hmac_sha256, LoopbackOrder, LoopbackVenue
 
 
+SWAP_LOT = Decimal("0.01")  # contracts per lot of every local swap (OKX's BTC-USDT-SWAP lot)
+
+
 def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
+    """Spot instruments and linear swaps (`<BASE>-<QUOTE>-SWAP` books, sized and matched in
+    contracts of `venue.contract_values[instId]` base coins each)."""
+
     def error(status: int, code: str, msg: str, data: list | None = None) -> JSONResponse:
         return JSONResponse({"code": code, "msg": msg, "data": data or []}, status_code=status)
 
@@ -63,9 +69,15 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
             return error(200, "1", "All operations failed",
                          [{**item, "sCode": "51001", "sMsg": "Instrument ID does not exist"}])
         kind = doc.get("ordType")
+        swap = doc["instId"].endswith("-SWAP")
         tif = {"market": "MARKET", "limit": "GTC", "ioc": "IOC", "fok": "FOK"}.get(kind)
-        if tif is None or (kind == "market" and doc.get("tgtCcy") != "base_ccy"):
+        spot_market_in_quote = not swap and kind == "market" and doc.get("tgtCcy") != "base_ccy"
+        margin_mode_wrong = doc.get("tdMode") not in (("cross", "isolated") if swap else ("cash",))
+        if tif is None or spot_market_in_quote or margin_mode_wrong:
             return error(200, "1", "All operations failed", [{**item, "sCode": "51000", "sMsg": "Parameter error"}])
+        if swap and Decimal(doc["sz"]) % SWAP_LOT:
+            return error(200, "1", "All operations failed",
+                         [{**item, "sCode": "51121", "sMsg": "Order quantity must be a multiple of the lot size."}])
         price = None if kind == "market" else Decimal(doc["px"])
         order = venue.place(client_id, doc["instId"], doc["side"].upper(), Decimal(doc["sz"]), price, tif)
         if venue.lose_reply():
@@ -113,7 +125,20 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
         order.status = "CANCELED"
         return ok([{"ordId": str(order.order_id), "clOrdId": order.client_id, "sCode": "0", "sMsg": ""}])
 
+    async def instruments(request: Request) -> JSONResponse:
+        """Public (unsigned): the linear swaps with their contract values."""
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        if request.query_params.get("instType") != "SWAP":
+            return error(400, "51000", "Parameter instType error")
+        return ok([
+            {"instType": "SWAP", "instId": inst_id, "ctType": "linear", "ctVal": str(venue.contract_values[inst_id]),
+             "ctValCcy": inst_id.split("-")[0], "ctMult": "1", "lotSz": str(SWAP_LOT), "minSz": str(SWAP_LOT),
+             "tickSz": "0.1", "settleCcy": inst_id.split("-")[1], "state": "live"}
+            for inst_id in venue.books if inst_id.endswith("-SWAP") and inst_id in venue.contract_values
+        ])
+
     return Starlette(routes=[
+        Route("/api/v5/public/instruments", instruments, methods=["GET"]),
         Route("/api/v5/trade/order", place, methods=["POST"]),
         Route("/api/v5/trade/order", get_order, methods=["GET"]),
         Route("/api/v5/trade/fills", fills, methods=["GET"]),
