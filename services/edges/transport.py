@@ -85,6 +85,14 @@ class VenueOrders(ABC):
     def load_reference(self, reply: VenueReply) -> None:
         """Keep what `reference_request` answered."""
 
+    def quote_request(self, child: ChildAllocated) -> SignedRequest | None:
+        """A public read the order needs right before it is built (Hyperliquid: the mid a market
+        order is collared at); None: nothing to read."""
+        return None
+
+    def load_quote(self, child: ChildAllocated, reply: VenueReply) -> None:
+        """Keep what `quote_request` answered (VenueError when it is unusable: retried)."""
+
     def unexpected_reply(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected:
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
         return Rejected(child.client_order_id, f"http_{reply.status}", f"unexpected reply from {self.venue}", now_ns)
@@ -249,6 +257,9 @@ class HttpTransport:
                 found = await self.follow(child)
                 if found is not None:
                     return found
+            quote = self.orders.quote_request(child)
+            if quote is not None:
+                self.orders.load_quote(child, await self._send(quote))
             request = self.orders.new_order(child, self._creds, self._now_ms())
         except (UnsupportedOrder, ConfigError, ValueError) as exc:  # incl. a symbol the venue has no name for
             return [Rejected(child.client_order_id, "unsupported", str(exc), self.clock_ns())]

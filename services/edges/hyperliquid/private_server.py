@@ -16,6 +16,20 @@ from services.edges.hyperliquid import signing as signing_hl
 from services.edges.live.loopback import LoopbackOrder, LoopbackVenue, UNKNOWN_OID
 
 
+SZ_DECIMALS = 5  # every local coin's szDecimals (as `meta` says)
+
+
+def valid_price(px: Decimal) -> bool:
+    """Hyperliquid's perp price rule: a whole number, or at most 5 significant figures and at
+    most 6 - szDecimals decimals."""
+    if px <= 0:
+        return False
+    if px == px.to_integral_value():
+        return True
+    digits = px.normalize().as_tuple()
+    return len(digits.digits) <= 5 and -int(digits.exponent) <= 6 - SZ_DECIMALS
+
+
 def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
     """Accounts are keyed by (lower-case) address; the signer recovered from each action must be
     one of them. Books are keyed by coin; `meta` lists them in `books` order as asset ids."""
@@ -67,6 +81,9 @@ def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
             if coin is None:
                 statuses.append({"error": "Invalid asset"})
                 continue
+            if not valid_price(Decimal(wire["p"])):
+                statuses.append({"error": "Order has invalid price."})
+                continue
             tif = {"Gtc": "GTC", "Alo": "GTC", "Ioc": "IOC"}[wire["t"]["limit"]["tif"]]
             order = venue.place(cloid, coin, "BUY" if wire["b"] else "SELL", Decimal(wire["s"]), Decimal(wire["p"]), tif)
             if venue.lose_reply():
@@ -96,7 +113,9 @@ def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
             if venue.failing_meta > 0:
                 venue.failing_meta -= 1
                 return JSONResponse({"error": "bad gateway"}, status_code=502)
-            return JSONResponse({"universe": [{"name": coin, "szDecimals": 5, "maxLeverage": 40} for coin in coins()]})
+            return JSONResponse({"universe": [{"name": coin, "szDecimals": SZ_DECIMALS, "maxLeverage": 40} for coin in coins()]})
+        if kind == "allMids":
+            return JSONResponse({coin: str(mid) for coin in coins() if (mid := venue.mid(coin)) is not None})
         if doc.get("user", "").lower() not in venue.accounts:
             return JSONResponse([] if kind == "userFills" else {"status": UNKNOWN_OID})
         if kind == "orderStatus":

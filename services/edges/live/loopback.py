@@ -200,6 +200,13 @@ class LoopbackVenue:
             "asks": sorted(([Decimal(p), Decimal(q)] for p, q in asks), key=lambda lv: lv[0]),
         }
 
+    def mid(self, symbol: str) -> Decimal | None:
+        """(best bid + best ask) / 2 of the held book; None without both sides."""
+        book = self.books.get(symbol, {})
+        if not book.get("bids") or not book.get("asks"):
+            return None
+        return (book["bids"][0][0] + book["asks"][0][0]) / 2
+
     def by_client_id(self, client_id: str) -> LoopbackOrder | None:
         self.touched.append(client_id)
         return next((o for o in self.orders.values() if o.client_id == client_id), None)

@@ -37,9 +37,13 @@ from tests.services.edges.live.test_live_executor import (
     SECRET,
     TENANT,
     Ledger,
+    Venues,
+    child,
     ended,
+    executor,  # noqa: F401 - fixture
     ledger,  # noqa: F401 - fixture
     vault,  # noqa: F401 - fixture
+    venues,  # noqa: F401 - fixture
 )
 from tests.shared_fixtures import fixture_json
 from services.vault import Credentials
@@ -225,3 +229,29 @@ async def test_a_resting_perp_child_is_cancelled_at_the_perp_api(
     [server_order] = perp_venues.perp[venue].orders.values() if venue != "okx" else [
         o for o in perp_venues.perp[venue].orders.values() if o.symbol == "BTC-USDT-SWAP"]
     assert (server_order.status, server_order.qty) == ("CANCELED", Decimal(100) if venue == "okx" else Decimal(1))
+
+
+# --- Hyperliquid market orders: an IOC at the collar ----------------------------------------------
+
+
+@pytest.mark.parametrize(("side", "collar", "fills"), [
+    # mid (49000 + 49990.5) / 2 = 49495.25; +5 % = 51970.0125 -> 51970: takes all three asks
+    ("buy", "51970", [(1 * Q, 49_990_500_000_000), (20_000_000, 50_000 * PX), (30_000_000, 50_001 * PX)]),
+    # -5 % = 47020.4875 -> 47021 (toward the mid): takes the bid
+    ("sell", "47021", [(150_000_000, 49_000 * PX)]),
+])
+async def test_a_hyperliquid_market_child_is_an_ioc_at_the_collar(
+    side: str, collar: str, fills: list[tuple[int, int]],
+    bus: Bus, executor: LiveExecutor, venues: Venues, ledger: Ledger,  # noqa: F811
+) -> None:
+    alloc = child("hyperliquid")
+    alloc = ChildAllocated(**{**_fields(alloc), "side": side, "order_type": "market", "limit_px_1e9": None})
+    coid = alloc.client_order_id
+    await bus.publish(alloc)
+    await ledger.wait(lambda: sum(f.qty_1e8 for f in ledger.of(FillRecorded, coid)) == alloc.qty_1e8
+                      or bool(ledger.of(ChildRejected, coid)))
+    assert ledger.of(ChildRejected, coid) == []
+    [server_order] = venues.state["hyperliquid"].orders.values()
+    assert (server_order.price, server_order.tif, server_order.side) == (Decimal(collar), "IOC", side.upper())
+    assert sorted((f.qty_1e8, f.px_1e9) for f in ledger.of(FillRecorded, coid)) == sorted(fills)
+    assert "POST /info" in venues.state["hyperliquid"].requests_seen  # allMids was read for the mid
