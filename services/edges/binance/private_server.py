@@ -69,6 +69,8 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: Lo
         params = await authenticate(request)
         if isinstance(params, JSONResponse):
             return params
+        if venue.late_order():
+            await venue.arrive.wait()  # still on its way: the venue has no such order meanwhile
         client_id = params.get("newClientOrderId", "")
         existing = venue.by_client_id(client_id)
         if existing is not None and existing.is_open:  # Binance: unique among open orders

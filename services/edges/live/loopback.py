@@ -149,6 +149,10 @@ class LoopbackVenue:
     # times out first).
     held_replies: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # The next N new orders wait for `arrive` before the venue takes them: the request is still on
+    # its way when the client gives up on it and looks the order up (Binance's server checks it).
+    late_orders: int = 0
+    arrive: asyncio.Event = field(default_factory=asyncio.Event)
     # Each trade is listed twice by the trades endpoint (a duplicated fill message).
     duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
@@ -187,6 +191,12 @@ class LoopbackVenue:
     def _fee(self, symbol: str, price: Decimal, qty: Decimal) -> Decimal:
         """In the quote asset: `qty` may be contracts (`contract_values`)."""
         return price * qty * self.contract_values.get(symbol, Decimal(1)) * self.taker_fee
+
+    def late_order(self) -> bool:
+        if self.late_orders <= 0:
+            return False
+        self.late_orders -= 1
+        return True
 
     def lose_reply(self) -> bool:
         if self.lost_replies <= 0:

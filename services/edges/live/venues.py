@@ -63,6 +63,19 @@ def new_orders(venue: str, url: str) -> VenueOrders:
     return orders
 
 
+# How long after it was signed a new-order request can still be executed: the venue refuses it
+# later (Binance recvWindow and Bybit X-BAPI-RECV-WINDOW, both sent as 5 s; OKX's 30 s timestamp
+# check; BitMart's minute). Hyperliquid has no such window (a nonce stays valid for days):
+# a minute is assumed. Plus 2 s for the venue's clock running ahead of ours.
+LANDING_WINDOW_MS = {"binance": 5_000, "bybit": 5_000, "okx": 30_000, "bitmart": 60_000, "hyperliquid": 60_000}
+CLOCK_MARGIN_MS = 2_000
+
+
+def landing_window_ns(venue: str) -> int:
+    """Until this long after its ChildSubmitted, "the venue has no such order" may still change."""
+    return (LANDING_WINDOW_MS.get(venue, 60_000) + CLOCK_MARGIN_MS) * 1_000_000
+
+
 # Rate limits per account (docs/venues.md; figures marked [verify] there are the documented
 # defaults, a venue may grant more). Binance also reports its counts in reply headers, which
 # the budget takes when they are higher than its own (another sender on the same key).
