@@ -87,36 +87,66 @@ class ServerLimit:
         return sum(units for _, units in self.seen)
 
 
+class ConnectionDropped(Exception):
+    """Raised mid-reply so the server closes the connection (the `disconnects` fault)."""
+
+
 class RateLimited:
-    """ASGI wrapper: the venue's rate limits in front of its order API."""
+    """ASGI wrapper: the venue's gateway in front of its order API: its rate limits, and the
+    gateway faults (`throttle_next`: 429 with Retry-After, not executed; `disconnects`: the
+    order is executed, then the connection drops halfway through the reply)."""
 
     def __init__(self, venue: LoopbackVenue, app: ASGIApp) -> None:
         self.venue, self.app = venue, app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.venue.limits:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.venue.throttle_next > 0:
+            self.venue.throttle_next -= 1
+            await self._throttle(scope, receive, send, 1)
+            return
+        if not self.venue.limits:
+            await self._serve(scope, receive, send, [])
             return
         now = time.monotonic()
         method, path = scope["method"], scope["path"]
         costs = [(lim, lim.cost(method, path)) for lim in self.venue.limits]
         over = [lim for lim, units in costs if units and lim.used(now) + units > lim.limit]
         if over:
-            self.venue.throttled += 1
             retry = max(math.ceil(lim.seen[0][0] + lim.window_s - now) for lim in over if lim.seen) if any(
                 lim.seen for lim in over) else 1
-            await JSONResponse({"code": -1003, "msg": "Too many requests; current limit is exceeded."},
-                               status_code=429, headers={"Retry-After": str(max(retry, 1))})(scope, receive, send)
+            await self._throttle(scope, receive, send, retry)
             return
         for lim, units in costs:
             if units:
                 lim.seen.append((now, units))
                 self.venue.peak[lim.name] = max(self.venue.peak.get(lim.name, 0), lim.used(now))
         extra = [(lim.header.lower().encode(), str(lim.used(now)).encode()) for lim in self.venue.limits if lim.header]
+        await self._serve(scope, receive, send, extra)
+
+    async def _throttle(self, scope: Scope, receive: Receive, send: Send, retry_s: int) -> None:
+        self.venue.throttled += 1
+        await JSONResponse({"code": -1003, "msg": "Too many requests; current limit is exceeded."},
+                           status_code=429, headers={"Retry-After": str(max(retry_s, 1))})(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+        orders_before = len(self.venue.orders)
+        dropping = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal dropping
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
+                # A request that made a new order: the fault drops the connection mid-reply.
+                dropping = self.venue.disconnects > 0 and len(self.venue.orders) > orders_before
+                if dropping:
+                    self.venue.disconnects -= 1
+            elif dropping and message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+                raise ConnectionDropped("the loopback gateway dropped the connection mid-reply")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -153,6 +183,10 @@ class LoopbackVenue:
     # its way when the client gives up on it and looks the order up (Binance's server checks it).
     late_orders: int = 0
     arrive: asyncio.Event = field(default_factory=asyncio.Event)
+    # Gateway faults (see RateLimited): the next N requests answered 429 + Retry-After without
+    # being executed; the next N requests that make an order lose their connection mid-reply.
+    throttle_next: int = 0
+    disconnects: int = 0
     # Each trade is listed twice by the trades endpoint (a duplicated fill message).
     duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
