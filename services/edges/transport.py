@@ -77,6 +77,21 @@ class VenueOrders(ABC):
     `now_ms` is the wall clock for the venue's timestamp/nonce; `now_ns` stamps outcomes."""
 
     venue: str
+    # The venue's clock minus ours, learnt when the venue refused a timestamp (kept here: one per
+    # venue, shared by every account's transport); added to every timestamp and nonce we sign.
+    clock_offset_ms: int = 0
+
+    def time_request(self) -> SignedRequest | None:
+        """The venue's public clock (None: this venue's clock is not read)."""
+        return None
+
+    def parse_time(self, reply: VenueReply) -> int:
+        """The venue's time in epoch ms, from `time_request`'s reply."""
+        raise NotImplementedError
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        """The venue refused the request's timestamp (not executed): sync the clock and resend."""
+        return False
 
     def reference_request(self) -> SignedRequest | None:
         """Public metadata the builders need first (Hyperliquid asset ids); None once loaded."""
@@ -245,7 +260,25 @@ class HttpTransport:
         return VenueReply(response.status_code, response.content)
 
     def _now_ms(self) -> int:
-        return self.clock_ns() // 1_000_000
+        return self.clock_ns() // 1_000_000 + self.orders.clock_offset_ms
+
+    async def _sync_clock(self) -> bool:
+        """Learn the venue's clock offset (its time against the middle of our round trip); False
+        when this venue's clock cannot be read."""
+        request = self.orders.time_request()
+        if request is None:
+            return False
+        sent_ms = self.clock_ns() // 1_000_000
+        reply = await self._send(request)
+        back_ms = self.clock_ns() // 1_000_000
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: its clock answered HTTP {reply.status}")
+        self.orders.clock_offset_ms = self.orders.parse_time(reply) - (sent_ms + back_ms) // 2
+        log.warning("%s: its clock is %d ms from ours; timestamps follow it", self.venue, self.orders.clock_offset_ms)
+        return True
+
+    def _clock_refused(self, outcomes: list[Outcome]) -> bool:
+        return len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_clock_refusal(outcomes[0])
 
     async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
         """Send the new order. When the venue cannot say whether it took it (5xx) or already has
@@ -268,6 +301,10 @@ class HttpTransport:
         except BudgetExceeded as exc:  # never sent: the venue would have throttled it
             return [Rejected(child.client_order_id, "rate_budget", str(exc), self.clock_ns())]
         outcomes = self.orders.parse_new_order(child, reply, self.clock_ns())
+        if self._clock_refused(outcomes) and await self._sync_clock():
+            # Refused before matching (its timestamp was outside the window): the same order again.
+            request = self.orders.new_order(child, self._creds, self._now_ms())
+            outcomes = self.orders.parse_new_order(child, await self._send(request), self.clock_ns())
         unknown = not outcomes
         duplicate = len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_duplicate(outcomes[0])
         if not (unknown or duplicate):
@@ -321,7 +358,11 @@ class HttpTransport:
 
     async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
         reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
-        return self.orders.parse_order_status(child, reply, self.clock_ns())
+        state = self.orders.parse_order_status(child, reply, self.clock_ns())
+        if isinstance(state, Rejected) and self._clock_refused([state]) and await self._sync_clock():
+            reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
+            state = self.orders.parse_order_status(child, reply, self.clock_ns())
+        return state
 
     async def _progress(self, child: ChildAllocated, state: OrderState) -> list[Outcome]:
         """Every fill the venue lists (callers drop ids they have) and, once the order has

@@ -38,6 +38,8 @@ ACCOUNT_PATH = "/api/v3/account"
 OPEN_ORDERS_PATH = "/api/v3/openOrders"
 USDM_ORDER_PATH = "/fapi/v1/order"
 USDM_TRADES_PATH = "/fapi/v1/userTrades"
+TIME_PATH = "/api/v3/time"
+OUTSIDE_RECV_WINDOW = "-1021"  # "Timestamp for this request is outside of the recvWindow."
 UNKNOWN_ORDER = "-2013"  # "Order does not exist."
 DUPLICATE_ORDER = "-2010"  # "Duplicate order sent." (new order rejected; also other -2010 texts)
 USDM_DUPLICATE_ORDER = "-4116"  # USD-M: "ClientOrderId is duplicated."
@@ -61,6 +63,18 @@ class BinanceOrders(VenueOrders):
         if child.symbol.endswith("-PERP"):
             return self.perps.to_venue(child.symbol), USDM_ORDER_PATH, USDM_TRADES_PATH
         return self.symbols.to_venue(child.symbol), ORDER_PATH, TRADES_PATH
+
+    def time_request(self) -> SignedRequest:
+        return SignedRequest("GET", TIME_PATH)
+
+    def parse_time(self, reply: VenueReply) -> int:
+        doc = json_body(reply)
+        if not isinstance(doc, dict) or not isinstance(doc.get("serverTime"), int):
+            raise ValueError("binance: time reply without serverTime")
+        return int(doc["serverTime"])
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        return rejected.code == OUTSIDE_RECV_WINDOW
 
     def balances_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
         return self._signed("GET", ACCOUNT_PATH, [("omitZeroBalances", "true")], creds, now_ms)

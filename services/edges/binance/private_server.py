@@ -4,7 +4,6 @@ book, accounts and fault switches, and how tests serve it)."""
 from __future__ import annotations
 
 import hmac
-import time
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
@@ -48,7 +47,7 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: Lo
             ts, window = int(params["timestamp"]), int(params.get("recvWindow", "5000"))
         except (KeyError, ValueError):
             return error(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-        now = int(time.time() * 1000)
+        now = venue.now_ms()
         if window > recv_window_max_ms or not (ts - 1000 <= now < ts + window):
             return error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         if not hmac.compare_digest(hmac_sha256(account.secret, total).hex(), signature):
@@ -211,7 +210,14 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: Lo
         ]
         return JSONResponse([row for row in rows for _ in range(2 if futures.duplicate_fills else 1)])
 
+    async def server_time(request: Request) -> JSONResponse:
+        """Public: the venue's clock (a client whose requests fall outside recvWindow syncs to it)."""
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        return JSONResponse({"serverTime": venue.now_ms()})
+
     return Starlette(routes=[
+        Route("/api/v3/time", server_time, methods=["GET"]),
+        Route("/fapi/v1/time", server_time, methods=["GET"]),
         Route("/fapi/v1/order", futures_new_order, methods=["POST"]),
         Route("/fapi/v1/order", futures_query_order, methods=["GET", "DELETE"]),
         Route("/fapi/v1/userTrades", futures_trades, methods=["GET"]),

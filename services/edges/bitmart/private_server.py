@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from decimal import Decimal
 
 from starlette.applications import Starlette
@@ -33,7 +32,7 @@ def bitmart_app(venue: LoopbackVenue, max_skew_ms: int = 60_000) -> Starlette:
             ts = int(h.get("X-BM-TIMESTAMP", ""))
         except ValueError:
             return reply(30008, "Header X-BM-TIMESTAMP invalid format", status=401)
-        if abs(int(time.time() * 1000) - ts) > max_skew_ms:
+        if abs(venue.now_ms() - ts) > max_skew_ms:
             return reply(30007, "Header X-BM-TIMESTAMP range. Within a minute", status=401)
         body = (await request.body()).decode()
         expected = hmac_sha256(account.secret, f"{ts}#{account.passphrase}#{body}").hex()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from decimal import Decimal
 
 from starlette.applications import Starlette
@@ -22,7 +21,7 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
     markets = {"spot": venue, "linear": venue if linear is None else linear}
 
     def reply(code: int, msg: str, result: dict | None = None, status: int = 200) -> JSONResponse:
-        doc = {"retCode": code, "retMsg": msg, "result": result or {}, "retExtInfo": {}, "time": int(time.time() * 1000)}
+        doc = {"retCode": code, "retMsg": msg, "result": result or {}, "retExtInfo": {}, "time": venue.now_ms()}
         return JSONResponse(doc, status_code=status)
 
     async def authenticate(request: Request) -> str | JSONResponse:
@@ -35,7 +34,7 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
             ts, window = int(h.get("X-BAPI-TIMESTAMP", "")), int(h.get("X-BAPI-RECV-WINDOW", "5000"))
         except ValueError:
             return reply(10002, "invalid request, please check your server timestamp or recv_window param")
-        now = int(time.time() * 1000)
+        now = venue.now_ms()
         if not (now - window <= ts < now + 1000):
             return reply(10002, "invalid request, please check your server timestamp or recv_window param")
         body = (await request.body()).decode()

@@ -4,7 +4,6 @@ book, accounts and fault switches, and how tests serve it)."""
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 
 from starlette.applications import Starlette
@@ -55,7 +54,7 @@ def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
             return err("Invalid signature")
         if signer not in venue.accounts:
             return err(f"User or API Wallet {signer} does not exist.")
-        now = int(time.time() * 1000)
+        now = venue.now_ms()
         if not now - 2 * 86_400_000 < nonce < now + 86_400_000 or (signer, nonce) in used_nonces:
             return err(f"Invalid nonce: duplicate or out of range ({nonce})")
         used_nonces.add((signer, nonce))

@@ -187,6 +187,9 @@ class LoopbackVenue:
     # being executed; the next N requests that make an order lose their connection mid-reply.
     throttle_next: int = 0
     disconnects: int = 0
+    # The venue's clock runs this far ahead of ours (negative: behind): requests signed with our
+    # clock fall outside its timestamp window.
+    clock_skew_ms: int = 0
     # Each trade is listed twice by the trades endpoint (a duplicated fill message).
     duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
@@ -225,6 +228,10 @@ class LoopbackVenue:
     def _fee(self, symbol: str, price: Decimal, qty: Decimal) -> Decimal:
         """In the quote asset: `qty` may be contracts (`contract_values`)."""
         return price * qty * self.contract_values.get(symbol, Decimal(1)) * self.taker_fee
+
+    def now_ms(self) -> int:
+        """The venue's clock (what its timestamp checks use): ours moved by `clock_skew_ms`."""
+        return int(time.time() * 1000) + self.clock_skew_ms
 
     def late_order(self) -> bool:
         if self.late_orders <= 0:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -42,7 +41,7 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
             sent = datetime.fromisoformat(h["OK-ACCESS-TIMESTAMP"].replace("Z", "+00:00")).timestamp()
         except ValueError:
             return error(401, "50112", "Invalid OK-ACCESS-TIMESTAMP")
-        if abs(time.time() - sent) > max_skew_s:
+        if abs(venue.now_ms() / 1000 - sent) > max_skew_s:
             return error(401, "50102", "Timestamp request expired")
         if not hmac.compare_digest(h["OK-ACCESS-PASSPHRASE"], account.passphrase):
             return error(401, "50105", "Invalid OK-ACCESS-PASSPHRASE")
