@@ -91,7 +91,7 @@ def bitmart_app(venue: LoopbackVenue, max_skew_ms: int = 60_000) -> Starlette:
              "tradeRole": "taker", "createTime": t.ts_ms, "updateTime": t.ts_ms}
             for t in venue.trades if t.order_id == order.order_id
         ]
-        return reply(1000, "success", rows)
+        return reply(1000, "success", venue.as_listed(rows))
 
     async def cancel(request: Request) -> JSONResponse:
         doc = await authenticate(request)

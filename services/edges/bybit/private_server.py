@@ -95,7 +95,7 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
              "feeCurrency": "USDT", "isMaker": False, "execTime": str(t.ts_ms)}
             for t in book.trades if t.order_id == order.order_id
         ]
-        return reply(0, "OK", {"category": category, "list": rows})
+        return reply(0, "OK", {"category": category, "list": book.as_listed(rows)})
 
     async def cancel(request: Request) -> JSONResponse:
         body = await authenticate(request)

@@ -123,13 +123,13 @@ def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
             found = {"status": UNKNOWN_OID} if order is None else {"status": "order", "order": order_doc(order)}
             return JSONResponse(found)
         if kind == "userFills":
-            return JSONResponse([
+            return JSONResponse(venue.as_listed([
                 {"coin": venue.orders[t.order_id].symbol, "px": str(t.price), "sz": str(t.qty),
                  "side": "B" if venue.orders[t.order_id].side == "BUY" else "A", "time": t.ts_ms, "oid": t.order_id,
                  "tid": t.trade_id, "crossed": True, "fee": str(t.fee), "feeToken": "USDC",
                  "cloid": venue.orders[t.order_id].client_id, "hash": "0x" + "0" * 64}
                 for t in venue.trades if t.order_id in venue.orders
-            ])
+            ]))
         return JSONResponse({"error": f"unknown info type {kind}"}, status_code=422)
 
     return Starlette(routes=[

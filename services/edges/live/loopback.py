@@ -233,6 +233,10 @@ class LoopbackVenue:
         """The venue's clock (what its timestamp checks use): ours moved by `clock_skew_ms`."""
         return int(time.time() * 1000) + self.clock_skew_ms
 
+    def as_listed(self, rows: list) -> list:
+        """Trade rows as the venue's fills endpoint lists them (each twice: `duplicate_fills`)."""
+        return [row for row in rows for _ in range(2 if self.duplicate_fills else 1)]
+
     def late_order(self) -> bool:
         if self.late_orders <= 0:
             return False

@@ -503,12 +503,15 @@ class LiveExecutor:
         coid = alloc.client_order_id
         ref = ChildRef(alloc.child_id, alloc.graph_id, alloc.node_id, alloc.venue, alloc.tenant)
         events = []
+        listed: set[str] = set()  # a venue listing a trade twice in one answer (a duplicated fill message)
         for outcome in outcomes:
             match outcome:
                 case Acked() if coid in self.venue_ids:
                     continue
-                case Filled(fill_id=fill_id) if fill_id in self.fill_ids.get(coid, ()):
+                case Filled(fill_id=fill_id) if fill_id in self.fill_ids.get(coid, ()) or fill_id in listed:
                     continue
+                case Filled(fill_id=fill_id):
+                    listed.add(fill_id)
                 case Rejected() | Cancelled() if coid in self.final:
                     continue
             event = to_event(outcome, ref, event_id=_outcome_id(coid, outcome), ts_ns=self.clock_ns(),

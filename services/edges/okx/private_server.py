@@ -103,13 +103,13 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
             return body
         order_id = int(request.query_params.get("ordId", "0"))
         venue.by_order_id(order_id)
-        return ok([
+        return ok(venue.as_listed([
             {"instId": venue.orders[t.order_id].symbol, "tradeId": str(t.trade_id), "ordId": str(t.order_id),
              "clOrdId": venue.orders[t.order_id].client_id, "fillPx": str(t.price), "fillSz": str(t.qty),
              "side": venue.orders[t.order_id].side.lower(), "execType": "T", "fee": str(-t.fee), "feeCcy": "USDT",
              "ts": str(t.ts_ms)}
             for t in venue.trades if t.order_id == order_id
-        ])
+        ]))
 
     async def cancel(request: Request) -> JSONResponse:
         body = await authenticate(request)

@@ -99,3 +99,14 @@ async def test_clock_skew_beyond_the_window_is_learnt_from_the_venue_and_the_ord
     coid = await run_one(bus, vault, venues, ledger, "binance")
     assert "GET /api/v3/time" in server.requests_seen
     assert_one_order_and_the_venues_fills(venues, ledger, "binance", coid)
+
+
+@pytest.mark.parametrize("venue", [*FAULT_VENUES, "bitmart"])
+async def test_a_duplicated_fill_message_is_recorded_once_at_every_venue(
+    venue: str, bus: Bus, vault: Vault, venues: Venues, ledger: Ledger  # noqa: F811
+) -> None:
+    server = venues.state[venue]
+    server.duplicate_fills = True  # the venue's fills endpoint lists every trade twice
+    coid = await run_one(bus, vault, venues, ledger, venue)
+    assert_one_order_and_the_venues_fills(venues, ledger, venue, coid)
+    assert sum(f.qty_1e8 for f in ledger.of(FillRecorded, coid)) == 120_000_000
