@@ -65,6 +65,8 @@ def bitmart_app(venue: LoopbackVenue, max_skew_ms: int = 60_000) -> Starlette:
         order = venue.place(client_id, doc["symbol"], side, Decimal(doc["size"]), price, tif)
         if venue.lose_reply():
             return reply(59002, "Internal Server Error", status=503)
+        if venue.hold_reply():
+            await venue.release.wait()  # executed; the client times out meanwhile
         return reply(1000, "OK", {"order_id": str(order.order_id)})
 
     async def client_order(request: Request) -> JSONResponse:

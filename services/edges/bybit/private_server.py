@@ -69,6 +69,8 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
         order = book.place(link_id, doc["symbol"], doc["side"].upper(), Decimal(doc["qty"]), price, tif)
         if book.lose_reply():
             return reply(10016, "Internal server error.", status=503)
+        if book.hold_reply():
+            await book.release.wait()  # executed; the client times out meanwhile
         return reply(0, "OK", {"orderId": str(order.order_id), "orderLinkId": link_id})
 
     async def realtime(request: Request) -> JSONResponse:

@@ -87,6 +87,8 @@ def hyperliquid_app(venue: LoopbackVenue, is_mainnet: bool = True) -> Starlette:
             order = venue.place(cloid, coin, "BUY" if wire["b"] else "SELL", Decimal(wire["s"]), Decimal(wire["p"]), tif)
             if venue.lose_reply():
                 return JSONResponse({"error": "gateway timeout"}, status_code=503)
+            if venue.hold_reply():
+                await venue.release.wait()  # executed; the client times out meanwhile
             if tif == "IOC" and not order.filled:
                 del venue.orders[order.order_id]  # an IOC that matched nothing is not an order
                 text = f"Order could not immediately match against any resting orders. asset={wire['a']}"

@@ -81,6 +81,8 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
         order = venue.place(client_id, doc["instId"], doc["side"].upper(), Decimal(doc["sz"]), price, tif)
         if venue.lose_reply():
             return error(503, "50001", "Service temporarily unavailable, please try again later")
+        if venue.hold_reply():
+            await venue.release.wait()  # executed; the client times out meanwhile
         return ok([{**item, "ordId": str(order.order_id), "ts": str(order.ts_ms), "sCode": "0", "sMsg": "Order placed"}])
 
     def state(order: LoopbackOrder) -> str:

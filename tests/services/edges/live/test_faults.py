@@ -110,3 +110,23 @@ async def test_a_duplicated_fill_message_is_recorded_once_at_every_venue(
     coid = await run_one(bus, vault, venues, ledger, venue)
     assert_one_order_and_the_venues_fills(venues, ledger, venue, coid)
     assert sum(f.qty_1e8 for f in ledger.of(FillRecorded, coid)) == 120_000_000
+
+
+@pytest.mark.parametrize("venue", [*FAULT_VENUES, "bitmart"])
+async def test_a_timeout_after_the_venue_took_the_order_ends_with_one_order_and_its_fills(
+    venue: str, bus: Bus, vault: Vault, venues: Venues, ledger: Ledger  # noqa: F811
+) -> None:
+    server = venues.state[venue]
+    server.held_replies = 1  # executed; its reply comes only after the client gave up
+    ex = LiveExecutor(bus, vault, venues.urls, poll_interval_s=0.05, http_timeout_s=0.5)
+    await ex.start()
+    try:
+        alloc = child(venue)
+        coid = alloc.client_order_id
+        await bus.publish(alloc)
+        await ledger.wait(lambda: ended(ledger, coid)() and reconnected(ledger, venue))
+    finally:
+        server.release.set()
+        await ex.stop()
+    assert server.held_replies == 0  # the reply really was held
+    assert_one_order_and_the_venues_fills(venues, ledger, venue, coid)
