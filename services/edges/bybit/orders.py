@@ -30,6 +30,8 @@ from services.edges.transport import (
 )
 from services.vault import Credentials
 
+TIME_PATH = "/v5/market/time"
+TIMESTAMP_OUTSIDE_WINDOW = "10002"  # "invalid request, please check your server timestamp or recv_window param"
 CREATE_PATH = "/v5/order/create"
 ORDER_PATH = "/v5/order/realtime"
 EXECUTIONS_PATH = "/v5/execution/list"
@@ -50,6 +52,19 @@ def _market(child: ChildAllocated) -> tuple[str, str]:
 
 class BybitOrders(VenueOrders):
     venue = "bybit"
+
+    def time_request(self) -> SignedRequest:
+        return SignedRequest("GET", TIME_PATH)
+
+    def parse_time(self, reply: VenueReply) -> int:
+        doc = json_body(reply)
+        result = doc.get("result") if isinstance(doc, dict) else None
+        if not isinstance(result, dict) or "timeNano" not in result:
+            raise ValueError("bybit: time reply without timeNano")
+        return int(result["timeNano"]) // 1_000_000
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        return rejected.code == TIMESTAMP_OUTSIDE_WINDOW
 
     def client_id(self, client_order_id: str) -> str:
         return client_order_id if _LINK_ID.fullmatch(client_order_id) else hex_client_id(client_order_id)

@@ -110,7 +110,13 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
         order.status = "CANCELED"
         return reply(0, "OK", {"orderId": str(order.order_id), "orderLinkId": order.client_id})
 
+    async def server_time(request: Request) -> JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        now_ms = venue.now_ms()
+        return reply(0, "OK", {"timeSecond": str(now_ms // 1000), "timeNano": str(now_ms * 1_000_000)})
+
     return Starlette(routes=[
+        Route("/v5/market/time", server_time, methods=["GET"]),
         Route("/v5/order/create", create, methods=["POST"]),
         Route("/v5/order/realtime", realtime, methods=["GET"]),
         Route("/v5/execution/list", executions, methods=["GET"]),

@@ -36,6 +36,8 @@ from services.errors import VenueError
 from services.vault import Credentials
 
 INSTRUMENTS_PATH = "/api/v5/public/instruments"
+TIME_PATH = "/api/v5/public/time"
+TIMESTAMP_EXPIRED = "50102"  # "Timestamp request expired"
 PLACE_PATH = "/api/v5/trade/order"
 ORDER_PATH = "/api/v5/trade/order"
 FILLS_PATH = "/api/v5/trade/fills"
@@ -93,6 +95,18 @@ class OkxOrders(VenueOrders):
             self.contracts = parse_swap_instruments(json_body(reply))
         except (KeyError, ValueError, ArithmeticError) as exc:  # transient: retried, not "no such swap"
             raise VenueError(f"okx: swap instruments answered {reply.status} without a usable list") from exc
+
+    def time_request(self) -> SignedRequest:
+        return SignedRequest("GET", TIME_PATH)
+
+    def parse_time(self, reply: VenueReply) -> int:
+        doc = json_body(reply)
+        if not isinstance(doc, dict) or doc.get("code") != "0" or not doc.get("data"):
+            raise ValueError("okx: time reply without data")
+        return int(doc["data"][0]["ts"])
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        return rejected.code == TIMESTAMP_EXPIRED
 
     def client_id(self, client_order_id: str) -> str:
         return hex_client_id(client_order_id)

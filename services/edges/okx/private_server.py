@@ -138,7 +138,12 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
             for inst_id in venue.books if inst_id.endswith("-SWAP") and inst_id in venue.contract_values
         ])
 
+    async def server_time(request: Request) -> JSONResponse:
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        return ok([{"ts": str(venue.now_ms())}])
+
     return Starlette(routes=[
+        Route("/api/v5/public/time", server_time, methods=["GET"]),
         Route("/api/v5/public/instruments", instruments, methods=["GET"]),
         Route("/api/v5/trade/order", place, methods=["POST"]),
         Route("/api/v5/trade/order", get_order, methods=["GET"]),

@@ -88,17 +88,21 @@ async def test_a_429_with_retry_after_is_not_executed_and_the_order_goes_once(
     assert_one_order_and_the_venues_fills(venues, ledger, venue, coid)
 
 
-@pytest.mark.parametrize("skew_ms", [20_000, -20_000], ids=["venue-ahead", "venue-behind"])
+TIME_PATHS = {"binance": "/api/v3/time", "okx": "/api/v5/public/time", "bybit": "/v5/market/time"}
+
+
+@pytest.mark.parametrize("venue", list(TIME_PATHS))
+@pytest.mark.parametrize("skew_ms", [40_000, -40_000], ids=["venue-ahead", "venue-behind"])
 async def test_clock_skew_beyond_the_window_is_learnt_from_the_venue_and_the_order_goes_once(
-    skew_ms: int, bus: Bus, vault: Vault, venues: Venues, ledger: Ledger  # noqa: F811
+    skew_ms: int, venue: str, bus: Bus, vault: Vault, venues: Venues, ledger: Ledger  # noqa: F811
 ) -> None:
-    # Binance refuses a timestamp outside recvWindow (-1021, not executed): the executor reads
-    # the venue's clock, signs with it, and sends the same order again.
-    server = venues.state["binance"]
+    # The venue refuses a timestamp outside its window (Binance -1021, OKX 50102, Bybit 10002; not
+    # executed): the executor reads the venue's clock, signs with it, and sends the same order again.
+    server = venues.state[venue]
     server.clock_skew_ms = skew_ms
-    coid = await run_one(bus, vault, venues, ledger, "binance")
-    assert "GET /api/v3/time" in server.requests_seen
-    assert_one_order_and_the_venues_fills(venues, ledger, "binance", coid)
+    coid = await run_one(bus, vault, venues, ledger, venue)
+    assert f"GET {TIME_PATHS[venue]}" in server.requests_seen
+    assert_one_order_and_the_venues_fills(venues, ledger, venue, coid)
 
 
 @pytest.mark.parametrize("venue", [*FAULT_VENUES, "bitmart"])
