@@ -43,10 +43,16 @@ class SignedRequest:
     query: str = ""
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a passphrase
+    host: str = ""  # another base URL than the venue's (Binance USD-M); "" = the venue's
 
     @property
     def target(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def url(self) -> str:
+        """What httpx is asked for: the target (under the client's base URL) or on `host`."""
+        return self.host.rstrip("/") + self.target if self.host else self.target
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,21 @@ class VenueOrders(ABC):
     `now_ms` is the wall clock for the venue's timestamp/nonce; `now_ns` stamps outcomes."""
 
     venue: str
+    # The venue's clock minus ours, learnt when the venue refused a timestamp (kept here: one per
+    # venue, shared by every account's transport); added to every timestamp and nonce we sign.
+    clock_offset_ms: int = 0
+
+    def time_request(self) -> SignedRequest | None:
+        """The venue's public clock (None: this venue's clock is not read)."""
+        return None
+
+    def parse_time(self, reply: VenueReply) -> int:
+        """The venue's time in epoch ms, from `time_request`'s reply."""
+        raise NotImplementedError
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        """The venue refused the request's timestamp (not executed): sync the clock and resend."""
+        return False
 
     def reference_request(self) -> SignedRequest | None:
         """Public metadata the builders need first (Hyperliquid asset ids); None once loaded."""
@@ -86,6 +107,14 @@ class VenueOrders(ABC):
 
     def load_credentials(self, creds: Credentials, reply: VenueReply) -> None:
         """Keep what `credentials_request` answered (never logged)."""
+
+    def quote_request(self, child: ChildAllocated) -> SignedRequest | None:
+        """A public read the order needs right before it is built (Hyperliquid: the mid a market
+        order is collared at); None: nothing to read."""
+        return None
+
+    def load_quote(self, child: ChildAllocated, reply: VenueReply) -> None:
+        """Keep what `quote_request` answered (VenueError when it is unusable: retried)."""
 
     def unexpected_reply(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected:
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
@@ -258,7 +287,7 @@ class HttpTransport:
         headers: httpx.Headers = httpx.Headers()
         try:
             response = await self.client.request(
-                request.method, request.target, content=request.body.encode() or None, headers=request.headers
+                request.method, request.url, content=request.body.encode() or None, headers=request.headers
             )
             status, headers = response.status_code, response.headers
         finally:
@@ -269,7 +298,25 @@ class HttpTransport:
         return VenueReply(response.status_code, response.content)
 
     def _now_ms(self) -> int:
-        return self.clock_ns() // 1_000_000
+        return self.clock_ns() // 1_000_000 + self.orders.clock_offset_ms
+
+    async def _sync_clock(self) -> bool:
+        """Learn the venue's clock offset (its time against the middle of our round trip); False
+        when this venue's clock cannot be read."""
+        request = self.orders.time_request()
+        if request is None:
+            return False
+        sent_ms = self.clock_ns() // 1_000_000
+        reply = await self._send(request)
+        back_ms = self.clock_ns() // 1_000_000
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: its clock answered HTTP {reply.status}")
+        self.orders.clock_offset_ms = self.orders.parse_time(reply) - (sent_ms + back_ms) // 2
+        log.warning("%s: its clock is %d ms from ours; timestamps follow it", self.venue, self.orders.clock_offset_ms)
+        return True
+
+    def _clock_refused(self, outcomes: list[Outcome]) -> bool:
+        return len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_clock_refusal(outcomes[0])
 
     async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
         """Send the new order. When the venue cannot say whether it took it (5xx) or already has
@@ -281,6 +328,9 @@ class HttpTransport:
                 found = await self.follow(child)
                 if found is not None:
                     return found
+            quote = self.orders.quote_request(child)
+            if quote is not None:
+                self.orders.load_quote(child, await self._send(quote))
             request = self.orders.new_order(child, self._creds, self._now_ms())
         except (UnsupportedOrder, ConfigError, ValueError) as exc:  # incl. a symbol the venue has no name for
             return [Rejected(child.client_order_id, "unsupported", str(exc), self.clock_ns())]
@@ -289,6 +339,10 @@ class HttpTransport:
         except BudgetExceeded as exc:  # never sent: the venue would have throttled it
             return [Rejected(child.client_order_id, "rate_budget", str(exc), self.clock_ns())]
         outcomes = self.orders.parse_new_order(child, reply, self.clock_ns())
+        if self._clock_refused(outcomes) and await self._sync_clock():
+            # Refused before matching (its timestamp was outside the window): the same order again.
+            request = self.orders.new_order(child, self._creds, self._now_ms())
+            outcomes = self.orders.parse_new_order(child, await self._send(request), self.clock_ns())
         unknown = not outcomes
         duplicate = len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_duplicate(outcomes[0])
         if not (unknown or duplicate):
@@ -363,6 +417,9 @@ class HttpTransport:
     async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
         reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
         state = self.orders.parse_order_status(child, reply, self.clock_ns())
+        if isinstance(state, Rejected) and self._clock_refused([state]) and await self._sync_clock():
+            reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
+            state = self.orders.parse_order_status(child, reply, self.clock_ns())
         if isinstance(state, Rejected) and self.orders.is_unknown_order(state):
             fallback = self.orders.order_status_fallback(child, self._creds, self._now_ms())
             if fallback is not None:

@@ -7,26 +7,26 @@ from collections.abc import Callable
 
 from events.venues import ONCHAIN_VENUES, instrument_type_of
 from services.edges import registry
-from services.edges.binance.orders import BinanceSpotOrders
-from services.edges.bitget.orders import BitgetSpotOrders
+from services.edges.binance.orders import BinanceOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
-from services.edges.bybit.orders import BybitSpotOrders
+from services.edges.bybit.orders import BybitOrders
+from services.edges.hyperliquid.orders import HyperliquidOrders
+from services.edges.okx.orders import OkxOrders
+from services.edges.bitget.orders import BitgetSpotOrders
 from services.edges.coinbase.orders import CoinbaseOrders
 from services.edges.cryptocom.orders import CryptocomOrders
-from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.kraken.orders import KrakenSpotOrders
 from services.edges.kalshi.orders import KalshiOrders
 from services.edges.kalshi.orders import request_cost as kalshi_cost
-from services.edges.okx.orders import OkxSpotOrders
 from services.edges.polymarket.orders import PolymarketOrders
 from services.edges.polymarket.orders import request_cost as polymarket_cost
 from services.edges.budget import Cost, Limit
 from services.edges.transport import SignedRequest, VenueOrders
 
 ORDERS: dict[str, type[VenueOrders]] = {
-    "binance": BinanceSpotOrders,
-    "okx": OkxSpotOrders,
-    "bybit": BybitSpotOrders,
+    "binance": BinanceOrders,  # spot and USD-M perps
+    "okx": OkxOrders,  # spot and linear swaps
+    "bybit": BybitOrders,  # spot and linear perps
     "bitmart": BitmartSpotOrders,
     "hyperliquid": HyperliquidOrders,
     "coinbase": CoinbaseOrders,
@@ -38,7 +38,7 @@ ORDERS: dict[str, type[VenueOrders]] = {
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
-SPOT_ONLY = frozenset({"binance", "okx", "bybit", "bitmart", "coinbase", "kraken", "bitget", "cryptocom"})
+SPOT_ONLY = frozenset({"bitmart", "coinbase", "kraken", "bitget", "cryptocom"})
 
 
 def can_trade(venue: str, symbol: str) -> bool:
@@ -56,6 +56,40 @@ def rest_url(venue: str) -> str:
 
 def rest_urls(venues: list[str] | None = None) -> dict[str, str]:
     return {venue: rest_url(venue) for venue in (venues or list(ORDERS))}
+
+
+def usdm_rest_url(binance_url: str) -> str:
+    """Where Binance USD-M orders go: `CROSSBOOK_BINANCE_USDM_REST_URL`, else fapi.binance.com
+    when spot goes to Binance itself, else "" (the same server as spot: a local server speaks
+    both, and a spot URL pointed elsewhere never sends perps to the real venue by default)."""
+    explicit = os.environ.get("CROSSBOOK_BINANCE_USDM_REST_URL")
+    if explicit:
+        return explicit
+    adapters = registry.adapters()
+    if binance_url.rstrip("/") == adapters["binance"].default_rest_url.rstrip("/"):
+        return adapters["binance_usdm"].default_rest_url
+    return ""
+
+
+def new_orders(venue: str, url: str) -> VenueOrders:
+    """The venue's order wire format for its REST API at `url`."""
+    orders = ORDERS[venue]()
+    if isinstance(orders, BinanceOrders):
+        orders.usdm_host = usdm_rest_url(url)
+    return orders
+
+
+# How long after it was signed a new-order request can still be executed: the venue refuses it
+# later (Binance recvWindow and Bybit X-BAPI-RECV-WINDOW, both sent as 5 s; OKX's 30 s timestamp
+# check; BitMart's minute). Hyperliquid has no such window (a nonce stays valid for days):
+# a minute is assumed. Plus 2 s for the venue's clock running ahead of ours.
+LANDING_WINDOW_MS = {"binance": 5_000, "bybit": 5_000, "okx": 30_000, "bitmart": 60_000, "hyperliquid": 60_000}
+CLOCK_MARGIN_MS = 2_000
+
+
+def landing_window_ns(venue: str) -> int:
+    """Until this long after its ChildSubmitted, "the venue has no such order" may still change."""
+    return (LANDING_WINDOW_MS.get(venue, 60_000) + CLOCK_MARGIN_MS) * 1_000_000
 
 
 # Rate limits per account (docs/venues.md; figures marked [verify] there are the documented
@@ -90,6 +124,10 @@ _COSTS: dict[str, dict[tuple[str, str], Cost]] = {
         ("POST", "/api/v3/order"): Cost(1, 1), ("GET", "/api/v3/order"): Cost(4),
         ("DELETE", "/api/v3/order"): Cost(1), ("GET", "/api/v3/myTrades"): Cost(20),
         ("GET", "/api/v3/openOrders"): Cost(6), ("GET", "/api/v3/account"): Cost(20),
+        # USD-M: its own limits (2400/min/IP, 1200 orders/min) are not kept apart from spot's:
+        # counted here against spot's, the stricter, with USD-M's weights.
+        ("POST", "/fapi/v1/order"): Cost(1, 1), ("GET", "/fapi/v1/order"): Cost(1),
+        ("DELETE", "/fapi/v1/order"): Cost(1), ("GET", "/fapi/v1/userTrades"): Cost(5),
     },
     "hyperliquid": {("POST", "/exchange"): Cost(1, 1), ("POST", "/info"): Cost(20)},
     # Order calls spend the trading counter, not the API counter; history calls cost 2.
