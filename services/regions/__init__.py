@@ -11,9 +11,10 @@ from pathlib import Path
 
 from events.venues import venue_id
 from services.errors import ConfigError
-from services.settings import PROJECT_ROOT
 
-LAYOUT_FILE = PROJECT_ROOT / "nats" / "regions" / "layout.json"
+# Not from services.settings: the router (and so the kernel) reads the layout, and settings load
+# pydantic-settings, which brings asyncio into the synchronous kernel (test_kernel_imports.py).
+LAYOUT_FILE = Path(__file__).resolve().parents[2] / "nats" / "regions" / "layout.json"
 TAG_PREFIX = "region:"  # a node's server tag; streams are placed by it
 
 
