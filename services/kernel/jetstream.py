@@ -15,6 +15,14 @@ Restart: the LEDGER as it stood at start is restored (`Kernel.restore`: folded, 
 then `Kernel.finish_restore` sends the children that were open back to their simulated venues and
 decides follow-ups, and commands with no answer on the log are decided. Our own appends read back
 later are skipped (already folded when decided).
+
+A conflict (an append refused because the subject moved since the fold the decision was made
+on: a second writer) means the kernel's state holds facts the log does not. The appender halts
+(nothing decided on that state is appended, `AggregateAppender.halt_on_conflict`) and the kernel
+is rebuilt from the log exactly as on a restart (`_refold`): a new `Kernel` restores the LEDGER
+as it stands, keeping only the market books (no fold of the ledger), then picks up open work and
+decides the commands left unanswered. Its state is then the fold of the log, and ids derived from
+causes keep a re-decision of anything stored from being appended twice.
 """
 
 from __future__ import annotations
@@ -71,12 +79,16 @@ class JetStreamKernel:
         `md`: a view of the process's one read of market data, else its own."""
         self.bus = bus
         self.clock = clock or WallClock()
-        self.kernel = Kernel(clock=self.clock, rng=random.Random(seed), limits=limits, sandbox=sandbox,
-                             simulate_live=simulate_live)
+        self._kernel_args = dict(limits=limits, sandbox=sandbox, simulate_live=simulate_live)
+        self._seed = seed
+        self.kernel = self._new_kernel()
         self.market = self.kernel.market  # readiness looks at the books decisions are made on
         self.appender = AggregateAppender(as_writer(bus, *KERNEL_ROLES), "kernel")
         self.appender.checks = lambda subject: subject.startswith(CHECKED)
         self.appender.on_refused = self._refused
+        self.appender.halt_on_conflict = True
+        self.refolds = 0  # rebuilds from the log after a conflict
+        self._refolding: asyncio.Task[None] | None = None
         self.mine: set[str] = set()  # ids appended by this process, not read back yet
         self.restored = Restored()
         self.handled = 0  # inputs handled
@@ -92,14 +104,22 @@ class JetStreamKernel:
         )
         self.ledger = StreamFollower(bus, "LEDGER", LEDGER_INPUTS, self._on_ledger)
 
+    def _new_kernel(self) -> Kernel:
+        return Kernel(clock=self.clock, rng=random.Random(self._seed), **self._kernel_args)  # type: ignore[arg-type]
+
     async def start(self) -> None:
         await self.appender.start()
         await self.md.start()
+        await self._start_ledger()
+
+    async def _start_ledger(self) -> None:
         self._restore_to = (await self.bus.js.stream_info("LEDGER")).state.last_seq
         await self.ledger.start()
         self._finisher = asyncio.create_task(self._finish_when_caught_up(), name="kernel-restore")
 
     async def stop(self) -> None:
+        if self._refolding is not None:
+            await cancel_and_wait(self._refolding)
         for task in (self._finisher, self._timer):
             if task is not None:
                 await cancel_and_wait(task)
@@ -184,6 +204,28 @@ class JetStreamKernel:
     def _refused(self, events: list[AnyEvent], expected_seq: int) -> None:
         for event in events:
             self.mine.discard(event.event_id)
+        if self.appender.halted and (self._refolding is None or self._refolding.done()):
+            self._refolding = asyncio.create_task(self._refold(), name="kernel-refold")
+
+    async def _refold(self) -> None:
+        """Rebuild the kernel from the log after a conflict, as a restart does (see the module doc)."""
+        await self.ledger.stop()
+        for task in (self._finisher, self._timer):
+            if task is not None:
+                await cancel_and_wait(task)
+        self._finisher = self._timer = None
+        self._armed_ns = None
+        old, self.kernel = self.kernel, self._new_kernel()
+        self.kernel.adopt_market(old)
+        self.restored.caught_up.clear()  # market data is observed, not reacted to, until restored
+        self.mine.clear()
+        self._unanswered.clear()
+        self.appender.last_seq.clear()  # read again from the log
+        self.appender.resume()  # drops what the old state decided and is still queued
+        self.refolds += 1
+        self.ledger = StreamFollower(self.bus, "LEDGER", LEDGER_INPUTS, self._on_ledger)
+        await self._start_ledger()
+        log.warning("kernel: state rebuilt from the log after a conflict (LEDGER up to seq %d)", self._restore_to)
 
     async def _run_timers(self) -> None:
         while True:

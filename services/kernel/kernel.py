@@ -280,6 +280,13 @@ class Kernel:
         venue = getattr(event, "venue", "")
         self._dormant.add((venue, getattr(event, "symbol", "")))  # simulated books start from the fold's
 
+    def adopt_market(self, other: Kernel) -> None:
+        """Take over `other`'s market books and tape (market data is no fold of the ledger: a
+        kernel rebuilt from the log keeps the books it reads). Before any `restore`."""
+        self.market = self.policy.market = other.market
+        self.tape.mids, self.tape.trades, self.tape.newest_ns = other.tape.mids, other.tape.trades, other.tape.newest_ns
+        self._dormant = set(self.market.books)  # simulated books start from the fold's, as after `observe`
+
     def restore(self, event: AnyEvent) -> None:
         """Fold an event already on the log, as when it was decided, deciding nothing: what it
         caused is on the log too and is restored in its turn. `finish_restore` then picks up the
