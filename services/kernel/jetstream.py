@@ -2,8 +2,8 @@
 
 One in-order read of the kernel's inputs: market data (MD `md.>` from each book's newest
 snapshot, and `nbbo.>` for the TCA's interval benchmarks) and the LEDGER subjects it folds (`cmd.>` commands, `exec.>` execution facts of other
-writers -- the live executor, the API's paper funding --, and on a restart its own earlier
-outputs). Each input goes through `Kernel.handle` on the event loop's one thread; what it causes
+writers -- the live executor, the API's paper funding --, `vault.>` for which venues each
+tenant is connected to (live routing), and on a restart its own earlier outputs). Each input goes through `Kernel.handle` on the event loop's one thread; what it causes
 is appended pipelined (`AggregateAppender`: one round trip per batch, the first append per
 aggregate under `Nats-Expected-Last-Subject-Sequence`, each next one chained after its
 predecessor), as the kernel's roles (graph, risk, router, executor, tca: each subject stamped
@@ -40,6 +40,7 @@ from projections.market_follower import MarketFollower
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.writer import as_writer
+from services.edges.live.venues import can_trade as can_trade_live
 from services.edges.sandbox.config import SandboxConfig
 from services.kernel.appender import AggregateAppender
 from services.kernel.kernel import Kernel
@@ -49,7 +50,7 @@ from services.risk import RiskLimits
 log = logging.getLogger("crossbook.kernel")
 
 KERNEL_ROLES = ("graph", "risk", "router", "executor", "tca")
-LEDGER_INPUTS = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", "tca.>"]
+LEDGER_INPUTS = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", "tca.>", "vault.>"]
 # Aggregates only the kernel writes: each batch's first append to one is checked. exec.* is also
 # written by the API (paper funding), which the kernel cannot know of before reading it.
 CHECKED = ("ord.", "risk.", "route.", "tca.")
@@ -79,7 +80,7 @@ class JetStreamKernel:
         `md`: a view of the process's one read of market data, else its own."""
         self.bus = bus
         self.clock = clock or WallClock()
-        self._kernel_args = dict(limits=limits, sandbox=sandbox, simulate_live=simulate_live)
+        self._kernel_args = dict(limits=limits, sandbox=sandbox, simulate_live=simulate_live, live_entry=can_trade_live)
         self._seed = seed
         self.kernel = self._new_kernel()
         self.market = self.kernel.market  # readiness looks at the books decisions are made on

@@ -58,6 +58,7 @@ def fold_state(kernel: Kernel) -> bytes:
         "accounts": accounts.accounts,
         "graph_sandbox": accounts.graph_sandbox,
         "funded": kernel.book.funded,
+        "connected": kernel.policy.connected,
         "kill_seen": kernel.kill_seen,
         "ended": kernel.ended,
         "tca": [kernel.tca.nodes, kernel.tca.reported, kernel.tca.interval_nodes],
