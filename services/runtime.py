@@ -152,7 +152,8 @@ def kernel_trader(bus: Bus, settings: Settings, md: SharedFollower | None = None
     executor, when on, runs beside it and the kernel leaves live children to it."""
     from services.kernel.jetstream import JetStreamKernel
 
-    return JetStreamKernel(bus, seed=settings.sim_seed, simulate_live=not settings.live_orders, md=md)
+    return JetStreamKernel(bus, seed=settings.sim_seed, simulate_live=not settings.live_orders, md=md,
+                           snapshots=settings.data_dir / "kernel")
 
 
 async def run_trader(settings: Settings, role: str = "all") -> None:

@@ -32,6 +32,9 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
 
 from events import AnyEvent, commands
 from events.subjects import graph_subject, subject_for
@@ -44,6 +47,7 @@ from services.edges.live.venues import can_trade as can_trade_live
 from services.edges.sandbox.config import SandboxConfig
 from services.kernel.appender import AggregateAppender
 from services.kernel.kernel import Kernel
+from services.kernel.snapshot import SnapshotError, load, snapshot
 from services.kernel.ports import Clock, WallClock
 from services.risk import RiskLimits
 
@@ -74,10 +78,12 @@ class JetStreamKernel:
         clock: Clock | None = None,
         simulate_live: bool = True,
         md: SharedFollower | None = None,
+        snapshots: Path | None = None,
     ) -> None:
         """`clock`: the wall clock unless given (a test's virtual clock); `simulate_live`: fill
         live graphs' children at the simulated venues too (off when the live executor runs);
-        `md`: a view of the process's one read of market data, else its own."""
+        `md`: a view of the process's one read of market data, else its own; `snapshots`: a
+        directory for the restored fold's snapshot (restore starts from it; None: from seq 1)."""
         self.bus = bus
         self.clock = clock or WallClock()
         self._kernel_args = dict(limits=limits, sandbox=sandbox, simulate_live=simulate_live, live_entry=can_trade_live)
@@ -89,11 +95,14 @@ class JetStreamKernel:
         self.appender.on_refused = self._refused
         self.appender.halt_on_conflict = True
         self.refolds = 0  # rebuilds from the log after a conflict
+        self.snapshots = snapshots
+        self.restored_from = 1  # the first LEDGER sequence the last restore read (after a snapshot)
         self._refolding: asyncio.Task[None] | None = None
         self.mine: set[str] = set()  # ids appended by this process, not read back yet
         self.restored = Restored()
         self.handled = 0  # inputs handled
         self._restore_to = 0
+        self._stream_id = ""
         self._unanswered: dict[str, AnyEvent] = {}  # commands restored without an answer on the log
         self._wake = asyncio.Event()
         self._armed_ns: int | None = None  # the due time the timer task waits for
@@ -114,8 +123,10 @@ class JetStreamKernel:
         await self._start_ledger()
 
     async def _start_ledger(self) -> None:
-        self._restore_to = (await self.bus.js.stream_info("LEDGER")).state.last_seq
-        await self.ledger.start()
+        info = await self.bus.js.stream_info("LEDGER")
+        self._restore_to, self._stream_id = info.state.last_seq, str(info.created)
+        self.restored_from = self._load_snapshot() + 1
+        await self.ledger.start(self.restored_from)
         self._finisher = asyncio.create_task(self._finish_when_caught_up(), name="kernel-restore")
 
     async def stop(self) -> None:
@@ -178,9 +189,50 @@ class JetStreamKernel:
         await self.ledger.caught_up.wait()
         self._finish_restore()
 
+    # --- snapshots ------------------------------------------------------------------------
+    # A file under the data dir, not a KV bucket or object store: it is a cache of this process's
+    # fold (lost, it costs one fold from seq 1), it may outgrow JetStream's message size, and it
+    # is written once per restore, off the ledger. It names the stream it folds (its creation
+    # time): a snapshot of another LEDGER, or one ahead of it, is not used.
+    def _snapshot_path(self) -> Path | None:
+        return None if self.snapshots is None else self.snapshots / "kernel.snapshot"
+
+    def _load_snapshot(self) -> int:
+        path = self._snapshot_path()
+        if path is None or not path.exists():
+            return 0
+        kernel = self._new_kernel()
+        try:
+            seq, extra = load(kernel, path.read_bytes())
+        except (SnapshotError, msgspec.DecodeError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("kernel: snapshot %s not used: %s", path, exc)
+            return 0
+        if extra.get("stream") != self._stream_id or seq > self._restore_to:
+            log.warning("kernel: snapshot %s is of another LEDGER; restoring from seq 1", path)
+            return 0
+        kernel.adopt_market(self.kernel)
+        self.kernel = kernel
+        self.appender.last_seq.update(extra["last_seq"])
+        self._unanswered = extra["unanswered"]
+        log.info("kernel: snapshot loaded up to LEDGER seq %d", seq)
+        return seq
+
+    def _write_snapshot(self) -> None:
+        path = self._snapshot_path()
+        if path is None or self._restore_to < self.restored_from:
+            return  # nothing folded since the snapshot loaded
+        last_seq = {s: q for s, q in self.appender.last_seq.items() if q <= self._restore_to}
+        data = snapshot(self.kernel, self._restore_to,
+                        {"stream": self._stream_id, "last_seq": last_seq, "unanswered": self._unanswered})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a crash leaves the old snapshot or the new one
+
     def _finish_restore(self) -> None:
         if self.restored.caught_up.is_set():
             return
+        self._write_snapshot()
         self.restored.caught_up.set()
         out = self.kernel.finish_restore()
         unanswered, self._unanswered = self._unanswered, {}

@@ -151,18 +151,21 @@ def fold_attributes(kernel: Kernel) -> dict[str, Any]:
     return out
 
 
-def snapshot(kernel: Kernel, seq: int) -> bytes:
-    """The fold of a kernel that has restored the LEDGER up to `seq` (nothing decided)."""
-    return _encoder.encode([FORMAT, seq, _Writer().tree(fold_attributes(kernel))])
+def snapshot(kernel: Kernel, seq: int, extra: dict[str, Any] | None = None) -> bytes:
+    """The fold of a kernel that has restored the LEDGER up to `seq` (nothing decided), with the
+    runner's own fold of the same prefix (`extra`: plain data)."""
+    writer = _Writer()
+    return _encoder.encode([FORMAT, seq, writer.tree(fold_attributes(kernel)), writer.tree(extra or {})])
 
 
-def load(kernel: Kernel, data: bytes) -> int:
+def load(kernel: Kernel, data: bytes) -> tuple[int, dict[str, Any]]:
     """Put a snapshot's fold into a new kernel (built with the same configuration); returns the
-    sequence it covers: restore from the next one."""
-    fmt, seq, tree = msgspec.msgpack.decode(data)
+    sequence it covers (restore from the next one) and the runner's `extra`."""
+    fmt, seq, tree, extra = msgspec.msgpack.decode(data)
     if fmt != FORMAT:
         raise SnapshotError(f"snapshot format {fmt}, expected {FORMAT}")
-    state = _Reader().value(tree)
+    reader = _Reader()
+    state = reader.value(tree)
     for name, value in state.pop("accounts").items():
         setattr(kernel.accounts, name, value)
     policy = state.pop("policy")
@@ -170,4 +173,4 @@ def load(kernel: Kernel, data: bytes) -> int:
     kernel.tape.pins = state.pop("tape_pins")
     for name, value in state.items():
         setattr(kernel, name, value)
-    return int(seq)
+    return int(seq), reader.value(extra)

@@ -59,7 +59,7 @@ def test_snapshot_then_the_rest_equals_the_fold_from_the_first_event_byte_for_by
     for cut in (0, 1, len(log) // 3, len(log) // 2, len(log) - 7, len(log)):
         data = snapshot(restored(log[:cut]), cut)
         kernel = new_kernel()
-        assert load(kernel, data) == cut
+        assert load(kernel, data) == (cut, {})
         restored(log[cut:], kernel)
         assert fold_state(kernel) == expected_fold, cut
         assert snapshot(kernel, len(log)) == expected_snapshot, cut
@@ -76,6 +76,6 @@ def picked_up(kernel: Kernel, log: list[AnyEvent]) -> list[bytes]:
 def test_a_snapshot_names_only_the_projects_classes() -> None:
     data = snapshot(restored(ledger()[:20]), 20)
     assert b"services.graph.state:GraphState" in data
-    forged = msgspec.msgpack.encode([1, 20, ["D", [["graphs", ["O", 0, "os:system", []]]]]])
+    forged = msgspec.msgpack.encode([1, 20, ["D", [["graphs", ["O", 0, "os:system", []]]]], ["D", []]])
     with pytest.raises(SnapshotError, match="may not name 'os:system'"):
         load(new_kernel(), forged)

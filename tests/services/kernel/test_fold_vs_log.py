@@ -1,8 +1,11 @@
-"""A conflict on the kernel trader's append (services/kernel/appender.py, jetstream.py), with a
-real nats-server, local venue servers, edges and the API in-process: a second writer appends to a
-graph subject between the kernel's decision and its append. The append is refused, nothing the
-kernel decided on that stale view reaches the log, and the kernel's state afterwards is the fold
-of the log (compared byte for byte with a fresh kernel restoring the whole LEDGER)."""
+"""The kernel trader's fold against the log, with a real nats-server, local venue servers, edges
+and the API in-process:
+- a conflict on its append (services/kernel/appender.py, jetstream.py): a second writer appends
+  to a graph subject between the kernel's decision and its append. The append is refused, nothing
+  decided on that stale view reaches the log, and the kernel's state afterwards is the fold of
+  the log (byte for byte against a fresh kernel restoring the whole LEDGER);
+- snapshots (services/kernel/snapshot.py): a restart loads the last one and folds from its
+  sequence + 1 to the same state as a fold from sequence 1."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from services.bus.writer import as_writer
 from services.kernel.jetstream import LEDGER_INPUTS, JetStreamKernel
 from services.kernel.kernel import Kernel
 from services.kernel.ports import WallClock
+from services.kernel.snapshot import load, snapshot
 from services.kernel.state import fold_state
 from services.settings import Settings
 from tests.services.conftest import CLUSTER_VENUES, api_in_process
@@ -116,3 +120,60 @@ async def test_a_second_writer_between_decision_and_append_leaves_the_kernel_equ
     await ended(r, [nxt])
     await r.api.ledger_follower.wait_caught_up()
     assert r.api.ledger.graphs[nxt].status == "COMPLETED"
+
+
+async def fold_up_to(bus: Bus, seq: int) -> Kernel:
+    kernel = Kernel(clock=WallClock(), rng=random.Random(7))
+    async for delivered in bus.replay("LEDGER", end_seq=seq):
+        if any(covers(p, subject_for(delivered.event)) for p in LEDGER_INPUTS):
+            kernel.restore(delivered.event)
+    return kernel
+
+
+@pytest.mark.timeout(120)
+async def test_a_restart_restores_from_its_snapshot_to_the_same_fold_as_from_the_first_event(
+    running: Running, bus: Bus, tmp_path: Any
+) -> None:
+    # Arrange: some trading, then the kernel restarted with a snapshot directory: it restores
+    # from seq 1 and leaves a snapshot of the fold it restored.
+    r = running
+    await r.api.ledger_follower.wait_caught_up()
+    first = [await order(r.client, {"symbol": "BTC-USDT", "side": side, "qty": 0.001}) for side in ("buy", "sell")]
+    bid = float((await r.client.get("/v1/quotes/BTC-USDT")).json()["nbbo"]["bid"])
+    resting = await order(r.client, {"symbol": "BTC-USDT", "side": "buy", "qty": 0.001, "price": round(bid * 0.9)})
+    await ended(r, first)
+
+    async def restart(runner: JetStreamKernel) -> JetStreamKernel:
+        await runner.stop()
+        fresh = JetStreamKernel(bus, snapshots=tmp_path / "kernel")
+        r.market.parts[r.market.parts.index(runner)] = fresh
+        await fresh.start()
+        await fresh.restored.caught_up.wait()
+        return fresh
+
+    one = await restart(r.part(JetStreamKernel))
+    assert one.restored_from == 1
+    path = tmp_path / "kernel" / "kernel.snapshot"
+    snap_seq, _ = load(Kernel(clock=WallClock(), rng=random.Random(7)), path.read_bytes())
+    assert snap_seq == one._restore_to > 0
+    # Act: more trading (the resting order cancelled, a new one), then a second restart, which
+    # loads the snapshot and folds only what came after it.
+    assert (await r.client.delete(f"/v1/execution_graphs/{resting}")).status_code == 200
+    nxt = await order(r.client, {"symbol": "BTC-USDT", "side": "buy", "qty": 0.001})
+    await ended(r, [resting, nxt])
+    await settled(one, bus)
+    two = await restart(one)
+    # Assert: the second restore started after the snapshot, and the fold it restored (its own
+    # snapshot, written before it decided anything) is the fold of the log from seq 1, byte for byte.
+    assert two.restored_from == snap_seq + 1
+    restored_kernel = Kernel(clock=WallClock(), rng=random.Random(7))
+    seq2, extra = load(restored_kernel, path.read_bytes())
+    assert seq2 == two._restore_to > snap_seq
+    whole = await fold_up_to(bus, seq2)
+    assert fold_state(restored_kernel) == fold_state(whole)
+    assert snapshot(restored_kernel, seq2) == snapshot(whole, seq2)
+    assert extra["last_seq"][graph_subject("default", nxt)] == await bus.last_subject_seq(graph_subject("default", nxt))
+    # And it trades on, its appends accepted under the subjects' sequences it loaded.
+    last = await order(r.client, {"symbol": "BTC-USDT", "side": "sell", "qty": 0.001})
+    await ended(r, [last])
+    assert two.appender.conflicts == 0 and two.refolds == 0
