@@ -61,6 +61,19 @@ CHECKED = ("ord.", "risk.", "route.", "tca.")
 
 
 @dataclass
+class _Shadow:
+    """A restore-only fold of the LEDGER beside the live kernel, for periodic snapshots: the live
+    kernel's state holds what it decided before the log does (and simulated venues, timers), so
+    only a fold that decides nothing is a function of a log prefix."""
+
+    kernel: Kernel
+    seq: int
+    last_seq: dict[str, int]
+    unanswered: dict[str, AnyEvent]
+    since: int = 0
+
+
+@dataclass
 class Restored:
     """Readiness: set once the log as it stood at start is restored and open work picked up."""
 
@@ -79,11 +92,13 @@ class JetStreamKernel:
         simulate_live: bool = True,
         md: SharedFollower | None = None,
         snapshots: Path | None = None,
+        snapshot_every: int = 0,
     ) -> None:
         """`clock`: the wall clock unless given (a test's virtual clock); `simulate_live`: fill
         live graphs' children at the simulated venues too (off when the live executor runs);
         `md`: a view of the process's one read of market data, else its own; `snapshots`: a
-        directory for the restored fold's snapshot (restore starts from it; None: from seq 1)."""
+        directory for the restored fold's snapshot (restore starts from it; None: from seq 1);
+        `snapshot_every`: also one every so many LEDGER inputs while running (0: at restores only)."""
         self.bus = bus
         self.clock = clock or WallClock()
         self._kernel_args = dict(limits=limits, sandbox=sandbox, simulate_live=simulate_live, live_entry=can_trade_live)
@@ -97,6 +112,8 @@ class JetStreamKernel:
         self.refolds = 0  # rebuilds from the log after a conflict
         self.snapshots = snapshots
         self.restored_from = 1  # the first LEDGER sequence the last restore read (after a snapshot)
+        self.snapshot_every = snapshot_every
+        self._shadow: _Shadow | None = None
         self._refolding: asyncio.Task[None] | None = None
         self.mine: set[str] = set()  # ids appended by this process, not read back yet
         self.restored = Restored()
@@ -162,6 +179,8 @@ class JetStreamKernel:
             return
         if not self.restored.caught_up.is_set():
             self._finish_restore()
+        if self._shadow is not None:
+            self._shadow_fold(event, seq)
         if event.event_id in self.mine:
             self.mine.discard(event.event_id)  # ours, folded when decided
             return
@@ -219,15 +238,47 @@ class JetStreamKernel:
 
     def _write_snapshot(self) -> None:
         path = self._snapshot_path()
-        if path is None or self._restore_to < self.restored_from:
-            return  # nothing folded since the snapshot loaded
+        if path is None:
+            return
         last_seq = {s: q for s, q in self.appender.last_seq.items() if q <= self._restore_to}
-        data = snapshot(self.kernel, self._restore_to,
-                        {"stream": self._stream_id, "last_seq": last_seq, "unanswered": self._unanswered})
+        extra = {"stream": self._stream_id, "last_seq": last_seq, "unanswered": self._unanswered}
+        data = snapshot(self.kernel, self._restore_to, extra)
+        if self._restore_to >= self.restored_from:  # else nothing was folded since the one loaded
+            self._store(path, data)
+        if self.snapshot_every > 0:  # the shadow starts as a copy of the restored fold
+            shadow = Kernel(clock=WallClock(), rng=random.Random(self._seed), **self._kernel_args)  # type: ignore[arg-type]
+            _, loaded = load(shadow, data)
+            self._shadow = _Shadow(shadow, self._restore_to, loaded["last_seq"], loaded["unanswered"])
+
+    @staticmethod
+    def _store(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)  # atomic: a crash leaves the old snapshot or the new one
+
+    def _shadow_fold(self, event: AnyEvent, seq: int) -> None:
+        shadow = self._shadow
+        assert shadow is not None
+        try:
+            shadow.kernel.restore(event)
+        except Exception as exc:  # a snapshot is an optimisation: never let it stop trading
+            log.error("kernel: snapshot fold failed at seq %d (%r); periodic snapshots off until a restore", seq, exc)
+            self._shadow = None
+            return
+        subject = subject_for(event)
+        if seq > shadow.last_seq.get(subject, 0):
+            shadow.last_seq[subject] = seq
+        if isinstance(event, commands.COMMANDS):
+            shadow.unanswered[event.event_id] = event
+        elif event.causation_id:
+            shadow.unanswered.pop(event.causation_id, None)
+        shadow.seq, shadow.since = seq, shadow.since + 1
+        path = self._snapshot_path()
+        if path is not None and shadow.since >= self.snapshot_every:
+            shadow.since = 0
+            extra = {"stream": self._stream_id, "last_seq": shadow.last_seq, "unanswered": shadow.unanswered}
+            self._store(path, snapshot(shadow.kernel, seq, extra))
 
     def _finish_restore(self) -> None:
         if self.restored.caught_up.is_set():
@@ -270,6 +321,7 @@ class JetStreamKernel:
         self._armed_ns = None
         old, self.kernel = self.kernel, self._new_kernel()
         self.kernel.adopt_market(old)
+        self._shadow = None  # started again from the restore's snapshot
         self.restored.caught_up.clear()  # market data is observed, not reacted to, until restored
         self.mine.clear()
         self._unanswered.clear()

@@ -145,7 +145,7 @@ async def test_a_restart_restores_from_its_snapshot_to_the_same_fold_as_from_the
 
     async def restart(runner: JetStreamKernel) -> JetStreamKernel:
         await runner.stop()
-        fresh = JetStreamKernel(bus, snapshots=tmp_path / "kernel")
+        fresh = JetStreamKernel(bus, snapshots=tmp_path / "kernel", snapshot_every=5)
         r.market.parts[r.market.parts.index(runner)] = fresh
         await fresh.start()
         await fresh.restored.caught_up.wait()
@@ -162,10 +162,16 @@ async def test_a_restart_restores_from_its_snapshot_to_the_same_fold_as_from_the
     nxt = await order(r.client, {"symbol": "BTC-USDT", "side": "buy", "qty": 0.001})
     await ended(r, [resting, nxt])
     await settled(one, bus)
+    # While it ran, it took periodic snapshots (every 5 LEDGER inputs here), each the fold of
+    # the log up to its sequence.
+    running_kernel = Kernel(clock=WallClock(), rng=random.Random(7))
+    periodic_seq, _ = load(running_kernel, path.read_bytes())
+    assert periodic_seq > snap_seq
+    assert snapshot(running_kernel, periodic_seq) == snapshot(await fold_up_to(bus, periodic_seq), periodic_seq)
     two = await restart(one)
-    # Assert: the second restore started after the snapshot, and the fold it restored (its own
-    # snapshot, written before it decided anything) is the fold of the log from seq 1, byte for byte.
-    assert two.restored_from == snap_seq + 1
+    # Assert: the second restore started after the last snapshot, and the fold it restored (its
+    # own snapshot, written before it decided anything) is the fold of the log from seq 1, byte for byte.
+    assert two.restored_from == periodic_seq + 1
     restored_kernel = Kernel(clock=WallClock(), rng=random.Random(7))
     seq2, extra = load(restored_kernel, path.read_bytes())
     assert seq2 == two._restore_to > snap_seq
