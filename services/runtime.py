@@ -158,12 +158,18 @@ def hand_over(parts: list[Service]) -> None:
 KERNEL_PARTS = ("graph", "router", "sandbox", "tca")  # the roles the kernel announces readiness for
 
 
+# LEDGER inputs between the kernel's snapshots while it runs: a restart folds at most this many
+# events after loading one (a snapshot costs an encode of the fold, a few ms on a busy kernel).
+KERNEL_SNAPSHOT_EVERY = 10_000
+
+
 def kernel_trader(bus: Bus, settings: Settings, md: SharedFollower | None = None) -> Service:
     """The whole trader as one kernel on JetStream (`CROSSBOOK_TRADER=kernel`); the live
     executor, when on, runs beside it and the kernel leaves live children to it."""
     from services.kernel.jetstream import JetStreamKernel
 
-    return JetStreamKernel(bus, seed=settings.sim_seed, simulate_live=not settings.live_orders, md=md)
+    return JetStreamKernel(bus, seed=settings.sim_seed, simulate_live=not settings.live_orders, md=md,
+                           snapshots=settings.data_dir / "kernel", snapshot_every=KERNEL_SNAPSHOT_EVERY)
 
 
 async def run_trader(settings: Settings, role: str = "all") -> None:

@@ -64,10 +64,11 @@ def default_trader() -> str:
     return os.environ.get("CROSSBOOK_TRADER", "services")
 
 
-def trader_parts(bus: Bus, trader: str, limits: RiskLimits | None = None) -> list[Service]:
-    """The trader's parts in one process, as `crossbook trader` builds them for `trader`."""
+def trader_parts(bus: Bus, trader: str, limits: RiskLimits | None = None, *, live: bool = False) -> list[Service]:
+    """The trader's parts in one process, as `crossbook trader` builds them for `trader`; `live`:
+    a live executor runs beside them (CROSSBOOK_LIVE_ORDERS), so the kernel leaves live children to it."""
     if trader == "kernel":
-        return [JetStreamKernel(bus, limits=limits)]
+        return [JetStreamKernel(bus, limits=limits, simulate_live=not live)]
     ledger = SharedFollower(bus, "LEDGER")  # one read of the ledger for every part, as `crossbook trader` runs
     parts: list[Service] = [
         GraphEngineService(bus, ledger=ledger),
@@ -87,10 +88,11 @@ async def trading_stack(
     symbols: dict[str, list[str]] | None = None,
     instruments: dict[str, list[SimInstrument]] | None = None,
     trader: str | None = None,
+    live: bool = False,
 ) -> AsyncIterator[Market]:
     """`symbols` per venue (default BTC-USDT on each); `instruments` replaces a venue's simulated
     instruments (e.g. a thin, coarse-ticked BTC-USDT book); `trader`: "services" or "kernel"
-    (default: `default_trader()`)."""
+    (default: `default_trader()`); `live`: a live executor runs beside the trader."""
     trader = trader or default_trader()
     protocols, adapters = registry.sim_protocols(), registry.adapters()
     instruments = {**registry.sim_instruments(), **(instruments or {})}
@@ -111,7 +113,7 @@ async def trading_stack(
         runners.append(runner)
     # Large test orders sweep more than any venue's visible levels: allow that notional.
     limits = RiskLimits(max_order_notional_usd_1e9=100_000_000 * 10**9, max_position_usd_1e9=None)
-    parts = trader_parts(bus, trader, limits)
+    parts = trader_parts(bus, trader, limits, live=live)
     for part in parts:
         await part.start()
     try:

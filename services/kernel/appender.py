@@ -78,6 +78,12 @@ class AggregateAppender(Outbox):
         # Which subjects an append checks (default: all); a subject another role may also write
         # (events/subjects.py ALSO_WRITTEN_BY) is left unchecked by a writer that cannot know it.
         self.checks: Callable[[str], bool] = lambda subject: True
+        # A writer whose state already holds what it decided (the kernel) cannot go on after a
+        # conflict: everything after the refused append, and everything queued, was decided on a
+        # view the log contradicts. It halts: the rest is refused too (`on_refused`) until the
+        # writer has rebuilt its state from the log and calls `resume`.
+        self.halt_on_conflict = False
+        self.halted = False
 
     def saw(self, subject: str, seq: int) -> None:
         if seq > self.last_seq.get(subject, 0):
@@ -100,6 +106,14 @@ class AggregateAppender(Outbox):
                     self.on_appended(event)
             if failure is None:
                 return
+            if isinstance(failure, ConcurrencyConflict) and self.halt_on_conflict:
+                self.conflicts += 1
+                self.halted = True
+                log.warning("%s: %d appends not made after a conflict on %s; halted", self.name, len(rest) + 1,
+                            failure.subject)
+                if self.on_refused is not None:
+                    self.on_refused([events[len(stored)], *rest], failure.expected_seq)
+                return
             if isinstance(failure, ConcurrencyConflict):
                 self.conflicts += 1
                 dropped = [e for e in rest if subject_for(e) == failure.subject]
@@ -117,12 +131,27 @@ class AggregateAppender(Outbox):
             events = [events[len(stored)], *rest]  # the failed one and all after it
             await asyncio.sleep(0.2 * attempt)  # backoff: the bus was failing a moment ago
 
+    def resume(self) -> None:
+        """The writer's state is the log's again: what is still queued was decided before, on
+        the old view, and is dropped; appends go out again."""
+        dropped: list[AnyEvent] = []
+        while not self.queue.empty():
+            dropped.append(self.queue.get_nowait())
+            self.queue.task_done()
+        if dropped and self.on_refused is not None:
+            self.on_refused(dropped, 0)
+        self.halted = False
+
     async def _run(self) -> None:
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty():  # everything decided meanwhile goes in the same round trip
                 batch.append(self.queue.get_nowait())
             try:
+                if self.halted:  # decided on a view a conflict showed stale: never appended
+                    if self.on_refused is not None:
+                        self.on_refused(batch, 0)
+                    continue
                 await self.append_batch(batch)
             finally:
                 for _ in batch:

@@ -53,7 +53,7 @@ import heapq
 import itertools
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import msgspec
@@ -75,6 +75,7 @@ from events.risk import KillSwitchCleared, KillSwitchEngaged, RiskCheckRejected
 from events.routing import ChildAllocated, PlanMade
 from events.venues import ONCHAIN_VENUES
 from events.tca import TcaReported, VenueScored
+from events.vault import CredentialRevoked, CredentialStored
 from projections.market import MarketBooks
 from projections.retention import DEFAULT_WINDOW_S
 from services.edges.sandbox.accounts import SandboxAccounts
@@ -166,10 +167,14 @@ class Kernel:
         sandbox: SandboxConfig | None = None,
         rules: list[InstrumentRules] | None = None,
         simulate_live: bool = True,
+        live_entry: Callable[[str, str], bool] | None = None,
     ) -> None:
         """`simulate_live`: live (not sandbox) graphs' children fill at the simulated venues too
         (backtests); off in a live trader, where the live executor sends them and its facts
-        come back as inputs."""
+        come back as inputs. `live_entry`: whether a live child of a symbol can be placed at a
+        venue (the live trader's order entry; None: nowhere). Live graphs route only to venues
+        with live entry that the tenant has credentials for, folded from the vault's events
+        (`vault.>`: which venues are connected, never a secret), as the services router does."""
         self.clock = clock
         self.simulate_live = simulate_live
         self.limits = limits or RiskLimits()
@@ -189,7 +194,7 @@ class Kernel:
         self._unscored: dict[str, TcaReported] = {}  # interval reports waiting for the tape to reach their end
         self.scorer = VenueScorer()
         # -- deciders' own state --
-        self.policy = RoutingPolicy(self.market, self.rules, params or ROUTER_PARAMS)
+        self.policy = RoutingPolicy(self.market, self.rules, params or ROUTER_PARAMS, live_entry=live_entry)
         self.venues: dict[str, SandboxVenue | None] = {}  # None: no simulator (no fee schedule)
         self._venue_seed = rng.getrandbits(64)  # each venue's draws from its own stream, by name
         self.orders: dict[str, _VenueOrder] = {}  # client order id -> open child at a venue
@@ -280,6 +285,13 @@ class Kernel:
         self.market.apply(event)
         venue = getattr(event, "venue", "")
         self._dormant.add((venue, getattr(event, "symbol", "")))  # simulated books start from the fold's
+
+    def adopt_market(self, other: Kernel) -> None:
+        """Take over `other`'s market books and tape (market data is no fold of the ledger: a
+        kernel rebuilt from the log keeps the books it reads). Before any `restore`."""
+        self.market = self.policy.market = other.market
+        self.tape.mids, self.tape.trades, self.tape.newest_ns = other.tape.mids, other.tape.trades, other.tape.newest_ns
+        self._dormant = set(self.market.books)  # simulated books start from the fold's, as after `observe`
 
     def restore(self, event: AnyEvent) -> None:
         """Fold an event already on the log, as when it was decided, deciding nothing: what it
@@ -471,6 +483,8 @@ class Kernel:
             self.arrivals.setdefault((event.graph_id, event.node_id), event.arrival_mid_px_1e9)
         elif isinstance(event, VenueScored):
             self.policy.scores.apply(event)  # the TCA's venue scores feed the router's cost model
+        elif isinstance(event, (CredentialStored, CredentialRevoked)):
+            self.policy.fold_credentials(event)  # where a tenant's live graphs may route
         if event.tenant:
             self.accounts.fold(event)
             self.book.fold(event)

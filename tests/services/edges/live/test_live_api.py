@@ -48,8 +48,8 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def live_stack(bus: Bus, settings: Settings, *, live_orders: bool, venues: tuple[str, ...] = ("binance",)
-                     ) -> AsyncIterator[Live]:
+async def live_stack(bus: Bus, settings: Settings, *, live_orders: bool, venues: tuple[str, ...] = ("binance",),
+                     trader: str | None = None) -> AsyncIterator[Live]:
     settings = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, ack_wait_s=1.0,
                         require_trader_ready=False, live_orders=live_orders,
                         master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
@@ -63,7 +63,7 @@ async def live_stack(bus: Bus, settings: Settings, *, live_orders: bool, venues:
                             owns_vault=True)
     app = create_app(settings)
     try:
-        async with trading_stack(bus, list(venues), seed=7), app.router.lifespan_context(app):
+        async with trading_stack(bus, list(venues), seed=7, trader=trader, live=live_orders), app.router.lifespan_context(app):
             await executor.start()
             try:
                 api: ApiState = app.state.api
@@ -108,8 +108,8 @@ def loopback_book_at_the_nbbo(live: Live) -> Decimal:
 
 
 @pytest.fixture
-async def live_on(bus: Bus, settings: Settings) -> AsyncIterator[Live]:
-    async with live_stack(bus, settings, live_orders=True) as live:
+async def live_on(bus: Bus, settings: Settings, trader: str) -> AsyncIterator[Live]:
+    async with live_stack(bus, settings, live_orders=True, trader=trader) as live:
         yield live
 
 
@@ -194,8 +194,8 @@ async def test_a_revoked_credential_makes_the_live_order_refused_again(live_on: 
     assert r.status_code == 422 and "credentials" in r.json()["error"]["message"]
 
 
-async def test_a_live_order_is_refused_when_live_trading_is_off(bus: Bus, settings: Settings) -> None:
-    async with live_stack(bus, settings, live_orders=False) as live:
+async def test_a_live_order_is_refused_when_live_trading_is_off(bus: Bus, settings: Settings, trader: str) -> None:
+    async with live_stack(bus, settings, live_orders=False, trader=trader) as live:
         await connect(live)
         r = await live.live.post("/v1/orders", json=order())
         assert r.status_code == 403
@@ -208,9 +208,11 @@ async def test_a_live_order_is_refused_when_live_trading_is_off(bus: Bus, settin
         assert not live.venue.requests_seen
 
 
-async def test_the_router_sends_a_live_child_only_to_a_venue_with_credentials(bus: Bus, settings: Settings) -> None:
+async def test_the_router_sends_a_live_child_only_to_a_venue_with_credentials(
+    bus: Bus, settings: Settings, trader: str
+) -> None:
     # OKX lists BTC-USDT too, but the tenant has credentials only at Binance: every live child goes there.
-    async with live_stack(bus, settings, live_orders=True, venues=("binance", "okx")) as live:
+    async with live_stack(bus, settings, live_orders=True, venues=("binance", "okx"), trader=trader) as live:
         await live.api.md_follower.wait_until(lambda: set(live.api.market.by_symbol.get("BTC-USDT", {})) >= {"okx"})
         await connect(live)
         await sync(live)
