@@ -26,6 +26,7 @@ from services.api import errors
 from services.api.auth import require_key
 from services.api.keys import open_key_store
 from services.api.order_door import OrderDoor
+from services.api.order_gate import OrderGate
 from services.api.routers import account, health, market, orders, positions
 from services.api.routers import preview, tca
 from services.api.routers import cancel, stream
@@ -98,9 +99,13 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
         views = open_store(settings)
         # Each view lingers a few ms per burst (projections/runner.py): fewer commits per order, and
         # none of them competing with the order path while it runs. A read waits for its view.
-        positions_runner = ProjectionRunner(bus, views, PositionsProjection(), linger_s=VIEW_LINGER_S)
+        # And each folds only once no order is in flight here (services/api/order_gate.py).
+        gate = OrderGate()
+        positions_runner = ProjectionRunner(
+            bus, views, PositionsProjection(), linger_s=VIEW_LINGER_S, gate=gate.quiet
+        )
         await positions_runner.start()
-        orders_runner = ProjectionRunner(bus, views, OrdersProjection(), linger_s=VIEW_LINGER_S)
+        orders_runner = ProjectionRunner(bus, views, OrdersProjection(), linger_s=VIEW_LINGER_S, gate=gate.quiet)
         await orders_runner.start()
         app.state.api = ApiState(
             settings=settings,
@@ -120,6 +125,7 @@ def create_app(settings: Settings, *, own_process: bool = False) -> FastAPI:
             funding=funding,
             readiness=readiness,
             deployments=deployments,
+            gate=gate,
         )
         JobStore(settings.data_dir).recover()  # backtest jobs whose worker died with the last API run again
         if own_process:

@@ -22,6 +22,7 @@ from projections.market import MarketBooks
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from services.api.keys import KeyStore
+from services.api.order_gate import OrderGate
 from services.api.ratelimit import RateLimiter
 from services.api.traces import TraceIndex
 from services.bus import Bus
@@ -53,6 +54,7 @@ class ApiState:
     markets: MarketCatalog | None = None  # prediction markets and symbol forms (the markets router's lifespan)
     readiness: ReadinessWatch | None = None  # the trader's heartbeats (services/api/readiness.py)
     deployments: DeploymentsView = field(default_factory=DeploymentsView)  # WASM algos, fed by `ledger_follower`
+    gate: OrderGate = field(default_factory=OrderGate)  # orders in flight: the views' runners step aside
 
 
 async def get_state(request: Request) -> ApiState:  # async: FastAPI runs sync dependencies on a thread

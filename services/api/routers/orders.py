@@ -69,6 +69,11 @@ async def submit_order(request: Request, state: State, auth: Auth) -> dict[str, 
 
 async def place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext, body: Any) -> dict[str, Any]:
     """Submit one order (graph) for an authenticated, ready caller; the submit answer, or ApiError."""
+    with state.gate.order():  # the durable views fold once it is answered (services/api/order_gate.py)
+        return await _place_order(state, markets, auth, body)
+
+
+async def _place_order(state: ApiState, markets: MarketCatalog, auth: AuthContext, body: Any) -> dict[str, Any]:
     tenant = auth.tenant
     try:
         # A seq_test_ key forces sandbox by contract; a live key trades live unless the order opts out.
