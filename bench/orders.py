@@ -52,6 +52,7 @@ from services.net import free_port  # noqa: E402
 
 VENUES = ["binance", "okx", "bybit"]
 IDLE_S = 3.0
+READY_S = 180  # start-up to ready: well under a minute when quiet, minutes at load 20+
 HOPS = ["SubmitGraph", "GraphSubmitted", "NodeActivated", "RiskCheckPassed", "PlanMade", "ChildAllocated",
         "ChildAcked", "FillRecorded"]
 
@@ -166,7 +167,7 @@ async def main(n_orders: int, trader: str) -> tuple[float, float, float, float]:
         raw_us = await raw_round_trip_us(bus)
         key = create_key(settings, "bench", sandbox=True, now_ns=time.time_ns())
         async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key.secret}"}) as client:
-            await until(lambda: quoted(client, VENUES), 60, "API with books from every venue")
+            await until(lambda: quoted(client, VENUES), READY_S, "API with books from every venue")
             submitted: dict[str, int] = {}
             answered: dict[str, int] = {}  # graph -> when the HTTP answer was in (perf_counter_ns)
 

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
+from nats.js.api import AckPolicy
 
 from events import AnyEvent, EventDecodeError, decode
 from projections.store import AlreadyApplied, Doc, ViewStore
@@ -80,7 +81,13 @@ class BatchTx:
 
 class ProjectionRunner:
     def __init__(
-        self, bus: Bus, store: ViewStore, projection: Projection, *, batch: int = 256, linger_s: float = 0.0
+        self,
+        bus: Bus,
+        store: ViewStore,
+        projection: Projection,
+        *,
+        batch: int = 256,
+        linger_s: float = 0.0,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -90,6 +97,7 @@ class ProjectionRunner:
         # order's events arrive over a few ms): one batch, one commit instead of several, and the
         # view's work out of the way of whatever caused the burst (the order path).
         self.linger_s = linger_s
+        self._ack_all = False  # the consumer acks cumulatively: one ack per batch, not one per message
         self.durable = f"proj-{projection.name}"
         self.position = 0
         self.applied = 0
@@ -164,8 +172,11 @@ class ProjectionRunner:
             await self.bus.delete_consumer(stream, durable)
             self.consumer_was_reset = True
         self._sub = await self.bus.durable_pull(
-            stream, durable, filter_subjects=self.projection.subjects, start_seq=self.position + 1
+            stream, durable, filter_subjects=self.projection.subjects, start_seq=self.position + 1,
+            ack_policy=AckPolicy.ALL,
         )
+        # A consumer made before cumulative acks keeps its explicit policy: ack each message there.
+        self._ack_all = (await self._sub.consumer_info()).config.ack_policy == AckPolicy.ALL
 
     async def _run(self) -> None:
         try:
@@ -265,6 +276,10 @@ class ProjectionRunner:
             self._advanced.notify_all()
 
     async def _ack(self, msgs: list[Msg]) -> None:
+        if self._ack_all:
+            if msgs:  # acks everything up to the batch's highest sequence (a redelivery may come last)
+                await max(msgs, key=lambda m: m.metadata.sequence.stream).ack()
+            return
         for msg in msgs:
             await msg.ack()
 

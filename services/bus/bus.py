@@ -102,10 +102,12 @@ async def through_failover(
 @dataclass(frozen=True, slots=True)
 class Pipelined:
     """Publishes sent and not yet all answered: one ack future per event, in order, and
-    `answered`, resolved once every one of them is done."""
+    `answered`, resolved once every one of them is done; `subjects`, the subjects they went to
+    (what a refusal names: the batch is guarded on them without deriving them again)."""
 
     futures: list[asyncio.Future[PubAck]]
     answered: asyncio.Future[None]
+    subjects: set[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +163,7 @@ class Denials:
 
     async def guard_many(self, subjects: Iterable[str], operation: asyncio.Future[T]) -> T:
         """`operation`'s result, or NotPermitted as soon as the server refuses any of `subjects`."""
-        denied: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entries = [(subject.lower(), (subject, denied)) for subject in set(subjects)]
-        for key, entry in entries:
-            self.waiting.setdefault(key, []).append(entry)
+        denied, release = self.watch(set(subjects))
         racing: set[asyncio.Future[Any]] = {operation, denied}
         try:
             await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
@@ -172,16 +171,29 @@ class Denials:
             operation.cancel()
             raise
         finally:
+            release()
+        if not operation.done():
+            operation.cancel()
+            denied.result()  # raises NotPermitted
+        return operation.result()
+
+    def watch(self, subjects: set[str]) -> tuple[asyncio.Future[None], Callable[[], None]]:
+        """A future that fails with NotPermitted once the server refuses any of `subjects`, and
+        the call that stops watching (always make it). No task: the caller races the future."""
+        denied: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entries = [(subject.lower(), (subject, denied)) for subject in subjects]
+        for key, entry in entries:
+            self.waiting.setdefault(key, []).append(entry)
+
+        def release() -> None:
             for key, entry in entries:
                 waiting = self.waiting.get(key)
                 if waiting is not None and entry in waiting:
                     waiting.remove(entry)
                     if not waiting:
                         del self.waiting[key]
-        if not operation.done():
-            operation.cancel()
-            denied.result()  # raises NotPermitted
-        return operation.result()
+
+        return denied, release
 
 
 def client_tls(settings: Settings) -> ssl.SSLContext:
@@ -356,7 +368,7 @@ class Bus:
             js._publish_async_completed_event
         max_payload = nc._max_payload
         loop = asyncio.get_running_loop()
-        batch = Pipelined([], loop.create_future())
+        batch = Pipelined([], loop.create_future(), set())
         unanswered = 1  # the sending itself, until it is over
 
         def answered() -> None:
@@ -382,6 +394,7 @@ class Bus:
             for event in events
             for subject in (subject_for(event),)
         ]
+        batch.subjects.update(subject for _, subject, _ in outgoing)
         for event, subject, role in outgoing:
             payload = encode(event)
             if len(payload) > max_payload:
@@ -428,12 +441,24 @@ class Bus:
         # Wait for our own acks only: other tasks may share this connection's async window.
         # nats-py's ack futures have no deadline of their own: a stalled server would hang us.
         # A subject the server refuses gets an -ERR and no ack: fail at once rather than at the timeout.
-        answered: Awaitable[None] = asyncio.shield(batch.answered)
+        # One wait on the batch's own futures (and on a refusal of the subjects it was sent to):
+        # no task or shield per batch.
+        racing: set[asyncio.Future[Any]] = {batch.answered}
+        release: Callable[[], None] | None = None
         if self.denials is not None and self.denials.user:
-            answered = self.denials.guard_many(map(subject_for, events), asyncio.ensure_future(answered))
+            denied, release = self.denials.watch(batch.subjects)
+            racing.add(denied)
         try:
-            await asyncio.wait_for(answered, timeout_s)
-        except TimeoutError:
+            await asyncio.wait(racing, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if release is not None:
+                release()
+        for refusal in racing - {batch.answered}:
+            if refusal.done():
+                if not batch.answered.done():
+                    refusal.result()  # raises NotPermitted
+                refusal.exception()  # every publish was answered anyway: the refusal is not news
+        if not batch.answered.done():
             unanswered = [f for f in futures if not f.done()]
             if unanswered:
                 for future in unanswered:
@@ -557,14 +582,17 @@ class Bus:
         start_seq: int | None = None,
         ack_wait_s: float | None = None,
         max_ack_pending: int | None = None,
+        ack_policy: AckPolicy = AckPolicy.EXPLICIT,
     ) -> JetStreamContext.PullSubscription:
-        """Bind (or create) a durable pull consumer with explicit ack.
+        """Bind (or create) a durable pull consumer with explicit ack (or `AckPolicy.ALL`: one
+        ack covers every message up to it). An existing consumer keeps the policy it was made
+        with (JetStream cannot change it): ask the subscription's `consumer_info` when it matters.
 
         A new consumer starts at `start_seq` (default: the beginning of the stream)."""
         d: ConsumerDefaults = self.consumer_defaults
         config = ConsumerConfig(
             durable_name=durable,
-            ack_policy=AckPolicy.EXPLICIT,
+            ack_policy=ack_policy,
             ack_wait=ack_wait_s if ack_wait_s is not None else d.ack_wait_s,
             max_ack_pending=max_ack_pending or d.max_ack_pending,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start_seq else DeliverPolicy.ALL,

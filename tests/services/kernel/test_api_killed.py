@@ -90,6 +90,9 @@ async def test_an_api_killed_mid_request_leaves_each_order_executed_once_or_not_
                 async with asyncio.timeout(30):
                     while (await client.get(f"/v1/quotes/{SYMBOL}")).status_code != 200:
                         await asyncio.sleep(0.05)  # polling another process's readiness
+                    # ... and once its ledger read has caught up (else a POST answers a retryable 503).
+                    while (await client.get("/v1/health")).status_code != 200:
+                        await asyncio.sleep(0.05)  # polling another process's readiness
 
             await start_api()
 
