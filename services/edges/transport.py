@@ -238,6 +238,11 @@ class HttpTransport:
     def _now_ms(self) -> int:
         return self.clock_ns() // 1_000_000
 
+    async def request(self, request: SignedRequest) -> VenueReply:
+        """Send one prebuilt request through this account's budget (a private stream's
+        listenKey and keepalive calls)."""
+        return await self._send(request)
+
     async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
         """Send the new order. When the venue cannot say whether it took it (5xx) or already has
         our client id, the order is looked up and followed instead. Venues only refuse a client

@@ -34,7 +34,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.edges.hyperliquid import signing as signing_hl
@@ -164,6 +165,28 @@ class LoopbackVenue:
     throttled: int = 0
     peak: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+    # User-data streams (Binance listenKey WebSocket): listenKey -> API key; each open stream's
+    # queue of frames (None closes it); `refuse_streams` refuses new ones (a venue whose stream
+    # endpoint is down); `pushed` counts executionReports sent.
+    listen_keys: dict[str, str] = field(default_factory=dict)
+    streams: list[asyncio.Queue[str | None]] = field(default_factory=list)
+    refuse_streams: bool = False
+    pushed: int = 0
+
+    def _report(self, order: LoopbackOrder, kind: str, status: str, trade: LoopbackTrade | None = None) -> None:
+        """Push a Binance executionReport for `order` to every open user stream."""
+        if not self.streams:
+            return
+        frame = json.dumps(binance_execution_report(self, order, kind, status, trade))
+        for queue in self.streams:
+            queue.put_nowait(frame)
+            self.pushed += 1
+
+    def drop_streams(self) -> None:
+        """Close every open user stream (a venue-side disconnect)."""
+        for queue in self.streams:
+            queue.put_nowait(None)
+        self.streams.clear()  # nothing more reaches them
 
     def hold_reply(self) -> bool:
         if self.held_replies <= 0:
@@ -186,8 +209,10 @@ class LoopbackVenue:
         assert order.is_open and order.price is not None and qty <= order.qty - order.filled
         order.filled += qty
         order.status = "FILLED" if order.filled == order.qty else "PARTIALLY_FILLED"
-        self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
-                                              order.price * qty * self.taker_fee, int(time.time() * 1000)))
+        trade = LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
+                              order.price * qty * self.taker_fee, int(time.time() * 1000))
+        self._book_trade(order, trade)
+        self._report(order, "TRADE", order.status, trade)
 
     def lose_reply(self) -> bool:
         if self.lost_replies <= 0:
@@ -217,10 +242,12 @@ class LoopbackVenue:
         now = int(time.time() * 1000)
         order = LoopbackOrder(next(self._ids), client_id, symbol, side, qty, price, tif, ts_ms=now)
         self.orders[order.order_id] = order
+        self._report(order, "NEW", "NEW")
         levels = self.books.get(symbol, {"bids": [], "asks": []})["asks" if side == "BUY" else "bids"]
         crossing = [lv for lv in levels if price is None or (lv[0] <= price if side == "BUY" else lv[0] >= price)]
         if tif == "FOK" and sum(lv[1] for lv in crossing) < qty:
             order.status = "EXPIRED"
+            self._report(order, "EXPIRED", "EXPIRED")
             return order
         for level in crossing:
             take = min(level[1], qty - order.filled)
@@ -228,13 +255,15 @@ class LoopbackVenue:
                 break
             level[1] -= take
             order.filled += take
-            self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, level[0], take,
-                                                  level[0] * take * self.taker_fee, now))
+            trade = LoopbackTrade(next(self._ids), order.order_id, level[0], take, level[0] * take * self.taker_fee, now)
+            self._book_trade(order, trade)
+            self._report(order, "TRADE", "FILLED" if order.filled == qty else "PARTIALLY_FILLED", trade)
         levels[:] = [lv for lv in levels if lv[1] > 0]
         if order.filled == qty:
             order.status = "FILLED"
         elif tif in ("IOC", "MARKET"):
             order.status = "EXPIRED"
+            self._report(order, "EXPIRED", "EXPIRED")
         elif order.filled:
             order.status = "PARTIALLY_FILLED"
         return order
@@ -335,6 +364,7 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
             if not order.is_open:
                 return error(400, -2011, "Unknown order sent.")
             order.status = "CANCELED"
+            venue._report(order, "CANCELED", "CANCELED")
         return JSONResponse(order_doc(order))
 
     async def my_trades(request: Request) -> JSONResponse:
@@ -373,13 +403,79 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
             return params
         return JSONResponse([order_doc(o) for o in venue.orders.values() if o.is_open])
 
+    async def user_data_stream(request: Request) -> JSONResponse:
+        # API key only, no signature (Binance's USER_STREAM security type).
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        api_key = request.headers.get("X-MBX-APIKEY", "")
+        if api_key not in venue.accounts:
+            return error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        if request.method == "POST":
+            key = base64.urlsafe_b64encode(hashlib.sha256(f"{api_key}:{len(venue.listen_keys)}".encode()).digest()).decode()
+            venue.listen_keys[key[:60]] = api_key
+            return JSONResponse({"listenKey": key[:60]})
+        if venue.listen_keys.get(request.query_params.get("listenKey", "")) != api_key:
+            return error(400, -1125, "This listenKey does not exist.")
+        return JSONResponse({})
+
+    async def user_stream(ws: WebSocket) -> None:
+        if venue.refuse_streams or ws.path_params["key"] not in venue.listen_keys:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        venue.streams.append(queue)
+
+        async def closed_by_client() -> None:
+            try:
+                while True:
+                    await ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+
+        watcher = asyncio.create_task(closed_by_client())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                frame = getter.result()
+                if frame is None:
+                    await ws.close()
+                    return
+                await ws.send_text(frame)
+        finally:
+            if queue in venue.streams:
+                venue.streams.remove(queue)
+            watcher.cancel()
+
     return Starlette(routes=[
+        Route("/api/v3/userDataStream", user_data_stream, methods=["POST", "PUT"]),
+        WebSocketRoute("/ws/{key}", user_stream),
         Route("/api/v3/order", new_order, methods=["POST"]),
         Route("/api/v3/order", query_order, methods=["GET", "DELETE"]),
         Route("/api/v3/myTrades", my_trades, methods=["GET"]),
         Route("/api/v3/account", account, methods=["GET"]),
         Route("/api/v3/openOrders", open_orders, methods=["GET"]),
     ])
+
+
+def binance_execution_report(venue: LoopbackVenue, order: LoopbackOrder, kind: str, status: str,
+                             trade: LoopbackTrade | None) -> dict[str, object]:
+    """An executionReport as Binance pushes it on the user-data stream."""
+    now = trade.ts_ms if trade is not None else int(time.time() * 1000)
+    quote = sum((t.price * t.qty for t in venue.trades if t.order_id == order.order_id), Decimal(0))
+    return {
+        "e": "executionReport", "E": now, "s": order.symbol, "c": order.client_id, "S": order.side,
+        "o": "MARKET" if order.tif == "MARKET" else "LIMIT", "f": "GTC" if order.tif == "MARKET" else order.tif,
+        "q": str(order.qty), "p": str(order.price or Decimal(0)), "P": "0.00000000", "C": "", "x": kind,
+        "X": status, "r": "NONE", "i": order.order_id, "l": str(trade.qty if trade else Decimal(0)),
+        "z": str(order.filled), "L": str(trade.price if trade else Decimal(0)),
+        "n": str(trade.fee) if trade else "0", "N": "USDT" if trade else None, "T": now,
+        "t": trade.trade_id if trade else -1, "w": status in ("NEW", "PARTIALLY_FILLED"), "m": False,
+        "O": order.ts_ms, "Z": str(quote),
+    }
 
 
 # ----------------------------------------------------------------------------------- OKX

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from events.venues import ONCHAIN_VENUES, instrument_type_of
 from services.edges import registry
 from services.edges.binance.orders import BinanceSpotOrders
+from services.edges.binance.userstream import BinanceSpotUserStream
 from services.edges.bitget.orders import BitgetSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
@@ -17,6 +18,7 @@ from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.kraken.orders import KrakenSpotOrders
 from services.edges.okx.orders import OkxSpotOrders
 from services.edges.budget import Cost, Limit
+from services.edges.privstream import VenuePrivateStream
 from services.edges.transport import SignedRequest, VenueOrders
 
 ORDERS: dict[str, type[VenueOrders]] = {
@@ -29,6 +31,10 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "kraken": KrakenSpotOrders,
     "bitget": BitgetSpotOrders,
     "cryptocom": CryptocomOrders,
+}
+# Venues whose user-data WebSocket drives the live executor (REST polls slower while it is up).
+PRIVATE_STREAMS: dict[str, type[VenuePrivateStream]] = {
+    "binance": BinanceSpotUserStream,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
@@ -50,6 +56,20 @@ def rest_url(venue: str) -> str:
 
 def rest_urls(venues: list[str] | None = None) -> dict[str, str]:
     return {venue: rest_url(venue) for venue in (venues or list(ORDERS))}
+
+
+def stream_url(venue: str) -> str:
+    """`CROSSBOOK_<VENUE>_USER_WS_URL`; else, when the REST API is overridden (a loopback server,
+    which serves its stream too), that host over ws://; else "" (the stream's own default)."""
+    explicit = os.environ.get(f"CROSSBOOK_{venue.upper()}_USER_WS_URL")
+    if explicit:
+        return explicit
+    rest = os.environ.get(f"CROSSBOOK_{venue.upper()}_REST_URL", "")
+    return rest.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
+def stream_urls() -> dict[str, str]:
+    return {venue: stream_url(venue) for venue in PRIVATE_STREAMS}
 
 
 # Rate limits per account (docs/venues.md; figures marked [verify] there are the documented

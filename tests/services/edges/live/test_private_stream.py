@@ -1,0 +1,166 @@
+"""The live executor driven by Binance's user-data stream: real nats-server, real vault, the
+loopback Binance (listenKey endpoint + WebSocket pushing executionReports) over real sockets.
+
+Fills arrive from the stream without a REST poll; a dropped stream falls back to REST and loses
+nothing; a fill seen on both paths is booked once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+import pytest
+
+from events.execution import ChildAcked, ChildCancelled, FillRecorded, VenueReconciled
+from events.ids import new_event_id
+from events.vault import CredentialStored
+from services.bus import Bus
+from services.edges.live.loopback import LoopbackOrder
+from services.edges.live.service import LiveExecutor
+from services.edges.live.venues import ORDERS
+from services.vault import Vault
+from tests.services.edges.live.test_live_executor import (  # noqa: F401 - fixtures
+    PX,
+    Q,
+    TENANT,
+    Ledger,
+    Venues,
+    child,
+    ended,
+    ledger,
+    vault,
+    venues,
+)
+
+
+def the_order(venues: Venues, coid: str) -> LoopbackOrder:  # noqa: F811
+    client_id = ORDERS["binance"]().client_id(coid)
+    [order] = [o for o in venues.state["binance"].orders.values() if o.client_id == client_id]
+    return order
+
+
+def venue_fills(venues: Venues, order: LoopbackOrder) -> list[tuple[str, int]]:  # noqa: F811
+    return sorted((str(t.trade_id), int(t.qty * 10**8)) for t in venues.state["binance"].trades
+                  if t.order_id == order.order_id)
+
+
+def ledger_fills(ledger: Ledger, coid: str) -> list[tuple[str, int]]:  # noqa: F811
+    return sorted((f.fill_id, f.qty_1e8) for f in ledger.of(FillRecorded, coid))
+
+
+def stream_syncs(ledger: Ledger) -> int:  # noqa: F811
+    """Reconciliations after a (re)connect of the stream: one follows every connect."""
+    return sum(1 for e in ledger.events if isinstance(e, VenueReconciled) and e.trigger == "reconnect"
+               and e.tenant == TENANT and e.venue == "binance")
+
+
+def requests(venues: Venues, line: str) -> int:  # noqa: F811
+    return venues.state["binance"].requests_seen.count(line)
+
+
+async def until(ex: LiveExecutor, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait for the executor's stream to have handled enough frames (no sleeping)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            ex.stream_progress.clear()
+            if predicate():
+                return
+            await ex.stream_progress.wait()
+
+
+@pytest.fixture
+async def streaming(bus: Bus, vault: Vault, venues: Venues, ledger: Ledger) -> AsyncIterator[LiveExecutor]:  # noqa: F811
+    ws_root = venues.urls["binance"].replace("http://", "ws://")
+    # A 50 ms poll would look each resting order up ~20 times a second; with the stream up it waits 60 s.
+    ex = LiveExecutor(bus, vault, venues.urls, poll_interval_s=0.05, stream_urls={"binance": ws_root},
+                      stream_poll_interval_s=60.0)
+    await ex.start()
+    await bus.publish(CredentialStored(event_id=new_event_id(), ts_ns=1, tenant=TENANT, venue="binance",
+                                       key_hint="7Q2Z", version=1, has_passphrase=False))
+    await ledger.wait(lambda: stream_syncs(ledger) >= 1)  # connected, then reconciled
+    assert (TENANT, "binance") in ex.stream_up
+    yield ex
+    await ex.stop()
+
+
+async def rest_order(bus: Bus, ledger: Ledger, qty: int = Q) -> str:  # noqa: F811
+    alloc = child("binance", tif="gtc", px=49_500 * PX, qty=qty)  # below the asks: rests
+    await bus.publish(alloc)
+    await ledger.wait(lambda: bool(ledger.of(ChildAcked, alloc.client_order_id)))
+    return alloc.client_order_id
+
+
+async def test_a_fill_at_the_venue_reaches_the_ledger_from_the_stream_without_a_poll(
+    bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+) -> None:
+    coid = await rest_order(bus, ledger)
+    order = the_order(venues, coid)
+    polls, lookups, trades = streaming.polls, requests(venues, "GET /api/v3/order"), requests(
+        venues, "GET /api/v3/myTrades")
+
+    venues.state["binance"].fill_resting(order.order_id, Decimal("0.4"))
+    await ledger.wait(lambda: len(ledger.of(FillRecorded, coid)) == 1)
+    venues.state["binance"].fill_resting(order.order_id, Decimal("0.6"))
+    await ledger.wait(lambda: len(ledger.of(FillRecorded, coid)) == 2)
+
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order)  # the venue's trade ids, exactly
+    assert [f.qty_1e8 for f in sorted(ledger.of(FillRecorded, coid), key=lambda f: f.ts_ns)] == [40_000_000, 60_000_000]
+    fill = ledger.of(FillRecorded, coid)[0]
+    assert not fill.is_sandbox and fill.fee_usd_1e9 > 0
+    # Nothing was asked over REST: the poll did not run, no order lookup, no trade listing.
+    assert streaming.polls == polls
+    assert requests(venues, "GET /api/v3/order") == lookups
+    assert requests(venues, "GET /api/v3/myTrades") == trades
+    assert coid in streaming.final and streaming.filled[coid] == Q
+
+
+async def test_a_dropped_stream_falls_back_to_rest_and_loses_nothing(
+    bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+) -> None:
+    server = venues.state["binance"]
+    coid = await rest_order(bus, ledger)
+    order = the_order(venues, coid)
+    pushed = server.pushed
+
+    server.refuse_streams = True  # the stream endpoint is down: reconnects fail
+    server.drop_streams()
+    server.fill_resting(order.order_id, Decimal("0.25"))  # nobody listens: only REST can tell
+    await ledger.wait(lambda: len(ledger.of(FillRecorded, coid)) == 1)
+    assert server.pushed == pushed  # it was not on any stream
+    assert requests(venues, "GET /api/v3/myTrades") >= 1
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order)
+
+    # The endpoint is back: the stream reconnects, reconciles, and carries the next fill.
+    syncs = stream_syncs(ledger)
+    server.refuse_streams = False
+    await ledger.wait(lambda: stream_syncs(ledger) > syncs)
+    assert streaming.stream_connects[(TENANT, "binance")] >= 2
+    server.fill_resting(order.order_id, Decimal("0.75"))
+    await ledger.wait(lambda: coid in streaming.final and len(ledger.of(FillRecorded, coid)) == 2)
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order)
+    assert sum(f.qty_1e8 for f in ledger.of(FillRecorded, coid)) == Q
+    assert not ledger.of(ChildCancelled, coid)
+
+
+async def test_a_fill_seen_on_the_stream_and_in_the_rest_reply_is_booked_once(
+    bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+) -> None:
+    # An IOC that takes two levels: the FULL REST reply lists both trades and the stream pushes
+    # NEW, TRADE, TRADE, EXPIRED for the same order.
+    alloc = child("binance")
+    coid = alloc.client_order_id
+    before = streaming.stream_outcomes
+    await bus.publish(alloc)
+    await ledger.wait(ended(ledger, coid))
+    # NEW -> 1, TRADE -> 2 each, EXPIRED -> 2 outcomes: all handled by the stream too.
+    await until(streaming, lambda: streaming.stream_outcomes - before >= 7)
+    await ledger.follower.wait_caught_up()
+
+    order = the_order(venues, coid)
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order)
+    assert len(ledger.of(FillRecorded, coid)) == 2
+    assert len(ledger.of(ChildAcked, coid)) == 1
+    [end] = ledger.of(ChildCancelled, coid)
+    assert (end.filled_qty_1e8, end.cancelled_qty_1e8, end.reason) == (120_000_000, 30_000_000, "ioc_remainder")
+    assert streaming.filled[coid] == 120_000_000
