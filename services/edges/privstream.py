@@ -51,6 +51,11 @@ class VenuePrivateStream(ABC):
         """Frames that authenticate the connection (OKX/Bybit login, signed); [] for Binance."""
         return []
 
+    def login_reply(self, raw: str | bytes) -> bool | None:
+        """Whether `raw` answers the login: True accepted, False refused, None not a login reply.
+        Subscribe frames go out only once it was accepted (OKX refuses them before)."""
+        return None
+
     def subscribe_frames(self) -> list[str]:
         return []
 

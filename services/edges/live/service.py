@@ -415,7 +415,16 @@ class LiveExecutor:
 
         async with ws_connect(stream.url(self.stream_urls.get(venue, ""), token), open_timeout=10,
                               max_size=2**22) as ws:
-            for frame in [*stream.login_frames(creds, self.clock_ns() // 1_000_000), *stream.subscribe_frames()]:
+            login = stream.login_frames(creds, self.clock_ns() // 1_000_000)
+            for frame in login:
+                await ws.send(frame)
+            while login:  # subscribe only once the venue took the login (OKX refuses it before)
+                accepted = stream.login_reply(await asyncio.wait_for(ws.recv(), timeout=10.0))
+                if accepted is False:
+                    raise VenueError(f"{venue}: the private stream refused the login")
+                if accepted:
+                    break
+            for frame in stream.subscribe_frames():
                 await ws.send(frame)
             self.stream_up.add((tenant, venue))
             self.stream_connects[(tenant, venue)] = self.stream_connects.get((tenant, venue), 0) + 1
