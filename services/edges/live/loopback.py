@@ -172,12 +172,16 @@ class LoopbackVenue:
     streams: list[asyncio.Queue[str | None]] = field(default_factory=list)
     refuse_streams: bool = False
     pushed: int = 0
+    # How an order change looks on this venue's private stream (its app sets it; Binance's by default).
+    stream_frame: Callable[[LoopbackVenue, LoopbackOrder, str, str, LoopbackTrade | None], str] = field(
+        default=lambda venue, order, kind, status, trade: json.dumps(
+            binance_execution_report(venue, order, kind, status, trade)))
 
     def _report(self, order: LoopbackOrder, kind: str, status: str, trade: LoopbackTrade | None = None) -> None:
         """Push a Binance executionReport for `order` to every open user stream."""
         if not self.streams:
             return
-        frame = json.dumps(binance_execution_report(self, order, kind, status, trade))
+        frame = self.stream_frame(self, order, kind, status, trade)
         for queue in self.streams:
             queue.put_nowait(frame)
             self.pushed += 1
@@ -422,33 +426,7 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
             await ws.close(code=1008)
             return
         await ws.accept()
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
-        venue.streams.append(queue)
-
-        async def closed_by_client() -> None:
-            try:
-                while True:
-                    await ws.receive_text()
-            except (WebSocketDisconnect, RuntimeError):
-                return
-
-        watcher = asyncio.create_task(closed_by_client())
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                frame = getter.result()
-                if frame is None:
-                    await ws.close()
-                    return
-                await ws.send_text(frame)
-        finally:
-            if queue in venue.streams:
-                venue.streams.remove(queue)
-            watcher.cancel()
+        await _pump(ws, venue)
 
     return Starlette(routes=[
         Route("/api/v3/userDataStream", user_data_stream, methods=["POST", "PUT"]),
@@ -459,6 +437,40 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000) -> Starl
         Route("/api/v3/account", account, methods=["GET"]),
         Route("/api/v3/openOrders", open_orders, methods=["GET"]),
     ])
+
+
+async def _pump(ws: WebSocket, venue: LoopbackVenue, replies: Callable[[str], str | None] = lambda text: None) -> None:
+    """Send `venue`'s order changes on `ws` until either side closes; `replies` answers the
+    client's frames (keepalive pings)."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    venue.streams.append(queue)
+
+    async def from_client() -> None:
+        try:
+            while True:
+                reply = replies(await ws.receive_text())
+                if reply is not None:
+                    queue.put_nowait(reply)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    watcher = asyncio.create_task(from_client())
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                return
+            frame = getter.result()
+            if frame is None:
+                await ws.close()
+                return
+            await ws.send_text(frame)
+    finally:
+        if queue in venue.streams:
+            venue.streams.remove(queue)
+        watcher.cancel()
 
 
 def binance_execution_report(venue: LoopbackVenue, order: LoopbackOrder, kind: str, status: str,
@@ -574,9 +586,54 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
                 "ordId": doc.get("ordId", ""), "clOrdId": "", "sCode": "51400",
                 "sMsg": "Order cancellation failed as the order has been filled, canceled or does not exist"}])
         order.status = "CANCELED"
+        venue._report(order, "CANCELED", "CANCELED")
         return ok([{"ordId": str(order.order_id), "clOrdId": order.client_id, "sCode": "0", "sMsg": ""}])
 
+    def push(_: LoopbackVenue, order: LoopbackOrder, kind: str, status: str, trade: LoopbackTrade | None) -> str:
+        item = {
+            "instType": "SPOT", "instId": order.symbol, "ordId": str(order.order_id), "clOrdId": order.client_id,
+            "side": order.side.lower(), "ordType": {"GTC": "limit"}.get(order.tif, order.tif.lower()),
+            "px": str(order.price or ""), "sz": str(order.qty), "accFillSz": str(order.filled),
+            "state": {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled"}.get(status, "canceled"),
+            "tradeId": str(trade.trade_id) if trade else "", "fillSz": str(trade.qty) if trade else "0",
+            "fillPx": str(trade.price) if trade else "", "fee": str(-trade.fee) if trade else "0", "feeCcy": "USDT",
+            "execType": "T" if trade else "", "fillTime": str(trade.ts_ms) if trade else "",
+            "cTime": str(order.ts_ms), "uTime": str(trade.ts_ms if trade else int(time.time() * 1000)),
+        }
+        return json.dumps({"arg": {"channel": "orders", "instType": "SPOT", "uid": "1"}, "data": [item]})
+
+    venue.stream_frame = push
+
+    async def private_ws(ws: WebSocket) -> None:
+        # Login as OKX checks it: known key, passphrase, timestamp within 30 s, signature over
+        # timestamp + "GET" + "/users/self/verify"; subscribe only after it.
+        await ws.accept()
+        if venue.refuse_streams:
+            await ws.close(code=1011)
+            return
+        try:
+            login = json.loads(await ws.receive_text())
+            args = login["args"][0]
+            account = venue.accounts.get(args["apiKey"])
+            ts = args["timestamp"]
+            expected = base64.b64encode(_hmac(account.secret, f"{ts}GET/users/self/verify")).decode() if account else ""
+            good = (login.get("op") == "login" and account is not None and abs(time.time() - int(ts)) <= max_skew_s
+                    and hmac.compare_digest(args["passphrase"], account.passphrase)
+                    and hmac.compare_digest(expected, args["sign"]))
+        except (KeyError, ValueError, IndexError, TypeError):
+            good = False
+        if not good:
+            await ws.send_text(json.dumps({"event": "error", "code": "60009", "msg": "Login failed.", "connId": "lb"}))
+            await ws.close()
+            return
+        await ws.send_text(json.dumps({"event": "login", "code": "0", "msg": "", "connId": "lb"}))
+        subscribe = json.loads(await ws.receive_text())
+        for arg in subscribe.get("args", []):
+            await ws.send_text(json.dumps({"event": "subscribe", "arg": arg, "connId": "lb"}))
+        await _pump(ws, venue, lambda text: "pong" if text == "ping" else None)
+
     return Starlette(routes=[
+        WebSocketRoute("/ws/v5/private", private_ws),
         Route("/api/v5/trade/order", place, methods=["POST"]),
         Route("/api/v5/trade/order", get_order, methods=["GET"]),
         Route("/api/v5/trade/fills", fills, methods=["GET"]),

@@ -315,7 +315,8 @@ class LiveExecutor:
                 await self._publish_submitted(alloc)
             outcomes = await transport.place(alloc, resend=resend)
             await self._publish(alloc, outcomes)
-            if coid in self.venue_ids and coid not in self.final:
+            if coid in self.venue_ids and coid not in self.final and (alloc.tenant, alloc.venue) not in self.stream_up:
+                # An ack-only reply (OKX, Bybit): read the first fills back, unless the stream brings them.
                 await self._publish(alloc, await transport.poll(alloc, self.venue_ids[coid]))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
             # The order may or may not be at the venue: look it up (never blindly resend) later.

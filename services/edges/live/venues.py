@@ -17,6 +17,7 @@ from services.edges.cryptocom.orders import CryptocomOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.kraken.orders import KrakenSpotOrders
 from services.edges.okx.orders import OkxSpotOrders
+from services.edges.okx.userstream import OkxUserStream
 from services.edges.budget import Cost, Limit
 from services.edges.privstream import VenuePrivateStream
 from services.edges.transport import SignedRequest, VenueOrders
@@ -35,6 +36,7 @@ ORDERS: dict[str, type[VenueOrders]] = {
 # Venues whose user-data WebSocket drives the live executor (REST polls slower while it is up).
 PRIVATE_STREAMS: dict[str, type[VenuePrivateStream]] = {
     "binance": BinanceSpotUserStream,
+    "okx": OkxUserStream,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.

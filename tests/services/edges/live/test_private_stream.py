@@ -1,5 +1,6 @@
-"""The live executor driven by Binance's user-data stream: real nats-server, real vault, the
-loopback Binance (listenKey endpoint + WebSocket pushing executionReports) over real sockets.
+"""The live executor driven by the venues' private streams: real nats-server, real vault, the
+loopback Binance (listenKey endpoint + WebSocket pushing executionReports) and OKX (signed login,
+`orders` channel) over real sockets.
 
 Fills arrive from the stream without a REST poll; a dropped stream falls back to REST and loses
 nothing; a fill seen on both paths is booked once."""
@@ -7,10 +8,12 @@ nothing; a fill seen on both paths is booked once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
 from events.execution import ChildAcked, ChildCancelled, FillRecorded, VenueReconciled
 from events.ids import new_event_id
@@ -19,8 +22,12 @@ from services.bus import Bus
 from services.edges.live.loopback import LoopbackOrder
 from services.edges.live.service import LiveExecutor
 from services.edges.live.venues import ORDERS
-from services.vault import Vault
+from services.edges.okx.userstream import OkxUserStream
+from services.vault import Credentials, Vault
 from tests.services.edges.live.test_live_executor import (  # noqa: F401 - fixtures
+    API_KEY,
+    PASSPHRASE,
+    SECRET,
     PX,
     Q,
     TENANT,
@@ -34,14 +41,22 @@ from tests.services.edges.live.test_live_executor import (  # noqa: F401 - fixtu
 )
 
 
-def the_order(venues: Venues, coid: str) -> LoopbackOrder:  # noqa: F811
-    client_id = ORDERS["binance"]().client_id(coid)
-    [order] = [o for o in venues.state["binance"].orders.values() if o.client_id == client_id]
+STREAMED = ["binance", "okx"]
+# venue -> (order lookup, trade listing) request lines at its loopback server
+REST_READS = {
+    "binance": ("GET /api/v3/order", "GET /api/v3/myTrades"),
+    "okx": ("GET /api/v5/trade/order", "GET /api/v5/trade/fills"),
+}
+
+
+def the_order(venues: Venues, coid: str, venue: str = "binance") -> LoopbackOrder:  # noqa: F811
+    client_id = ORDERS[venue]().client_id(coid)
+    [order] = [o for o in venues.state[venue].orders.values() if o.client_id == client_id]
     return order
 
 
-def venue_fills(venues: Venues, order: LoopbackOrder) -> list[tuple[str, int]]:  # noqa: F811
-    return sorted((str(t.trade_id), int(t.qty * 10**8)) for t in venues.state["binance"].trades
+def venue_fills(venues: Venues, order: LoopbackOrder, venue: str = "binance") -> list[tuple[str, int]]:  # noqa: F811
+    return sorted((str(t.trade_id), int(t.qty * 10**8)) for t in venues.state[venue].trades
                   if t.order_id == order.order_id)
 
 
@@ -49,14 +64,14 @@ def ledger_fills(ledger: Ledger, coid: str) -> list[tuple[str, int]]:  # noqa: F
     return sorted((f.fill_id, f.qty_1e8) for f in ledger.of(FillRecorded, coid))
 
 
-def stream_syncs(ledger: Ledger) -> int:  # noqa: F811
+def stream_syncs(ledger: Ledger, venue: str = "binance") -> int:  # noqa: F811
     """Reconciliations after a (re)connect of the stream: one follows every connect."""
     return sum(1 for e in ledger.events if isinstance(e, VenueReconciled) and e.trigger == "reconnect"
-               and e.tenant == TENANT and e.venue == "binance")
+               and e.tenant == TENANT and e.venue == venue)
 
 
-def requests(venues: Venues, line: str) -> int:  # noqa: F811
-    return venues.state["binance"].requests_seen.count(line)
+def requests(venues: Venues, line: str, venue: str = "binance") -> int:  # noqa: F811
+    return venues.state[venue].requests_seen.count(line)
 
 
 async def until(ex: LiveExecutor, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -69,58 +84,70 @@ async def until(ex: LiveExecutor, predicate: Callable[[], bool], timeout: float 
             await ex.stream_progress.wait()
 
 
-@pytest.fixture
-async def streaming(bus: Bus, vault: Vault, venues: Venues, ledger: Ledger) -> AsyncIterator[LiveExecutor]:  # noqa: F811
-    ws_root = venues.urls["binance"].replace("http://", "ws://")
+@pytest.fixture(params=STREAMED)
+def venue(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def start_streaming(bus: Bus, vault: Vault, venues: Venues, ledger: Ledger,  # noqa: F811
+                          venue: str) -> LiveExecutor:
+    ws_root = venues.urls[venue].replace("http://", "ws://")
     # A 50 ms poll would look each resting order up ~20 times a second; with the stream up it waits 60 s.
-    ex = LiveExecutor(bus, vault, venues.urls, poll_interval_s=0.05, stream_urls={"binance": ws_root},
+    ex = LiveExecutor(bus, vault, venues.urls, poll_interval_s=0.05, stream_urls={venue: ws_root},
                       stream_poll_interval_s=60.0)
     await ex.start()
-    await bus.publish(CredentialStored(event_id=new_event_id(), ts_ns=1, tenant=TENANT, venue="binance",
-                                       key_hint="7Q2Z", version=1, has_passphrase=False))
-    await ledger.wait(lambda: stream_syncs(ledger) >= 1)  # connected, then reconciled
-    assert (TENANT, "binance") in ex.stream_up
+    await bus.publish(CredentialStored(event_id=new_event_id(), ts_ns=1, tenant=TENANT, venue=venue,
+                                       key_hint="7Q2Z", version=1, has_passphrase=venue == "okx"))
+    await ledger.wait(lambda: stream_syncs(ledger, venue) >= 1)  # connected, then reconciled
+    assert (TENANT, venue) in ex.stream_up
+    return ex
+
+
+@pytest.fixture
+async def streaming(bus: Bus, vault: Vault, venues: Venues, ledger: Ledger,  # noqa: F811
+                    venue: str) -> AsyncIterator[LiveExecutor]:
+    ex = await start_streaming(bus, vault, venues, ledger, venue)
     yield ex
     await ex.stop()
 
 
-async def rest_order(bus: Bus, ledger: Ledger, qty: int = Q) -> str:  # noqa: F811
-    alloc = child("binance", tif="gtc", px=49_500 * PX, qty=qty)  # below the asks: rests
+async def rest_order(bus: Bus, ledger: Ledger, venue: str = "binance", qty: int = Q) -> str:  # noqa: F811
+    alloc = child(venue, tif="gtc", px=49_500 * PX, qty=qty)  # below the asks: rests
     await bus.publish(alloc)
     await ledger.wait(lambda: bool(ledger.of(ChildAcked, alloc.client_order_id)))
     return alloc.client_order_id
 
 
 async def test_a_fill_at_the_venue_reaches_the_ledger_from_the_stream_without_a_poll(
-    bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+    bus: Bus, venue: str, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
 ) -> None:
-    coid = await rest_order(bus, ledger)
-    order = the_order(venues, coid)
-    polls, lookups, trades = streaming.polls, requests(venues, "GET /api/v3/order"), requests(
-        venues, "GET /api/v3/myTrades")
+    coid = await rest_order(bus, ledger, venue)
+    order = the_order(venues, coid, venue)
+    lookup, listing = REST_READS[venue]
+    polls, lookups, trades = streaming.polls, requests(venues, lookup, venue), requests(venues, listing, venue)
 
-    venues.state["binance"].fill_resting(order.order_id, Decimal("0.4"))
+    venues.state[venue].fill_resting(order.order_id, Decimal("0.4"))
     await ledger.wait(lambda: len(ledger.of(FillRecorded, coid)) == 1)
-    venues.state["binance"].fill_resting(order.order_id, Decimal("0.6"))
+    venues.state[venue].fill_resting(order.order_id, Decimal("0.6"))
     await ledger.wait(lambda: len(ledger.of(FillRecorded, coid)) == 2)
 
-    assert ledger_fills(ledger, coid) == venue_fills(venues, order)  # the venue's trade ids, exactly
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order, venue)  # the venue's trade ids, exactly
     assert [f.qty_1e8 for f in sorted(ledger.of(FillRecorded, coid), key=lambda f: f.ts_ns)] == [40_000_000, 60_000_000]
     fill = ledger.of(FillRecorded, coid)[0]
     assert not fill.is_sandbox and fill.fee_usd_1e9 > 0
     # Nothing was asked over REST: the poll did not run, no order lookup, no trade listing.
     assert streaming.polls == polls
-    assert requests(venues, "GET /api/v3/order") == lookups
-    assert requests(venues, "GET /api/v3/myTrades") == trades
+    assert requests(venues, lookup, venue) == lookups
+    assert requests(venues, listing, venue) == trades
     assert coid in streaming.final and streaming.filled[coid] == Q
 
 
 async def test_a_dropped_stream_falls_back_to_rest_and_loses_nothing(
-    bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+    bus: Bus, venue: str, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
 ) -> None:
-    server = venues.state["binance"]
-    coid = await rest_order(bus, ledger)
-    order = the_order(venues, coid)
+    server = venues.state[venue]
+    coid = await rest_order(bus, ledger, venue)
+    order = the_order(venues, coid, venue)
     pushed = server.pushed
 
     server.refuse_streams = True  # the stream endpoint is down: reconnects fail
@@ -128,24 +155,34 @@ async def test_a_dropped_stream_falls_back_to_rest_and_loses_nothing(
     server.fill_resting(order.order_id, Decimal("0.25"))  # nobody listens: only REST can tell
     await ledger.wait(lambda: len(ledger.of(FillRecorded, coid)) == 1)
     assert server.pushed == pushed  # it was not on any stream
-    assert requests(venues, "GET /api/v3/myTrades") >= 1
-    assert ledger_fills(ledger, coid) == venue_fills(venues, order)
+    assert requests(venues, REST_READS[venue][1], venue) >= 1
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order, venue)
 
     # The endpoint is back: the stream reconnects, reconciles, and carries the next fill.
-    syncs = stream_syncs(ledger)
+    syncs = stream_syncs(ledger, venue)
     server.refuse_streams = False
-    await ledger.wait(lambda: stream_syncs(ledger) > syncs)
-    assert streaming.stream_connects[(TENANT, "binance")] >= 2
+    await ledger.wait(lambda: stream_syncs(ledger, venue) > syncs)
+    assert streaming.stream_connects[(TENANT, venue)] >= 2
+    pushed = server.pushed
     server.fill_resting(order.order_id, Decimal("0.75"))
+    assert server.pushed > pushed  # this one went out on the stream
     await ledger.wait(lambda: coid in streaming.final and len(ledger.of(FillRecorded, coid)) == 2)
-    assert ledger_fills(ledger, coid) == venue_fills(venues, order)
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order, venue)
     assert sum(f.qty_1e8 for f in ledger.of(FillRecorded, coid)) == Q
     assert not ledger.of(ChildCancelled, coid)
 
 
 async def test_a_fill_seen_on_the_stream_and_in_the_rest_reply_is_booked_once(
-    bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+    bus: Bus, vault: Vault, venues: Venues, ledger: Ledger  # noqa: F811
 ) -> None:
+    streaming = await start_streaming(bus, vault, venues, ledger, "binance")
+    try:
+        await _booked_once(bus, streaming, venues, ledger)
+    finally:
+        await streaming.stop()
+
+
+async def _booked_once(bus: Bus, streaming: LiveExecutor, venues: Venues, ledger: Ledger) -> None:  # noqa: F811
     # An IOC that takes two levels: the FULL REST reply lists both trades and the stream pushes
     # NEW, TRADE, TRADE, EXPIRED for the same order.
     alloc = child("binance")
@@ -164,3 +201,15 @@ async def test_a_fill_seen_on_the_stream_and_in_the_rest_reply_is_booked_once(
     [end] = ledger.of(ChildCancelled, coid)
     assert (end.filled_qty_1e8, end.cancelled_qty_1e8, end.reason) == (120_000_000, 30_000_000, "ioc_remainder")
     assert streaming.filled[coid] == 120_000_000
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["right-secret", "wrong-secret"])
+async def test_the_okx_private_login_is_verified_by_the_local_server(tampered: bool, venues: Venues) -> None:  # noqa: F811
+    stream = OkxUserStream()
+    url = stream.url(venues.urls["okx"].replace("http://", "ws://"), "")
+    secret = SECRET[:-1] + ("X" if tampered else SECRET[-1])
+    async with ws_connect(url) as ws:
+        for frame in stream.login_frames(Credentials(API_KEY, secret, PASSPHRASE), int(time.time() * 1000)):
+            await ws.send(frame)
+        reply = await asyncio.wait_for(ws.recv(), timeout=10.0)
+    assert stream.login_reply(reply) is (not tampered)
