@@ -12,6 +12,7 @@ from services.edges.binance.userstream import BinanceSpotUserStream
 from services.edges.bitget.orders import BitgetSpotOrders
 from services.edges.bitmart.orders import BitmartSpotOrders
 from services.edges.bybit.orders import BybitSpotOrders
+from services.edges.bybit.userstream import BybitUserStream
 from services.edges.coinbase.orders import CoinbaseOrders
 from services.edges.cryptocom.orders import CryptocomOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
@@ -37,6 +38,7 @@ ORDERS: dict[str, type[VenueOrders]] = {
 PRIVATE_STREAMS: dict[str, type[VenuePrivateStream]] = {
     "binance": BinanceSpotUserStream,
     "okx": OkxUserStream,
+    "bybit": BybitUserStream,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.

@@ -1,6 +1,6 @@
 """The live executor driven by the venues' private streams: real nats-server, real vault, the
-loopback Binance (listenKey endpoint + WebSocket pushing executionReports) and OKX (signed login,
-`orders` channel) over real sockets.
+loopback Binance (listenKey endpoint + WebSocket pushing executionReports), OKX (signed login,
+`orders` channel) and Bybit (signed auth, `order`/`execution` topics) over real sockets.
 
 Fills arrive from the stream without a REST poll; a dropped stream falls back to REST and loses
 nothing; a fill seen on both paths is booked once."""
@@ -21,8 +21,7 @@ from events.vault import CredentialStored
 from services.bus import Bus
 from services.edges.live.loopback import LoopbackOrder
 from services.edges.live.service import LiveExecutor
-from services.edges.live.venues import ORDERS
-from services.edges.okx.userstream import OkxUserStream
+from services.edges.live.venues import ORDERS, PRIVATE_STREAMS
 from services.vault import Credentials, Vault
 from tests.services.edges.live.test_live_executor import (  # noqa: F401 - fixtures
     API_KEY,
@@ -41,11 +40,12 @@ from tests.services.edges.live.test_live_executor import (  # noqa: F401 - fixtu
 )
 
 
-STREAMED = ["binance", "okx"]
+STREAMED = ["binance", "okx", "bybit"]
 # venue -> (order lookup, trade listing) request lines at its loopback server
 REST_READS = {
     "binance": ("GET /api/v3/order", "GET /api/v3/myTrades"),
     "okx": ("GET /api/v5/trade/order", "GET /api/v5/trade/fills"),
+    "bybit": ("GET /v5/order/realtime", "GET /v5/execution/list"),
 }
 
 
@@ -204,9 +204,11 @@ async def _booked_once(bus: Bus, streaming: LiveExecutor, venues: Venues, ledger
 
 
 @pytest.mark.parametrize("tampered", [False, True], ids=["right-secret", "wrong-secret"])
-async def test_the_okx_private_login_is_verified_by_the_local_server(tampered: bool, venues: Venues) -> None:  # noqa: F811
-    stream = OkxUserStream()
-    url = stream.url(venues.urls["okx"].replace("http://", "ws://"), "")
+@pytest.mark.parametrize("name", ["okx", "bybit"])
+async def test_a_private_login_is_verified_by_the_local_server(name: str, tampered: bool,
+                                                               venues: Venues) -> None:  # noqa: F811
+    stream = PRIVATE_STREAMS[name]()
+    url = stream.url(venues.urls[name].replace("http://", "ws://"), "")
     secret = SECRET[:-1] + ("X" if tampered else SECRET[-1])
     async with ws_connect(url) as ws:
         for frame in stream.login_frames(Credentials(API_KEY, secret, PASSPHRASE), int(time.time() * 1000)):
