@@ -159,7 +159,8 @@ class LoopbackVenue:
     # times out first).
     held_replies: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
-    # Each trade is listed twice by the trades endpoint (a duplicated fill message).
+    # Each trade is listed twice by the trades endpoint and pushed twice on the private streams
+    # (a duplicated fill message).
     duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
     throttled: int = 0
@@ -183,8 +184,9 @@ class LoopbackVenue:
             return
         frame = self.stream_frame(self, order, kind, status, trade)
         for queue in self.streams:
-            queue.put_nowait(frame)
-            self.pushed += 1
+            for _ in range(2 if trade is not None and self.duplicate_fills else 1):  # the fill message twice
+                queue.put_nowait(frame)
+                self.pushed += 1
 
     def drop_streams(self) -> None:
         """Close every open user stream (a venue-side disconnect)."""

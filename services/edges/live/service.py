@@ -434,7 +434,7 @@ class LiveExecutor:
             self.wake.set()
             log.info("live: %s user stream of %s connected", venue, tenant)
             next_keepalive = time.monotonic() + stream.keepalive_s
-            while True:
+            while venue in self.connected.get(tenant, ()):  # revoked: close it
                 try:
                     raw = await asyncio.wait_for(ws.recv(), timeout=max(0.0, next_keepalive - time.monotonic()))
                 except TimeoutError:

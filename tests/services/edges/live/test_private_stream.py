@@ -203,6 +203,23 @@ async def _booked_once(bus: Bus, streaming: LiveExecutor, venues: Venues, ledger
     assert streaming.filled[coid] == 120_000_000
 
 
+async def test_a_fill_message_pushed_twice_is_booked_once(
+    bus: Bus, venue: str, streaming: LiveExecutor, venues: Venues, ledger: Ledger  # noqa: F811
+) -> None:
+    server = venues.state[venue]
+    coid = await rest_order(bus, ledger, venue)
+    order = the_order(venues, coid, venue)
+    server.duplicate_fills = True
+    before = streaming.stream_outcomes
+    server.fill_resting(order.order_id, Decimal("1"))
+    # Both copies handled (each gives an ack and a fill).
+    await until(streaming, lambda: streaming.stream_outcomes - before >= 4)
+    await ledger.follower.wait_caught_up()
+    assert ledger_fills(ledger, coid) == venue_fills(venues, order, venue)
+    assert len(ledger.of(FillRecorded, coid)) == 1
+    assert streaming.filled[coid] == Q and coid in streaming.final
+
+
 @pytest.mark.parametrize("tampered", [False, True], ids=["right-secret", "wrong-secret"])
 @pytest.mark.parametrize("name", ["okx", "bybit"])
 async def test_a_private_login_is_verified_by_the_local_server(name: str, tampered: bool,
