@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run cluster test install bench clean
+.PHONY: run cluster regions test install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 # The same processes on a 3-node JetStream cluster (nats/cluster/): TLS, R3 streams.
 cluster: $(STAMP)
 	$(BIN)/crossbook up --cluster
+
+# The three-region supercluster (nats/regions/layout.json): NA, EU, AP, 3 nodes each, gateways;
+# each venue's edge in its region, the API and trader in NA, an RTT prober per region.
+regions: $(STAMP)
+	$(BIN)/crossbook up --regions
 
 # Lint and type-check first: a lint or type error fails the run before the suite starts.
 test: $(STAMP)

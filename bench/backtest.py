@@ -1,9 +1,11 @@
 """Backtest throughput on one synthetic L2 recording (same data for every figure):
 
   (a) the book + NBBO projection alone: `replay.fast_nbbo.fold_recording_nbbo` (Parquet columns
-      decoded in bulk, flat per-side dicts with cached best levels, the NBBO recomputed only when
-      a top moved), beside its baseline in the same run, `NbboFold.apply` over decoded events
-      (the same NBBO changes: tests/replay/test_fast_nbbo.py);
+      decoded in bulk, the level loop in C: replay/nbbo_kernel.c, built with zig cc before the
+      timing), beside, in the same run, (a1) the same fast path with its level loop in Python
+      (flat per-side dicts with cached best levels, the NBBO recomputed only when a top moved)
+      and (a0) `NbboFold.apply` over decoded events (all three give the same NBBO changes:
+      tests/replay/test_fast_nbbo.py);
   (b) the full backtest path with orders (decode, kernel with sandbox matching, output log,
       report): `replay.runs.run_to_dir`, exactly what `crossbook backtest` runs;
   (c) NautilusTrader's BacktestEngine on the same L2 deltas with the same orders, logging off, in
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from projections.market import NbboFold  # noqa: E402
 from replay.fast_nbbo import fold_recording_nbbo  # noqa: E402
+from replay.nbbo_compiled import kernel  # noqa: E402
 from replay.recording import read_recording  # noqa: E402
 from replay.runs import TimedOrder, run_to_dir  # noqa: E402
 from replay.synthetic_recording import write_synthetic  # noqa: E402
@@ -111,18 +114,25 @@ def main() -> None:
         results: dict[str, tuple[float, float]] = {}
         results["decode only"] = timed(lambda: sum(1 for _ in read_recording(path)))
         results["(a0) NbboFold over decoded events"] = timed(lambda: projection_only(path))
-        results["(a) book + NBBO, fast path"] = timed(lambda: fold_recording_nbbo(path))
+        build, _ = timed(kernel)
+        if kernel() is None:
+            print("the C level loop could not be built: (a) is the Python loop")
+        print(f"C level loop built or loaded in {build:.2f} s (not timed below)")
+        results["(a1) fast path, Python loop"] = timed(lambda: fold_recording_nbbo(path, compiled=False))
+        results["(a) book + NBBO, fast path, C"] = timed(lambda: fold_recording_nbbo(path))
         out = Path(tmp) / "out"
         report: dict[str, object] = {}
         results["(b) full backtest with orders"] = timed(
             lambda: report.update(run_to_dir([path], orders(n), SEED, out).report))
         print(f"\n{n:,} events, {report['orders']} orders, {report['fills']} fills, "
               f"{report['output_events']:,} output events")
-        print(f"{'path':<34} {'wall':>12} {'by CPU':>12}")
+        print(f"{'path':<36} {'wall':>12} {'by CPU':>12}")
         for name, (wall, cpu) in results.items():
-            print(f"{name:<34} {n / wall:>10,.0f}/s {n / cpu:>10,.0f}/s")
-        (w0, c0), (w1, c1) = results["(a0) NbboFold over decoded events"], results["(a) book + NBBO, fast path"]
-        print(f"ratio (a) / (a0): wall {w0 / w1:.2f}, CPU {c0 / c1:.2f}")
+            print(f"{name:<36} {n / wall:>10,.0f}/s {n / cpu:>10,.0f}/s")
+        (w0, c0), (w1, c1) = results["(a0) NbboFold over decoded events"], results["(a) book + NBBO, fast path, C"]
+        (wp, cp) = results["(a1) fast path, Python loop"]
+        print(f"ratio (a) / (a0): wall {w0 / w1:.2f}, CPU {c0 / c1:.2f}; (a) / (a1): wall {wp / w1:.2f}, "
+              f"CPU {cp / c1:.2f}")
         if not args.no_nautilus:
             nt = nautilus(args.nautilus_venv, path, n)
             if nt is not None:

@@ -80,6 +80,7 @@ from events.risk import (
     RiskCheckPassed,
     RiskCheckRejected,
 )
+from events.regions import REGION_EVENTS, RegionRttMeasured
 from events.routing import ROUTING_EVENTS, ChildAllocated, PlanMade
 from events.sandbox import SANDBOX_EVENTS, SandboxReset, SandboxSettingsChanged
 from events.strategies import STRATEGY_EVENTS, StrategyCreated, StrategyDeleted, StrategyStarted, StrategyStopped
@@ -90,6 +91,7 @@ ALL_EVENT_TYPES = (
     *MARKET_EVENTS,
     *LIFECYCLE_EVENTS,
     *FUNDING_EVENTS,
+    *REGION_EVENTS,
     *GRAPH_EVENTS,
     *RISK_EVENTS,
     *ROUTING_EVENTS,
@@ -108,6 +110,7 @@ ALL_EVENT_TYPES = (
 AnyEvent: TypeAlias = (
     BookSnapshot | BookDeltaBatch | TradePrinted | NbboChanged | VenueStatusChanged
     | MarketListed | MarketResolved | FundingRateUpdated
+    | RegionRttMeasured
     | GraphSubmitted | NodeActivated | NodeAmended | NodeCompleted | NodeCancelled
     | GraphCompleted | GraphCancelled | GraphPaused | GraphResumed
     | RiskCheckPassed | RiskCheckRejected | ReservationMade | ReservationReleased

@@ -6,6 +6,9 @@ md.<venue>.<symbol>.<kind>     market data per venue (kind: snap, delta, trade, 
                                for a venue's separate perp edge)
 nbbo.<symbol>                  consolidated NBBO changes
 mkt.<venue>.<slug>.<kind>      prediction-market lifecycle (kind: listed, resolved)
+md._rtt.<from>.<to>            measured round trip between two regions' NATS (RegionRttMeasured;
+                               on the MD stream so every reader of books sees it, never sourced
+                               to another region: each region measures its own)
 ord.<tenant>.<graph_id>        execution graph (single writer: the graph engine)
 risk.<tenant>.acct             account aggregate: reservations (single writer: risk)
 risk.<tenant>.kill             kill switch
@@ -28,11 +31,12 @@ so the log itself shows who wrote what.
 from __future__ import annotations
 
 from events import algos, commands, execution, graph, market, risk, routing, sandbox, tca, vault
-from events import strategies
+from events import regions, strategies
 from events.base import Event
 
 _BAD = str.maketrans({".": "_", "*": "_", ">": "_", " ": "_", "\t": "_"})
 VENUE_WIDE = "_"
+RTT_PREFIX = "md._rtt"  # `_` starts no venue id: never an edge's subject
 VENUE_SCORES = "tca.score.*.*"  # every VenueScored, and no TCA report (those have three tokens)
 WRITER_HEADER = "Crossbook-Writer"
 
@@ -51,6 +55,7 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("algo.*.*", "front_door"),  # the API validates and stores modules: their lifecycle
     ("algo.*.*.run", "algo_host"),  # the algo runner (services/algos/runner.py)
     ("strat.*.*", "front_door"),  # the API hosts the strategy supervisor
+    (f"{RTT_PREFIX}.*.*", "prober"),  # before md.*.*.*: the first match counts
     ("md.*.*.*", "edge"),
     ("mkt.*.*.*", "edge"),
     ("nbbo.*", "nbbo"),
@@ -100,6 +105,10 @@ def md(venue: str, symbol: str, kind: str) -> str:
     return f"md.{token(venue)}.{token(symbol)}.{kind}"
 
 
+def rtt_subject(from_region: str, to_region: str) -> str:
+    return f"{RTT_PREFIX}.{token(from_region)}.{token(to_region)}"
+
+
 def graph_subject(tenant: str, graph_id: str) -> str:
     return f"ord.{token(tenant)}.{token(graph_id)}"
 
@@ -129,6 +138,8 @@ def subject_for(event: Event) -> str:
             # One venue-wide subject per edge (`_` or `_perp`): a reader of each subject's last
             # message must see the spot and the perp edge of one venue both.
             return md(v, s or (f"{VENUE_WIDE}{t}" if t and t != "spot" else VENUE_WIDE), "status")
+        case regions.RegionRttMeasured(from_region=a, to_region=b):
+            return rtt_subject(a, b)
         case market.NbboChanged(symbol=s):
             return f"nbbo.{token(s)}"
         case market.MarketListed(venue=v, slug=s):

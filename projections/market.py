@@ -25,6 +25,7 @@ from events.market import (
     VenueStatusChanged,
     covers,
 )
+from events.regions import RegionRttMeasured
 from events.venues import LEGACY_VENUES, venue_id
 
 
@@ -145,6 +146,8 @@ class MarketBooks:
         # edges ("" for an edge that streams both) report apart.
         self.venue_state: dict[tuple[str, str], VenueStatusChanged] = {}
         self.last_seen_ns: dict[str, int] = {}
+        # (from region, to region) -> the last measured round trip between their NATS (ns)
+        self.region_rtt_ns: dict[tuple[str, str], int] = {}
         self.position = 0
 
     def _book(self, venue: str, symbol: str) -> VenueBook:
@@ -190,6 +193,9 @@ class MarketBooks:
                 stats.notional_1e17 += event.px_1e9 * event.qty_1e8
                 stats.add_minute_notional(event.ts_event_ns or event.ts_ns, event.px_1e9 * event.qty_1e8)
                 stats.count += 1
+                return ()
+            case RegionRttMeasured(from_region=a, to_region=b):
+                self.region_rtt_ns[(a, b)] = event.rtt_ns
                 return ()
             case VenueStatusChanged(venue=v, symbol=s, state=state):
                 if not s:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     nats_tls_ca: Path | None = None  # default: <data_dir>/nats-tls/ca.pem
     # Replicas of the streams streams.json leaves to the deployment (3 on the 3-node cluster).
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    # The region this process runs in on the three-region supercluster (nats/regions/layout.json:
+    # na, eu, ap); empty = one region, no gateways. Selects the region's NATS account (its own
+    # users' seeds), the placement of its streams and the RTT the router adds to remote venues.
+    region: str = ""
     # Empty = SQLite file under data_dir; "postgresql://user@host:port/db" = PostgreSQL.
     database_url: str = ""
     api_host: str = "127.0.0.1"

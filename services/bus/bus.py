@@ -30,10 +30,14 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    ExternalStream,
+    Placement,
     PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamSource,
+    SubjectTransform,
 )
 
 from events import AnyEvent, decode, encode
@@ -219,7 +223,7 @@ class Bus:
         options: dict[str, Any] = {"reconnect_time_wait": 0.5}
         denials = Denials("")
         if user is not None and settings.nats_auth:
-            seed = seed_path(settings.data_dir, user)
+            seed = seed_path(settings.data_dir, user, settings.region)
             if seed.exists():
                 denials = Denials(user)
                 options |= {"nkeys_seed": str(seed), "inbox_prefix": inbox_prefix(user)}
@@ -273,8 +277,12 @@ class Bus:
             try:
                 info = await self._stream_call(f"$JS.API.STREAM.INFO.{s.name}", self.js.stream_info(s.name))
             except nats.js.errors.NotFoundError:
-                await self._stream_call(f"$JS.API.STREAM.CREATE.{s.name}", self.js.add_stream(config))
+                # Created without its sources (another region's stream): sourcing one that does
+                # not exist yet backs off for minutes; services/regions/link.py adds them.
+                created = _stream_config(s, sources=False)
+                await self._stream_call(f"$JS.API.STREAM.CREATE.{s.name}", self.js.add_stream(created))
                 continue
+            config = _stream_config(s, sources=bool(info.config.sources))
             if _differs(info.config, config):
                 # Only the admin user may change a stream (a service's user is refused here).
                 await self._stream_call(f"$JS.API.STREAM.UPDATE.{s.name}", self.js.update_stream(config))
@@ -643,7 +651,7 @@ def _differs(have: StreamConfig, want: StreamConfig) -> bool:
     )
 
 
-def _stream_config(s: StreamDef) -> StreamConfig:
+def _stream_config(s: StreamDef, *, sources: bool = True) -> StreamConfig:
     return StreamConfig(
         num_replicas=s.replicas,
         name=s.name,
@@ -654,6 +662,15 @@ def _stream_config(s: StreamDef) -> StreamConfig:
         max_age=float(s.max_age_s),
         max_bytes=s.max_bytes,
         duplicate_window=float(s.duplicate_window_s),
+        placement=Placement(tags=list(s.placement_tags)) if s.placement_tags else None,
+        sources=[
+            StreamSource(
+                name=src.name,
+                external=ExternalStream(api=src.api, deliver=src.deliver),
+                subject_transforms=[SubjectTransform(src=x, dest=x) for x in src.subjects],
+            )
+            for src in (s.sources if sources else ())
+        ] or None,
     )
 
 

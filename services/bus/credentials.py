@@ -1,7 +1,8 @@
 """Dev credentials and certificates, generated into the data dir (never the repo).
 
 - `<data_dir>/nats-creds/<user>.nk`: one nkey seed per NATS user (services/bus/permissions.py),
-  mode 0600, made once and kept; the server only ever sees the public keys.
+  mode 0600, made once and kept; the server only ever sees the public keys. In the three-region
+  supercluster each region's account has its own users: `nats-creds/<region>/<user>.nk`.
 - `<data_dir>/nats-tls/`: a local CA and one certificate for the servers (loopback names), used
   for client connections and between cluster nodes in cluster mode.
 - `authorization_conf()`: the nats-server `authorization` block, regenerated from the writer
@@ -31,8 +32,9 @@ TLS_DIR = "nats-tls"
 CERT_DAYS = 825  # dev certificates; regenerate by deleting the directory
 
 
-def seed_path(data_dir: Path, user: str) -> Path:
-    return data_dir / CREDS_DIR / f"{user}.nk"
+def seed_path(data_dir: Path, user: str, region: str = "") -> Path:
+    folder = data_dir / CREDS_DIR
+    return (folder / region if region else folder) / f"{user}.nk"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -41,14 +43,15 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def ensure_seeds(data_dir: Path) -> dict[str, str]:
-    """Make a seed for every user that has none; user -> public nkey."""
+def ensure_seeds(data_dir: Path, region: str = "") -> dict[str, str]:
+    """Make a seed for every user (of `region`'s account) that has none; user -> public nkey."""
     folder = data_dir / CREDS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
+    for d in (folder, folder / region) if region else (folder,):
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
     public: dict[str, str] = {}
     for user in IDENTITIES:
-        path = seed_path(data_dir, user)
+        path = seed_path(data_dir, user, region)
         if not path.exists():
             _write_private(path, nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER) + b"\n")
         pair = nkeys.from_seed(bytearray(path.read_bytes().strip()))

@@ -33,6 +33,7 @@ class Identity:
     publishes: tuple[str, ...] = ()  # core subjects (no stream) it publishes
     subscribes: tuple[str, ...] = ()  # core subjects it subscribes to
     manages_streams: bool = False
+    responds: bool = False  # may reply to the requests it receives (a service behind an import)
 
 
 IDENTITIES: dict[str, Identity] = {
@@ -46,6 +47,10 @@ IDENTITIES: dict[str, Identity] = {
         Identity("nbbo", ("nbbo",), ("MD",)),
         # The WASM algo runner: its algos' commands and what its instances did.
         Identity("algos", ("algo_host",), STREAMS),
+        # The region's RTT prober (services/regions/prober.py): pings the other regions over the
+        # gateway, answers theirs, and appends what it measured.
+        Identity("prober", ("prober",), ("MD",), publishes=("rtt.*.ping",), subscribes=("rtt.*.ping",),
+                 responds=True),
         # Durable projections, export and audit: read every stream, write nothing.
         Identity("reader", (), STREAMS),
         # Creates and changes streams (crossbook up, natsd); publishes no event.
@@ -131,7 +136,8 @@ def jetstream_api(reads: tuple[str, ...], manages_streams: bool) -> list[str]:
         if manages_streams:
             subjects += [f"$JS.API.STREAM.UPDATE.{s}", f"$JS.API.STREAM.DELETE.{s}", f"$JS.API.STREAM.PURGE.{s}"]
     if manages_streams:
-        subjects.append("$JS.API.STREAM.NAMES")
+        # ... and, on the supercluster, whether another region's stream exists (before sourcing it)
+        subjects += ["$JS.API.STREAM.NAMES", *(f"$JS.*.API.STREAM.INFO.{s}" for s in reads)]
     return subjects
 
 
@@ -143,7 +149,12 @@ def permissions(identity: Identity) -> dict[str, Any]:
     }
     if deny:
         publish["deny"] = deny
-    return {"publish": publish, "subscribe": {"allow": [f"{inbox_prefix(identity.name)}.>", *identity.subscribes]}}
+    block: dict[str, Any] = {
+        "publish": publish, "subscribe": {"allow": [f"{inbox_prefix(identity.name)}.>", *identity.subscribes]}
+    }
+    if identity.responds:
+        block["allow_responses"] = True
+    return block
 
 
 def inbox_prefix(user: str) -> str:

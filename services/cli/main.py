@@ -23,16 +23,22 @@ data.register(app)
 @app.command()
 def up(
     cluster: bool = typer.Option(False, "--cluster", help="a 3-node JetStream cluster (TLS, R3 streams) instead of one server"),
+    regions: bool = typer.Option(
+        False, "--regions", help="the three-region supercluster (nats/regions/layout.json): 3 nodes per region, gateways"
+    ),
 ) -> None:
     """Start the local cluster (NATS, simulated venues, edges, projections, API)."""
     from services.cli.cluster import up as run_up
 
-    run_up(load_settings(), console, cluster_mode=cluster)
+    if cluster and regions:
+        raise typer.BadParameter("choose --cluster or --regions")
+    run_up(load_settings(), console, cluster_mode=cluster, regions_mode=regions)
 
 
 @app.command()
 def natsd(
     node: int = typer.Option(0, help="run node 1, 2 or 3 of the 3-node cluster (nats/cluster/nN.conf, TLS); 0 = one dev server"),
+    region: str = typer.Option("", help="with --node: node N of this region of the supercluster (nats/regions/layout.json)"),
 ) -> None:
     """Run the project's nats-server in the foreground (JetStream, loopback, the data dir's users)."""
     from services.bus.credentials import ensure_tls
@@ -41,6 +47,22 @@ def natsd(
     settings = load_settings()
     users = settings.data_dir if settings.nats_auth else None
     binary = nats_server_binary()
+    if region:
+        from services.regions import default_layout
+        from services.regions.natsconf import node_conf as region_node_conf
+        from services.regions.natsconf import write_node_conf
+
+        if users is None:
+            raise typer.BadParameter("the supercluster's regions are NATS accounts: it needs users (CROSSBOOK_NATS_AUTH=1)")
+        layout = default_layout()
+        if not 1 <= node <= len(layout.region(region).nodes):
+            raise typer.BadParameter(f"--node must be 1..{len(layout.region(region).nodes)} for region {region}")
+        store = settings.data_dir / "nats" / f"{region}{node}"
+        conf = write_node_conf(
+            region_node_conf(layout, region, node - 1, tls=ensure_tls(settings.data_dir), data_dir=users),
+            store / "server.conf",
+        )
+        os.execv(binary, [binary, "-c", str(conf), "-sd", str(store)])
     if node:
         store = settings.data_dir / "nats" / f"n{node}"
         conf = server_conf(node_conf(node), store / "server.conf", data_dir=users, tls=ensure_tls(settings.data_dir))
@@ -77,6 +99,15 @@ def sim(venue: list[str] = typer.Option(None, help="only these venues (default: 
     from services.edges.sim.service import run_sims
 
     asyncio.run(run_sims(load_settings(), venue or None))
+
+
+@app.command()
+def prober() -> None:
+    """Measure the RTT to the other regions (CROSSBOOK_REGION) and answer theirs; first, as the
+    region's admin, source the other regions' market data once their streams exist."""
+    from services.regions.prober import run_prober
+
+    asyncio.run(run_prober(load_settings()))
 
 
 @app.command()

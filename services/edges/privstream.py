@@ -62,6 +62,11 @@ class VenuePrivateStream(ABC):
     def ping_frame(self) -> str | None:
         return None
 
+    def covers(self, child: ChildAllocated) -> bool:
+        """Whether this stream reports `child` (the spot streams here do not carry perps: those
+        children keep the normal REST poll)."""
+        return not child.symbol.endswith("-PERP")
+
     # --- frames ----------------------------------------------------------------------------
     @abstractmethod
     def parse(self, raw: str | bytes, child_of: ChildLookup, now_ns: int) -> list[Outcome]:

@@ -24,7 +24,7 @@ import httpx
 
 from events.routing import ChildAllocated
 from services.edges.budget import BudgetExceeded, Cost, RateBudget
-from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected
+from services.edges.sandbox.orders import Acked, Amended, Cancelled, Outcome, Rejected
 from services.errors import ConfigError, VenueError
 from services.vault import Credentials
 
@@ -43,10 +43,16 @@ class SignedRequest:
     query: str = ""
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a passphrase
+    host: str = ""  # another base URL than the venue's (Binance USD-M); "" = the venue's
 
     @property
     def target(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def url(self) -> str:
+        """What httpx is asked for: the target (under the client's base URL) or on `host`."""
+        return self.host.rstrip("/") + self.target if self.host else self.target
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,21 @@ class VenueOrders(ABC):
     `now_ms` is the wall clock for the venue's timestamp/nonce; `now_ns` stamps outcomes."""
 
     venue: str
+    # The venue's clock minus ours, learnt when the venue refused a timestamp (kept here: one per
+    # venue, shared by every account's transport); added to every timestamp and nonce we sign.
+    clock_offset_ms: int = 0
+
+    def time_request(self) -> SignedRequest | None:
+        """The venue's public clock (None: this venue's clock is not read)."""
+        return None
+
+    def parse_time(self, reply: VenueReply) -> int:
+        """The venue's time in epoch ms, from `time_request`'s reply."""
+        raise NotImplementedError
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        """The venue refused the request's timestamp (not executed): sync the clock and resend."""
+        return False
 
     def reference_request(self) -> SignedRequest | None:
         """Public metadata the builders need first (Hyperliquid asset ids); None once loaded."""
@@ -78,6 +99,22 @@ class VenueOrders(ABC):
 
     def load_reference(self, reply: VenueReply) -> None:
         """Keep what `reference_request` answered."""
+
+    def credentials_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Trading credentials to obtain from the stored ones first (Polymarket derives its L2
+        API key with a wallet signature); None once held, or when there is nothing to obtain."""
+        return None
+
+    def load_credentials(self, creds: Credentials, reply: VenueReply) -> None:
+        """Keep what `credentials_request` answered (never logged)."""
+
+    def quote_request(self, child: ChildAllocated) -> SignedRequest | None:
+        """A public read the order needs right before it is built (Hyperliquid: the mid a market
+        order is collared at); None: nothing to read."""
+        return None
+
+    def load_quote(self, child: ChildAllocated, reply: VenueReply) -> None:
+        """Keep what `quote_request` answered (VenueError when it is unusable: retried)."""
 
     def unexpected_reply(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected:
         """A reply in none of the venue's shapes (a proxy's page, a gateway error): its HTTP status."""
@@ -91,12 +128,31 @@ class VenueOrders(ABC):
     def parse_balances(self, reply: VenueReply) -> dict[str, Decimal]:
         raise NotImplementedError
 
+    def positions_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Holdings the balances reply leaves out (a prediction venue's contracts); None: none."""
+        return None
+
+    def parse_positions(self, reply: VenueReply) -> dict[str, Decimal]:
+        """Held quantity per asset as the ledger names it (reconciled with the balances)."""
+        raise NotImplementedError
+
     def open_orders_request(self, creds: Credentials, now_ms: int) -> SignedRequest | None:
         """Every open order of the account (all symbols)."""
         return None
 
     def parse_open_orders(self, reply: VenueReply) -> list[str]:
         """The client order ids of the open orders."""
+        raise NotImplementedError
+
+    # Native amend (None: the venue has none; the caller cancels and replaces).
+    def amend_request(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                      creds: Credentials, now_ms: int) -> SignedRequest | None:
+        """Change a resting order in place; `new_qty_1e8` is the new total (filled included)."""
+        return None
+
+    def parse_amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                    reply: VenueReply, now_ns: int) -> Amended | Rejected:
+        """The venue's answer to `amend_request` (the asked values for replies that echo none)."""
         raise NotImplementedError
 
     @abstractmethod
@@ -217,6 +273,12 @@ class HttpTransport:
         request = self.orders.reference_request()
         if request is not None:
             self.orders.load_reference(await self._send(request))
+        await self._credentials()
+
+    async def _credentials(self) -> None:
+        request = self.orders.credentials_request(self._creds, self._now_ms())
+        if request is not None:
+            self.orders.load_credentials(self._creds, await self._send(request))
 
     async def _send(self, request: SignedRequest, *, max_wait_s: float | None = None) -> VenueReply:
         budget = self.budget
@@ -225,7 +287,7 @@ class HttpTransport:
         headers: httpx.Headers = httpx.Headers()
         try:
             response = await self.client.request(
-                request.method, request.target, content=request.body.encode() or None, headers=request.headers
+                request.method, request.url, content=request.body.encode() or None, headers=request.headers
             )
             status, headers = response.status_code, response.headers
         finally:
@@ -236,7 +298,25 @@ class HttpTransport:
         return VenueReply(response.status_code, response.content)
 
     def _now_ms(self) -> int:
-        return self.clock_ns() // 1_000_000
+        return self.clock_ns() // 1_000_000 + self.orders.clock_offset_ms
+
+    async def _sync_clock(self) -> bool:
+        """Learn the venue's clock offset (its time against the middle of our round trip); False
+        when this venue's clock cannot be read."""
+        request = self.orders.time_request()
+        if request is None:
+            return False
+        sent_ms = self.clock_ns() // 1_000_000
+        reply = await self._send(request)
+        back_ms = self.clock_ns() // 1_000_000
+        if reply.status != 200:
+            raise VenueError(f"{self.venue}: its clock answered HTTP {reply.status}")
+        self.orders.clock_offset_ms = self.orders.parse_time(reply) - (sent_ms + back_ms) // 2
+        log.warning("%s: its clock is %d ms from ours; timestamps follow it", self.venue, self.orders.clock_offset_ms)
+        return True
+
+    def _clock_refused(self, outcomes: list[Outcome]) -> bool:
+        return len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_clock_refusal(outcomes[0])
 
     async def request(self, request: SignedRequest) -> VenueReply:
         """Send one prebuilt request through this account's budget (a private stream's
@@ -253,6 +333,9 @@ class HttpTransport:
                 found = await self.follow(child)
                 if found is not None:
                     return found
+            quote = self.orders.quote_request(child)
+            if quote is not None:
+                self.orders.load_quote(child, await self._send(quote))
             request = self.orders.new_order(child, self._creds, self._now_ms())
         except (UnsupportedOrder, ConfigError, ValueError) as exc:  # incl. a symbol the venue has no name for
             return [Rejected(child.client_order_id, "unsupported", str(exc), self.clock_ns())]
@@ -261,6 +344,10 @@ class HttpTransport:
         except BudgetExceeded as exc:  # never sent: the venue would have throttled it
             return [Rejected(child.client_order_id, "rate_budget", str(exc), self.clock_ns())]
         outcomes = self.orders.parse_new_order(child, reply, self.clock_ns())
+        if self._clock_refused(outcomes) and await self._sync_clock():
+            # Refused before matching (its timestamp was outside the window): the same order again.
+            request = self.orders.new_order(child, self._creds, self._now_ms())
+            outcomes = self.orders.parse_new_order(child, await self._send(request), self.clock_ns())
         unknown = not outcomes
         duplicate = len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_duplicate(outcomes[0])
         if not (unknown or duplicate):
@@ -294,16 +381,36 @@ class HttpTransport:
         refused = self.orders.parse_cancel(child, reply, self.clock_ns())
         return [refused] if refused is not None else await self.poll(child, venue_order_id)
 
+    async def amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int,
+                    new_px_1e9: int) -> list[Outcome]:
+        """Amend natively where the venue can ([Amended(mode="native_atomic")] or [Rejected]);
+        UnsupportedOrder where it cannot (the caller cancels and replaces)."""
+        await self._prepare()
+        request = self.orders.amend_request(child, venue_order_id, new_qty_1e8, new_px_1e9, self._creds, self._now_ms())
+        if request is None:
+            raise UnsupportedOrder(f"{self.venue} has no native amend")
+        reply = await self._send(request)
+        return [self.orders.parse_amend(child, venue_order_id, new_qty_1e8, new_px_1e9, reply, self.clock_ns())]
+
     async def balances(self) -> dict[str, Decimal] | None:
+        await self._credentials()
         request = self.orders.balances_request(self._creds, self._now_ms())
         if request is None:
             return None
         reply = await self._send(request)
         if reply.status != 200:
             raise VenueError(f"{self.venue}: balances answered HTTP {reply.status}")
-        return self.orders.parse_balances(reply)
+        balances = self.orders.parse_balances(reply)
+        request = self.orders.positions_request(self._creds, self._now_ms())
+        if request is not None:
+            reply = await self._send(request)
+            if reply.status != 200:
+                raise VenueError(f"{self.venue}: positions answered HTTP {reply.status}")
+            balances |= self.orders.parse_positions(reply)
+        return balances
 
     async def open_orders(self) -> list[str] | None:
+        await self._credentials()
         request = self.orders.open_orders_request(self._creds, self._now_ms())
         if request is None:
             return None
@@ -315,6 +422,9 @@ class HttpTransport:
     async def _state(self, child: ChildAllocated) -> OrderState | Rejected:
         reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
         state = self.orders.parse_order_status(child, reply, self.clock_ns())
+        if isinstance(state, Rejected) and self._clock_refused([state]) and await self._sync_clock():
+            reply = await self._send(self.orders.order_status(child, self._creds, self._now_ms()))
+            state = self.orders.parse_order_status(child, reply, self.clock_ns())
         if isinstance(state, Rejected) and self.orders.is_unknown_order(state):
             fallback = self.orders.order_status_fallback(child, self._creds, self._now_ms())
             if fallback is not None:

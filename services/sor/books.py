@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from projections.market import MarketBooks
 from services.refdata import fee_schedule, reference_data
 from services.risk import RulesBook
@@ -17,7 +19,7 @@ MAX_ORDER_COST_PPM = 100_000
 
 def venue_books(
     market: MarketBooks, rules: RulesBook, symbol: str, side: str, venue: str | None = None,
-    qty_1e8: int | None = None, resting: bool = False,
+    qty_1e8: int | None = None, resting: bool = False, region_rtt_ns: Callable[[str], int] | None = None,
 ) -> list[VenueBook]:
     """Usable venue books for `symbol` (opposite side, best first), optionally pinned to a venue.
 
@@ -25,7 +27,8 @@ def venue_books(
     charged as a fee over the notional of taking `qty_1e8` there (the order's size; without it
     the book's whole depth), so pools and order books compare on net cost. Latency is the
     venue's declared time to execution (a chain's block time) where reference data has one.
-    `resting`: only venues where an order can rest (a pool only swaps now)."""
+    `resting`: only venues where an order can rest (a pool only swaps now). `region_rtt_ns(venue)`:
+    the round trip to the region of the venue's edge (None: one region)."""
     refdata = reference_data()
     out = []
     for name, book in sorted(market.by_symbol.get(symbol, {}).items()):
@@ -55,6 +58,7 @@ def venue_books(
                 levels=levels,
                 taker_fee_ppm=fee_ppm,
                 latency_ns=DEFAULT_LATENCY_NS if latency is None else latency,
+                region_rtt_ns=region_rtt_ns(name) if region_rtt_ns is not None else 0,
                 min_qty_1e8=min_qty,
                 lot_1e8=instrument.lot_1e8,
                 tick_1e9=instrument.tick_1e9,

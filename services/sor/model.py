@@ -17,7 +17,9 @@ class VenueBook(msgspec.Struct, frozen=True, kw_only=True):
     bids descending for a sell (the order `events.market.BookSnapshot` already uses).
     `lot_1e8` is the quantity increment, `min_qty_1e8` the smallest order the venue takes,
     `max_qty_1e8` the available balance already converted to base units by the caller
-    (None = unlimited), `latency_ns` the EMA round trip (`latency.ema_step`).
+    (None = unlimited), `latency_ns` the EMA round trip (`latency.ema_step`), `region_rtt_ns`
+    the measured round trip from the router's region to the region of the venue's edge (0 for a
+    local venue): it is added to the venue's latency, measured or estimated.
     `taker_fee_ppm` may be negative (a taker rebate) but above -1_000_000.
     """
 
@@ -25,6 +27,7 @@ class VenueBook(msgspec.Struct, frozen=True, kw_only=True):
     levels: Sequence[tuple[int, int]]
     taker_fee_ppm: int
     latency_ns: int = 0
+    region_rtt_ns: int = 0
     min_qty_1e8: int = 0
     lot_1e8: int = 1
     tick_1e9: int = 1
@@ -45,6 +48,8 @@ class VenueBook(msgspec.Struct, frozen=True, kw_only=True):
             raise InvalidBook(f"{v}: max_qty_1e8 must be >= 0 or None, got {self.max_qty_1e8}")
         if self.latency_ns < 0:
             raise InvalidBook(f"{v}: latency_ns must be >= 0, got {self.latency_ns}")
+        if self.region_rtt_ns < 0:
+            raise InvalidBook(f"{v}: region_rtt_ns must be >= 0, got {self.region_rtt_ns}")
         if not -1_000_000 < self.taker_fee_ppm < 1_000_000:
             raise InvalidBook(f"{v}: taker_fee_ppm must be in (-1e6, 1e6), got {self.taker_fee_ppm}")
         levels = self.levels

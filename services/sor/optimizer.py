@@ -183,7 +183,8 @@ def _prepare(
                 n = bisect_right(levels, -limit, key=_neg_px)
             levels = levels[:n]
         score = scores.get(b.venue)
-        latency = b.latency_ns if score is None or score.latency_ns is None else score.latency_ns
+        # A remote venue's latency: its own (measured, else estimated) plus the RTT to its region.
+        latency = (b.latency_ns if score is None or score.latency_ns is None else score.latency_ns) + b.region_rtt_ns
         pen = penalty_ppt(latency, params.latency_penalty_ppm_per_ms)
         extra = (
             0 if score is None

@@ -29,6 +29,7 @@ from services.risk import AccountState, OrderIntent, RiskLimits, RiskRejected, R
 from services.sor import RoutePlan, SorError, SorParams, VenueBook, marketable_limit_px, plan_made_event, plan_order
 from services.sor.books import venue_books
 from services.sor.config import ROUTER_PARAMS
+from services.sor.regions import RegionLatency
 from services.sor.scores import VenueScoreBook
 
 RESTING = ("passive", "iceberg")  # rest GTC at a price instead of sweeping
@@ -70,6 +71,14 @@ class RoutingPolicy:
     # the symbol (`live_entry`; None = nowhere, as in a backtest).
     live_entry: Callable[[str, str], bool] | None = None
     connected: dict[str, set[str]] = field(default_factory=dict)  # tenant -> venues with credentials
+    # On the three-region supercluster: this router's region (CROSSBOOK_REGION); a remote
+    # venue's latency gains the measured RTT to its region. "" = one region, no RTT.
+    region: str = ""
+    regions: RegionLatency | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.region:
+            self.regions = RegionLatency(self.market, self.region)
 
     def fold_credentials(self, event: CredentialStored | CredentialRevoked) -> None:
         venues = self.connected.setdefault(event.tenant, set())
@@ -102,7 +111,9 @@ class RoutingPolicy:
         """The split of `qty_1e8` over the usable books (without `exclude`, and for a live
         graph only where the tenant can trade live), and the mark."""
         mark = self.mark(node.instrument.symbol)
-        books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue, qty_1e8)
+        rtt = self.regions.rtt_ns if self.regions is not None else None
+        books = venue_books(self.market, self.rules, node.instrument.symbol, node.side, node.instrument.venue,
+                             qty_1e8, region_rtt_ns=rtt)
         barred = self.barred(graph, node.instrument.symbol)
         books = [b for b in books if b.venue not in exclude and not barred(b.venue)]
         plan = plan_order(

@@ -187,7 +187,9 @@ class RouterService:
         self.md = md(self.market.apply) if md else MarketFollower(bus, self.market.apply)
         self.scores = VenueScoreBook()  # the TCA's venue scores feed the cost model
         # The decisions (risk check, plans, children, re-routes, clips): the kernel's own code.
-        self.policy = RoutingPolicy(self.market, self.rules, self.params, self.scores, live_entry=live_entry)
+        self.policy = RoutingPolicy(
+            self.market, self.rules, self.params, self.scores, live_entry=live_entry, region=bus.settings.region
+        )
         subjects = ["cmd.>", "ord.>", "risk.>", "route.>", "exec.>", "vault.>", VENUE_SCORES]
         self.ledger = follow(bus, "LEDGER", subjects, self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None

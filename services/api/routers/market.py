@@ -12,6 +12,7 @@ from services.api.errors import ApiError
 from services.api.access import json_body
 from services.api.state import ApiState, get_state
 from services.api.units import px, qty
+from services.sor.regions import RegionLatency
 
 router = APIRouter(prefix="/v1", tags=["market"])
 State = Annotated[ApiState, Depends(get_state)]
@@ -129,9 +130,14 @@ def _invalid(name: str, message: str) -> ApiError:
 async def edges(state: State) -> dict[str, Any]:
     """One row per edge. A venue whose perps stream on their own socket (Binance USD-M, Bybit
     linear) has a spot edge and a perp edge under its one venue id; `instrument_types` says what
-    each streams (an edge like OKX's streams both)."""
+    each streams (an edge like OKX's streams both). On the three-region supercluster `region`
+    is the region the edge runs in and `region_rtt_ns` the last measured round trip from this
+    API's region to it (0 when local, null until measured); `rtt_ms` is the edge's own round
+    trip plus that. One region: `region` "local"."""
     market = state.market
     now_ns = time.time_ns()
+    here = state.settings.region
+    regions = RegionLatency(market, here) if here else None
 
     def edge_of(venue: str, symbol: str) -> tuple[str, str]:
         kind = instrument_type_of(venue, symbol)
@@ -152,17 +158,21 @@ async def edges(state: State) -> dict[str, Any]:
             status = "connected"
         last_ns = market.last_seen_ns.get(venue, 0)
         kinds = sorted({instrument_type_of(venue, b.symbol) for b in books} or ({instrument_type} - {""}))
+        region_rtt = regions.measured_ns(venue) if regions is not None else 0
+        own_rtt = status_event.rtt_ns if status_event is not None else None
+        rtt_ms = None if own_rtt is None and not region_rtt else ((own_rtt or 0) + (region_rtt or 0)) / 1e6
         out.append(
             {
                 "edge_id": f"venue-edge-{venue}" + (f"-{instrument_type}" if instrument_type == "perp" else ""),
                 "venue": venue,
                 "instrument_types": kinds,
-                "region": "local",
+                "region": regions.region_of(venue) if regions is not None else "local",
+                "region_rtt_ns": region_rtt,
                 "status": status,
                 "sandbox_capable": True,
                 "last_heartbeat_ns": last_ns,
                 "age_ms": (now_ns - last_ns) // 1_000_000 if last_ns else None,
-                "rtt_ms": None,
+                "rtt_ms": rtt_ms,
                 "subscribed_symbols": sorted(b.symbol for b in books),
                 "symbol_count": len(books),
                 "live_symbol_count": len(live),

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.edges.binance import signing
-from services.edges.binance.orders import OPEN_STATUSES, BinanceSpotOrders, _end_reason
+from services.edges.binance.orders import OPEN_STATUSES, BinanceOrders, _end_reason
 from services.edges.numbers import ms_to_ns, qty_1e8
 from services.edges.privstream import ChildLookup, VenuePrivateStream, frame_json
 from services.edges.sandbox.orders import Acked, Cancelled, Outcome, Rejected
@@ -38,7 +38,7 @@ class BinanceSpotUserStream(VenuePrivateStream):
     keepalive_s = 30 * 60.0
 
     def __init__(self) -> None:
-        self.orders = BinanceSpotOrders()  # the same fill/fee rules as the REST replies
+        self.orders = BinanceOrders()  # the same fill/fee rules as the REST replies
 
     def open_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
         return SignedRequest("POST", USER_STREAM_PATH, headers={signing.API_KEY_HEADER: creds.api_key})

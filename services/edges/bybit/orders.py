@@ -1,8 +1,10 @@
-"""Bybit v5 spot order entry (REST): create, lookup, executions, cancel.
+"""Bybit v5 order entry (REST): create, lookup, executions, cancel; spot (`category=spot`) and
+USDT/USDC perps (a `-PERP` child: `category=linear`, BTC-USDT-PERP -> BTCUSDT, BTC-USDC-PERP -> BTCPERP).
 
 `orderLinkId` (at most 36 of letters, digits, `-`, `_`) is our UUID client order id as is.
 A create reply only acknowledges; executions are read from `/v5/execution/list` by execId.
-Spot market buys are sized in the quote coin unless `marketUnit` says base.
+Spot market buys are sized in the quote coin unless `marketUnit` says base; linear sizes are
+always in the base coin (no `marketUnit`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from urllib.parse import urlencode
 
 from events.routing import ChildAllocated
 from services.edges.bybit import signing
-from services.edges.bybit.adapter import spot_to_venue
+from services.edges.bybit.adapter import perp_to_venue, spot_to_venue
 from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Filled, Outcome, Rejected
 from services.edges.transport import (
@@ -28,6 +30,8 @@ from services.edges.transport import (
 )
 from services.vault import Credentials
 
+TIME_PATH = "/v5/market/time"
+TIMESTAMP_OUTSIDE_WINDOW = "10002"  # "invalid request, please check your server timestamp or recv_window param"
 CREATE_PATH = "/v5/order/create"
 ORDER_PATH = "/v5/order/realtime"
 EXECUTIONS_PATH = "/v5/execution/list"
@@ -39,8 +43,28 @@ _LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _TIF = {"gtc": "GTC", "day": "GTC", "ioc": "IOC", "fok": "FOK"}
 
 
-class BybitSpotOrders(VenueOrders):
+def _market(child: ChildAllocated) -> tuple[str, str]:
+    """(category, venue symbol) of the child's market."""
+    if child.symbol.endswith("-PERP"):
+        return "linear", perp_to_venue(child.symbol)
+    return "spot", spot_to_venue(child.symbol)
+
+
+class BybitOrders(VenueOrders):
     venue = "bybit"
+
+    def time_request(self) -> SignedRequest:
+        return SignedRequest("GET", TIME_PATH)
+
+    def parse_time(self, reply: VenueReply) -> int:
+        doc = json_body(reply)
+        result = doc.get("result") if isinstance(doc, dict) else None
+        if not isinstance(result, dict) or "timeNano" not in result:
+            raise ValueError("bybit: time reply without timeNano")
+        return int(result["timeNano"]) // 1_000_000
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        return rejected.code == TIMESTAMP_OUTSIDE_WINDOW
 
     def client_id(self, client_order_id: str) -> str:
         return client_order_id if _LINK_ID.fullmatch(client_order_id) else hex_client_id(client_order_id)
@@ -51,15 +75,17 @@ class BybitSpotOrders(VenueOrders):
         return SignedRequest(method, path, query=query, body=body, headers=headers)
 
     def new_order(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        category, symbol = _market(child)
         order = {
-            "category": "spot",
-            "symbol": spot_to_venue(child.symbol),
+            "category": category,
+            "symbol": symbol,
             "side": child.side.capitalize(),
             "orderType": child.order_type.capitalize(),
             "qty": wire_decimal(child.qty_1e8, 8),
         }
         if child.order_type == "market":
-            order["marketUnit"] = "baseCoin"
+            if category == "spot":
+                order["marketUnit"] = "baseCoin"
         else:
             order["timeInForce"] = _TIF[child.tif]
             if child.limit_px_1e9 is not None:
@@ -83,7 +109,9 @@ class BybitSpotOrders(VenueOrders):
         return rejected.code == UNKNOWN_ORDER
 
     def order_status(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
-        query = urlencode({"category": "spot", "orderLinkId": self.client_id(child.client_order_id)})
+        category, symbol = _market(child)
+        params = {"category": category, "orderLinkId": self.client_id(child.client_order_id)}
+        query = urlencode(params if category == "spot" else {**params, "symbol": symbol})
         return self._request("GET", ORDER_PATH, creds, now_ms, query=query)
 
     def parse_order_status(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> OrderState | Rejected:
@@ -102,7 +130,7 @@ class BybitSpotOrders(VenueOrders):
 
     def fills(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
         return self._request("GET", EXECUTIONS_PATH, creds, now_ms,
-                             query=urlencode({"category": "spot", "orderId": venue_order_id}))
+                             query=urlencode({"category": _market(child)[0], "orderId": venue_order_id}))
 
     def parse_fills(self, child: ChildAllocated, venue_order_id: str, reply: VenueReply,
                     now_ns: int) -> list[Outcome]:
@@ -122,8 +150,8 @@ class BybitSpotOrders(VenueOrders):
         return outcomes
 
     def cancel(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
-        body = json.dumps({"category": "spot", "symbol": spot_to_venue(child.symbol), "orderId": venue_order_id},
-                          separators=(",", ":"))
+        category, symbol = _market(child)
+        body = json.dumps({"category": category, "symbol": symbol, "orderId": venue_order_id}, separators=(",", ":"))
         return self._request("POST", CANCEL_PATH, creds, now_ms, body=body)
 
     def parse_cancel(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> Rejected | None:
@@ -137,3 +165,6 @@ class BybitSpotOrders(VenueOrders):
         if doc["retCode"] != 0:
             return Rejected(child.client_order_id, str(doc["retCode"]), str(doc.get("retMsg", "")), now_ns)
         return doc.get("result") or {}
+
+
+BybitSpotOrders = BybitOrders  # the name before linear entry

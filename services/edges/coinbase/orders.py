@@ -180,17 +180,17 @@ class CoinbaseOrders(VenueOrders):
         reason = str(results[0].get("failure_reason", "UNKNOWN_CANCEL_FAILURE_REASON"))
         return Rejected(child.client_order_id, reason, "cancel refused", now_ns)
 
-    def amend(self, venue_order_id: str, limit_px_1e9: int, qty_1e8_: int, creds: Credentials,
-              now_ms: int) -> SignedRequest:
+    def amend_request(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                      creds: Credentials, now_ms: int) -> SignedRequest:
         """Native edit of a resting limit GTC order: the new price and total size (filled included)."""
-        body = {"order_id": venue_order_id, "price": wire_decimal(limit_px_1e9, 9), "size": wire_decimal(qty_1e8_, 8)}
+        body = {"order_id": venue_order_id, "price": wire_decimal(new_px_1e9, 9), "size": wire_decimal(new_qty_1e8, 8)}
         return self._request("POST", EDIT_PATH, creds, now_ms, body=_compact(body))
 
-    def parse_amend(self, child: ChildAllocated, venue_order_id: str, limit_px_1e9: int, qty_1e8_: int,
+    def parse_amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
                     reply: VenueReply, now_ns: int) -> Amended | Rejected:
         doc = json_body(reply)
         if reply.status == 200 and isinstance(doc, dict) and doc.get("success") is True:
-            return Amended(child.client_order_id, venue_order_id, qty_1e8_, limit_px_1e9, self.amend_mode, None, now_ns)
+            return Amended(child.client_order_id, venue_order_id, new_qty_1e8, new_px_1e9, self.amend_mode, None, now_ns)
         errors = doc.get("errors") if isinstance(doc, dict) else None
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             return Rejected(child.client_order_id, str(errors[0].get("edit_failure_reason", "EDIT_FAILED")),

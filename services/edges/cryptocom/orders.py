@@ -142,18 +142,18 @@ class CryptocomOrders(VenueOrders):
         doc = self._result(child, reply, now_ns)
         return doc if isinstance(doc, Rejected) else None
 
-    def amend(self, venue_order_id: str, limit_px_1e9: int, qty_1e8_: int, creds: Credentials,
-              now_ms: int) -> SignedRequest:
-        params = {"order_id": venue_order_id, "new_price": wire_decimal(limit_px_1e9, 9),
-                  "new_quantity": wire_decimal(qty_1e8_, 8)}
+    def amend_request(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                      creds: Credentials, now_ms: int) -> SignedRequest:
+        params = {"order_id": venue_order_id, "new_price": wire_decimal(new_px_1e9, 9),
+                  "new_quantity": wire_decimal(new_qty_1e8, 8)}
         return self._call(AMEND, params, creds, now_ms)
 
-    def parse_amend(self, child: ChildAllocated, venue_order_id: str, limit_px_1e9: int, qty_1e8_: int,
+    def parse_amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
                     reply: VenueReply, now_ns: int) -> Amended | Rejected:
         doc = self._result(child, reply, now_ns)
         if isinstance(doc, Rejected):
             return doc
-        return Amended(child.client_order_id, venue_order_id, qty_1e8_, limit_px_1e9, self.amend_mode, None, now_ns)
+        return Amended(child.client_order_id, venue_order_id, new_qty_1e8, new_px_1e9, self.amend_mode, None, now_ns)
 
     def balances_request(self, creds: Credentials, now_ms: int) -> SignedRequest:
         return self._call(BALANCE, {}, creds, now_ms)

@@ -3,15 +3,18 @@
 Credentials: `api_key` is the account address (info queries name it), `api_secret` the private
 key that signs (the account's, or an approved API wallet's); `extra_json` may set `"testnet":
 true` (source "b") and `"vault_address"`. The cloid is our client order id's 16 bytes in hex.
-Asset ids are indexes in `meta.universe`, read once. Orders are limit only: a market order on
-Hyperliquid is an aggressive IOC limit, whose price the router does not give.
+Asset ids are indexes in `meta.universe`, read once (with each coin's `szDecimals`).
+A market order is what Hyperliquid itself makes of one: an IOC limit at a collar, the mid (read
+from `allMids` right before the order) moved by at most `max_slippage_ppm` against us, rounded
+toward the mid to the venue's price rules (5 significant figures, at most 6 - szDecimals
+decimals; whole prices always allowed), so it never pays more than the collar.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
 from events.routing import ChildAllocated
@@ -38,15 +41,51 @@ EXCHANGE_ERROR = "err"  # the reply's own `status` when the whole request was re
 ORDER_ERROR = "order_error"  # a per-order error status (Hyperliquid has no codes, only text)
 UNKNOWN_ORDER = "unknownOid"
 _TIF = {"gtc": "Gtc", "day": "Gtc", "ioc": "Ioc"}
+MAX_SLIPPAGE_PPM = 50_000  # 5 %: the Hyperliquid SDK's default for its market orders
+SIG_FIGS = 5
+PERP_MAX_DECIMALS = 6  # a perp price has at most 6 - szDecimals decimals
+
+
+def collar_price(mid: Decimal, is_buy: bool, max_slippage_ppm: int, sz_decimals: int) -> Decimal:
+    """The IOC limit price of a market order: `mid` moved `max_slippage_ppm` against us, then
+    rounded toward the mid to 5 significant figures (whole prices always allowed) and at most
+    6 - szDecimals decimals. Rounding toward the mid keeps the price within the collar."""
+    if mid <= 0:
+        raise ValueError(f"hyperliquid: no usable mid ({mid})")
+    ppm = Decimal(1_000_000 + (max_slippage_ppm if is_buy else -max_slippage_ppm))
+    raw = mid * ppm / Decimal(1_000_000)
+    toward_mid = ROUND_DOWN if is_buy else ROUND_UP
+    sig_quantum = Decimal(1).scaleb(min(0, raw.adjusted() - SIG_FIGS + 1))  # never finer than 5 figures
+    px = raw.quantize(sig_quantum, toward_mid)
+    dec_quantum = Decimal(1).scaleb(-max(0, PERP_MAX_DECIMALS - sz_decimals))
+    if px.as_tuple().exponent < dec_quantum.as_tuple().exponent:  # type: ignore[operator]
+        px = px.quantize(dec_quantum, toward_mid)
+    if px <= 0:
+        raise ValueError(f"hyperliquid: the collar of mid {mid} rounds to nothing")
+    return px
 _JSON = {"Content-Type": "application/json"}
 
 
 class HyperliquidOrders(VenueOrders):
     venue = "hyperliquid"
 
-    def __init__(self) -> None:
+    def __init__(self, max_slippage_ppm: int = MAX_SLIPPAGE_PPM) -> None:
         self.symbols = HyperliquidAdapter()
         self.assets: dict[str, int] | None = None  # coin -> asset id, from meta
+        self.sz_decimals: dict[str, int] = {}  # coin -> szDecimals, from meta
+        self.mids: dict[str, Decimal] = {}  # coin -> mid, from the allMids read before a market order
+        self.max_slippage_ppm = max_slippage_ppm
+
+    def quote_request(self, child: ChildAllocated) -> SignedRequest | None:
+        return _info({"type": "allMids"}) if child.order_type == "market" else None
+
+    def load_quote(self, child: ChildAllocated, reply: VenueReply) -> None:
+        doc = json_body(reply)
+        if reply.status != 200 or not isinstance(doc, dict):
+            raise VenueError(f"hyperliquid: allMids answered {reply.status} without mids")  # transient: retried
+        coin = self.symbols.to_venue(child.symbol)
+        if coin in doc:
+            self.mids[coin] = Decimal(str(doc[coin]))
 
     def reference_request(self) -> SignedRequest | None:
         return None if self.assets is not None else _info({"type": "meta"})
@@ -57,6 +96,7 @@ class HyperliquidOrders(VenueOrders):
             # Transient (a 5xx, a proxy's page): the child is retried, not rejected as "no such perp".
             raise VenueError(f"hyperliquid: meta request answered {reply.status} without a universe")
         self.assets = {coin["name"]: index for index, coin in enumerate(doc["universe"])}
+        self.sz_decimals = {coin["name"]: int(coin.get("szDecimals") or 0) for coin in doc["universe"]}
 
     def client_id(self, client_order_id: str) -> str:
         return "0x" + hex_client_id(client_order_id)
@@ -76,21 +116,33 @@ class HyperliquidOrders(VenueOrders):
         return SignedRequest("POST", EXCHANGE_PATH, body=json.dumps(body, separators=(",", ":")), headers=dict(_JSON))
 
     def new_order(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
-        if child.order_type == "market" or child.limit_px_1e9 is None:
-            raise UnsupportedOrder("hyperliquid: market orders are IOC limits; the child has no limit price")
-        if child.tif not in _TIF:
+        asset = self._asset(child)
+        if child.order_type == "market":
+            price, tif = self._collar(child), "Ioc"
+        elif child.limit_px_1e9 is None:
+            raise UnsupportedOrder("hyperliquid: a limit child without a limit price")
+        elif child.tif not in _TIF:
             raise UnsupportedOrder(f"hyperliquid: no {child.tif} time in force")
+        else:
+            price, tif = wire_decimal(child.limit_px_1e9, 9), _TIF[child.tif]
         # Key order is hashed: a, b, p, s, r, t, c; then type, orders, grouping.
         order = {
-            "a": self._asset(child),
+            "a": asset,
             "b": child.side == "buy",
-            "p": wire_decimal(child.limit_px_1e9, 9),
+            "p": price,
             "s": wire_decimal(child.qty_1e8, 8),
             "r": False,
-            "t": {"limit": {"tif": _TIF[child.tif]}},
+            "t": {"limit": {"tif": tif}},
             "c": self.client_id(child.client_order_id),
         }
         return self._action({"type": "order", "orders": [order], "grouping": "na"}, creds, now_ms)
+
+    def _collar(self, child: ChildAllocated) -> str:
+        coin = self.symbols.to_venue(child.symbol)
+        if coin not in self.mids:
+            raise UnsupportedOrder(f"hyperliquid: no mid for {coin} to collar a market order at")
+        px = collar_price(self.mids[coin], child.side == "buy", self.max_slippage_ppm, self.sz_decimals.get(coin, 0))
+        return format(px.normalize(), "f")
 
     def parse_new_order(self, child: ChildAllocated, reply: VenueReply, now_ns: int) -> list[Outcome]:
         if reply.status >= 500:

@@ -199,21 +199,21 @@ class KrakenSpotOrders(VenueOrders):
         return None if (doc.get("result") or {}).get("count") else Rejected(
             child.client_order_id, UNKNOWN_ORDER, "nothing was cancelled", now_ns)
 
-    def amend(self, venue_order_id: str, limit_px_1e9: int, qty_1e8_: int, creds: Credentials,
-              now_ms: int) -> SignedRequest:
+    def amend_request(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
+                      creds: Credentials, now_ms: int) -> SignedRequest:
         """Native amend of an open order: new total quantity and limit price (keeps the txid)."""
-        params = [("txid", venue_order_id), ("order_qty", wire_decimal(qty_1e8_, 8)),
-                  ("limit_price", wire_decimal(limit_px_1e9, 9))]
+        params = [("txid", venue_order_id), ("order_qty", wire_decimal(new_qty_1e8, 8)),
+                  ("limit_price", wire_decimal(new_px_1e9, 9))]
         return self._request(AMEND_PATH, params, creds, now_ms)
 
-    def parse_amend(self, child: ChildAllocated, venue_order_id: str, limit_px_1e9: int, qty_1e8_: int,
+    def parse_amend(self, child: ChildAllocated, venue_order_id: str, new_qty_1e8: int, new_px_1e9: int,
                     reply: VenueReply, now_ns: int) -> Amended | Rejected:
         doc = _doc(reply)
         if doc is None:
             return self.unexpected_reply(child, reply, now_ns)
         if doc["error"] or not (doc.get("result") or {}).get("amend_id"):
             return self._rejected(child, doc, now_ns)
-        return Amended(child.client_order_id, venue_order_id, qty_1e8_, limit_px_1e9, self.amend_mode, None, now_ns)
+        return Amended(child.client_order_id, venue_order_id, new_qty_1e8, new_px_1e9, self.amend_mode, None, now_ns)
 
     # --- reconciliation ---------------------------------------------------------------------
     def balances_request(self, creds: Credentials, now_ms: int) -> SignedRequest:

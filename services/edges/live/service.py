@@ -54,10 +54,12 @@ from events.routing import ChildAllocated
 from projections.follower import SharedFollower, follow
 from services.aio import cancel_and_wait
 from services.bus import Bus
+from services.edges import cancels
 from services.edges.budget import Budgets, Limit
+from services.edges.cancels import CancelledNodes
 from services.edges.live import venues
 from events.venues import ONCHAIN_VENUES, instrument_type_of
-from services.edges.live.venues import ORDERS, PRIVATE_STREAMS, SPOT_ONLY
+from services.edges.live.venues import PRIVATE_STREAMS, SPOT_ONLY
 from services.edges.privstream import VenuePrivateStream
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
@@ -89,7 +91,7 @@ class LiveExecutor:
         self.order_wait_s = order_wait_s
         self.vault = vault
         self.owns_vault = owns_vault
-        self.orders = {venue: ORDERS[venue]() for venue in rest_urls}
+        self.orders = {venue: venues.new_orders(venue, url) for venue, url in rest_urls.items()}
         self.clients = {venue: httpx.AsyncClient(base_url=url, timeout=http_timeout_s)
                         for venue, url in rest_urls.items()}
         self.poll_interval_s = poll_interval_s
@@ -105,6 +107,8 @@ class LiveExecutor:
         self.tasks: set[asyncio.Task[None]] = set()
         self.cancelling: set[str] = set()  # its node or graph was cancelled: pull it
         self.withdrawn: set[str] = set()  # its node or graph was cancelled: never place it
+        self.cancelled = CancelledNodes()  # a child allocated after this is refused (services/edges/cancels.py)
+        self.submitted_ns: dict[str, int] = {}  # ChildSubmitted's time: when its request may still land
         # Failed attempts wait for the next poll tick rather than spin against a failing venue.
         self.retry_place: set[str] = set()
         self.retry_cancel: set[str] = set()
@@ -187,7 +191,7 @@ class LiveExecutor:
                 self.pending[coid] = None
                 self.wake.set()
         elif isinstance(event, (NodeCancelled, GraphCancelled)):
-            node = event.node_id if isinstance(event, NodeCancelled) else None
+            _, node = self.cancelled.read(event)
             for coid, alloc in self.allocated.items():
                 if alloc.graph_id == event.graph_id and node in (None, alloc.node_id) and coid not in self.final:
                     self.withdrawn.add(coid)  # never placed from now on; `_cancel` closes it
@@ -201,8 +205,9 @@ class LiveExecutor:
         """Fold one of our execution events (read back from the log or just published)."""
         coid = event.client_order_id
         match event:
-            case ChildSubmitted():
+            case ChildSubmitted(ts_ns=ts_ns):
                 self.submitted.add(coid)
+                self.submitted_ns.setdefault(coid, ts_ns)
             case ChildAcked(venue_order_id=venue_order_id):
                 self.venue_ids[coid] = venue_order_id
                 self.last_poll.setdefault(coid, time.monotonic())
@@ -251,7 +256,7 @@ class LiveExecutor:
                     alloc = self.allocated[coid]
                     if alloc.venue in self.unsynced:  # reconciliation looks it up
                         continue
-                    if ((alloc.tenant, alloc.venue) in self.stream_up
+                    if (self._streamed(alloc)
                             and now - self.last_poll.get(coid, 0.0) < self.stream_poll_interval_s):
                         continue  # the stream reports it; REST only as the slow fallback
                     self._spawn(coid, self._poll)
@@ -294,6 +299,10 @@ class LiveExecutor:
         if coid in self.venue_ids or coid in self.final or coid in self.withdrawn:
             return  # answered on the log already (a replayed or retried allocation), or withdrawn
         try:
+            if coid not in self.submitted and self.cancelled.covers(alloc.graph_id, alloc.node_id):
+                # Allocated after its node was cancelled: never sent (the sandbox's rule too).
+                await self._publish(alloc, [cancels.refusal(coid, alloc.node_id, self.clock_ns())])
+                return
             if alloc.venue not in self.orders:  # nobody else would ever answer this child
                 await self._publish(alloc, [Rejected(coid, "venue_not_live",
                                                      f"live order entry is not available for {alloc.venue}",
@@ -315,7 +324,10 @@ class LiveExecutor:
                 await self._publish_submitted(alloc)
             outcomes = await transport.place(alloc, resend=resend)
             await self._publish(alloc, outcomes)
-            if coid in self.venue_ids and coid not in self.final and (alloc.tenant, alloc.venue) not in self.stream_up:
+            if coid in self.withdrawn and coid in self.venue_ids and coid not in self.final:
+                # Its node was cancelled while the order was on its way: pulled at once.
+                await self._cancel_at_venue(alloc, transport)
+            elif coid in self.venue_ids and coid not in self.final and not self._streamed(alloc):
                 # An ack-only reply (OKX, Bybit): read the first fills back, unless the stream brings them.
                 await self._publish(alloc, await transport.poll(alloc, self.venue_ids[coid]))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
@@ -353,22 +365,30 @@ class LiveExecutor:
             transport = await self._transport(alloc)
             if transport is None:
                 log.warning("live: cannot cancel %s child %s: the tenant's credentials are gone", alloc.venue, coid)
+                self.cancelling.discard(coid)
             else:
-                outcomes = await transport.cancel(alloc, self.venue_ids[coid])
-                refused = [o for o in outcomes if isinstance(o, Rejected)]
-                if refused:  # filled or ended meanwhile: its end is read back by the next poll
-                    log.info("live: cancel of %s refused by %s: %s", coid, alloc.venue, refused[0].code)
-                await self._publish(alloc, [o for o in outcomes if not isinstance(o, Rejected)])
-            self.cancelling.discard(coid)
+                await self._cancel_at_venue(alloc, transport)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
             log.warning("live: cancel of %s child %s failed (%s); retrying", alloc.venue, coid, type(exc).__name__)
             self._lost_connection(alloc.venue, exc)
             self.cancelling.discard(coid)
             self.retry_cancel.add(coid)
 
+    async def _cancel_at_venue(self, alloc: ChildAllocated, transport: HttpTransport) -> None:
+        coid = alloc.client_order_id
+        outcomes = await transport.cancel(alloc, self.venue_ids[coid])
+        refused = [o for o in outcomes if isinstance(o, Rejected)]
+        if refused:  # filled or ended meanwhile: its end is read back by the next poll
+            log.info("live: cancel of %s refused by %s: %s", coid, alloc.venue, refused[0].code)
+        await self._publish(alloc, [o for o in outcomes if not isinstance(o, Rejected)])
+        self.cancelling.discard(coid)
+
     async def _close_unanswered(self, alloc: ChildAllocated) -> None:
-        """A withdrawn child the venue never answered: if it was sent, find it (then the next
-        round cancels it at the venue); if it never reached the venue, it is simply cancelled."""
+        """A withdrawn child the venue never answered: if it was sent, find it (then it is
+        cancelled at the venue at once); if it never reached the venue, it is simply cancelled.
+        "Not found" proves nothing while the request may still land (it timed out on its way, or
+        the venue's lookup lags its matching engine): the cancel is held, and the order looked up
+        again each poll tick, until the venue's window for that request has passed."""
         coid = alloc.client_order_id
         found = None
         if coid in self.submitted:
@@ -376,13 +396,26 @@ class LiveExecutor:
             if transport is None:
                 raise VenueError(f"no {alloc.venue} credentials to look up {coid}")
             found = await transport.follow(alloc)
-        if found is not None:
-            await self._publish(alloc, found)  # acked now: stays in `cancelling` for the venue cancel
-            return
+            if found is not None:
+                await self._publish(alloc, found)
+                if coid in self.venue_ids and coid not in self.final:
+                    await self._cancel_at_venue(alloc, transport)
+                return
+            landing_until = self.submitted_ns.get(coid, 0) + venues.landing_window_ns(alloc.venue)
+            if self.clock_ns() < landing_until:
+                log.info("live: %s child %s not at the venue yet; its cancel waits", alloc.venue, coid)
+                self.cancelling.discard(coid)
+                self.retry_cancel.add(coid)
+                return
         self.cancelling.discard(coid)
         await self._publish(alloc, [Cancelled(coid, "", 0, alloc.qty_1e8, "user", self.clock_ns())])
 
     # --- private streams -------------------------------------------------------------------------
+    def _streamed(self, alloc: ChildAllocated) -> bool:
+        """The child's account stream is up and reports it (REST is then only the slow fallback)."""
+        stream = self.streams.get(alloc.venue)
+        return stream is not None and (alloc.tenant, alloc.venue) in self.stream_up and stream.covers(alloc)
+
     async def _stream(self, key: str) -> None:
         """Hold one account's user-data stream open while it has credentials at the venue;
         reconnect after a drop (backing off), each connect followed by a reconciliation."""
@@ -587,12 +620,15 @@ class LiveExecutor:
         coid = alloc.client_order_id
         ref = ChildRef(alloc.child_id, alloc.graph_id, alloc.node_id, alloc.venue, alloc.tenant)
         events = []
+        listed: set[str] = set()  # a venue listing a trade twice in one answer (a duplicated fill message)
         for outcome in outcomes:
             match outcome:
                 case Acked() if coid in self.venue_ids:
                     continue
-                case Filled(fill_id=fill_id) if fill_id in self.fill_ids.get(coid, ()):
+                case Filled(fill_id=fill_id) if fill_id in self.fill_ids.get(coid, ()) or fill_id in listed:
                     continue
+                case Filled(fill_id=fill_id):
+                    listed.add(fill_id)
                 case Rejected() | Cancelled() if coid in self.final:
                     continue
             event = to_event(outcome, ref, event_id=_outcome_id(coid, outcome), ts_ns=self.clock_ns(),

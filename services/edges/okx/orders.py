@@ -1,19 +1,24 @@
-"""OKX v5 spot order entry (REST): place, lookup, fills, cancel.
+"""OKX v5 order entry (REST): place, lookup, fills, cancel; spot and USDT/USDC swaps (a `-PERP`
+child: `BTC-USDT-SWAP`, cross margin).
 
 `clOrdId` must be at most 32 alphanumerics, so our UUID client order id goes as its 32 hex
 digits (deterministic: a resend carries the same id and OKX refuses it as a duplicate).
 A place reply only acknowledges; fills are read from `/api/v5/trade/fills` by trade id.
-Swap sizes are contracts (ctVal), which the router does not plan in, so only spot is taken.
+Swap sizes are contracts: `sz = qty / ctVal` (ctVal in the base coin, from the venue's public
+instrument list, read once), refused unless a whole number of lots; sizes read back (`accFillSz`,
+`fillSz`) are contracts too and become base quantities again (`qty = sz * ctVal`). Prices are per
+base coin on both spot and linear swaps.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from events.routing import ChildAllocated
-from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
+from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, unscale, wire_decimal
 from services.edges.okx import signing
 from services.edges.okx.adapter import to_venue_symbol
 from services.edges.sandbox.orders import Acked, Filled, Outcome, Rejected
@@ -27,8 +32,12 @@ from services.edges.transport import (
     json_body,
     venue_fee,
 )
+from services.errors import VenueError
 from services.vault import Credentials
 
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+TIME_PATH = "/api/v5/public/time"
+TIMESTAMP_EXPIRED = "50102"  # "Timestamp request expired"
 PLACE_PATH = "/api/v5/trade/order"
 ORDER_PATH = "/api/v5/trade/order"
 FILLS_PATH = "/api/v5/trade/fills"
@@ -39,16 +48,84 @@ OPEN_STATES = frozenset({"live", "partially_filled"})
 _ORD_TYPE = {"gtc": "limit", "day": "limit", "ioc": "ioc", "fok": "fok"}
 
 
-class OkxSpotOrders(VenueOrders):
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A linear swap's contract: `ct_val` base coins per contract; sizes are whole `lot`s."""
+
+    ct_val: Decimal
+    lot: Decimal
+
+
+def to_contracts(qty_1e8: int, contract: Contract) -> str:
+    """A base quantity as OKX's `sz` in contracts; refused unless a whole number of lots."""
+    contracts = unscale(qty_1e8, 8) / contract.ct_val
+    if contracts <= 0 or contracts % contract.lot:
+        raise UnsupportedOrder(f"okx: {unscale(qty_1e8, 8)} is not a whole number of {contract.lot}-contract lots "
+                               f"of {contract.ct_val} each")
+    return format(contracts.normalize(), "f")
+
+
+def from_contracts(sz: str, contract: Contract) -> int:
+    """OKX's size in contracts as a base quantity (qty_1e8, exact)."""
+    return qty_1e8(Decimal(sz) * contract.ct_val)
+
+
+def parse_swap_instruments(doc: object) -> dict[str, Contract]:
+    """instId -> Contract of the linear swaps in a `/api/v5/public/instruments?instType=SWAP` reply
+    (inverse swaps are sized in USD per contract and are left out)."""
+    if not isinstance(doc, dict) or doc.get("code") != "0" or not isinstance(doc.get("data"), list):
+        raise ValueError("okx: instruments reply without data")
+    return {i["instId"]: Contract(Decimal(i["ctVal"]), Decimal(i["lotSz"]))
+            for i in doc["data"] if i.get("ctType") == "linear" and i.get("ctVal")}
+
+
+class OkxOrders(VenueOrders):
     venue = "okx"
+
+    def __init__(self) -> None:
+        self.contracts: dict[str, Contract] | None = None  # linear swaps, once read
+
+    def reference_request(self) -> SignedRequest | None:
+        if self.contracts is not None:
+            return None
+        return SignedRequest("GET", INSTRUMENTS_PATH, query=urlencode({"instType": "SWAP"}))
+
+    def load_reference(self, reply: VenueReply) -> None:
+        try:
+            self.contracts = parse_swap_instruments(json_body(reply))
+        except (KeyError, ValueError, ArithmeticError) as exc:  # transient: retried, not "no such swap"
+            raise VenueError(f"okx: swap instruments answered {reply.status} without a usable list") from exc
+
+    def time_request(self) -> SignedRequest:
+        return SignedRequest("GET", TIME_PATH)
+
+    def parse_time(self, reply: VenueReply) -> int:
+        doc = json_body(reply)
+        if not isinstance(doc, dict) or doc.get("code") != "0" or not doc.get("data"):
+            raise ValueError("okx: time reply without data")
+        return int(doc["data"][0]["ts"])
+
+    def is_clock_refusal(self, rejected: Rejected) -> bool:
+        return rejected.code == TIMESTAMP_EXPIRED
 
     def client_id(self, client_order_id: str) -> str:
         return hex_client_id(client_order_id)
 
     def _inst_id(self, child: ChildAllocated) -> str:
-        if child.symbol.endswith("-PERP"):
-            raise UnsupportedOrder(f"okx: {child.symbol} is a swap (sized in contracts); only spot is supported")
         return to_venue_symbol(child.symbol)
+
+    def _contract(self, child: ChildAllocated) -> Contract | None:
+        """The swap's contract; None for spot."""
+        if not child.symbol.endswith("-PERP"):
+            return None
+        inst_id = self._inst_id(child)
+        if self.contracts is None or inst_id not in self.contracts:
+            raise UnsupportedOrder(f"okx: {inst_id} is sized in contracts and its contract value is not known")
+        return self.contracts[inst_id]
+
+    def _size(self, child: ChildAllocated, sz: str) -> int:
+        contract = self._contract(child)
+        return qty_1e8(sz) if contract is None else from_contracts(sz, contract)
 
     def _request(self, method: str, path: str, creds: Credentials, now_ms: int, *, query: str = "",
                  body: str = "") -> SignedRequest:
@@ -60,15 +137,16 @@ class OkxSpotOrders(VenueOrders):
         return SignedRequest(method, path, query=query, body=body, headers=headers)
 
     def new_order(self, child: ChildAllocated, creds: Credentials, now_ms: int) -> SignedRequest:
+        contract = self._contract(child)
         order = {
             "instId": self._inst_id(child),
-            "tdMode": "cash",
+            "tdMode": "cash" if contract is None else "cross",
             "side": child.side,
             "ordType": "market" if child.order_type == "market" else _ORD_TYPE[child.tif],
-            "sz": wire_decimal(child.qty_1e8, 8),
+            "sz": wire_decimal(child.qty_1e8, 8) if contract is None else to_contracts(child.qty_1e8, contract),
             "clOrdId": self.client_id(child.client_order_id),
         }
-        if child.order_type == "market":
+        if child.order_type == "market" and contract is None:
             order["tgtCcy"] = "base_ccy"  # spot market buys are sized in quote unless told
         elif child.limit_px_1e9 is not None:
             order["px"] = wire_decimal(child.limit_px_1e9, 9)
@@ -99,10 +177,12 @@ class OkxSpotOrders(VenueOrders):
             return item
         state = str(item.get("state", ""))
         reason = "ioc_remainder" if state == "canceled" and _is_ioc(child) else state
-        return OrderState(str(item["ordId"]), state in OPEN_STATES, qty_1e8(item.get("accFillSz") or "0"), reason)
+        return OrderState(str(item["ordId"]), state in OPEN_STATES, self._size(child, item.get("accFillSz") or "0"),
+                          reason)
 
     def fills(self, child: ChildAllocated, venue_order_id: str, creds: Credentials, now_ms: int) -> SignedRequest:
-        query = urlencode({"instType": "SPOT", "instId": self._inst_id(child), "ordId": venue_order_id})
+        inst_type = "SPOT" if self._contract(child) is None else "SWAP"
+        query = urlencode({"instType": inst_type, "instId": self._inst_id(child), "ordId": venue_order_id})
         return self._request("GET", FILLS_PATH, creds, now_ms, query=query)
 
     def parse_fills(self, child: ChildAllocated, venue_order_id: str, reply: VenueReply,
@@ -115,7 +195,7 @@ class OkxSpotOrders(VenueOrders):
             px = px_1e9(f["fillPx"])
             outcomes.append(Filled(
                 client_order_id=child.client_order_id, venue_order_id=str(f["ordId"]), fill_id=str(f["tradeId"]),
-                symbol=child.symbol, side=child.side, qty_1e8=qty_1e8(f["fillSz"]), px_1e9=px,
+                symbol=child.symbol, side=child.side, qty_1e8=self._size(child, f["fillSz"]), px_1e9=px,
                 # OKX reports a charged fee as negative; ours is positive when paid.
                 **venue_fee(-Decimal(f.get("fee") or "0"), f.get("feeCcy", ""), child.symbol, px),
                 liquidity="maker" if f.get("execType") == "M" else "taker",
@@ -143,6 +223,9 @@ class OkxSpotOrders(VenueOrders):
         if doc["code"] != "0" or not item:
             return Rejected(child.client_order_id, str(doc["code"]), str(doc.get("msg", "")), now_ns)
         return item
+
+
+OkxSpotOrders = OkxOrders  # the name before swap entry
 
 
 def _compact(doc: dict) -> str:

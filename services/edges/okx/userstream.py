@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8
 from services.edges.okx import signing
-from services.edges.okx.orders import OkxSpotOrders, _is_ioc
+from services.edges.okx.orders import _is_ioc
 from services.edges.privstream import ChildLookup, VenuePrivateStream, frame_json
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome
 from services.edges.transport import venue_fee
@@ -36,9 +36,6 @@ SPOT_TYPES = frozenset({"SPOT", "MARGIN"})
 class OkxUserStream(VenuePrivateStream):
     venue = "okx"
     keepalive_s = 25.0  # OKX closes a connection silent for 30 s
-
-    def __init__(self) -> None:
-        self.orders = OkxSpotOrders()
 
     def url(self, base: str, token: str) -> str:
         return f"{(base or DEFAULT_WS_ROOT).rstrip('/')}{PRIVATE_PATH}"

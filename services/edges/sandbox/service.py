@@ -30,13 +30,14 @@ from projections.retention import Retention, window_ns
 from services.aio import cancel_and_wait
 from services.bus import Bus
 from services.bus.outbox import Outbox
-from services.edges import registry
+from services.edges import cancels, registry
+from services.edges.cancels import CancelledNodes
 from services.edges.sandbox.accounts import SandboxAccounts
 from services.edges.sandbox.config import SandboxConfig, build_venue
 from services.edges.sandbox.engine import MarketEvent, SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.mapping import funding_events as funding_events  # its old home
-from services.edges.sandbox.orders import Outcome, Rejected, SandboxOrder, amended_child_qty
+from services.edges.sandbox.orders import Outcome, SandboxOrder, amended_child_qty
 
 log = logging.getLogger("crossbook.sandbox")
 
@@ -62,7 +63,7 @@ class SandboxExecutor:
         self.live: set[str] = set()  # submitted by this process
         # (graph_id, node_id) cancelled, node_id None for a whole graph: a child allocated after
         # its node's cancel (an iceberg clip racing it) is refused, never left resting.
-        self.cancelled: set[tuple[str, str | None]] = set()
+        self.cancelled = CancelledNodes()
         self.icebergs: set[tuple[str, str]] = set()  # (graph_id, node_id): its resting child is one clip
         # Per graph, its client order ids (amend replacements too) and node ids: what to forget
         # once it ended a dedup window ago (on the log's clock).
@@ -152,9 +153,9 @@ class SandboxExecutor:
                 marks.discard(coid)
             for venue in self.venues.values():
                 venue.forget(coid)
-        self.cancelled.discard((graph_id, None))
-        for node_id in self.graph_nodes.pop(graph_id, ()):
-            self.cancelled.discard((graph_id, node_id))
+        node_ids = self.graph_nodes.pop(graph_id, ())
+        self.cancelled.forget(graph_id, node_ids)
+        for node_id in node_ids:
             self.icebergs.discard((graph_id, node_id))
         self.evicted += 1
 
@@ -167,9 +168,8 @@ class SandboxExecutor:
         if isinstance(event, GraphCompleted | GraphCancelled):
             self.retention.ended(event.graph_id)
         if isinstance(event, (NodeCancelled, GraphCancelled)):
-            node_id = event.node_id if isinstance(event, NodeCancelled) else None
-            self.cancelled.add((event.graph_id, node_id))
-            self._cancel_resting(event.graph_id, node_id)
+            graph_id, node_id = self.cancelled.read(event)
+            self._cancel_resting(graph_id, node_id)
             return
         if isinstance(event, NodeAmended):
             self._amend_resting(event)
@@ -240,10 +240,8 @@ class SandboxExecutor:
     def _submit(self, event: ChildAllocated) -> None:
         coid = event.client_order_id
         self.live.add(coid)
-        if {(event.graph_id, None), (event.graph_id, event.node_id)} & self.cancelled:
-            refusal = Rejected(coid, "node_cancelled", f"node {event.node_id} was cancelled before this child was sent",
-                               self.clock_ns())
-            self._emit([refusal])
+        if self.cancelled.covers(event.graph_id, event.node_id):  # the rule shared with the live executor
+            self._emit([cancels.refusal(coid, event.node_id, self.clock_ns())])
             return
         order = SandboxOrder(
             client_order_id=coid,

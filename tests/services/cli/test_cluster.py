@@ -191,7 +191,7 @@ def test_up_runs_nats_with_a_user_per_process(up: Up) -> None:
     # Arrange: the cluster is serving (every process connected as its own user).
     quoted(up, "BTC-USDT", 2)
     seeds = sorted(p.name for p in (up.data_dir / "nats-creds").iterdir())
-    assert seeds == ["admin.nk", "algos.nk", "api.nk", "edge.nk", "nbbo.nk", "reader.nk", "trader.nk"]
+    assert seeds == ["admin.nk", "algos.nk", "api.nk", "edge.nk", "nbbo.nk", "prober.nk", "reader.nk", "trader.nk"]
     assert all((up.data_dir / "nats-creds" / s).stat().st_mode & 0o077 == 0 for s in seeds)  # owner only
     script = f"""
 import asyncio

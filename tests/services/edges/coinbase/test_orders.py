@@ -215,9 +215,9 @@ async def test_a_resting_order_is_amended_natively_then_cancelled(served: Served
     assert isinstance(acked, Acked)
     assert await transport.open_orders() == [COID]
     orders = CoinbaseOrders()
-    edit = orders.amend(acked.venue_order_id, 49_500 * PX, 200_000, CREDS, int(time.time() * 1000))
+    edit = orders.amend_request(alloc, acked.venue_order_id, 200_000, 49_500 * PX, CREDS, int(time.time() * 1000))
     response = await served.client.request(edit.method, edit.target, content=edit.body, headers=edit.headers)
-    amended = orders.parse_amend(alloc, acked.venue_order_id, 49_500 * PX, 200_000,
+    amended = orders.parse_amend(alloc, acked.venue_order_id, 200_000, 49_500 * PX,
                                  VenueReply(response.status_code, response.content), 7)
     assert amended == Amended(COID, acked.venue_order_id, 200_000, 49_500 * PX, "native_atomic", None, 7)
     [resting] = served.venue.orders.values()

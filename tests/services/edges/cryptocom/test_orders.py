@@ -129,9 +129,9 @@ async def test_resting_amend_cancel_and_a_lost_reply(served: Served) -> None:
     [acked] = await served.transport().place(alloc)  # 503, then found by client_oid
     assert isinstance(acked, Acked) and served.venue.placed_with(COID) == 1
     assert await served.transport().open_orders() == [COID]
-    amend = served.orders.amend(acked.venue_order_id, 49_500 * PX, 200_000, CREDS, int(time.time() * 1000))
+    amend = served.orders.amend_request(alloc, acked.venue_order_id, 200_000, 49_500 * PX, CREDS, int(time.time() * 1000))
     r = await served.client.request(amend.method, amend.target, content=amend.body, headers=amend.headers)
-    amended = served.orders.parse_amend(alloc, acked.venue_order_id, 49_500 * PX, 200_000,
+    amended = served.orders.parse_amend(alloc, acked.venue_order_id, 200_000, 49_500 * PX,
                                         VenueReply(r.status_code, r.content), 7)
     assert amended == Amended(COID, acked.venue_order_id, 200_000, 49_500 * PX, "native_atomic", None, 7)
     [cancelled] = await served.transport().cancel(alloc, acked.venue_order_id)

@@ -201,8 +201,8 @@ async def test_a_resting_order_is_amended_natively_then_cancelled(served: Served
     alloc = child(px=49_000 * PX)
     [acked] = await served.transport().place(alloc)
     assert isinstance(acked, Acked) and await served.transport().open_orders() == [COID]
-    amend = served.orders.amend(acked.venue_order_id, 49_500 * PX, 200_000, CREDS, int(time.time() * 1000))
-    amended = served.orders.parse_amend(alloc, acked.venue_order_id, 49_500 * PX, 200_000, await served.send(amend), 7)
+    amend = served.orders.amend_request(alloc, acked.venue_order_id, 200_000, 49_500 * PX, CREDS, int(time.time() * 1000))
+    amended = served.orders.parse_amend(alloc, acked.venue_order_id, 200_000, 49_500 * PX, await served.send(amend), 7)
     assert amended == Amended(COID, acked.venue_order_id, 200_000, 49_500 * PX, "native_atomic", None, 7)
     [resting] = served.venue.orders.values()
     assert (resting.qty, resting.price) == (Decimal("0.002"), Decimal("49500"))

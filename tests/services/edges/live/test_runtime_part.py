@@ -18,14 +18,16 @@ from services.settings import Settings
 
 
 def test_rest_url_comes_from_the_environment_else_the_venue(monkeypatch: pytest.MonkeyPatch) -> None:
-    for venue in ("OKX", "BYBIT", "BITMART", "HYPERLIQUID", "COINBASE", "KRAKEN", "BITGET", "CRYPTOCOM"):
+    for venue in ("OKX", "BYBIT", "BITMART", "HYPERLIQUID", "COINBASE", "KRAKEN", "BITGET", "CRYPTOCOM", "KALSHI",
+                  "POLYMARKET"):
         monkeypatch.delenv(f"CROSSBOOK_{venue}_REST_URL", raising=False)
     monkeypatch.setenv("CROSSBOOK_BINANCE_REST_URL", "http://127.0.0.1:1")
     assert venues.rest_urls() == {
         "binance": "http://127.0.0.1:1", "okx": "https://www.okx.com", "bybit": "https://api.bybit.com",
         "bitmart": "https://api-cloud.bitmart.com", "hyperliquid": "https://api.hyperliquid.xyz",
         "coinbase": "https://api.coinbase.com", "kraken": "https://api.kraken.com", "bitget": "https://api.bitget.com",
-        "cryptocom": "https://api.crypto.com/exchange/v1"}
+        "cryptocom": "https://api.crypto.com/exchange/v1",
+        "kalshi": "https://api.elections.kalshi.com/trade-api/v2", "polymarket": "https://clob.polymarket.com"}
 
 
 async def test_live_part_is_a_live_executor_on_the_configured_hosts(
@@ -38,6 +40,8 @@ async def test_live_part_is_a_live_executor_on_the_configured_hosts(
     monkeypatch.setenv("CROSSBOOK_BITMART_REST_URL", "http://127.0.0.1:6")
     for port, venue in enumerate(("COINBASE", "KRAKEN", "BITGET", "CRYPTOCOM"), start=7):
         monkeypatch.setenv(f"CROSSBOOK_{venue}_REST_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("CROSSBOOK_KALSHI_REST_URL", "http://127.0.0.1:11/trade-api/v2")
+    monkeypatch.setenv("CROSSBOOK_POLYMARKET_REST_URL", "http://127.0.0.1:12")
     live = Settings(data_dir=settings.data_dir, nats_url=settings.nats_url, live_orders=True, live_poll_ms=250,
                     master_key=base64.b64encode(os.urandom(32)).decode(), _env_file=None)
     part = trader_part("live", bus, live)
@@ -45,7 +49,8 @@ async def test_live_part_is_a_live_executor_on_the_configured_hosts(
     assert {v: str(c.base_url) for v, c in part.clients.items()} == {
         "binance": "http://127.0.0.1:2", "okx": "http://127.0.0.1:3", "bybit": "http://127.0.0.1:4",
         "bitmart": "http://127.0.0.1:6", "hyperliquid": "http://127.0.0.1:5", "coinbase": "http://127.0.0.1:7",
-        "kraken": "http://127.0.0.1:8", "bitget": "http://127.0.0.1:9", "cryptocom": "http://127.0.0.1:10"}
+        "kraken": "http://127.0.0.1:8", "bitget": "http://127.0.0.1:9", "cryptocom": "http://127.0.0.1:10",
+        "kalshi": "http://127.0.0.1:11/trade-api/v2/", "polymarket": "http://127.0.0.1:12"}
     assert part.poll_interval_s == 0.25
     await part.start()
     await part.ledger.wait_caught_up()
