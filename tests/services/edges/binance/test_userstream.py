@@ -133,3 +133,9 @@ def test_listen_key_requests_carry_only_the_api_key() -> None:
     assert stream.url("", "abc") == "wss://stream.binance.com:9443/ws/abc"
     assert stream.is_expired('{"e": "listenKeyExpired", "E": 1, "listenKey": "abc"}')
     assert not stream.is_expired(raw("ws_user_execution_report_new.json"))
+
+
+def test_the_spot_stream_does_not_cover_perp_children() -> None:
+    stream = BinanceSpotUserStream()
+    assert stream.covers(child("a", symbol="ETH-USDT"))
+    assert not stream.covers(child("b", symbol="ETH-USDT-PERP"))  # USD-M pushes on its own stream
