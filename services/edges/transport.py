@@ -318,6 +318,11 @@ class HttpTransport:
     def _clock_refused(self, outcomes: list[Outcome]) -> bool:
         return len(outcomes) == 1 and isinstance(outcomes[0], Rejected) and self.orders.is_clock_refusal(outcomes[0])
 
+    async def request(self, request: SignedRequest) -> VenueReply:
+        """Send one prebuilt request through this account's budget (a private stream's
+        listenKey and keepalive calls)."""
+        return await self._send(request)
+
     async def place(self, child: ChildAllocated, *, resend: bool = False) -> list[Outcome]:
         """Send the new order. When the venue cannot say whether it took it (5xx) or already has
         our client id, the order is looked up and followed instead. Venues only refuse a client

@@ -3,16 +3,21 @@ book, accounts and fault switches, and how tests serve it)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import json
+import time
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from services.edges.live.loopback import hmac_sha256, LoopbackOrder, LoopbackVenue
+from services.edges.live.loopback import LoopbackOrder, LoopbackTrade, LoopbackVenue, hmac_sha256, pump
 
 
 def _split_signature(params: str) -> tuple[str, str]:
@@ -106,6 +111,7 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: Lo
             if not order.is_open:
                 return error(400, -2011, "Unknown order sent.")
             order.status = "CANCELED"
+            venue._report(order, "CANCELED", "CANCELED")
         return JSONResponse(order_doc(order))
 
     async def my_trades(request: Request) -> JSONResponse:
@@ -215,7 +221,32 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: Lo
         venue.requests_seen.append(f"{request.method} {request.url.path}")
         return JSONResponse({"serverTime": venue.now_ms()})
 
+    async def user_data_stream(request: Request) -> JSONResponse:
+        # API key only, no signature (Binance's USER_STREAM security type).
+        venue.requests_seen.append(f"{request.method} {request.url.path}")
+        api_key = request.headers.get("X-MBX-APIKEY", "")
+        if api_key not in venue.accounts:
+            return error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        if request.method == "POST":
+            key = base64.urlsafe_b64encode(hashlib.sha256(f"{api_key}:{len(venue.listen_keys)}".encode()).digest())
+            venue.listen_keys[key.decode()[:60]] = api_key
+            return JSONResponse({"listenKey": key.decode()[:60]})
+        if venue.listen_keys.get(request.query_params.get("listenKey", "")) != api_key:
+            return error(400, -1125, "This listenKey does not exist.")
+        return JSONResponse({})
+
+    async def user_stream(ws: WebSocket) -> None:
+        if venue.refuse_streams or ws.path_params["key"] not in venue.listen_keys:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await pump(ws, venue)
+
+    venue.stream_frame = execution_report
+
     return Starlette(routes=[
+        Route("/api/v3/userDataStream", user_data_stream, methods=["POST", "PUT"]),
+        WebSocketRoute("/ws/{key}", user_stream),
         Route("/api/v3/time", server_time, methods=["GET"]),
         Route("/fapi/v1/time", server_time, methods=["GET"]),
         Route("/fapi/v1/order", futures_new_order, methods=["POST"]),
@@ -227,3 +258,21 @@ def binance_app(venue: LoopbackVenue, recv_window_max_ms: int = 60_000, usdm: Lo
         Route("/api/v3/account", account, methods=["GET"]),
         Route("/api/v3/openOrders", open_orders, methods=["GET"]),
     ])
+
+
+def execution_report(venue: LoopbackVenue, order: LoopbackOrder, kind: str, status: str,
+                     trade: LoopbackTrade | None) -> str | None:
+    """An executionReport as Binance pushes it on the spot user-data stream. (A server whose
+    USD-M orders share the spot state, `usdm=None`, pushes those too; Binance would not.)"""
+    now = trade.ts_ms if trade is not None else int(time.time() * 1000)
+    quote = sum((t.price * t.qty for t in venue.trades if t.order_id == order.order_id), Decimal(0))
+    return json.dumps({
+        "e": "executionReport", "E": now, "s": order.symbol, "c": order.client_id, "S": order.side,
+        "o": "MARKET" if order.tif == "MARKET" else "LIMIT", "f": "GTC" if order.tif == "MARKET" else order.tif,
+        "q": str(order.qty), "p": str(order.price or Decimal(0)), "P": "0.00000000", "C": "", "x": kind,
+        "X": status, "r": "NONE", "i": order.order_id, "l": str(trade.qty if trade else Decimal(0)),
+        "z": str(order.filled), "L": str(trade.price if trade else Decimal(0)),
+        "n": str(trade.fee) if trade else "0", "N": "USDT" if trade else None, "T": now,
+        "t": trade.trade_id if trade else -1, "w": status in ("NEW", "PARTIALLY_FILLED"), "m": False,
+        "O": order.ts_ms, "Z": str(quote),
+    })

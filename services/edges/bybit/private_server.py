@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from decimal import Decimal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from services.edges.live.loopback import hmac_sha256, LoopbackOrder, LoopbackVenue
+from services.edges.live.loopback import LoopbackOrder, LoopbackTrade, LoopbackVenue, hmac_sha256, pump
 
 
 def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Starlette:
@@ -104,10 +106,12 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
         if isinstance(body, JSONResponse):
             return body
         doc = json.loads(body)
-        order = markets.get(doc.get("category"), venue).by_order_id(int(doc.get("orderId") or 0))
+        market = markets.get(doc.get("category"), venue)
+        order = market.by_order_id(int(doc.get("orderId") or 0))
         if order is None or not order.is_open:
             return reply(170213, "Order does not exist.")
         order.status = "CANCELED"
+        market._report(order, "CANCELED", "CANCELED")
         return reply(0, "OK", {"orderId": str(order.order_id), "orderLinkId": order.client_id})
 
     async def server_time(request: Request) -> JSONResponse:
@@ -115,7 +119,50 @@ def bybit_app(venue: LoopbackVenue, linear: LoopbackVenue | None = None) -> Star
         now_ms = venue.now_ms()
         return reply(0, "OK", {"timeSecond": str(now_ms // 1000), "timeNano": str(now_ms * 1_000_000)})
 
+    def push(_: LoopbackVenue, order: LoopbackOrder, kind: str, status_: str, trade: LoopbackTrade | None) -> str:
+        now = int(time.time() * 1000)
+        if trade is not None:  # fills go on `execution`
+            return json.dumps({"topic": "execution", "id": f"lb-{trade.trade_id}", "creationTime": now, "data": [{
+                "category": "spot", "symbol": order.symbol, "orderId": str(order.order_id),
+                "orderLinkId": order.client_id, "side": order.side.title(), "execId": str(trade.trade_id),
+                "execPrice": str(trade.price), "execQty": str(trade.qty), "execFee": str(trade.fee),
+                "feeCurrency": "USDT", "execType": "Trade", "isMaker": False, "execTime": str(trade.ts_ms)}]})
+        word = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled"}.get(
+            status_, "PartiallyFilledCanceled" if order.filled else "Cancelled")
+        return json.dumps({"topic": "order", "id": f"lb-{order.order_id}-{kind}", "creationTime": now, "data": [{
+            "category": "spot", "symbol": order.symbol, "orderId": str(order.order_id), "orderLinkId": order.client_id,
+            "side": order.side.title(), "orderStatus": word, "qty": str(order.qty), "cumExecQty": str(order.filled),
+            "leavesQty": str(order.qty - order.filled if word in ("New", "PartiallyFilled") else 0),
+            "createdTime": str(order.ts_ms), "updatedTime": str(now)}]})
+
+    venue.stream_frame = push
+
+    async def private_ws(ws: WebSocket) -> None:
+        # Auth as Bybit checks it: known key, `expires` in the future, hex HMAC over "GET/realtime" + expires.
+        await ws.accept()
+        if venue.refuse_streams:
+            await ws.close(code=1011)
+            return
+        try:
+            auth = json.loads(await ws.receive_text())
+            api_key, expires, signature = auth["args"]
+            account = venue.accounts.get(api_key)
+            good = (auth.get("op") == "auth" and account is not None and int(expires) > venue.now_ms()
+                    and hmac.compare_digest(hmac_sha256(account.secret, f"GET/realtime{expires}").hex(), signature))
+        except (KeyError, ValueError, TypeError):
+            good = False
+        await ws.send_text(json.dumps({"op": "auth", "success": good, "retCode": 0 if good else 10004,
+                                       "retMsg": "" if good else "Invalid sign", "connId": "lb"}))
+        if not good:
+            await ws.close()
+            return
+        subscribe = json.loads(await ws.receive_text())
+        await ws.send_text(json.dumps({"op": "subscribe", "success": True, "ret_msg": "",
+                                       "req_id": subscribe.get("req_id", ""), "connId": "lb"}))
+        await pump(ws, venue, lambda text: json.dumps({"op": "pong"}) if json.loads(text).get("op") == "ping" else None)
+
     return Starlette(routes=[
+        WebSocketRoute("/v5/private", private_ws),
         Route("/v5/market/time", server_time, methods=["GET"]),
         Route("/v5/order/create", create, methods=["POST"]),
         Route("/v5/order/realtime", realtime, methods=["GET"]),

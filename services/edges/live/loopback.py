@@ -28,6 +28,7 @@ from decimal import Decimal
 
 import uvicorn
 from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Level = list[Decimal]  # [price, size]
@@ -190,7 +191,8 @@ class LoopbackVenue:
     # The venue's clock runs this far ahead of ours (negative: behind): requests signed with our
     # clock fall outside its timestamp window.
     clock_skew_ms: int = 0
-    # Each trade is listed twice by the trades endpoint (a duplicated fill message).
+    # Each trade is listed twice by the trades endpoint and pushed twice on the private streams
+    # (a duplicated fill message).
     duplicate_fills: bool = False
     limits: list[ServerLimit] = field(default_factory=list)
     # Symbol -> base coins per contract, for books sized in contracts (OKX swaps): fees and
@@ -199,6 +201,33 @@ class LoopbackVenue:
     throttled: int = 0
     peak: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+    # Private streams (Binance listenKey, OKX/Bybit private WebSockets): listenKey -> API key;
+    # each open stream's queue of frames (None closes it); `refuse_streams` refuses new ones (the
+    # stream endpoint is down); `pushed` counts frames sent; `stream_frame` is how an order
+    # change looks on this venue's stream (its app sets it; None: no stream, or not on it).
+    listen_keys: dict[str, str] = field(default_factory=dict)
+    streams: list[asyncio.Queue[str | None]] = field(default_factory=list)
+    refuse_streams: bool = False
+    pushed: int = 0
+    stream_frame: Callable[[LoopbackVenue, LoopbackOrder, str, str, LoopbackTrade | None], str | None] | None = None
+
+    def _report(self, order: LoopbackOrder, kind: str, status: str, trade: LoopbackTrade | None = None) -> None:
+        """Push an order change (NEW, TRADE, CANCELED, EXPIRED) to every open private stream."""
+        if not self.streams or self.stream_frame is None:
+            return
+        frame = self.stream_frame(self, order, kind, status, trade)
+        if frame is None:
+            return  # not on this stream (a perp on a spot stream)
+        for queue in self.streams:
+            for _ in range(2 if trade is not None and self.duplicate_fills else 1):  # the fill message twice
+                queue.put_nowait(frame)
+                self.pushed += 1
+
+    def drop_streams(self) -> None:
+        """Close every open private stream (a venue-side disconnect)."""
+        for queue in self.streams:
+            queue.put_nowait(None)
+        self.streams.clear()  # nothing more reaches them
 
     def hold_reply(self) -> bool:
         if self.held_replies <= 0:
@@ -222,8 +251,10 @@ class LoopbackVenue:
         assert order.is_open and order.price is not None and qty <= order.qty - order.filled
         order.filled += qty
         order.status = "FILLED" if order.filled == order.qty else "PARTIALLY_FILLED"
-        self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
-                                              self._fee(order.symbol, order.price, qty), int(time.time() * 1000)))
+        trade = LoopbackTrade(next(self._ids), order.order_id, order.price, qty,
+                              self._fee(order.symbol, order.price, qty), int(time.time() * 1000))
+        self._book_trade(order, trade)
+        self._report(order, "TRADE", order.status, trade)
 
     def _fee(self, symbol: str, price: Decimal, qty: Decimal) -> Decimal:
         """In the quote asset: `qty` may be contracts (`contract_values`)."""
@@ -278,10 +309,12 @@ class LoopbackVenue:
         now = int(time.time() * 1000)
         order = LoopbackOrder(next(self._ids), client_id, symbol, side, qty, price, tif, ts_ms=now)
         self.orders[order.order_id] = order
+        self._report(order, "NEW", "NEW")
         levels = self.books.get(symbol, {"bids": [], "asks": []})["asks" if side == "BUY" else "bids"]
         crossing = [lv for lv in levels if price is None or (lv[0] <= price if side == "BUY" else lv[0] >= price)]
         if tif == "FOK" and sum(lv[1] for lv in crossing) < qty:
             order.status = "EXPIRED"
+            self._report(order, "EXPIRED", "EXPIRED")
             return order
         for level in crossing:
             take = min(level[1], qty - order.filled)
@@ -289,19 +322,55 @@ class LoopbackVenue:
                 break
             level[1] -= take
             order.filled += take
-            self._book_trade(order, LoopbackTrade(next(self._ids), order.order_id, level[0], take,
-                                                  self._fee(symbol, level[0], take), now))
+            trade = LoopbackTrade(next(self._ids), order.order_id, level[0], take, self._fee(symbol, level[0], take), now)
+            self._book_trade(order, trade)
+            self._report(order, "TRADE", "FILLED" if order.filled == qty else "PARTIALLY_FILLED", trade)
         levels[:] = [lv for lv in levels if lv[1] > 0]
         if order.filled == qty:
             order.status = "FILLED"
         elif tif in ("IOC", "MARKET"):
             order.status = "EXPIRED"
+            self._report(order, "EXPIRED", "EXPIRED")
         elif order.filled:
             order.status = "PARTIALLY_FILLED"
         return order
 
     def placed_with(self, client_id: str) -> int:
         return sum(1 for o in self.orders.values() if o.client_id == client_id)
+
+
+async def pump(ws: WebSocket, venue: LoopbackVenue, replies: Callable[[str], str | None] = lambda text: None) -> None:
+    """Send `venue`'s order changes on the accepted `ws` until either side closes; `replies`
+    answers the client's frames (keepalive pings)."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    venue.streams.append(queue)
+
+    async def from_client() -> None:
+        try:
+            while True:
+                reply = replies(await ws.receive_text())
+                if reply is not None:
+                    queue.put_nowait(reply)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    watcher = asyncio.create_task(from_client())
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                return
+            frame = getter.result()
+            if frame is None:
+                await ws.close()
+                return
+            await ws.send_text(frame)
+    finally:
+        if queue in venue.streams:
+            venue.streams.remove(queue)
+        watcher.cancel()
 
 
 def hmac_sha256(secret: str, message: str) -> bytes:

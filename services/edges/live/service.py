@@ -16,6 +16,12 @@ Never two orders for one child:
   orders, so the lookup is what protects a filled IOC);
 * outcome ids derive from the client order id (and the venue trade id for fills), so a
   republished outcome is dropped by JetStream and by this process's own fill-id set.
+
+Private streams: for each account with credentials at a venue in `venues.PRIVATE_STREAMS`, the
+venue's user-data WebSocket is held open and its frames become the same outcomes (same ids), so
+fills arrive without waiting for a poll. While it is up, the REST poll of that account's
+children slows to `stream_poll_interval_s` (the fallback); every (re)connect triggers a
+reconciliation of the venue (the recovery for whatever happened while it was down).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Callable, Coroutine, Mapping
 
 import httpx
 import msgspec
+from websockets.asyncio.client import connect as ws_connect
 
 from events import AnyEvent, commands, new_event_id
 from events.execution import (
@@ -52,7 +59,8 @@ from services.edges.budget import Budgets, Limit
 from services.edges.cancels import CancelledNodes
 from services.edges.live import venues
 from events.venues import ONCHAIN_VENUES, instrument_type_of
-from services.edges.live.venues import SPOT_ONLY
+from services.edges.live.venues import PRIVATE_STREAMS, SPOT_ONLY
+from services.edges.privstream import VenuePrivateStream
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.orders import Acked, Cancelled, Filled, Outcome, Rejected
 from services.edges.transport import HttpTransport
@@ -72,9 +80,12 @@ class LiveExecutor:
     def __init__(self, bus: Bus, vault: Vault, rest_urls: dict[str, str], *, poll_interval_s: float = 1.0,
                  http_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
                  owns_vault: bool = False, ledger: SharedFollower | None = None,
-                 limits: Mapping[str, tuple[Limit, ...]] | None = None, order_wait_s: float = 2.0) -> None:
+                 limits: Mapping[str, tuple[Limit, ...]] | None = None, order_wait_s: float = 2.0,
+                 stream_urls: Mapping[str, str] | None = None, stream_poll_interval_s: float = 30.0) -> None:
         """`limits`: the venues' rate limits per account (default `venues.LIMITS`); a new order
-        waits at most `order_wait_s` for room in its account's budget, then is rejected."""
+        waits at most `order_wait_s` for room in its account's budget, then is rejected.
+        `stream_urls`: venue -> user-data WebSocket root ("" = the venue's own) for the venues
+        whose private stream is used (None: none, REST polling only)."""
         self.bus = bus
         self.budgets = Budgets(venues.LIMITS if limits is None else limits)
         self.order_wait_s = order_wait_s
@@ -112,6 +123,18 @@ class LiveExecutor:
         self.answered: set[tuple[str, str]] = set()  # (command id, venue) with a VenueReconciled on the log
         self.books = AccountBooks(rules_book(instrument_rules()))  # the live balances, as risk folds them
         self.position = 0  # LEDGER sequence folded
+        self.streams: dict[str, VenuePrivateStream] = {
+            venue: PRIVATE_STREAMS[venue]() for venue in (stream_urls or {}) if venue in PRIVATE_STREAMS
+            and venue in self.orders}
+        self.stream_urls = dict(stream_urls or {})
+        self.stream_poll_interval_s = stream_poll_interval_s
+        self.stream_up: set[tuple[str, str]] = set()  # (tenant, venue) whose stream is connected
+        self.stream_connects: dict[tuple[str, str], int] = {}  # successful connects so far
+        self.stream_outcomes = 0  # outcomes taken from private streams (before dedup)
+        self.stream_progress = asyncio.Event()  # set after each private frame is handled
+        self.venue_clients: dict[tuple[str, str, str], str] = {}  # (venue, tenant, venue client id) -> coid
+        self.last_poll: dict[str, float] = {}  # coid -> monotonic time of its last poll (or ack)
+        self.polls = 0  # REST polls started
         self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>", "ord.>", "cmd.>", "vault.>"], self.on_ledger, ledger)
         self._task: asyncio.Task[None] | None = None
 
@@ -134,7 +157,7 @@ class LiveExecutor:
     @classmethod
     def from_settings(cls, bus: Bus, settings: Settings, ledger: SharedFollower | None = None) -> LiveExecutor:
         return cls(bus, open_vault(settings), venues.rest_urls(), poll_interval_s=settings.live_poll_ms / 1000,
-                   owns_vault=True, ledger=ledger)
+                   owns_vault=True, ledger=ledger, stream_urls=venues.stream_urls())
 
     # --- the log -----------------------------------------------------------------------------
     def on_ledger(self, event: AnyEvent, seq: int) -> None:
@@ -162,6 +185,8 @@ class LiveExecutor:
                 return  # the sandbox's, or a swap: the DEX executor's
             coid = event.client_order_id
             self.allocated.setdefault(coid, event)
+            if event.venue in self.orders:
+                self.venue_clients[(event.venue, event.tenant, self.orders[event.venue].client_id(coid))] = coid
             if coid not in self.venue_ids and coid not in self.final:
                 self.pending[coid] = None
                 self.wake.set()
@@ -185,6 +210,7 @@ class LiveExecutor:
                 self.submitted_ns.setdefault(coid, ts_ns)
             case ChildAcked(venue_order_id=venue_order_id):
                 self.venue_ids[coid] = venue_order_id
+                self.last_poll.setdefault(coid, time.monotonic())
                 self.pending.pop(coid, None)
             case ChildRejected() | ChildCancelled():
                 self.final.add(coid)
@@ -216,6 +242,9 @@ class LiveExecutor:
                 self._spawn(coid, self._place)
             for coid in sorted(self.cancelling):
                 self._spawn(coid, self._cancel)
+            for tenant, venues_of in sorted(self.connected.items()):
+                for venue in sorted(venues_of & self.streams.keys()):
+                    self._spawn(f"stream:{tenant}:{venue}", self._stream)
             if time.monotonic() >= next_poll:
                 # Resting orders and retries move on the poll tick; new work wakes us at once.
                 next_poll = time.monotonic() + self.poll_interval_s
@@ -224,8 +253,13 @@ class LiveExecutor:
                 self.retry_place.clear()
                 self.retry_cancel.clear()
                 for coid in sorted(set(self.venue_ids) - self.final):
-                    if self.allocated[coid].venue not in self.unsynced:  # reconciliation looks it up
-                        self._spawn(coid, self._poll)
+                    alloc = self.allocated[coid]
+                    if alloc.venue in self.unsynced:  # reconciliation looks it up
+                        continue
+                    if (self._streamed(alloc)
+                            and now - self.last_poll.get(coid, 0.0) < self.stream_poll_interval_s):
+                        continue  # the stream reports it; REST only as the slow fallback
+                    self._spawn(coid, self._poll)
             wake_at = min([next_poll, *(self.sync_after.get(v, 0.0) for v in self.unsynced)])
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, wake_at - time.monotonic()))
@@ -293,7 +327,8 @@ class LiveExecutor:
             if coid in self.withdrawn and coid in self.venue_ids and coid not in self.final:
                 # Its node was cancelled while the order was on its way: pulled at once.
                 await self._cancel_at_venue(alloc, transport)
-            elif coid in self.venue_ids and coid not in self.final:
+            elif coid in self.venue_ids and coid not in self.final and not self._streamed(alloc):
+                # An ack-only reply (OKX, Bybit): read the first fills back, unless the stream brings them.
                 await self._publish(alloc, await transport.poll(alloc, self.venue_ids[coid]))
         except Exception as exc:  # noqa: BLE001 - any failure leaves the order unknown, never the loop dead
             # The order may or may not be at the venue: look it up (never blindly resend) later.
@@ -303,6 +338,8 @@ class LiveExecutor:
 
     async def _poll(self, coid: str) -> None:
         alloc = self.allocated[coid]
+        self.polls += 1
+        self.last_poll[coid] = time.monotonic()
         try:
             transport = await self._transport(alloc)
             if transport is not None:
@@ -372,6 +409,86 @@ class LiveExecutor:
                 return
         self.cancelling.discard(coid)
         await self._publish(alloc, [Cancelled(coid, "", 0, alloc.qty_1e8, "user", self.clock_ns())])
+
+    # --- private streams -------------------------------------------------------------------------
+    def _streamed(self, alloc: ChildAllocated) -> bool:
+        """The child's account stream is up and reports it (REST is then only the slow fallback)."""
+        stream = self.streams.get(alloc.venue)
+        return stream is not None and (alloc.tenant, alloc.venue) in self.stream_up and stream.covers(alloc)
+
+    async def _stream(self, key: str) -> None:
+        """Hold one account's user-data stream open while it has credentials at the venue;
+        reconnect after a drop (backing off), each connect followed by a reconciliation."""
+        _, tenant, venue = key.split(":", 2)
+        backoff = self.poll_interval_s
+        while venue in self.connected.get(tenant, ()):
+            try:
+                await self._stream_once(tenant, venue)
+                backoff = self.poll_interval_s
+            except Exception as exc:  # noqa: BLE001 - REST polls meanwhile; try again
+                log.warning("live: %s user stream of %s lost (%s)", venue, tenant, type(exc).__name__)
+            finally:
+                if (tenant, venue) in self.stream_up:
+                    self.stream_up.discard((tenant, venue))
+                    self.wake.set()  # polling at the normal cadence again from now
+            await asyncio.sleep(min(backoff, 5.0))  # retry back-off, not synchronisation
+            backoff *= 2
+
+    async def _stream_once(self, tenant: str, venue: str) -> None:
+        stream = self.streams[venue]
+        creds = await asyncio.to_thread(self.vault.reveal, tenant, venue)
+        if creds is None:
+            return
+        transport = await self._transport_with(venue, creds)
+        opener = stream.open_request(creds, self.clock_ns() // 1_000_000)
+        token = stream.parse_open(await transport.request(opener)) if opener is not None else ""
+
+        def child_of(venue_client_id: str) -> ChildAllocated | None:
+            coid = self.venue_clients.get((venue, tenant, venue_client_id))
+            return self.allocated.get(coid) if coid is not None else None
+
+        async with ws_connect(stream.url(self.stream_urls.get(venue, ""), token), open_timeout=10,
+                              max_size=2**22) as ws:
+            login = stream.login_frames(creds, self.clock_ns() // 1_000_000)
+            for frame in login:
+                await ws.send(frame)
+            while login:  # subscribe only once the venue took the login (OKX refuses it before)
+                accepted = stream.login_reply(await asyncio.wait_for(ws.recv(), timeout=10.0))
+                if accepted is False:
+                    raise VenueError(f"{venue}: the private stream refused the login")
+                if accepted:
+                    break
+            for frame in stream.subscribe_frames():
+                await ws.send(frame)
+            self.stream_up.add((tenant, venue))
+            self.stream_connects[(tenant, venue)] = self.stream_connects.get((tenant, venue), 0) + 1
+            # Whatever happened while no stream listened is read back over REST.
+            self.unsynced[venue] = "reconnect"  # also after a start sync that began before it listened
+            self.wake.set()
+            log.info("live: %s user stream of %s connected", venue, tenant)
+            next_keepalive = time.monotonic() + stream.keepalive_s
+            while venue in self.connected.get(tenant, ()):  # revoked: close it
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=max(0.0, next_keepalive - time.monotonic()))
+                except TimeoutError:
+                    keepalive = stream.keepalive_request(creds, token, self.clock_ns() // 1_000_000)
+                    if keepalive is not None:
+                        await transport.request(keepalive)
+                    ping = stream.ping_frame()
+                    if ping is not None:
+                        await ws.send(ping)
+                    next_keepalive = time.monotonic() + stream.keepalive_s
+                    continue
+                if stream.is_expired(raw):
+                    return
+                outcomes = stream.parse(raw, child_of, self.clock_ns())
+                self.stream_outcomes += len(outcomes)
+                by_child: dict[str, list[Outcome]] = {}
+                for outcome in outcomes:
+                    by_child.setdefault(outcome.client_order_id, []).append(outcome)
+                for coid, mine in by_child.items():
+                    await self._publish(self.allocated[coid], mine)
+                self.stream_progress.set()
 
     # --- reconciliation --------------------------------------------------------------------------
     def _lost_connection(self, venue: str, exc: Exception) -> None:

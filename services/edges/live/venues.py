@@ -13,6 +13,8 @@ from services.edges.bybit.orders import BybitOrders
 from services.edges.hyperliquid.orders import HyperliquidOrders
 from services.edges.okx.orders import OkxOrders
 from services.edges.bitget.orders import BitgetSpotOrders
+from services.edges.binance.userstream import BinanceSpotUserStream
+from services.edges.bybit.userstream import BybitUserStream
 from services.edges.coinbase.orders import CoinbaseOrders
 from services.edges.cryptocom.orders import CryptocomOrders
 from services.edges.kraken.orders import KrakenSpotOrders
@@ -20,7 +22,9 @@ from services.edges.kalshi.orders import KalshiOrders
 from services.edges.kalshi.orders import request_cost as kalshi_cost
 from services.edges.polymarket.orders import PolymarketOrders
 from services.edges.polymarket.orders import request_cost as polymarket_cost
+from services.edges.okx.userstream import OkxUserStream
 from services.edges.budget import Cost, Limit
+from services.edges.privstream import VenuePrivateStream
 from services.edges.transport import SignedRequest, VenueOrders
 
 ORDERS: dict[str, type[VenueOrders]] = {
@@ -35,6 +39,12 @@ ORDERS: dict[str, type[VenueOrders]] = {
     "cryptocom": CryptocomOrders,
     "kalshi": KalshiOrders,
     "polymarket": PolymarketOrders,
+}
+# Venues whose user-data WebSocket drives the live executor (REST polls slower while it is up).
+PRIVATE_STREAMS: dict[str, type[VenuePrivateStream]] = {
+    "binance": BinanceSpotUserStream,
+    "okx": OkxUserStream,
+    "bybit": BybitUserStream,
 }
 # Order entry above that speaks only the venue's spot API: a perp child there (same venue id,
 # `-PERP` symbol) is refused, never sent to the spot endpoint.
@@ -56,6 +66,20 @@ def rest_url(venue: str) -> str:
 
 def rest_urls(venues: list[str] | None = None) -> dict[str, str]:
     return {venue: rest_url(venue) for venue in (venues or list(ORDERS))}
+
+
+def stream_url(venue: str) -> str:
+    """`CROSSBOOK_<VENUE>_USER_WS_URL`; else, when the REST API is overridden (a loopback server,
+    which serves its stream too), that host over ws://; else "" (the stream's own default)."""
+    explicit = os.environ.get(f"CROSSBOOK_{venue.upper()}_USER_WS_URL")
+    if explicit:
+        return explicit
+    rest = os.environ.get(f"CROSSBOOK_{venue.upper()}_REST_URL", "")
+    return rest.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
+def stream_urls() -> dict[str, str]:
+    return {venue: stream_url(venue) for venue in PRIVATE_STREAMS}
 
 
 def usdm_rest_url(binance_url: str) -> str:

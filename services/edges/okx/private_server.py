@@ -6,15 +6,17 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import time
 from datetime import datetime
 from decimal import Decimal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from services.edges.live.loopback import hmac_sha256, LoopbackOrder, LoopbackVenue
+from services.edges.live.loopback import LoopbackOrder, LoopbackTrade, LoopbackVenue, hmac_sha256, pump
 
 
 SWAP_LOT = Decimal("0.01")  # contracts per lot of every local swap (OKX's BTC-USDT-SWAP lot)
@@ -124,6 +126,7 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
                 "ordId": doc.get("ordId", ""), "clOrdId": "", "sCode": "51400",
                 "sMsg": "Order cancellation failed as the order has been filled, canceled or does not exist"}])
         order.status = "CANCELED"
+        venue._report(order, "CANCELED", "CANCELED")
         return ok([{"ordId": str(order.order_id), "clOrdId": order.client_id, "sCode": "0", "sMsg": ""}])
 
     async def instruments(request: Request) -> JSONResponse:
@@ -142,7 +145,54 @@ def okx_app(venue: LoopbackVenue, max_skew_s: int = 30) -> Starlette:
         venue.requests_seen.append(f"{request.method} {request.url.path}")
         return ok([{"ts": str(venue.now_ms())}])
 
+    def push(_: LoopbackVenue, order: LoopbackOrder, kind: str, status: str, trade: LoopbackTrade | None) -> str:
+        swap = order.symbol.endswith("-SWAP")
+        item = {
+            "instType": "SWAP" if swap else "SPOT", "instId": order.symbol, "ordId": str(order.order_id),
+            "clOrdId": order.client_id, "side": order.side.lower(),
+            "ordType": {"GTC": "limit"}.get(order.tif, order.tif.lower()), "px": str(order.price or ""),
+            "sz": str(order.qty), "accFillSz": str(order.filled),
+            "state": {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled"}.get(status, "canceled"),
+            "tradeId": str(trade.trade_id) if trade else "", "fillSz": str(trade.qty) if trade else "0",
+            "fillPx": str(trade.price) if trade else "", "fee": str(-trade.fee) if trade else "0", "feeCcy": "USDT",
+            "execType": "T" if trade else "", "fillTime": str(trade.ts_ms) if trade else "",
+            "cTime": str(order.ts_ms), "uTime": str(trade.ts_ms if trade else int(time.time() * 1000)),
+        }
+        return json.dumps({"arg": {"channel": "orders", "instType": "ANY", "uid": "1"}, "data": [item]})
+
+    venue.stream_frame = push
+
+    async def private_ws(ws: WebSocket) -> None:
+        # Login as OKX checks it: known key, passphrase, timestamp within the skew, signature over
+        # timestamp + "GET" + "/users/self/verify"; subscribe only after it.
+        await ws.accept()
+        if venue.refuse_streams:
+            await ws.close(code=1011)
+            return
+        try:
+            login = json.loads(await ws.receive_text())
+            args = login["args"][0]
+            account = venue.accounts.get(args["apiKey"])
+            ts = args["timestamp"]
+            expected = base64.b64encode(hmac_sha256(account.secret, f"{ts}GET/users/self/verify")).decode() if account else ""
+            good = (login.get("op") == "login" and account is not None
+                    and abs(venue.now_ms() / 1000 - int(ts)) <= max_skew_s
+                    and hmac.compare_digest(args["passphrase"], account.passphrase)
+                    and hmac.compare_digest(expected, args["sign"]))
+        except (KeyError, ValueError, IndexError, TypeError):
+            good = False
+        if not good:
+            await ws.send_text(json.dumps({"event": "error", "code": "60009", "msg": "Login failed.", "connId": "lb"}))
+            await ws.close()
+            return
+        await ws.send_text(json.dumps({"event": "login", "code": "0", "msg": "", "connId": "lb"}))
+        subscribe = json.loads(await ws.receive_text())
+        for arg in subscribe.get("args", []):
+            await ws.send_text(json.dumps({"event": "subscribe", "arg": arg, "connId": "lb"}))
+        await pump(ws, venue, lambda text: "pong" if text == "ping" else None)
+
     return Starlette(routes=[
+        WebSocketRoute("/ws/v5/private", private_ws),
         Route("/api/v5/public/time", server_time, methods=["GET"]),
         Route("/api/v5/public/instruments", instruments, methods=["GET"]),
         Route("/api/v5/trade/order", place, methods=["POST"]),
