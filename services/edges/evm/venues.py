@@ -11,8 +11,10 @@ latency (the time to inclusion) for the router's latency charge.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from events.ids import derive_id
 from events.market import BookSnapshot
@@ -21,6 +23,9 @@ from services.edges.evm.pools import PoolSpec, PoolState, pool_book
 from services.edges.sandbox.fees import FeeSchedule
 from services.refdata.book import ReferenceData
 from services.risk.config import InstrumentRules
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 CHAIN = "ethereum"
 VENUE_OF_KIND = {"v2": f"uniswap_v2_{CHAIN}", "v3": f"uniswap_v3_{CHAIN}"}
@@ -47,6 +52,32 @@ class Listing:
         return VENUE_OF_KIND[self.spec.kind]
 
 
+def configured_pools() -> list[tuple[str, str, str, str]]:
+    """CROSSBOOK_DEX_ETHEREUM_POOLS, `v2:0xPair:BASE[:SYMBOL],v3:0xPool:BASE[:SYMBOL]`, as
+    (kind, address, base, symbol) ("" = the tokens' own BASE-QUOTE)."""
+    out = []
+    for item in filter(None, (x.strip() for x in os.environ.get("CROSSBOOK_DEX_ETHEREUM_POOLS", "").split(","))):
+        kind, address, base, *symbol = item.split(":")
+        if kind not in VENUE_OF_KIND:
+            raise ValueError(f"pool kind must be v2 or v3, got {kind!r}")
+        out.append((kind, address, base, symbol[0] if symbol else ""))
+    return out
+
+
+def configured_listings(w3: Web3) -> list[Listing]:
+    """The configured pools as listings, their tokens read from the chain."""
+    from services.edges.evm import chain  # web3 is loaded only where a chain is configured
+
+    return [Listing(chain.discover(w3, kind, address, base), symbol)  # type: ignore[arg-type]
+            for kind, address, base, symbol in configured_pools()]
+
+
+def chain_block_time_ns() -> int:
+    """The chain's block time: CROSSBOOK_DEX_ETHEREUM_BLOCK_TIME_MS, else Ethereum's slot."""
+    ms = os.environ.get("CROSSBOOK_DEX_ETHEREUM_BLOCK_TIME_MS")
+    return int(ms) * 1_000_000 if ms else BLOCK_TIME_NS[CHAIN]
+
+
 def fee_schedule(venue: str) -> FeeSchedule:
     # The pool fee is in the prices and gas is a per-order cost on the book: nothing per notional.
     return FeeSchedule(venue=venue, maker_ppm=0, taker_ppm=0)
@@ -66,10 +97,25 @@ def feed_refdata(data: ReferenceData, listings: Iterable[Listing], block_time_ns
     by_venue: dict[str, list[InstrumentRules]] = {v: [] for v in VENUE_OF_KIND.values()}
     for listing in listings:
         by_venue[listing.venue].append(instrument(listing))
-    latency = BLOCK_TIME_NS[CHAIN] if block_time_ns is None else block_time_ns
+    latency = chain_block_time_ns() if block_time_ns is None else block_time_ns
     for venue, rules in by_venue.items():
         if rules:
             data.feed(venue, rules, fee_schedule(venue), latency_ns=latency)
+
+
+def feed_configured(data: ReferenceData) -> list[Listing]:
+    """At start-up, where CROSSBOOK_DEX_ETHEREUM_RPC_URL is set: the configured pools' venues
+    into reference data (tokens read from the node), so the router and risk know them."""
+    from web3 import Web3
+
+    from services.edges.evm.wallet import rpc_url
+
+    url = rpc_url("dex_ethereum")
+    if not url or not configured_pools():
+        return []
+    listings = configured_listings(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30})))
+    feed_refdata(data, listings)
+    return listings
 
 
 def gas_quote_1e9(swap_gas: int, gas_price_wei: int, native_px_1e9: int) -> int:
