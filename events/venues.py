@@ -26,6 +26,13 @@ SIGNER_OF = {"uniswap_v2_ethereum": "dex_ethereum", "uniswap_v3_ethereum": "dex_
 def credential_venue(venue: str) -> str:
     """The venue id a tenant's credentials for `venue` are stored under (its chain's signer)."""
     return SIGNER_OF.get(venue, venue)
+
+
+def account_venue(venue: str) -> str:
+    """The venue id whose balances trade at `venue`: a pool's chain wallet (`dex_ethereum`), one
+    account shared by every pool venue that wallet signs for; any other venue is its own."""
+    return SIGNER_OF.get(venue, venue)
+
 # Venue ids the perp edges wrote before spot and perps shared one id.
 LEGACY_VENUES = {"binance_usdm": "binance", "bybit_linear": "bybit"}
 

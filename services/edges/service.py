@@ -73,10 +73,15 @@ async def run_edge(settings: Settings, venue: str) -> None:
         raise SystemExit(f"unknown venue {venue!r}; known: {', '.join(sorted(adapters))}")
     cls = adapters[venue]
     endpoints = endpoints_for(cls, settings)
-    symbols = symbols_for(cls)
+    adapter = cls(endpoints)
+    # An edge whose instruments come from its venue's own configuration (the DEX edge's pools)
+    # lists them itself, and may bring its own runner (one connection, several venues).
+    configured = getattr(adapter, "configured_symbols", None)
+    symbols = symbols_for(cls) or (configured() if configured is not None else [])
     bus = await Bus.connect(settings, name=f"edge-{venue}", user="edge")
     await bus.ensure_streams()
-    runner = EdgeRunner(cls(endpoints), symbols, BusSink(bus))
+    make_runner = getattr(adapter, "make_runner", None)
+    runner = make_runner(symbols, BusSink(bus)) if make_runner is not None else EdgeRunner(adapter, symbols, BusSink(bus))
     await runner.start()
     log.info("edge %s streaming %s from %s", venue, ", ".join(symbols), endpoints.ws_url)
     settle_gc()

@@ -2,11 +2,14 @@
 
 Fed per venue by a source: the simulated market is one (`simulated.py`, the local venue
 servers' instrument lists and the sandbox fee schedules); a live venue's exchange info is
-another (not wired yet). Risk, the router, the API and the views read instruments and fees
-here, never from the sandbox package or the simulators' lists."""
+another (not wired yet); the configured on-chain pools are a third (read from the chain's
+node at start-up where CROSSBOOK_DEX_ETHEREUM_RPC_URL is set: services/edges/evm/venues.py).
+Risk, the router, the API and the views read instruments and fees here, never from the sandbox package or the simulators' lists."""
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import TYPE_CHECKING
 
 from services.refdata.symbols import split_symbol  # first: the sandbox engine needs it while book.py loads
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ReferenceData", "fee_schedule", "instrument_rules", "reference_data", "split_symbol"]
 
+log = logging.getLogger("crossbook.refdata")
 _current: ReferenceData | None = None
 
 
@@ -28,6 +32,13 @@ def reference_data() -> ReferenceData:
         from services.refdata.simulated import simulated  # the simulators import this package
 
         _current = simulated()
+        if os.environ.get("CROSSBOOK_DEX_ETHEREUM_RPC_URL"):
+            from services.edges.evm.venues import feed_configured  # web3 only where a chain is set
+
+            try:
+                feed_configured(_current)
+            except Exception:  # the node is down: the process runs, its pools are not routed to
+                log.exception("refdata: the on-chain pools could not be read; not routing to them")
     return _current
 
 

@@ -18,13 +18,18 @@ class ReferenceData:
         self._instruments: dict[str, list[InstrumentRules]] = {}
         self._fees: dict[str, FeeSchedule] = {}
         self._perp_fees: dict[str, FeeSchedule] = {}
-        self._latency_ns: dict[str, int] = {}  # a venue's own time to execution (a chain's block time)
+        self._latency_ns: dict[str, int] = {}  # a venue's own time to execution
+        self._wait_cost_ppm: dict[str, int] = {}  # a chain's cost of waiting for its block (ppm)
 
     def feed(
         self, venue: str, instruments: Iterable[InstrumentRules], fees: FeeSchedule | None,
-        perp_fees: FeeSchedule | None = None, latency_ns: int | None = None,
+        perp_fees: FeeSchedule | None = None, latency_ns: int | None = None, wait_cost_ppm: int | None = None,
     ) -> None:
         self._instruments[venue] = list(instruments)
+        if wait_cost_ppm is None:
+            self._wait_cost_ppm.pop(venue, None)
+        else:
+            self._wait_cost_ppm[venue] = wait_cost_ppm
         if latency_ns is None:
             self._latency_ns.pop(venue, None)
         else:
@@ -47,6 +52,10 @@ class ReferenceData:
     def latency_ns(self, venue: str) -> int | None:
         """The venue's declared time to execution (None: the router's default estimate)."""
         return self._latency_ns.get(venue)
+
+    def wait_cost_ppm(self, venue: str) -> int:
+        """What waiting for inclusion costs at an on-chain venue, ppm of notional (0 elsewhere)."""
+        return self._wait_cost_ppm.get(venue, 0)
 
     def instrument_rules(self) -> list[InstrumentRules]:
         return [rule for venue in self.venues() for rule in self._instruments[venue]]

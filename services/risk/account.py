@@ -40,6 +40,7 @@ from events.risk import (
 )
 from events.routing import ChildAllocated, PlanMade
 from events.sandbox import SandboxReset
+from events.venues import account_venue
 from services.risk.config import RulesBook, assets_of
 from services.risk.errors import WrongTenant
 from services.risk.money import (
@@ -358,25 +359,26 @@ def _fill(state: AccountState, fill: FillRecorded, rules: RulesBook) -> None:
     state.fill_keys.add(key)
     base, quote = assets_of(rules, fill.venue, fill.symbol)
     fee_quote, fee_elsewhere = fee_split(fill, quote)
+    account = account_venue(fill.venue)  # a pool's fill moves its chain wallet's balances
     if fee_elsewhere is not None:  # paid in another asset (BNB, the base): booked there
-        _add_balance(state, fill.venue, fee_elsewhere[0], -fee_elsewhere[1])
+        _add_balance(state, account, fee_elsewhere[0], -fee_elsewhere[1])
     if fill.side == "buy":
         spent_asset = quote
         spent = usd_to_quote_qty_up(cost_usd_1e9(fill.px_1e9, fill.qty_1e8)) + fee_quote
-        _add_balance(state, fill.venue, base, fill.qty_1e8)
-        _add_balance(state, fill.venue, quote, -spent)
+        _add_balance(state, account, base, fill.qty_1e8)
+        _add_balance(state, account, quote, -spent)
     else:
         spent_asset = base
         spent = fill.qty_1e8
         proceeds = usd_to_quote_qty_down(notional_usd_1e9(fill.px_1e9, fill.qty_1e8)) - fee_quote
-        _add_balance(state, fill.venue, base, -fill.qty_1e8)
-        _add_balance(state, fill.venue, quote, proceeds)
+        _add_balance(state, account, base, -fill.qty_1e8)
+        _add_balance(state, account, quote, proceeds)
     # The money just spent was what the node's reservation held: consume it together with the
     # balance so `available` does not dip in between.
     for res in list(state.reservations.values()):
         if spent <= 0:
             break
-        if (res.graph_id, res.node_id, res.venue, res.asset) == (fill.graph_id, fill.node_id, fill.venue, spent_asset):
+        if (res.graph_id, res.node_id, res.venue, res.asset) == (fill.graph_id, fill.node_id, account, spent_asset):
             spent -= _shrink(state, res, spent)
     pos, realised = trade_position(state.position(fill.symbol), fill.side, fill.qty_1e8, fill.px_1e9)
     state.positions[fill.symbol] = pos

@@ -16,6 +16,7 @@ from events.base import Event
 from events.graph import GraphCancelled, GraphCompleted, NodeCancelled, NodeCompleted
 from events.ids import derive_id
 from events.risk import RejectCode, ReservationMade, ReservationReleased, RiskCheckPassed, RiskCheckRejected
+from events.venues import account_venue
 from services.risk.account import AccountState
 from services.risk.config import RiskLimits, RulesBook
 from services.risk.errors import RiskError
@@ -79,9 +80,9 @@ def reservation_needs(accepted: RiskAccepted, venue_amounts: Mapping[str, int], 
             # Orders go out at the venue's tick-rounded limit (never above the intent's limit).
             px = fit.limit_px_1e9 if fit.limit_px_1e9 is not None else accepted.worst_px_1e9
             cost = cost_usd_1e9(px, qty)
-            key, amount = (venue, rule.quote_asset), usd_to_quote_qty_up(cost + fee_usd_1e9(cost, rule.fee_ppm))
+            key, amount = (account_venue(venue), rule.quote_asset), usd_to_quote_qty_up(cost + fee_usd_1e9(cost, rule.fee_ppm))
         else:
-            key, amount = (venue, base), qty
+            key, amount = (account_venue(venue), base), qty  # a pool's leg spends its chain wallet's
         needs[key] = needs.get(key, 0) + amount
     if total > intent.qty_1e8:
         return reject(

@@ -26,7 +26,8 @@ def venue_books(
     A book with a fixed cost per order (an on-chain pool's gas, from its snapshot) has that cost
     charged as a fee over the notional of taking `qty_1e8` there (the order's size; without it
     the book's whole depth), so pools and order books compare on net cost. Latency is the
-    venue's declared time to execution (a chain's block time) where reference data has one.
+    venue's declared time to execution where reference data has one; an on-chain venue's block
+    wait is its reference data's wait cost, added to its fee.
     `resting`: only venues where an order can rest (a pool only swaps now). `region_rtt_ns(venue)`:
     the round trip to the region of the venue's edge (None: one region)."""
     refdata = reference_data()
@@ -51,6 +52,9 @@ def venue_books(
             fee_ppm += cost_ppm
             min_qty = max(min_qty, min(depth, min_qty_for_cost(levels[0][0], book.order_cost_quote_1e9,
                                                                MAX_ORDER_COST_PPM)))
+        # A chain's block wait is charged as the expected adverse move over it (cost.block_wait_ppm,
+        # fed with the pools' reference data), not as ppm per ms of latency.
+        fee_ppm += refdata.wait_cost_ppm(name)
         latency = refdata.latency_ns(name)
         out.append(
             VenueBook(

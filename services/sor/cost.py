@@ -14,6 +14,7 @@ one, by at most 4 nano-USD per allocation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import isqrt
 
 from services.sor.errors import SorError
 from services.sor.model import Side
@@ -27,6 +28,25 @@ _PPT_DIV = 10**8 * PPT  # gross * ppt -> USD_1e9
 def penalty_ppt(latency_ns: int, latency_penalty_ppm_per_ms: int) -> int:
     """Return the latency penalty in ppt of notional: ppm/ms * ns = ppm * 1e-6 ms = ppt."""
     return latency_penalty_ppm_per_ms * latency_ns
+
+
+# 1/sqrt(2*pi) x 1e6: E[max(0, -X)] for X ~ N(0, 1) is 0.3989...
+_HALF_ABS_NORMAL_PPM = 398_943
+
+
+def block_wait_ppm(block_time_ns: int, vol_ppm_per_sqrt_s: int) -> int:
+    """The expected adverse move, in ppm of notional, while a swap waits for its block: the price
+    moves as a random walk of `vol_ppm_per_sqrt_s` per square-root second, and only a move
+    against the order costs it (one in our favour is capped by the pool, and one beyond the
+    collar reverts): E[max(0, -dP)] = vol x sqrt(T) / sqrt(2 pi). Rounded up.
+
+    Why not the CEX latency charge (ppm per ms, linear): that prices being picked off by faster
+    traders on a round trip of milliseconds; a block's wait is a diffusion over seconds, growing
+    with the square root of the wait, and linear ppm/ms would charge 12 s as 6 %."""
+    if block_time_ns <= 0 or vol_ppm_per_sqrt_s <= 0:
+        return 0
+    sqrt_t_1e15 = isqrt(block_time_ns * 10**21)  # sqrt(T in s) x 1e15
+    return -(-vol_ppm_per_sqrt_s * sqrt_t_1e15 * _HALF_ABS_NORMAL_PPM // (10**15 * 10**6))
 
 
 def score_penalty_ppt(fill_rate_ppm: int | None, slippage_ppm: int | None, unfilled_penalty_ppm: int) -> int:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from events import AnyEvent
-from events.execution import ChildAcked, ChildRejected, ChildSubmitted, FillRecorded
+from events.execution import BalanceAdjusted, ChildAcked, ChildRejected, ChildSubmitted, FillRecorded
 from events.ids import derive_id
 from events.routing import ChildAllocated
 from events.venues import ONCHAIN_VENUES, credential_venue
@@ -41,7 +41,10 @@ from web3 import Web3
 
 from services.edges.evm import chain
 from services.edges.evm.executor import ExecEvent, Routers, SignedSwap, SwapExecutor
-from services.edges.evm.venues import Listing
+from services.edges.evm.balances import WALLET_VENUE, read_wallet, reconcile_events, wallet_tokens
+from services.edges.evm.venues import Listing, instrument
+from services.risk.account import AccountState, fold_into, new_account
+from services.risk.config import rules_book
 from services.edges.evm.wallet import rpc_url
 from services.vault import Vault
 
@@ -95,8 +98,18 @@ class DexChildren:
         self.submitted: set[str] = set()
         self.acked: dict[str, str] = {}  # child id -> tx hash (the swap may be on chain)
         self.done: set[str] = set()  # filled or rejected: final
+        # Each tenant's wallet as the ledger has it (live graphs): the risk fold's own balances,
+        # over the wallet's adjustments and the pools' fills, to reconcile against the chain.
+        self.rules = rules_book(instrument(x) for x in self.listings.values())
+        self.tokens = wallet_tokens(self.listings.values())
+        self.wallets: dict[str, AccountState] = {}
 
     def fold(self, event: AnyEvent) -> None:
+        match event:
+            case BalanceAdjusted(venue=venue) if venue == WALLET_VENUE and not event.is_sandbox:
+                self._wallet_fold(event)
+            case ChildAllocated(venue=venue) | FillRecorded(venue=venue) if venue in ONCHAIN_VENUES and not event.is_sandbox:
+                self._wallet_fold(event)
         match event:
             case ChildAllocated(venue=venue) if venue in ONCHAIN_VENUES:
                 self.allocated.setdefault(event.child_id, event)
@@ -106,6 +119,28 @@ class DexChildren:
                 self.acked[event.child_id] = event.venue_order_id
             case ChildRejected(venue=venue) | FillRecorded(venue=venue) if venue in ONCHAIN_VENUES:
                 self.done.add(event.child_id)
+
+    def _wallet_fold(self, event: BalanceAdjusted | ChildAllocated | FillRecorded) -> None:
+        if isinstance(event, FillRecorded | ChildAllocated) and (event.venue, event.symbol) not in self.listings:
+            return  # a pool no longer configured: its assets are not the wallet's here
+        fold_into(self.wallets.setdefault(event.tenant, new_account(event.tenant)), event, self.rules)
+
+    def wallet_ledger(self, tenant: str) -> dict[str, int]:
+        state = self.wallets.get(tenant)
+        return {a: state.balance(WALLET_VENUE, a) for a in self.tokens} if state is not None else {}
+
+    def reconcile(self, tenant: str, tag: str) -> list[BalanceAdjusted]:
+        """The adjustments that bring the ledger's wallet balances to the chain's (none for a
+        tenant without a signer). Folded here as they are returned."""
+        venues = sorted({x.venue for x in self.listings.values()})
+        ex = self.signers(tenant, venues[0]) if venues else None
+        if ex is None:
+            return []
+        wallet = read_wallet(ex.w3, ex.address, self.tokens)
+        events = reconcile_events(tenant, self.wallet_ledger(tenant), wallet, ts_ns=self.clock_ns(), tag=tag)
+        for event in events:
+            self.fold(event)
+        return events
 
     def pending(self) -> list[ChildAllocated]:
         return [a for cid, a in self.allocated.items() if cid not in self.done]
@@ -159,6 +194,7 @@ class DexExecutor:
         self.ledger = follow(bus, "LEDGER", ["route.>", "exec.>"], self.on_ledger, ledger)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.tenants = [t for t in os.environ.get("CROSSBOOK_DEX_ETHEREUM_TENANTS", "").split(",") if t]
 
     async def start(self) -> None:
         await self.ledger.start()
@@ -186,6 +222,9 @@ class DexExecutor:
             # ack must precede the send); a publish that fails raises, and nothing more is sent.
             asyncio.run_coroutine_threadsafe(self._publish(events), loop).result()
 
+        # The wallets on the ledger before any leg is decided: every tenant the log or the
+        # environment (CROSSBOOK_DEX_ETHEREUM_TENANTS) names.
+        await self.reconcile_wallets({*self.children.wallets, *self.tenants})
         while True:
             self.wake.clear()
             for alloc in self.children.pending():
@@ -193,11 +232,24 @@ class DexExecutor:
                     await asyncio.to_thread(self.children.execute, alloc, publish)
                 except Exception:  # a node error: the child stays pending until the next wake
                     log.exception("dex: child %s could not be executed", alloc.child_id)
+                await self.reconcile_wallets([alloc.tenant])  # gas and transfers the fills do not show
             await self.wake.wait()
 
     async def _publish(self, events: list[AnyEvent]) -> None:
         for event in events:
             await self.bus.publish(event)
+
+    async def reconcile_wallets(self, tenants: Iterable[str]) -> list[BalanceAdjusted]:
+        out: list[BalanceAdjusted] = []
+        for tenant in sorted(tenants):
+            try:
+                events = await asyncio.to_thread(self.children.reconcile, tenant, str(self.children.clock_ns()))
+            except Exception:  # the node is down: the ledger keeps its balances until the next try
+                log.exception("dex: the wallet of %s could not be read", tenant)
+                continue
+            await self._publish(list(events))
+            out.extend(events)
+        return out
 
 
 def vault_signers(vault: Vault, w3: Web3, routers: Routers, *, confirmations: int = 1) -> Signers:

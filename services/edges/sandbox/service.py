@@ -34,6 +34,7 @@ from services.edges import cancels, registry
 from services.edges.cancels import CancelledNodes
 from services.edges.sandbox.accounts import SandboxAccounts
 from services.edges.sandbox.config import SandboxConfig, build_venue
+from services.edges.sandbox.fees import default_fee_venues
 from services.edges.sandbox.engine import MarketEvent, SandboxVenue
 from services.edges.sandbox.mapping import ChildRef, to_event
 from services.edges.sandbox.mapping import funding_events as funding_events  # its old home
@@ -52,7 +53,9 @@ class SandboxExecutor:
         self.seed = seed
         self.clock_ns = clock_ns
         self.venues: dict[str, SandboxVenue] = {}
-        self.known_venues = set(registry.venue_ids())  # md from anything else is not a venue
+        # md from anything else is not a venue it simulates: an edge without a fee schedule (the
+        # DEX edge's connection status; its pools' books are the DEX executor's) is skipped.
+        self.known_venues = set(registry.venue_ids()) & set(default_fee_venues())
         self.refs: dict[str, ChildRef] = {}  # client order id -> owner
         self.emitted: dict[str, int] = {}  # client order id -> outcomes published
         self.done: set[str] = set()  # client order ids that already have execution events

@@ -1,6 +1,7 @@
 """Pool legs in the router: a pool's equivalent book (exact V2 math, gas on the snapshot) goes
 through the market projection and the reference data like any venue's, and competes with a CEX
-book on net cost (price + pool fee in the levels + gas per swap + block-time latency)."""
+book on net cost (price + pool fee in the levels + gas per swap + the expected adverse move
+while the swap waits for its block)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from services.edges.evm.venues import Listing, book_snapshot, feed_refdata, gas_
 from services.refdata import instrument_rules, reference_data
 from services.risk import rules_book
 from services.sor import plan_order
-from services.sor.books import venue_books
+from services.sor.books import DEFAULT_LATENCY_NS, venue_books
 from services.sor.config import ROUTER_PARAMS
+from services.sor.cost import block_wait_ppm
 from services.sor.policy import RoutingPolicy
 
 U, P = 10**8, 10**9
@@ -86,7 +88,7 @@ def test_a_buy_whose_best_net_cost_is_split_takes_the_cex_and_the_pool(pool_refd
     gas = books.by_symbol[SYMBOL]["uniswap_v2_ethereum"].order_cost_quote_1e9
     # gas charged as a fee over the notional of the whole order at the pool (about 4 x 2009 USDT)
     assert pool.taker_fee_ppm == -(-gas * 1_000_000 // (sum(px * q for px, q in _take(pool.levels, 4 * U)) // U))
-    assert pool.latency_ns == 0 and pool.min_qty_1e8 > 0
+    assert pool.latency_ns == DEFAULT_LATENCY_NS and pool.min_qty_1e8 > 0
     plan = plan_order("buy", 4 * U, vb, arrival_mid_px_1e9=2_000 * P, params=ROUTER_PARAMS)
     legs = {a.venue: a.qty_1e8 for a in plan.allocations if a.qty_1e8}
     assert legs["binance"] == U and legs["uniswap_v2_ethereum"] == 3 * U
@@ -99,14 +101,42 @@ def test_gas_that_would_eat_the_trade_keeps_the_order_on_the_cex(pool_refdata: N
     assert [b.venue for b in vb] == ["binance"]
 
 
-def test_mainnet_block_time_is_charged_as_latency(pool_refdata: None) -> None:
-    feed_refdata(reference_data(), [POOL])  # Ethereum's 12 s slot
-    books = market(10 * GWEI, [(2_001 * P, U), (2_100 * P, 100 * U)])
-    vb = venue_books(books, rules_book(instrument_rules()), SYMBOL, "buy", qty_1e8=4 * U)
-    assert next(b for b in vb if b.venue == "uniswap_v2_ethereum").latency_ns == 12 * 10**9
-    plan = plan_order("buy", 4 * U, vb, arrival_mid_px_1e9=2_000 * P, params=ROUTER_PARAMS)
-    # at the router's linear 5 ppm/ms a 12 s block costs 6 %: the pool loses to the CEX wall
-    assert {a.venue for a in plan.allocations if a.qty_1e8} == {"binance"}
+def test_a_blocks_wait_is_the_expected_adverse_move_over_it() -> None:
+    # ETH at 107 ppm/sqrt(s): 107 x sqrt(12) / sqrt(2 pi) = 147.9 -> 148 ppm; sqrt(2): 60.4 -> 61
+    assert block_wait_ppm(12 * 10**9, 107) == 148
+    assert block_wait_ppm(2 * 10**9, 107) == 61
+    assert block_wait_ppm(0, 107) == 0 and block_wait_ppm(12 * 10**9, 0) == 0
+    # four times the wait, twice the cost (a diffusion), where ppm/ms would charge four times
+    assert block_wait_ppm(48 * 10**9, 107) in (2 * 148 - 1, 2 * 148)
+
+
+@pytest.mark.parametrize(("block_s", "winner"), [(12, "binance"), (2, "uniswap_v2_ethereum")])
+def test_the_block_wait_decides_between_a_pool_and_a_cex_by_chain(pool_refdata: None, block_s: int,
+                                                                  winner: str) -> None:
+    """A pool 100 ppm cheaper than the CEX (after the CEX's fee, no gas): an L2's 2 s block
+    (61 ppm) leaves it cheaper, mainnet's 12 s (148 ppm) does not. Under the router's linear
+    5 ppm/ms the 2 s block alone would have cost 1 % and the 12 s one 6 %."""
+    feed_refdata(reference_data(), [POOL], block_time_ns=block_s * 10**9, vol_ppm_per_sqrt_s=107)
+    books = market(0, [(2_004_220_000_000, 100 * U)])  # 2006.021 (pool's first level) x 1.0001 / 1.001
+    vb = venue_books(books, rules_book(instrument_rules()), SYMBOL, "buy", qty_1e8=10**5)
+    pool = next(b for b in vb if b.venue == "uniswap_v2_ethereum")
+    assert pool.levels[0][0] == 2_006_021_000_000
+    assert pool.taker_fee_ppm == block_wait_ppm(block_s * 10**9, 107)
+    assert pool.latency_ns == DEFAULT_LATENCY_NS  # the submission's round trip, as for the CEX
+    plan = plan_order("buy", 10**5, vb, arrival_mid_px_1e9=2_000 * P, params=ROUTER_PARAMS)
+    assert {a.venue for a in plan.allocations if a.qty_1e8} == {winner}
+    assert plan.filled_qty_1e8 == 10**5
+
+
+def test_the_chain_wait_comes_from_the_environment(pool_refdata: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_BLOCK_TIME_MS", "2000")
+    monkeypatch.setenv("CROSSBOOK_DEX_ETHEREUM_VOL_PPM_PER_SQRT_S", "214")
+    feed_refdata(reference_data(), [POOL])
+    assert reference_data().wait_cost_ppm(POOL.venue) == block_wait_ppm(2 * 10**9, 214) == 121
+    monkeypatch.delenv("CROSSBOOK_DEX_ETHEREUM_BLOCK_TIME_MS")
+    monkeypatch.delenv("CROSSBOOK_DEX_ETHEREUM_VOL_PPM_PER_SQRT_S")
+    feed_refdata(reference_data(), [POOL])  # Ethereum's 12 s slot, ETH's long-run volatility
+    assert reference_data().wait_cost_ppm(POOL.venue) == 148
 
 
 def test_the_policy_routes_a_leg_to_the_pool_and_never_rests_there(pool_refdata: None) -> None:
