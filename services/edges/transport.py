@@ -208,6 +208,15 @@ class UnsupportedOrder(VenueError):
     """The venue cannot take this child as asked (its message is safe to publish)."""
 
 
+def uuid_client_id(client_order_id: str) -> str:
+    """Our UUID client order id in its canonical text (venues that take a UUID); any other id as
+    the UUID derived from it, so a resend carries the same id."""
+    try:
+        return str(uuid.UUID(client_order_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, client_order_id))
+
+
 def hex_client_id(client_order_id: str) -> str:
     """Our UUID client order id as 32 hex digits (venues that allow only alphanumerics)."""
     try:

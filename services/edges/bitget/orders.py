@@ -10,7 +10,6 @@ venue's cancel-replace endpoint): `amend_mode = "cancel_replace"`.
 from __future__ import annotations
 
 import json
-import uuid
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -20,6 +19,7 @@ from services.edges.bitget.adapter import to_venue_symbol
 from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, AmendMode, Filled, Outcome, Rejected
 from services.edges.transport import (
+    uuid_client_id,
     OrderState,
     SignedRequest,
     UnsupportedOrder,
@@ -48,10 +48,7 @@ class BitgetSpotOrders(VenueOrders):
     amend_mode: AmendMode = "cancel_replace"
 
     def client_id(self, client_order_id: str) -> str:
-        try:
-            return str(uuid.UUID(client_order_id))
-        except ValueError:
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, client_order_id))
+        return uuid_client_id(client_order_id)
 
     def _symbol(self, child: ChildAllocated) -> str:
         if child.symbol.endswith("-PERP"):

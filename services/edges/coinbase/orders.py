@@ -11,7 +11,6 @@ Native amend: `orders/edit` (limit GTC only: price and size), reported as `nativ
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ from services.edges.numbers import px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Amended, AmendMode, Filled, Outcome, Rejected
 from services.edges.timefmt import rfc3339_ns
 from services.edges.transport import (
+    uuid_client_id,
     OrderState,
     SignedRequest,
     UnsupportedOrder,
@@ -55,10 +55,7 @@ class CoinbaseOrders(VenueOrders):
         self.symbols = CoinbaseAdapter()
 
     def client_id(self, client_order_id: str) -> str:
-        try:
-            return str(uuid.UUID(client_order_id))
-        except ValueError:
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, client_order_id))
+        return uuid_client_id(client_order_id)
 
     def _product(self, child: ChildAllocated) -> str:
         if child.symbol.endswith("-PERP"):

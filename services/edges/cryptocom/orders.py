@@ -10,7 +10,6 @@ order id). Native amend: `private/amend-order` (`native_atomic`).
 from __future__ import annotations
 
 import json
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ from services.edges.cryptocom.adapter import to_venue_symbol
 from services.edges.numbers import ms_to_ns, px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Amended, AmendMode, Filled, Outcome, Rejected
 from services.edges.transport import (
+    uuid_client_id,
     OrderState,
     SignedRequest,
     UnsupportedOrder,
@@ -53,10 +53,7 @@ class CryptocomOrders(VenueOrders):
         self._ids = 0
 
     def client_id(self, client_order_id: str) -> str:
-        try:
-            return str(uuid.UUID(client_order_id))
-        except ValueError:
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, client_order_id))
+        return uuid_client_id(client_order_id)
 
     def _instrument(self, child: ChildAllocated) -> str:
         if child.symbol.endswith("-PERP"):

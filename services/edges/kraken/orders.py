@@ -13,7 +13,6 @@ Native amend: AmendOrder (`native_atomic`). FOK is not offered on Kraken spot RE
 from __future__ import annotations
 
 import json
-import uuid
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from services.edges.kraken import signing
 from services.edges.numbers import px_1e9, qty_1e8, wire_decimal
 from services.edges.sandbox.orders import Acked, Amended, AmendMode, Filled, Outcome, Rejected
 from services.edges.transport import (
+    uuid_client_id,
     OrderState,
     SignedRequest,
     UnsupportedOrder,
@@ -79,10 +79,7 @@ class KrakenSpotOrders(VenueOrders):
         self._last_nonce = 0
 
     def client_id(self, client_order_id: str) -> str:
-        try:
-            return str(uuid.UUID(client_order_id))
-        except ValueError:
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, client_order_id))
+        return uuid_client_id(client_order_id)
 
     def _nonce(self, now_ms: int) -> str:
         self._last_nonce = max(now_ms * 1000, self._last_nonce + 1)
