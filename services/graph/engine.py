@@ -302,10 +302,16 @@ def _node(state: GraphState, node_id: str) -> NodeState:
 
 
 def _settle(out: _Out) -> None:
+    _react(out)
+    # Last, so every other reaction's id is the same whether or not this view already knows the
+    # node's children are done (the API predicts a command's answer on its own view).
     for node in out.state.nodes.values():
         if node.settling and not node.open_children:
             filled = node.target_qty_1e8 > 0 and node.filled_qty_1e8 >= node.target_qty_1e8
             _complete(out, node, "FILLED" if filled else "CANCELLED", None if filled else node.failure_reason)
+
+
+def _react(out: _Out) -> None:
     # Each pass reacts to one snapshot; loop until a pass emits nothing (every reaction is
     # monotone: nodes only activate or become final, so this ends).
     while not out.state.terminal:

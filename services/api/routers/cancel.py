@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from events.graph import NodeCancelled, NodeCompleted
 from events.ids import derive_id
 from services.api import history
 from services.api.access import AuthContext, json_body, node_order_ref
@@ -64,7 +65,10 @@ async def run_command(state: ApiState, graph: GraphState, cmd: Command, new_id: 
         return graph  # nothing to do (e.g. cancelling an ended graph): idempotent, nothing appended
     command = command_event(cmd, graph_id=graph.graph_id, tenant=graph.tenant, event_id=command_id, ts_ns=now_ns)
     await append_command(state, command)
-    answer_ids = {e.event_id for e in answer}
+    # A cancelled node's completion once its children are done is not part of the answer: whether
+    # it comes now depends on which children each view has seen (services/graph/engine.py).
+    cancelled = {e.node_id for e in answer if isinstance(e, NodeCancelled)}
+    answer_ids = {e.event_id for e in answer if not (isinstance(e, NodeCompleted) and e.node_id in cancelled)}
 
     def applied() -> bool:
         current = state.ledger.graphs[graph.graph_id]

@@ -343,8 +343,8 @@ def test_cancel_node_fires_its_on_cancel_contingency() -> None:
     state, done = step(state, fill("b", 100, fill_id="f1", child_id="c9"), T0 + 2, ids)
     # Assert
     # Nothing of a was open: its outcome follows at once.
-    assert kinds(out) == [("cancelled", "a", "too slow"), ("completed", "a", "CANCELLED", "too slow"),
-                          ("activated", "b", "e_a_b")]
+    assert kinds(out) == [("cancelled", "a", "too slow"), ("activated", "b", "e_a_b"),
+                          ("completed", "a", "CANCELLED", "too slow")]
     assert kinds(done) == [("completed", "b", "FILLED", "None"), ("graph_completed", "COMPLETED", "None")]
 
 
@@ -611,3 +611,20 @@ def test_decide_returns_the_step_events() -> None:
     # Assert
     assert via_decide == via_step
     assert kinds(via_decide) == [("activated", "hedge", "e_spot_hedge")]
+
+
+def test_a_cancel_answers_with_the_same_ids_whether_or_not_a_view_has_seen_the_open_child() -> None:
+    # The API predicts a command's answer on its view, which may not have the router's child yet;
+    # the engine's view has it. Their answers must agree on every event but the settling one.
+    from services.graph.commands import command_answer
+
+    ids = Ids()
+    api_view, _ = start({"nodes": [node("a")], "edges": []}, ids)
+    engine_view, _ = step(api_view, plan("a", [("kraken", 100)]), T0 + 1, ids)
+    engine_view, _ = step(engine_view, allocated("a", "c1", 100), T0 + 1, ids)
+    # Act
+    _, predicted = command_answer(api_view, CancelNode(node_id="a"), T0 + 2, "cmd-1")
+    _, applied = command_answer(engine_view, CancelNode(node_id="a"), T0 + 2, "cmd-1")
+    # Assert: the view without the child also completes the node (last); the rest is identical
+    assert [(type(e).__name__, e.event_id) for e in predicted[:-1]] == [(type(e).__name__, e.event_id) for e in applied]
+    assert isinstance(predicted[-1], NodeCompleted) and not any(isinstance(e, NodeCompleted) for e in applied)
